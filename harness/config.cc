@@ -1,0 +1,167 @@
+#include "harness/config.h"
+
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/base/status_macros.h"
+#include "core/base/textproto.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/text_format.h"
+#include "harness/paths.h"
+
+namespace lra::harness {
+
+namespace fs = std::filesystem;
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view model,
+                                      absl::string_view tier) {
+  return {absl::StrCat("harness/configs/", tier, ".textproto"),
+          absl::StrCat("models/", model, "/configs/", task, ".", tier, ".textproto")};
+}
+
+void MergeLayer(const RunConfig& layer, RunConfig* config) {
+  // MergeFrom appends repeated fields, which is the wanted semantics for model_option.
+  config->MergeFrom(layer);
+}
+
+namespace {
+
+std::string AvailableConfigs(absl::string_view model) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  fs::path dir = fs::path(RepoRoot()) / "models" / std::string(model) / "configs";
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (absl::EndsWith(name, ".textproto")) names.push_back(name.substr(0, name.size() - 10));
+  }
+  std::sort(names.begin(), names.end());
+  return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_view model,
+                                           absl::string_view tier, const RunConfig& overrides) {
+  RunConfig config;
+  std::vector<std::string> layers = ConfigLayers(task, model, tier);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    absl::StatusOr<std::string> path = RepoFile(layers[i]);
+    if (!path.ok()) {
+      if (i == 0) {
+        return absl::NotFoundError(absl::StrCat("unknown tier '", tier, "': no ", layers[i],
+                                                ". Tiers: paper, small, smoke"));
+      }
+      return absl::NotFoundError(absl::StrCat(
+          "model '", model, "' has no config for task '", task, "' at tier '", tier, "' (",
+          layers[i], "). Its configs: ", AvailableConfigs(model),
+          ". Add the file, or pick one of those."));
+    }
+    RunConfig layer;
+    LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, &layer));
+    MergeLayer(layer, &config);
+  }
+  MergeLayer(overrides, &config);
+  config.set_task(std::string(task));
+  config.set_model(std::string(model));
+  config.set_tier(std::string(tier));
+  return config;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ModelOptionMap(const RunConfig& config) {
+  std::map<std::string, std::string> out;
+  for (const std::string& entry : config.model_option()) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (entry.find('=') == std::string::npos || kv.first.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model_option '", entry, "' is not of the form name=value (e.g. \"d_model=128\")"));
+    }
+    out[kv.first] = kv.second;
+  }
+  return out;
+}
+
+namespace {
+
+std::string FieldNames(const Descriptor* d) {
+  std::vector<std::string> names;
+  for (int i = 0; i < d->field_count(); ++i) names.push_back(d->field(i)->name());
+  return absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+absl::Status ApplyOverride(absl::string_view assignment, RunConfig* config) {
+  size_t eq = assignment.find('=');
+  if (eq == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "override '", assignment, "' is not of the form field=value (e.g. train.lr=0.001)"));
+  }
+  std::string path(assignment.substr(0, eq));
+  std::string value(assignment.substr(eq + 1));
+  Message* msg = config;
+  std::vector<std::string> parts = absl::StrSplit(path, '.');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Descriptor* d = msg->GetDescriptor();
+    const FieldDescriptor* f = d->FindFieldByName(parts[i]);
+    if (f == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("override '", assignment, "': ",
+                                                     d->name(), " has no field '", parts[i],
+                                                     "'. Its fields: ", FieldNames(d)));
+    }
+    const Reflection* r = msg->GetReflection();
+    if (i + 1 < parts.size()) {
+      if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("override '", assignment, "': '", parts[i], "' is not a message"));
+      }
+      msg = r->MutableMessage(msg, f);
+      continue;
+    }
+    // Let the text-format parser convert the value, so every scalar type is handled one way.
+    std::string text = f->cpp_type() == FieldDescriptor::CPPTYPE_STRING
+                           ? absl::StrCat(f->name(), ": \"", absl::CEscape(value), "\"")
+                           : absl::StrCat(f->name(), ": ", value);
+    google::protobuf::TextFormat::Parser parser;
+    std::unique_ptr<Message> tmp(msg->New());
+    if (!parser.ParseFromString(text, tmp.get())) {
+      return absl::InvalidArgumentError(absl::StrCat("override '", assignment, "': '", value,
+                                                     "' is not a valid ", f->type_name(),
+                                                     " for ", f->full_name()));
+    }
+    msg->MergeFrom(*tmp);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Suite> LoadSuite(absl::string_view name_or_path) {
+  std::string path(name_or_path);
+  if (!absl::EndsWith(path, ".textproto")) {
+    absl::StatusOr<std::string> found = RepoFile(absl::StrCat("harness/suites/", path, ".textproto"));
+    if (!found.ok()) {
+      std::vector<std::string> names;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(fs::path(RepoRoot()) / "harness/suites", ec)) {
+        names.push_back(e.path().stem().string());
+      }
+      std::sort(names.begin(), names.end());
+      return absl::NotFoundError(absl::StrCat("unknown suite '", name_or_path,
+                                              "'. Suites: ", absl::StrJoin(names, ", "),
+                                              ", or a path to a .textproto file"));
+    }
+    path = *found;
+  }
+  Suite suite;
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile(path, &suite));
+  return suite;
+}
+
+}  // namespace lra::harness

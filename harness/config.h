@@ -1,0 +1,48 @@
+// Resolving the config of one run from its layers.
+//
+//   tier defaults        harness/configs/<tier>.textproto
+//   model x task x tier  models/<model>/configs/<task>.<tier>.textproto
+//   suite overrides      Suite.Run.overrides
+//   command-line flags   --set=train.lr=0.001 style overrides, applied by the caller
+//
+// Each layer is a RunConfig; later layers win field by field (proto MergeFrom on `optional`
+// scalars), and model options accumulate with the last value of a name winning.
+#ifndef LRA_HARNESS_CONFIG_H_
+#define LRA_HARNESS_CONFIG_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "harness/config.pb.h"
+
+namespace lra::harness {
+
+// The config files that make up (task, model, tier), in layer order, relative to the repo root.
+std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view model,
+                                      absl::string_view tier);
+
+// Reads and merges the layers, then `overrides`. A missing model config is an error that lists
+// the configs the model has; a malformed file names file, line and field.
+absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_view model,
+                                           absl::string_view tier, const RunConfig& overrides);
+
+// Merges `layer` into `config` (scalars that `layer` sets win; model options append).
+void MergeLayer(const RunConfig& layer, RunConfig* config);
+
+// "name=value" strings -> map; the last value of a name wins. InvalidArgumentError for an entry
+// without '='.
+absl::StatusOr<std::map<std::string, std::string>> ModelOptionMap(const RunConfig& config);
+
+// Applies one "--set" style override "path=value", e.g. "train.lr=0.001" or
+// "model_option=d_model=64", through protobuf reflection, so every RunConfig field can be set
+// from the command line. Unknown fields list the known ones.
+absl::Status ApplyOverride(absl::string_view assignment, RunConfig* config);
+
+absl::StatusOr<Suite> LoadSuite(absl::string_view name_or_path);
+
+}  // namespace lra::harness
+
+#endif  // LRA_HARNESS_CONFIG_H_
