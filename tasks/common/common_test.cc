@@ -1,0 +1,113 @@
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tasks/common/files.h"
+#include "tasks/common/png.h"
+#include "tasks/common/split.h"
+
+namespace lra::tasks {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempPath(const std::string& name) {
+  return JoinPath(std::getenv("TEST_TMPDIR"), name);
+}
+
+TEST(LineReaderTest, NumbersLinesKeepsCarriageReturnAndReadsLastLineWithoutNewline) {
+  const std::string path = TempPath("lines.txt");
+  ASSERT_TRUE(WriteFileAtomic(path, "a\tb\r\n\nlast").ok());
+  auto reader = LineReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  absl::string_view line;
+  std::vector<std::string> lines;
+  while (true) {
+    auto more = reader->Next(&line);
+    ASSERT_TRUE(more.ok());
+    if (!*more) break;
+    lines.emplace_back(line);
+    EXPECT_EQ(reader->line_number(), static_cast<int64_t>(lines.size()));
+  }
+  EXPECT_THAT(lines, ::testing::ElementsAre("a\tb\r", "", "last"));
+}
+
+TEST(FilesTest, MissingFileIsNotFoundAndNamesThePath) {
+  auto s = ReadFileToString(TempPath("nope"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("nope"));
+}
+
+TEST(FilesTest, MakeDirsListDirRemoveTree) {
+  const std::string root = TempPath("tree");
+  ASSERT_TRUE(MakeDirs(JoinPath(root, "b/c")).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(root, "a.txt"), "x").ok());
+  auto names = ListDir(root);
+  ASSERT_TRUE(names.ok());
+  EXPECT_THAT(*names, ::testing::ElementsAre("a.txt", "b"));
+  ASSERT_TRUE(RemoveTree(root).ok());
+  EXPECT_FALSE(PathExists(root));
+  EXPECT_EQ(Basename("x/y/z.png"), "z.png");
+  EXPECT_EQ(Basename("x/y/"), "y");
+}
+
+TEST(PngTest, GrayAndRgbRoundTripExactly) {
+  for (int channels : {1, 3}) {
+    Image8 image;
+    image.width = 5;
+    image.height = 3;
+    image.channels = channels;
+    for (int i = 0; i < 5 * 3 * channels; ++i) image.pixels.push_back((i * 37 + 11) & 255);
+    auto png = EncodePng(image);
+    ASSERT_TRUE(png.ok());
+    auto back = DecodePng(*png, "x.png");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->width, 5);
+    EXPECT_EQ(back->height, 3);
+    EXPECT_EQ(back->channels, channels);
+    EXPECT_EQ(back->pixels, image.pixels);
+  }
+}
+
+TEST(PngTest, CorruptAndTruncatedDataNameTheInput) {
+  auto bad = DecodePng("definitely not a png", "imgs/0/sample_1.png");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("imgs/0/sample_1.png"));
+  Image8 image;
+  image.width = image.height = 8;
+  image.channels = 1;
+  image.pixels.assign(64, 7);
+  std::string png = *EncodePng(image);
+  auto cut = DecodePng(absl::string_view(png).substr(0, png.size() / 2), "cut.png");
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(cut.status().message()), HasSubstr("cut.png"));
+}
+
+TEST(SplitTest, PermutationIsDeterministicAndComplete) {
+  auto a = SeededPermutation(1000, 42);
+  auto b = SeededPermutation(1000, 42);
+  auto c = SeededPermutation(1000, 43);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  std::vector<int64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 1000; ++i) EXPECT_EQ(sorted[i], i);
+  // Not the identity: the chance of a fixed point everywhere is 1/1000!.
+  int64_t moved = 0;
+  for (int64_t i = 0; i < 1000; ++i) moved += a[i] != i;
+  EXPECT_GT(moved, 900);
+}
+
+TEST(SplitTest, TfdsPercentBoundaryRoundsHalfToEven) {
+  EXPECT_EQ(TfdsPercentBoundary(50000, 90), 45000);
+  EXPECT_EQ(TfdsPercentBoundary(200000, 80), 160000);
+  EXPECT_EQ(TfdsPercentBoundary(5, 90), 4);    // 4.5 -> 4 (even)
+  EXPECT_EQ(TfdsPercentBoundary(15, 90), 14);  // 13.5 -> 14 (even)
+  EXPECT_EQ(TfdsPercentBoundary(7, 80), 6);    // 5.6 -> 6
+  EXPECT_EQ(TfdsPercentBoundary(7, 90), 6);    // 6.3 -> 6
+}
+
+}  // namespace
+}  // namespace lra::tasks

@@ -1,0 +1,33 @@
+// 8-bit PNG decoding and encoding with libpng.
+//
+// Decoding keeps the stored sample values exactly (no gamma or colour conversion), like
+// tf.image.decode_png does for 8-bit files: palette and sub-byte gray images are expanded to 8
+// bits, 16-bit images are refused (no LRA source has them).
+#ifndef LRA_TASKS_COMMON_PNG_H_
+#define LRA_TASKS_COMMON_PNG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace lra::tasks {
+
+struct Image8 {
+  int width = 0;
+  int height = 0;
+  int channels = 0;              // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  std::vector<uint8_t> pixels;   // [height, width, channels], row-major
+};
+
+// `name` (a file name or record id) prefixes every error message.
+absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name);
+
+// Encodes channels 1 (gray) or 3 (RGB); for fixtures and synthetic sources.
+absl::StatusOr<std::string> EncodePng(const Image8& image);
+
+}  // namespace lra::tasks
+
+#endif  // LRA_TASKS_COMMON_PNG_H_
