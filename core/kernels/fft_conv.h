@@ -1,0 +1,103 @@
+// FFT long convolution, the convolution mode of S4/S4D (/work/shared/reference/S4.md §1.3).
+//
+// Raw-pointer kernel: float arrays and int shapes, no tensor library. The autodiff op that wraps
+// it lives in core/ (owned by the core helper).
+//
+// Layouts (all row-major, contiguous):
+//   u, y, du, dy : [B, L, H]   H (channels) innermost: what a [B*L, H] linear layer produces.
+//   k, dk        : [H, L]      causal kernel, L innermost.
+//                  [2, H, L]   bidirectional: k[0] is the forward kernel kf, k[1] the backward
+//                              kernel kb (S4's `channels=2` kernel, split as `(s c) h l`).
+//
+// Math (t, s in [0, L)):
+//   causal:        y[b,t,h] = sum_{s<=t} kf[h, t-s] u[b,s,h]
+//   bidirectional: y[b,t,h] = sum_{s<=t} kf[h, t-s] u[b,s,h] + sum_{s>t} kb[h, s-t-1] u[b,s,h]
+// The bidirectional form is S4's: the length-n two-sided kernel is kf padded on the right plus
+// flip(kb) padded on the left, so the lag -1 uses kb[0] (S4.md §1.3 "reverse kernel starts at
+// lag -1") and kb[h, L-1] (lag -L) never contributes; its gradient is exactly 0.
+// The D*u skip term of S4 is not part of this kernel.
+//
+// Method: zero-padded real FFTs of size n >= 2L (so circular = linear convolution; both
+// directions share the one transform), per channel, with FFTW 1-D r2c/c2r plans run by
+// new-array execute inside an OpenMP loop over (batch, channel block). The [B, L, H] <-> [H, n]
+// transposes are fused into each block's gather/scatter, and a block's rfft -> multiply ->
+// irfft runs while its rows are in L2 (/work/shared/reference/TOOLCHAIN.md §3, §6).
+// n is 2L when 2L is 7-smooth (every power of two, 1000, 1024, ...), otherwise the next
+// 7-smooth even size, which FFTW handles faster than 2 x a large prime; the result is the same.
+#ifndef LRA_CORE_KERNELS_FFT_CONV_H_
+#define LRA_CORE_KERNELS_FFT_CONV_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace lra {
+namespace kernels {
+
+enum class ConvDirection { kCausal, kBidirectional };
+
+// FFTW planner effort. kMeasure times candidate algorithms: 0.3-0.5 s for the first plan of a
+// size in the process (TOOLCHAIN.md §3), then cached. kEstimate plans instantly, runs slower;
+// tests use it.
+enum class FftRigor { kMeasure, kEstimate };
+
+struct FftConvOptions {
+  FftRigor rigor = FftRigor::kMeasure;
+  // Channels per block. 0 picks the largest of {16, 8, 4, 2, 1} whose per-thread buffers
+  // (about 12 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
+  int channel_block = 0;
+};
+
+// Geometry of one convolution call.
+struct ConvShape {
+  int batch = 0;     // B >= 1
+  int length = 0;    // L >= 1
+  int channels = 0;  // H >= 1
+  ConvDirection direction = ConvDirection::kCausal;
+};
+
+class FftConv {
+ public:
+  explicit FftConv(FftConvOptions options = {});
+  ~FftConv();
+  FftConv(const FftConv&) = delete;
+  FftConv& operator=(const FftConv&) = delete;
+
+  // The FFT size used for length L: the smallest even 7-smooth n >= 2L.
+  static int FftSize(int length);
+  // Number of floats in k (and dk): H*L causal, 2*H*L bidirectional.
+  static int64_t KernelFloats(const ConvShape& shape);
+
+  // y = conv(u, k); y is overwritten. u, k, y must not alias.
+  void Forward(const ConvShape& shape, const float* u, const float* k, float* y);
+
+  // Given dy = dLoss/dy, OVERWRITES du = dLoss/du (if du != nullptr) and dk = dLoss/dk (if
+  // dk != nullptr; summed over the batch). Either may be null to skip its work. The kernel
+  // spectrum is recomputed from k, so Backward does not depend on state left by Forward and one
+  // object may serve several layers in any order.
+  void Backward(const ConvShape& shape, const float* u, const float* k, const float* dy, float* du,
+                float* dk);
+
+  // Bytes of scratch this object holds (kernel spectrum + per-thread block buffers). Grows to
+  // the largest shape seen; no allocation happens in a call whose shape fits.
+  int64_t WorkspaceBytes() const;
+
+  // Not thread-safe per object: one call at a time (the call itself is OpenMP-parallel).
+  // Objects may be used concurrently with each other; FFTW plans are shared process-wide.
+
+ private:
+  struct Buffer;
+  struct Layout;
+  Layout MakeLayout(const ConvShape& shape, int threads) const;
+  void Reserve(const Layout& layout);
+  void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
+
+  FftConvOptions options_;
+  std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n
+  std::unique_ptr<Buffer> scratch_;   // per-thread block buffers
+};
+
+}  // namespace kernels
+}  // namespace lra
+
+#endif  // LRA_CORE_KERNELS_FFT_CONV_H_

@@ -1,0 +1,306 @@
+#include "core/kernels/fft_conv.h"
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace lra {
+namespace kernels {
+namespace {
+
+constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
+
+// Direct O(B H L^2) convolution in double, the definition in fft_conv.h.
+std::vector<double> RefForward(const ConvShape& s, const std::vector<float>& u,
+                               const std::vector<float>& k) {
+  const int B = s.batch, L = s.length, H = s.channels;
+  std::vector<double> y(static_cast<size_t>(B) * L * H, 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int t = 0; t < L; ++t) {
+        double acc = 0;
+        for (int src = 0; src < L; ++src) {
+          double x = u[(static_cast<size_t>(b) * L + src) * H + h];
+          if (src <= t) {
+            acc += static_cast<double>(k[static_cast<size_t>(h) * L + (t - src)]) * x;
+          } else if (s.direction == ConvDirection::kBidirectional) {
+            acc += static_cast<double>(k[(static_cast<size_t>(H) + h) * L + (src - t - 1)]) * x;
+          }
+        }
+        y[(static_cast<size_t>(b) * L + t) * H + h] = acc;
+      }
+  return y;
+}
+
+// Exact gradients of <y, dy> in double, written out as correlations (independent of the FFT).
+void RefBackward(const ConvShape& s, const std::vector<float>& u, const std::vector<float>& k,
+                 const std::vector<float>& dy, std::vector<double>* du, std::vector<double>* dk) {
+  const int B = s.batch, L = s.length, H = s.channels;
+  du->assign(u.size(), 0.0);
+  dk->assign(FftConv::KernelFloats(s), 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int t = 0; t < L; ++t) {
+        double g = dy[(static_cast<size_t>(b) * L + t) * H + h];
+        for (int src = 0; src < L; ++src) {
+          size_t ui = (static_cast<size_t>(b) * L + src) * H + h;
+          size_t ki;
+          if (src <= t) {
+            ki = static_cast<size_t>(h) * L + (t - src);
+          } else if (s.direction == ConvDirection::kBidirectional) {
+            ki = (static_cast<size_t>(H) + h) * L + (src - t - 1);
+          } else {
+            continue;
+          }
+          (*du)[ui] += k[ki] * g;
+          (*dk)[ki] += u[ui] * g;
+        }
+      }
+}
+
+std::vector<float> Random(size_t n, std::mt19937* rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(*rng);
+  return v;
+}
+
+// Error bound for one FFT convolution of a signal a with a kernel c (both zero-padded to n).
+// FFTW's transforms are backward stable: ||fl(F x) - F x||_2 <= c0 log2(n) eps ||F x||_2, and
+// ||F x||_2 = sqrt(n) ||x||_2. The spectrum product multiplies an error vector by |C| <= ||c||_1
+// entrywise, the inverse transform divides 2-norms by sqrt(n). Summing the three transforms and
+// the product, ||fl(y) - y||_inf <= ||fl(y) - y||_2 <= c1 log2(n) eps ||a||_2 ||c||_1.
+// c1 = 4 covers c0 ~ 1 for each of the three transforms plus the product and the 1/n scaling.
+double ConvBound(int n, double a_norm2, double c_norm1) {
+  return 4.0 * std::log2(static_cast<double>(n)) * kEpsF32 * a_norm2 * c_norm1;
+}
+
+// Norms of one (b, h) row of a [B, L, H] array and one kernel row (both halves when
+// bidirectional: the two-sided kernel is their concatenation).
+double RowNorm2(const std::vector<float>& x, const ConvShape& s, int b, int h) {
+  double acc = 0;
+  for (int t = 0; t < s.length; ++t) {
+    double v = x[(static_cast<size_t>(b) * s.length + t) * s.channels + h];
+    acc += v * v;
+  }
+  return std::sqrt(acc);
+}
+double RowNorm1(const std::vector<float>& x, const ConvShape& s, int b, int h) {
+  double acc = 0;
+  for (int t = 0; t < s.length; ++t)
+    acc += std::fabs(x[(static_cast<size_t>(b) * s.length + t) * s.channels + h]);
+  return acc;
+}
+double KernelNorm1(const std::vector<float>& k, const ConvShape& s, int h) {
+  double acc = 0;
+  int parts = s.direction == ConvDirection::kBidirectional ? 2 : 1;
+  for (int p = 0; p < parts; ++p)
+    for (int j = 0; j < s.length; ++j)
+      acc += std::fabs(k[(static_cast<size_t>(p) * s.channels + h) * s.length + j]);
+  return acc;
+}
+double KernelNorm2(const std::vector<float>& k, const ConvShape& s, int h) {
+  double acc = 0;
+  int parts = s.direction == ConvDirection::kBidirectional ? 2 : 1;
+  for (int p = 0; p < parts; ++p)
+    for (int j = 0; j < s.length; ++j) {
+      double v = k[(static_cast<size_t>(p) * s.channels + h) * s.length + j];
+      acc += v * v;
+    }
+  return std::sqrt(acc);
+}
+
+struct Case {
+  int batch, length, channels;
+  ConvDirection direction;
+};
+
+class FftConvTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FftConvTest, MatchesDirectConvolutionAndGradients) {
+  const Case c = GetParam();
+  ConvShape s{c.batch, c.length, c.channels, c.direction};
+  std::mt19937 rng(1234 + c.length * 7 + c.channels);
+  const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
+  std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
+  std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
+  const int n = FftConv::FftSize(s.length);
+
+  FftConv conv(FftConvOptions{FftRigor::kEstimate, 0});
+  std::vector<float> y(act, -7.0f), du(act, -7.0f), dk(k.size(), -7.0f);
+  conv.Forward(s, u.data(), k.data(), y.data());
+  conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
+
+  std::vector<double> y_ref = RefForward(s, u, k), du_ref, dk_ref;
+  RefBackward(s, u, k, dy, &du_ref, &dk_ref);
+
+  // y and du: one convolution per (b, h) row, of u (resp. dy) with the kernel row.
+  std::vector<double> dk_tol(s.channels, 0.0);
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.channels; ++h) {
+      double ytol = ConvBound(n, RowNorm2(u, s, b, h), KernelNorm1(k, s, h));
+      double dutol = ConvBound(n, RowNorm2(dy, s, b, h), KernelNorm1(k, s, h));
+      // dk is a correlation of dy with u per batch, summed over b; the bound is symmetric in
+      // which factor carries the 1-norm, so use the smaller.
+      dk_tol[h] += ConvBound(n, 1.0, std::min(RowNorm2(u, s, b, h) * RowNorm1(dy, s, b, h),
+                                              RowNorm2(dy, s, b, h) * RowNorm1(u, s, b, h)));
+      for (int t = 0; t < s.length; ++t) {
+        size_t i = (static_cast<size_t>(b) * s.length + t) * s.channels + h;
+        ASSERT_NEAR(y[i], y_ref[i], ytol) << "y b=" << b << " t=" << t << " h=" << h;
+        ASSERT_NEAR(du[i], du_ref[i], dutol) << "du b=" << b << " t=" << t << " h=" << h;
+      }
+    }
+  const int parts = s.direction == ConvDirection::kBidirectional ? 2 : 1;
+  for (int p = 0; p < parts; ++p)
+    for (int h = 0; h < s.channels; ++h)
+      for (int j = 0; j < s.length; ++j) {
+        size_t i = (static_cast<size_t>(p) * s.channels + h) * s.length + j;
+        ASSERT_NEAR(dk[i], dk_ref[i], dk_tol[h]) << "dk p=" << p << " h=" << h << " j=" << j;
+      }
+  if (parts == 2) {
+    // kb[L-1] is lag -L: never used, gradient exactly zero.
+    for (int h = 0; h < s.channels; ++h)
+      EXPECT_EQ(dk[(static_cast<size_t>(s.channels) + h) * s.length + s.length - 1], 0.0f);
+  }
+
+  // Adjoint identities on the float results: <y, dy> = <u, du> = <k, dk> (the map is bilinear,
+  // so each equals the exact <y, dy>). Each side differs from the exact value by at most
+  // sum over rows of (row error bound) * (2-norm of the other factor's row).
+  double y_dy = 0, u_du = 0, k_dk = 0, bound_y = 0, bound_u = 0, bound_k = 0;
+  for (size_t i = 0; i < act; ++i) {
+    y_dy += static_cast<double>(y[i]) * dy[i];
+    u_du += static_cast<double>(u[i]) * du[i];
+  }
+  for (size_t i = 0; i < k.size(); ++i) k_dk += static_cast<double>(k[i]) * dk[i];
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.channels; ++h) {
+      double k1 = KernelNorm1(k, s, h);
+      bound_y += ConvBound(n, RowNorm2(u, s, b, h), k1) * std::sqrt(s.length) *
+                 RowNorm2(dy, s, b, h);
+      bound_u += ConvBound(n, RowNorm2(dy, s, b, h), k1) * std::sqrt(s.length) *
+                 RowNorm2(u, s, b, h);
+    }
+  for (int h = 0; h < s.channels; ++h)
+    bound_k += dk_tol[h] * std::sqrt(parts * s.length) * KernelNorm2(k, s, h);
+  EXPECT_NEAR(y_dy, u_du, bound_y + bound_u);
+  EXPECT_NEAR(y_dy, k_dk, bound_y + bound_k);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, FftConvTest,
+    ::testing::Values(Case{1, 1, 1, ConvDirection::kCausal}, Case{3, 1, 5, ConvDirection::kCausal},
+                      Case{2, 2, 3, ConvDirection::kCausal},
+                      Case{2, 7, 17, ConvDirection::kCausal},
+                      Case{3, 64, 33, ConvDirection::kCausal},
+                      Case{2, 1000, 3, ConvDirection::kCausal},
+                      Case{1, 1, 1, ConvDirection::kBidirectional},
+                      Case{2, 2, 3, ConvDirection::kBidirectional},
+                      Case{2, 7, 17, ConvDirection::kBidirectional},
+                      Case{3, 64, 33, ConvDirection::kBidirectional},
+                      Case{2, 1000, 3, ConvDirection::kBidirectional},
+                      Case{1, 97, 2, ConvDirection::kBidirectional}));  // 2L = 194 not smooth
+
+// Central finite differences of the double reference (a check on the reference's gradient
+// formulas, which the test above trusts), compared with the float kernel's backward. The map is
+// bilinear, so the central difference has no truncation error; only rounding of order
+// eps_f64 |f| / h remains, far below the float tolerance.
+TEST(FftConvGradTest, BackwardMatchesFiniteDifferences) {
+  for (ConvDirection dir : {ConvDirection::kCausal, ConvDirection::kBidirectional}) {
+    ConvShape s{2, 5, 3, dir};
+    std::mt19937 rng(99);
+    const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
+    std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
+    std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
+    FftConv conv(FftConvOptions{FftRigor::kEstimate, 2});  // 2 blocks of channels, one partial
+    std::vector<float> du(act), dk(k.size());
+    conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
+
+    // The reference takes float inputs; evaluate f(x +- h) in double by perturbing a double copy.
+    auto f = [&](const std::vector<double>& uu, const std::vector<double>& kk) {
+      double l = 0;
+      for (int b = 0; b < s.batch; ++b)
+        for (int h = 0; h < s.channels; ++h)
+          for (int t = 0; t < s.length; ++t)
+            for (int src = 0; src < s.length; ++src) {
+              double kv;
+              if (src <= t) {
+                kv = kk[static_cast<size_t>(h) * s.length + (t - src)];
+              } else if (dir == ConvDirection::kBidirectional) {
+                kv = kk[(static_cast<size_t>(s.channels) + h) * s.length + (src - t - 1)];
+              } else {
+                continue;
+              }
+              l += kv * uu[(static_cast<size_t>(b) * s.length + src) * s.channels + h] *
+                   dy[(static_cast<size_t>(b) * s.length + t) * s.channels + h];
+            }
+      return l;
+    };
+    std::vector<double> ud(u.begin(), u.end()), kd(k.begin(), k.end());
+    const double step = 1e-3;
+    // Float kernel tolerance: ConvBound with whole-array norms, which bound every row's.
+    auto norm = [](const std::vector<float>& x, bool two) {
+      double acc = 0;
+      for (float v : x) acc += two ? static_cast<double>(v) * v : std::fabs(v);
+      return two ? std::sqrt(acc) : acc;
+    };
+    const int n = FftConv::FftSize(s.length);
+    const double du_tol = ConvBound(n, norm(dy, true), norm(k, false));
+    const double dk_tol = ConvBound(n, norm(dy, true), norm(u, false));
+    for (size_t i = 0; i < act; ++i) {
+      double keep = ud[i];
+      ud[i] = keep + step;
+      double fp = f(ud, kd);
+      ud[i] = keep - step;
+      double fm = f(ud, kd);
+      ud[i] = keep;
+      EXPECT_NEAR(du[i], (fp - fm) / (2 * step), du_tol) << "du " << i;
+    }
+    for (size_t i = 0; i < k.size(); ++i) {
+      double keep = kd[i];
+      kd[i] = keep + step;
+      double fp = f(ud, kd);
+      kd[i] = keep - step;
+      double fm = f(ud, kd);
+      kd[i] = keep;
+      EXPECT_NEAR(dk[i], (fp - fm) / (2 * step), dk_tol) << "dk " << i;
+    }
+  }
+}
+
+// A skipped gradient leaves its buffer untouched and the other one unchanged; a measured plan
+// and a workspace that does not grow on a repeated call.
+TEST(FftConvGradTest, NullGradientsAndWorkspaceReuse) {
+  ConvShape s{2, 48, 20, ConvDirection::kCausal};
+  std::mt19937 rng(5);
+  const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
+  std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
+  std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
+  FftConv conv(FftConvOptions{FftRigor::kMeasure, 0});
+  std::vector<float> du(act), dk(k.size()), du2(act, 3.0f), dk2(k.size(), 3.0f), y(act);
+  conv.Forward(s, u.data(), k.data(), y.data());
+  conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
+  const int64_t bytes = conv.WorkspaceBytes();
+  EXPECT_GT(bytes, 0);
+  conv.Backward(s, u.data(), k.data(), dy.data(), du2.data(), nullptr);
+  EXPECT_EQ(du, du2);
+  conv.Backward(s, u.data(), k.data(), dy.data(), nullptr, dk2.data());
+  EXPECT_EQ(dk, dk2);
+  conv.Forward(s, u.data(), k.data(), y.data());
+  EXPECT_EQ(conv.WorkspaceBytes(), bytes);
+}
+
+TEST(FftConvSizeTest, SevenSmoothSizes) {
+  EXPECT_EQ(FftConv::FftSize(1), 2);
+  EXPECT_EQ(FftConv::FftSize(7), 14);
+  EXPECT_EQ(FftConv::FftSize(1000), 2000);
+  EXPECT_EQ(FftConv::FftSize(1024), 2048);
+  EXPECT_EQ(FftConv::FftSize(11), 24);   // 22 = 2*11 is not 7-smooth
+  EXPECT_EQ(FftConv::FftSize(97), 196);  // 196 = 2^2 * 7^2
+}
+
+}  // namespace
+}  // namespace kernels
+}  // namespace lra
