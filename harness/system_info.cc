@@ -1,0 +1,79 @@
+#include "harness/system_info.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "harness/paths.h"
+
+namespace lra::harness {
+namespace {
+
+// Value of "key:" in a /proc file, e.g. ProcField("/proc/self/status", "VmHWM") -> "1234 kB".
+std::string ProcField(const char* file, const char* key) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, key) && line.size() > strlen(key) && line[strlen(key)] == ':') {
+      return std::string(absl::StripAsciiWhitespace(line.substr(strlen(key) + 1)));
+    }
+  }
+  return "";
+}
+
+int64_t KiloBytesField(const char* file, const char* key) {
+  std::string v = ProcField(file, key);
+  int64_t kb = 0;
+  if (v.size() > 3 && absl::SimpleAtoi(v.substr(0, v.size() - 3), &kb)) return kb * 1024;
+  return 0;
+}
+
+}  // namespace
+
+std::string MachineDescription() {
+  std::string cpu = ProcField("/proc/cpuinfo", "model name");
+  if (cpu.empty()) cpu = "unknown CPU";
+  double mem_gib = KiloBytesField("/proc/meminfo", "MemTotal") / double(1 << 30);
+  utsname u{};
+  std::string os = uname(&u) == 0 ? absl::StrFormat("%s %s", u.sysname, u.release) : "unknown OS";
+  return absl::StrFormat("%s (%d threads), %.1f GiB, %s", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+                         mem_gib, os);
+}
+
+std::string SourceCommit() {
+  std::string cmd = "git -C '" + RepoRoot() + "' describe --always --dirty 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return "unknown";
+  std::array<char, 128> buf{};
+  std::string out;
+  while (fgets(buf.data(), buf.size(), pipe) != nullptr) out += buf.data();
+  int rc = pclose(pipe);
+  out = std::string(absl::StripAsciiWhitespace(out));
+  return (rc == 0 && !out.empty()) ? out : "unknown";
+}
+
+int64_t PeakRssBytes() { return KiloBytesField("/proc/self/status", "VmHWM"); }
+int64_t CurrentRssBytes() { return KiloBytesField("/proc/self/status", "VmRSS"); }
+
+bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+std::string NowRfc3339() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+}  // namespace lra::harness
