@@ -1,0 +1,97 @@
+#include "harness/report/conventions.h"
+
+#include <cmath>
+
+#include "gtest/gtest.h"
+
+namespace lra::report {
+namespace {
+
+LraScores Row(double a, double b, double c, double d, double e) {
+  LraScores s;
+  s[0].value = a;
+  s[1].value = b;
+  s[2].value = c;
+  s[3].value = d;
+  s[4].value = e;
+  s[5].failed = true;
+  return s;
+}
+
+TEST(ConventionsTest, LraAverageIgnoresPathX) {
+  // Hand-computed: (10 + 20 + 30 + 40 + 50) / 5 = 30, whatever Path-X holds.
+  LraScores s = Row(10, 20, 30, 40, 50);
+  EXPECT_DOUBLE_EQ(*LraAverage(s), 30.0);
+  s[5].failed = false;
+  s[5].value = 99;
+  EXPECT_DOUBLE_EQ(*LraAverage(s), 30.0);
+}
+
+TEST(ConventionsTest, LraAverageNeedsAllFiveTasks) {
+  LraScores s = Row(10, 20, 30, 40, 50);
+  s[2].value.reset();
+  EXPECT_FALSE(LraAverage(s).has_value());
+  s = Row(10, 20, 30, 40, 50);
+  s[4].failed = true;
+  EXPECT_FALSE(LraAverage(s).has_value());
+}
+
+TEST(ConventionsTest, S4AverageCountsFailAsFifty) {
+  // (10 + 20 + 30 + 40 + 50 + 50) / 6 = 200 / 6.
+  S4Average a = ComputeS4Average(Row(10, 20, 30, 40, 50));
+  EXPECT_DOUBLE_EQ(a.value, 200.0 / 6.0);
+  EXPECT_EQ(a.failed, 1);
+  EXPECT_EQ(a.missing, 0);
+  // The LRA.md 3.1 trap: the LRA Transformer is 54.39 under LRA and 53.66 under S4.
+  LraScores t = Row(36.37, 64.27, 57.46, 42.44, 71.40);
+  EXPECT_NEAR(*LraAverage(t), 54.388, 1e-9);
+  EXPECT_NEAR(ComputeS4Average(t).value, 53.656666666666666, 1e-9);
+}
+
+TEST(ConventionsTest, S4AverageCountsMissingAsFiftyAndSaysSo) {
+  LraScores s;
+  s[0].value = 80;
+  s[3].value = 70;
+  // (80 + 70 + 4 * 50) / 6 = 350 / 6.
+  S4Average a = ComputeS4Average(s);
+  EXPECT_DOUBLE_EQ(a.value, 350.0 / 6.0);
+  EXPECT_EQ(a.missing, 4);
+  EXPECT_EQ(a.failed, 0);
+  // A solved Path-X counts at its value.
+  LraScores full = Row(60, 60, 60, 60, 60);
+  full[5].failed = false;
+  full[5].value = 90;
+  EXPECT_DOUBLE_EQ(ComputeS4Average(full).value, 65.0);
+}
+
+TEST(ConventionsTest, MeanStdOverSeeds) {
+  // 1, 2, 3, 4: mean 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5; sample var 5/3.
+  MeanStd m = ComputeMeanStd({1, 2, 3, 4});
+  EXPECT_EQ(m.n, 4);
+  EXPECT_DOUBLE_EQ(m.mean, 2.5);
+  EXPECT_NEAR(m.std, std::sqrt(5.0 / 3.0), 1e-15);
+  MeanStd one = ComputeMeanStd({42});
+  EXPECT_EQ(one.n, 1);
+  EXPECT_EQ(one.std, 0);
+  EXPECT_EQ(ComputeMeanStd({}).n, 0);
+  // Large offset: the two-pass formula keeps the spread exact where sum(x^2) would cancel.
+  MeanStd big = ComputeMeanStd({1e9 + 1, 1e9 + 3});
+  EXPECT_NEAR(big.std, std::sqrt(2.0), 1e-6);
+}
+
+TEST(ConventionsTest, TaskNamesAndAliases) {
+  EXPECT_EQ(ParseLraTask("listops"), LraTask::kListOps);
+  EXPECT_EQ(ParseLraTask("IMDb"), LraTask::kText);
+  EXPECT_EQ(ParseLraTask("aan"), LraTask::kRetrieval);
+  EXPECT_EQ(ParseLraTask("cifar10"), LraTask::kImage);
+  EXPECT_EQ(ParseLraTask("Path-X"), LraTask::kPathX);
+  EXPECT_EQ(ParseLraTask("path_x"), LraTask::kPathX);
+  EXPECT_EQ(ParseLraTask("pathx"), LraTask::kPathX);
+  EXPECT_FALSE(ParseLraTask("fashion_mnist").has_value());
+  EXPECT_TRUE(IsFashionMnist("fashion-mnist"));
+  for (LraTask t : kLraTasks) EXPECT_EQ(ParseLraTask(LraTaskKey(t)), t);
+  for (LraTask t : kLraTasks) EXPECT_EQ(ParseLraTask(LraTaskDisplayName(t)), t);
+}
+
+}  // namespace
+}  // namespace lra::report
