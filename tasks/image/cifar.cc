@@ -1,0 +1,127 @@
+#include "tasks/image/cifar.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "tasks/common/files.h"
+#include "tasks/common/split.h"
+#include "tasks/image/grayscale.h"
+
+namespace lra::tasks {
+namespace {
+
+constexpr int kPixels = 1024;
+constexpr int kRecordBytes = 1 + 3 * kPixels;
+constexpr int kNumClasses = 10;
+
+std::vector<std::string> TrainFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  for (int i = 1; i <= 5; ++i) files.push_back(JoinPath(dir, absl::StrCat("data_batch_", i, ".bin")));
+  return files;
+}
+
+// Finds the folder holding the .bin files: the source itself or cifar-10-batches-bin/ below it.
+std::string BinaryDir(const std::string& source) {
+  if (PathExists(JoinPath(source, "test_batch.bin"))) return source;
+  const std::string below = JoinPath(source, "cifar-10-batches-bin");
+  if (PathExists(JoinPath(below, "test_batch.bin"))) return below;
+  return "";
+}
+
+absl::StatusOr<std::string> ReadBatchFile(const std::string& path) {
+  LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  if (bytes.size() % kRecordBytes != 0) {
+    const size_t whole = bytes.size() / kRecordBytes;
+    return absl::DataLossError(absl::StrCat(
+        path, ": ", bytes.size(), " bytes is not a whole number of ", kRecordBytes,
+        "-byte records; record ", whole, " at byte offset ", whole * kRecordBytes,
+        " is truncated (re-extract cifar-10-binary.tar.gz)"));
+  }
+  return bytes;
+}
+
+absl::StatusOr<Plan> PlanBinary(const TaskContext& context, const std::string& dir) {
+  Plan plan;
+  plan.provenance.set_kind(datasets::Provenance::RELEASE);
+  std::vector<std::string> train = TrainFiles(dir);
+  for (const std::string& f : train) {
+    if (!PathExists(f)) {
+      return absl::NotFoundError(absl::StrCat("Image: missing ", f,
+                                              "; the CIFAR-10 binary release has "
+                                              "data_batch_1..5.bin and test_batch.bin"));
+    }
+    plan.provenance.add_source_files(f);
+  }
+  const std::string test = JoinPath(dir, "test_batch.bin");
+  plan.provenance.add_source_files(test);
+  (*plan.provenance.mutable_options())["source_format"] = "cifar_binary";
+  (*plan.provenance.mutable_options())["split"] =
+      "train = first 90% of data_batch_1..5 in file order, val = last 10% (not TFDS's order)";
+  plan.vocab = VocabularyFromEncoding(*context.encoding);
+  plan.run = [train, test](ExampleSink* sink, RunStats* stats) -> absl::Status {
+    // Split boundary over the whole training stream, as train[:90%] is.
+    int64_t total = 0;
+    for (const std::string& f : train) {
+      LRA_ASSIGN_OR_RETURN(int64_t size, FileSize(f));
+      total += size / kRecordBytes;
+    }
+    const int64_t boundary = TfdsPercentBoundary(total, 90);
+    int64_t index = 0;
+    datasets::Example e;
+    auto convert = [&](const std::string& path, bool is_train) -> absl::Status {
+      LRA_ASSIGN_OR_RETURN(std::string bytes, ReadBatchFile(path));
+      const std::string file = Basename(path);
+      const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+      for (size_t r = 0; r * kRecordBytes < bytes.size(); ++r) {
+        absl::Status s =
+            CifarBinaryRecordToExample(data + r * kRecordBytes, absl::StrCat(file, ":", r), &e);
+        if (!s.ok()) {
+          return absl::DataLossError(absl::StrCat(path, ": record ", r, " at byte offset ",
+                                                  r * kRecordBytes, ": ", s.message()));
+        }
+        const char* split = !is_train ? "test" : index < boundary ? "train" : "val";
+        if (is_train) ++index;
+        LRA_RETURN_IF_ERROR(sink->Add(split, e));
+        ++stats->examples;
+      }
+      return absl::OkStatus();
+    };
+    for (const std::string& f : train) LRA_RETURN_IF_ERROR(convert(f, true));
+    return convert(test, false);
+  };
+  return plan;
+}
+
+}  // namespace
+
+absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string& id,
+                                        datasets::Example* example) {
+  if (record[0] >= kNumClasses) {
+    return absl::DataLossError(absl::StrCat("label byte ", int{record[0]},
+                                            " is not a CIFAR-10 class (0..9); is this "
+                                            "CIFAR-100 or a corrupt file?"));
+  }
+  example->Clear();
+  example->set_id(id);
+  example->set_label(record[0]);
+  example->set_length(kPixels);
+  auto* tokens = example->mutable_tokens();
+  tokens->Resize(kPixels, 0);
+  const uint8_t* red = record + 1;
+  const uint8_t* green = red + kPixels;
+  const uint8_t* blue = green + kPixels;
+  for (int k = 0; k < kPixels; ++k) tokens->Set(k, TfRgbToGray(red[k], green[k], blue[k]));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Plan> PlanImage(const TaskContext& context) {
+  const std::string binary = BinaryDir(context.source);
+  if (!binary.empty()) return PlanBinary(context, binary);
+  return absl::NotFoundError(absl::StrCat(
+      "Image: no CIFAR-10 data under ", context.source,
+      "; --source must be cifar-10-batches-bin/ (the binary release: data_batch_1..5.bin, "
+      "test_batch.bin) or a TensorFlow Datasets data dir holding cifar10/<version>/"));
+}
+
+}  // namespace lra::tasks

@@ -1,0 +1,31 @@
+// Image: CIFAR-10 to sequential grayscale (LRA.md section 1.5).
+//
+// Sources:
+//   cifar_binary: cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin, records of 1 label byte
+//                 + 1024 R + 1024 G + 1024 B bytes (rows top to bottom). Train/val are the
+//                 first 90% / last 10% of the five batches in file order; TFDS shuffled its
+//                 copy, so these 5,000 val images are not LRA's 5,000 (same sizes, same kind).
+//   tfds:         cifar10/<version>/cifar10-{train,test}.tfrecord-* (see tfds.h); TFDS order,
+//                 hence exactly LRA's train[:90%] / train[90%:].
+// Each pixel becomes TfRgbToGray(r, g, b); the 1024 values in raster order are the tokens.
+#ifndef LRA_TASKS_IMAGE_CIFAR_H_
+#define LRA_TASKS_IMAGE_CIFAR_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tasks/common/task.h"
+
+namespace lra::tasks {
+
+// One binary record (3073 bytes) to an example with id `id`.
+absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string& id,
+                                        datasets::Example* example);
+
+// `context.source`: cifar-10-batches-bin/ or the folder above it (binary), or a TFDS data dir /
+// cifar10 folder (TFRecords).
+absl::StatusOr<Plan> PlanImage(const TaskContext& context);
+
+}  // namespace lra::tasks
+
+#endif  // LRA_TASKS_IMAGE_CIFAR_H_

@@ -1,0 +1,90 @@
+#include "tasks/image/cifar.h"
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tasks/common/files.h"
+#include "tasks/common/test_util.h"
+#include "tasks/image/grayscale.h"
+
+namespace lra::tasks {
+extern const char kImageSpec[];
+namespace {
+
+using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::TestDir;
+using ::testing::HasSubstr;
+
+// Channel c of pixel k of global image n.
+uint8_t Channel(int n, int c, int k) { return static_cast<uint8_t>((n * 29 + c * 101 + k * 3) & 255); }
+
+// cifar-10-batches-bin/ with `per_batch` records in each of the five training batches and
+// `per_batch` test records; image n (global, train first) has label n % 10.
+std::string WriteBinary(const std::string& name, int per_batch) {
+  const std::string dir = JoinPath(TestDir(name), "cifar-10-batches-bin");
+  EXPECT_TRUE(MakeDirs(dir).ok());
+  int n = 0;
+  for (int f = 1; f <= 6; ++f) {
+    std::string bytes;
+    for (int r = 0; r < per_batch; ++r, ++n) {
+      bytes.push_back(static_cast<char>(n % 10));
+      for (int c = 0; c < 3; ++c) {
+        for (int k = 0; k < 1024; ++k) bytes.push_back(static_cast<char>(Channel(n, c, k)));
+      }
+    }
+    const std::string file = f <= 5 ? absl::StrCat("data_batch_", f, ".bin") : "test_batch.bin";
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, file), bytes).ok());
+  }
+  return TestDir(name);
+}
+
+TEST(CifarTest, BinaryReleaseGivesGrayTokensAndTheNinetyTenSplit) {
+  auto t = MakeContext(kImageSpec, WriteBinary("cifar", 4));
+  auto plan = PlanImage(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->provenance.source_files_size(), 6);
+  EXPECT_EQ(plan->vocab.size(), 256);
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  // 20 training records: round(18.0) = 18 train, 2 val; 4 test.
+  ASSERT_EQ(sink.split("train").size(), 18u);
+  ASSERT_EQ(sink.split("val").size(), 2u);
+  ASSERT_EQ(sink.split("test").size(), 4u);
+  EXPECT_EQ(sink.split("val")[0].id(), "data_batch_5.bin:2");
+  const datasets::Example& e = sink.split("test")[3];
+  EXPECT_EQ(e.id(), "test_batch.bin:3");
+  EXPECT_EQ(e.label(), 23 % 10);
+  ASSERT_EQ(e.tokens_size(), 1024);
+  for (int k = 0; k < 1024; ++k) {
+    ASSERT_EQ(e.tokens(k), TfRgbToGray(Channel(23, 0, k), Channel(23, 1, k), Channel(23, 2, k)));
+  }
+}
+
+TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
+  const std::string root = WriteBinary("cifar_bad", 2);
+  const std::string dir = JoinPath(root, "cifar-10-batches-bin");
+  auto bytes = ReadFileToString(JoinPath(dir, "data_batch_3.bin"));
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "data_batch_3.bin"), bytes->substr(0, 5000)).ok());
+  auto t = MakeContext(kImageSpec, dir);
+  MemorySink sink;
+  RunStats stats;
+  absl::Status s = PlanImage(t.context)->run(&sink, &stats);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("data_batch_3.bin: 5000 bytes is not a whole number of 3073-byte "
+                        "records; record 1 at byte offset 3073 is truncated"));
+
+  std::string bad = *bytes;
+  bad[3073] = 42;
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "data_batch_3.bin"), bad).ok());
+  s = PlanImage(t.context)->run(&sink, &stats);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("data_batch_3.bin: record 1 at byte offset 3073: label byte 42"));
+
+  auto none = PlanImage(MakeContext(kImageSpec, TestDir("no_cifar")).context);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lra::tasks
