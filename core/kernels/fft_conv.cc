@@ -20,7 +20,10 @@ namespace {
 // misaligns odd rows and crashes (TOOLCHAIN.md §3, "alignment trap").
 constexpr int kFloatsPerLine = 16;
 int RoundUp(int x, int m) { return (x + m - 1) / m * m; }
-int RealStride(int n) { return RoundUp(n, kFloatsPerLine); }
+// One extra cache line per real row: the gather/scatter walks a column across a block's rows,
+// and a power-of-two row stride would put every row in the same L1 set (48 KiB, 12-way: sets
+// repeat every 4 KiB), evicting on every access.
+int RealStride(int n) { return RoundUp(n, kFloatsPerLine) + kFloatsPerLine; }
 int ComplexStride(int n) { return RoundUp(n / 2 + 1, kFloatsPerLine / 2); }  // in complex
 
 bool IsSevenSmooth(int n) {
