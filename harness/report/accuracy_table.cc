@@ -1,0 +1,481 @@
+#include "harness/report/accuracy_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "core/base/status_macros.h"
+#include "harness/report/file_util.h"
+#include "harness/report/format_util.h"
+
+namespace lra::report {
+namespace {
+
+using harness::DataProvenance;
+using harness::RunResult;
+
+constexpr char kDash[] = "—";
+
+// Marker letters for the data a cell was trained and tested on (README.md, "Markers").
+const char* ProvenanceMarker(DataProvenance p) {
+  switch (p) {
+    case harness::RELEASE: return "";
+    case harness::GENERATED: return "G";
+    case harness::SYNTHETIC: return "S";
+    case harness::SYSTEM: return "P";
+    default: return "?";
+  }
+}
+
+int TierOrder(const std::string& tier) {
+  if (tier == "paper") return 0;
+  if (tier == "small") return 1;
+  if (tier == "smoke") return 2;
+  return 3;
+}
+
+// The accuracy `metric` selects, as a fraction; nullopt when that point was not evaluated.
+std::optional<double> MetricValue(const RunResult& r, TableMetric metric) {
+  switch (metric) {
+    case TableMetric::kTestAtBestVal:
+      if (r.best().has_test_accuracy()) return r.best().test_accuracy();
+      return std::nullopt;
+    case TableMetric::kTestAtLastStep:
+      if (r.last().has_test_accuracy()) return r.last().test_accuracy();
+      return std::nullopt;
+    case TableMetric::kValAtBestVal:
+      if (r.best().has_val_accuracy()) return r.best().val_accuracy();
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string BudgetText(const RunResult& r) {
+  const harness::TrainingBudget& b = r.budget();
+  std::vector<std::string> parts;
+  if (!b.description().empty()) parts.push_back(b.description());
+  if (b.description().empty()) {
+    if (b.max_steps() > 0) parts.push_back(absl::StrCat(b.max_steps(), " steps"));
+    if (b.batch_size() > 0) parts.push_back(absl::StrCat("batch ", b.batch_size()));
+    if (b.max_minutes() > 0) parts.push_back(absl::StrCat(b.max_minutes(), " min cap"));
+  }
+  if (parts.empty()) parts.push_back("budget not recorded");
+  return absl::StrCat("config ", r.config().empty() ? "?" : r.config(), ": ",
+                      absl::StrJoin(parts, ", "));
+}
+
+void Accumulate(const LoadedRun& run, TableMetric metric, std::map<std::string, int>* budget_ids,
+                AccuracyTableData* table, OurCell* cell) {
+  const RunResult& r = run.result;
+  const std::string budget = BudgetText(r);
+  auto [it, inserted] = budget_ids->emplace(budget, static_cast<int>(table->budgets.size()));
+  if (inserted) table->budgets.push_back(budget);
+  cell->budgets.insert(it->second);
+  cell->provenance.insert(r.data().provenance());
+  if (r.status() == harness::DIVERGED) {
+    ++cell->diverged;
+    return;
+  }
+  const std::optional<double> value = MetricValue(r, metric);
+  if (!value.has_value()) {
+    table->warnings.push_back(absl::StrCat(run.path, ": no ", TableMetricName(metric),
+                                           " recorded; the run is left out of its cell"));
+    return;
+  }
+  cell->values.push_back(*value * 100.0);
+}
+
+LraScores OurScores(const TableRow& row) {
+  LraScores scores;
+  for (int t = 0; t < kNumLraTasks; ++t) {
+    const OurCell& c = row.cells[t];
+    if (c.present()) scores[t].value = c.stats.mean;
+    scores[t].failed = c.failed();
+  }
+  return scores;
+}
+
+std::string SourceRefs(const TableRow& row) {
+  std::string out;
+  for (int s : row.sources) absl::StrAppend(&out, "[", s + 1, "]");
+  return out;
+}
+
+std::string PublishedCell(const TaskScore& s) {
+  if (s.failed) return "FAIL";
+  if (!s.value.has_value()) return kDash;
+  return Fixed(*s.value, 2);
+}
+
+std::string S4AvgText(const S4Average& a) {
+  std::string text = Fixed(a.value, 2);
+  if (a.missing > 0) absl::StrAppend(&text, " (", a.missing, "×50)");
+  return text;
+}
+
+std::string RowLabel(const TableRow& row) {
+  if (row.ours) return absl::StrCat("**", row.model, "** (ours, ", row.config, ")");
+  return row.model;
+}
+
+std::string SourceText(const TableRow& row) {
+  if (row.ours) return "this harness";
+  std::string s = SourceRefs(row);
+  if (row.verification == RECALLED || row.verification == UNVERIFIED) {
+    absl::StrAppend(&s, " ", VerificationName(row.verification));
+  }
+  return s;
+}
+
+std::string NoteRefs(const TableRow& row) {
+  std::string out;
+  for (int n : row.notes) absl::StrAppend(&out, " (note ", n + 1, ")");
+  return out;
+}
+
+// The header cells shared by all three formats.
+std::vector<std::string> Header(const AccuracyTableData& table) {
+  std::vector<std::string> h = {"Model", "Source"};
+  for (LraTask t : kLraTasks) h.push_back(LraTaskDisplayName(t));
+  h.push_back("Avg (LRA, 5 tasks)");
+  h.push_back("Avg (S4, 6 tasks, FAIL=50)");
+  if (table.has_fashion_mnist) h.push_back("Fashion-MNIST (extra)");
+  return h;
+}
+
+std::vector<std::string> DisplayCells(const AccuracyTableData& table, const TableRow& row) {
+  std::vector<std::string> cells = {RowLabel(row) + NoteRefs(row), SourceText(row)};
+  for (int t = 0; t < kNumLraTasks; ++t) {
+    cells.push_back(row.ours ? FormatOurCell(row.cells[t]) : PublishedCell(row.published[t]));
+  }
+  cells.push_back(row.lra_avg.has_value() ? Fixed(*row.lra_avg, 2) : kDash);
+  cells.push_back(S4AvgText(row.s4_avg));
+  if (table.has_fashion_mnist) cells.push_back(row.ours ? FormatOurCell(row.fashion_mnist) : "");
+  return cells;
+}
+
+std::vector<std::string> LegendLines(const AccuracyTableData& table) {
+  std::vector<std::string> lines;
+  lines.push_back(absl::StrCat(
+      "Cells are accuracy in percent. Ours: ", TableMetricName(table.metric),
+      ", mean ± sample std over seeds, n = completed runs."));
+  lines.push_back(
+      "Data markers on our cells: none = original release files; G = generated by a port of the "
+      "original generator; S = synthetic stand-in (not the real task); P = real data from a "
+      "system package; ? = provenance not recorded.");
+  lines.push_back(
+      "b1, b2, ...: the training budget of the runs in the cell (below). FAIL = stayed at "
+      "chance (published) or every run diverged (ours); — = no number.");
+  lines.push_back(
+      "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
+      "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "
+      "in. Both are recomputed from the cells shown; printed averages that differ are noted.");
+  lines.push_back(
+      "Published numbers come from other hardware and full training budgets; ours from this "
+      "harness's budgets. Compare with care.");
+  return lines;
+}
+
+}  // namespace
+
+const char* TableMetricName(TableMetric metric) {
+  switch (metric) {
+    case TableMetric::kTestAtBestVal: return "test accuracy at the best-validation checkpoint";
+    case TableMetric::kTestAtLastStep: return "test accuracy at the last step";
+    case TableMetric::kValAtBestVal: return "best validation accuracy";
+  }
+  return "?";
+}
+
+std::string FormatOurCell(const OurCell& cell) {
+  std::string text;
+  if (cell.present()) {
+    text = Fixed(cell.stats.mean, 2);
+    if (cell.stats.n > 1) absl::StrAppend(&text, " ± ", Fixed(cell.stats.std, 2));
+    absl::StrAppend(&text, " (n=", cell.stats.n, ")");
+    if (cell.diverged > 0) absl::StrAppend(&text, " +", cell.diverged, " diverged");
+  } else if (cell.failed()) {
+    text = absl::StrCat("FAIL (", cell.diverged, " diverged)");
+  } else {
+    return kDash;
+  }
+  std::string marks;
+  for (DataProvenance p : cell.provenance) absl::StrAppend(&marks, ProvenanceMarker(p));
+  if (!marks.empty()) absl::StrAppend(&text, " ", marks);
+  std::vector<std::string> budgets;
+  for (int b : cell.budgets) budgets.push_back(absl::StrCat("b", b + 1));
+  if (!budgets.empty()) absl::StrAppend(&text, " ", absl::StrJoin(budgets, ","));
+  return text;
+}
+
+AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
+                                     const PublishedData* published,
+                                     const AccuracyTableOptions& options,
+                                     const std::vector<std::string>& scan_errors) {
+  AccuracyTableData table;
+  table.metric = options.metric;
+  table.title = absl::StrCat("Long Range Arena accuracy (", TableMetricName(options.metric), ")");
+  table.warnings = scan_errors;
+
+  // Published rows, in file order; a row whose six cells equal an earlier row's (the S4 paper
+  // repeats the LRA baselines) is folded into it and only adds its source.
+  if (published != nullptr && options.include_published) {
+    std::vector<std::pair<LraScores, int>> seen;  // scores -> row index
+    for (const AccuracyTable* t : published->AccuracyTables()) {
+      const bool wanted =
+          options.published_tables.empty()
+              ? t->in_default_table()
+              : std::find(options.published_tables.begin(), options.published_tables.end(),
+                          t->id()) != options.published_tables.end();
+      if (!wanted) continue;
+      const int source = static_cast<int>(table.sources.size());
+      table.sources.push_back(absl::StrCat(t->title(), ": ", CitationText(t->citation()), " (",
+                                           VerificationName(t->citation().verification()), ")"));
+      for (const AccuracyRow& row : t->row()) {
+        const LraScores scores = RowScores(row);
+        auto same = std::find_if(seen.begin(), seen.end(), [&](const auto& s) {
+          for (int i = 0; i < kNumLraTasks; ++i) {
+            if (s.first[i].value != scores[i].value || s.first[i].failed != scores[i].failed) {
+              return false;
+            }
+          }
+          return true;
+        });
+        if (same != seen.end()) {
+          table.rows[same->second].sources.push_back(source);
+          continue;
+        }
+        TableRow out;
+        out.model = row.model();
+        out.sources.push_back(source);
+        out.verification = row.verification() != VERIFICATION_UNSPECIFIED
+                               ? row.verification()
+                               : t->citation().verification();
+        out.published = scores;
+        out.lra_avg = LraAverage(scores);
+        out.s4_avg = ComputeS4Average(scores);
+        // Note a printed average that does not show as ours does (to 2 decimals).
+        const std::optional<double> ours_conv = ConventionAverage(row, t->avg_convention());
+        if (row.has_printed_avg() && ours_conv.has_value() &&
+            Fixed(row.printed_avg(), 2) != Fixed(*ours_conv, 2)) {
+          out.notes.push_back(static_cast<int>(table.notes.size()));
+          table.notes.push_back(absl::StrCat(
+              row.model(), " [", source + 1, "]: printed average ", Fixed(row.printed_avg(), 2),
+              " (", t->avg_convention() == LRA_5 ? "LRA" : "S4", " convention); the mean of the "
+              "row is ", Fixed(*ours_conv, 3), row.note().empty() ? "" : ". ", row.note()));
+        }
+        seen.emplace_back(scores, static_cast<int>(table.rows.size()));
+        table.rows.push_back(std::move(out));
+      }
+    }
+  }
+
+  // Our rows: (model, config) -> row.
+  std::map<std::tuple<std::string, int, std::string>, TableRow> ours;
+  std::map<std::string, int> budget_ids;
+  for (const LoadedRun& run : runs) {
+    const RunResult& r = run.result;
+    if (r.status() == harness::INTERRUPTED && !options.include_interrupted) {
+      table.warnings.push_back(
+          absl::StrCat(run.path, ": INTERRUPTED, left out (resume it with `lra train --resume`)"));
+      continue;
+    }
+    const std::optional<LraTask> task = ParseLraTask(r.task());
+    const bool fmnist = IsFashionMnist(r.task());
+    if (!task.has_value() && !fmnist) {
+      table.warnings.push_back(
+          absl::StrCat(run.path, ": task '", r.task(), "' is not an LRA task; left out"));
+      continue;
+    }
+    TableRow& row = ours[{r.model(), TierOrder(r.config()), r.config()}];
+    row.ours = true;
+    row.model = r.model();
+    row.config = r.config();
+    if (fmnist) {
+      table.has_fashion_mnist = true;
+      Accumulate(run, options.metric, &budget_ids, &table, &row.fashion_mnist);
+    } else {
+      Accumulate(run, options.metric, &budget_ids, &table, &row.cells[static_cast<int>(*task)]);
+    }
+  }
+  for (auto& [key, row] : ours) {
+    for (OurCell& c : row.cells) c.stats = ComputeMeanStd(c.values);
+    row.fashion_mnist.stats = ComputeMeanStd(row.fashion_mnist.values);
+    const LraScores scores = OurScores(row);
+    row.lra_avg = LraAverage(scores);
+    row.s4_avg = ComputeS4Average(scores);
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+std::string AccuracyTableMarkdown(const AccuracyTableData& table) {
+  std::string out = absl::StrCat("# ", table.title, "\n\n");
+  const std::vector<std::string> header = Header(table);
+  absl::StrAppend(&out, "| ", absl::StrJoin(header, " | "), " |\n|");
+  for (size_t i = 0; i < header.size(); ++i) absl::StrAppend(&out, i < 2 ? "---|" : "---:|");
+  out += "\n";
+  for (const TableRow& row : table.rows) {
+    std::vector<std::string> cells = DisplayCells(table, row);
+    for (std::string& c : cells) c = absl::StrReplaceAll(c, {{"|", "\\|"}});
+    absl::StrAppend(&out, "| ", absl::StrJoin(cells, " | "), " |\n");
+  }
+  out += "\n## Legend\n\n";
+  for (const std::string& line : LegendLines(table)) absl::StrAppend(&out, "- ", line, "\n");
+  if (!table.budgets.empty()) {
+    out += "\nTraining budgets:\n\n";
+    for (size_t i = 0; i < table.budgets.size(); ++i) {
+      absl::StrAppend(&out, "- b", i + 1, ": ", table.budgets[i], "\n");
+    }
+  }
+  if (!table.sources.empty()) {
+    out += "\nSources:\n\n";
+    for (size_t i = 0; i < table.sources.size(); ++i) {
+      absl::StrAppend(&out, "- [", i + 1, "] ", table.sources[i], "\n");
+    }
+  }
+  if (!table.notes.empty()) {
+    out += "\nNotes:\n\n";
+    for (size_t i = 0; i < table.notes.size(); ++i) {
+      absl::StrAppend(&out, i + 1, ". ", table.notes[i], "\n");
+    }
+  }
+  if (!table.warnings.empty()) {
+    out += "\nLeft out:\n\n";
+    for (const std::string& w : table.warnings) absl::StrAppend(&out, "- ", w, "\n");
+  }
+  return out;
+}
+
+std::string AccuracyTableCsv(const AccuracyTableData& table) {
+  std::vector<std::string> header = {"kind", "model", "config", "source"};
+  std::vector<std::string> columns;
+  for (LraTask t : kLraTasks) columns.push_back(LraTaskKey(t));
+  if (table.has_fashion_mnist) columns.push_back("fashion_mnist");
+  for (const std::string& c : columns) {
+    for (const char* suffix : {"", "_std", "_n", "_data", "_budget"}) {
+      header.push_back(absl::StrCat(c, suffix));
+    }
+  }
+  for (const char* h : {"avg_lra", "avg_s4", "avg_s4_cells_at_50", "metric"}) header.push_back(h);
+  std::string out = CsvLine(header);
+  for (const TableRow& row : table.rows) {
+    std::vector<std::string> f = {row.ours ? "ours" : "published", row.model, row.config,
+                                  row.ours ? "this harness" : SourceRefs(row)};
+    auto add_our_cell = [&](const OurCell& c) {
+      f.push_back(c.present() ? absl::StrFormat("%.4f", c.stats.mean) : c.failed() ? "FAIL" : "");
+      f.push_back(c.stats.n > 1 ? absl::StrFormat("%.4f", c.stats.std) : "");
+      f.push_back(absl::StrCat(c.stats.n));
+      std::vector<std::string> data;
+      for (DataProvenance p : c.provenance) data.push_back(harness::DataProvenance_Name(p));
+      f.push_back(absl::StrJoin(data, ";"));
+      std::vector<std::string> budgets;
+      for (int b : c.budgets) budgets.push_back(absl::StrCat("b", b + 1));
+      f.push_back(absl::StrJoin(budgets, ";"));
+    };
+    for (int t = 0; t < kNumLraTasks; ++t) {
+      if (row.ours) {
+        add_our_cell(row.cells[t]);
+      } else {
+        const TaskScore& s = row.published[t];
+        f.push_back(s.failed ? "FAIL" : s.value.has_value() ? Fixed(*s.value, 2) : "");
+        f.insert(f.end(), {"", "", "", ""});
+      }
+    }
+    if (table.has_fashion_mnist) {
+      if (row.ours) {
+        add_our_cell(row.fashion_mnist);
+      } else {
+        f.insert(f.end(), {"", "", "", "", ""});
+      }
+    }
+    f.push_back(row.lra_avg.has_value() ? absl::StrFormat("%.4f", *row.lra_avg) : "");
+    f.push_back(absl::StrFormat("%.4f", row.s4_avg.value));
+    f.push_back(absl::StrCat(row.s4_avg.failed + row.s4_avg.missing));
+    f.push_back(row.ours ? TableMetricName(table.metric) : "test accuracy (published)");
+    out += CsvLine(f);
+  }
+  return out;
+}
+
+std::string AccuracyTableHtml(const AccuracyTableData& table) {
+  std::string out = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
+      HtmlEscape(table.title),
+      "</title>\n<style>\n"
+      "body { font-family: sans-serif; margin: 2em; }\n"
+      "table { border-collapse: collapse; }\n"
+      "th, td { border: 1px solid #bbb; padding: 4px 8px; }\n"
+      "td.num { text-align: right; white-space: nowrap; }\n"
+      "tr.ours { background: #eef5ff; }\n"
+      "</style>\n</head>\n<body>\n<h1>",
+      HtmlEscape(table.title), "</h1>\n<table>\n<thead><tr>");
+  for (const std::string& h : Header(table)) absl::StrAppend(&out, "<th>", HtmlEscape(h), "</th>");
+  out += "</tr></thead>\n<tbody>\n";
+  for (const TableRow& row : table.rows) {
+    std::vector<std::string> cells = DisplayCells(table, row);
+    cells[0] = absl::StrReplaceAll(cells[0], {{"**", ""}});
+    absl::StrAppend(&out, "<tr class=\"", row.ours ? "ours" : "published", "\">");
+    for (size_t i = 0; i < cells.size(); ++i) {
+      absl::StrAppend(&out, i < 2 ? "<td>" : "<td class=\"num\">", HtmlEscape(cells[i]), "</td>");
+    }
+    out += "</tr>\n";
+  }
+  out += "</tbody>\n</table>\n<h2>Legend</h2>\n<ul>\n";
+  for (const std::string& line : LegendLines(table)) absl::StrAppend(&out, "<li>", HtmlEscape(line), "</li>\n");
+  out += "</ul>\n";
+  auto list = [&](const char* title, const std::vector<std::string>& items, const char* prefix) {
+    if (items.empty()) return;
+    absl::StrAppend(&out, "<h3>", title, "</h3>\n<ul>\n");
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::string label = prefix[0] ? absl::StrFormat(prefix, static_cast<int>(i + 1)) : "";
+      absl::StrAppend(&out, "<li>", HtmlEscape(label), HtmlEscape(items[i]), "</li>\n");
+    }
+    out += "</ul>\n";
+  };
+  list("Training budgets", table.budgets, "b%d: ");
+  list("Sources", table.sources, "[%d] ");
+  list("Notes", table.notes, "%d. ");
+  list("Left out", table.warnings, "");
+  out += "</body>\n</html>\n";
+  return out;
+}
+
+absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
+                                          const AccuracyTableOptions& options) {
+  LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(runs_dir));
+  LRA_ASSIGN_OR_RETURN(PublishedData published, LoadEmbeddedPublished());
+  TableFiles files;
+  files.runs = static_cast<int>(scan.runs.size());
+  std::vector<std::pair<std::string, AccuracyTableOptions>> variants = {{"lra_table", options}};
+  if (options.metric != TableMetric::kTestAtLastStep) {
+    AccuracyTableOptions last = options;
+    last.metric = TableMetric::kTestAtLastStep;
+    variants.emplace_back("lra_table_last", last);
+  }
+  for (const auto& [base, opts] : variants) {
+    const AccuracyTableData table = BuildAccuracyTable(scan.runs, &published, opts, scan.errors);
+    if (files.warnings.empty()) files.warnings = table.warnings;
+    const std::pair<const char*, std::string> outputs[] = {
+        {".md", AccuracyTableMarkdown(table)},
+        {".csv", AccuracyTableCsv(table)},
+        {".html", AccuracyTableHtml(table)},
+    };
+    for (const auto& [ext, text] : outputs) {
+      const std::string path = absl::StrCat(out_dir, "/", base, ext);
+      LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
+      files.written.push_back(path);
+    }
+  }
+  return files;
+}
+
+}  // namespace lra::report
