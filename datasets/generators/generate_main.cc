@@ -17,12 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "datasets/generators/listops.h"
+#include "datasets/generators/pathfinder.h"
 
 ABSL_FLAG(std::string, kind, "", "What to generate: `listops` or `pathfinder`. Required.");
 ABSL_FLAG(std::string, out, "",
           "Output folder, created if missing. listops: the basic_{train,val,test}.tsv files go "
-          "here. pathfinder: a difficulty folder (curv_baseline, curv_contour_length_9 or "
-          "curv_contour_length_14) is made here holding imgs/ and metadata/. Required.");
+          "here. pathfinder: this is the difficulty folder (name it after --difficulty, e.g. "
+          ".../pathfinder32/curv_contour_length_14); imgs/<b>/ and metadata/ go here. Required.");
 ABSL_FLAG(uint64_t, seed, 0,
           "Random seed. listops: the stream of Python's random.seed(seed), so the trees equal "
           "the original generator's for that seed. pathfinder: image i uses a stream derived "
@@ -30,6 +31,14 @@ ABSL_FLAG(uint64_t, seed, 0,
 ABSL_FLAG(int64_t, size, -1,
           "Examples in total; -1 means the LRA size (listops 100000 split 96000/2000/2000, "
           "pathfinder 200000). listops splits any size 96% / 2% / 2%.");
+ABSL_FLAG(int, resolution, 32, "pathfinder: image side, 32, 64, 128 (Path-X) or 256.");
+ABSL_FLAG(std::string, difficulty, "hard",
+          "pathfinder: easy (curv_baseline, contour length 6), intermediate "
+          "(curv_contour_length_9) or hard (curv_contour_length_14, what LRA uses).");
+ABSL_FLAG(int64_t, images_per_batch, 1000,
+          "pathfinder: images per imgs/<b>/ folder and per metadata/<b>.npy file.");
+ABSL_FLAG(int, threads, 0, "pathfinder: OpenMP threads; 0 = OpenMP's default (all cores). "
+          "The images do not depend on it.");
 
 namespace lra {
 namespace generators {
@@ -55,6 +64,20 @@ absl::Status Run() {
                 static_cast<long long>(stats.trees_drawn),
                 static_cast<long long>(stats.rejected_length),
                 static_cast<long long>(stats.rejected_duplicate));
+  } else if (kind == "pathfinder") {
+    PathfinderOptions options;
+    options.resolution = absl::GetFlag(FLAGS_resolution);
+    LRA_ASSIGN_OR_RETURN(options.difficulty,
+                         ParsePathfinderDifficulty(absl::GetFlag(FLAGS_difficulty)));
+    options.num_images = size < 0 ? 200000 : size;
+    options.images_per_batch = absl::GetFlag(FLAGS_images_per_batch);
+    options.seed = absl::GetFlag(FLAGS_seed);
+    options.num_threads = absl::GetFlag(FLAGS_threads);
+    LRA_RETURN_IF_ERROR(WritePathfinderTree(options, out));
+    examples = options.num_images;
+    std::printf("pathfinder%d %s: %lld images in %s\n", options.resolution,
+                PathfinderDifficultyFolder(options.difficulty).c_str(),
+                static_cast<long long>(examples), out.c_str());
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("--kind must be listops or pathfinder, got '", kind, "'"));

@@ -1,0 +1,135 @@
+// Pathfinder generator: a port of the snakes generator of Linsley et al. (drewlinsley/pathfinder,
+// `snakes2.py` + `snakes.py`, /work/shared/reference/LRA.md section 2) with LRA's per-resolution
+// constants (LRA.md 2.1), writing the original release layout (LRA.md 1.6):
+//
+//   <dir>/imgs/<b>/sample_<i>.png   8-bit grayscale, min-max byte-scaled
+//   <dir>/metadata/<b>.npy          plain text, one line per image:
+//       "imgs/<b> sample_<i>.png <i> <label> <continuity> <contour_length> <distractor_length>
+//        <paddle_length> <paddle_thickness> <paddle_margin> <num_paddle_contrasts>"
+//
+//   PathfinderOptions options;  // pathfinder32, hard (curv_contour_length_14), 200,000 images
+//   options.num_images = 2000;
+//   LRA_RETURN_IF_ERROR(WritePathfinderTree(options, "/data/pathfinder32/curv_contour_length_14"));
+//
+// Image i depends only on (seed, i): it draws from its own MT19937 stream seeded with
+// init_by_array({seed_lo, seed_hi, i_lo, i_hi}), so the output does not depend on the number of
+// threads. What is ported and what differs from the original is listed in README.md here.
+#ifndef LRA_DATASETS_GENERATORS_PATHFINDER_H_
+#define LRA_DATASETS_GENERATORS_PATHFINDER_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace lra {
+namespace generators {
+
+// LRA's names and the generator's folder names (LRA.md 1.6): easy = curv_baseline (contour
+// length 6), intermediate = curv_contour_length_9, hard = curv_contour_length_14.
+enum class PathfinderDifficulty { kEasy, kIntermediate, kHard };
+
+// Accepts easy/intermediate/hard or the folder names.
+absl::StatusOr<PathfinderDifficulty> ParsePathfinderDifficulty(absl::string_view name);
+std::string PathfinderDifficultyFolder(PathfinderDifficulty difficulty);
+int PathfinderContourLength(PathfinderDifficulty difficulty);
+
+// Every constant of one (resolution, difficulty) pair; see PathfinderParamsFor for the values.
+struct PathfinderParams {
+  int window = 32;
+  int padding = 1;
+  int antialias_scale = 2;
+  std::vector<int> paddle_margin_list;
+  int paddle_length = 2;
+  double paddle_thickness = 0.5;
+  double marker_radius = 1.5;
+  int seed_distance = 7;
+  double continuity = 1.0;
+  int contour_length = 14;
+  int distractor_length = 4;
+  int num_distractor_snakes = 5;
+  std::vector<double> snake_contrast_list;
+  std::vector<double> paddle_contrast_list;
+  int max_distractor_contour_retrial = 4;
+  int max_paddle_retrial = 2;
+  // Python's str() of the float-or-int values, as they appear in the metadata lines.
+  std::string continuity_text;
+  std::string paddle_thickness_text;
+};
+
+// LRA's constants for resolution 32, 64, 128 or 256 (LRA.md 2.1 table) and a difficulty.
+absl::StatusOr<PathfinderParams> PathfinderParamsFor(int resolution,
+                                                     PathfinderDifficulty difficulty);
+
+struct PathfinderPoint {
+  int y = 0;
+  int x = 0;
+  bool operator==(const PathfinderPoint& o) const { return y == o.y && x == o.x; }
+};
+
+// What the generator knows about one image, for tests and debugging.
+struct PathfinderGroundTruth {
+  int label = 0;          // 1: both markers on the ends of one contour; 0: on different ones.
+  int origin_snake = 0;   // The first marker sits on this target snake's origin tip.
+  int terminal_snake = 0; // The second marker sits on this snake's terminal tip.
+  int margin = 0;         // The paddle margin drawn for this image.
+  // Per target snake: its origin tip (the seed paddle's tail), then the seed paddle's head, then
+  // the head of each added paddle; the last point is the terminal tip.
+  std::array<std::vector<PathfinderPoint>, 2> chains;
+  PathfinderPoint marker_origin;
+  PathfinderPoint marker_terminal;
+  int two_snake_attempts = 0;   // Calls of two_snakes until both target snakes were complete.
+  int distractors_drawn = 0;    // Distractor snakes that succeeded (incomplete sets allowed).
+};
+
+struct PathfinderImage {
+  int size = 0;
+  std::vector<uint8_t> pixels;  // size * size, row-major, byte-scaled so min 0 and max 255.
+  PathfinderGroundTruth truth;
+};
+
+// Generates images for one parameter set. Holds per-thread caches of rendered paddles (a pure
+// function of orientation and margin), so use one instance per thread.
+class PathfinderGenerator {
+ public:
+  explicit PathfinderGenerator(const PathfinderParams& params);
+  ~PathfinderGenerator();
+
+  // Image `index` of the stream `seed`.
+  absl::StatusOr<PathfinderImage> Generate(uint64_t seed, int64_t index);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct PathfinderOptions {
+  int resolution = 32;
+  PathfinderDifficulty difficulty = PathfinderDifficulty::kHard;
+  int64_t num_images = 200000;  // LRA.md 1.6: 200,000 images per difficulty.
+  // Images per imgs/<b> folder and metadata/<b>.npy file. The original fans out one batch per
+  // machine; 1000 is our choice (200 batches for 200k images).
+  int64_t images_per_batch = 1000;
+  uint64_t seed = 0;
+  int num_threads = 0;  // 0: OpenMP's default.
+};
+
+// Writes the tree described at the top into `dir` (the difficulty folder, e.g.
+// .../pathfinder32/curv_contour_length_14), creating it if missing. Files are written to a
+// temporary name and renamed; a metadata file is written after all of its batch's images.
+absl::Status WritePathfinderTree(const PathfinderOptions& options, const std::string& dir);
+
+// One metadata line (without the newline) in the original field order.
+std::string PathfinderMetadataLine(const PathfinderParams& params, int64_t batch,
+                                   int64_t index_in_batch, int label, int margin);
+
+}  // namespace generators
+}  // namespace lra
+
+#endif  // LRA_DATASETS_GENERATORS_PATHFINDER_H_
