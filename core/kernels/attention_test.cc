@@ -233,9 +233,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{1, 200, 2, 32, false, {}, 64, 64}));
 
 // Central finite differences of the double forward (loss = <out, dout>) against both float
-// kernels' gradients, on a tiny case with padding and causality. With step 1e-4 the truncation
-// error (h^2/6 |f'''|, f''' of order 10 here) and the rounding (eps_f64 |f| / h) are both
-// below 1e-7, added to the float tolerance.
+// kernels' gradients, on a tiny case with padding and causality. With step h = 2^-13 the
+// truncation error h^2/6 |f'''| (f''' of order 10 here) is about 2e-8 and the rounding
+// eps_f64 |f| / h about 1e-11; 1e-6 is allowed for them on top of the float tolerance.
 TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
   for (bool causal : {false, true}) {
     Inputs in = MakeInputs(AttentionShape{2, 5, 2, 3, causal}, {3, 5}, causal ? 3 : 4);
@@ -246,8 +246,8 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
       for (size_t i = 0; i < g.out.size(); ++i) l += g.out[i] * x.dout[i];
       return l;
     };
-    // The reference reads floats; perturb in double by evaluating f on a float pair whose
-    // difference is exactly representable: use a step that is a power of two.
+    // The reference reads float inputs, so the perturbed points must be exact floats: the step
+    // is a power of two, and keep +- 2^-13 is exact for |keep| < 2^10 (inputs are N(0, 4)).
     const double step = 1.0 / 8192;  // 1.2e-4
     for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
       Attention att(AttentionOptions{alg, 2, 2});
@@ -264,8 +264,6 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
         for (size_t i = 0; i < in.q.size(); ++i) {
           Inputs x = in;
           const float keep = (x.*tg.field)[i];
-          // keep +- step is exact in float for |keep| < 2^10 (step is 2^-13, 24-bit mantissa
-          // leaves room only if |keep| < 2^10): inputs are N(0, 4).
           (x.*tg.field)[i] = keep + static_cast<float>(step);
           const double fp = loss(x);
           (x.*tg.field)[i] = keep - static_cast<float>(step);

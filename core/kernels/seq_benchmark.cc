@@ -11,10 +11,8 @@
 //     The blocked kernel also recomputes QK^T in backward; that work is not credited.
 // Memory counters: `saved_MB` (state kept from forward to backward), `workspace_MB` (scratch
 // held by the kernel object) and `peak_rss_delta_MB` (process peak RSS during the timed loop
-// minus RSS before it, with inputs already allocated; the peak is reset through
-// /proc/self/clear_refs, so each benchmark's figure is its own).
-#include <unistd.h>
-
+// minus RSS before the kernel object and its saved state exist, inputs already allocated; the
+// peak is reset through /proc/self/clear_refs, so each benchmark's figure is its own).
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -65,11 +63,11 @@ void BM_FftConv(benchmark::State& state) {
   std::vector<float> u = Random(act, 1), dy = Random(act, 2), y(act), du(act);
   std::vector<float> k = Random(FftConv::KernelFloats(s), 3), dk(k.size());
   for (float& x : k) x *= 0.05f;
-  FftConv conv;  // FFTW_MEASURE plans, made by the warm-up call below
-  conv.Forward(s, u.data(), k.data(), y.data());
-  conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
   ResetPeakRss();
   const int64_t rss0 = ProcStatusBytes("VmRSS");
+  FftConv conv;  // FFTW_MEASURE plans and the workspace are made by the warm-up call below
+  conv.Forward(s, u.data(), k.data(), y.data());
+  conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
   for (auto _ : state) {
     conv.Forward(s, u.data(), k.data(), y.data());
     conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
