@@ -1,0 +1,159 @@
+#include "tasks/retrieval/retrieval.h"
+
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/base/status_macros.h"
+#include "tasks/common/bytes.h"
+#include "tasks/common/files.h"
+#include "tasks/common/split.h"
+#include "tasks/common/words.h"
+
+namespace lra::tasks {
+namespace {
+
+// (our split, the release's file infix)
+constexpr std::pair<const char*, const char*> kFiles[] = {
+    {"train", "train"}, {"val", "eval"}, {"test", "test"}};
+
+std::string TsvPath(const std::string& dir, const char* infix) {
+  return JoinPath(dir, absl::StrCat("new_aan_pairs.", infix, ".tsv"));
+}
+
+std::string TsvDir(const std::string& source) {
+  for (const std::string& dir :
+       {source, JoinPath(source, "tsv_data"), JoinPath(source, "lra_release/tsv_data")}) {
+    if (PathExists(TsvPath(dir, "train"))) return dir;
+  }
+  return "";
+}
+
+// Synthetic layout: 8 slots with 6 values each (6^8 = 1.7M topics); documents of 300..560
+// filler words (about 2.4K..4K bytes, inside the 4000-byte window).
+constexpr int kSlots = 8;
+constexpr int kValuesPerSlot = 6;
+constexpr int kMinWords = 300;
+constexpr int kMaxWords = 560;
+
+}  // namespace
+
+absl::Status ConvertAanTsv(const std::string& path, absl::string_view split, int max_length,
+                           int max_source_bytes, ExampleSink* sink, RunStats* stats) {
+  LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(path));
+  const std::string file = Basename(path);
+  absl::string_view line;
+  datasets::Example e;
+  while (true) {
+    LRA_ASSIGN_OR_RETURN(bool more, reader.Next(&line));
+    if (!more) break;
+    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+    if (f.size() != 5) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", reader.line_number(), ": expected 5 tab-separated columns (label, id1, "
+          "id2, text1, text2), found ", f.size()));
+    }
+    double value;
+    if (!absl::SimpleAtod(f[0], &value) || !std::isfinite(value) ||
+        (static_cast<int>(value) != 0 && static_cast<int>(value) != 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", reader.line_number(),
+                                                     ": label \"", f[0].substr(0, 20),
+                                                     "\" is not 0 or 1"));
+    }
+    e.Clear();
+    e.set_id(absl::StrCat(file, ":", reader.line_number()));
+    e.set_label(static_cast<int>(value));  // float32 -> int32 truncates, as tf.cast does
+    // Cut to the first max_source_bytes bytes, then encode and truncate (LRA.md 1.4). The
+    // recorded length is after the byte cut: the length the LRA pipeline sees.
+    e.set_length(EncodeBytes(f[3].substr(0, max_source_bytes), max_length, e.mutable_tokens()));
+    e.set_length2(EncodeBytes(f[4].substr(0, max_source_bytes), max_length, e.mutable_tokens2()));
+    LRA_RETURN_IF_ERROR(sink->Add(split, e));
+    ++stats->examples;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Plan> PlanRetrieval(const TaskContext& context) {
+  const std::string dir = TsvDir(context.source);
+  if (dir.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "Retrieval: no new_aan_pairs.train.tsv under ", context.source,
+        "; --source must be the tsv_data folder of the LRA release "
+        "(lra_release/lra_release/tsv_data); without it, `--generate` makes a small synthetic "
+        "stand-in"));
+  }
+  Plan plan;
+  plan.provenance.set_kind(datasets::Provenance::RELEASE);
+  for (const auto& [split, infix] : kFiles) {
+    const std::string path = TsvPath(dir, infix);
+    if (!PathExists(path)) return absl::NotFoundError(absl::StrCat("Retrieval: missing ", path));
+    plan.provenance.add_source_files(path);
+  }
+  plan.vocab = VocabularyFromEncoding(*context.encoding);
+  const int max_length = context.max_length;
+  const int max_source_bytes = context.spec->max_source_bytes();
+  plan.run = [dir, max_length, max_source_bytes](ExampleSink* sink,
+                                                 RunStats* stats) -> absl::Status {
+    for (const auto& [split, infix] : kFiles) {
+      LRA_RETURN_IF_ERROR(ConvertAanTsv(TsvPath(dir, infix), split, max_length,
+                                        max_source_bytes, sink, stats));
+    }
+    return absl::OkStatus();
+  };
+  return plan;
+}
+
+absl::Status GenerateSyntheticRetrieval(const TaskContext& context, int64_t size,
+                                        const std::string& dir) {
+  if (size < 10) return absl::InvalidArgumentError("synthetic retrieval needs --size >= 10");
+  SeededRng rng(context.seed);
+  std::vector<std::vector<std::string>> slots;
+  std::vector<std::string> taken;
+  for (int s = 0; s < kSlots; ++s) {
+    slots.push_back(MakeWords(rng, kValuesPerSlot, taken));
+    taken.insert(taken.end(), slots.back().begin(), slots.back().end());
+  }
+  const std::vector<std::string> filler = MakeWords(rng, 600, taken);
+  auto document = [&](const std::vector<int>& topic) {
+    const int words = kMinWords + static_cast<int>(rng.Uniform(kMaxWords - kMinWords + 1));
+    std::vector<std::string> tokens(words);
+    for (std::string& t : tokens) t = filler[rng.Uniform(filler.size())];
+    for (int s = 0; s < kSlots; ++s) {
+      const int begin = words * s / kSlots, end = words * (s + 1) / kSlots;
+      tokens[begin + rng.Uniform(end - begin)] = slots[s][topic[s]];
+    }
+    std::string text;
+    for (int w = 0; w < words; ++w) absl::StrAppend(&text, w ? " " : "", tokens[w]);
+    return text;
+  };
+  LRA_RETURN_IF_ERROR(MakeDirs(dir));
+  const int64_t num_val = size / 10, num_test = size / 10;
+  const int64_t num_train = size - num_val - num_test;
+  int64_t n = 0;
+  for (const auto& [split, infix] : kFiles) {
+    const int64_t count = split == std::string("train") ? num_train
+                          : split == std::string("val") ? num_val
+                                                        : num_test;
+    std::string tsv;
+    for (int64_t i = 0; i < count; ++i, ++n) {
+      const int label = static_cast<int>(i % 2);
+      std::vector<int> topic(kSlots);
+      for (int& v : topic) v = static_cast<int>(rng.Uniform(kValuesPerSlot));
+      std::vector<int> other = topic;
+      if (label == 0) {
+        const int s = static_cast<int>(rng.Uniform(kSlots));
+        other[s] = (other[s] + 1 + static_cast<int>(rng.Uniform(kValuesPerSlot - 1))) %
+                   kValuesPerSlot;
+      }
+      absl::StrAppend(&tsv, label, "\tsyn", n, "a\tsyn", n, "b\t", document(topic), "\t",
+                      document(other), "\n");
+    }
+    LRA_RETURN_IF_ERROR(WriteFileAtomic(TsvPath(dir, infix), tsv));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lra::tasks
