@@ -1,0 +1,379 @@
+#include "models/s4/ssm_kernel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <vector>
+
+#include "absl/base/internal/raw_logging.h"
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+namespace lra::s4 {
+namespace {
+
+using cd = std::complex<double>;
+using cf = std::complex<float>;
+
+// Sets flush-to-zero and denormals-are-zero on this thread for its lifetime. Decaying modes
+// (|z|^l -> 0) otherwise walk through float denormals, which cost ~100 cycles per operation on
+// x86; values below 1e-38 are far below the 6e-8 relative accuracy of the result anyway.
+class ScopedFlushDenormals {
+ public:
+#if defined(__SSE__)
+  ScopedFlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
+  ~ScopedFlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+void CheckDims(const SsmDims& d) {
+  ABSL_RAW_CHECK(d.q >= 1 && d.h >= 1 && d.m >= 1 && d.l >= 1 && d.s >= 1,
+                 "SsmDims: every size must be positive");
+  ABSL_RAW_CHECK(d.h % d.s == 0, "SsmDims: H must be a multiple of n_ssm (S)");
+}
+
+// Per (channel, mode) discretization in double, with the derivatives the backward needs.
+// Ct = C B E and z = exp(logz); E and logz depend on (dt, A) holomorphically in A.
+struct ModeCoefs {
+  cd a, logz, e;
+  cd de_da, de_ddt, dlogz_da, dlogz_ddt;
+};
+
+ModeCoefs S4dMode(Discretization disc, double dt, cd a) {
+  ModeCoefs m;
+  m.a = a;
+  const cd x = dt * a;
+  if (disc == Discretization::kZoh) {
+    // E = (e^x - 1)/A = dt * phi1(x), phi1(x) = (e^x - 1)/x. Below |x| = 1e-4 the difference
+    // e^x - 1 would lose |log10 x| digits, so use the series (truncation error < x^4/120).
+    const cd ex = std::exp(x);
+    m.logz = x;
+    if (std::abs(x) < 1e-4) {
+      const cd phi1 = 1.0 + x * (0.5 + x * (1.0 / 6 + x / 24.0));
+      const cd dphi1 = 0.5 + x * (1.0 / 3 + x * (1.0 / 8 + x / 30.0));
+      m.e = dt * phi1;
+      m.de_da = dt * dt * dphi1;
+    } else {
+      m.e = (ex - 1.0) / a;
+      m.de_da = (dt * ex - m.e) / a;
+    }
+    m.de_ddt = ex;
+    m.dlogz_da = dt;
+    m.dlogz_ddt = a;
+  } else {
+    const cd den = 1.0 - 0.5 * x;
+    const cd num = 1.0 + 0.5 * x;
+    m.logz = std::log(num / den);
+    m.e = dt / den;
+    m.de_ddt = 1.0 / den + dt * (0.5 * a) / (den * den);
+    m.de_da = dt * (0.5 * dt) / (den * den);
+    const cd dlogz_dx = 1.0 / (num * den);
+    m.dlogz_da = dt * dlogz_dx;
+    m.dlogz_ddt = a * dlogz_dx;
+  }
+  return m;
+}
+
+// Chain rule from the two per-mode sums to the raw parameters, shared by the fast path and the
+// reference (the finite-difference test checks it through the reference).
+//
+// Derivation. With dK given, F = sum_l dK[l] K[l] = 2 Re(Phi), where
+//   Phi = sum_{q,n} Ct[q,n] sum_l dK[q,l] z_n^l
+// is holomorphic in (Ct, logz). For a complex variable w on which Phi depends holomorphically,
+// dF/dRe w + i dF/dIm w = 2 conj(dPhi/dw); for a real variable r, dF/dr = 2 Re(dPhi/dr). With
+//   G0[q] = sum_l dK[q,l] z^l,  G1[q] = sum_l l dK[q,l] z^l:
+//   dPhi/dCt[q] = G0[q],  dPhi/dlogz = sum_q Ct[q] G1[q]          (z^l = exp(l logz))
+//   Ct[q] = C[q] B E:  dPhi/dC[q] = G0[q] B E,  dPhi/dB = sum_q G0[q] C[q] E,
+//                      dPhi/dE = W = sum_q G0[q] C[q] B
+//   dPhi/dA  = W dE/dA  + V dlogz/dA,   V = dPhi/dlogz
+//   dPhi/ddt = W dE/ddt + V dlogz/ddt   (dt real)
+//   A = -f(a_re_raw) - i a_im:  dF/da_re_raw = -f' 2 Re(dPhi/dA),  dF/da_im = 2 Im(dPhi/dA).
+// Inputs: g0, g1, c: [Q]. Outputs: the per-channel (unreduced) A and B gradients, gc [Q]
+// (overwritten), and the return value: this mode's contribution to dF/ddt.
+double S4dChain(const ModeCoefs& mc, const cd* g0, const cd* g1, const cd* c, int q_count, cd b,
+                double f_prime, double* ga_re, double* ga_im, cd* gb, cd* gc) {
+  cd w = 0, v = 0, db = 0;
+  for (int q = 0; q < q_count; ++q) {
+    w += g0[q] * c[q] * b;
+    v += c[q] * b * mc.e * g1[q];
+    db += g0[q] * c[q] * mc.e;
+    gc[q] = 2.0 * std::conj(g0[q] * b * mc.e);
+  }
+  *gb = 2.0 * std::conj(db);
+  const cd dphi_da = w * mc.de_da + v * mc.dlogz_da;
+  const cd dphi_ddt = w * mc.de_ddt + v * mc.dlogz_ddt;
+  *ga_re = -f_prime * 2.0 * dphi_da.real();
+  *ga_im = 2.0 * dphi_da.imag();
+  return 2.0 * dphi_ddt.real();
+}
+
+// Per-channel scratch for the (A, B) gradients, summed over the channels that share a copy in
+// channel order, so the result does not depend on the thread count.
+template <typename T>
+void ReduceShared(const SsmDims& d, const std::vector<double>& ga_re,
+                  const std::vector<double>& ga_im, const std::vector<cd>& gb,
+                  const SsmGrads<T>& g) {
+  for (int h = 0; h < d.h; ++h) {
+    const int s = h % d.s;
+    for (int n = 0; n < d.m; ++n) {
+      const size_t i = static_cast<size_t>(h) * d.m + n, o = static_cast<size_t>(s) * d.m + n;
+      if (g.a_re_raw) g.a_re_raw[o] += static_cast<T>(ga_re[i]);
+      if (g.a_im) g.a_im[o] += static_cast<T>(ga_im[i]);
+      if (g.b) g.b[o] += std::complex<T>(static_cast<T>(gb[i].real()), static_cast<T>(gb[i].imag()));
+    }
+  }
+}
+
+// ---- fast path tables ----
+//
+// Accuracy analysis of the blocked powers z^(bJ + j) = Z[b] * zj[j] (0 <= j < J, b < L/J):
+// * zj[j] = z^j by repeated multiplication in double: relative error <= ~3 j u_d (u_d = 1.1e-16)
+//   per step, so <= 2e-14 for J <= 256. Z[b] = (z^J)^b with z^J = exp(J logz), also repeated
+//   multiplication in double: <= 3 b u_d + the phase error of exp(J logz) amplified b times,
+//   |Im(L logz)| u_d <= 1e-11 even for |Im logz| L = 1e5 rad. Both are far below float eps.
+// * Rounding to float: w = Ct Z[b] and zj each get relative error u_f (6e-8), then the
+//   2M-term float sum of products adds <= 2M u_f sum_n |Ct_n| |z_n|^l (worst case; sqrt(2M)
+//   typically). So |K_fast[l] - K[l]| <= c M u_f * 2 sum_n |Ct_n| |z_n|^l, no growth with L.
+// * By contrast, stepping p_l = p_{l-1} z in float drifts by ~l u_f (1e-4 relative at
+//   l = 4096 in the worst case), and exp(l dtA) in float rounds the phase l Im(dtA): with
+//   S4D-Inv, Im(A) ~ 1300, dt = 1e-3, l = 4096 the phase is ~5000 rad and its rounding costs
+//   ~3e-4 relative. The double tables avoid both, at M (J + L/J) double complex products per
+//   channel (4096 for M = 32, L = 4096), which is ~2% of the float sum's work.
+// Table entries below 1e-30 in magnitude are set to 0 so decayed blocks are skipped.
+constexpr float kTiny = 1e-30f;
+
+struct S4dScratch {
+  std::vector<float> zr, zi;  // [M, J]: zj[n][j]
+  std::vector<cd> zb;         // [nb, M]: Z[b][n]
+  std::vector<cd> ct;         // [Q, M]
+  std::vector<ModeCoefs> modes;  // [M]
+  std::vector<float> wr, wi;  // [Q, M]
+  std::vector<float> acc;     // [J]
+  std::vector<float> dkj, jdk;  // [J]
+  std::vector<cd> g0, g1;     // [M, Q]
+  std::vector<cd> cq, gcq;    // [Q]
+};
+
+void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p, int h, int jb,
+                 int nb, S4dScratch* t) {
+  const int m = d.m, s = h % d.s;
+  const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
+  t->zr.assign(static_cast<size_t>(m) * jb, 0.f);
+  t->zi.assign(static_cast<size_t>(m) * jb, 0.f);
+  t->zb.resize(static_cast<size_t>(nb) * m);
+  t->modes.resize(m);
+  for (int n = 0; n < m; ++n) {
+    const cd a = AFromRaw(o.real_transform, p.a_re_raw[s * m + n], p.a_im[s * m + n]);
+    const ModeCoefs mc = S4dMode(o.disc, dt, a);
+    t->modes[n] = mc;
+    const cd z = std::exp(mc.logz);
+    cd pw = 1.0;
+    for (int j = 0; j < jb; ++j) {
+      const float re = static_cast<float>(pw.real()), im = static_cast<float>(pw.imag());
+      const bool tiny = std::abs(re) < kTiny && std::abs(im) < kTiny;
+      t->zr[static_cast<size_t>(n) * jb + j] = tiny ? 0.f : re;
+      t->zi[static_cast<size_t>(n) * jb + j] = tiny ? 0.f : im;
+      pw *= z;
+    }
+    const cd zj = std::exp(static_cast<double>(jb) * mc.logz);
+    cd big = 1.0;
+    for (int b = 0; b < nb; ++b) {
+      t->zb[static_cast<size_t>(b) * m + n] = std::abs(big) < kTiny ? cd(0.0) : big;
+      big *= zj;
+    }
+  }
+}
+
+}  // namespace
+
+int S4dBlockSize(int l) {
+  // J ~ sqrt(L) minimizes the table size M (J + L/J); a multiple of 16 keeps the float inner
+  // loops whole SIMD vectors. 16 <= J <= 256.
+  int j = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(l)) / 16.0)) * 16;
+  return std::clamp(j, 16, 256);
+}
+
+void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p, float* k) {
+  CheckDims(d);
+  const int jb = S4dBlockSize(d.l), nb = (d.l + jb - 1) / jb, m = d.m;
+#pragma omp parallel
+  {
+    ScopedFlushDenormals ftz;
+    S4dScratch t;
+    t.acc.resize(jb);
+    t.wr.resize(static_cast<size_t>(d.q) * m);
+    t.wi.resize(static_cast<size_t>(d.q) * m);
+    t.ct.resize(static_cast<size_t>(d.q) * m);
+#pragma omp for schedule(static)
+    for (int h = 0; h < d.h; ++h) {
+      BuildTables(d, o, p, h, jb, nb, &t);
+      const int s = h % d.s;
+      for (int q = 0; q < d.q; ++q) {
+        for (int n = 0; n < m; ++n) {
+          const cd c(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
+          const cd b(p.b[s * m + n]);
+          t.ct[q * m + n] = c * b * t.modes[n].e;
+        }
+      }
+      for (int bi = 0; bi < nb; ++bi) {
+        const int len = std::min(jb, d.l - bi * jb);
+        for (int q = 0; q < d.q; ++q) {
+          float* out = k + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
+          float* acc = t.acc.data();
+          std::fill(acc, acc + jb, 0.f);
+          for (int n = 0; n < m; ++n) {
+            const cd w = t.ct[q * m + n] * t.zb[static_cast<size_t>(bi) * m + n];
+            const float wr = static_cast<float>(w.real()), wi = static_cast<float>(w.imag());
+            if (std::abs(wr) < kTiny && std::abs(wi) < kTiny) continue;  // decayed
+            const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
+            const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
+#pragma omp simd
+            for (int j = 0; j < jb; ++j) acc[j] += wr * zr[j] - wi * zi[j];
+          }
+          for (int j = 0; j < len; ++j) out[j] = 2.f * acc[j];
+        }
+      }
+    }
+  }
+}
+
+void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                       const float* dk, const SsmGrads<float>& g) {
+  CheckDims(d);
+  const int jb = S4dBlockSize(d.l), nb = (d.l + jb - 1) / jb, m = d.m;
+  std::vector<double> ga_re(static_cast<size_t>(d.h) * m), ga_im(ga_re.size());
+  std::vector<cd> gb(ga_re.size());
+#pragma omp parallel
+  {
+    ScopedFlushDenormals ftz;
+    S4dScratch t;
+    t.dkj.resize(jb);
+    t.jdk.resize(jb);
+    t.g0.resize(static_cast<size_t>(m) * d.q);
+    t.g1.resize(static_cast<size_t>(m) * d.q);
+    t.cq.resize(d.q);
+    t.gcq.resize(d.q);
+#pragma omp for schedule(static)
+    for (int h = 0; h < d.h; ++h) {
+      BuildTables(d, o, p, h, jb, nb, &t);
+      std::fill(t.g0.begin(), t.g0.end(), cd(0.0));
+      std::fill(t.g1.begin(), t.g1.end(), cd(0.0));
+      for (int bi = 0; bi < nb; ++bi) {
+        const int len = std::min(jb, d.l - bi * jb);
+        const double base = static_cast<double>(bi) * jb;
+        for (int q = 0; q < d.q; ++q) {
+          const float* src = dk + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
+          float* dkj = t.dkj.data();
+          float* jdk = t.jdk.data();
+          for (int j = 0; j < jb; ++j) {
+            dkj[j] = j < len ? src[j] : 0.f;
+            jdk[j] = static_cast<float>(j) * dkj[j];
+          }
+          for (int n = 0; n < m; ++n) {
+            const cd zbv = t.zb[static_cast<size_t>(bi) * m + n];
+            if (zbv == cd(0.0)) continue;  // decayed: contributes < 1e-30 relative
+            const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
+            const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
+            // Block-local sums are short (J terms) and combined in double, so the float error
+            // is ~J u_f relative to sum |dK||z|^l instead of growing with L.
+            float s0r = 0, s0i = 0, s1r = 0, s1i = 0;
+#pragma omp simd reduction(+ : s0r, s0i, s1r, s1i)
+            for (int j = 0; j < jb; ++j) {
+              s0r += dkj[j] * zr[j];
+              s0i += dkj[j] * zi[j];
+              s1r += jdk[j] * zr[j];
+              s1i += jdk[j] * zi[j];
+            }
+            const cd s0(s0r, s0i), s1(s1r, s1i);
+            t.g0[static_cast<size_t>(n) * d.q + q] += zbv * s0;
+            t.g1[static_cast<size_t>(n) * d.q + q] += zbv * (base * s0 + s1);
+          }
+        }
+      }
+      const int s = h % d.s;
+      double gdt = 0;
+      for (int n = 0; n < m; ++n) {
+        const size_t i = static_cast<size_t>(h) * m + n;
+        const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s * m + n]);
+        for (int q = 0; q < d.q; ++q) t.cq[q] = cd(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
+        gdt += S4dChain(t.modes[n], &t.g0[static_cast<size_t>(n) * d.q],
+                        &t.g1[static_cast<size_t>(n) * d.q], t.cq.data(), d.q,
+                        cd(p.b[s * m + n]), fp, &ga_re[i], &ga_im[i], &gb[i], t.gcq.data());
+        if (g.c) {
+          for (int q = 0; q < d.q; ++q) {
+            g.c[(static_cast<size_t>(q) * d.h + h) * m + n] +=
+                cf(static_cast<float>(t.gcq[q].real()), static_cast<float>(t.gcq[q].imag()));
+          }
+        }
+      }
+      if (g.dt_raw) g.dt_raw[h] += static_cast<float>(gdt * DtDeriv(o.dt_transform, p.dt_raw[h]));
+    }
+  }
+  ReduceShared(d, ga_re, ga_im, gb, g);
+}
+
+void S4dKernelReference(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                        double* k) {
+  CheckDims(d);
+  const int m = d.m;
+  for (int h = 0; h < d.h; ++h) {
+    const int s = h % d.s;
+    const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
+    for (int q = 0; q < d.q; ++q) {
+      double* out = k + (static_cast<size_t>(q) * d.h + h) * d.l;
+      std::fill(out, out + d.l, 0.0);
+      for (int n = 0; n < m; ++n) {
+        const cd a = AFromRaw(o.real_transform, p.a_re_raw[s * m + n], p.a_im[s * m + n]);
+        const ModeCoefs mc = S4dMode(o.disc, dt, a);
+        const cd ct = p.c[(static_cast<size_t>(q) * d.h + h) * m + n] * p.b[s * m + n] * mc.e;
+        for (int l = 0; l < d.l; ++l) out[l] += 2.0 * (ct * std::exp(static_cast<double>(l) * mc.logz)).real();
+      }
+    }
+  }
+}
+
+void S4dKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
+                                const SsmParams<double>& p, const double* dk,
+                                const SsmGrads<double>& g) {
+  CheckDims(d);
+  const int m = d.m;
+  std::vector<double> ga_re(static_cast<size_t>(d.h) * m), ga_im(ga_re.size());
+  std::vector<cd> gb(ga_re.size());
+  std::vector<cd> g0(d.q), g1(d.q);
+  std::vector<cd> cq(d.q), gcq(d.q);
+  for (int h = 0; h < d.h; ++h) {
+    const int s = h % d.s;
+    const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
+    double gdt = 0;
+    for (int n = 0; n < m; ++n) {
+      const cd a = AFromRaw(o.real_transform, p.a_re_raw[s * m + n], p.a_im[s * m + n]);
+      const ModeCoefs mc = S4dMode(o.disc, dt, a);
+      for (int q = 0; q < d.q; ++q) {
+        g0[q] = g1[q] = 0;
+        const double* dkq = dk + (static_cast<size_t>(q) * d.h + h) * d.l;
+        for (int l = 0; l < d.l; ++l) {
+          const cd zl = std::exp(static_cast<double>(l) * mc.logz);
+          g0[q] += dkq[l] * zl;
+          g1[q] += static_cast<double>(l) * dkq[l] * zl;
+        }
+      }
+      const size_t i = static_cast<size_t>(h) * m + n;
+      const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s * m + n]);
+      for (int q = 0; q < d.q; ++q) cq[q] = p.c[(static_cast<size_t>(q) * d.h + h) * m + n];
+      gdt += S4dChain(mc, g0.data(), g1.data(), cq.data(), d.q, p.b[s * m + n], fp, &ga_re[i],
+                      &ga_im[i], &gb[i], gcq.data());
+      if (g.c) {
+        for (int q = 0; q < d.q; ++q) g.c[(static_cast<size_t>(q) * d.h + h) * m + n] += gcq[q];
+      }
+    }
+    if (g.dt_raw) g.dt_raw[h] += gdt * DtDeriv(o.dt_transform, p.dt_raw[h]);
+  }
+  ReduceShared(d, ga_re, ga_im, gb, g);
+}
+
+}  // namespace lra::s4
