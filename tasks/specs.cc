@@ -1,0 +1,110 @@
+#include "tasks/specs.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/base/internal/raw_logging.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/status_macros.h"
+#include "datasets/generators/listops.h"
+#include "datasets/generators/pathfinder.h"
+#include "tasks/common/spec.h"
+#include "tasks/fashion_mnist/fashion_mnist.h"
+#include "tasks/image/cifar.h"
+#include "tasks/listops/listops.h"
+#include "tasks/pathfinder/pathfinder.h"
+#include "tasks/retrieval/retrieval.h"
+#include "tasks/text/text.h"
+
+namespace lra::tasks {
+
+extern const char kListOpsSpec[];
+extern const char kTextSpec[];
+extern const char kRetrievalSpec[];
+extern const char kImageSpec[];
+extern const char kPathfinderSpec[];
+extern const char kPathXSpec[];
+extern const char kFashionMnistSpec[];
+
+namespace {
+
+// LRA's generator, writing listops-1000-style TSVs (datasets/generators/listops.h).
+absl::Status GenerateListOps(const TaskContext& context, int64_t size, const std::string& dir) {
+  return generators::WriteListOpsTsv(generators::ListOpsOptionsForSize(size, context.seed), dir);
+}
+
+// The snakes generator, writing one difficulty folder (datasets/generators/pathfinder.h); the
+// converter then reads `dir` as that folder.
+absl::Status GeneratePathfinder(const TaskContext& context, int64_t size,
+                                const std::string& dir) {
+  generators::PathfinderOptions options;
+  options.resolution = context.spec->image_height();
+  LRA_ASSIGN_OR_RETURN(options.difficulty,
+                       generators::ParsePathfinderDifficulty(context.difficulty));
+  options.num_images = size;
+  options.seed = context.seed;
+  return generators::WritePathfinderTree(options, dir);
+}
+
+struct Entry {
+  const char* spec_text;
+  TaskHooks hooks;
+};
+
+const std::vector<Entry>& Entries() {
+  static const auto* entries = new std::vector<Entry>{
+      {kListOpsSpec, {PlanListOps, GenerateListOps, "datasets/generators/listops"}},
+      {kTextSpec, {PlanText, GenerateSyntheticText, "tasks/text synthetic"}},
+      {kRetrievalSpec, {PlanRetrieval, GenerateSyntheticRetrieval, "tasks/retrieval synthetic"}},
+      {kImageSpec, {PlanImage, nullptr, ""}},
+      {kPathfinderSpec, {PlanPathfinder, GeneratePathfinder, "datasets/generators/pathfinder"}},
+      {kPathXSpec, {PlanPathfinder, GeneratePathfinder, "datasets/generators/pathfinder"}},
+      {kFashionMnistSpec, {PlanFashionMnist, nullptr, ""}},
+  };
+  return *entries;
+}
+
+// Parsed once. A spec that does not parse is a build defect (the specs are compiled in and
+// tested by specs_test), so it aborts with the parser's message.
+const std::vector<std::unique_ptr<TaskSpec>>& Specs() {
+  static const auto* specs = [] {
+    auto* v = new std::vector<std::unique_ptr<TaskSpec>>;
+    for (const Entry& e : Entries()) {
+      absl::StatusOr<TaskSpec> spec = ParseTaskSpec(e.spec_text, "embedded spec.textproto");
+      ABSL_RAW_CHECK(spec.ok(), std::string(spec.status().message()).c_str());
+      v->push_back(std::make_unique<TaskSpec>(*std::move(spec)));
+    }
+    return v;
+  }();
+  return *specs;
+}
+
+absl::StatusOr<size_t> Find(absl::string_view name) {
+  const auto& specs = Specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i]->name() == name) return i;
+  }
+  return absl::NotFoundError(absl::StrCat("unknown task '", name, "'; known tasks: ",
+                                          absl::StrJoin(ListTasks(), ", ")));
+}
+
+}  // namespace
+
+std::vector<std::string> ListTasks() {
+  std::vector<std::string> names;
+  for (const auto& spec : Specs()) names.push_back(spec->name());
+  return names;
+}
+
+absl::StatusOr<const TaskSpec*> GetTaskSpec(absl::string_view name) {
+  LRA_ASSIGN_OR_RETURN(size_t i, Find(name));
+  return Specs()[i].get();
+}
+
+absl::StatusOr<TaskHooks> GetTaskHooks(absl::string_view name) {
+  LRA_ASSIGN_OR_RETURN(size_t i, Find(name));
+  return Entries()[i].hooks;
+}
+
+}  // namespace lra::tasks
