@@ -5,7 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "tasks/common/files.h"
+#include "tasks/common/png.h"
 #include "tasks/common/split.h"
+#include "tasks/common/tfds.h"
 #include "tasks/image/grayscale.h"
 
 namespace lra::tasks {
@@ -93,6 +95,62 @@ absl::StatusOr<Plan> PlanBinary(const TaskContext& context, const std::string& d
   return plan;
 }
 
+// The TFDS cache: PNG images in TFDS order, so train[:90%] is LRA's exact training set.
+absl::StatusOr<Plan> PlanTfdsCifar(const TaskContext& context, const std::string& dir) {
+  Plan plan;
+  plan.provenance.set_kind(datasets::Provenance::RELEASE);
+  plan.provenance.add_source_files(dir);
+  (*plan.provenance.mutable_options())["source_format"] = "tfds";
+  (*plan.provenance.mutable_options())["split"] = "train[:90%] / train[90%:] / test, TFDS order";
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> train, TfdsShards(dir, "cifar10", "train"));
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> test, TfdsShards(dir, "cifar10", "test"));
+  plan.vocab = VocabularyFromEncoding(*context.encoding);
+  plan.run = [train, test](ExampleSink* sink, RunStats* stats) -> absl::Status {
+    LRA_ASSIGN_OR_RETURN(int64_t total, CountRecords(train));
+    const int64_t boundary = TfdsPercentBoundary(total, 90);
+    datasets::Example e;
+    for (const bool is_train : {true, false}) {
+      int64_t index = 0;
+      LRA_RETURN_IF_ERROR(ForEachTfExample(
+          is_train ? train : test,
+          [&](const tf::Example& example, const std::string& where) -> absl::Status {
+            LRA_ASSIGN_OR_RETURN(absl::string_view png, BytesFeature(example, "image", where));
+            LRA_ASSIGN_OR_RETURN(int64_t label, Int64Feature(example, "label", where));
+            if (label < 0 || label >= kNumClasses) {
+              return absl::DataLossError(absl::StrCat(where, ": label ", label,
+                                                      " is not a CIFAR-10 class (0..9)"));
+            }
+            LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(png, where));
+            if (image.width != 32 || image.height != 32 || image.channels != 3) {
+              return absl::DataLossError(absl::StrCat(where, ": expected a 32x32 RGB PNG, got ",
+                                                      image.width, "x", image.height, " with ",
+                                                      image.channels, " channel(s)"));
+            }
+            e.Clear();
+            const auto& features = example.features().feature();
+            auto id = features.find("id");
+            e.set_id(id != features.end() && id->second.bytes_list().value_size() == 1
+                         ? id->second.bytes_list().value(0)
+                         : absl::StrCat(is_train ? "train/" : "test/", index));
+            e.set_label(static_cast<int>(label));
+            e.set_length(kPixels);
+            auto* tokens = e.mutable_tokens();
+            tokens->Resize(kPixels, 0);
+            const uint8_t* p = image.pixels.data();  // interleaved R, G, B
+            for (int k = 0; k < kPixels; ++k) {
+              tokens->Set(k, TfRgbToGray(p[3 * k], p[3 * k + 1], p[3 * k + 2]));
+            }
+            const char* split = !is_train ? "test" : index < boundary ? "train" : "val";
+            ++index;
+            ++stats->examples;
+            return sink->Add(split, e);
+          }));
+    }
+    return absl::OkStatus();
+  };
+  return plan;
+}
+
 }  // namespace
 
 absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string& id,
@@ -118,6 +176,8 @@ absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string
 absl::StatusOr<Plan> PlanImage(const TaskContext& context) {
   const std::string binary = BinaryDir(context.source);
   if (!binary.empty()) return PlanBinary(context, binary);
+  const std::string tfds = FindTfdsDir(context.source, "cifar10");
+  if (!tfds.empty()) return PlanTfdsCifar(context, tfds);
   return absl::NotFoundError(absl::StrCat(
       "Image: no CIFAR-10 data under ", context.source,
       "; --source must be cifar-10-batches-bin/ (the binary release: data_batch_1..5.bin, "

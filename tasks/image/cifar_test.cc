@@ -3,7 +3,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "datasets/record_io.h"
 #include "tasks/common/files.h"
+#include "tasks/common/png.h"
+#include "tasks/common/tf_example.pb.h"
 #include "tasks/common/test_util.h"
 #include "tasks/image/grayscale.h"
 
@@ -84,6 +87,66 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
 
   auto none = PlanImage(MakeContext(kImageSpec, TestDir("no_cifar")).context);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+}
+
+// cifar10/3.0.2 with `n_train` PNG records in one shard and 2 test records; image n as in
+// WriteBinary but interleaved RGB, label n % 10, id "train_<n>".
+std::string WriteTfds(const std::string& name, int n_train, int bad_side = 0) {
+  const std::string dir = JoinPath(TestDir(name), "cifar10/3.0.2");
+  EXPECT_TRUE(MakeDirs(dir).ok());
+  for (const bool train : {true, false}) {
+    std::string shard;
+    const int count = train ? n_train : 2;
+    for (int i = 0; i < count; ++i) {
+      const int n = train ? i : 100 + i;
+      Image8 image;
+      image.width = image.height = (train && i == 1 && bad_side) ? bad_side : 32;
+      image.channels = 3;
+      for (int k = 0; k < image.width * image.height; ++k) {
+        for (int c = 0; c < 3; ++c) image.pixels.push_back(Channel(n, c, k));
+      }
+      tf::Example example;
+      auto& f = *example.mutable_features()->mutable_feature();
+      f["image"].mutable_bytes_list()->add_value(*EncodePng(image));
+      f["label"].mutable_int64_list()->add_value(n % 10);
+      f["id"].mutable_bytes_list()->add_value(absl::StrCat(train ? "train_" : "test_", n));
+      datasets::AppendRecord(example.SerializeAsString(), &shard);
+    }
+    const std::string file = train ? "cifar10-train.tfrecord-00000-of-00001"
+                                   : "cifar10-test.tfrecord-00000-of-00001";
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, file), shard).ok());
+  }
+  return TestDir(name);
+}
+
+TEST(CifarTest, TfdsCacheDecodesPngAndSlicesTrainAtNinetyPercent) {
+  auto t = MakeContext(kImageSpec, WriteTfds("cifar_tfds", 10));
+  auto plan = PlanImage(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->provenance.options().at("source_format"), "tfds");
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  ASSERT_EQ(sink.split("train").size(), 9u);
+  ASSERT_EQ(sink.split("val").size(), 1u);
+  ASSERT_EQ(sink.split("test").size(), 2u);
+  EXPECT_EQ(sink.split("val")[0].id(), "train_9");
+  const datasets::Example& e = sink.split("test")[1];
+  EXPECT_EQ(e.id(), "test_101");
+  EXPECT_EQ(e.label(), 1);
+  for (int k = 0; k < 1024; ++k) {
+    ASSERT_EQ(e.tokens(k), TfRgbToGray(Channel(101, 0, k), Channel(101, 1, k), Channel(101, 2, k)));
+  }
+}
+
+TEST(CifarTest, TfdsWrongImageSizeNamesTheRecord) {
+  auto t = MakeContext(kImageSpec, WriteTfds("cifar_tfds_bad", 3, /*bad_side=*/28));
+  MemorySink sink;
+  RunStats stats;
+  absl::Status s = PlanImage(t.context)->run(&sink, &stats);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("cifar10-train.tfrecord-00000-of-00001 record 1"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("expected a 32x32 RGB PNG, got 28x28"));
 }
 
 }  // namespace

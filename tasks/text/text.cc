@@ -11,6 +11,7 @@
 #include "tasks/common/bytes.h"
 #include "tasks/common/files.h"
 #include "tasks/common/split.h"
+#include "tasks/common/tfds.h"
 #include "tasks/common/words.h"
 
 namespace lra::tasks {
@@ -99,6 +100,43 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
   return plan;
 }
 
+// The TFDS cache: reviews are already stripped (the builder did it), stored in TFDS order.
+absl::StatusOr<Plan> PlanTfdsImdb(const TaskContext& context, const std::string& dir) {
+  Plan plan;
+  plan.provenance.set_kind(datasets::Provenance::RELEASE);
+  plan.provenance.add_source_files(dir);
+  (*plan.provenance.mutable_options())["source_format"] = "tfds";
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> train, TfdsShards(dir, "imdb_reviews", "train"));
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> test, TfdsShards(dir, "imdb_reviews", "test"));
+  plan.vocab = VocabularyFromEncoding(*context.encoding);
+  const int max_length = context.max_length;
+  plan.run = [train, test, max_length](ExampleSink* sink, RunStats* stats) -> absl::Status {
+    datasets::Example e;
+    for (const bool is_train : {true, false}) {
+      int64_t index = 0;
+      LRA_RETURN_IF_ERROR(ForEachTfExample(
+          is_train ? train : test,
+          [&](const tf::Example& example, const std::string& where) -> absl::Status {
+            LRA_ASSIGN_OR_RETURN(absl::string_view text, BytesFeature(example, "text", where));
+            LRA_ASSIGN_OR_RETURN(int64_t label, Int64Feature(example, "label", where));
+            if (label != 0 && label != 1) {
+              return absl::DataLossError(absl::StrCat(where, ": label ", label, " is not 0/1"));
+            }
+            e.Clear();
+            e.set_id(absl::StrCat(is_train ? "train/" : "test/", index++));
+            e.set_label(static_cast<int>(label));
+            e.set_length(EncodeBytes(text, max_length, e.mutable_tokens()));
+            ++stats->examples;
+            if (is_train) return sink->Add("train", e);
+            LRA_RETURN_IF_ERROR(sink->Add("val", e));  // val = test (LRA.md 1.3)
+            return sink->Add("test", e);
+          }));
+    }
+    return absl::OkStatus();
+  };
+  return plan;
+}
+
 // Synthetic review layout. Reviews run 150..600 words (about 1K..4K bytes) so that the default
 // max length (4096) sees them whole while 1K-byte models see part of the evidence.
 constexpr int kMinWords = 150;
@@ -110,6 +148,8 @@ constexpr int kCueWords = 6;  // per polarity
 absl::StatusOr<Plan> PlanText(const TaskContext& context) {
   const std::string acl = AclImdbDir(context.source);
   if (!acl.empty()) return PlanAclImdb(context, acl);
+  const std::string tfds = FindTfdsDir(context.source, "imdb_reviews");
+  if (!tfds.empty()) return PlanTfdsImdb(context, tfds);
   return absl::NotFoundError(absl::StrCat(
       "Text: no IMDb data under ", context.source,
       "; --source must be the Stanford aclImdb/ folder (train/ and test/ with neg/ and pos/) "

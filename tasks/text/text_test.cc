@@ -4,7 +4,9 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "datasets/record_io.h"
 #include "tasks/common/files.h"
+#include "tasks/common/tf_example.pb.h"
 #include "tasks/common/test_util.h"
 #include "tasks/common/words.h"
 
@@ -88,6 +90,78 @@ TEST(TextTest, MissingSourceSaysWhatToPointAt) {
   Write(JoinPath(bad, "aclImdb"), "train/pos/review.txt", "x");
   auto named = PlanText(MakeContext(kTextSpec, bad).context);
   EXPECT_THAT(std::string(named.status().message()), HasSubstr("train/pos/review.txt"));
+}
+
+// One serialized tf.train.Example as TFDS's imdb_reviews writes it.
+std::string ImdbRecord(const std::string& text, int64_t label) {
+  tf::Example example;
+  auto& features = *example.mutable_features()->mutable_feature();
+  features["text"].mutable_bytes_list()->add_value(text);
+  features["label"].mutable_int64_list()->add_value(label);
+  return example.SerializeAsString();
+}
+
+// imdb_reviews/plain_text/1.0.0 with two train shards and one test shard.
+std::string WriteTfds(const std::string& name) {
+  const std::string dir = JoinPath(TestDir(name), "imdb_reviews/plain_text/1.0.0");
+  EXPECT_TRUE(MakeDirs(dir).ok());
+  std::string shard0, shard1, test;
+  datasets::AppendRecord(ImdbRecord("first", 1), &shard0);
+  datasets::AppendRecord(ImdbRecord("second", 0), &shard0);
+  datasets::AppendRecord(ImdbRecord("third \xe2\x82\xac", 1), &shard1);
+  datasets::AppendRecord(ImdbRecord("t", 0), &test);
+  EXPECT_TRUE(
+      WriteFileAtomic(JoinPath(dir, "imdb_reviews-train.tfrecord-00001-of-00002"), shard1).ok());
+  EXPECT_TRUE(
+      WriteFileAtomic(JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002"), shard0).ok());
+  EXPECT_TRUE(
+      WriteFileAtomic(JoinPath(dir, "imdb_reviews-test.tfrecord-00000-of-00001"), test).ok());
+  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "dataset_info.json"), "{}").ok());
+  return TestDir(name);
+}
+
+TEST(TextTest, TfdsCacheInShardOrder) {
+  auto t = MakeContext(kTextSpec, WriteTfds("tfds"));
+  auto plan = PlanText(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->provenance.options().at("source_format"), "tfds");
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  const auto& train = sink.split("train");
+  ASSERT_EQ(train.size(), 3u);
+  EXPECT_EQ(Tokens(train[0]), Bytes("first"));
+  EXPECT_EQ(train[0].label(), 1);
+  EXPECT_EQ(Tokens(train[1]), Bytes("second"));
+  EXPECT_EQ(Tokens(train[2]), Bytes("third \xe2\x82\xac"));
+  EXPECT_EQ(train[2].id(), "train/2");
+  ASSERT_EQ(sink.split("val").size(), 1u);
+  ASSERT_EQ(sink.split("test").size(), 1u);
+}
+
+TEST(TextTest, CorruptTfRecordNamesFileAndOffset) {
+  const std::string root = WriteTfds("tfds_bad");
+  const std::string shard =
+      JoinPath(root, "imdb_reviews/plain_text/1.0.0/imdb_reviews-train.tfrecord-00000-of-00002");
+  std::string bytes = *ReadFileToString(shard);
+  const size_t second = bytes.size() / 2 + 8;  // inside the second record
+  bytes[second] ^= 0x20;
+  ASSERT_TRUE(WriteFileAtomic(shard, bytes).ok());
+  auto t = MakeContext(kTextSpec, root);
+  MemorySink sink;
+  RunStats stats;
+  absl::Status s = PlanText(t.context)->run(&sink, &stats);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("imdb_reviews-train.tfrecord-00000-of-00002"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("offset"));
+
+  // Valid framing around a payload that is not an Example.
+  std::string junk;
+  datasets::AppendRecord("\xff\xff\xff", &junk);
+  ASSERT_TRUE(WriteFileAtomic(shard, junk).ok());
+  s = PlanText(t.context)->run(&sink, &stats);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("00002 record 0 at byte offset 0: not a serialized tf.train.Example"));
 }
 
 TEST(TextTest, SyntheticLabelIsTheMajorityOfCuesSpreadOverTheWholeReview) {
