@@ -40,7 +40,7 @@ void CheckDims(const SsmDims& d) {
 // Per (channel, mode) discretization in double, with the derivatives the backward needs.
 // Ct = C B E and z = exp(logz); E and logz depend on (dt, A) holomorphically in A.
 struct ModeCoefs {
-  cd a, logz, e;
+  cd a, logz, z, e;  // z = exp(logz), computed directly (no second exp)
   cd de_da, de_ddt, dlogz_da, dlogz_ddt;
 };
 
@@ -53,6 +53,7 @@ ModeCoefs S4dMode(Discretization disc, double dt, cd a) {
     // e^x - 1 would lose |log10 x| digits, so use the series (truncation error < x^4/120).
     const cd ex = std::exp(x);
     m.logz = x;
+    m.z = ex;
     if (std::abs(x) < 1e-4) {
       const cd phi1 = 1.0 + x * (0.5 + x * (1.0 / 6 + x / 24.0));
       const cd dphi1 = 0.5 + x * (1.0 / 3 + x * (1.0 / 8 + x / 30.0));
@@ -68,7 +69,8 @@ ModeCoefs S4dMode(Discretization disc, double dt, cd a) {
   } else {
     const cd den = 1.0 - 0.5 * x;
     const cd num = 1.0 + 0.5 * x;
-    m.logz = std::log(num / den);
+    m.z = num / den;
+    m.logz = std::log(m.z);
     m.e = dt / den;
     m.de_ddt = 1.0 / den + dt * (0.5 * a) / (den * den);
     m.de_da = dt * (0.5 * dt) / (den * den);
@@ -145,46 +147,79 @@ void ReduceShared(const SsmDims& d, const std::vector<double>& ga_re,
 //   ~3e-4 relative. The double tables avoid both, at M (J + L/J) double complex products per
 //   channel (4096 for M = 32, L = 4096), which is ~2% of the float sum's work.
 // Table entries below 1e-30 in magnitude are set to 0 so decayed blocks are skipped.
+//
+// Cost: the tables are built with the modes as the inner (SIMD) loop, so the M power chains
+// run side by side instead of one 8-cycle-latency chain after another; with one complex exp per
+// mode (in S4dMode) they cost ~2% of the float sum for H = 128, M = 32, L = 4096.
 constexpr float kTiny = 1e-30f;
 
+inline float Flush(double x) {
+  const float f = static_cast<float>(x);
+  return std::abs(f) < kTiny ? 0.f : f;
+}
+
 struct S4dScratch {
-  std::vector<float> zr, zi;  // [M, J]: zj[n][j]
-  std::vector<cd> zb;         // [nb, M]: Z[b][n]
-  std::vector<cd> ct;         // [Q, M]
   std::vector<ModeCoefs> modes;  // [M]
-  std::vector<float> wr, wi;  // [Q, M]
-  std::vector<float> acc;     // [J]
-  std::vector<float> dkj, jdk;  // [J]
-  std::vector<cd> g0, g1;     // [M, Q]
-  std::vector<cd> cq, gcq;    // [Q]
+  std::vector<float> zr, zi;     // [M, J]: zj[n][j] = z_n^j
+  std::vector<double> zbr, zbi;  // [nb, M]: Z[b][n] = z_n^(bJ)
+  std::vector<double> pr, pi, mr, mi;  // [M]: running power, multiplier
+  std::vector<double> ctr, cti;  // [Q, M]: Ct
+  std::vector<float> wr, wi;     // [M]: Ct * Z[b] for one q
+  std::vector<float> acc;        // [J]
+  std::vector<float> dkj, jdk;   // [J]
+  std::vector<double> g0r, g0i, g1r, g1i;  // [Q, M]
+  std::vector<cd> g0, g1;        // [Q] for one mode
+  std::vector<cd> cq, gcq;       // [Q]
 };
 
 void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p, int h, int jb,
                  int nb, S4dScratch* t) {
   const int m = d.m, s = h % d.s;
   const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
-  t->zr.assign(static_cast<size_t>(m) * jb, 0.f);
-  t->zi.assign(static_cast<size_t>(m) * jb, 0.f);
-  t->zb.resize(static_cast<size_t>(nb) * m);
   t->modes.resize(m);
+  t->zr.resize(static_cast<size_t>(m) * jb);
+  t->zi.resize(static_cast<size_t>(m) * jb);
+  t->zbr.resize(static_cast<size_t>(nb) * m);
+  t->zbi.resize(static_cast<size_t>(nb) * m);
+  for (auto* v : {&t->pr, &t->pi, &t->mr, &t->mi}) v->resize(m);
   for (int n = 0; n < m; ++n) {
     const cd a = AFromRaw(o.real_transform, p.a_re_raw[s * m + n], p.a_im[s * m + n]);
-    const ModeCoefs mc = S4dMode(o.disc, dt, a);
-    t->modes[n] = mc;
-    const cd z = std::exp(mc.logz);
-    cd pw = 1.0;
-    for (int j = 0; j < jb; ++j) {
-      const float re = static_cast<float>(pw.real()), im = static_cast<float>(pw.imag());
-      const bool tiny = std::abs(re) < kTiny && std::abs(im) < kTiny;
-      t->zr[static_cast<size_t>(n) * jb + j] = tiny ? 0.f : re;
-      t->zi[static_cast<size_t>(n) * jb + j] = tiny ? 0.f : im;
-      pw *= z;
+    t->modes[n] = S4dMode(o.disc, dt, a);
+    t->pr[n] = 1.0, t->pi[n] = 0.0;
+    t->mr[n] = t->modes[n].z.real(), t->mi[n] = t->modes[n].z.imag();
+  }
+  double* pr = t->pr.data();
+  double* pi = t->pi.data();
+  double* mr = t->mr.data();
+  double* mi = t->mi.data();
+  float* zr = t->zr.data();
+  float* zi = t->zi.data();
+  for (int j = 0; j < jb; ++j) {
+#pragma omp simd
+    for (int n = 0; n < m; ++n) {
+      zr[static_cast<size_t>(n) * jb + j] = Flush(pr[n]);
+      zi[static_cast<size_t>(n) * jb + j] = Flush(pi[n]);
+      const double r = pr[n] * mr[n] - pi[n] * mi[n];
+      pi[n] = pr[n] * mi[n] + pi[n] * mr[n];
+      pr[n] = r;
     }
-    const cd zj = std::exp(static_cast<double>(jb) * mc.logz);
-    cd big = 1.0;
-    for (int b = 0; b < nb; ++b) {
-      t->zb[static_cast<size_t>(b) * m + n] = std::abs(big) < kTiny ? cd(0.0) : big;
-      big *= zj;
+  }
+  // Now p = z^J: it becomes the multiplier for the block table.
+  for (int n = 0; n < m; ++n) {
+    mr[n] = pr[n], mi[n] = pi[n];
+    pr[n] = 1.0, pi[n] = 0.0;
+  }
+  for (int b = 0; b < nb; ++b) {
+    double* br = t->zbr.data() + static_cast<size_t>(b) * m;
+    double* bi = t->zbi.data() + static_cast<size_t>(b) * m;
+#pragma omp simd
+    for (int n = 0; n < m; ++n) {
+      const bool tiny = std::abs(pr[n]) < kTiny && std::abs(pi[n]) < kTiny;
+      br[n] = tiny ? 0.0 : pr[n];
+      bi[n] = tiny ? 0.0 : pi[n];
+      const double r = pr[n] * mr[n] - pi[n] * mi[n];
+      pi[n] = pr[n] * mi[n] + pi[n] * mr[n];
+      pr[n] = r;
     }
   }
 }
@@ -206,9 +241,10 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
     ScopedFlushDenormals ftz;
     S4dScratch t;
     t.acc.resize(jb);
-    t.wr.resize(static_cast<size_t>(d.q) * m);
-    t.wi.resize(static_cast<size_t>(d.q) * m);
-    t.ct.resize(static_cast<size_t>(d.q) * m);
+    t.wr.resize(m);
+    t.wi.resize(m);
+    t.ctr.resize(static_cast<size_t>(d.q) * m);
+    t.cti.resize(static_cast<size_t>(d.q) * m);
 #pragma omp for schedule(static)
     for (int h = 0; h < d.h; ++h) {
       BuildTables(d, o, p, h, jb, nb, &t);
@@ -216,24 +252,35 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
       for (int q = 0; q < d.q; ++q) {
         for (int n = 0; n < m; ++n) {
           const cd c(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
-          const cd b(p.b[s * m + n]);
-          t.ct[q * m + n] = c * b * t.modes[n].e;
+          const cd ct = c * cd(p.b[s * m + n]) * t.modes[n].e;
+          t.ctr[q * m + n] = ct.real();
+          t.cti[q * m + n] = ct.imag();
         }
       }
-      for (int bi = 0; bi < nb; ++bi) {
-        const int len = std::min(jb, d.l - bi * jb);
-        for (int q = 0; q < d.q; ++q) {
+      for (int q = 0; q < d.q; ++q) {
+        const double* ctr = t.ctr.data() + q * m;
+        const double* cti = t.cti.data() + q * m;
+        float* wr = t.wr.data();
+        float* wi = t.wi.data();
+        for (int bi = 0; bi < nb; ++bi) {
+          const int len = std::min(jb, d.l - bi * jb);
           float* out = k + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
+          const double* br = t.zbr.data() + static_cast<size_t>(bi) * m;
+          const double* bim = t.zbi.data() + static_cast<size_t>(bi) * m;
+#pragma omp simd
+          for (int n = 0; n < m; ++n) {
+            wr[n] = Flush(ctr[n] * br[n] - cti[n] * bim[n]);
+            wi[n] = Flush(ctr[n] * bim[n] + cti[n] * br[n]);
+          }
           float* acc = t.acc.data();
           std::fill(acc, acc + jb, 0.f);
           for (int n = 0; n < m; ++n) {
-            const cd w = t.ct[q * m + n] * t.zb[static_cast<size_t>(bi) * m + n];
-            const float wr = static_cast<float>(w.real()), wi = static_cast<float>(w.imag());
-            if (std::abs(wr) < kTiny && std::abs(wi) < kTiny) continue;  // decayed
+            const float a = wr[n], b = wi[n];
+            if (a == 0.f && b == 0.f) continue;  // decayed below 1e-30
             const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
             const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
 #pragma omp simd
-            for (int j = 0; j < jb; ++j) acc[j] += wr * zr[j] - wi * zi[j];
+            for (int j = 0; j < jb; ++j) acc[j] += a * zr[j] - b * zi[j];
           }
           for (int j = 0; j < len; ++j) out[j] = 2.f * acc[j];
         }
@@ -254,19 +301,23 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
     S4dScratch t;
     t.dkj.resize(jb);
     t.jdk.resize(jb);
-    t.g0.resize(static_cast<size_t>(m) * d.q);
-    t.g1.resize(static_cast<size_t>(m) * d.q);
+    for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) v->resize(static_cast<size_t>(d.q) * m);
+    t.g0.resize(d.q);
+    t.g1.resize(d.q);
     t.cq.resize(d.q);
     t.gcq.resize(d.q);
 #pragma omp for schedule(static)
     for (int h = 0; h < d.h; ++h) {
       BuildTables(d, o, p, h, jb, nb, &t);
-      std::fill(t.g0.begin(), t.g0.end(), cd(0.0));
-      std::fill(t.g1.begin(), t.g1.end(), cd(0.0));
-      for (int bi = 0; bi < nb; ++bi) {
-        const int len = std::min(jb, d.l - bi * jb);
-        const double base = static_cast<double>(bi) * jb;
-        for (int q = 0; q < d.q; ++q) {
+      for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) std::fill(v->begin(), v->end(), 0.0);
+      for (int q = 0; q < d.q; ++q) {
+        double* g0r = t.g0r.data() + q * m;
+        double* g0i = t.g0i.data() + q * m;
+        double* g1r = t.g1r.data() + q * m;
+        double* g1i = t.g1i.data() + q * m;
+        for (int bi = 0; bi < nb; ++bi) {
+          const int len = std::min(jb, d.l - bi * jb);
+          const double base = static_cast<double>(bi) * jb;
           const float* src = dk + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
           float* dkj = t.dkj.data();
           float* jdk = t.jdk.data();
@@ -274,9 +325,10 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
             dkj[j] = j < len ? src[j] : 0.f;
             jdk[j] = static_cast<float>(j) * dkj[j];
           }
+          const double* br = t.zbr.data() + static_cast<size_t>(bi) * m;
+          const double* bim = t.zbi.data() + static_cast<size_t>(bi) * m;
           for (int n = 0; n < m; ++n) {
-            const cd zbv = t.zb[static_cast<size_t>(bi) * m + n];
-            if (zbv == cd(0.0)) continue;  // decayed: contributes < 1e-30 relative
+            if (br[n] == 0.0 && bim[n] == 0.0) continue;  // decayed below 1e-30
             const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
             const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
             // Block-local sums are short (J terms) and combined in double, so the float error
@@ -289,9 +341,12 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
               s1r += jdk[j] * zr[j];
               s1i += jdk[j] * zi[j];
             }
-            const cd s0(s0r, s0i), s1(s1r, s1i);
-            t.g0[static_cast<size_t>(n) * d.q + q] += zbv * s0;
-            t.g1[static_cast<size_t>(n) * d.q + q] += zbv * (base * s0 + s1);
+            // G0 += Z[b] * S0;  G1 += Z[b] * (bJ S0 + S1)   (l = bJ + j)
+            const double t1r = base * s0r + s1r, t1i = base * s0i + s1i;
+            g0r[n] += br[n] * s0r - bim[n] * s0i;
+            g0i[n] += br[n] * s0i + bim[n] * s0r;
+            g1r[n] += br[n] * t1r - bim[n] * t1i;
+            g1i[n] += br[n] * t1i + bim[n] * t1r;
           }
         }
       }
@@ -300,9 +355,12 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
       for (int n = 0; n < m; ++n) {
         const size_t i = static_cast<size_t>(h) * m + n;
         const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s * m + n]);
-        for (int q = 0; q < d.q; ++q) t.cq[q] = cd(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
-        gdt += S4dChain(t.modes[n], &t.g0[static_cast<size_t>(n) * d.q],
-                        &t.g1[static_cast<size_t>(n) * d.q], t.cq.data(), d.q,
+        for (int q = 0; q < d.q; ++q) {
+          t.g0[q] = cd(t.g0r[q * m + n], t.g0i[q * m + n]);
+          t.g1[q] = cd(t.g1r[q * m + n], t.g1i[q * m + n]);
+          t.cq[q] = cd(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
+        }
+        gdt += S4dChain(t.modes[n], t.g0.data(), t.g1.data(), t.cq.data(), d.q,
                         cd(p.b[s * m + n]), fp, &ga_re[i], &ga_im[i], &gb[i], t.gcq.data());
         if (g.c) {
           for (int q = 0; q < d.q; ++q) {
