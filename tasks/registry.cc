@@ -1,0 +1,346 @@
+#include "tasks/registry.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/status_macros.h"
+#include "datasets/dataset.h"
+#include "tasks/common/files.h"
+#include "tasks/common/spec.h"
+
+namespace lra::tasks {
+namespace {
+
+// Streams a converter's examples into a DatasetWriter.
+class WriterSink : public ExampleSink {
+ public:
+  explicit WriterSink(datasets::DatasetWriter* writer) : writer_(writer) {}
+  absl::Status Add(absl::string_view split, const datasets::Example& example) override {
+    return writer_->Add(split, example);
+  }
+
+ private:
+  datasets::DatasetWriter* writer_;
+};
+
+struct Resolved {
+  const TaskSpec* spec = nullptr;
+  TaskHooks hooks;
+  TaskContext context;
+  int64_t size = 0;  // with generate
+  // One canonical line of every choice that shapes the output; stored in the manifest
+  // (provenance option "request") and compared when the dataset already exists.
+  std::string request;
+};
+
+absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
+  Resolved r;
+  LRA_ASSIGN_OR_RETURN(r.spec, GetTaskSpec(o.task));
+  LRA_ASSIGN_OR_RETURN(r.hooks, GetTaskHooks(o.task));
+  const TaskSpec& spec = *r.spec;
+  TaskContext& c = r.context;
+  c.spec = r.spec;
+  c.seed = o.seed;
+  LRA_ASSIGN_OR_RETURN(c.encoding, FindEncoding(spec, o.encoding));
+
+  // Max length: the encoding's, else the task's; overrides only where the spec allows a range.
+  c.max_length = c.encoding->max_length() > 0 ? c.encoding->max_length() : spec.max_length();
+  if (o.max_length != 0) {
+    if (spec.min_max_length() == 0) {
+      if (o.max_length != c.max_length) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "task ", spec.name(), " has a fixed max length of ", c.max_length,
+            "; --max_length applies to text (", "1000..4096)"));
+      }
+    } else if (o.max_length < spec.min_max_length() || o.max_length > spec.max_max_length()) {
+      return absl::InvalidArgumentError(absl::StrCat("--max_length=", o.max_length, " for ",
+                                                     spec.name(), " must be in [",
+                                                     spec.min_max_length(), ", ",
+                                                     spec.max_max_length(), "]"));
+    }
+    c.max_length = o.max_length;
+  }
+
+  // Split convention.
+  if (spec.split_conventions_size() == 0) {
+    if (!o.split_convention.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task ", spec.name(), " has fixed splits; --split_convention applies to pathfinder, "
+          "pathx"));
+    }
+  } else {
+    c.split_convention = o.split_convention.empty() ? spec.split_conventions(0)
+                                                    : o.split_convention;
+    bool known = false;
+    for (const std::string& s : spec.split_conventions()) known |= s == c.split_convention;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown split convention '", c.split_convention, "' for ", spec.name(),
+          "; known: ", absl::StrJoin(spec.split_conventions(), ", ")));
+    }
+  }
+
+  // Difficulty (names or release folder names).
+  if (spec.difficulties_size() == 0) {
+    if (!o.difficulty.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task ", spec.name(), " has no difficulties; --difficulty applies to pathfinder, pathx"));
+    }
+  } else {
+    const std::string want = o.difficulty.empty() ? spec.difficulties(0).name() : o.difficulty;
+    std::vector<std::string> names;
+    for (const Difficulty& d : spec.difficulties()) {
+      if (d.name() == want || d.folder() == want) c.difficulty = d.name();
+      names.push_back(d.name());
+    }
+    if (c.difficulty.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown difficulty '", want, "' for ",
+                                                     spec.name(), "; known: ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+  }
+
+  // Source.
+  std::string source_desc;
+  if (o.generate) {
+    if (r.hooks.generate == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task ", spec.name(), " has no generator; prepare it from its files with --source (",
+          spec.source_formats_size() > 0 ? spec.source_formats(0).description() : "", ")"));
+    }
+    if (!o.source.empty()) {
+      return absl::InvalidArgumentError("give either --source or --generate, not both");
+    }
+    r.size = o.size > 0 ? o.size : spec.default_generate_size();
+    source_desc = absl::StrCat("generate=", spec.generate(), " size=", r.size, " seed=", o.seed);
+  } else {
+    if (o.size != 0) {
+      return absl::InvalidArgumentError("--size applies only with --generate");
+    }
+    c.source = o.source.empty() ? spec.default_source() : o.source;
+    if (c.source.empty()) {
+      std::vector<std::string> formats;
+      for (const SourceFormat& f : spec.source_formats()) formats.push_back(f.description());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task ", spec.name(), " needs --source: ", absl::StrJoin(formats, "; or "),
+          r.hooks.generate != nullptr ? absl::StrCat("; or --generate (", spec.generate(), ")")
+                                      : std::string()));
+    }
+    source_desc = absl::StrCat("source=", c.source);
+  }
+  r.request = absl::StrCat("task=", spec.name(), " encoding=", c.encoding->name(),
+                           " max_length=", c.max_length, " ", source_desc);
+  if (!c.split_convention.empty()) {
+    absl::StrAppend(&r.request, " split=", c.split_convention);
+    if (c.split_convention == "random") absl::StrAppend(&r.request, " seed=", o.seed);
+  }
+  if (!c.difficulty.empty()) absl::StrAppend(&r.request, " difficulty=", c.difficulty);
+  if (spec.name() == "fashion_mnist") absl::StrAppend(&r.request, " seed=", o.seed);
+  return r;
+}
+
+// Split sizes against the release's, as notes (a partial source is allowed, but said).
+void CheckSplitSizes(const TaskSpec& spec, const datasets::Manifest& manifest,
+                     std::vector<std::string>* notes) {
+  for (const SplitSpec& expected : spec.splits()) {
+    int64_t found = 0;
+    for (const datasets::Split& s : manifest.splits()) {
+      if (s.name() == expected.name()) found = s.num_examples();
+    }
+    if (expected.expected_size() > 0 && found != expected.expected_size()) {
+      notes->push_back(absl::StrCat("split ", expected.name(), ": ", found,
+                                    " examples; the full ", spec.display_name(), " has ",
+                                    expected.expected_size()));
+    }
+  }
+}
+
+}  // namespace
+
+std::string ProvenanceKindName(datasets::Provenance::Kind kind) {
+  switch (kind) {
+    case datasets::Provenance::RELEASE:
+      return "release";
+    case datasets::Provenance::GENERATED:
+      return "generated";
+    case datasets::Provenance::SYNTHETIC:
+      return "synthetic";
+    case datasets::Provenance::SYSTEM:
+      return "system";
+    default:
+      return "unknown";
+  }
+}
+
+absl::StatusOr<std::string> DefaultDatasetDir(const std::string& data_root,
+                                              const PrepareOptions& options) {
+  LRA_ASSIGN_OR_RETURN(Resolved r, Resolve(options));
+  const TaskSpec& spec = *r.spec;
+  std::string name = spec.name();
+  if (options.generate) absl::StrAppend(&name, "-", spec.generate());
+  if (spec.difficulties_size() > 0 && r.context.difficulty != spec.difficulties(0).name()) {
+    absl::StrAppend(&name, "-", r.context.difficulty);
+  }
+  if (spec.split_conventions_size() > 0 &&
+      r.context.split_convention != spec.split_conventions(0)) {
+    absl::StrAppend(&name, "-", r.context.split_convention);
+  }
+  if (r.context.encoding->name() != spec.default_encoding()) {
+    absl::StrAppend(&name, "-", r.context.encoding->name());
+  }
+  const int default_length = r.context.encoding->max_length() > 0
+                                 ? r.context.encoding->max_length()
+                                 : spec.max_length();
+  if (r.context.max_length != default_length) absl::StrAppend(&name, "-L", r.context.max_length);
+  return JoinPath(data_root, name);
+}
+
+absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
+  const auto start = std::chrono::steady_clock::now();
+  PrepareReport local;
+  PrepareReport& rep = report != nullptr ? *report : local;
+  rep = PrepareReport();
+  if (options.out_dir.empty()) return absl::InvalidArgumentError("PrepareTask: no out_dir");
+  LRA_ASSIGN_OR_RETURN(Resolved r, Resolve(options));
+  const TaskSpec& spec = *r.spec;
+  rep.out_dir = options.out_dir;
+
+  // An existing dataset: the same request is a no-op; anything else needs --overwrite.
+  const bool exists = PathExists(options.out_dir);
+  if (exists && !options.overwrite) {
+    absl::StatusOr<datasets::Manifest> found = datasets::ReadManifest(options.out_dir);
+    if (!found.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options.out_dir, " exists but holds no readable dataset (", found.status().message(),
+          "); remove it or pass --overwrite"));
+    }
+    auto it = found->provenance().options().find("request");
+    const std::string previous = it == found->provenance().options().end() ? "" : it->second;
+    if (previous != r.request) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options.out_dir, " already holds a dataset prepared with [", previous,
+          "], not [", r.request, "]; pass --overwrite to replace it or choose another folder"));
+    }
+    rep.already_present = true;
+    rep.manifest = *std::move(found);
+    return absl::OkStatus();
+  }
+
+  // Generated sources are written in the original format first, then converted like any
+  // other source.
+  std::string scratch;
+  if (options.generate) {
+    scratch = options.keep_source.empty() ? options.out_dir + ".source.tmp" : options.keep_source;
+    if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+    LRA_RETURN_IF_ERROR(MakeDirs(scratch));
+    std::string target = scratch;
+    if (spec.difficulties_size() > 0) {
+      for (const Difficulty& d : spec.difficulties()) {
+        if (d.name() == r.context.difficulty) target = JoinPath(scratch, d.folder());
+      }
+    }
+    LRA_RETURN_IF_ERROR(r.hooks.generate(r.context, r.size, target));
+    r.context.source = scratch;
+  }
+  LRA_ASSIGN_OR_RETURN(Plan plan, r.hooks.plan(r.context));
+
+  datasets::Manifest header;
+  header.set_task(spec.name());
+  header.set_preprocessing_version(spec.preprocessing_version());
+  *header.mutable_vocab() = plan.vocab;
+  header.set_max_length(r.context.max_length);
+  header.set_num_classes(spec.num_classes());
+  header.set_pair(spec.pair());
+  header.set_encoding(r.context.encoding->name());
+  datasets::Provenance& provenance = *header.mutable_provenance();
+  provenance = plan.provenance;
+  if (options.generate) {
+    provenance.set_kind(spec.generate() == "synthetic" ? datasets::Provenance::SYNTHETIC
+                                                       : datasets::Provenance::GENERATED);
+    provenance.set_generator(r.hooks.generator_name);
+    provenance.set_seed(options.seed);
+    (*provenance.mutable_options())["generated_size"] = absl::StrCat(r.size);
+    if (options.keep_source.empty()) {
+      provenance.clear_source_files();  // the temporary copy is deleted below
+    }
+  }
+  (*provenance.mutable_options())["request"] = r.request;
+
+  // Overwrite: build beside the old dataset, then swap, so a failed run keeps the old one.
+  const std::string target = exists ? options.out_dir + ".new" : options.out_dir;
+  if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
+                       datasets::DatasetWriter::Create(target, header));
+  WriterSink sink(writer.get());
+  LRA_RETURN_IF_ERROR(plan.run(&sink, &rep.stats));
+  LRA_RETURN_IF_ERROR(writer->Finish());
+  if (exists) {
+    LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));
+    if (std::rename(target.c_str(), options.out_dir.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
+    }
+  }
+  if (options.generate && options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+  LRA_ASSIGN_OR_RETURN(rep.manifest, datasets::ReadManifest(options.out_dir));
+  if (!options.generate) CheckSplitSizes(spec, rep.manifest, &rep.stats.notes);
+  rep.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DatasetInfo>> DescribeData(const std::string& data_root) {
+  std::vector<DatasetInfo> found;
+  if (!IsDirectory(data_root)) return found;
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(data_root));
+  for (const std::string& name : names) {
+    const std::string dir = JoinPath(data_root, name);
+    if (!PathExists(JoinPath(dir, "manifest.pb"))) continue;
+    absl::StatusOr<datasets::Manifest> manifest = datasets::ReadManifest(dir);
+    if (!manifest.ok()) continue;  // a damaged folder; `lra verify` reports it
+    found.push_back({dir, *std::move(manifest)});
+  }
+  return found;
+}
+
+std::string FormatTaskList(const std::vector<DatasetInfo>& datasets) {
+  std::string out;
+  for (const std::string& name : ListTasks()) {
+    const TaskSpec& spec = **GetTaskSpec(name);
+    std::vector<std::string> encodings;
+    for (const Encoding& e : spec.encodings()) encodings.push_back(e.name());
+    absl::StrAppend(&out, spec.name(), " (", spec.display_name(), "): length ",
+                    spec.max_length(), spec.pair() ? " per document, pair" : "", ", ",
+                    spec.num_classes(), " classes, encodings ", absl::StrJoin(encodings, "/"),
+                    spec.generate().empty() ? "" : absl::StrCat(", --generate: ", spec.generate()),
+                    "\n");
+    int shown = 0;
+    for (const DatasetInfo& d : datasets) {
+      if (d.manifest.task() != name) continue;
+      ++shown;
+      std::vector<std::string> counts;
+      for (const datasets::Split& s : d.manifest.splits()) {
+        counts.push_back(absl::StrCat(s.name(), " ", s.num_examples()));
+      }
+      std::vector<std::string> opts;
+      for (const auto& [k, v] : std::map<std::string, std::string>(
+               d.manifest.provenance().options().begin(),
+               d.manifest.provenance().options().end())) {
+        if (k != "request") opts.push_back(absl::StrCat(k, "=", v));
+      }
+      absl::StrAppend(&out, "  ", d.dir, ": ", ProvenanceKindName(d.manifest.provenance().kind()),
+                      ", ", absl::StrJoin(counts, " / "), ", encoding ", d.manifest.encoding(),
+                      ", length ", d.manifest.max_length(),
+                      opts.empty() ? "" : absl::StrCat(", ", absl::StrJoin(opts, ", ")), "\n");
+    }
+    if (shown == 0) absl::StrAppend(&out, "  (not prepared)\n");
+  }
+  return out;
+}
+
+}  // namespace lra::tasks

@@ -1,0 +1,190 @@
+#include "tasks/registry.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "datasets/dataset.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tasks/common/files.h"
+
+namespace lra::tasks {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TestDir(const std::string& name) {
+  return JoinPath(std::getenv("TEST_TMPDIR"), name);
+}
+
+std::string WriteListOps(const std::string& name) {
+  const std::string dir = TestDir(name);
+  EXPECT_TRUE(MakeDirs(dir).ok());
+  for (const char* split : {"train", "val", "test"}) {
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, absl::StrCat("basic_", split, ".tsv")),
+                                "Source\tTarget\n( ( [MAX 2 ) 9 ) ] )\t9\n( [SM 3 ) ] )\t3\n")
+                    .ok());
+  }
+  return dir;
+}
+
+int64_t Count(const datasets::Manifest& m, const std::string& split) {
+  for (const auto& s : m.splits()) {
+    if (s.name() == split) return s.num_examples();
+  }
+  return -1;
+}
+
+TEST(RegistryTest, PrepareListOpsThenNoOpThenConflictThenOverwrite) {
+  PrepareOptions o;
+  o.task = "listops";
+  o.source = WriteListOps("listops_src");
+  auto dir = DefaultDatasetDir(TestDir("data"), o);
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(*dir, TestDir("data/listops"));
+  o.out_dir = *dir;
+  PrepareReport report;
+  ASSERT_TRUE(PrepareTask(o, &report).ok());
+  EXPECT_FALSE(report.already_present);
+  EXPECT_EQ(report.stats.examples, 6);
+  // A partial source is allowed, and said.
+  ASSERT_EQ(report.stats.notes.size(), 3u);
+  EXPECT_THAT(report.stats.notes[0], HasSubstr("split train: 2 examples; the full ListOps has 96000"));
+  const datasets::Manifest& m = report.manifest;
+  EXPECT_EQ(m.task(), "listops");
+  EXPECT_EQ(m.encoding(), "lra");
+  EXPECT_EQ(m.vocab().size(), 17);
+  EXPECT_EQ(m.max_length(), 2000);
+  EXPECT_EQ(m.num_classes(), 10);
+  EXPECT_EQ(m.provenance().kind(), datasets::Provenance::RELEASE);
+  EXPECT_EQ(Count(m, "train"), 2);
+  EXPECT_EQ(Count(m, "test"), 2);
+  EXPECT_TRUE(datasets::VerifyDataset(*dir).ok());
+
+  // Same request: nothing to do.
+  PrepareReport again;
+  ASSERT_TRUE(PrepareTask(o, &again).ok());
+  EXPECT_TRUE(again.already_present);
+
+  // Another encoding into the same folder: refused, with both requests named.
+  o.encoding = "s4_eos";
+  absl::Status conflict = PrepareTask(o);
+  EXPECT_EQ(conflict.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(conflict.message()), HasSubstr("encoding=lra"));
+  EXPECT_THAT(std::string(conflict.message()), HasSubstr("encoding=s4_eos"));
+  EXPECT_THAT(std::string(conflict.message()), HasSubstr("--overwrite"));
+
+  o.overwrite = true;
+  PrepareReport replaced;
+  ASSERT_TRUE(PrepareTask(o, &replaced).ok());
+  EXPECT_EQ(replaced.manifest.encoding(), "s4_eos");
+  EXPECT_EQ(replaced.manifest.vocab().eos_id(), 2);
+  EXPECT_EQ(datasets::ReadManifest(*dir)->encoding(), "s4_eos");
+  EXPECT_FALSE(PathExists(*dir + ".new"));
+}
+
+TEST(RegistryTest, SyntheticTextIsMarkedAndKeptApart) {
+  PrepareOptions o;
+  o.task = "text";
+  o.generate = true;
+  o.size = 20;
+  o.seed = 1;
+  o.max_length = 1024;
+  auto dir = DefaultDatasetDir(TestDir("data2"), o);
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(*dir, TestDir("data2/text-synthetic-L1024"));
+  o.out_dir = *dir;
+  PrepareReport report;
+  ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
+  EXPECT_EQ(report.manifest.provenance().kind(), datasets::Provenance::SYNTHETIC);
+  EXPECT_EQ(report.manifest.provenance().generator(), "tasks/text synthetic");
+  EXPECT_EQ(report.manifest.max_length(), 1024);
+  EXPECT_EQ(Count(report.manifest, "train"), 10);
+  EXPECT_EQ(Count(report.manifest, "val"), 10);
+  EXPECT_FALSE(PathExists(*dir + ".source.tmp"));  // the generated source is not kept
+
+  // Retrieval too, keeping the generated TSVs.
+  PrepareOptions r;
+  r.task = "retrieval";
+  r.generate = true;
+  r.size = 20;
+  r.out_dir = TestDir("data2/retrieval-synthetic");
+  r.keep_source = TestDir("aan_kept");
+  ASSERT_TRUE(PrepareTask(r, &report).ok());
+  EXPECT_EQ(report.manifest.provenance().kind(), datasets::Provenance::SYNTHETIC);
+  EXPECT_TRUE(report.manifest.pair());
+  EXPECT_TRUE(PathExists(JoinPath(r.keep_source, "new_aan_pairs.eval.tsv")));
+
+  auto found = DescribeData(TestDir("data2"));
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 2u);
+  const std::string listing = FormatTaskList(*found);
+  EXPECT_THAT(listing, HasSubstr("text-synthetic-L1024: synthetic, train 10 / val 10 / test 10"));
+  EXPECT_THAT(listing, HasSubstr("retrieval-synthetic: synthetic, train 16 / val 2 / test 2"));
+  EXPECT_THAT(listing, HasSubstr("listops (ListOps): length 2000, 10 classes"));
+  EXPECT_THAT(listing, HasSubstr("(not prepared)"));
+}
+
+TEST(RegistryTest, GeneratedListOpsAndPathfinderGoThroughTheConverters) {
+  PrepareOptions o;
+  o.task = "listops";
+  o.generate = true;
+  o.size = 30;
+  o.seed = 3;
+  o.out_dir = TestDir("data3/listops-generated");
+  PrepareReport report;
+  ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
+  EXPECT_EQ(report.manifest.provenance().kind(), datasets::Provenance::GENERATED);
+  EXPECT_EQ(report.stats.examples, 30);
+
+  PrepareOptions p;
+  p.task = "pathfinder";
+  p.generate = true;
+  p.size = 20;
+  p.difficulty = "easy";
+  p.out_dir = *DefaultDatasetDir(TestDir("data3"), p);
+  EXPECT_EQ(p.out_dir, TestDir("data3/pathfinder-generated-easy"));
+  ASSERT_TRUE(PrepareTask(p, &report).ok()) << PrepareTask(p, &report);
+  EXPECT_EQ(report.manifest.provenance().kind(), datasets::Provenance::GENERATED);
+  EXPECT_EQ(report.manifest.provenance().options().at("difficulty"), "easy");
+  EXPECT_EQ(Count(report.manifest, "train"), 16);
+  EXPECT_EQ(Count(report.manifest, "val"), 2);
+  EXPECT_EQ(report.manifest.max_length(), 1024);
+}
+
+TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
+  PrepareOptions o;
+  o.out_dir = TestDir("errors/x");
+  o.task = "cifar";
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known tasks: listops"));
+  o.task = "listops";
+  o.source = "/nonexistent";
+  o.max_length = 1000;
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("fixed max length of 2000"));
+  o.task = "text";
+  o.max_length = 500;
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("must be in [1000, 4096]"));
+  o.max_length = 0;
+  o.task = "image";
+  o.source = "";
+  absl::Status s = PrepareTask(o);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("needs --source"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("data_batch_{1..5}.bin"));
+  o.generate = true;
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("has no generator"));
+  o.task = "pathfinder";
+  o.generate = false;
+  o.source = "/nonexistent";
+  o.split_convention = "s4";
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, random"));
+  o.split_convention = "";
+  o.difficulty = "hardest";
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: hard, intermediate, easy"));
+  o.task = "image";
+  o.difficulty = "";
+  o.encoding = "s4_eos";
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, nomask"));
+}
+
+}  // namespace
+}  // namespace lra::tasks
