@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <map>
+#include <mutex>
 #include <vector>
+
+#include <fftw3.h>
 
 #include "absl/base/internal/raw_logging.h"
 
@@ -226,6 +230,13 @@ void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& 
 
 }  // namespace
 
+void S4dDiscretizeMode(Discretization disc, double dt, std::complex<double> a,
+                       std::complex<double>* z, std::complex<double>* e) {
+  const ModeCoefs mc = S4dMode(disc, dt, a);
+  *z = mc.z;
+  *e = mc.e;
+}
+
 int S4dBlockSize(int l) {
   // J ~ sqrt(L) minimizes the table size M (J + L/J); a multiple of 16 keeps the float inner
   // loops whole SIMD vectors. 16 <= J <= 256.
@@ -432,6 +443,357 @@ void S4dKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
     if (g.dt_raw) g.dt_raw[h] += gdt * DtDeriv(o.dt_transform, p.dt_raw[h]);
   }
   ReduceShared(d, ga_re, ga_im, gb, g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DPLR S4 (rank 1, bilinear).
+//
+// Forward (section 1.5, rewritten so that w = -1 is regular). In the full 2M-mode eigenbasis
+// (modes n and their conjugates n'), A = Lambda - p p*, and for w on the unit circle the
+// generating function of the length-L kernel is (truncation by C-tilde)
+//   k_hat(w) = C~^T (I - w dA)^-1 dB = (2/(1+w)) C~^T (z - dt A)^-1 dt B,  z = 2(1-w)/(1+w).
+// With s = (1+w)/2 and kappa_n = 1/((1-w) - s dt Lambda_n) (the factor 2/(1+w) moved into each
+// Cauchy denominator), Woodbury for the rank-1 term dt p p* gives
+//   q_ab = dt sum_n [v_ab,n kappa_n + conj(v_ab,n) kappa'_n],   kappa'_n with conj(Lambda_n),
+//   v00 = C~ B, v01 = C~ P, v10 = conj(P) B, v11 = |P|^2     (Q = conj P on the left)
+//   X = q00 - s q01 q10 / (1 + s q11),   K = irfft(X[0..L/2], L).
+//
+// Backward. Let F = sum_l dK[l] K[l]. irfft uses only Re of X_0 and X_{L/2}, and counts every
+// other bin twice, so F = sum_k Re(D_k X_k) with D_k = (w_k / L) conj(rfft(dK)_k), w_k = 1 at
+// k = 0 and k = L/2 (L even), 2 otherwise. For a complex intermediate x write its holomorphic
+// adjoint U_x: dF = Re(U_x dx); the gradient we return is conj(U_x) = dF/dRe x + i dF/dIm x.
+//   X holomorphic in q:  u00 = D, u01 = -D s q10/den, u10 = -D s q01/den,
+//                        u11 = D s^2 q01 q10/den^2,  den = 1 + s q11   (u10, u11 summed over Q)
+//   q_ab = dt sum [v kappa + conj(v) kappa']:  U_v += dt (u kappa + conj(u kappa'))
+//   d kappa / d lambda = s kappa^2, lambda = dt Lambda:
+//                        U_lambda += dt (s kappa^2 sum_ab u v + conj(s kappa'^2 sum_ab u conj v))
+//   dt explicit:         dF/ddt += Re(sum_ab u_ab q_ab) / dt;  via lambda: Re(U_lambda Lambda)
+//   U_Lambda = dt U_lambda;  Lambda = -f(re) - i im:  dF/dre = -f' Re U_Lambda, dF/dim = Im U_Lambda
+//   v00 = C~ B, v01 = C~ P:  U_C~ = U_v00 B + U_v01 P,  U_B += U_v00 C~,  U_P += U_v01 C~
+//   v10 = conj(P) B:         U_B += U_v10 conj(P),  U_P += conj(U_v10 B)
+//   v11 = conj(P) P:         U_P += U_v11 conj(P) + conj(U_v11 P)
+// The finite-difference test (ssm_kernel_test DplrKernel.*) checks every term.
+namespace {
+
+constexpr double kTwoPi = 6.28318530717958647692;
+
+// Frequencies k = 0..L/2: d = 1 - w and s = (1 + w)/2 for w = exp(-2 pi i k/L), from half-angle
+// forms so that 1 - cos does not cancel for small k.
+struct DplrFreqs {
+  std::vector<double> dr, di, sr, si, weight;
+};
+
+DplrFreqs MakeFreqs(int l) {
+  const int kf = l / 2 + 1;
+  DplrFreqs f;
+  for (auto* v : {&f.dr, &f.di, &f.sr, &f.si, &f.weight}) v->resize(kf);
+  for (int k = 0; k < kf; ++k) {
+    const double half = kTwoPi * 0.5 * k / l;  // theta/2
+    const double sh = std::sin(half), ch = std::cos(half);
+    f.dr[k] = 2 * sh * sh;        // 1 - cos theta
+    f.di[k] = 2 * sh * ch;        // +sin theta
+    f.sr[k] = ch * ch;            // (1 + cos theta)/2
+    f.si[k] = -sh * ch;           // -sin(theta)/2
+    f.weight[k] = (k == 0 || (l % 2 == 0 && k == l / 2)) ? 1.0 : 2.0;
+  }
+  return f;
+}
+
+// Real DFTs. Double: direct O(L^2) with an exact angle table. Float: FFTW.
+void Irfft(const std::complex<double>* x, int l, double* out) {
+  const int kf = l / 2 + 1;
+  std::vector<cd> e(l);
+  for (int j = 0; j < l; ++j) e[j] = std::polar(1.0, kTwoPi * j / l);
+  for (int t = 0; t < l; ++t) {
+    double acc = 0;
+    for (int k = 0; k < kf; ++k) {
+      const double wk = (k == 0 || (l % 2 == 0 && k == l / 2)) ? 1.0 : 2.0;
+      acc += wk * (x[k] * e[(static_cast<int64_t>(k) * t) % l]).real();
+    }
+    out[t] = acc / l;
+  }
+}
+
+void Rfft(const double* x, int l, std::complex<double>* out) {
+  const int kf = l / 2 + 1;
+  std::vector<cd> e(l);
+  for (int j = 0; j < l; ++j) e[j] = std::polar(1.0, -kTwoPi * j / l);
+  for (int k = 0; k < kf; ++k) {
+    cd acc = 0;
+    for (int t = 0; t < l; ++t) acc += x[t] * e[(static_cast<int64_t>(k) * t) % l];
+    out[k] = acc;
+  }
+}
+
+struct FftwPlans {
+  fftwf_plan c2r = nullptr, r2c = nullptr;
+};
+
+// Plans are created once per length under a mutex (FFTW's planner is not re-entrant; the
+// thread-safe planner hook also guards other libraries that plan concurrently) and executed
+// with the new-array interface, which is thread-safe. FFTW_UNALIGNED lets the plan run on any
+// std::vector buffer.
+const FftwPlans& PlansFor(int l) {
+  static std::mutex mu;
+  static std::map<int, FftwPlans>* plans = new std::map<int, FftwPlans>();
+  static std::once_flag once;
+  std::call_once(once, [] { fftwf_make_planner_thread_safe(); });
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = plans->find(l);
+  if (it != plans->end()) return it->second;
+  std::vector<float> real(l);
+  std::vector<cf> cplx(l / 2 + 1);
+  FftwPlans p;
+  p.c2r = fftwf_plan_dft_c2r_1d(l, reinterpret_cast<fftwf_complex*>(cplx.data()), real.data(),
+                                FFTW_ESTIMATE | FFTW_UNALIGNED);
+  p.r2c = fftwf_plan_dft_r2c_1d(l, real.data(), reinterpret_cast<fftwf_complex*>(cplx.data()),
+                                FFTW_ESTIMATE | FFTW_UNALIGNED);
+  ABSL_RAW_CHECK(p.c2r != nullptr && p.r2c != nullptr, "FFTW planning failed");
+  return plans->emplace(l, p).first->second;
+}
+
+void Irfft(std::complex<float>* x, int l, float* out) {  // destroys x
+  fftwf_execute_dft_c2r(PlansFor(l).c2r, reinterpret_cast<fftwf_complex*>(x), out);
+  const float inv = 1.0f / l;
+  for (int t = 0; t < l; ++t) out[t] *= inv;
+}
+
+void Rfft(const float* x, int l, std::complex<float>* out) {
+  // r2c does not modify its input with FFTW_ESTIMATE out-of-place plans, but the API takes a
+  // non-const pointer.
+  fftwf_execute_dft_r2c(PlansFor(l).r2c, const_cast<float*>(x),
+                        reinterpret_cast<fftwf_complex*>(out));
+}
+
+// sum_n v kappa + conj(v) kappa'
+template <typename T>
+inline std::complex<T> CauchyDot(int m, const T* vr, const T* vi, const T* kr, const T* ki,
+                                 const T* k2r, const T* k2i) {
+  T ar = 0, ai = 0;
+#pragma omp simd reduction(+ : ar, ai)
+  for (int n = 0; n < m; ++n) {
+    ar += vr[n] * kr[n] - vi[n] * ki[n] + vr[n] * k2r[n] + vi[n] * k2i[n];
+    ai += vr[n] * ki[n] + vi[n] * kr[n] + vr[n] * k2i[n] - vi[n] * k2r[n];
+  }
+  return {ar, ai};
+}
+
+// Per-thread state for one channel; T is the compute type (float fast path, double reference).
+template <typename T>
+struct DplrChannel {
+  using C = std::complex<T>;
+  int m = 0, q = 0;
+  T dt = 0;
+  std::vector<C> lam;                  // [M] Lambda (not scaled by dt)
+  std::vector<T> lr, li;               // [M] dt Lambda
+  std::vector<T> v00r, v00i, v01r, v01i;  // [Q, M]
+  std::vector<T> v10r, v10i, v11r, v11i;  // [M]
+  std::vector<T> kr, ki, k2r, k2i;     // [M] kappa, kappa' at one frequency
+
+  void Setup(const SsmDims& d, const SsmOptions& o, const SsmParams<T>& p, int h) {
+    m = d.m, q = d.q;
+    const int s = h % d.s;
+    dt = static_cast<T>(DtValue(o.dt_transform, p.dt_raw[h]));
+    lam.resize(m);
+    for (auto* v : {&lr, &li, &v10r, &v10i, &v11r, &v11i, &kr, &ki, &k2r, &k2i}) v->resize(m);
+    for (auto* v : {&v00r, &v00i, &v01r, &v01i}) v->resize(static_cast<size_t>(q) * m);
+    for (int n = 0; n < m; ++n) {
+      const cd l = AFromRaw(o.real_transform, p.a_re_raw[s * m + n], p.a_im[s * m + n]);
+      lam[n] = C(static_cast<T>(l.real()), static_cast<T>(l.imag()));
+      lr[n] = dt * lam[n].real(), li[n] = dt * lam[n].imag();
+      const C b = p.b[s * m + n], pp = p.p[s * m + n];
+      const C v10 = std::conj(pp) * b;
+      v10r[n] = v10.real(), v10i[n] = v10.imag();
+      v11r[n] = std::norm(pp), v11i[n] = 0;
+      for (int qq = 0; qq < q; ++qq) {
+        const C c = p.c[(static_cast<size_t>(qq) * d.h + h) * m + n];
+        const C v00 = c * b, v01 = c * pp;
+        v00r[qq * m + n] = v00.real(), v00i[qq * m + n] = v00.imag();
+        v01r[qq * m + n] = v01.real(), v01i[qq * m + n] = v01.imag();
+      }
+    }
+  }
+
+  // kappa_n = 1/(d - s lambda_n), kappa'_n = 1/(d - s conj(lambda_n)).
+  void Kappa(T dr, T di, T sr, T si) {
+#pragma omp simd
+    for (int n = 0; n < m; ++n) {
+      const T er = dr - (sr * lr[n] - si * li[n]), ei = di - (sr * li[n] + si * lr[n]);
+      const T fr = dr - (sr * lr[n] + si * li[n]), fi = di - (si * lr[n] - sr * li[n]);
+      const T e2 = 1 / (er * er + ei * ei), f2 = 1 / (fr * fr + fi * fi);
+      kr[n] = er * e2, ki[n] = -ei * e2;
+      k2r[n] = fr * f2, k2i[n] = -fi * f2;
+    }
+  }
+  C Dot(const T* vr, const T* vi) const {
+    return CauchyDot<T>(m, vr, vi, kr.data(), ki.data(), k2r.data(), k2i.data());
+  }
+};
+
+template <typename T>
+void DplrForwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>& p, T* k) {
+  using C = std::complex<T>;
+  CheckDims(d);
+  const int kf = d.l / 2 + 1;
+  const DplrFreqs f = MakeFreqs(d.l);
+#pragma omp parallel
+  {
+    ScopedFlushDenormals ftz;
+    DplrChannel<T> ch;
+    std::vector<C> x(static_cast<size_t>(d.q) * kf);
+#pragma omp for schedule(static)
+    for (int h = 0; h < d.h; ++h) {
+      ch.Setup(d, o, p, h);
+      const int m = d.m;
+      for (int kk = 0; kk < kf; ++kk) {
+        const C s(static_cast<T>(f.sr[kk]), static_cast<T>(f.si[kk]));
+        ch.Kappa(static_cast<T>(f.dr[kk]), static_cast<T>(f.di[kk]), s.real(), s.imag());
+        const C q10 = ch.dt * ch.Dot(ch.v10r.data(), ch.v10i.data());
+        const C q11 = ch.dt * ch.Dot(ch.v11r.data(), ch.v11i.data());
+        const C factor = s * q10 / (T(1) + s * q11);
+        for (int qq = 0; qq < d.q; ++qq) {
+          const C q00 = ch.dt * ch.Dot(ch.v00r.data() + qq * m, ch.v00i.data() + qq * m);
+          const C q01 = ch.dt * ch.Dot(ch.v01r.data() + qq * m, ch.v01i.data() + qq * m);
+          x[static_cast<size_t>(qq) * kf + kk] = q00 - q01 * factor;
+        }
+      }
+      for (int qq = 0; qq < d.q; ++qq) {
+        Irfft(x.data() + static_cast<size_t>(qq) * kf, d.l,
+              k + (static_cast<size_t>(qq) * d.h + h) * d.l);
+      }
+    }
+  }
+}
+
+template <typename T>
+void DplrBackwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>& p, const T* dk,
+                      const SsmGrads<T>& g) {
+  using C = std::complex<T>;
+  CheckDims(d);
+  const int kf = d.l / 2 + 1, m = d.m, nq = d.q;
+  const DplrFreqs f = MakeFreqs(d.l);
+  const size_t hm = static_cast<size_t>(d.h) * m;
+  // Per-channel (A, B, P) gradients in double, reduced over shared copies in channel order.
+  std::vector<double> ga_re(hm), ga_im(hm);
+  std::vector<cd> gb(hm), gp(hm);
+#pragma omp parallel
+  {
+    ScopedFlushDenormals ftz;
+    DplrChannel<T> ch;
+    std::vector<C> dfreq(static_cast<size_t>(nq) * kf);  // D[q][k]
+    std::vector<C> u_v00(static_cast<size_t>(nq) * m), u_v01(u_v00.size()), u_v10(m), u_v11(m),
+        u_lam(m), uq00(nq), uq01(nq), q00(nq), q01(nq);
+#pragma omp for schedule(static)
+    for (int h = 0; h < d.h; ++h) {
+      ch.Setup(d, o, p, h);
+      const T dt = ch.dt;
+      for (int qq = 0; qq < nq; ++qq) {
+        C* dq = dfreq.data() + static_cast<size_t>(qq) * kf;
+        Rfft(dk + (static_cast<size_t>(qq) * d.h + h) * d.l, d.l, dq);
+        for (int kk = 0; kk < kf; ++kk) dq[kk] = static_cast<T>(f.weight[kk] / d.l) * std::conj(dq[kk]);
+      }
+      for (auto* v : {&u_v00, &u_v01, &u_v10, &u_v11, &u_lam}) std::fill(v->begin(), v->end(), C(0));
+      double gdt = 0;
+      for (int kk = 0; kk < kf; ++kk) {
+        const C s(static_cast<T>(f.sr[kk]), static_cast<T>(f.si[kk]));
+        ch.Kappa(static_cast<T>(f.dr[kk]), static_cast<T>(f.di[kk]), s.real(), s.imag());
+        const C q10 = dt * ch.Dot(ch.v10r.data(), ch.v10i.data());
+        const C q11 = dt * ch.Dot(ch.v11r.data(), ch.v11i.data());
+        const C den = T(1) + s * q11;
+        C u10 = 0, u11 = 0;
+        double direct = 0;  // sum_ab Re(u_ab q_ab)
+        for (int qq = 0; qq < nq; ++qq) {
+          q00[qq] = dt * ch.Dot(ch.v00r.data() + qq * m, ch.v00i.data() + qq * m);
+          q01[qq] = dt * ch.Dot(ch.v01r.data() + qq * m, ch.v01i.data() + qq * m);
+          const C dq = dfreq[static_cast<size_t>(qq) * kf + kk];
+          uq00[qq] = dq;
+          uq01[qq] = -dq * s * q10 / den;
+          u10 += -dq * s * q01[qq] / den;
+          u11 += dq * s * s * q01[qq] * q10 / (den * den);
+          direct += (uq00[qq] * q00[qq]).real() + (uq01[qq] * q01[qq]).real();
+        }
+        direct += (u10 * q10).real() + (u11 * q11).real();
+        gdt += direct / dt;
+        // Per-mode adjoints.
+        for (int n = 0; n < m; ++n) {
+          const C kap(ch.kr[n], ch.ki[n]), kap2(ch.k2r[n], ch.k2i[n]);
+          const C v10(ch.v10r[n], ch.v10i[n]), v11(ch.v11r[n], ch.v11i[n]);
+          C sv = u10 * v10 + u11 * v11;                       // sum_ab u v
+          C svc = u10 * std::conj(v10) + u11 * std::conj(v11);  // sum_ab u conj(v)
+          u_v10[n] += dt * (u10 * kap + std::conj(u10 * kap2));
+          u_v11[n] += dt * (u11 * kap + std::conj(u11 * kap2));
+          for (int qq = 0; qq < nq; ++qq) {
+            const size_t i = static_cast<size_t>(qq) * m + n;
+            const C v00(ch.v00r[i], ch.v00i[i]), v01(ch.v01r[i], ch.v01i[i]);
+            sv += uq00[qq] * v00 + uq01[qq] * v01;
+            svc += uq00[qq] * std::conj(v00) + uq01[qq] * std::conj(v01);
+            u_v00[i] += dt * (uq00[qq] * kap + std::conj(uq00[qq] * kap2));
+            u_v01[i] += dt * (uq01[qq] * kap + std::conj(uq01[qq] * kap2));
+          }
+          u_lam[n] += dt * (s * kap * kap * sv + std::conj(s * kap2 * kap2 * svc));
+        }
+      }
+      // Map the adjoints of (v, lambda, dt) to the raw parameters.
+      const int s_idx = h % d.s;
+      for (int n = 0; n < m; ++n) {
+        const cd lam(ch.lam[n]);
+        const cd ulam = cd(u_lam[n]);
+        gdt += (ulam * lam).real();
+        const cd u_big_lam = static_cast<double>(dt) * ulam;
+        const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s_idx * m + n]);
+        const size_t i = static_cast<size_t>(h) * m + n;
+        ga_re[i] = -fp * u_big_lam.real();
+        ga_im[i] = u_big_lam.imag();
+        const cd b(p.b[s_idx * m + n]), pp(p.p[s_idx * m + n]);
+        const cd uv10(u_v10[n]), uv11(u_v11[n]);
+        cd ub = uv10 * std::conj(pp);
+        cd up = std::conj(uv10 * b) + uv11 * std::conj(pp) + std::conj(uv11 * pp);
+        for (int qq = 0; qq < nq; ++qq) {
+          const size_t ci = (static_cast<size_t>(qq) * d.h + h) * m + n;
+          const cd c(p.c[ci]);
+          const cd uv00(u_v00[static_cast<size_t>(qq) * m + n]), uv01(u_v01[static_cast<size_t>(qq) * m + n]);
+          ub += uv00 * c;
+          up += uv01 * c;
+          if (g.c) {
+            const cd gc = std::conj(uv00 * b + uv01 * pp);
+            g.c[ci] += C(static_cast<T>(gc.real()), static_cast<T>(gc.imag()));
+          }
+        }
+        gb[i] = std::conj(ub);
+        gp[i] = std::conj(up);
+      }
+      if (g.dt_raw) g.dt_raw[h] += static_cast<T>(gdt * DtDeriv(o.dt_transform, p.dt_raw[h]));
+    }
+  }
+  ReduceShared(d, ga_re, ga_im, gb, g);
+  if (g.p) {
+    for (int h = 0; h < d.h; ++h) {
+      for (int n = 0; n < m; ++n) {
+        const cd v = gp[static_cast<size_t>(h) * m + n];
+        g.p[(h % d.s) * m + n] += C(static_cast<T>(v.real()), static_cast<T>(v.imag()));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void DplrKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                       float* k) {
+  DplrForwardImpl<float>(d, o, p, k);
+}
+void DplrKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                        const float* dk, const SsmGrads<float>& g) {
+  DplrBackwardImpl<float>(d, o, p, dk, g);
+}
+void DplrKernelReference(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                         double* k) {
+  DplrForwardImpl<double>(d, o, p, k);
+}
+void DplrKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
+                                 const SsmParams<double>& p, const double* dk,
+                                 const SsmGrads<double>& g) {
+  DplrBackwardImpl<double>(d, o, p, dk, g);
 }
 
 }  // namespace lra::s4

@@ -86,6 +86,28 @@ void S4dKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
                                 const SsmParams<double>& p, const double* dk,
                                 const SsmGrads<double>& g);
 
+// ---- DPLR S4 (rank 1, bilinear) ----
+// k_hat(w) = q00 - s q01 q10 / (1 + s q11), s = (1 + w)/2, at w_k = exp(-2 pi i k/L),
+// q_ab = dt sum_{2M modes} a_n b_n / ((1 - w) - s dt Lambda_n), (a, b) in {C~, conj P} x {B, P};
+// K = irfft(k_hat, L). Equals the reference's 2/(1+w) * Woodbury(r) (section 1.5) with the
+// factor 2/(1+w) folded into the denominators, so w = -1 (k = L/2) is not a singular point.
+// Float: FFTW (thread-safe planner, plans cached per L); O(Q H M L) work, OpenMP over channels.
+void DplrKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                       float* k);
+void DplrKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                        const float* dk, const SsmGrads<float>& g);
+// Double: the same generating-function algorithm with a direct O(L^2) DFT.
+void DplrKernelReference(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                         double* k);
+void DplrKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
+                                 const SsmParams<double>& p, const double* dk,
+                                 const SsmGrads<double>& g);
+
+// One discretized S4D mode in double: z = dA and e with dB = B e (ZOH: e = (exp(dt a) - 1)/a;
+// bilinear: e = dt/(1 - dt a/2)). The kernel and the recurrence both use it.
+void S4dDiscretizeMode(Discretization disc, double dt, std::complex<double> a,
+                       std::complex<double>* z, std::complex<double>* e);
+
 // Block size J of the S4D power tables for length L (exposed for the benchmark and tests).
 int S4dBlockSize(int l);
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "models/s4/ssm_recurrent.h"
 #include "models/s4/ssm_test_util.h"
 
 namespace lra::s4 {
@@ -218,6 +219,148 @@ TEST(S4dKernel, SmallDtSeriesBranch) {
   OwnedParams<double> p = ToDouble(RandomParams(d, o, DiagInit::kLin, 1e-5, 1e-5, 9));
   p.a_im[1] = 1.0;  // |dtA| ~ 1e-5
   GradCheck(d, o, p, S4dKernelReference, S4dKernelBackwardReference, 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DPLR
+
+// HiPPO-LegS NPLR (Lambda, P, B) for every copy, plus a random perturbation so the copies and
+// modes differ; C ~ CN(0, 1) is the TRUE C (tests convert it to C-tilde).
+OwnedParams<double> NplrParams(const SsmDims& d, const SsmOptions& o, double jitter, uint64_t seed) {
+  OwnedParams<float> f = RandomParams(d, o, DiagInit::kLegs, 1e-2, 2e-1, seed);
+  OwnedParams<double> p = ToDouble(f);
+  const NplrInit init = HippoLegsNplr(2 * d.m);
+  std::mt19937_64 rng(seed + 1);
+  std::normal_distribution<double> normal(0.0, jitter);
+  for (int s = 0; s < d.s; ++s) {
+    for (int n = 0; n < d.m; ++n) {
+      p.p[s * d.m + n] = init.p[n] * cd(1 + normal(rng), normal(rng));
+      p.b[s * d.m + n] = init.b[n] * cd(1 + normal(rng), normal(rng));
+    }
+  }
+  return p;
+}
+
+// The kernel from the generating function equals K[l] = C^T dA^l dB computed by materializing
+// the bilinear dA, dB (2M x 2M) and stepping the powers, with C-tilde built from C.
+TEST(DplrKernel, EqualsMaterializedStateSpaceKernel) {
+  for (int l : {1, 2, 8, 33, 64}) {
+    SsmDims d;
+    d.q = 2, d.h = 2, d.m = 4, d.s = 1, d.l = l;
+    SsmOptions o;
+    o.disc = Discretization::kBilinear;
+    OwnedParams<double> p = NplrParams(d, o, 0.2, 21);
+    const std::vector<cd> c_true = p.c;
+    DplrCTildeFromC(d, o, p.View(), c_true.data(), p.c.data());
+    std::vector<double> k(static_cast<size_t>(d.q) * d.h * l);
+    DplrKernelReference(d, o, p.View(), k.data());
+    for (int h = 0; h < d.h; ++h) {
+      const DenseSsm s = DplrDiscretizeDense(d, o, p.View(), h);
+      for (int q = 0; q < d.q; ++q) {
+        std::vector<cd> cf(s.n);
+        for (int i = 0; i < d.m; ++i) {
+          cf[i] = c_true[(q * d.h + h) * d.m + i];
+          cf[d.m + i] = std::conj(cf[i]);
+        }
+        std::vector<cd> x = s.db;  // dA^l dB
+        double kmax = 0;
+        std::vector<double> want(l);
+        for (int t = 0; t < l; ++t) {
+          cd y = 0;
+          for (int i = 0; i < s.n; ++i) y += cf[i] * x[i];
+          EXPECT_LT(std::abs(y.imag()), 1e-12 * (1 + std::abs(y.real())));  // real system
+          want[t] = y.real();
+          kmax = std::max(kmax, std::abs(want[t]));
+          std::vector<cd> nx(s.n, 0.0);
+          for (int i = 0; i < s.n; ++i)
+            for (int j = 0; j < s.n; ++j) nx[i] += s.da[i * s.n + j] * x[j];
+          x = nx;
+        }
+        // Both sides are double; the generating function goes through an LU (condition of
+        // I - dA^L and of the Woodbury denominator, both O(10) here) and O(L M) sums: 1e-11.
+        for (int t = 0; t < l; ++t) {
+          ASSERT_NEAR(k[(q * d.h + h) * l + t], want[t], 1e-11 * std::max(kmax, 1.0))
+              << "L=" << l << " h=" << h << " q=" << q << " t=" << t;
+        }
+      }
+    }
+  }
+}
+
+TEST(DplrKernel, ReferenceGradientMatchesFiniteDifferences) {
+  // The tiny case of the brief: N = 4 (M = 2), L = 8, H = 2; Q = 2 and one shared (Lambda, P, B)
+  // copy so the n_ssm reduction is covered; both dt transforms.
+  for (DtTransform dt_t : {DtTransform::kExp, DtTransform::kSoftplus}) {
+    SsmDims d;
+    d.q = 2, d.h = 2, d.m = 2, d.s = 1, d.l = 8;
+    SsmOptions o;
+    o.disc = Discretization::kBilinear;
+    o.dt_transform = dt_t;
+    OwnedParams<double> p = NplrParams(d, o, 0.3, 5);
+    for (int l : {8, 7}) {  // odd L has no Nyquist bin
+      d.l = l;
+      GradCheck(d, o, p, DplrKernelReference, DplrKernelBackwardReference, 1e-7);
+    }
+  }
+}
+
+TEST(DplrKernel, FastMatchesReference) {
+  SsmDims d;
+  d.q = 2, d.h = 3, d.m = 8, d.s = 3, d.l = 512;
+  SsmOptions o;
+  o.disc = Discretization::kBilinear;
+  const OwnedParams<double> pd0 = NplrParams(d, o, 0.2, 8);
+  // Round the double parameters to float and use those exact values on both sides.
+  OwnedParams<float> p;
+  p.dt_raw.assign(pd0.dt_raw.begin(), pd0.dt_raw.end());
+  p.a_re_raw.assign(pd0.a_re_raw.begin(), pd0.a_re_raw.end());
+  p.a_im.assign(pd0.a_im.begin(), pd0.a_im.end());
+  for (auto x : pd0.b) p.b.emplace_back(x);
+  for (auto x : pd0.p) p.p.emplace_back(x);
+  for (auto x : pd0.c) p.c.emplace_back(x);
+  const OwnedParams<double> pd = ToDouble(p);
+  const size_t kn = static_cast<size_t>(d.q) * d.h * d.l;
+  std::vector<float> k(kn);
+  std::vector<double> kref(kn);
+  DplrKernelForward(d, o, p.View(), k.data());
+  DplrKernelReference(d, o, pd.View(), kref.data());
+  // Error budget: each Cauchy sum has 2M terms with a few roundings each (<= 4 (2M) u_f of the
+  // sum of magnitudes), the Woodbury step a few more, and the float FFT adds ~log2(L) u_f of
+  // the spectrum's norm; the spectrum's norm is sqrt(L) times the kernel's rms, so relative to
+  // max|K|: tol = (8 (2M) + 2 log2 L) u_f sqrt(L) max|K|.
+  for (int row = 0; row < d.q * d.h; ++row) {
+    double kmax = 0;
+    for (int t = 0; t < d.l; ++t) kmax = std::max(kmax, std::abs(kref[row * d.l + t]));
+    const double tol = (8.0 * 2 * d.m + 2 * std::log2(d.l)) * kEpsF * std::sqrt(d.l) * kmax;
+    for (int t = 0; t < d.l; ++t) {
+      ASSERT_NEAR(k[row * d.l + t], kref[row * d.l + t], tol) << "row=" << row << " t=" << t;
+    }
+  }
+  const std::vector<double> dkd = RandomVec(kn, 3);
+  std::vector<float> dk(dkd.begin(), dkd.end());
+  OwnedParams<float> g = ZerosLike<float>(d);
+  OwnedParams<double> gref = ZerosLike<double>(d);
+  DplrKernelBackward(d, o, p.View(), dk.data(), g.Grads());
+  DplrKernelBackwardReference(d, o, pd.View(), dkd.data(), gref.Grads());
+  // Same per-term budget as the forward, accumulated over L/2 + 1 frequencies in float
+  // (random-sign sums: sqrt(L) growth): tol = (8 (2M) + 2 log2 L) u_f sqrt(L) max|g| per group.
+  auto gs = g.Scalars();
+  auto ws = gref.Scalars();
+  const size_t sm = static_cast<size_t>(d.s) * d.m;
+  const std::vector<std::pair<const char*, size_t>> groups = {
+      {"dt_raw", d.h}, {"a_re_raw", sm}, {"a_im", sm}, {"b", 2 * sm}, {"p", 2 * sm},
+      {"c", 2 * static_cast<size_t>(d.q) * d.h * d.m}};
+  const double rel = (8.0 * 2 * d.m + 2 * std::log2(d.l)) * kEpsF * std::sqrt(d.l);
+  size_t off = 0;
+  for (const auto& [name, count] : groups) {
+    double gmax = 0;
+    for (size_t i = off; i < off + count; ++i) gmax = std::max(gmax, std::abs(*ws[i]));
+    ASSERT_GT(gmax, 0) << name;
+    for (size_t i = off; i < off + count; ++i) {
+      ASSERT_NEAR(*gs[i], *ws[i], rel * gmax) << name << "[" << i - off << "]";
+    }
+    off += count;
+  }
 }
 
 }  // namespace

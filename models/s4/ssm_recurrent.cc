@@ -1,0 +1,225 @@
+#include "models/s4/ssm_recurrent.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "absl/base/internal/raw_logging.h"
+
+namespace lra::s4 {
+namespace {
+
+using cd = std::complex<double>;
+
+// Streams per OpenMP chunk only pay off when a step has real work: waking the second thread
+// costs a few microseconds, about 2^15 complex multiply-adds.
+constexpr int64_t kParallelWork = int64_t{1} << 15;
+
+Eigen::MatrixXcd ToEigen(const DenseSsm& s) {
+  Eigen::MatrixXcd a(s.n, s.n);
+  for (int i = 0; i < s.n; ++i)
+    for (int j = 0; j < s.n; ++j) a(i, j) = s.da[static_cast<size_t>(i) * s.n + j];
+  return a;
+}
+
+// (I - dA^L) for channel h, by repeated squaring: ceil(log2 L) + popcount(L) products of
+// 2M x 2M matrices (~12 for L = 4096), each with relative error ~2M u_d.
+Eigen::MatrixXcd OneMinusPowerL(const SsmDims& d, const SsmOptions& o,
+                                const SsmParams<double>& p, int h) {
+  const DenseSsm s = DplrDiscretizeDense(d, o, p, h);
+  Eigen::MatrixXcd base = ToEigen(s);
+  Eigen::MatrixXcd result = Eigen::MatrixXcd::Identity(s.n, s.n);
+  for (int e = d.l; e > 0; e >>= 1) {
+    if (e & 1) result = result * base;
+    if (e > 1) base = base * base;
+  }
+  return Eigen::MatrixXcd::Identity(s.n, s.n) - result;
+}
+
+}  // namespace
+
+S4dRecurrence::S4dRecurrence(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p)
+    : h_(d.h), m_(d.m) {
+  ABSL_RAW_CHECK(d.q == 1, "S4dRecurrence: only causal (Q = 1) kernels have a recurrence");
+  ABSL_RAW_CHECK(d.h % d.s == 0, "S4dRecurrence: H must be a multiple of n_ssm");
+  const size_t hm = static_cast<size_t>(h_) * m_;
+  for (auto* v : {&ar_, &ai_, &br_, &bi_, &cr_, &ci_}) v->resize(hm);
+  for (int h = 0; h < h_; ++h) {
+    const int s = h % d.s;
+    const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
+    for (int n = 0; n < m_; ++n) {
+      const cd a = AFromRaw(o.real_transform, p.a_re_raw[s * m_ + n], p.a_im[s * m_ + n]);
+      cd z, e;
+      S4dDiscretizeMode(o.disc, dt, a, &z, &e);
+      const cd db = cd(p.b[s * m_ + n]) * e;
+      const cd c = 2.0 * cd(p.c[static_cast<size_t>(h) * m_ + n]);
+      const size_t i = static_cast<size_t>(h) * m_ + n;
+      ar_[i] = static_cast<float>(z.real()), ai_[i] = static_cast<float>(z.imag());
+      br_[i] = static_cast<float>(db.real()), bi_[i] = static_cast<float>(db.imag());
+      cr_[i] = static_cast<float>(c.real()), ci_[i] = static_cast<float>(c.imag());
+    }
+  }
+}
+
+void S4dRecurrence::Step(int batch, const float* u, float* state, float* y) const {
+  const int h_count = h_, m = m_;
+  const int64_t work = static_cast<int64_t>(batch) * h_count * m;
+#pragma omp parallel for schedule(static) if (work > kParallelWork && batch > 1)
+  for (int b = 0; b < batch; ++b) {
+    for (int h = 0; h < h_count; ++h) {
+      float* xr = state + (static_cast<int64_t>(b) * h_count + h) * 2 * m;
+      float* xi = xr + m;
+      const size_t off = static_cast<size_t>(h) * m;
+      const float* ar = ar_.data() + off;
+      const float* ai = ai_.data() + off;
+      const float* br = br_.data() + off;
+      const float* bi = bi_.data() + off;
+      const float* cr = cr_.data() + off;
+      const float* ci = ci_.data() + off;
+      const float ut = u[static_cast<int64_t>(b) * h_count + h];
+      float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+      for (int n = 0; n < m; ++n) {
+        const float r = ar[n] * xr[n] - ai[n] * xi[n] + br[n] * ut;
+        const float i = ar[n] * xi[n] + ai[n] * xr[n] + bi[n] * ut;
+        xr[n] = r;
+        xi[n] = i;
+        acc += cr[n] * r - ci[n] * i;
+      }
+      y[static_cast<int64_t>(b) * h_count + h] = acc;
+    }
+  }
+}
+
+DenseSsm DplrDiscretizeDense(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                             int h) {
+  const int m = d.m, n = 2 * m, s = h % d.s;
+  const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
+  Eigen::VectorXcd lam(n), pf(n), bf(n);
+  for (int i = 0; i < m; ++i) {
+    const cd l = AFromRaw(o.real_transform, p.a_re_raw[s * m + i], p.a_im[s * m + i]);
+    lam(i) = l, lam(m + i) = std::conj(l);
+    pf(i) = p.p[s * m + i], pf(m + i) = std::conj(p.p[s * m + i]);
+    bf(i) = p.b[s * m + i], bf(m + i) = std::conj(p.b[s * m + i]);
+  }
+  Eigen::MatrixXcd a = -pf * pf.adjoint();
+  a.diagonal() += lam;
+  const Eigen::MatrixXcd eye = Eigen::MatrixXcd::Identity(n, n);
+  const Eigen::PartialPivLU<Eigen::MatrixXcd> lu(eye - (dt / 2) * a);
+  const Eigen::MatrixXcd da = lu.solve(eye + (dt / 2) * a);
+  const Eigen::VectorXcd db = lu.solve(dt * bf);
+  DenseSsm out;
+  out.n = n;
+  out.da.resize(static_cast<size_t>(n) * n);
+  out.db.resize(n);
+  for (int i = 0; i < n; ++i) {
+    out.db[i] = db(i);
+    for (int j = 0; j < n; ++j) out.da[static_cast<size_t>(i) * n + j] = da(i, j);
+  }
+  return out;
+}
+
+void DplrCTildeFromC(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                     const cd* c, cd* c_tilde) {
+  const int m = d.m;
+  for (int h = 0; h < d.h; ++h) {
+    const Eigen::MatrixXcd t = OneMinusPowerL(d, o, p, h).transpose();
+    for (int q = 0; q < d.q; ++q) {
+      const size_t off = (static_cast<size_t>(q) * d.h + h) * m;
+      Eigen::VectorXcd cf(2 * m);
+      for (int i = 0; i < m; ++i) cf(i) = c[off + i], cf(m + i) = std::conj(c[off + i]);
+      const Eigen::VectorXcd ct = t * cf;
+      for (int i = 0; i < m; ++i) c_tilde[off + i] = ct(i);
+    }
+  }
+}
+
+void DplrCFromCTilde(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
+                     const cd* c_tilde, cd* c) {
+  const int m = d.m;
+  for (int h = 0; h < d.h; ++h) {
+    const Eigen::PartialPivLU<Eigen::MatrixXcd> lu(OneMinusPowerL(d, o, p, h).transpose());
+    for (int q = 0; q < d.q; ++q) {
+      const size_t off = (static_cast<size_t>(q) * d.h + h) * m;
+      Eigen::VectorXcd ct(2 * m);
+      for (int i = 0; i < m; ++i) ct(i) = c_tilde[off + i], ct(m + i) = std::conj(c_tilde[off + i]);
+      const Eigen::VectorXcd cf = lu.solve(ct);
+      for (int i = 0; i < m; ++i) c[off + i] = cf(i);
+    }
+  }
+}
+
+DplrRecurrence::DplrRecurrence(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p)
+    : h_(d.h), m_(d.m) {
+  ABSL_RAW_CHECK(d.q == 1, "DplrRecurrence: only causal (Q = 1) kernels have a recurrence");
+  const int m = m_, n = 2 * m;
+  // Double copies of the parameters, then the true C from C-tilde.
+  const size_t sm = static_cast<size_t>(d.s) * m, hm = static_cast<size_t>(d.h) * m;
+  std::vector<double> dt(p.dt_raw, p.dt_raw + d.h), are(p.a_re_raw, p.a_re_raw + sm),
+      aim(p.a_im, p.a_im + sm);
+  std::vector<cd> b(p.b, p.b + sm), pp(p.p, p.p + sm), ct(p.c, p.c + hm), c(hm);
+  SsmParams<double> pd;
+  pd.dt_raw = dt.data(), pd.a_re_raw = are.data(), pd.a_im = aim.data(), pd.b = b.data(),
+  pd.p = pp.data(), pd.c = ct.data();
+  DplrCFromCTilde(d, o, pd, ct.data(), c.data());
+  a_.resize(static_cast<size_t>(d.h) * n * n);
+  b_.resize(static_cast<size_t>(d.h) * n);
+  c_.resize(static_cast<size_t>(d.h) * n);
+  for (int h = 0; h < d.h; ++h) {
+    const DenseSsm s = DplrDiscretizeDense(d, o, pd, h);
+    // The half state x (first M of x_f = [x; conj x]) evolves as x' = A11 x + A12 conj(x) + b u;
+    // in real coordinates r = [Re x; Im x]:
+    //   Re x' = (Re A11 + Re A12) Re x + (Im A12 - Im A11) Im x + Re b u
+    //   Im x' = (Im A11 + Im A12) Re x + (Re A11 - Re A12) Im x + Im b u
+    //   y = C_f^T x_f = 2 Re(c^T x) = 2 c_r . Re x - 2 c_i . Im x.
+    float* ah = a_.data() + static_cast<size_t>(h) * n * n;
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < m; ++j) {
+        const cd a11 = s.da[static_cast<size_t>(i) * n + j];
+        const cd a12 = s.da[static_cast<size_t>(i) * n + m + j];
+        ah[static_cast<size_t>(i) * n + j] = static_cast<float>(a11.real() + a12.real());
+        ah[static_cast<size_t>(i) * n + m + j] = static_cast<float>(a12.imag() - a11.imag());
+        ah[static_cast<size_t>(m + i) * n + j] = static_cast<float>(a11.imag() + a12.imag());
+        ah[static_cast<size_t>(m + i) * n + m + j] = static_cast<float>(a11.real() - a12.real());
+      }
+      b_[static_cast<size_t>(h) * n + i] = static_cast<float>(s.db[i].real());
+      b_[static_cast<size_t>(h) * n + m + i] = static_cast<float>(s.db[i].imag());
+      const cd ci = c[static_cast<size_t>(h) * m + i];
+      c_[static_cast<size_t>(h) * n + i] = static_cast<float>(2 * ci.real());
+      c_[static_cast<size_t>(h) * n + m + i] = static_cast<float>(-2 * ci.imag());
+    }
+  }
+}
+
+void DplrRecurrence::Step(int batch, const float* u, float* state, float* y) const {
+  const int h_count = h_, n = 2 * m_;
+  const int64_t work = static_cast<int64_t>(batch) * h_count * n * n;
+#pragma omp parallel for schedule(static) if (work > kParallelWork && batch > 1)
+  for (int b = 0; b < batch; ++b) {
+    std::vector<float> next(n);
+    for (int h = 0; h < h_count; ++h) {
+      float* x = state + (static_cast<int64_t>(b) * h_count + h) * n;
+      const float* ah = a_.data() + static_cast<size_t>(h) * n * n;
+      const float* bh = b_.data() + static_cast<size_t>(h) * n;
+      const float* ch = c_.data() + static_cast<size_t>(h) * n;
+      const float ut = u[static_cast<int64_t>(b) * h_count + h];
+      for (int i = 0; i < n; ++i) {
+        const float* row = ah + static_cast<size_t>(i) * n;
+        float acc = bh[i] * ut;
+#pragma omp simd reduction(+ : acc)
+        for (int j = 0; j < n; ++j) acc += row[j] * x[j];
+        next[i] = acc;
+      }
+      float out = 0.f;
+#pragma omp simd reduction(+ : out)
+      for (int i = 0; i < n; ++i) {
+        x[i] = next[i];
+        out += ch[i] * next[i];
+      }
+      y[static_cast<int64_t>(b) * h_count + h] = out;
+    }
+  }
+}
+
+}  // namespace lra::s4
