@@ -1,0 +1,229 @@
+#include "models/common/layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "models/common/nn.h"
+
+namespace lra::models {
+
+Var ParamStore::Add(const std::string& name, Tensor init, const std::string& tag) {
+  Var v = Parameter(std::move(init), name);
+  params_.emplace_back(name, v);
+  tags_.push_back(tag);
+  return v;
+}
+
+Tensor* ParamStore::AddBuffer(const std::string& name, Tensor init) {
+  buffers_.emplace_back(name, std::make_unique<Tensor>(std::move(init)));
+  return buffers_.back().second.get();
+}
+
+std::vector<ParamGroup> ParamStore::Groups(const std::map<std::string, Hyper>& overrides) const {
+  std::vector<ParamGroup> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const ParamGroup& g) { return g.name == tags_[i]; });
+    if (it == out.end()) {
+      ParamGroup g;
+      g.name = tags_[i];
+      if (auto o = overrides.find(g.name); o != overrides.end()) {
+        g.lr = o->second.lr;
+        g.weight_decay = o->second.weight_decay;
+      }
+      if (g.name == kNoDecay) g.weight_decay = 0.0;
+      out.push_back(std::move(g));
+      it = out.end() - 1;
+    }
+    it->params.push_back(params_[i].second);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor*>> ParamStore::Buffers() {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (auto& [name, t] : buffers_) out.emplace_back(name, t.get());
+  return out;
+}
+
+LinearLayer::LinearLayer(ParamStore& ps, const std::string& name, int in, int out, bool bias,
+                         InitKind init) {
+  if (init == InitKind::kTorch) {
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+    w_ = ps.Add(name + ".w", RandomUniform({in, out}, -bound, bound, ps.init_rng()));
+    if (bias) b_ = ps.Add(name + ".b", RandomUniform({out}, -bound, bound, ps.init_rng()), kNoDecay);
+  } else {
+    const float bound = std::sqrt(6.0f / (in + out));
+    w_ = ps.Add(name + ".w", RandomUniform({in, out}, -bound, bound, ps.init_rng()));
+    if (bias) b_ = ps.Add(name + ".b", RandomNormal({out}, 1e-6f, ps.init_rng()), kNoDecay);
+  }
+}
+
+Var LinearLayer::Forward(const Var& x) const { return nn::Linear(x, w_, b_); }
+
+absl::StatusOr<NormKind> ParseNormKind(const std::string& s) {
+  if (s == "none") return NormKind::kNone;
+  if (s == "layer") return NormKind::kLayer;
+  if (s == "batch") return NormKind::kBatch;
+  return absl::InvalidArgumentError(absl::StrCat("norm '", s, "': expected none, layer or batch"));
+}
+
+Norm::Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind) : kind_(kind) {
+  if (kind == NormKind::kNone) return;
+  gamma_ = ps.Add(name + ".gamma", Tensor::Full({dim}, 1.0f), kNoDecay);
+  beta_ = ps.Add(name + ".beta", Tensor::Zeros({dim}), kNoDecay);
+  if (kind == NormKind::kBatch) {
+    running_mean_ = ps.AddBuffer(name + ".running_mean", Tensor::Zeros({dim}));
+    running_var_ = ps.AddBuffer(name + ".running_var", Tensor::Full({dim}, 1.0f));
+  }
+}
+
+Var Norm::Forward(const Var& x, bool training) const {
+  switch (kind_) {
+    case NormKind::kNone: return x;
+    case NormKind::kLayer: return nn::LayerNorm(x, gamma_, beta_);
+    case NormKind::kBatch:
+      return nn::BatchNorm(x, gamma_, beta_, *running_mean_, *running_var_, training);
+  }
+  return x;
+}
+
+void Norm::ApplyRow(const float* in, float* out) const {
+  const int64_t h = gamma_.defined() ? gamma_.numel() : 0;
+  if (kind_ == NormKind::kNone) return;
+  LRA_CHECK(kind_ == NormKind::kLayer) << "recurrent mode supports LayerNorm or no norm";
+  double mu = 0, var = 0;
+  for (int64_t j = 0; j < h; ++j) mu += in[j];
+  mu /= h;
+  for (int64_t j = 0; j < h; ++j) var += (in[j] - mu) * (in[j] - mu);
+  const double rs = 1.0 / std::sqrt(var / h + 1e-5);
+  const float* g = gamma_.value().data<float>();
+  const float* b = beta_.value().data<float>();
+  for (int64_t j = 0; j < h; ++j) out[j] = static_cast<float>((in[j] - mu) * rs) * g[j] + b[j];
+}
+
+Encoder::Encoder(ParamStore& ps, const std::string& name, const TaskInfo& task, int dim,
+                 bool linear_pixels)
+    : linear_(linear_pixels && task.pixels), dim_(dim), vocab_(task.vocab_size) {
+  if (linear_) {
+    // Linear(1, H): torch's default bound 1/sqrt(fan_in) = 1.
+    w_ = ps.Add(name + ".w", RandomUniform({1, dim}, -1.0f, 1.0f, ps.init_rng()));
+    b_ = ps.Add(name + ".b", RandomUniform({dim}, -1.0f, 1.0f, ps.init_rng()), kNoDecay);
+  } else {
+    table_ = ps.Add(name + ".embedding", RandomNormal({task.vocab_size, dim}, 1.0f, ps.init_rng()),
+                    kNoDecay);
+  }
+}
+
+Var Encoder::Forward(const int32_t* tokens, int batch, int length) const {
+  if (!linear_) return nn::Embedding(tokens, batch, length, table_);
+  Tensor x = Tensor::Empty({batch, length, 1});
+  for (int64_t i = 0; i < int64_t{batch} * length; ++i)
+    x.data<float>()[i] = static_cast<float>(tokens[i]) / 255.0f;
+  return nn::Linear(Constant(x), w_, b_);
+}
+
+void Encoder::EncodeToken(int32_t token, float* out) const {
+  if (linear_) {
+    const float x = token / 255.0f;
+    for (int j = 0; j < dim_; ++j)
+      out[j] = x * w_.value().data<float>()[j] + b_.value().data<float>()[j];
+  } else {
+    LRA_CHECK(token >= 0 && token < vocab_) << "token " << token;
+    std::memcpy(out, table_.value().data<float>() + int64_t{token} * dim_, dim_ * sizeof(float));
+  }
+}
+
+absl::StatusOr<PoolKind> ParsePoolKind(const std::string& s) {
+  if (s == "mean") return PoolKind::kMean;
+  if (s == "first") return PoolKind::kFirst;
+  if (s == "cls") return PoolKind::kCls;
+  if (s == "last") return PoolKind::kLast;
+  return absl::InvalidArgumentError(
+      absl::StrCat("pooling '", s, "': expected mean, first, cls or last"));
+}
+
+Var Pool(const Var& x, PoolKind kind, const int32_t* lengths) {
+  switch (kind) {
+    case PoolKind::kMean: return nn::MeanPool(x, lengths);
+    case PoolKind::kFirst:
+    case PoolKind::kCls: return nn::SelectRow(x, 0);
+    case PoolKind::kLast: {
+      // Row lengths[b] - 1 per batch element: a one-hot weighted mean over a length-1 window.
+      const int64_t b = x.dim(0), l = x.dim(1);
+      std::vector<Var> rows;
+      Var out;
+      for (int64_t i = 0; i < b; ++i) {
+        const int64_t t = lengths ? std::max<int64_t>(0, std::min<int64_t>(l, lengths[i]) - 1) : l - 1;
+        Var row = nn::SelectRow(nn::SliceFirst(x, i, i + 1), t);
+        out = out.defined() ? nn::ConcatFirst(out, row) : row;
+      }
+      return out;
+    }
+  }
+  return x;
+}
+
+absl::StatusOr<HeadKind> ParseHeadKind(const std::string& s) {
+  if (s == "linear") return HeadKind::kLinear;
+  if (s == "mlp") return HeadKind::kMlp;
+  return absl::InvalidArgumentError(absl::StrCat("head '", s, "': expected linear or mlp"));
+}
+
+ClassifierHead::ClassifierHead(ParamStore& ps, const std::string& name, int in, int classes,
+                               HeadKind kind, int mlp_dim, bool gelu, InitKind init)
+    : kind_(kind), gelu_(gelu) {
+  if (kind == HeadKind::kLinear) {
+    l1_ = LinearLayer(ps, name + ".out", in, classes, true, init);
+  } else {
+    LRA_CHECK(mlp_dim > 0) << "mlp head needs mlp_dim";
+    l1_ = LinearLayer(ps, name + ".hidden", in, mlp_dim, true, init);
+    l2_ = LinearLayer(ps, name + ".out", mlp_dim, classes, true, init);
+  }
+}
+
+Var ClassifierHead::Forward(const Var& x) const {
+  if (kind_ == HeadKind::kLinear) return l1_.Forward(x);
+  Var h = l1_.Forward(x);
+  h = gelu_ ? nn::Gelu(h) : nn::Relu(h);
+  return l2_.Forward(h);
+}
+
+absl::StatusOr<DualKind> ParseDualKind(const std::string& s) {
+  if (s == "concat") return DualKind::kConcat;
+  if (s == "nli") return DualKind::kNli;
+  return absl::InvalidArgumentError(absl::StrCat("dual head '", s, "': expected concat or nli"));
+}
+
+DualHead::DualHead(ParamStore& ps, const std::string& name, int dim, int classes, DualKind kind,
+                   int mlp_dim, bool gelu, InitKind init)
+    : kind_(kind),
+      head_(ps, name, (kind == DualKind::kNli ? 4 : 2) * dim, classes, HeadKind::kMlp, mlp_dim,
+            gelu, init) {}
+
+Var DualHead::Forward(const Var& x1, const Var& x2) const {
+  if (kind_ == DualKind::kConcat) return head_.Forward(nn::ConcatLast({x1, x2}));
+  return head_.Forward(nn::ConcatLast({x1, x2, nn::Mul(x1, x2), nn::Sub(x1, x2)}));
+}
+
+std::pair<Var, Var> EncodePair(
+    const Batch& batch, int pad_id,
+    const std::function<Var(const int32_t*, const int32_t*, int, int)>& encode) {
+  const int b = batch.batch_size, l = std::max(batch.length, batch.length2);
+  std::vector<int32_t> tokens(int64_t{2} * b * l, pad_id), lengths(2 * b);
+  for (int i = 0; i < b; ++i) {
+    std::copy(batch.tokens + int64_t{i} * batch.length, batch.tokens + int64_t{i + 1} * batch.length,
+              tokens.begin() + int64_t{i} * l);
+    std::copy(batch.tokens2 + int64_t{i} * batch.length2,
+              batch.tokens2 + int64_t{i + 1} * batch.length2, tokens.begin() + int64_t{b + i} * l);
+    lengths[i] = batch.lengths ? batch.lengths[i] : batch.length;
+    lengths[b + i] = batch.lengths2 ? batch.lengths2[i] : batch.length2;
+  }
+  Var pooled = encode(tokens.data(), lengths.data(), 2 * b, l);
+  return {nn::SliceFirst(pooled, 0, b), nn::SliceFirst(pooled, b, 2 * b)};
+}
+
+}  // namespace lra::models

@@ -1,0 +1,45 @@
+#include "models/registry.h"
+
+#include "gtest/gtest.h"
+
+namespace lra::models {
+namespace {
+
+// Linked with //models/all_models: a plugin missing here is a plugin whose library is not
+// alwayslink or not in the list.
+TEST(RegistryTest, EveryPluginIsRegistered) {
+  for (const char* name : {"bag", "s4", "s4d", "transformer"})
+    EXPECT_NE(FindModel(name), nullptr) << name;
+  std::vector<const ModelInfo*> all = AllModels();
+  ASSERT_GE(all.size(), 4u);
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1]->name, all[i]->name);
+}
+
+TEST(RegistryTest, UnknownModelListsRegisteredOnes) {
+  auto m = GetModel("s5");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(m.status().message().find("bag, s4, s4d, transformer"), std::string::npos)
+      << m.status().message();
+  EXPECT_NE(m.status().message().find("all_models"), std::string::npos);
+}
+
+TEST(RegistryTest, CreateValidatesOptions) {
+  TaskInfo task{"listops", 18, 0, 10, 64, false, false, "mean"};
+  auto bad = CreateModel("bag", task, {{"width", "3"}}, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("model 'bag'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("d_model, mlp_dim"), std::string::npos);
+  auto ok = CreateModel("bag", task, {{"d_model", "8"}}, 1);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(CountParameters(**ok), 18 * 8 + 8 * 128 + 128 + 128 * 10 + 10);
+}
+
+TEST(RegistryTest, DescribeListsOptionsWithDefaults) {
+  const std::string d = DescribeModels();
+  EXPECT_NE(d.find("s4d: "), std::string::npos);
+  EXPECT_NE(d.find("d_state (int, default 64)"), std::string::npos) << d;
+}
+
+}  // namespace
+}  // namespace lra::models

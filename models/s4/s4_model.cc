@@ -1,0 +1,464 @@
+#include "models/s4/s4_model.h"
+
+#include <Eigen/Core>
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "core/random.h"
+#include "models/common/layers.h"
+#include "models/common/nn.h"
+#include "models/registry.h"
+#include "models/s4/ssm_init.h"
+#include "models/s4/ssm_kernel.h"
+
+namespace lra::models::s4model {
+namespace {
+
+using ::lra::s4::DiagInit;
+using ::lra::s4::Discretization;
+using ::lra::s4::DtTransform;
+using ::lra::s4::RealTransform;
+using ::lra::s4::SsmDims;
+using ::lra::s4::SsmGrads;
+using ::lra::s4::SsmOptions;
+using ::lra::s4::SsmParams;
+using cd = std::complex<double>;
+
+Tensor ComplexTensor(const Shape& shape, const std::vector<c64>& v) {
+  Tensor t = Tensor::Empty(shape, DType::kC64);
+  LRA_CHECK(static_cast<int64_t>(v.size()) == t.numel()) << "ComplexTensor: size";
+  std::memcpy(t.data<c64>(), v.data(), v.size() * sizeof(c64));
+  return t;
+}
+
+struct Config {
+  bool nplr = false;
+  int d_model = 0, n_layers = 0, d_state = 0, n_ssm = 0;
+  DiagInit init = DiagInit::kLin;
+  SsmOptions ssm;
+  double dt_min = 1e-3, dt_max = 1e-1;
+  bool bidirectional = false, prenorm = true, glu = true, tie_dropout = true;
+  bool linear_pixels = true;
+  NormKind norm = NormKind::kLayer;
+  PoolKind pool = PoolKind::kMean;
+  float dropout = 0.0f;
+  double lr_ssm = 1e-3, lr_dt = -1, lr_c = -1;
+};
+
+absl::StatusOr<Config> ParseConfig(const Options& o) {
+  Config c;
+  c.nplr = o.String("mode") == "nplr";
+  c.d_model = o.Int("d_model");
+  c.n_layers = o.Int("n_layers");
+  c.d_state = o.Int("d_state");
+  c.n_ssm = o.Int("n_ssm");
+  const std::string init = o.String("init");
+  c.init = init == "lin" ? DiagInit::kLin : init == "inv" ? DiagInit::kInv
+           : init == "legs" ? DiagInit::kLegs : DiagInit::kReal;
+  c.ssm.disc = o.String("disc") == "zoh" ? Discretization::kZoh : Discretization::kBilinear;
+  c.ssm.dt_transform = o.String("dt_transform") == "exp" ? DtTransform::kExp
+                                                           : DtTransform::kSoftplus;
+  const std::string rt = o.String("real_transform");
+  c.ssm.real_transform = rt == "exp" ? RealTransform::kExp
+                         : rt == "relu" ? RealTransform::kRelu : RealTransform::kNone;
+  c.dt_min = o.Float("dt_min");
+  c.dt_max = o.Float("dt_max");
+  c.bidirectional = o.Bool("bidirectional");
+  c.prenorm = o.Bool("prenorm");
+  c.glu = o.Bool("glu");
+  c.tie_dropout = o.Bool("tie_dropout");
+  c.linear_pixels = o.Bool("linear_pixels");
+  c.dropout = static_cast<float>(o.Float("dropout"));
+  c.lr_ssm = o.Float("lr_ssm");
+  c.lr_dt = o.Float("lr_dt");
+  c.lr_c = o.Float("lr_c");
+  auto norm = ParseNormKind(o.String("norm"));
+  if (!norm.ok()) return norm.status();
+  c.norm = *norm;
+  auto pool = ParsePoolKind(o.String("pool"));
+  if (!pool.ok()) return pool.status();
+  c.pool = *pool;
+  if (c.d_model < 1 || c.n_layers < 0 || c.d_state < 2 || c.d_state % 2)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "s4: need d_model >= 1, n_layers >= 0 and an even d_state >= 2 (got d_model=", c.d_model,
+        " n_layers=", c.n_layers, " d_state=", c.d_state, ")"));
+  if (c.n_ssm < 0 || (c.n_ssm > 0 && c.d_model % c.n_ssm != 0))
+    return absl::InvalidArgumentError(absl::StrCat("s4: n_ssm=", c.n_ssm,
+                                                   " must divide d_model=", c.d_model,
+                                                   " (0 means one copy per channel)"));
+  if (!(c.dt_min > 0 && c.dt_min <= c.dt_max))
+    return absl::InvalidArgumentError("s4: need 0 < dt_min <= dt_max");
+  if (c.dropout < 0 || c.dropout >= 1)
+    return absl::InvalidArgumentError("s4: dropout must be in [0, 1)");
+  if (c.nplr && c.ssm.disc != Discretization::kBilinear)
+    return absl::InvalidArgumentError(
+        "s4: mode=nplr (DPLR S4) is bilinear only; set disc=bilinear or use the s4d model");
+  if (c.nplr && init != "legs")
+    return absl::InvalidArgumentError("s4: mode=nplr supports init=legs (HiPPO-LegS) only");
+  return c;
+}
+
+// The SSM convolution kernel K [Q, H, L] as one tape op over the raw SSM parameters.
+Var SsmKernel(const Config& cfg, const SsmDims& d, const Var& dt, const Var& a_re,
+              const Var& a_im, const Var& b, const Var& p, const Var& c) {
+  Tensor k = Tensor::Empty({d.q, d.h, d.l});
+  auto params = [=]() {
+    SsmParams<float> sp;
+    sp.dt_raw = dt.value().data<float>();
+    sp.a_re_raw = a_re.value().data<float>();
+    sp.a_im = a_im.value().data<float>();
+    sp.b = b.value().data<c64>();
+    if (p.defined()) sp.p = p.value().data<c64>();
+    sp.c = c.value().data<c64>();
+    return sp;
+  };
+  LRA_CHECK(!cfg.nplr) << "DPLR kernel not linked";
+  ::lra::s4::S4dKernelForward(d, cfg.ssm, params(), k.data<float>());
+  std::vector<Var> inputs = {dt, a_re, a_im, b, c};
+  const SsmOptions opt = cfg.ssm;
+  return MakeOp("S4dKernel", std::move(k), inputs,
+                [dt, a_re, a_im, b, c, d, opt, params](const Tensor& dk) {
+    // The raw kernel backward accumulates (+=), so it writes into zeroed buffers that are then
+    // handed to the tape.
+    Tensor gdt = Tensor::Zeros(dt.shape()), gre = Tensor::Zeros(a_re.shape()),
+           gim = Tensor::Zeros(a_im.shape()), gb = Tensor::Zeros(b.shape(), DType::kC64),
+           gc = Tensor::Zeros(c.shape(), DType::kC64);
+    SsmGrads<float> g;
+    if (dt.requires_grad()) g.dt_raw = gdt.data<float>();
+    if (a_re.requires_grad()) g.a_re_raw = gre.data<float>();
+    if (a_im.requires_grad()) g.a_im = gim.data<float>();
+    if (b.requires_grad()) g.b = gb.data<c64>();
+    if (c.requires_grad()) g.c = gc.data<c64>();
+    ::lra::s4::S4dKernelBackward(d, opt, params(), dk.data<float>(), g);
+    Var v;
+    if (g.dt_raw) (v = dt, AccumulateGrad(v, gdt));
+    if (g.a_re_raw) (v = a_re, AccumulateGrad(v, gre));
+    if (g.a_im) (v = a_im, AccumulateGrad(v, gim));
+    if (g.b) (v = b, AccumulateGrad(v, gb));
+    if (g.c) (v = c, AccumulateGrad(v, gc));
+  });
+}
+
+// One residual block: Norm + SSM conv + D skip + GELU + dropout + Linear/GLU + residual.
+class S4Block {
+ public:
+  S4Block(ParamStore& ps, const std::string& name, const Config& cfg, std::mt19937_64& rng)
+      : cfg_(cfg) {
+    const int h = cfg.d_model, m = cfg.d_state / 2, s = cfg.n_ssm == 0 ? h : cfg.n_ssm;
+    const int q = cfg.bidirectional ? 2 : 1;
+    std::vector<float> dt(h), are(s * m), aim(s * m);
+    std::vector<c64> bv(s * m), cv(q * h * m);
+    ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
+    std::vector<cd> a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
+    std::vector<cd> b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+    for (int i = 0; i < s; ++i) {
+      ::lra::s4::AToRaw(cfg.ssm.real_transform, a.data(), m, are.data() + i * m, aim.data() + i * m);
+      for (int n = 0; n < m; ++n) bv[i * m + n] = c64(b0[n]);
+    }
+    ::lra::s4::InitC(q * h * m, rng, cv.data());
+    dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
+    a_re_ = ps.Add(name + ".ssm.a_re_raw", Tensor::FromVector({s, m}, are), "ssm");
+    a_im_ = ps.Add(name + ".ssm.a_im", Tensor::FromVector({s, m}, aim), "ssm");
+    b_ = ps.Add(name + ".ssm.b", ComplexTensor({s, m}, bv), "ssm");
+    c_ = ps.Add(name + ".ssm.c", ComplexTensor({q, h, m}, cv), "ssm_C");
+    // D ~ N(0, 1) (S4.md 1.2: randn(channels, H)).
+    std::normal_distribution<float> nd;
+    std::vector<float> dd(h);
+    for (float& x : dd) x = nd(rng);
+    d_ = ps.Add(name + ".ssm.d", Tensor::FromVector({h}, dd));
+    out_ = LinearLayer(ps, name + ".out", h, cfg.glu ? 2 * h : h);
+    norm_ = Norm(ps, name + ".norm", h, cfg.norm);
+    dims_ = SsmDims{q, h, m, s, 0};
+  }
+
+  Var Forward(const Var& x, bool training, Rng& rng) const {
+    Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
+    SsmDims d = dims_;
+    d.l = static_cast<int>(x.dim(1));
+    Var k = SsmKernel(cfg_, d, dt_, a_re_, a_im_, b_, Var(), c_);
+    Var y = nn::Add(nn::FftConv(z, k, cfg_.bidirectional), nn::MulChannel(z, d_));
+    y = nn::Gelu(y);
+    if (training) y = nn::Dropout(y, cfg_.dropout, rng.NextU64(), cfg_.tie_dropout);
+    y = out_.Forward(y);
+    if (cfg_.glu) y = nn::Glu(y);
+    if (training) y = nn::Dropout(y, cfg_.dropout, rng.NextU64(), cfg_.tie_dropout);
+    Var r = nn::Add(x, y);
+    return cfg_.prenorm ? r : norm_.Forward(r, training);
+  }
+
+  // ---- recurrent mode (S4.md 1.4): s_t = z * s_{t-1} + u_t, y_t = 2 Re(sum_n Ct_n s_t[n]) ----
+  struct Step {
+    std::vector<std::complex<float>> z, ct;  // [H, M]
+  };
+  Step Discretize() const {
+    const int h = dims_.h, m = dims_.m;
+    Step st;
+    st.z.resize(h * m);
+    st.ct.resize(h * m);
+    const float* dt = dt_.value().data<float>();
+    const float* are = a_re_.value().data<float>();
+    const float* aim = a_im_.value().data<float>();
+    const c64* b = b_.value().data<c64>();
+    const c64* c = c_.value().data<c64>();
+    for (int ch = 0; ch < h; ++ch) {
+      const int s = ch % dims_.s;
+      const double delta = ::lra::s4::DtValue(cfg_.ssm.dt_transform, dt[ch]);
+      for (int n = 0; n < m; ++n) {
+        const cd a = ::lra::s4::AFromRaw(cfg_.ssm.real_transform, are[s * m + n], aim[s * m + n]);
+        const cd dta = delta * a;
+        cd z, coef;
+        if (cfg_.ssm.disc == Discretization::kZoh) {
+          z = std::exp(dta);
+          coef = (z - 1.0) / a;
+        } else {
+          z = (1.0 + dta / 2.0) / (1.0 - dta / 2.0);
+          coef = delta / (1.0 - dta / 2.0);
+        }
+        st.z[ch * m + n] = std::complex<float>(z);
+        st.ct[ch * m + n] =
+            std::complex<float>(cd(c[ch * m + n]) * cd(b[s * m + n]) * coef);
+      }
+    }
+    return st;
+  }
+
+  // One token for `streams` streams: x [streams, H] updated in place; state [streams, H, M].
+  void StepTokens(const Step& st, int streams, std::complex<float>* state, float* x,
+                  std::vector<float>& scratch) const {
+    const int h = dims_.h, m = dims_.m, out_w = cfg_.glu ? 2 * h : h;
+    scratch.resize(static_cast<size_t>(h) * 2 + out_w);
+    float* z = scratch.data();
+    float* g = z + h;
+    float* o = g + h;
+    const float* dd = d_.value().data<float>();
+    const float* w = out_.weight().value().data<float>();
+    const float* bias = out_.bias().value().data<float>();
+    for (int sidx = 0; sidx < streams; ++sidx) {
+      float* xs = x + static_cast<size_t>(sidx) * h;
+      if (cfg_.prenorm) norm_.ApplyRow(xs, z); else std::memcpy(z, xs, h * sizeof(float));
+      std::complex<float>* s = state + static_cast<size_t>(sidx) * h * m;
+      for (int ch = 0; ch < h; ++ch) {
+        float acc = 0;
+        const std::complex<float>* zz = &st.z[ch * m];
+        const std::complex<float>* ct = &st.ct[ch * m];
+        std::complex<float>* sc = s + ch * m;
+        const float u = z[ch];
+        for (int n = 0; n < m; ++n) {
+          sc[n] = zz[n] * sc[n] + u;
+          acc += ct[n].real() * sc[n].real() - ct[n].imag() * sc[n].imag();
+        }
+        const float y = 2 * acc + dd[ch] * u;
+        g[ch] = 0.5f * y * (1.0f + std::erf(y * 0.7071067811865476f));
+      }
+      Eigen::Map<Eigen::RowVectorXf> ov(o, out_w);
+      ov = Eigen::Map<const Eigen::RowVectorXf>(g, h) *
+               Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
+                                              Eigen::RowMajor>>(w, h, out_w) +
+           Eigen::Map<const Eigen::RowVectorXf>(bias, out_w);
+      for (int ch = 0; ch < h; ++ch) {
+        const float v = cfg_.glu ? o[ch] / (1.0f + std::exp(-o[h + ch])) : o[ch];
+        xs[ch] += v;
+      }
+      if (!cfg_.prenorm) {
+        std::memcpy(z, xs, h * sizeof(float));
+        norm_.ApplyRow(z, xs);
+      }
+    }
+  }
+  int modes() const { return dims_.m; }
+
+ private:
+  Config cfg_;
+  SsmDims dims_;
+  Var dt_, a_re_, a_im_, b_, c_, d_;
+  LinearLayer out_;
+  Norm norm_;
+};
+
+class S4Model;
+
+class S4Recurrent : public RecurrentModel {
+ public:
+  explicit S4Recurrent(S4Model* model) : model_(model) {}
+  absl::Status Reset(int num_streams) override;
+  void Step(const int32_t* tokens, float* logits) override;
+  const float* LastFeatures() const override { return features_.data(); }
+  int feature_dim() const override;
+
+ private:
+  S4Model* model_;
+  int streams_ = 0;
+  int64_t count_ = 0;
+  std::vector<S4Block::Step> steps_;
+  std::vector<std::vector<std::complex<float>>> state_;  // per layer [streams, H, M]
+  std::vector<float> x_, features_, sum_, scratch_;
+};
+
+class S4Model : public Model {
+ public:
+  S4Model(const TaskInfo& task, const Config& cfg, uint64_t seed)
+      : task_(task), cfg_(cfg), ps_(seed), recurrent_(this) {
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);  // SSM inits take a std engine
+    encoder_ = Encoder(ps_, "encoder", task, cfg.d_model, cfg.linear_pixels);
+    for (int i = 0; i < cfg.n_layers; ++i)
+      blocks_.emplace_back(ps_, absl::StrCat("layers.", i), cfg, rng);
+    if (cfg.prenorm) final_norm_ = Norm(ps_, "final_norm", cfg.d_model, cfg.norm);
+    if (task.pair) {
+      dual_ = DualHead(ps_, "decoder", cfg.d_model, task.num_classes, DualKind::kNli,
+                       cfg.d_model, /*gelu=*/true);
+    } else {
+      head_ = ClassifierHead(ps_, "decoder", cfg.d_model, task.num_classes, HeadKind::kLinear);
+    }
+  }
+
+  Var Features(const int32_t* tokens, int b, int l, bool training, Rng& rng) const {
+    Var x = encoder_.Forward(tokens, b, l);
+    for (const S4Block& blk : blocks_) x = blk.Forward(x, training, rng);
+    if (cfg_.prenorm) x = final_norm_.Forward(x, training);
+    return x;
+  }
+
+  Var Forward(const Batch& batch, bool training, Rng& rng) override {
+    auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
+      return Pool(Features(tokens, b, l, training, rng), cfg_.pool, lengths);
+    };
+    if (task_.pair) {
+      auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);
+      return dual_.Forward(x1, x2);
+    }
+    return head_.Forward(encode(batch.tokens, batch.lengths, batch.batch_size, batch.length));
+  }
+
+  std::vector<ParamGroup> ParamGroups() override {
+    auto opt = [](double lr) { return lr < 0 ? std::optional<double>() : std::optional<double>(lr); };
+    return ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
+                       {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
+                       {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+  }
+  std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
+
+  RecurrentModel* Recurrent() override {
+    // Causal layers only; BatchNorm's batch statistics have no streaming form (S4.md 1.4), and
+    // pair tasks need two streams per example.
+    if (cfg_.bidirectional || cfg_.norm == NormKind::kBatch || cfg_.nplr || task_.pair ||
+        cfg_.pool != PoolKind::kMean)
+      return nullptr;
+    return &recurrent_;
+  }
+
+ private:
+  friend class S4Recurrent;
+  TaskInfo task_;
+  Config cfg_;
+  ParamStore ps_;
+  Encoder encoder_;
+  std::vector<S4Block> blocks_;
+  Norm final_norm_;
+  ClassifierHead head_;
+  DualHead dual_;
+  S4Recurrent recurrent_;
+};
+
+int S4Recurrent::feature_dim() const { return model_->cfg_.d_model; }
+
+absl::Status S4Recurrent::Reset(int num_streams) {
+  if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
+  streams_ = num_streams;
+  count_ = 0;
+  const int h = model_->cfg_.d_model;
+  steps_.clear();
+  state_.clear();
+  for (const S4Block& blk : model_->blocks_) {
+    steps_.push_back(blk.Discretize());
+    state_.emplace_back(static_cast<size_t>(num_streams) * h * blk.modes());
+  }
+  x_.assign(static_cast<size_t>(num_streams) * h, 0.0f);
+  features_.assign(x_.size(), 0.0f);
+  sum_.assign(x_.size(), 0.0f);
+  return absl::OkStatus();
+}
+
+void S4Recurrent::Step(const int32_t* tokens, float* logits) {
+  const int h = model_->cfg_.d_model;
+  for (int s = 0; s < streams_; ++s) model_->encoder_.EncodeToken(tokens[s], &x_[s * h]);
+  for (size_t i = 0; i < model_->blocks_.size(); ++i)
+    model_->blocks_[i].StepTokens(steps_[i], streams_, state_[i].data(), x_.data(), scratch_);
+  for (int s = 0; s < streams_; ++s) {
+    if (model_->cfg_.prenorm) model_->final_norm_.ApplyRow(&x_[s * h], &features_[s * h]);
+    else std::memcpy(&features_[s * h], &x_[s * h], h * sizeof(float));
+  }
+  ++count_;
+  for (size_t i = 0; i < sum_.size(); ++i) sum_[i] += features_[i];
+  if (logits == nullptr) return;
+  // Head on the running mean (the conv-mode mean pool of the prefix).
+  NoGrad no_grad;
+  Tensor pooled = Tensor::Empty({streams_, h});
+  for (size_t i = 0; i < sum_.size(); ++i) pooled.data<float>()[i] = sum_[i] / count_;
+  Var out = model_->head_.Forward(Constant(pooled));
+  std::memcpy(logits, out.value().data<float>(), out.numel() * sizeof(float));
+}
+
+}  // namespace
+
+std::vector<OptionSpec> S4Options(const char* mode) {
+  return {
+      {"mode", mode, "diag (S4D) or nplr (DPLR S4, HiPPO-LegS)", OptionType::kString, {"diag", "nplr"}},
+      {"d_model", "128", "model width H"},
+      {"n_layers", "4", "number of residual blocks"},
+      {"d_state", "64", "state size N (N/2 complex modes)"},
+      {"n_ssm", "0", "copies of (A, B): 0 = one per channel, 1 = shared by all channels"},
+      {"init", std::string(mode) == "nplr" ? "legs" : "lin", "S4D init: lin, inv, legs, real",
+       OptionType::kString, {"lin", "inv", "legs", "real"}},
+      {"disc", std::string(mode) == "nplr" ? "bilinear" : "zoh", "discretization",
+       OptionType::kString, {"zoh", "bilinear"}},
+      {"dt_transform", "exp", "dt = exp(raw) or softplus(raw)", OptionType::kString, {"exp", "softplus"}},
+      {"real_transform", "exp", "-Re(A) = f(raw)", OptionType::kString, {"exp", "relu", "none"}},
+      {"dt_min", "0.001", "log-uniform dt init lower bound", OptionType::kFloat},
+      {"dt_max", "0.1", "log-uniform dt init upper bound", OptionType::kFloat},
+      {"bidirectional", "false", "two-sided kernel in one FFT (every S4 LRA config)"},
+      {"norm", "layer", "layer, batch or none", OptionType::kString, {"layer", "batch", "none"}},
+      {"prenorm", "true", "pre-norm (true) or post-norm (false) residual blocks"},
+      {"glu", "true", "output Linear(H, 2H) + GLU (false: Linear(H, H))"},
+      {"dropout", "0.0", "dropout rate (after GELU and before the residual add)", OptionType::kFloat},
+      {"tie_dropout", "true", "one dropout mask per (batch, channel) over the length"},
+      {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
+      {"linear_pixels", "true", "pixel tasks: Linear(1, H) on pixel/255 instead of an embedding"},
+      {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
+      {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
+      {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},
+  };
+}
+
+absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Options& options,
+                                                uint64_t seed) {
+  absl::StatusOr<Config> cfg = ParseConfig(options);
+  if (!cfg.ok()) return cfg.status();
+  if (cfg->nplr)
+    return absl::UnimplementedError("s4: the DPLR kernel (mode=nplr) is not linked in this build");
+  return std::unique_ptr<Model>(new S4Model(task, *cfg, seed));
+}
+
+namespace {
+ModelInfo Info(const char* name, const char* mode, const char* description) {
+  ModelInfo info;
+  info.name = name;
+  info.description = description;
+  info.options = S4Options(mode);
+  info.create = CreateS4;
+  return info;
+}
+}  // namespace
+
+}  // namespace lra::models::s4model
+
+LRA_REGISTER_MODEL(lra::models::s4model::Info(
+    "s4d", "diag",
+    "S4D: diagonal SSM layers (Vandermonde kernel), GELU, Linear+GLU, residual, norm; S4.md 1.2"));
+LRA_REGISTER_MODEL(lra::models::s4model::Info(
+    "s4", "nplr", "S4: DPLR SSM layers with HiPPO-LegS (Cauchy kernel + Woodbury); S4.md 1.5"));

@@ -1,0 +1,43 @@
+// The S4 family as LRA classifiers (/work/shared/reference/S4.md sections 1.2-1.7):
+//
+//   "s4d"  diagonal S4D (inits lin, inv, legs, real; ZOH or bilinear; dt exp or softplus)
+//   "s4"   DPLR S4 with HiPPO-LegS (bilinear, Cauchy kernel with rank-1 Woodbury), S4.md 1.5
+//
+// Both share one implementation (S4Model) and every option except `mode`, which each
+// registered name fixes. Per layer (SequenceResidualBlock + S4Block, S4.md 1.6):
+//
+//   z = prenorm ? Norm(x) : x
+//   y = conv(z, K) + D * z              K from (dt, A, B, C) [, P]; causal or bidirectional
+//   y = Dropout(GELU(y))                tied over the length axis when tie_dropout
+//   y = GLU(Linear(H -> 2H)(y))         final_act glu (`glu=false`: Linear(H -> H) only)
+//   x = x + Dropout(y)
+//   x = prenorm ? x : Norm(x)
+//
+// then (prenorm only) a final Norm, pooling (mean over unpadded tokens by default) and a
+// Linear(H, K) decoder; Retrieval pools both documents and applies S4's NLI head
+// Linear(4H, H) -> GELU -> Linear(H, K).
+//
+// Optimizer groups (S4.md 1.7): "ssm" = A (real/imag), B, P at lr_ssm and weight decay 0;
+// "ssm_dt" = dt at lr_dt (negative: the run's lr) and weight decay 0; "ssm_C" = C at lr_c
+// (negative: the run's lr) with the run's weight decay; "no_decay" = biases, norms, the
+// embedding; "default" = everything else (Linear weights, D).
+#ifndef LRA_MODELS_S4_S4_MODEL_H_
+#define LRA_MODELS_S4_S4_MODEL_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "models/model.h"
+
+namespace lra::models::s4model {
+
+// Every option of "s4" and "s4d" (the `mode` default differs).
+std::vector<OptionSpec> S4Options(const char* mode);
+
+absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Options& options,
+                                                uint64_t seed);
+
+}  // namespace lra::models::s4model
+
+#endif  // LRA_MODELS_S4_S4_MODEL_H_

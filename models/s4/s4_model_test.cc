@@ -1,0 +1,356 @@
+// Golden tests for the "s4d" model: a tiny fixed-seed model's logits and the gradients of every
+// parameter equal an independent double-precision implementation of S4.md sections 1.2-1.6
+// written below (forward directly from the equations: Vandermonde kernel by explicit powers,
+// convolution by the direct double sum; gradients by central differences of that reference).
+// Also: convolution mode equals recurrent mode, the optimizer groups match S4.md 1.7, and the
+// loss falls on a toy problem.
+//
+// Tolerance: the float model chains ~25 ops over sums of <= 2L*M + H terms; errors stay below
+// ~1e-5 relative (measured 1e-6 .. 1e-5), so max|a - b| <= 2e-4 (1 + max|b|) has a 10x margin
+// and still catches any wrong term (which shows up at O(1e-2) or more).
+#include <cmath>
+#include <complex>
+#include <map>
+#include <random>
+
+#include "core/random.h"
+#include "gtest/gtest.h"
+#include "models/common/nn.h"
+#include "models/registry.h"
+#include "models/testing/train_util.h"
+
+namespace lra::models {
+namespace {
+
+using Vec = std::vector<double>;
+using cd = std::complex<double>;
+using Params = std::map<std::string, Vec>;  // complex parameters as interleaved (re, im)
+
+struct RefCfg {
+  int h, m, s, q, layers, vocab, classes;
+  bool zoh, softplus, prenorm, batchnorm, pair;
+};
+
+Vec Lin(const Vec& x, int rows, int in, const Vec& w, const Vec& b) {
+  const int out = static_cast<int>(b.size());
+  Vec y(static_cast<size_t>(rows) * out);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < out; ++j) {
+      double s = b[j];
+      for (int k = 0; k < in; ++k) s += x[r * in + k] * w[k * out + j];
+      y[r * out + j] = s;
+    }
+  return y;
+}
+
+Vec NormRef(const Vec& x, int rows, int h, const Vec& g, const Vec& b, bool batch) {
+  Vec y(x.size());
+  if (!batch) {
+    for (int r = 0; r < rows; ++r) {
+      double mu = 0, var = 0;
+      for (int j = 0; j < h; ++j) mu += x[r * h + j] / h;
+      for (int j = 0; j < h; ++j) var += (x[r * h + j] - mu) * (x[r * h + j] - mu) / h;
+      for (int j = 0; j < h; ++j) y[r * h + j] = (x[r * h + j] - mu) / std::sqrt(var + 1e-5) * g[j] + b[j];
+    }
+  } else {
+    for (int j = 0; j < h; ++j) {
+      double mu = 0, var = 0;
+      for (int r = 0; r < rows; ++r) mu += x[r * h + j] / rows;
+      for (int r = 0; r < rows; ++r) var += (x[r * h + j] - mu) * (x[r * h + j] - mu) / rows;
+      for (int r = 0; r < rows; ++r) y[r * h + j] = (x[r * h + j] - mu) / std::sqrt(var + 1e-5) * g[j] + b[j];
+    }
+  }
+  return y;
+}
+
+double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+
+// Features [B, L, H] of the S4D backbone.
+Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok, int B, int L) {
+  const int H = c.h, M = c.m, rows = B * L;
+  Vec x(static_cast<size_t>(rows) * H);
+  const Vec& emb = p.at("encoder.embedding");
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < H; ++j) x[r * H + j] = emb[tok[r] * H + j];
+  for (int li = 0; li < c.layers; ++li) {
+    const std::string n = "layers." + std::to_string(li);
+    auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
+    Vec z = c.prenorm ? NormRef(x, rows, H, P(".norm.gamma"), P(".norm.beta"), c.batchnorm) : x;
+    // Kernel K[q][h][l] = 2 Re(sum_n C[q,h,n] B[s,n] coef(dt A) z^l), z^l by repeated products.
+    std::vector<Vec> K(c.q, Vec(static_cast<size_t>(H) * L, 0.0));
+    for (int h = 0; h < H; ++h) {
+      const int s = h % c.s;
+      const double raw = P(".ssm.dt_raw")[h];
+      const double dt = c.softplus ? std::log1p(std::exp(raw)) : std::exp(raw);
+      for (int k = 0; k < M; ++k) {
+        const cd A(-std::exp(P(".ssm.a_re_raw")[s * M + k]), -P(".ssm.a_im")[s * M + k]);
+        const cd Bv(P(".ssm.b")[2 * (s * M + k)], P(".ssm.b")[2 * (s * M + k) + 1]);
+        cd z, coef;
+        if (c.zoh) {
+          z = std::exp(dt * A);
+          coef = (z - 1.0) / A;
+        } else {
+          z = (1.0 + dt * A / 2.0) / (1.0 - dt * A / 2.0);
+          coef = dt / (1.0 - dt * A / 2.0);
+        }
+        for (int q = 0; q < c.q; ++q) {
+          const int ci = (q * H + h) * M + k;
+          const cd C(P(".ssm.c")[2 * ci], P(".ssm.c")[2 * ci + 1]);
+          cd pw = 1.0;
+          for (int l = 0; l < L; ++l, pw *= z) K[q][h * L + l] += 2 * (C * Bv * coef * pw).real();
+        }
+      }
+    }
+    Vec y(x.size(), 0.0);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < L; ++t)
+        for (int h = 0; h < H; ++h) {
+          double acc = P(".ssm.d")[h] * z[(b * L + t) * H + h];
+          for (int s = 0; s < L; ++s) {
+            const double u = z[(b * L + s) * H + h];
+            if (s <= t) acc += K[0][h * L + t - s] * u;
+            else if (c.q == 2) acc += K[1][h * L + s - t - 1] * u;
+          }
+          y[(b * L + t) * H + h] = Gelu(acc);
+        }
+    Vec o = Lin(y, rows, H, P(".out.w"), P(".out.b"));
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < H; ++j) {
+        const double a = o[r * 2 * H + j], g = o[r * 2 * H + H + j];
+        x[r * H + j] += a / (1 + std::exp(-g));
+      }
+    if (!c.prenorm) x = NormRef(x, rows, H, P(".norm.gamma"), P(".norm.beta"), c.batchnorm);
+  }
+  if (c.prenorm) x = NormRef(x, rows, H, p.at("final_norm.gamma"), p.at("final_norm.beta"), c.batchnorm);
+  return x;
+}
+
+Vec MeanPoolRef(const Vec& x, int B, int L, int H, const std::vector<int32_t>& lens) {
+  Vec y(static_cast<size_t>(B) * H, 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < lens[b]; ++t)
+      for (int j = 0; j < H; ++j) y[b * H + j] += x[(b * L + t) * H + j] / lens[b];
+  return y;
+}
+
+Vec RefLogits(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok,
+              const std::vector<int32_t>& lens, int B, int L) {
+  if (!c.pair) {
+    Vec pooled = MeanPoolRef(Backbone(c, p, tok, B, L), B, L, c.h, lens);
+    return Lin(pooled, B, c.h, p.at("decoder.out.w"), p.at("decoder.out.b"));
+  }
+  // Pair: tok holds 2B rows (documents 1 then 2), encoded together (BatchNorm sees all 2B).
+  Vec pooled = MeanPoolRef(Backbone(c, p, tok, 2 * B, L), 2 * B, L, c.h, lens);
+  const int H = c.h;
+  Vec f(static_cast<size_t>(B) * 4 * H);
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < H; ++j) {
+      const double x1 = pooled[b * H + j], x2 = pooled[(B + b) * H + j];
+      f[b * 4 * H + j] = x1;
+      f[b * 4 * H + H + j] = x2;
+      f[b * 4 * H + 2 * H + j] = x1 * x2;
+      f[b * 4 * H + 3 * H + j] = x1 - x2;
+    }
+  Vec hdn = Lin(f, B, 4 * H, p.at("decoder.hidden.w"), p.at("decoder.hidden.b"));
+  for (double& v : hdn) v = Gelu(v);
+  return Lin(hdn, B, H, p.at("decoder.out.w"), p.at("decoder.out.b"));
+}
+
+const float* Floats(const Var& v) {
+  return v.dtype() == DType::kF32 ? v.value().data<float>()
+                                  : reinterpret_cast<const float*>(v.value().data<c64>());
+}
+int64_t NumFloats(const Var& v) { return v.numel() * (v.dtype() == DType::kC64 ? 2 : 1); }
+
+struct GoldenCase {
+  std::string name;
+  std::map<std::string, std::string> options;
+  RefCfg ref;
+};
+
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
+
+class S4dGolden : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
+  const GoldenCase& gc = GetParam();
+  const RefCfg& c = gc.ref;
+  TaskInfo task{"toy", c.vocab, 0, c.classes, 16, c.pair, false, "mean"};
+  auto model = CreateModel("s4d", task, gc.options, /*seed=*/5);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const int B = 2, L = 7;
+  std::mt19937 g(3);
+  std::vector<int32_t> tok(static_cast<size_t>(2) * B * L), lens = {7, 4, 5, 7};
+  for (auto& t : tok) t = static_cast<int32_t>(g() % c.vocab);
+  Batch batch{B, L, tok.data(), lens.data()};
+  if (c.pair) {
+    batch.length2 = L;
+    batch.tokens2 = tok.data() + B * L;
+    batch.lengths2 = lens.data() + B;
+  }
+  Rng rng(1);
+  Var logits = (*model)->Forward(batch, /*training=*/true, rng);
+  Params p;
+  std::vector<Var> vars;
+  for (const ParamGroup& grp : (*model)->ParamGroups())
+    for (const Var& v : grp.params) {
+      const float* f = Floats(v);
+      p[v.name()] = Vec(f, f + NumFloats(v));
+      vars.push_back(v);
+    }
+  Vec ref = RefLogits(c, p, tok, lens, B, L);
+  ASSERT_EQ(ref.size(), static_cast<size_t>(logits.numel()));
+  double scale = 0, err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    scale = std::max(scale, std::abs(ref[i]));
+    err = std::max(err, std::abs(ref[i] - logits.value().data<float>()[i]));
+  }
+  EXPECT_LE(err, 2e-4 * (1 + scale)) << "logits";
+  // Gradient of <logits, r> for a fixed r.
+  std::vector<float> r(ref.size());
+  for (auto& v : r) v = std::normal_distribution<float>()(g);
+  Backward(logits, Tensor::FromVector(logits.shape(), r));
+  auto loss = [&](const Params& q) {
+    Vec y = RefLogits(c, q, tok, lens, B, L);
+    double s = 0;
+    for (size_t i = 0; i < y.size(); ++i) s += r[i] * y[i];
+    return s;
+  };
+  int checked = 0;
+  for (const Var& v : vars) {
+    ASSERT_TRUE(v.has_grad()) << v.name();
+    const float* gr = v.dtype() == DType::kF32 ? v.grad().data<float>()
+                                               : reinterpret_cast<const float*>(v.grad().data<c64>());
+    Vec& x = p[v.name()];
+    double gscale = 0, gerr = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double x0 = x[i], h = 1e-6 * std::max(1.0, std::abs(x0));
+      x[i] = x0 + h;
+      const double lp = loss(p);
+      x[i] = x0 - h;
+      const double lm = loss(p);
+      x[i] = x0;
+      const double num = (lp - lm) / (2 * h);
+      gscale = std::max(gscale, std::abs(num));
+      gerr = std::max(gerr, std::abs(num - gr[i]));
+      ++checked;
+    }
+    EXPECT_LE(gerr, 2e-4 * (1 + gscale)) << v.name() << " gradient";
+  }
+  EXPECT_GT(checked, 100);
+}
+
+std::map<std::string, std::string> Opts(std::map<std::string, std::string> extra) {
+  std::map<std::string, std::string> o = {{"d_model", "4"}, {"d_state", "4"}, {"n_layers", "2"}};
+  for (auto& [k, v] : extra) o[k] = v;
+  return o;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, S4dGolden,
+    ::testing::Values(
+        GoldenCase{"LinZohCausalPreLayerNorm", Opts({}),
+                   {4, 2, 4, 1, 2, 6, 3, true, false, true, false, false}},
+        GoldenCase{"InvBilinearSoftplusBidirPostBatchNormShared",
+                   Opts({{"init", "inv"}, {"disc", "bilinear"}, {"dt_transform", "softplus"},
+                         {"bidirectional", "true"}, {"norm", "batch"}, {"prenorm", "false"},
+                         {"n_ssm", "1"}}),
+                   {4, 2, 1, 2, 2, 6, 3, false, true, false, true, false}},
+        GoldenCase{"LegsBidirPreBatchNormRetrievalNli",
+                   Opts({{"init", "legs"}, {"bidirectional", "true"}, {"norm", "batch"}}),
+                   {4, 2, 4, 2, 2, 6, 2, true, false, true, true, true}},
+        GoldenCase{"RealInitZoh", Opts({{"init", "real"}, {"n_layers", "1"}}),
+                   {4, 2, 4, 1, 1, 6, 3, true, false, true, false, false}}),
+    [](const ::testing::TestParamInfo<GoldenCase>& i) { return i.param.name; });
+
+TEST(S4dModel, ConvolutionModeEqualsRecurrentMode) {
+  TaskInfo task{"toy", 256, 0, 10, 512, false, false, "mean"};
+  for (const char* disc : {"zoh", "bilinear"}) {
+    auto model = CreateModel("s4d", task,
+                             {{"d_model", "32"}, {"d_state", "16"}, {"n_layers", "3"},
+                              {"disc", disc}},
+                             7);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const int B = 2, L = 300;
+    std::mt19937 g(4);
+    std::vector<int32_t> tok(B * L);
+    for (auto& t : tok) t = static_cast<int32_t>(g() % 256);
+    // Row 0 pools over its first 137 tokens: causal, so that equals the recurrent logits after
+    // 137 steps; row 1 pools over all L.
+    std::vector<int32_t> lens = {137, L};
+    Rng rng(1);
+    NoGrad ng;
+    Var conv = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, false, rng);
+    RecurrentModel* rec = (*model)->Recurrent();
+    ASSERT_NE(rec, nullptr);
+    ASSERT_TRUE(rec->Reset(B).ok());
+    std::vector<float> out(B * 10), at137(10);
+    for (int t = 0; t < L; ++t) {
+      const int32_t step_tok[2] = {tok[t], tok[L + t]};
+      rec->Step(step_tok, out.data());
+      if (t == 136) std::copy(out.begin(), out.begin() + 10, at137.begin());
+    }
+    double scale = 0, err = 0;
+    for (int k = 0; k < 10; ++k) {
+      const float* c = conv.value().data<float>();
+      scale = std::max({scale, std::abs(double{c[k]}), std::abs(double{c[10 + k]})});
+      err = std::max({err, std::abs(double{c[k]} - at137[k]), std::abs(double{c[10 + k]} - out[10 + k])});
+    }
+    EXPECT_LE(err, 1e-4 * scale) << disc << ": conv vs recurrent, relative to max |logit| " << scale;
+  }
+}
+
+TEST(S4dModel, RecurrentUnavailableForBidirectionalOrBatchNorm) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto a = CreateModel("s4d", task, {{"d_model", "4"}, {"bidirectional", "true"}}, 1);
+  auto b = CreateModel("s4d", task, {{"d_model", "4"}, {"norm", "batch"}}, 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*a)->Recurrent(), nullptr);
+  EXPECT_EQ((*b)->Recurrent(), nullptr);
+}
+
+TEST(S4dModel, OptimizerGroupsFollowThePublishedConfigs) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto model = CreateModel("s4d", task, {{"d_model", "4"}, {"lr_c", "0.001"}}, 1);
+  ASSERT_TRUE(model.ok());
+  std::map<std::string, ParamGroup> groups;
+  for (ParamGroup& g : (*model)->ParamGroups()) groups[g.name] = g;
+  ASSERT_EQ(groups.count("ssm") + groups.count("ssm_dt") + groups.count("ssm_C") +
+                groups.count("no_decay") + groups.count("default"),
+            5u);
+  EXPECT_EQ(groups["ssm"].lr, 0.001);
+  EXPECT_EQ(groups["ssm"].weight_decay, 0.0);
+  EXPECT_FALSE(groups["ssm_dt"].lr.has_value());  // lr_dt = -1: the run's lr (ListOps config)
+  EXPECT_EQ(groups["ssm_dt"].weight_decay, 0.0);
+  EXPECT_EQ(groups["ssm_C"].lr, 0.001);
+  EXPECT_FALSE(groups["ssm_C"].weight_decay.has_value());  // C keeps the global decay
+  EXPECT_EQ(groups["no_decay"].weight_decay, 0.0);
+  for (const Var& v : groups["no_decay"].params) {
+    const std::string& n = v.name();
+    EXPECT_TRUE(n.find(".b") != std::string::npos || n.find("norm") != std::string::npos ||
+                n.find("embedding") != std::string::npos)
+        << n;
+  }
+}
+
+TEST(S4dModel, LossFallsOnToyProblem) {
+  TaskInfo task{"toy", 8, 0, 2, 32, false, false, "mean"};
+  auto model = CreateModel("s4d", task, {{"d_model", "16"}, {"d_state", "8"}, {"n_layers", "2"}}, 3);
+  ASSERT_TRUE(model.ok());
+  testing::AdamW opt((*model)->ParamGroups(), 0.01, 0.0);
+  Rng rng(2);
+  double first = 0, last = 0;
+  for (int step = 0; step < 40; ++step) {
+    testing::ToyBatch tb = testing::MakeToyBatch(32, 32, 8, 100 + step);
+    Var loss = nn::CrossEntropy((*model)->Forward(tb.AsBatch(32, 32), true, rng), tb.labels.data());
+    if (step < 5) first += loss.value().data<float>()[0] / 5;
+    if (step >= 35) last += loss.value().data<float>()[0] / 5;
+    Backward(loss);
+    opt.Step();
+    opt.ZeroGrad();
+  }
+  EXPECT_LT(last, 0.75 * first) << "first 5 steps " << first << ", last 5 " << last;
+}
+
+}  // namespace
+}  // namespace lra::models

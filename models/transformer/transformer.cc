@@ -1,0 +1,231 @@
+#include "models/transformer/transformer.h"
+
+#include <cmath>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "core/random.h"
+#include "models/common/layers.h"
+#include "models/common/nn.h"
+#include "models/registry.h"
+
+namespace lra::models::transformer {
+
+std::vector<float> SinusoidalPositions(int length, int dim) {
+  std::vector<float> pe(static_cast<size_t>(length) * dim, 0.0f);
+  for (int pos = 0; pos < length; ++pos)
+    for (int i = 0; 2 * i < dim; ++i) {
+      const double div = std::exp(2.0 * i * -std::log(10000.0) / dim);
+      pe[static_cast<size_t>(pos) * dim + 2 * i] = static_cast<float>(std::sin(pos * div));
+      if (2 * i + 1 < dim)
+        pe[static_cast<size_t>(pos) * dim + 2 * i + 1] = static_cast<float>(std::cos(pos * div));
+    }
+  return pe;
+}
+
+namespace {
+
+struct Config {
+  int d_model, n_layers, heads, qkv_dim, mlp_dim, max_len;
+  float dropout;
+  std::string positions;
+  bool cls, blocked, gelu_tanh, decay_all;
+  PoolKind pool;
+  HeadKind head;
+  DualKind dual;
+};
+
+class Layer {
+ public:
+  Layer(ParamStore& ps, const std::string& n, const Config& c) : c_(c) {
+    ln1_ = Norm(ps, n + ".ln1", c.d_model, NormKind::kLayer);
+    q_ = LinearLayer(ps, n + ".attn.q", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    k_ = LinearLayer(ps, n + ".attn.k", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    v_ = LinearLayer(ps, n + ".attn.v", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    o_ = LinearLayer(ps, n + ".attn.out", c.qkv_dim, c.d_model, false, InitKind::kXavier);
+    ln2_ = Norm(ps, n + ".ln2", c.d_model, NormKind::kLayer);
+    w1_ = LinearLayer(ps, n + ".mlp.w1", c.d_model, c.mlp_dim, true, InitKind::kXavier);
+    w2_ = LinearLayer(ps, n + ".mlp.w2", c.mlp_dim, c.d_model, true, InitKind::kXavier);
+  }
+
+  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
+    auto drop = [&](const Var& v) {
+      return training ? nn::Dropout(v, c_.dropout, rng.NextU64()) : v;
+    };
+    Var h = ln1_.Forward(x, training);
+    Var a = nn::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), c_.heads, lengths,
+                          /*causal=*/false, c_.blocked);
+    Var y = nn::Add(x, drop(o_.Forward(a)));
+    Var m = w1_.Forward(ln2_.Forward(y, training));
+    m = drop(nn::Gelu(m, c_.gelu_tanh));
+    return nn::Add(y, drop(w2_.Forward(m)));
+  }
+
+ private:
+  Config c_;
+  Norm ln1_, ln2_;
+  LinearLayer q_, k_, v_, o_, w1_, w2_;
+};
+
+class TransformerModel : public Model {
+ public:
+  TransformerModel(const TaskInfo& task, const Config& c, uint64_t seed)
+      : task_(task), c_(c), ps_(seed) {
+    encoder_ = Encoder(ps_, "encoder", task, c.d_model, /*linear_pixels=*/false);
+    const int rows = c.max_len + (c.cls ? 1 : 0);
+    if (c.positions == "learned") {
+      pos_ = ps_.Add("positions", RandomNormal({rows, c.d_model}, 0.02f, ps_.init_rng()), kNoDecay);
+    } else if (c.positions == "sinusoidal") {
+      pos_ = Constant(Tensor::FromVector({rows, c.d_model}, SinusoidalPositions(rows, c.d_model)));
+    }
+    if (c.cls) cls_ = ps_.Add("cls", Tensor::Zeros({c.d_model}), kNoDecay);
+    for (int i = 0; i < c.n_layers; ++i) layers_.emplace_back(ps_, absl::StrCat("layers.", i), c);
+    final_norm_ = Norm(ps_, "encoder_norm", c.d_model, NormKind::kLayer);
+    if (task.pair) {
+      dual_ = DualHead(ps_, "head", c.d_model, task.num_classes, c.dual, c.mlp_dim, false,
+                       InitKind::kXavier);
+    } else {
+      head_ = ClassifierHead(ps_, "head", c.d_model, task.num_classes, c.head, c.mlp_dim, false,
+                             InitKind::kXavier);
+    }
+  }
+
+  Var Encode(const int32_t* tokens, const int32_t* lengths, int b, int l, bool training,
+             Rng& rng) const {
+    LRA_CHECK(l <= c_.max_len) << "transformer: length " << l << " > max_len " << c_.max_len
+                               << " (positions table)";
+    Var x = encoder_.Forward(tokens, b, l);
+    std::vector<int32_t> lens(b, l);
+    if (lengths) lens.assign(lengths, lengths + b);
+    if (c_.cls) {
+      x = nn::PrependRow(x, cls_);
+      for (int32_t& v : lens) v = std::min(v + 1, l + 1);
+    }
+    if (pos_.defined()) x = nn::AddPositions(x, pos_);
+    if (training) x = nn::Dropout(x, c_.dropout, rng.NextU64());
+    for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), training, rng);
+    x = final_norm_.Forward(x, training);
+    // Pooling over the real tokens (the CLS row counts as one of them).
+    return Pool(x, c_.pool, lens.data());
+  }
+
+  Var Forward(const Batch& batch, bool training, Rng& rng) override {
+    auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
+      return Encode(tokens, lengths, b, l, training, rng);
+    };
+    if (task_.pair) {
+      auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);
+      return dual_.Forward(x1, x2);
+    }
+    return head_.Forward(encode(batch.tokens, batch.lengths, batch.batch_size, batch.length));
+  }
+
+  std::vector<ParamGroup> ParamGroups() override {
+    std::vector<ParamGroup> g = ps_.Groups();
+    if (!c_.decay_all) return g;
+    ParamGroup all;
+    all.name = kDefault;
+    for (const ParamGroup& x : g) all.params.insert(all.params.end(), x.params.begin(), x.params.end());
+    return {all};
+  }
+
+ private:
+  TaskInfo task_;
+  Config c_;
+  ParamStore ps_;
+  Encoder encoder_;
+  Var pos_, cls_;
+  std::vector<Layer> layers_;
+  Norm final_norm_;
+  ClassifierHead head_;
+  DualHead dual_;
+};
+
+absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Options& o,
+                                              uint64_t seed) {
+  Config c;
+  c.d_model = o.Int("d_model");
+  c.n_layers = o.Int("n_layers");
+  c.heads = o.Int("heads");
+  c.qkv_dim = o.Int("qkv_dim") > 0 ? o.Int("qkv_dim") : c.d_model;
+  c.mlp_dim = o.Int("mlp_dim");
+  c.max_len = o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length;
+  c.dropout = static_cast<float>(o.Float("dropout"));
+  c.positions = o.String("positions");
+  c.cls = o.Bool("cls");
+  c.blocked = o.String("attention") == "blocked";
+  c.gelu_tanh = o.Bool("gelu_tanh");
+  c.decay_all = o.Bool("decay_all");
+  std::string pool = o.String("pool");
+  if (pool.empty()) pool = task.pooling.empty() ? "mean" : task.pooling;
+  auto pk = ParsePoolKind(pool);
+  if (!pk.ok()) return pk.status();
+  c.pool = *pk;
+  auto hk = ParseHeadKind(o.String("head"));
+  if (!hk.ok()) return hk.status();
+  c.head = *hk;
+  auto dk = ParseDualKind(o.String("dual_head"));
+  if (!dk.ok()) return dk.status();
+  c.dual = *dk;
+  if (c.pool == PoolKind::kCls && !c.cls)
+    return absl::InvalidArgumentError("transformer: pool=cls needs cls=true");
+  if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 1)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transformer: need d_model, mlp_dim >= 1 and qkv_dim (", c.qkv_dim,
+        ") divisible by heads (", c.heads, ")"));
+  if (c.max_len < 1)
+    return absl::InvalidArgumentError(
+        "transformer: max_len is 0 and the task has no max_length; set max_len");
+  if (o.Float("attention_dropout") != 0.0)
+    return absl::InvalidArgumentError(
+        "transformer: attention_dropout must be 0 (the attention kernel has no probability "
+        "dropout)");
+  if (c.dropout < 0 || c.dropout >= 1)
+    return absl::InvalidArgumentError("transformer: dropout must be in [0, 1)");
+  return std::unique_ptr<Model>(new TransformerModel(task, c, seed));
+}
+
+}  // namespace
+
+std::vector<OptionSpec> TransformerOptions() {
+  return {
+      {"d_model", "128", "embedding width (LRA emb_dim)"},
+      {"n_layers", "4", "encoder blocks"},
+      {"heads", "4", "attention heads"},
+      {"qkv_dim", "0", "attention width (0 = d_model)"},
+      {"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"},
+      {"max_len", "0", "positions table length (0 = the task's max_length)"},
+      {"dropout", "0.1", "dropout on embeddings, attention output and MLP", OptionType::kFloat},
+      {"attention_dropout", "0.0", "must be 0 (not supported by the kernel)", OptionType::kFloat},
+      {"positions", "sinusoidal", "sinusoidal, learned or none", OptionType::kString,
+       {"sinusoidal", "learned", "none"}},
+      {"cls", "false", "prepend a learned CLS row (zeros init)"},
+      {"pool", "", "cls, mean, first or last (empty = the task's default)", OptionType::kString},
+      {"head", "mlp", "mlp (LRA Dense-ReLU-Dense) or linear", OptionType::kString, {"mlp", "linear"}},
+      {"dual_head", "nli", "retrieval: nli [x1,x2,x1*x2,x1-x2] or concat [x1,x2]",
+       OptionType::kString, {"nli", "concat"}},
+      {"attention", "dense", "dense (LRA memory profile) or blocked (O(L) memory)",
+       OptionType::kString, {"dense", "blocked"}},
+      {"gelu_tanh", "true", "flax's tanh-approximate GELU (false: exact erf)"},
+      {"decay_all", "true", "weight decay on every parameter, as flax (false: not on biases, "
+                            "norms, embeddings)"},
+  };
+}
+
+namespace {
+ModelInfo Info() {
+  ModelInfo info;
+  info.name = "transformer";
+  info.description =
+      "LRA reference Transformer: embedding + positions, pre-LN blocks with bias-free attention "
+      "and GELU MLP, final LayerNorm, pooling, Dense-ReLU-Dense head; LRA.md 1.7";
+  info.options = TransformerOptions();
+  info.create = Create;
+  return info;
+}
+}  // namespace
+
+}  // namespace lra::models::transformer
+
+LRA_REGISTER_MODEL(lra::models::transformer::Info());
