@@ -8,6 +8,7 @@
 #include "benchmark/benchmark.h"
 #include "models/s4/ssm_init.h"
 #include "models/s4/ssm_kernel.h"
+#include "models/s4/ssm_recurrent.h"
 
 namespace lra::s4 {
 namespace {
@@ -86,6 +87,70 @@ void BM_S4dBackward(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_S4dBackward)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_S4dForwardBidirectional(benchmark::State& state) {
+  const Setup s = MakeSetup(128, 64, state.range(0), 2, false);
+  std::vector<float> k(static_cast<size_t>(2) * s.d.h * s.d.l);
+  for (auto _ : state) {
+    S4dKernelForward(s.d, s.o, s.View(), k.data());
+    benchmark::DoNotOptimize(k.data());
+  }
+}
+BENCHMARK(BM_S4dForwardBidirectional)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DplrForward(benchmark::State& state) {
+  Setup s = MakeSetup(128, 64, state.range(0), 1, true);
+  s.o.disc = Discretization::kBilinear;
+  std::vector<float> k(static_cast<size_t>(s.d.h) * s.d.l);
+  for (auto _ : state) {
+    DplrKernelForward(s.d, s.o, s.View(), k.data());
+    benchmark::DoNotOptimize(k.data());
+  }
+}
+BENCHMARK(BM_DplrForward)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DplrBackward(benchmark::State& state) {
+  Setup s = MakeSetup(128, 64, state.range(0), 1, true);
+  s.o.disc = Discretization::kBilinear;
+  std::vector<float> dk(static_cast<size_t>(s.d.h) * s.d.l, 0.01f);
+  std::vector<float> g_dt(s.d.h), g_re(s.a_re.size()), g_im(s.a_re.size());
+  std::vector<std::complex<float>> g_b(s.b.size()), g_p(s.p.size()), g_c(s.c.size());
+  SsmGrads<float> g;
+  g.dt_raw = g_dt.data(), g.a_re_raw = g_re.data(), g.a_im = g_im.data(), g.b = g_b.data(),
+  g.p = g_p.data(), g.c = g_c.data();
+  for (auto _ : state) {
+    DplrKernelBackward(s.d, s.o, s.View(), dk.data(), g);
+    benchmark::DoNotOptimize(g_c.data());
+  }
+}
+BENCHMARK(BM_DplrBackward)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One stream, 4 layers' worth of SSM steps (H = 128, N = 64) per token: the SSM part of the
+// S4.md section 5 recurrent benchmark (PyTorch: 3,219 tokens/s for the whole model).
+template <typename Rec>
+void RunSteps(benchmark::State& state, const Rec& rec, int h) {
+  std::vector<float> st(4 * rec.state_floats(), 0.f), u(h, 0.5f), y(h);
+  for (auto _ : state) {
+    for (int layer = 0; layer < 4; ++layer) {
+      rec.Step(1, u.data(), st.data() + layer * rec.state_floats(), y.data());
+      benchmark::DoNotOptimize(y.data());
+    }
+  }
+  state.counters["tokens/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_S4dRecurrentStep4Layers(benchmark::State& state) {
+  const Setup s = MakeSetup(128, 64, 1024, 1, false);
+  RunSteps(state, S4dRecurrence(s.d, s.o, s.View()), s.d.h);
+}
+BENCHMARK(BM_S4dRecurrentStep4Layers)->UseRealTime();
+
+void BM_DplrRecurrentStep4Layers(benchmark::State& state) {
+  Setup s = MakeSetup(128, 64, 1024, 1, true);
+  s.o.disc = Discretization::kBilinear;
+  RunSteps(state, DplrRecurrence(s.d, s.o, s.View()), s.d.h);
+}
+BENCHMARK(BM_DplrRecurrentStep4Layers)->UseRealTime();
 
 }  // namespace
 }  // namespace lra::s4

@@ -35,6 +35,8 @@ class S4dRecurrence {
   void Step(int batch, const float* u, float* state, float* y) const;
 
  private:
+  void StepStream(const float* u, float* state, float* y) const;
+
   int h_, m_;
   std::vector<float> ar_, ai_, br_, bi_, cr_, ci_;  // [H, M]; c already includes the factor 2
 };
@@ -70,8 +72,10 @@ class DplrRecurrence {
   void Step(int batch, const float* u, float* state, float* y) const;
 
  private:
+  void StepStream(const float* u, float* state, float* y, float* next) const;
+
   int h_, m_;
-  std::vector<float> a_;  // [H, 2M, 2M] row-major
+  std::vector<float> at_;  // [H, 2M, 2M], dA column-major (dA^T row-major)
   std::vector<float> b_, c_;  // [H, 2M]
 };
 
