@@ -589,6 +589,19 @@ struct DplrChannel {
   std::vector<T> v00r, v00i, v01r, v01i;  // [Q, M]
   std::vector<T> v10r, v10i, v11r, v11i;  // [M]
   std::vector<T> kr, ki, k2r, k2i;     // [M] kappa, kappa' at one frequency
+  // Backward only: kappa +- kappa', sum_ab u v and u conj(v) at one frequency, and the
+  // adjoints accumulated over frequencies.
+  std::vector<T> ksr, ksi, kdr, kdi, svr, svi, scr, sci;  // [M]
+  std::vector<T> u10r, u10i, u11r, u11i, ulr, uli;        // [M]
+  std::vector<T> u00r, u00i, u01r, u01i;                  // [Q, M]
+
+  void ZeroAdjoints() {
+    for (auto* v : {&ksr, &ksi, &kdr, &kdi, &svr, &svi, &scr, &sci, &u10r, &u10i, &u11r, &u11i,
+                    &ulr, &uli}) {
+      v->assign(m, T(0));
+    }
+    for (auto* v : {&u00r, &u00i, &u01r, &u01i}) v->assign(static_cast<size_t>(q) * m, T(0));
+  }
 
   void Setup(const SsmDims& d, const SsmOptions& o, const SsmParams<T>& p, int h) {
     m = d.m, q = d.q;
@@ -681,8 +694,7 @@ void DplrBackwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>&
     ScopedFlushDenormals ftz;
     DplrChannel<T> ch;
     std::vector<C> dfreq(static_cast<size_t>(nq) * kf);  // D[q][k]
-    std::vector<C> u_v00(static_cast<size_t>(nq) * m), u_v01(u_v00.size()), u_v10(m), u_v11(m),
-        u_lam(m), uq00(nq), uq01(nq), q00(nq), q01(nq);
+    std::vector<C> uq00(nq), uq01(nq), q00(nq), q01(nq);
 #pragma omp for schedule(static)
     for (int h = 0; h < d.h; ++h) {
       ch.Setup(d, o, p, h);
@@ -692,7 +704,7 @@ void DplrBackwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>&
         Rfft(dk + (static_cast<size_t>(qq) * d.h + h) * d.l, d.l, dq);
         for (int kk = 0; kk < kf; ++kk) dq[kk] = static_cast<T>(f.weight[kk] / d.l) * std::conj(dq[kk]);
       }
-      for (auto* v : {&u_v00, &u_v01, &u_v10, &u_v11, &u_lam}) std::fill(v->begin(), v->end(), C(0));
+      ch.ZeroAdjoints();
       double gdt = 0;
       for (int kk = 0; kk < kf; ++kk) {
         const C s(static_cast<T>(f.sr[kk]), static_cast<T>(f.si[kk]));
@@ -714,30 +726,93 @@ void DplrBackwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>&
         }
         direct += (u10 * q10).real() + (u11 * q11).real();
         gdt += direct / dt;
-        // Per-mode adjoints.
-        for (int n = 0; n < m; ++n) {
-          const C kap(ch.kr[n], ch.ki[n]), kap2(ch.k2r[n], ch.k2i[n]);
-          const C v10(ch.v10r[n], ch.v10i[n]), v11(ch.v11r[n], ch.v11i[n]);
-          C sv = u10 * v10 + u11 * v11;                       // sum_ab u v
-          C svc = u10 * std::conj(v10) + u11 * std::conj(v11);  // sum_ab u conj(v)
-          u_v10[n] += dt * (u10 * kap + std::conj(u10 * kap2));
-          u_v11[n] += dt * (u11 * kap + std::conj(u11 * kap2));
-          for (int qq = 0; qq < nq; ++qq) {
-            const size_t i = static_cast<size_t>(qq) * m + n;
-            const C v00(ch.v00r[i], ch.v00i[i]), v01(ch.v01r[i], ch.v01i[i]);
-            sv += uq00[qq] * v00 + uq01[qq] * v01;
-            svc += uq00[qq] * std::conj(v00) + uq01[qq] * std::conj(v01);
-            u_v00[i] += dt * (uq00[qq] * kap + std::conj(uq00[qq] * kap2));
-            u_v01[i] += dt * (uq01[qq] * kap + std::conj(uq01[qq] * kap2));
+        // Per-mode adjoints, in real SoA arithmetic so the loops vectorize over modes.
+        // U_v += dt (u kappa + conj(u kappa')) = dt (ur (kr + k2r) - ui (ki + k2i),
+        //                                            ur (ki - k2i) + ui (kr - k2r)).
+        T* ksr = ch.ksr.data();
+        T* ksi = ch.ksi.data();
+        T* kdr = ch.kdr.data();
+        T* kdi = ch.kdi.data();
+        T* svr = ch.svr.data();
+        T* svi = ch.svi.data();
+        T* scr = ch.scr.data();
+        T* sci = ch.sci.data();
+        const T* kr = ch.kr.data();
+        const T* ki = ch.ki.data();
+        const T* k2r = ch.k2r.data();
+        const T* k2i = ch.k2i.data();
+        {
+          const T u10r = u10.real() * dt, u10i = u10.imag() * dt;
+          const T u11r = u11.real() * dt, u11i = u11.imag() * dt;
+          const T* v10r = ch.v10r.data();
+          const T* v10i = ch.v10i.data();
+          const T* v11r = ch.v11r.data();
+          const T* v11i = ch.v11i.data();
+          T* a10r = ch.u10r.data();
+          T* a10i = ch.u10i.data();
+          T* a11r = ch.u11r.data();
+          T* a11i = ch.u11i.data();
+#pragma omp simd
+          for (int n = 0; n < m; ++n) {
+            ksr[n] = kr[n] + k2r[n], ksi[n] = ki[n] + k2i[n];
+            kdr[n] = kr[n] - k2r[n], kdi[n] = ki[n] - k2i[n];
+            a10r[n] += u10r * ksr[n] - u10i * ksi[n];
+            a10i[n] += u10r * kdi[n] + u10i * kdr[n];
+            a11r[n] += u11r * ksr[n] - u11i * ksi[n];
+            a11i[n] += u11r * kdi[n] + u11i * kdr[n];
+            // sv = sum_ab u v (unscaled by dt), svc = sum_ab u conj(v)
+            svr[n] = u10.real() * v10r[n] - u10.imag() * v10i[n] + u11.real() * v11r[n] - u11.imag() * v11i[n];
+            svi[n] = u10.real() * v10i[n] + u10.imag() * v10r[n] + u11.real() * v11i[n] + u11.imag() * v11r[n];
+            scr[n] = u10.real() * v10r[n] + u10.imag() * v10i[n] + u11.real() * v11r[n] + u11.imag() * v11i[n];
+            sci[n] = -u10.real() * v10i[n] + u10.imag() * v10r[n] - u11.real() * v11i[n] + u11.imag() * v11r[n];
           }
-          u_lam[n] += dt * (s * kap * kap * sv + std::conj(s * kap2 * kap2 * svc));
+        }
+        for (int qq = 0; qq < nq; ++qq) {
+          const T a0r = uq00[qq].real(), a0i = uq00[qq].imag();
+          const T a1r = uq01[qq].real(), a1i = uq01[qq].imag();
+          const T* v00r = ch.v00r.data() + qq * m;
+          const T* v00i = ch.v00i.data() + qq * m;
+          const T* v01r = ch.v01r.data() + qq * m;
+          const T* v01i = ch.v01i.data() + qq * m;
+          T* b00r = ch.u00r.data() + qq * m;
+          T* b00i = ch.u00i.data() + qq * m;
+          T* b01r = ch.u01r.data() + qq * m;
+          T* b01i = ch.u01i.data() + qq * m;
+#pragma omp simd
+          for (int n = 0; n < m; ++n) {
+            b00r[n] += dt * (a0r * ksr[n] - a0i * ksi[n]);
+            b00i[n] += dt * (a0r * kdi[n] + a0i * kdr[n]);
+            b01r[n] += dt * (a1r * ksr[n] - a1i * ksi[n]);
+            b01i[n] += dt * (a1r * kdi[n] + a1i * kdr[n]);
+            svr[n] += a0r * v00r[n] - a0i * v00i[n] + a1r * v01r[n] - a1i * v01i[n];
+            svi[n] += a0r * v00i[n] + a0i * v00r[n] + a1r * v01i[n] + a1i * v01r[n];
+            scr[n] += a0r * v00r[n] + a0i * v00i[n] + a1r * v01r[n] + a1i * v01i[n];
+            sci[n] += -a0r * v00i[n] + a0i * v00r[n] - a1r * v01i[n] + a1i * v01r[n];
+          }
+        }
+        {
+          // U_lambda += dt (s kappa^2 sv + conj(s kappa'^2 svc))
+          const T sr = s.real(), si = s.imag();
+          T* lr = ch.ulr.data();
+          T* li = ch.uli.data();
+#pragma omp simd
+          for (int n = 0; n < m; ++n) {
+            const T q1r = kr[n] * kr[n] - ki[n] * ki[n], q1i = 2 * kr[n] * ki[n];
+            const T w1r = sr * q1r - si * q1i, w1i = sr * q1i + si * q1r;
+            const T q2r = k2r[n] * k2r[n] - k2i[n] * k2i[n], q2i = 2 * k2r[n] * k2i[n];
+            const T w2r = sr * q2r - si * q2i, w2i = sr * q2i + si * q2r;
+            const T t1r = w1r * svr[n] - w1i * svi[n], t1i = w1r * svi[n] + w1i * svr[n];
+            const T t2r = w2r * scr[n] - w2i * sci[n], t2i = w2r * sci[n] + w2i * scr[n];
+            lr[n] += dt * (t1r + t2r);
+            li[n] += dt * (t1i - t2i);
+          }
         }
       }
       // Map the adjoints of (v, lambda, dt) to the raw parameters.
       const int s_idx = h % d.s;
       for (int n = 0; n < m; ++n) {
         const cd lam(ch.lam[n]);
-        const cd ulam = cd(u_lam[n]);
+        const cd ulam(ch.ulr[n], ch.uli[n]);
         gdt += (ulam * lam).real();
         const cd u_big_lam = static_cast<double>(dt) * ulam;
         const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s_idx * m + n]);
@@ -745,13 +820,14 @@ void DplrBackwardImpl(const SsmDims& d, const SsmOptions& o, const SsmParams<T>&
         ga_re[i] = -fp * u_big_lam.real();
         ga_im[i] = u_big_lam.imag();
         const cd b(p.b[s_idx * m + n]), pp(p.p[s_idx * m + n]);
-        const cd uv10(u_v10[n]), uv11(u_v11[n]);
+        const cd uv10(ch.u10r[n], ch.u10i[n]), uv11(ch.u11r[n], ch.u11i[n]);
         cd ub = uv10 * std::conj(pp);
         cd up = std::conj(uv10 * b) + uv11 * std::conj(pp) + std::conj(uv11 * pp);
         for (int qq = 0; qq < nq; ++qq) {
           const size_t ci = (static_cast<size_t>(qq) * d.h + h) * m + n;
           const cd c(p.c[ci]);
-          const cd uv00(u_v00[static_cast<size_t>(qq) * m + n]), uv01(u_v01[static_cast<size_t>(qq) * m + n]);
+          const size_t qi = static_cast<size_t>(qq) * m + n;
+          const cd uv00(ch.u00r[qi], ch.u00i[qi]), uv01(ch.u01r[qi], ch.u01i[qi]);
           ub += uv00 * c;
           up += uv01 * c;
           if (g.c) {
