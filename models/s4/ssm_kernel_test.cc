@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include <omp.h>
+
 #include "gtest/gtest.h"
 #include "models/s4/ssm_recurrent.h"
 #include "models/s4/ssm_test_util.h"
@@ -360,6 +362,41 @@ TEST(DplrKernel, FastMatchesReference) {
       ASSERT_NEAR(*gs[i], *ws[i], rel * gmax) << name << "[" << i - off << "]";
     }
     off += count;
+  }
+}
+
+// Every channel is computed by one thread with the same code and the shared (A, B, P)
+// gradients are reduced in channel order, so results are bitwise identical for any thread count.
+TEST(SsmKernels, BitwiseIdenticalAcrossThreadCounts) {
+  SsmDims d;
+  d.q = 2, d.h = 6, d.m = 8, d.s = 2, d.l = 300;
+  SsmOptions o;
+  o.disc = Discretization::kBilinear;
+  const OwnedParams<float> p = RandomParams(d, o, DiagInit::kInv, 1e-3, 1e-1, 12);
+  const size_t kn = static_cast<size_t>(d.q) * d.h * d.l;
+  const std::vector<double> dkd = RandomVec(kn, 2);
+  const std::vector<float> dk(dkd.begin(), dkd.end());
+  auto run = [&](int threads, bool dplr) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    std::vector<float> k(kn);
+    OwnedParams<float> g = ZerosLike<float>(d);
+    if (dplr) {
+      DplrKernelForward(d, o, p.View(), k.data());
+      DplrKernelBackward(d, o, p.View(), dk.data(), g.Grads());
+    } else {
+      S4dKernelForward(d, o, p.View(), k.data());
+      S4dKernelBackward(d, o, p.View(), dk.data(), g.Grads());
+    }
+    omp_set_num_threads(saved);
+    std::vector<float> out = k;
+    for (float* x : g.Scalars()) out.push_back(*x);
+    return out;
+  };
+  for (bool dplr : {false, true}) {
+    const std::vector<float> one = run(1, dplr), three = run(3, dplr);
+    ASSERT_EQ(one.size(), three.size());
+    for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(one[i], three[i]) << "dplr=" << dplr << " i=" << i;
   }
 }
 
