@@ -1,0 +1,230 @@
+#include "core/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "isa-l/crc.h"
+#include "core/checkpoint.pb.h"
+
+namespace lra {
+namespace {
+
+constexpr char kMagic[8] = {'L', 'R', 'A', 'C', 'K', 'P', 'T', '1'};
+
+// CRC32C (Castagnoli); isa-l applies no pre/post inversion (TOOLCHAIN.md section 5).
+uint32_t Crc32c(const std::string& s) {
+  uint32_t crc = 0xFFFFFFFFu;
+  size_t off = 0;
+  while (off < s.size()) {
+    const int n = static_cast<int>(std::min<size_t>(s.size() - off, size_t{1} << 30));
+    crc = crc32_iscsi(reinterpret_cast<unsigned char*>(const_cast<char*>(s.data() + off)), n, crc);
+    off += n;
+  }
+  return ~crc;
+}
+
+void ToProto(const std::string& name, const Tensor& t, core::TensorProto* p) {
+  p->set_name(name);
+  for (int i = 0; i < t.rank(); ++i) p->add_shape(t.dim(i));
+  p->set_dtype(static_cast<int>(t.dtype()));
+  const void* data = t.dtype() == DType::kF32 ? static_cast<const void*>(t.data<float>())
+                                              : static_cast<const void*>(t.data<c64>());
+  p->set_data(data, t.nbytes());
+}
+
+std::string ShapeString(const core::TensorProto& p) {
+  return absl::StrCat("[", absl::StrJoin(p.shape(), ", "), "]", p.dtype() == 1 ? " c64" : "");
+}
+
+// Matches `want` (name -> tensor) against protos; appends problems to `errors`.
+void Match(const std::string& what, const std::vector<std::pair<std::string, Tensor>>& want,
+           const google::protobuf::RepeatedPtrField<core::TensorProto>& have,
+           std::map<std::string, const core::TensorProto*>* found, std::vector<std::string>* errors) {
+  std::map<std::string, const core::TensorProto*> by_name;
+  for (const auto& p : have) by_name[p.name()] = &p;
+  std::set<std::string> wanted;
+  for (const auto& [name, t] : want) {
+    wanted.insert(name);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      errors->push_back(absl::StrCat(what, " '", name, "' ", t.shape().ToString(),
+                                     " is missing from the file"));
+      continue;
+    }
+    const core::TensorProto& p = *it->second;
+    bool ok = p.shape_size() == t.rank() && p.dtype() == static_cast<int>(t.dtype()) &&
+              p.data().size() == t.nbytes();
+    for (int i = 0; ok && i < t.rank(); ++i) ok = p.shape(i) == t.dim(i);
+    if (!ok) {
+      errors->push_back(absl::StrCat(what, " '", name, "': file has ", ShapeString(p),
+                                     ", model has ", t.shape().ToString(),
+                                     t.dtype() == DType::kC64 ? " c64" : ""));
+      continue;
+    }
+    (*found)[name] = &p;
+  }
+  for (const auto& p : have)
+    if (!wanted.count(p.name()))
+      errors->push_back(absl::StrCat(what, " '", p.name(), "' ", ShapeString(p),
+                                     " is in the file but not in the model"));
+}
+
+void CopyIn(const core::TensorProto& p, Tensor& t) {
+  void* data = t.dtype() == DType::kF32 ? static_cast<void*>(t.data<float>())
+                                        : static_cast<void*>(t.data<c64>());
+  std::memcpy(data, p.data().data(), t.nbytes());
+}
+
+std::vector<std::pair<std::string, Tensor>> ParamTensors(const TrainingState& s) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const Var& v : s.params) out.emplace_back(v.name(), v.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> OptimizerTensors(const TrainingState& s) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  if (!s.optimizer) return out;
+  const std::vector<Var> ps = s.optimizer->Parameters();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    out.emplace_back(ps[i].name() + "/m", s.optimizer->moments()[i].m);
+    out.emplace_back(ps[i].name() + "/v", s.optimizer->moments()[i].v);
+  }
+  return out;
+}
+
+absl::Status CheckNames(const TrainingState& s) {
+  std::set<std::string> names;
+  for (const Var& v : s.params) {
+    if (v.name().empty())
+      return absl::InvalidArgumentError("checkpoint: a parameter has no name; give every "
+                                        "Parameter() a unique name");
+    if (!names.insert(v.name()).second)
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint: parameter name '", v.name(), "' is used twice"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::string& path, const TrainingState& s) {
+  if (absl::Status st = CheckNames(s); !st.ok()) return st;
+  core::CheckpointProto proto;
+  proto.set_step(s.step);
+  for (const auto& [name, t] : ParamTensors(s)) ToProto(name, t, proto.add_params());
+  for (const auto& [name, t] : OptimizerTensors(s)) ToProto(name, t, proto.add_optimizer());
+  if (s.optimizer) proto.set_optimizer_step(s.optimizer->step());
+  for (const auto& [name, t] : s.buffers) ToProto(name, t, proto.add_buffers());
+  for (const auto& [name, rng] : s.rngs) {
+    core::RngStateProto* r = proto.add_rngs();
+    r->set_name(name);
+    r->set_seed(rng->state().seed);
+    r->set_stream(rng->state().stream);
+    r->set_counter(rng->state().counter);
+  }
+  std::string payload;
+  if (!proto.SerializeToString(&payload))
+    return absl::InternalError(absl::StrCat(path, ": checkpoint does not serialize (over 2 GiB?)"));
+  std::string bytes(kMagic, sizeof(kMagic));
+  const uint64_t len = payload.size();
+  bytes.append(reinterpret_cast<const char*>(&len), 8);
+  bytes += payload;
+  const uint32_t crc = Crc32c(payload);
+  bytes.append(reinterpret_cast<const char*>(&crc), 4);
+
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return absl::UnavailableError(absl::StrCat(tmp, ": cannot create (", std::strerror(errno),
+                                               "); check that the directory exists and is writable"));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::UnavailableError(absl::StrCat(tmp, ": write failed at byte ", off, " (",
+                                                 std::strerror(e), "); is the disk full?"));
+    }
+    off += n;
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat(tmp, ": fsync/close failed: ", std::strerror(errno)));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return absl::UnavailableError(absl::StrCat("rename ", tmp, " -> ", path, " failed: ",
+                                               std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+absl::Status LoadCheckpoint(const std::string& path, TrainingState* s) {
+  if (absl::Status st = CheckNames(*s); !st.ok()) return st;
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open checkpoint (", std::strerror(errno), ")"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string bytes = ss.str();
+  if (bytes.size() < 20 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    return absl::DataLossError(absl::StrCat(path, ": not an lra checkpoint (bad magic at offset 0)"));
+  uint64_t len;
+  std::memcpy(&len, bytes.data() + 8, 8);
+  if (bytes.size() != 16 + len + 4)
+    return absl::DataLossError(absl::StrCat(path, ": truncated or padded: header says ", len,
+                                            " payload bytes, file has ", bytes.size(),
+                                            " bytes in total (expected ", 16 + len + 4, ")"));
+  const std::string payload = bytes.substr(16, len);
+  uint32_t crc;
+  std::memcpy(&crc, bytes.data() + 16 + len, 4);
+  if (crc != Crc32c(payload))
+    return absl::DataLossError(absl::StrCat(path, ": CRC32C mismatch over bytes [16, ", 16 + len,
+                                            "); the file is corrupt, use an older checkpoint"));
+  core::CheckpointProto proto;
+  if (!proto.ParseFromString(payload))
+    return absl::DataLossError(absl::StrCat(path, ": payload does not parse as CheckpointProto"));
+
+  std::vector<std::string> errors;
+  std::map<std::string, const core::TensorProto*> pf, of, bf;
+  Match("parameter", ParamTensors(*s), proto.params(), &pf, &errors);
+  if (s->optimizer) Match("optimizer state", OptimizerTensors(*s), proto.optimizer(), &of, &errors);
+  Match("buffer", s->buffers, proto.buffers(), &bf, &errors);
+  std::map<std::string, const core::RngStateProto*> rf;
+  for (const auto& r : proto.rngs()) rf[r.name()] = &r;
+  for (const auto& [name, rng] : s->rngs)
+    if (!rf.count(name)) errors.push_back(absl::StrCat("rng '", name, "' is missing from the file"));
+  if (!errors.empty())
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": checkpoint does not match the model (", errors.size(), " problems):\n  ",
+        absl::StrJoin(errors, "\n  ")));
+
+  for (Var& v : s->params) CopyIn(*pf[v.name()], v.mutable_value());
+  if (s->optimizer) {
+    const std::vector<Var> ps = s->optimizer->Parameters();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      CopyIn(*of[ps[i].name() + "/m"], s->optimizer->moments()[i].m);
+      CopyIn(*of[ps[i].name() + "/v"], s->optimizer->moments()[i].v);
+    }
+    s->optimizer->set_step(proto.optimizer_step());
+  }
+  for (auto& [name, t] : s->buffers) CopyIn(*bf[name], t);
+  for (auto& [name, rng] : s->rngs) {
+    const core::RngStateProto& r = *rf[name];
+    *rng = Rng(Rng::State{r.seed(), r.stream(), r.counter()});
+  }
+  s->step = proto.step();
+  return absl::OkStatus();
+}
+
+}  // namespace lra

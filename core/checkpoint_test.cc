@@ -1,0 +1,83 @@
+#include "core/checkpoint.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace lra {
+namespace {
+
+std::string TmpPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+TEST(CheckpointTest, RoundTripRestoresEverything) {
+  Rng init(1);
+  Var w = Parameter(RandomNormal({3, 4}, 1.0f, init), "w");
+  Var z = Parameter(Tensor::FromVector({2}, {1.0f, 2.0f}), "z");
+  Adam opt({{{w, z}, 0.1f, 0.0f}});
+  AccumulateGrad(w, Tensor::Full({3, 4}, 0.5f));
+  opt.Step();
+  Tensor buf = Tensor::FromVector({2}, {7.0f, 8.0f});
+  Rng drop(9, 2);
+  drop.NextU64();
+  TrainingState s{{w, z}, &opt, {{"bn.mean", buf}}, {{"dropout", &drop}}, 42};
+  const std::string path = TmpPath("ckpt_roundtrip");
+  ASSERT_TRUE(SaveCheckpoint(path, s).ok());
+
+  // A fresh model with different values loads the saved ones.
+  Var w2 = Parameter(Tensor::Zeros({3, 4}), "w");
+  Var z2 = Parameter(Tensor::Zeros({2}), "z");
+  Adam opt2({{{w2, z2}, 0.1f, 0.0f}});
+  Tensor buf2 = Tensor::Zeros({2});
+  Rng drop2(0);
+  TrainingState s2{{w2, z2}, &opt2, {{"bn.mean", buf2}}, {{"dropout", &drop2}}, 0};
+  absl::Status st = LoadCheckpoint(path, &s2);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(s2.step, 42);
+  EXPECT_EQ(opt2.step(), 1);
+  EXPECT_EQ(w2.value().ToVector(), w.value().ToVector());
+  EXPECT_EQ(opt2.moments()[0].v.ToVector(), opt.moments()[0].v.ToVector());
+  EXPECT_EQ(buf2.ToVector(), buf.ToVector());
+  EXPECT_EQ(drop2.NextU64(), drop.NextU64());
+  std::ifstream tmp(path + ".tmp");
+  EXPECT_FALSE(tmp.good()) << "temporary file left behind";
+}
+
+TEST(CheckpointTest, MismatchNamesEveryProblemAndChangesNothing) {
+  Var w = Parameter(Tensor::Zeros({3, 4}), "w");
+  Var b = Parameter(Tensor::Zeros({4}), "b");
+  const std::string path = TmpPath("ckpt_mismatch");
+  ASSERT_TRUE(SaveCheckpoint(path, TrainingState{{w, b}}).ok());
+  Var w2 = Parameter(Tensor::Full({4, 3}, 5.0f), "w");
+  Var c = Parameter(Tensor::Zeros({1}), "c");
+  TrainingState s{{w2, c}};
+  absl::Status st = LoadCheckpoint(path, &s);
+  ASSERT_FALSE(st.ok());
+  const std::string msg(st.message());
+  EXPECT_NE(msg.find("'w': file has [3, 4], model has [4, 3]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'c' [1] is missing"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'b' [4] is in the file but not in the model"), std::string::npos) << msg;
+  EXPECT_EQ(w2.value().data<float>()[0], 5.0f);
+}
+
+TEST(CheckpointTest, CorruptionIsDetected) {
+  Var w = Parameter(Tensor::Full({8}, 1.0f), "w");
+  const std::string path = TmpPath("ckpt_corrupt");
+  ASSERT_TRUE(SaveCheckpoint(path, TrainingState{{w}}).ok());
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(30);
+    f.put('\x7f');
+  }
+  TrainingState s{{w}};
+  absl::Status st = LoadCheckpoint(path, &s);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(std::string(st.message()).find("CRC32C"), std::string::npos) << st;
+  EXPECT_EQ(LoadCheckpoint(path + ".nope", &s).code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lra
