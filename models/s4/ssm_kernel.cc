@@ -164,13 +164,14 @@ inline float Flush(double x) {
 
 struct S4dScratch {
   std::vector<ModeCoefs> modes;  // [M]
-  std::vector<float> zr, zi;     // [M, J]: zj[n][j] = z_n^j
+  std::vector<float> zr, zi;     // [M, J]: zj[n][j] = z_n^j (forward: SIMD over j)
+  std::vector<float> zrt, zit;   // [J, M]: the same, transposed (backward: SIMD over n)
   std::vector<double> zbr, zbi;  // [nb, M]: Z[b][n] = z_n^(bJ)
   std::vector<double> pr, pi, mr, mi;  // [M]: running power, multiplier
   std::vector<double> ctr, cti;  // [Q, M]: Ct
   std::vector<float> wr, wi;     // [M]: Ct * Z[b] for one q
   std::vector<float> acc;        // [J]
-  std::vector<float> dkj, jdk;   // [J]
+  std::vector<float> s0r, s0i, s1r, s1i;  // [M] block sums (backward)
   std::vector<double> g0r, g0i, g1r, g1i;  // [Q, M]
   std::vector<cd> g0, g1;        // [Q] for one mode
   std::vector<cd> cq, gcq;       // [Q]
@@ -183,6 +184,8 @@ void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& 
   t->modes.resize(m);
   t->zr.resize(static_cast<size_t>(m) * jb);
   t->zi.resize(static_cast<size_t>(m) * jb);
+  t->zrt.resize(static_cast<size_t>(m) * jb);
+  t->zit.resize(static_cast<size_t>(m) * jb);
   t->zbr.resize(static_cast<size_t>(nb) * m);
   t->zbi.resize(static_cast<size_t>(nb) * m);
   for (auto* v : {&t->pr, &t->pi, &t->mr, &t->mi}) v->resize(m);
@@ -199,10 +202,14 @@ void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& 
   float* zr = t->zr.data();
   float* zi = t->zi.data();
   for (int j = 0; j < jb; ++j) {
+    float* zrt = t->zrt.data() + static_cast<size_t>(j) * m;
+    float* zit = t->zit.data() + static_cast<size_t>(j) * m;
 #pragma omp simd
     for (int n = 0; n < m; ++n) {
-      zr[static_cast<size_t>(n) * jb + j] = Flush(pr[n]);
-      zi[static_cast<size_t>(n) * jb + j] = Flush(pi[n]);
+      zrt[n] = Flush(pr[n]);
+      zit[n] = Flush(pi[n]);
+      zr[static_cast<size_t>(n) * jb + j] = zrt[n];
+      zi[static_cast<size_t>(n) * jb + j] = zit[n];
       const double r = pr[n] * mr[n] - pi[n] * mi[n];
       pi[n] = pr[n] * mi[n] + pi[n] * mr[n];
       pr[n] = r;
@@ -310,8 +317,7 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
   {
     ScopedFlushDenormals ftz;
     S4dScratch t;
-    t.dkj.resize(jb);
-    t.jdk.resize(jb);
+    for (auto* v : {&t.s0r, &t.s0i, &t.s1r, &t.s1i}) v->resize(m);
     for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) v->resize(static_cast<size_t>(d.q) * m);
     t.g0.resize(d.q);
     t.g1.resize(d.q);
@@ -330,32 +336,41 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
           const int len = std::min(jb, d.l - bi * jb);
           const double base = static_cast<double>(bi) * jb;
           const float* src = dk + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
-          float* dkj = t.dkj.data();
-          float* jdk = t.jdk.data();
-          for (int j = 0; j < jb; ++j) {
-            dkj[j] = j < len ? src[j] : 0.f;
-            jdk[j] = static_cast<float>(j) * dkj[j];
-          }
           const double* br = t.zbr.data() + static_cast<size_t>(bi) * m;
           const double* bim = t.zbi.data() + static_cast<size_t>(bi) * m;
-          for (int n = 0; n < m; ++n) {
-            if (br[n] == 0.0 && bim[n] == 0.0) continue;  // decayed below 1e-30
-            const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
-            const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
-            // Block-local sums are short (J terms) and combined in double, so the float error
-            // is ~J u_f relative to sum |dK||z|^l instead of growing with L.
-            float s0r = 0, s0i = 0, s1r = 0, s1i = 0;
-#pragma omp simd reduction(+ : s0r, s0i, s1r, s1i)
-            for (int j = 0; j < jb; ++j) {
-              s0r += dkj[j] * zr[j];
-              s0i += dkj[j] * zi[j];
-              s1r += jdk[j] * zr[j];
-              s1i += jdk[j] * zi[j];
+          bool live = false;
+          for (int n = 0; n < m; ++n) live |= (br[n] != 0.0 || bim[n] != 0.0);
+          if (!live) continue;  // every mode decayed below 1e-30 in this block
+          // S0[n] = sum_j dK[bJ+j] z_n^j and S1[n] = sum_j j dK[bJ+j] z_n^j for all modes at
+          // once: a (1 x J) x (J x M) product with the modes as the SIMD axis, so there are no
+          // horizontal reductions. The sums are short (J terms) and combined in double, so the
+          // float error is ~J u_f relative to sum |dK||z|^l instead of growing with L.
+          float* s0r = t.s0r.data();
+          float* s0i = t.s0i.data();
+          float* s1r = t.s1r.data();
+          float* s1i = t.s1i.data();
+          std::fill(s0r, s0r + m, 0.f);
+          std::fill(s0i, s0i + m, 0.f);
+          std::fill(s1r, s1r + m, 0.f);
+          std::fill(s1i, s1i + m, 0.f);
+          for (int j = 0; j < len; ++j) {
+            const float dv = src[j], jv = static_cast<float>(j) * src[j];
+            const float* zr = t.zrt.data() + static_cast<size_t>(j) * m;
+            const float* zi = t.zit.data() + static_cast<size_t>(j) * m;
+#pragma omp simd
+            for (int n = 0; n < m; ++n) {
+              s0r[n] += dv * zr[n];
+              s0i[n] += dv * zi[n];
+              s1r[n] += jv * zr[n];
+              s1i[n] += jv * zi[n];
             }
-            // G0 += Z[b] * S0;  G1 += Z[b] * (bJ S0 + S1)   (l = bJ + j)
-            const double t1r = base * s0r + s1r, t1i = base * s0i + s1i;
-            g0r[n] += br[n] * s0r - bim[n] * s0i;
-            g0i[n] += br[n] * s0i + bim[n] * s0r;
+          }
+          // G0 += Z[b] * S0;  G1 += Z[b] * (bJ S0 + S1)   (l = bJ + j)
+#pragma omp simd
+          for (int n = 0; n < m; ++n) {
+            const double t1r = base * s0r[n] + s1r[n], t1i = base * s0i[n] + s1i[n];
+            g0r[n] += br[n] * s0r[n] - bim[n] * s0i[n];
+            g0i[n] += br[n] * s0i[n] + bim[n] * s0r[n];
             g1r[n] += br[n] * t1r - bim[n] * t1i;
             g1i[n] += br[n] * t1i + bim[n] * t1r;
           }
