@@ -16,6 +16,7 @@
 #include "models/registry.h"
 #include "models/s4/ssm_init.h"
 #include "models/s4/ssm_kernel.h"
+#include "models/s4/ssm_recurrent.h"
 
 namespace lra::models::s4model {
 namespace {
@@ -39,6 +40,7 @@ Tensor ComplexTensor(const Shape& shape, const std::vector<c64>& v) {
 
 struct Config {
   bool nplr = false;
+  int l_max = 0;  // DPLR kernel length (C-tilde is defined for it)
   int d_model = 0, n_layers = 0, d_state = 0, n_ssm = 0;
   DiagInit init = DiagInit::kLin;
   SsmOptions ssm;
@@ -78,6 +80,7 @@ absl::StatusOr<Config> ParseConfig(const Options& o) {
   c.lr_ssm = o.Float("lr_ssm");
   c.lr_dt = o.Float("lr_dt");
   c.lr_c = o.Float("lr_c");
+  c.l_max = o.Int("l_max");
   auto norm = ParseNormKind(o.String("norm"));
   if (!norm.ok()) return norm.status();
   c.norm = *norm;
@@ -118,30 +121,58 @@ Var SsmKernel(const Config& cfg, const SsmDims& d, const Var& dt, const Var& a_r
     sp.c = c.value().data<c64>();
     return sp;
   };
-  LRA_CHECK(!cfg.nplr) << "DPLR kernel not linked";
-  ::lra::s4::S4dKernelForward(d, cfg.ssm, params(), k.data<float>());
+  const bool nplr = cfg.nplr;
+  if (nplr) {
+    ::lra::s4::DplrKernelForward(d, cfg.ssm, params(), k.data<float>());
+  } else {
+    ::lra::s4::S4dKernelForward(d, cfg.ssm, params(), k.data<float>());
+  }
   std::vector<Var> inputs = {dt, a_re, a_im, b, c};
+  if (nplr) inputs.push_back(p);
   const SsmOptions opt = cfg.ssm;
-  return MakeOp("S4dKernel", std::move(k), inputs,
-                [dt, a_re, a_im, b, c, d, opt, params](const Tensor& dk) {
+  return MakeOp(nplr ? "DplrKernel" : "S4dKernel", std::move(k), inputs,
+                [dt, a_re, a_im, b, p, c, d, opt, params, nplr](const Tensor& dk) {
     // The raw kernel backward accumulates (+=), so it writes into zeroed buffers that are then
     // handed to the tape.
     Tensor gdt = Tensor::Zeros(dt.shape()), gre = Tensor::Zeros(a_re.shape()),
            gim = Tensor::Zeros(a_im.shape()), gb = Tensor::Zeros(b.shape(), DType::kC64),
            gc = Tensor::Zeros(c.shape(), DType::kC64);
+    Tensor gp = nplr ? Tensor::Zeros(p.shape(), DType::kC64) : Tensor();
     SsmGrads<float> g;
     if (dt.requires_grad()) g.dt_raw = gdt.data<float>();
     if (a_re.requires_grad()) g.a_re_raw = gre.data<float>();
     if (a_im.requires_grad()) g.a_im = gim.data<float>();
     if (b.requires_grad()) g.b = gb.data<c64>();
     if (c.requires_grad()) g.c = gc.data<c64>();
-    ::lra::s4::S4dKernelBackward(d, opt, params(), dk.data<float>(), g);
+    if (nplr && p.requires_grad()) g.p = gp.data<c64>();
+    if (nplr) {
+      ::lra::s4::DplrKernelBackward(d, opt, params(), dk.data<float>(), g);
+    } else {
+      ::lra::s4::S4dKernelBackward(d, opt, params(), dk.data<float>(), g);
+    }
     Var v;
     if (g.dt_raw) (v = dt, AccumulateGrad(v, gdt));
     if (g.a_re_raw) (v = a_re, AccumulateGrad(v, gre));
     if (g.a_im) (v = a_im, AccumulateGrad(v, gim));
     if (g.b) (v = b, AccumulateGrad(v, gb));
     if (g.c) (v = c, AccumulateGrad(v, gc));
+    if (g.p) (v = p, AccumulateGrad(v, gp));
+  });
+}
+
+// k [Q, H, Lk] -> k[..., :L] (the DPLR kernel is generated at l_max and truncated, as S4 does).
+Var TruncateKernel(const Var& k, int l) {
+  const int64_t rows = k.dim(0) * k.dim(1), lk = k.dim(2);
+  if (l == lk) return k;
+  Tensor out = Tensor::Empty({k.dim(0), k.dim(1), l});
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(out.data<float>() + r * l, k.value().data<float>() + r * lk, l * sizeof(float));
+  return MakeOp("TruncateKernel", std::move(out), {k}, [k, rows, lk, l](const Tensor& dy) {
+    Tensor dk = Tensor::Zeros(k.shape());
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dk.data<float>() + r * lk, dy.data<float>() + r * l, l * sizeof(float));
+    Var v = k;
+    AccumulateGrad(v, dk);
   });
 }
 
@@ -155,17 +186,31 @@ class S4Block {
     std::vector<float> dt(h), are(s * m), aim(s * m);
     std::vector<c64> bv(s * m), cv(q * h * m);
     ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
-    std::vector<cd> a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
-    std::vector<cd> b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+    std::vector<cd> a, b0, p0;
+    if (cfg.nplr) {
+      // HiPPO-LegS in NPLR form (S4.md 1.5): Lambda, P and B in the eigenbasis; C holds C-tilde
+      // for length l_max, initialized CN(0, 1) directly as S4 does.
+      ::lra::s4::NplrInit init = ::lra::s4::HippoLegsNplr(cfg.d_state);
+      a = init.lambda;
+      b0 = init.b;
+      p0 = init.p;
+    } else {
+      a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
+      b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+    }
+    std::vector<c64> pv(cfg.nplr ? s * m : 0);
     for (int i = 0; i < s; ++i) {
       ::lra::s4::AToRaw(cfg.ssm.real_transform, a.data(), m, are.data() + i * m, aim.data() + i * m);
       for (int n = 0; n < m; ++n) bv[i * m + n] = c64(b0[n]);
+      if (cfg.nplr)
+        for (int n = 0; n < m; ++n) pv[i * m + n] = c64(p0[n]);
     }
     ::lra::s4::InitC(q * h * m, rng, cv.data());
     dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
     a_re_ = ps.Add(name + ".ssm.a_re_raw", Tensor::FromVector({s, m}, are), "ssm");
     a_im_ = ps.Add(name + ".ssm.a_im", Tensor::FromVector({s, m}, aim), "ssm");
     b_ = ps.Add(name + ".ssm.b", ComplexTensor({s, m}, bv), "ssm");
+    if (cfg.nplr) p_ = ps.Add(name + ".ssm.p", ComplexTensor({s, m}, pv), "ssm");
     c_ = ps.Add(name + ".ssm.c", ComplexTensor({q, h, m}, cv), "ssm_C");
     // D ~ N(0, 1) (S4.md 1.2: randn(channels, H)).
     std::normal_distribution<float> nd;
@@ -174,14 +219,21 @@ class S4Block {
     d_ = ps.Add(name + ".ssm.d", Tensor::FromVector({h}, dd));
     out_ = LinearLayer(ps, name + ".out", h, cfg.glu ? 2 * h : h);
     norm_ = Norm(ps, name + ".norm", h, cfg.norm);
-    dims_ = SsmDims{q, h, m, s, 0};
+    dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
   }
 
   Var Forward(const Var& x, bool training, Rng& rng) const {
     Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
     SsmDims d = dims_;
-    d.l = static_cast<int>(x.dim(1));
-    Var k = SsmKernel(cfg_, d, dt_, a_re_, a_im_, b_, Var(), c_);
+    const int l = static_cast<int>(x.dim(1));
+    Var k;
+    if (cfg_.nplr) {
+      LRA_CHECK(l <= d.l) << "s4: sequence length " << l << " > l_max " << d.l;
+      k = TruncateKernel(SsmKernel(cfg_, d, dt_, a_re_, a_im_, b_, p_, c_), l);
+    } else {
+      d.l = l;
+      k = SsmKernel(cfg_, d, dt_, a_re_, a_im_, b_, Var(), c_);
+    }
     Var y = nn::Add(nn::FftConv(z, k, cfg_.bidirectional), nn::MulChannel(z, d_));
     y = nn::Gelu(y);
     if (training) y = nn::Dropout(y, cfg_.dropout, rng.NextU64(), cfg_.tie_dropout);
@@ -194,9 +246,22 @@ class S4Block {
 
   // ---- recurrent mode (S4.md 1.4): s_t = z * s_{t-1} + u_t, y_t = 2 Re(sum_n Ct_n s_t[n]) ----
   struct Step {
-    std::vector<std::complex<float>> z, ct;  // [H, M]
+    std::vector<std::complex<float>> z, ct;  // [H, M] (S4D)
+    std::shared_ptr<::lra::s4::DplrRecurrence> dplr;  // DPLR: dense 2M recurrence per channel
   };
   Step Discretize() const {
+    if (cfg_.nplr) {
+      SsmParams<float> sp;
+      sp.dt_raw = dt_.value().data<float>();
+      sp.a_re_raw = a_re_.value().data<float>();
+      sp.a_im = a_im_.value().data<float>();
+      sp.b = b_.value().data<c64>();
+      sp.p = p_.value().data<c64>();
+      sp.c = c_.value().data<c64>();
+      Step st;
+      st.dplr = std::make_shared<::lra::s4::DplrRecurrence>(dims_, cfg_.ssm, sp);
+      return st;
+    }
     const int h = dims_.h, m = dims_.m;
     Step st;
     st.z.resize(h * m);
@@ -232,10 +297,11 @@ class S4Block {
   void StepTokens(const Step& st, int streams, std::complex<float>* state, float* x,
                   std::vector<float>& scratch) const {
     const int h = dims_.h, m = dims_.m, out_w = cfg_.glu ? 2 * h : h;
-    scratch.resize(static_cast<size_t>(h) * 2 + out_w);
+    scratch.resize(static_cast<size_t>(h) * 3 + out_w);
     float* z = scratch.data();
     float* g = z + h;
     float* o = g + h;
+    float* ys = o + out_w;
     const float* dd = d_.value().data<float>();
     const float* w = out_.weight().value().data<float>();
     const float* bias = out_.bias().value().data<float>();
@@ -243,7 +309,15 @@ class S4Block {
       float* xs = x + static_cast<size_t>(sidx) * h;
       if (cfg_.prenorm) norm_.ApplyRow(xs, z); else std::memcpy(z, xs, h * sizeof(float));
       std::complex<float>* s = state + static_cast<size_t>(sidx) * h * m;
-      for (int ch = 0; ch < h; ++ch) {
+      if (st.dplr) {
+        // The DPLR state [H][2M] floats has the same size as H*M complex values.
+        st.dplr->Step(1, z, reinterpret_cast<float*>(s), ys);
+        for (int ch = 0; ch < h; ++ch) {
+          const float y = ys[ch] + dd[ch] * z[ch];
+          g[ch] = 0.5f * y * (1.0f + std::erf(y * 0.7071067811865476f));
+        }
+      }
+      for (int ch = 0; ch < h && !st.dplr; ++ch) {
         float acc = 0;
         const std::complex<float>* zz = &st.z[ch * m];
         const std::complex<float>* ct = &st.ct[ch * m];
@@ -276,7 +350,7 @@ class S4Block {
  private:
   Config cfg_;
   SsmDims dims_;
-  Var dt_, a_re_, a_im_, b_, c_, d_;
+  Var dt_, a_re_, a_im_, b_, p_, c_, d_;
   LinearLayer out_;
   Norm norm_;
 };
@@ -346,7 +420,7 @@ class S4Model : public Model {
   RecurrentModel* Recurrent() override {
     // Causal layers only; BatchNorm's batch statistics have no streaming form (S4.md 1.4), and
     // pair tasks need two streams per example.
-    if (cfg_.bidirectional || cfg_.norm == NormKind::kBatch || cfg_.nplr || task_.pair ||
+    if (cfg_.bidirectional || cfg_.norm == NormKind::kBatch || task_.pair ||
         cfg_.pool != PoolKind::kMean)
       return nullptr;
     return &recurrent_;
@@ -429,6 +503,7 @@ std::vector<OptionSpec> S4Options(const char* mode) {
       {"tie_dropout", "true", "one dropout mask per (batch, channel) over the length"},
       {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
       {"linear_pixels", "true", "pixel tasks: Linear(1, H) on pixel/255 instead of an embedding"},
+      {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
       {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},
@@ -439,8 +514,12 @@ absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Opti
                                                 uint64_t seed) {
   absl::StatusOr<Config> cfg = ParseConfig(options);
   if (!cfg.ok()) return cfg.status();
-  if (cfg->nplr)
-    return absl::UnimplementedError("s4: the DPLR kernel (mode=nplr) is not linked in this build");
+  if (cfg->nplr) {
+    if (cfg->l_max == 0) cfg->l_max = task.max_length;
+    if (cfg->l_max < 1)
+      return absl::InvalidArgumentError(
+          "s4: mode=nplr needs the kernel length: set l_max or give the task a max_length");
+  }
   return std::unique_ptr<Model>(new S4Model(task, *cfg, seed));
 }
 

@@ -29,7 +29,75 @@ using Params = std::map<std::string, Vec>;  // complex parameters as interleaved
 struct RefCfg {
   int h, m, s, q, layers, vocab, classes;
   bool zoh, softplus, prenorm, batchnorm, pair;
+  int nplr_lmax = 0;  // > 0: DPLR S4 with its kernel generated at this length
 };
+
+// Solves A x = b (n x n, row-major) by Gaussian elimination with partial pivoting.
+std::vector<cd> Solve(std::vector<cd> a, std::vector<cd> b, int n) {
+  for (int c = 0; c < n; ++c) {
+    int piv = c;
+    for (int r = c + 1; r < n; ++r)
+      if (std::abs(a[r * n + c]) > std::abs(a[piv * n + c])) piv = r;
+    for (int j = 0; j < n; ++j) std::swap(a[c * n + j], a[piv * n + j]);
+    std::swap(b[c], b[piv]);
+    for (int r = c + 1; r < n; ++r) {
+      const cd f = a[r * n + c] / a[c * n + c];
+      for (int j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
+      b[r] -= f * b[c];
+    }
+  }
+  std::vector<cd> x(n);
+  for (int r = n - 1; r >= 0; --r) {
+    cd s = b[r];
+    for (int j = r + 1; j < n; ++j) s -= a[r * n + j] * x[j];
+    x[r] = s / a[r * n + r];
+  }
+  return x;
+}
+
+// DPLR S4 kernel by materializing the state space (S4.md 1.5) in the full 2M basis:
+// A = diag(Lambda, conj Lambda) - p p*, bilinear dA, dB; C-tilde stands for C (I - dA^Lk), so
+// at the Lk-th roots of unity w the generating function is C~ (I - w dA)^-1 dB and
+// K[l] = (1/Lk) sum_k G(w_k) w_k^-l, l < L.
+Vec DplrKernelDense(double dt, const std::vector<cd>& lam, const std::vector<cd>& p,
+                    const std::vector<cd>& b, const std::vector<cd>& c, int lk, int l) {
+  const int m = static_cast<int>(lam.size()), n = 2 * m;
+  auto full = [m](const std::vector<cd>& v) {
+    std::vector<cd> f(2 * m);
+    for (int i = 0; i < m; ++i) f[i] = v[i], f[m + i] = std::conj(v[i]);
+    return f;
+  };
+  std::vector<cd> lf = full(lam), pf = full(p), bf = full(b), cf = full(c);
+  std::vector<cd> a(n * n), m1(n * n), m2(n * n);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      a[i * n + j] = (i == j ? lf[i] : 0.0) - pf[i] * std::conj(pf[j]);
+      m1[i * n + j] = (i == j ? 1.0 : 0.0) - dt / 2 * a[i * n + j];
+      m2[i * n + j] = (i == j ? 1.0 : 0.0) + dt / 2 * a[i * n + j];
+    }
+  std::vector<cd> da(n * n), db;
+  for (int j = 0; j < n; ++j) {  // dA column j = M1^-1 M2[:, j]
+    std::vector<cd> col(n);
+    for (int i = 0; i < n; ++i) col[i] = m2[i * n + j];
+    std::vector<cd> x = Solve(m1, col, n);
+    for (int i = 0; i < n; ++i) da[i * n + j] = x[i];
+  }
+  std::vector<cd> bdt(n);
+  for (int i = 0; i < n; ++i) bdt[i] = dt * bf[i];
+  db = Solve(m1, bdt, n);
+  Vec k(l, 0.0);
+  for (int q = 0; q < lk; ++q) {
+    const cd w = std::polar(1.0, -2 * M_PI * q / lk);
+    std::vector<cd> sys(n * n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) sys[i * n + j] = (i == j ? 1.0 : 0.0) - w * da[i * n + j];
+    std::vector<cd> x = Solve(sys, db, n);
+    cd g = 0;
+    for (int i = 0; i < n; ++i) g += cf[i] * x[i];
+    for (int t = 0; t < l; ++t) k[t] += (g * std::polar(1.0, 2 * M_PI * q * t / lk)).real() / lk;
+  }
+  return k;
+}
 
 Vec Lin(const Vec& x, int rows, int in, const Vec& w, const Vec& b) {
   const int out = static_cast<int>(b.size());
@@ -78,7 +146,25 @@ Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok, 
     Vec z = c.prenorm ? NormRef(x, rows, H, P(".norm.gamma"), P(".norm.beta"), c.batchnorm) : x;
     // Kernel K[q][h][l] = 2 Re(sum_n C[q,h,n] B[s,n] coef(dt A) z^l), z^l by repeated products.
     std::vector<Vec> K(c.q, Vec(static_cast<size_t>(H) * L, 0.0));
-    for (int h = 0; h < H; ++h) {
+    for (int h = 0; h < H && c.nplr_lmax > 0; ++h) {
+      const int s = h % c.s;
+      const double dt = std::exp(P(".ssm.dt_raw")[h]);
+      std::vector<cd> lam(M), pp(M), bb(M), cc(M);
+      for (int k = 0; k < M; ++k) {
+        lam[k] = cd(-std::exp(P(".ssm.a_re_raw")[s * M + k]), -P(".ssm.a_im")[s * M + k]);
+        pp[k] = cd(P(".ssm.p")[2 * (s * M + k)], P(".ssm.p")[2 * (s * M + k) + 1]);
+        bb[k] = cd(P(".ssm.b")[2 * (s * M + k)], P(".ssm.b")[2 * (s * M + k) + 1]);
+      }
+      for (int q = 0; q < c.q; ++q) {
+        for (int k = 0; k < M; ++k) {
+          const int ci = (q * H + h) * M + k;
+          cc[k] = cd(P(".ssm.c")[2 * ci], P(".ssm.c")[2 * ci + 1]);
+        }
+        Vec kk = DplrKernelDense(dt, lam, pp, bb, cc, c.nplr_lmax, L);
+        for (int t = 0; t < L; ++t) K[q][h * L + t] = kk[t];
+      }
+    }
+    for (int h = 0; h < H && c.nplr_lmax == 0; ++h) {
       const int s = h % c.s;
       const double raw = P(".ssm.dt_raw")[h];
       const double dt = c.softplus ? std::log1p(std::exp(raw)) : std::exp(raw);
@@ -176,7 +262,7 @@ TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
   const GoldenCase& gc = GetParam();
   const RefCfg& c = gc.ref;
   TaskInfo task{"toy", c.vocab, 0, c.classes, 16, c.pair, false, "mean"};
-  auto model = CreateModel("s4d", task, gc.options, /*seed=*/5);
+  auto model = CreateModel(c.nplr_lmax ? "s4" : "s4d", task, gc.options, /*seed=*/5);
   ASSERT_TRUE(model.ok()) << model.status();
   const int B = 2, L = 7;
   std::mt19937 g(3);
@@ -260,15 +346,23 @@ INSTANTIATE_TEST_SUITE_P(
                    Opts({{"init", "legs"}, {"bidirectional", "true"}, {"norm", "batch"}}),
                    {4, 2, 4, 2, 2, 6, 2, true, false, true, true, true}},
         GoldenCase{"RealInitZoh", Opts({{"init", "real"}, {"n_layers", "1"}}),
-                   {4, 2, 4, 1, 1, 6, 3, true, false, true, false, false}}),
+                   {4, 2, 4, 1, 1, 6, 3, true, false, true, false, false}},
+        // DPLR S4 (HiPPO-LegS), kernel generated at l_max = 9 and truncated to L = 7.
+        GoldenCase{"DplrCausalPreLayerNormShared", Opts({{"l_max", "9"}, {"n_ssm", "1"}}),
+                   {4, 2, 1, 1, 2, 6, 3, false, false, true, false, false, 9}},
+        GoldenCase{"DplrBidirPostBatchNorm",
+                   Opts({{"l_max", "8"}, {"bidirectional", "true"}, {"norm", "batch"},
+                         {"prenorm", "false"}}),
+                   {4, 2, 4, 2, 2, 6, 3, false, false, false, true, false, 8}}),
     [](const ::testing::TestParamInfo<GoldenCase>& i) { return i.param.name; });
 
 TEST(S4dModel, ConvolutionModeEqualsRecurrentMode) {
   TaskInfo task{"toy", 256, 0, 10, 512, false, false, "mean"};
-  for (const char* disc : {"zoh", "bilinear"}) {
-    auto model = CreateModel("s4d", task,
+  for (const char* disc : {"zoh", "bilinear", "dplr"}) {
+    const bool dplr = std::string(disc) == "dplr";
+    auto model = CreateModel(dplr ? "s4" : "s4d", task,
                              {{"d_model", "32"}, {"d_state", "16"}, {"n_layers", "3"},
-                              {"disc", disc}},
+                              {"disc", dplr ? "bilinear" : disc}},
                              7);
     ASSERT_TRUE(model.ok()) << model.status();
     const int B = 2, L = 300;
@@ -335,8 +429,9 @@ TEST(S4dModel, OptimizerGroupsFollowThePublishedConfigs) {
 
 TEST(S4dModel, LossFallsOnToyProblem) {
   TaskInfo task{"toy", 8, 0, 2, 32, false, false, "mean"};
-  auto model = CreateModel("s4d", task, {{"d_model", "16"}, {"d_state", "8"}, {"n_layers", "2"}}, 3);
-  ASSERT_TRUE(model.ok());
+  for (const char* name : {"s4d", "s4"}) {
+  auto model = CreateModel(name, task, {{"d_model", "16"}, {"d_state", "8"}, {"n_layers", "2"}}, 3);
+  ASSERT_TRUE(model.ok()) << model.status();
   testing::AdamW opt((*model)->ParamGroups(), 0.01, 0.0);
   Rng rng(2);
   double first = 0, last = 0;
@@ -349,7 +444,8 @@ TEST(S4dModel, LossFallsOnToyProblem) {
     opt.Step();
     opt.ZeroGrad();
   }
-  EXPECT_LT(last, 0.75 * first) << "first 5 steps " << first << ", last 5 " << last;
+  EXPECT_LT(last, 0.75 * first) << name << ": first 5 steps " << first << ", last 5 " << last;
+  }
 }
 
 }  // namespace
