@@ -11,6 +11,7 @@
 #include "core/ops/matmul.h"
 #include "core/ops/norm.h"
 #include "core/ops/pooling.h"
+#include "core/ops/sequence.h"
 #include "core/ops/shape_ops.h"
 #include "core/ops/softmax.h"
 

@@ -1,0 +1,117 @@
+#include "core/ops/sequence.h"
+
+#include "core/check.h"
+
+namespace lra {
+namespace {
+
+// One engine per thread: the kernel objects hold scratch and are not thread-safe per object.
+kernels::FftConv& DefaultFftConv() {
+  thread_local kernels::FftConv engine;
+  return engine;
+}
+
+kernels::Attention& DefaultAttention(AttentionAlgorithm algo) {
+  thread_local kernels::Attention dense(kernels::AttentionOptions{AttentionAlgorithm::kDense});
+  thread_local kernels::Attention blocked(kernels::AttentionOptions{AttentionAlgorithm::kBlocked});
+  return algo == AttentionAlgorithm::kDense ? dense : blocked;
+}
+
+// Buffer the kernel can overwrite for v's gradient: the gradient itself on first use, else a
+// temporary that Finish() adds in.
+struct GradTarget {
+  const Var* v;
+  Tensor* direct = nullptr;
+  Tensor temp;
+  float* data() { return direct ? direct->data<float>() : temp.data<float>(); }
+  void Finish() {
+    if (!direct && temp.defined()) AddInto(v->GradForAccumulate(), temp);
+  }
+};
+
+GradTarget Target(const Var& v, bool needed) {
+  GradTarget t{&v};
+  if (needed) {
+    bool ow;
+    Tensor& g = v.GradForWrite(&ow);
+    if (ow) {
+      t.direct = &g;
+      return t;
+    }
+  }
+  t.temp = Tensor::Empty(v.shape());
+  if (!needed) t.v = nullptr;
+  return t;
+}
+
+}  // namespace
+
+// Saves u and k (shared storage); the kernel recomputes the spectrum of k in backward.
+Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftConv* engine) {
+  LRA_CHECK(u.rank() == 3) << "FftConv: u " << u.shape().ToString() << " must be [B, L, H]";
+  kernels::ConvShape s;
+  s.batch = static_cast<int>(u.dim(0));
+  s.length = static_cast<int>(u.dim(1));
+  s.channels = static_cast<int>(u.dim(2));
+  s.direction = direction;
+  const Shape want = direction == ConvDirection::kCausal ? Shape{u.dim(2), u.dim(1)}
+                                                         : Shape{2, u.dim(2), u.dim(1)};
+  LRA_CHECK(k.shape() == want) << "FftConv: kernel " << k.shape().ToString() << ", want "
+                               << want.ToString();
+  kernels::FftConv* eng = engine ? engine : &DefaultFftConv();
+  Tensor y = Tensor::Empty(u.shape());
+  eng->Forward(s, u.value().data<float>(), k.value().data<float>(), y.data<float>());
+  return MakeOp("FftConv", y, {u, k}, [u, k, s, eng](const Tensor& dy) {
+    GradTarget du = Target(u, u.requires_grad());
+    GradTarget dk = Target(k, k.requires_grad());
+    eng->Backward(s, u.value().data<float>(), k.value().data<float>(), dy.data<float>(),
+                  u.requires_grad() ? du.data() : nullptr, k.requires_grad() ? dk.data() : nullptr);
+    if (u.requires_grad()) du.Finish();
+    if (k.requires_grad()) dk.Finish();
+  });
+}
+
+// Saves q, k, v, the output and the kernel's saved state (probabilities for dense, row
+// logsumexp for blocked).
+Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_t>& lengths,
+              const AttentionConfig& config) {
+  LRA_CHECK(q.rank() == 3 && q.shape() == k.shape() && q.shape() == v.shape())
+      << "Attention: q " << q.shape().ToString() << " k " << k.shape().ToString() << " v "
+      << v.shape().ToString() << " must all be [B, L, heads * d]";
+  LRA_CHECK(config.heads >= 1 && q.dim(2) % config.heads == 0)
+      << "Attention: width " << q.dim(2) << " not divisible by " << config.heads << " heads";
+  kernels::AttentionShape s;
+  s.batch = static_cast<int>(q.dim(0));
+  s.length = static_cast<int>(q.dim(1));
+  s.heads = config.heads;
+  s.head_dim = static_cast<int>(q.dim(2) / config.heads);
+  s.causal = config.causal;
+  LRA_CHECK(lengths.empty() || static_cast<int>(lengths.size()) == s.batch)
+      << "Attention: " << lengths.size() << " lengths for batch " << s.batch;
+  for (int32_t n : lengths)
+    LRA_CHECK(n >= 0 && n <= s.length) << "Attention: length " << n << " not in [0, " << s.length << "]";
+  kernels::Attention& eng = DefaultAttention(config.algorithm);
+  const bool grad = NeedsGrad({q, k, v});
+  Tensor saved = Tensor::Empty({eng.SavedFloats(s)});
+  Tensor out = Tensor::Empty(q.shape());
+  const int* lp = lengths.empty() ? nullptr : lengths.data();
+  eng.Forward(s, q.value().data<float>(), k.value().data<float>(), v.value().data<float>(), lp,
+              out.data<float>(), saved.data<float>());
+  if (!grad) return Constant(out);
+  const AttentionAlgorithm algo = config.algorithm;
+  return MakeOp("Attention", out, {q, k, v}, [q, k, v, lengths, s, out, saved, algo](const Tensor& dout) {
+    GradTarget dq = Target(q, q.requires_grad());
+    GradTarget dk = Target(k, k.requires_grad());
+    GradTarget dv = Target(v, v.requires_grad());
+    const int* lp = lengths.empty() ? nullptr : lengths.data();
+    DefaultAttention(algo).Backward(s, q.value().data<float>(), k.value().data<float>(),
+                                    v.value().data<float>(), lp, out.data<float>(),
+                                    saved.data<float>(), dout.data<float>(), dq.data(), dk.data(),
+                                    dv.data());
+    if (q.requires_grad()) dq.Finish();
+    if (k.requires_grad()) dk.Finish();
+    if (v.requires_grad()) dv.Finish();
+  });
+}
+
+}  // namespace lra

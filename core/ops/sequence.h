@@ -1,0 +1,41 @@
+// Sequence-mixing ops: FFT long convolution (S4) and multi-head attention, wrapping the raw
+// kernels in core/kernels/fft_conv.h and core/kernels/attention.h (read those for the exact
+// math, layouts and masking rules).
+#ifndef LRA_CORE_OPS_SEQUENCE_H_
+#define LRA_CORE_OPS_SEQUENCE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "core/kernels/attention.h"
+#include "core/kernels/fft_conv.h"
+#include "core/tape.h"
+
+namespace lra {
+
+using kernels::AttentionAlgorithm;
+using kernels::ConvDirection;
+
+// y = conv(u, k). u: [B, L, H]; k: [H, L] (kCausal) or [2, H, L] (kBidirectional: forward
+// kernel, then backward kernel). Both u and k may require gradients (k usually comes from an
+// SSM kernel generator). `engine` holds FFTW plans and scratch; null uses a process-wide one
+// planned with FFTW_MEASURE (0.3-0.5 s once per length). Pass your own (e.g. FftRigor::kEstimate
+// in tests); it must outlive Backward.
+Var FftConv(const Var& u, const Var& k, ConvDirection direction,
+            kernels::FftConv* engine = nullptr);
+
+struct AttentionConfig {
+  int heads = 1;
+  bool causal = false;
+  AttentionAlgorithm algorithm = AttentionAlgorithm::kDense;
+};
+
+// Multi-head scaled dot-product attention. q, k, v: [B, L, heads * d] (as one [B*L, heads*d]
+// projection produces; no transposes). lengths: empty (no padding) or B key lengths in [0, L].
+// Returns [B, L, heads * d].
+Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_t>& lengths,
+              const AttentionConfig& config);
+
+}  // namespace lra
+
+#endif  // LRA_CORE_OPS_SEQUENCE_H_
