@@ -20,7 +20,8 @@
 // Complex gradients are dF/dRe + i dF/dIm. Forward saves nothing: Backward recomputes the
 // cheap per-mode tables (M * (J + L/J) entries per channel).
 //
-//   SsmDims d{.q = 1, .h = 128, .m = 32, .s = 128, .l = 4096};
+//   SsmDims d;  // q = 1 (causal), h = 128, m = 32, s = 128, l = 4096
+//   d.h = 128, d.m = 32, d.s = 128, d.l = 4096;
 //   S4dKernelForward(d, SsmOptions{}, params, k.data());          // k [1, 128, 4096]
 //   ... layer computes dk ...
 //   S4dKernelBackward(d, SsmOptions{}, params, dk.data(), grads);  // grads += dF/dparams
