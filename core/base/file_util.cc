@@ -1,4 +1,4 @@
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace lra::report {
+namespace lra {
 
 namespace fs = std::filesystem;
 
@@ -60,4 +60,4 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return absl::OkStatus();
 }
 
-}  // namespace lra::report
+}  // namespace lra
