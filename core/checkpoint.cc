@@ -132,6 +132,7 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainingState& s) {
     r->set_stream(rng->state().stream);
     r->set_counter(rng->state().counter);
   }
+  proto.mutable_metadata()->insert(s.metadata.begin(), s.metadata.end());
   std::string payload;
   if (!proto.SerializeToString(&payload))
     return absl::InternalError(absl::StrCat(path, ": checkpoint does not serialize (over 2 GiB?)"));
@@ -224,6 +225,8 @@ absl::Status LoadCheckpoint(const std::string& path, TrainingState* s) {
     *rng = Rng(Rng::State{r.seed(), r.stream(), r.counter()});
   }
   s->step = proto.step();
+  s->metadata.clear();
+  s->metadata.insert(proto.metadata().begin(), proto.metadata().end());
   return absl::OkStatus();
 }
 

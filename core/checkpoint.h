@@ -18,6 +18,7 @@
 #define LRA_CORE_CHECKPOINT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,8 @@ struct TrainingState {
   std::vector<std::pair<std::string, Tensor>> buffers;  // restored in place (shared storage)
   std::vector<std::pair<std::string, Rng*>> rngs;
   int64_t step = 0;
+  // The caller's own key/value state; saved as is and replaced on load.
+  std::map<std::string, std::string> metadata;
 };
 
 absl::Status SaveCheckpoint(const std::string& path, const TrainingState& state);

@@ -24,6 +24,7 @@ TEST(CheckpointTest, RoundTripRestoresEverything) {
   Rng drop(9, 2);
   drop.NextU64();
   TrainingState s{{w, z}, &opt, {{"bn.mean", buf}}, {{"dropout", &drop}}, 42};
+  s.metadata = {{"epoch", "3"}, {"best_val", "0.52500000000000002"}};
   const std::string path = TmpPath("ckpt_roundtrip");
   ASSERT_TRUE(SaveCheckpoint(path, s).ok());
 
@@ -37,6 +38,7 @@ TEST(CheckpointTest, RoundTripRestoresEverything) {
   absl::Status st = LoadCheckpoint(path, &s2);
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(s2.step, 42);
+  EXPECT_EQ(s2.metadata, s.metadata);
   EXPECT_EQ(opt2.step(), 1);
   EXPECT_EQ(w2.value().ToVector(), w.value().ToVector());
   EXPECT_EQ(opt2.moments()[0].v.ToVector(), opt.moments()[0].v.ToVector());
