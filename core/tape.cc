@@ -137,7 +137,9 @@ void Backward(const Var& loss, const Tensor& dloss) {
   if (root->grad.defined()) {
     AddInto(root->grad, dloss);
   } else {
-    root->grad = dloss.Clone();
+    // A leaf keeps (and later adds into) its gradient, so it needs its own copy; an op's
+    // gradient is only read by its backward, so it can share the caller's buffer.
+    root->grad = root->is_leaf ? dloss.Clone() : dloss;
   }
   for (const std::shared_ptr<internal::Node>& n : order) {
     if (n->is_leaf) continue;

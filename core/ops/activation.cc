@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/kernels/vmath/vmath.h"
 #include "core/ops/unary_internal.h"
 #include "core/parallel.h"
 
@@ -16,30 +17,37 @@ Var Relu(const Var& x) {
                [](float v, float) { return v > 0.0f ? 1.0f : 0.0f; }, 1);
 }
 
-// Saves x; the derivative is recomputed from x in backward.
+// Saves x; the derivative is recomputed from x in backward (vectorized, core/kernels/vmath).
 Var Gelu(const Var& x, GeluKind kind) {
-  constexpr float kInvSqrt2 = 0.70710678118654752f;
-  constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-  constexpr float kC = 0.79788456080286536f;  // sqrt(2/pi)
-  constexpr float kA = 0.044715f;
-  if (kind == GeluKind::kErf) {
-    return Unary(
-        "GeluErf", x, [](float v) { return 0.5f * v * (1.0f + std::erf(v * kInvSqrt2)); },
-        [](float v, float) {
-          // d/dx x Phi(x) = Phi(x) + x phi(x).
-          return 0.5f * (1.0f + std::erf(v * kInvSqrt2)) +
-                 v * kInvSqrt2Pi * std::exp(-0.5f * v * v);
-        },
-        16);
-  }
-  return Unary(
-      "GeluTanh", x,
-      [](float v) { return 0.5f * v * (1.0f + std::tanh(kC * (v + kA * v * v * v))); },
-      [](float v, float) {
-        const float t = std::tanh(kC * (v + kA * v * v * v));
-        return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kC * (1.0f + 3.0f * kA * v * v);
+  const int64_t n = x.numel();
+  Tensor y = Tensor::Empty(x.shape());
+  const float* xp = x.value().data<float>();
+  float* yp = y.data<float>();
+  ParallelFor(
+      n, [&](int64_t b, int64_t e) {
+        if (kind == GeluKind::kErf) {
+          vmath::GeluErf(xp + b, yp + b, nullptr, e - b);
+        } else {
+          vmath::GeluTanh(xp + b, yp + b, nullptr, e - b);
+        }
       },
-      16);
+      8);
+  return MakeOp(kind == GeluKind::kErf ? "GeluErf" : "GeluTanh", y, {x}, [x, kind, n](const Tensor& dy) {
+    bool ow;
+    Tensor& g = x.GradForWrite(&ow);
+    const float* xp = x.value().data<float>();
+    const float* dp = dy.data<float>();
+    float* gp = g.data<float>();
+    ParallelFor(
+        n, [&](int64_t b, int64_t e) {
+          if (kind == GeluKind::kErf) {
+            vmath::GeluErfBackward(xp + b, dp + b, gp + b, !ow, e - b);
+          } else {
+            vmath::GeluTanhBackward(xp + b, dp + b, gp + b, !ow, e - b);
+          }
+        },
+        8);
+  });
 }
 
 // Saves x: da = dy * s, db = dy * a * s * (1 - s), s = sigmoid(b).

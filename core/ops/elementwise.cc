@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/kernels/vmath/vmath.h"
 #include "core/ops/unary_internal.h"
 #include "core/parallel.h"
 
@@ -261,18 +262,18 @@ Var Neg(const Var& x) {
   return Unary("Neg", x, [](float v) { return -v; }, [](float, float) { return -1.0f; }, 1);
 }
 Var Exp(const Var& x) {
-  return Unary("Exp", x, [](float v) { return std::exp(v); }, [](float, float y) { return y; });
+  return Unary("Exp", x, vmath::Exp, [](float, float y) { return y; });
 }
 Var Log(const Var& x) {
   return Unary("Log", x, [](float v) { return std::log(v); },
                [](float v, float) { return 1.0f / v; });
 }
 Var Tanh(const Var& x) {
-  return Unary("Tanh", x, [](float v) { return std::tanh(v); },
+  return Unary("Tanh", x, vmath::Tanh,
                [](float, float y) { return 1.0f - y * y; });
 }
 Var Sigmoid(const Var& x) {
-  return Unary("Sigmoid", x, [](float v) { return 1.0f / (1.0f + std::exp(-v)); },
+  return Unary("Sigmoid", x, vmath::Sigmoid,
                [](float, float y) { return y * (1.0f - y); });
 }
 Var Square(const Var& x) {

@@ -2,6 +2,8 @@
 #ifndef LRA_CORE_OPS_UNARY_INTERNAL_H_
 #define LRA_CORE_OPS_UNARY_INTERNAL_H_
 
+#include <type_traits>
+
 #include "core/parallel.h"
 #include "core/tape.h"
 
@@ -10,6 +12,7 @@ namespace ops_internal {
 
 // y = f(x) elementwise; backward dx += dout * df(x, y). Saves x and y (shared, no copy).
 // `cost` is the work per element relative to an add, for the parallel threshold.
+// `f` is either float(float) or a vector kernel void(const float* x, float* y, int64_t n).
 template <typename F, typename DF>
 Var Unary(const char* name, const Var& x, F f, DF df, int64_t cost = 4) {
   const Tensor& xv = x.value();
@@ -18,7 +21,11 @@ Var Unary(const char* name, const Var& x, F f, DF df, int64_t cost = 4) {
   float* yp = y.data<float>();
   ParallelFor(
       xv.numel(), [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) yp[i] = f(xp[i]);
+        if constexpr (std::is_invocable_v<F, const float*, float*, int64_t>) {
+          f(xp + b, yp + b, e - b);
+        } else {
+          for (int64_t i = b; i < e; ++i) yp[i] = f(xp[i]);
+        }
       },
       cost);
   if (!NeedsGrad({x})) return Constant(y);

@@ -92,8 +92,14 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
     return;
   }
   Context& ctx = Ctx();
-  const Key key{batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate,
-                omp_get_max_threads()};
+  // Below ~1 MFLOP (a few microseconds on one core) waking the other threads costs more than it
+  // saves, so small products get a single-threaded primitive. omp_set_num_threads is a per-thread
+  // setting, restored below; the primitive records the count it was created with.
+  const int max_threads = omp_get_max_threads();
+  const bool small = 2.0 * batch * m * n * k < double(1 << 20);
+  const int threads = small ? 1 : max_threads;
+  if (threads != max_threads) omp_set_num_threads(threads);
+  const Key key{batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate, threads};
   const Entry* e;
   {
     std::lock_guard<std::mutex> lock(ctx.mu);
@@ -114,6 +120,7 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
     e->prim.execute(ctx.stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   }
   ctx.stream.wait();
+  if (threads != max_threads) omp_set_num_threads(max_threads);
 }
 
 int64_t GemmCacheSize() {

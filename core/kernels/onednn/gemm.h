@@ -10,7 +10,8 @@
 // row; it cannot be combined with accumulate.
 //
 // Primitive creation costs 10-100 us; the cache key includes omp_get_max_threads() because a
-// primitive keeps the thread count it was created with (TOOLCHAIN.md 2c, case D).
+// primitive keeps the thread count it was created with (TOOLCHAIN.md 2c, case D). Products
+// under 1 MFLOP run on one thread.
 #ifndef LRA_CORE_KERNELS_ONEDNN_GEMM_H_
 #define LRA_CORE_KERNELS_ONEDNN_GEMM_H_
 
