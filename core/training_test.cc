@@ -14,6 +14,7 @@ namespace {
 struct RunResult {
   std::vector<float> losses;
   double accuracy;
+  int64_t system_allocs_after_first_step = 0;  // BufferPool system allocations in steps 2..N
 };
 
 RunResult Train(uint64_t seed) {
@@ -39,7 +40,9 @@ RunResult Train(uint64_t seed) {
   const LrSchedule sched = LrSchedule::S4Cosine(20, 400);
   RunResult out;
   Var xin = Constant(x);
+  int64_t allocs_after_first = 0;
   for (int step = 0; step < 400; ++step) {
+    if (step == 1) allocs_after_first = BufferPool::Get().stats().system_allocs;
     Var hdn = Dropout(Gelu(Linear(xin, w1, b1)), 0.05f, true, drop);
     Var loss = CrossEntropy(Linear(hdn, w2, b2), y);
     out.losses.push_back(loss.value().item());
@@ -48,6 +51,7 @@ RunResult Train(uint64_t seed) {
     opt.Step(static_cast<float>(sched.Factor(opt.step() + 1)));
     opt.ZeroGrad();
   }
+  out.system_allocs_after_first_step = BufferPool::Get().stats().system_allocs - allocs_after_first;
   NoGrad ng;
   Var logits = Linear(Gelu(Linear(xin, w1, b1)), w2, b2);
   out.accuracy = double(CountCorrect(logits.value(), y)) / n;
@@ -60,6 +64,8 @@ TEST(TrainingTest, MlpFitsAndIsBitwiseReproducible) {
   ASSERT_EQ(a.losses.size(), b.losses.size());
   EXPECT_EQ(0, std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * sizeof(float)));
   EXPECT_LT(a.losses.back(), 0.1f * a.losses.front());
+  // Every step after the first is served from the pool's free lists.
+  EXPECT_EQ(a.system_allocs_after_first_step, 0);
   const RunResult c = Train(6);
   EXPECT_NE(0, std::memcmp(a.losses.data(), c.losses.data(), a.losses.size() * sizeof(float)));
 }
