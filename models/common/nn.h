@@ -19,7 +19,7 @@
 
 namespace lra::models::nn {
 
-// y = x w (+ b): x [..., in], w [in, out], b [out] or undefined. GEMMs in Eigen (2 threads).
+// y = x w (+ b): x [..., in], w [in, out], b [out] or undefined (core/ops/matmul.h, oneDNN).
 Var Linear(const Var& x, const Var& w, const Var& b);
 
 // Elementwise, same shapes.

@@ -31,12 +31,19 @@ using ::lra::s4::SsmOptions;
 using ::lra::s4::SsmParams;
 using cd = std::complex<double>;
 
-Tensor ComplexTensor(const Shape& shape, const std::vector<c64>& v) {
-  Tensor t = Tensor::Empty(shape, DType::kC64);
-  LRA_CHECK(static_cast<int64_t>(v.size()) == t.numel()) << "ComplexTensor: size";
-  std::memcpy(t.data<c64>(), v.data(), v.size() * sizeof(c64));
+// Complex parameters are stored as float tensors [..., 2] (real, imaginary interleaved; S4's
+// view_as_real), so every optimizer and checkpoint sees plain float parameters. Gradients are
+// dF/dRe, dF/dIm in the same layout, which is what the raw kernels produce.
+Tensor ComplexTensor(const std::vector<int64_t>& dims, const std::vector<c64>& v) {
+  std::vector<int64_t> d = dims;
+  d.push_back(2);
+  Tensor t = Tensor::Empty(Shape(d));
+  LRA_CHECK(static_cast<int64_t>(v.size()) * 2 == t.numel()) << "ComplexTensor: size";
+  std::memcpy(t.data<float>(), v.data(), v.size() * sizeof(c64));
   return t;
 }
+const c64* AsComplex(const Tensor& t) { return reinterpret_cast<const c64*>(t.data<float>()); }
+c64* AsComplex(Tensor& t) { return reinterpret_cast<c64*>(t.data<float>()); }
 
 struct Config {
   bool nplr = false;
@@ -116,9 +123,9 @@ Var SsmKernel(const Config& cfg, const SsmDims& d, const Var& dt, const Var& a_r
     sp.dt_raw = dt.value().data<float>();
     sp.a_re_raw = a_re.value().data<float>();
     sp.a_im = a_im.value().data<float>();
-    sp.b = b.value().data<c64>();
-    if (p.defined()) sp.p = p.value().data<c64>();
-    sp.c = c.value().data<c64>();
+    sp.b = AsComplex(b.value());
+    if (p.defined()) sp.p = AsComplex(p.value());
+    sp.c = AsComplex(c.value());
     return sp;
   };
   const bool nplr = cfg.nplr;
@@ -135,16 +142,16 @@ Var SsmKernel(const Config& cfg, const SsmDims& d, const Var& dt, const Var& a_r
     // The raw kernel backward accumulates (+=), so it writes into zeroed buffers that are then
     // handed to the tape.
     Tensor gdt = Tensor::Zeros(dt.shape()), gre = Tensor::Zeros(a_re.shape()),
-           gim = Tensor::Zeros(a_im.shape()), gb = Tensor::Zeros(b.shape(), DType::kC64),
-           gc = Tensor::Zeros(c.shape(), DType::kC64);
-    Tensor gp = nplr ? Tensor::Zeros(p.shape(), DType::kC64) : Tensor();
+           gim = Tensor::Zeros(a_im.shape()), gb = Tensor::Zeros(b.shape()),
+           gc = Tensor::Zeros(c.shape());
+    Tensor gp = nplr ? Tensor::Zeros(p.shape()) : Tensor();
     SsmGrads<float> g;
     if (dt.requires_grad()) g.dt_raw = gdt.data<float>();
     if (a_re.requires_grad()) g.a_re_raw = gre.data<float>();
     if (a_im.requires_grad()) g.a_im = gim.data<float>();
-    if (b.requires_grad()) g.b = gb.data<c64>();
-    if (c.requires_grad()) g.c = gc.data<c64>();
-    if (nplr && p.requires_grad()) g.p = gp.data<c64>();
+    if (b.requires_grad()) g.b = AsComplex(gb);
+    if (c.requires_grad()) g.c = AsComplex(gc);
+    if (nplr && p.requires_grad()) g.p = AsComplex(gp);
     if (nplr) {
       ::lra::s4::DplrKernelBackward(d, opt, params(), dk.data<float>(), g);
     } else {
@@ -255,9 +262,9 @@ class S4Block {
       sp.dt_raw = dt_.value().data<float>();
       sp.a_re_raw = a_re_.value().data<float>();
       sp.a_im = a_im_.value().data<float>();
-      sp.b = b_.value().data<c64>();
-      sp.p = p_.value().data<c64>();
-      sp.c = c_.value().data<c64>();
+      sp.b = AsComplex(b_.value());
+      sp.p = AsComplex(p_.value());
+      sp.c = AsComplex(c_.value());
       Step st;
       st.dplr = std::make_shared<::lra::s4::DplrRecurrence>(dims_, cfg_.ssm, sp);
       return st;
@@ -269,8 +276,8 @@ class S4Block {
     const float* dt = dt_.value().data<float>();
     const float* are = a_re_.value().data<float>();
     const float* aim = a_im_.value().data<float>();
-    const c64* b = b_.value().data<c64>();
-    const c64* c = c_.value().data<c64>();
+    const c64* b = AsComplex(b_.value());
+    const c64* c = AsComplex(c_.value());
     for (int ch = 0; ch < h; ++ch) {
       const int s = ch % dims_.s;
       const double delta = ::lra::s4::DtValue(cfg_.ssm.dt_transform, dt[ch]);

@@ -1,0 +1,133 @@
+// Training and inference throughput of the models at the shapes of the PyTorch CPU reference
+// (/work/shared/reference/S4.md section 5; issue 5): batch 8, vocabulary 256, 10 classes,
+// H = 128, 4 layers, L = 1K / 2K / 4K, 2 threads.
+//
+//   S4D:          causal S4D-Lin, N = 64 (32 complex modes), pre-LayerNorm, mean pooling
+//   Transformer:  4 heads, MLP 512, pre-LN, learned positions, dense attention
+//
+// A training step is forward + cross-entropy + backward + AdamW (core/optim) over the model's
+// parameter groups. Counters: tokens/s (B * L per step), peak pool bytes (BufferPool peak in the
+// timed loop), GFLOP/s from an analytic count of the dominant terms and its fraction of the
+// 2-core fp32 FMA peak (453 GFLOP/s, TOOLCHAIN.md section 1).
+//
+// Run: bazel --output_base=/root/.cache/bazel-models run --config=native //models:model_benchmark
+#include <sys/resource.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "benchmark/benchmark.h"
+#include "core/optim/adam.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
+#include "models/common/nn.h"
+#include "models/registry.h"
+
+namespace lra::models {
+namespace {
+
+constexpr int kBatch = 8, kVocab = 256, kClasses = 10, kH = 128, kLayers = 4;
+constexpr double kPeakGflops = 453.0;
+
+TaskInfo Task(int l) { return TaskInfo{"bench", kVocab, 0, kClasses, l, false, false, "mean"}; }
+
+std::unique_ptr<Model> Make(const std::string& name, int l) {
+  std::map<std::string, std::string> o;
+  if (name == "s4d") {
+    o = {{"d_model", "128"}, {"n_layers", "4"}, {"d_state", "64"}, {"init", "lin"},
+         {"bidirectional", "false"}, {"norm", "layer"}, {"prenorm", "true"}, {"pool", "mean"}};
+  } else {
+    o = {{"d_model", "128"}, {"n_layers", "4"}, {"heads", "4"}, {"mlp_dim", "512"},
+         {"positions", "learned"}, {"pool", "mean"}, {"attention", "dense"}, {"dropout", "0"},
+         {"head", "linear"}};
+  }
+  auto m = CreateModel(name, Task(l), o, 1);
+  if (!m.ok()) {
+    fprintf(stderr, "%s\n", std::string(m.status().message()).c_str());
+    std::abort();
+  }
+  return std::move(*m);
+}
+
+// Dominant flops of one training step (forward + backward = 3x forward for GEMMs).
+double StepFlops(const std::string& name, int l) {
+  const double tokens = double{kBatch} * l, h = kH;
+  if (name == "s4d") {
+    // Per layer: output Linear H->2H (2*H*2H per token, x3), FFT conv fwd+bwd (~3 transforms of
+    // size 2L per channel each way: 3 * 2.5 * 2L log2(2L) real flops, x2), kernel generation
+    // (L * N/2 complex MACs = 8 flops, x2).
+    const double gemm = 3 * 2 * h * 2 * h * tokens;
+    const double fft = 2 * 3 * 2.5 * 2 * l * std::log2(2.0 * l) * h * kBatch;
+    const double kern = 2 * 8.0 * l * 32 * h;
+    return kLayers * (gemm + fft + kern);
+  }
+  // Per layer: q, k, v, out (4 H*H), MLP (2 * H * 512) GEMMs and attention 2 * L^2 * H (QK^T and
+  // PV), all x2 flops per MAC and x3 for backward.
+  const double gemm = 3 * 2 * (4 * h * h + 2 * h * 512) * tokens;
+  const double attn = 3 * 2 * 2 * double{l} * l * h * kBatch;
+  return kLayers * (gemm + attn);
+}
+
+void Train(benchmark::State& state, const std::string& name) {
+  SetNumThreads(2);
+  const int l = static_cast<int>(state.range(0));
+  std::unique_ptr<Model> model = Make(name, l);
+  std::vector<lra::ParamGroup> groups;
+  for (const ParamGroup& g : model->ParamGroups())
+    groups.push_back({g.params, static_cast<float>(g.lr.value_or(0.01)),
+                      static_cast<float>(g.weight_decay.value_or(0.05))});
+  Adam opt(groups, AdamOptions{.decoupled_weight_decay = true});
+  std::mt19937 gen(1);
+  std::vector<int32_t> tokens(kBatch * l), lengths(kBatch, l), labels(kBatch);
+  for (auto& t : tokens) t = static_cast<int32_t>(gen() % kVocab);
+  for (auto& t : labels) t = static_cast<int32_t>(gen() % kClasses);
+  Batch batch{kBatch, l, tokens.data(), lengths.data()};
+  Rng rng(1);
+  auto step = [&] {
+    Var loss = nn::CrossEntropy(model->Forward(batch, true, rng), labels.data());
+    Backward(loss);
+    opt.Step();
+    opt.ZeroGrad();
+  };
+  step();  // warm-up: FFTW plans, oneDNN primitives, pool buffers
+  BufferPool::Get().ResetPeak();
+  for (auto _ : state) step();
+  const double tok = double{kBatch} * l * state.iterations();
+  state.counters["tokens/s"] = benchmark::Counter(tok, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(StepFlops(name, l) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["peak_pool_MB"] = BufferPool::Get().stats().peak_bytes_in_use / 1e6;
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  state.counters["maxrss_MB"] = ru.ru_maxrss / 1e3;
+}
+
+void BM_S4dTrain(benchmark::State& s) { Train(s, "s4d"); }
+void BM_TransformerTrain(benchmark::State& s) { Train(s, "transformer"); }
+BENCHMARK(BM_S4dTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TransformerTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+// One stream, token by token through all 4 layers (S4.md 1.4): tokens/s.
+void BM_S4dRecurrentOneStream(benchmark::State& state) {
+  SetNumThreads(2);
+  std::unique_ptr<Model> model = Make("s4d", 1024);
+  RecurrentModel* rec = model->Recurrent();
+  if (!rec->Reset(1).ok()) std::abort();
+  std::vector<float> logits(kClasses);
+  int32_t tok = 3;
+  const bool with_head = state.range(0) != 0;
+  for (auto _ : state) {
+    rec->Step(&tok, with_head ? logits.data() : nullptr);
+    tok = (tok * 31 + 7) % kVocab;
+  }
+  state.counters["tokens/s"] = benchmark::Counter(state.iterations(), benchmark::Counter::kIsRate);
+}
+// Arg 0: features only (the running mean is kept); 1: also the logits every token.
+BENCHMARK(BM_S4dRecurrentOneStream)->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace lra::models
+
+BENCHMARK_MAIN();
