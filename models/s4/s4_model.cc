@@ -1,6 +1,7 @@
 #include "models/s4/s4_model.h"
 
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -251,51 +252,27 @@ class S4Block {
     return cfg_.prenorm ? r : norm_.Forward(r, training);
   }
 
-  // ---- recurrent mode (S4.md 1.4): s_t = z * s_{t-1} + u_t, y_t = 2 Re(sum_n Ct_n s_t[n]) ----
+  // ---- recurrent mode (S4.md 1.4): ssm_recurrent.h's S4dRecurrence / DplrRecurrence, then the
+  // rest of the block per token ----
   struct Step {
-    std::vector<std::complex<float>> z, ct;  // [H, M] (S4D)
     std::shared_ptr<::lra::s4::DplrRecurrence> dplr;  // DPLR: dense 2M recurrence per channel
+    std::shared_ptr<::lra::s4::S4dRecurrence> diag;   // S4D: the raw kernels' SIMD recurrence
   };
   Step Discretize() const {
-    if (cfg_.nplr) {
-      SsmParams<float> sp;
-      sp.dt_raw = dt_.value().data<float>();
-      sp.a_re_raw = a_re_.value().data<float>();
-      sp.a_im = a_im_.value().data<float>();
-      sp.b = AsComplex(b_.value());
-      sp.p = AsComplex(p_.value());
-      sp.c = AsComplex(c_.value());
-      Step st;
-      st.dplr = std::make_shared<::lra::s4::DplrRecurrence>(dims_, cfg_.ssm, sp);
-      return st;
-    }
-    const int h = dims_.h, m = dims_.m;
+    SsmParams<float> sp;
+    sp.dt_raw = dt_.value().data<float>();
+    sp.a_re_raw = a_re_.value().data<float>();
+    sp.a_im = a_im_.value().data<float>();
+    sp.b = AsComplex(b_.value());
+    if (cfg_.nplr) sp.p = AsComplex(p_.value());
+    sp.c = AsComplex(c_.value());
     Step st;
-    st.z.resize(h * m);
-    st.ct.resize(h * m);
-    const float* dt = dt_.value().data<float>();
-    const float* are = a_re_.value().data<float>();
-    const float* aim = a_im_.value().data<float>();
-    const c64* b = AsComplex(b_.value());
-    const c64* c = AsComplex(c_.value());
-    for (int ch = 0; ch < h; ++ch) {
-      const int s = ch % dims_.s;
-      const double delta = ::lra::s4::DtValue(cfg_.ssm.dt_transform, dt[ch]);
-      for (int n = 0; n < m; ++n) {
-        const cd a = ::lra::s4::AFromRaw(cfg_.ssm.real_transform, are[s * m + n], aim[s * m + n]);
-        const cd dta = delta * a;
-        cd z, coef;
-        if (cfg_.ssm.disc == Discretization::kZoh) {
-          z = std::exp(dta);
-          coef = (z - 1.0) / a;
-        } else {
-          z = (1.0 + dta / 2.0) / (1.0 - dta / 2.0);
-          coef = delta / (1.0 - dta / 2.0);
-        }
-        st.z[ch * m + n] = std::complex<float>(z);
-        st.ct[ch * m + n] =
-            std::complex<float>(cd(c[ch * m + n]) * cd(b[s * m + n]) * coef);
-      }
+    if (cfg_.nplr) {
+      st.dplr = std::make_shared<::lra::s4::DplrRecurrence>(dims_, cfg_.ssm, sp);
+    } else {
+      SsmDims d = dims_;
+      d.l = 1;  // the recurrence does not depend on a length
+      st.diag = std::make_shared<::lra::s4::S4dRecurrence>(d, cfg_.ssm, sp);
     }
     return st;
   }
@@ -316,35 +293,26 @@ class S4Block {
       float* xs = x + static_cast<size_t>(sidx) * h;
       if (cfg_.prenorm) norm_.ApplyRow(xs, z); else std::memcpy(z, xs, h * sizeof(float));
       std::complex<float>* s = state + static_cast<size_t>(sidx) * h * m;
-      if (st.dplr) {
-        // The DPLR state [H][2M] floats has the same size as H*M complex values.
-        st.dplr->Step(1, z, reinterpret_cast<float*>(s), ys);
-        for (int ch = 0; ch < h; ++ch) {
-          const float y = ys[ch] + dd[ch] * z[ch];
-          g[ch] = 0.5f * y * (1.0f + std::erf(y * 0.7071067811865476f));
-        }
-      }
-      for (int ch = 0; ch < h && !st.dplr; ++ch) {
-        float acc = 0;
-        const std::complex<float>* zz = &st.z[ch * m];
-        const std::complex<float>* ct = &st.ct[ch * m];
-        std::complex<float>* sc = s + ch * m;
-        const float u = z[ch];
-        for (int n = 0; n < m; ++n) {
-          sc[n] = zz[n] * sc[n] + u;
-          acc += ct[n].real() * sc[n].real() - ct[n].imag() * sc[n].imag();
-        }
-        const float y = 2 * acc + dd[ch] * u;
-        g[ch] = 0.5f * y * (1.0f + std::erf(y * 0.7071067811865476f));
+      {
+        // Both recurrences keep [H][2M] floats per stream: the size of H*M complex values.
+        if (st.dplr) st.dplr->Step(1, z, reinterpret_cast<float*>(s), ys);
+        else st.diag->Step(1, z, reinterpret_cast<float*>(s), ys);
+        using A = Eigen::Map<Eigen::ArrayXf>;
+        using CA = Eigen::Map<const Eigen::ArrayXf>;
+        A y(ys, h);
+        y += CA(dd, h) * CA(z, h);
+        A(g, h) = 0.5f * y * (1.0f + (y * 0.7071067811865476f).erf());
       }
       Eigen::Map<Eigen::RowVectorXf> ov(o, out_w);
       ov = Eigen::Map<const Eigen::RowVectorXf>(g, h) *
                Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
                                               Eigen::RowMajor>>(w, h, out_w) +
            Eigen::Map<const Eigen::RowVectorXf>(bias, out_w);
-      for (int ch = 0; ch < h; ++ch) {
-        const float v = cfg_.glu ? o[ch] / (1.0f + std::exp(-o[h + ch])) : o[ch];
-        xs[ch] += v;
+      Eigen::Map<Eigen::ArrayXf> xa(xs, h), oa(o, h);
+      if (cfg_.glu) {
+        xa += oa / (1.0f + (-Eigen::Map<Eigen::ArrayXf>(o + h, h)).exp());
+      } else {
+        xa += oa;
       }
       if (!cfg_.prenorm) {
         std::memcpy(z, xs, h * sizeof(float));
