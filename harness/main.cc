@@ -1,4 +1,5 @@
-// lra: the Long Range Arena harness. `lra --help` lists the commands and every flag.
+// lra: the Long Range Arena harness. `lra help` lists the commands, `lra --help` every flag.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -6,31 +7,64 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "harness/commands.h"
 
 namespace {
 
 constexpr char kUsage[] = R"(lra: the Long Range Arena harness.
 
-Usage: lra <command> [--flags]
+Usage: bazel run //:lra -- <command> [--flags]
 
 Commands:
-  help      Print this message.
+  prepare  Turn a task's data into record shards:
+             lra prepare --task=listops --generate [--size=N]
+             lra prepare --task=text --source=/path/to/aclImdb
+  tasks    List the tasks, their formats and the prepared datasets.
+  models   List the registered models with their options and defaults.
+  train    Train one model on one task:
+             lra train --task=listops --model=s4d [--tier=small] [--set=train.lr=0.003]
+  eval     Evaluate a finished run: lra eval --run=<run folder> [--checkpoint=best|last]
+  suite    Prepare data and run a whole suite, then write the tables:
+             lra suite --suite=quick     (smoke, quick, paper)
+  table    Write the LRA accuracy table (Markdown, CSV, HTML) from the runs.
+  bench    Measure training speed and memory against sequence length (LRA Table 2 protocol).
+  help     This message.
 
-Run `lra --help` for every flag.)";
+Every flag, with its default: lra --help)";
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() < 2 || std::string(args[1]) == "help") {
+  const std::string command = args.size() >= 2 ? args[1] : "help";
+  if (args.size() > 2) {
+    std::fprintf(stderr, "lra: unexpected argument '%s'. Flags take the form --name=value.\n",
+                 args[2]);
+    return 2;
+  }
+  if (command == "help") {
     std::printf("%s\n", kUsage);
     return 0;
   }
-  std::fprintf(stderr, "lra: unknown command '%s'. Run `lra help` for the list.\n", args[1]);
-  return 2;
+  // A first Ctrl-C asks the training loop to checkpoint and stop; a second one kills.
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  lra::harness::InitThreads();
+  absl::Status status = lra::harness::RunCommand(command, &g_stop);
+  if (!status.ok()) {
+    std::fprintf(stderr, "lra %s: %s\n", command.c_str(), std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ||
+                   status.code() == absl::StatusCode::kNotFound
+               ? 2
+               : 1;
+  }
+  return 0;
 }
-

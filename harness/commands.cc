@@ -1,0 +1,320 @@
+#include "harness/commands.h"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/status_macros.h"
+#include "core/parallel.h"
+#include "harness/bench.h"
+#include "harness/config.h"
+#include "harness/flags.h"
+#include "harness/paths.h"
+#include "harness/progress.h"
+#include "harness/report/accuracy_table.h"
+#include "harness/report/bench_table.h"
+#include "harness/report/plots.h"
+#include "harness/report/result_io.h"
+#include "harness/trainer.h"
+#include "models/registry.h"
+#include "tasks/registry.h"
+
+namespace lra::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string DataDir() {
+  std::string d = absl::GetFlag(FLAGS_data_dir);
+  return d.empty() ? DefaultDataDir() : d;
+}
+std::string RunsDir() {
+  std::string d = absl::GetFlag(FLAGS_runs_dir);
+  return d.empty() ? DefaultRunsDir() : d;
+}
+std::string ResultsDir() {
+  std::string d = absl::GetFlag(FLAGS_results_dir);
+  return d.empty() ? DefaultResultsDir() : d;
+}
+
+absl::Status RequireFlag(const std::string& value, absl::string_view flag, absl::string_view example) {
+  if (!value.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required, e.g. ", example));
+}
+
+// --- prepare / tasks / models -------------------------------------------------------------------
+
+tasks::PrepareOptions PrepareFromFlags(const std::string& task) {
+  tasks::PrepareOptions o;
+  o.task = task;
+  o.source = absl::GetFlag(FLAGS_source);
+  o.generate = absl::GetFlag(FLAGS_generate);
+  o.size = absl::GetFlag(FLAGS_size);
+  if (absl::GetFlag(FLAGS_seed) != 0) o.seed = absl::GetFlag(FLAGS_seed);
+  o.overwrite = absl::GetFlag(FLAGS_overwrite);
+  o.encoding = absl::GetFlag(FLAGS_encoding);
+  o.max_length = absl::GetFlag(FLAGS_max_length);
+  o.split_convention = absl::GetFlag(FLAGS_split);
+  o.difficulty = absl::GetFlag(FLAGS_difficulty);
+  o.keep_source = absl::GetFlag(FLAGS_keep_source);
+  return o;
+}
+
+absl::Status Prepare(tasks::PrepareOptions options) {
+  LRA_ASSIGN_OR_RETURN(options.out_dir, tasks::DefaultDatasetDir(DataDir(), options));
+  std::fprintf(stderr, "preparing %s%s into %s ...\n", options.task.c_str(),
+               options.generate ? " (generated)" : "", options.out_dir.c_str());
+  tasks::PrepareReport report;
+  LRA_RETURN_IF_ERROR(tasks::PrepareTask(options, &report));
+  if (report.already_present) {
+    std::fprintf(stderr, "  already prepared (use --overwrite to redo it)\n");
+    return absl::OkStatus();
+  }
+  std::string counts;
+  for (const datasets::Split& s : report.manifest.splits()) {
+    absl::StrAppend(&counts, counts.empty() ? "" : ", ", s.name(), " ", s.num_examples());
+  }
+  std::fprintf(stderr, "  %s; %lld skipped; %.1f s (%.0f examples/s)\n", counts.c_str(),
+               static_cast<long long>(report.stats.skipped), report.seconds,
+               report.seconds > 0 ? report.stats.examples / report.seconds : 0.0);
+  for (const std::string& note : report.stats.notes) std::fprintf(stderr, "  note: %s\n", note.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status PrepareCommand() {
+  const std::string task = absl::GetFlag(FLAGS_task);
+  LRA_RETURN_IF_ERROR(RequireFlag(task, "task", "--task=listops"));
+  return Prepare(PrepareFromFlags(task));
+}
+
+absl::Status TasksCommand() {
+  absl::StatusOr<std::vector<tasks::DatasetInfo>> found = tasks::DescribeData(DataDir());
+  std::vector<tasks::DatasetInfo> none;
+  std::printf("%s", tasks::FormatTaskList(found.ok() ? *found : none).c_str());
+  return absl::OkStatus();
+}
+
+absl::Status ModelsCommand() {
+  std::printf("%s", models::DescribeModels().c_str());
+  return absl::OkStatus();
+}
+
+// --- train / eval -------------------------------------------------------------------------------
+
+absl::Status ApplyFlagOverrides(RunConfig* config) {
+  for (const std::string& s : absl::GetFlag(FLAGS_set)) LRA_RETURN_IF_ERROR(ApplyOverride(s, config));
+  if (absl::GetFlag(FLAGS_seed) != 0) config->mutable_train()->set_seed(absl::GetFlag(FLAGS_seed));
+  if (!absl::GetFlag(FLAGS_dataset).empty()) config->set_dataset(absl::GetFlag(FLAGS_dataset));
+  return absl::OkStatus();
+}
+
+TrainOptions BaseTrainOptions(const std::atomic<bool>* stop) {
+  TrainOptions o;
+  o.data_dir = DataDir();
+  o.runs_dir = RunsDir();
+  o.terminal = Progress::StderrIsTerminal();
+  o.threads = NumThreads();
+  o.stop = stop;
+  return o;
+}
+
+void PrintResult(const RunResult& r, const std::string& run_dir) {
+  std::fprintf(stderr,
+               "%s %s %s seed %llu: %s after %d steps, %.0f s; best val %.2f%% (step %d) -> test "
+               "%.2f%%; last test %.2f%%\n  %s\n",
+               r.task().c_str(), r.model().c_str(), r.config().c_str(),
+               static_cast<unsigned long long>(r.seed()), RunStatus_Name(r.status()).c_str(),
+               r.steps(), r.wall_seconds(), 100 * r.best().val_accuracy(), r.best().step(),
+               100 * r.best().test_accuracy(), 100 * r.last().test_accuracy(), run_dir.c_str());
+  if (!r.status_message().empty()) std::fprintf(stderr, "  %s\n", r.status_message().c_str());
+}
+
+absl::Status TrainOne(const std::string& task, const std::string& model, const std::string& tier,
+                      const RunConfig& overrides, const std::atomic<bool>* stop, bool resume,
+                      const std::string& run_name, RunResult* out) {
+  LRA_ASSIGN_OR_RETURN(RunConfig config, ResolveRunConfig(task, model, tier, overrides));
+  LRA_RETURN_IF_ERROR(ApplyFlagOverrides(&config));
+  TrainOptions options = BaseTrainOptions(stop);
+  options.resume = resume;
+  options.run_name = run_name;
+  LRA_ASSIGN_OR_RETURN(RunResult result, Train(config, options));
+  const std::string run_dir = RunDir(config, options);
+  absl::StatusOr<std::string> plot = report::WriteTrainingCurves(run_dir);
+  if (!plot.ok()) std::fprintf(stderr, "  (no training-curve plot: %s)\n", std::string(plot.status().message()).c_str());
+  PrintResult(result, run_dir);
+  if (out != nullptr) *out = result;
+  return absl::OkStatus();
+}
+
+absl::Status TrainCommand(const std::atomic<bool>* stop) {
+  const std::string task = absl::GetFlag(FLAGS_task), model = absl::GetFlag(FLAGS_model);
+  LRA_RETURN_IF_ERROR(RequireFlag(task, "task", "--task=listops"));
+  LRA_RETURN_IF_ERROR(RequireFlag(model, "model", "--model=s4d (see `lra models`)"));
+  LRA_RETURN_IF_ERROR(models::GetModel(model).status());
+  LRA_RETURN_IF_ERROR(tasks::GetTaskSpec(task).status());
+  return TrainOne(task, model, absl::GetFlag(FLAGS_tier), RunConfig(), stop,
+                  absl::GetFlag(FLAGS_resume), absl::GetFlag(FLAGS_run_name), nullptr);
+}
+
+absl::Status EvalCommand() {
+  std::string run = absl::GetFlag(FLAGS_run);
+  LRA_RETURN_IF_ERROR(RequireFlag(run, "run", "--run=listops-s4d-small-s1"));
+  if (!fs::exists(run)) run = (fs::path(RunsDir()) / run).string();
+  for (const std::string split : {"val", "test"}) {
+    LRA_ASSIGN_OR_RETURN(EvalResult r,
+                         EvaluateRun(run, absl::GetFlag(FLAGS_checkpoint), split, DataDir()));
+    std::printf("%s %s: accuracy %.2f%%, loss %.4f over %lld examples\n",
+                absl::GetFlag(FLAGS_checkpoint).c_str(), split.c_str(), 100 * r.accuracy, r.loss,
+                static_cast<long long>(r.examples));
+  }
+  return absl::OkStatus();
+}
+
+// --- table / bench ------------------------------------------------------------------------------
+
+absl::Status TableCommand() {
+  std::vector<report::TableMetric> metrics = {report::TableMetric::kTestAtBestVal};
+  if (absl::GetFlag(FLAGS_last_step)) metrics.push_back(report::TableMetric::kTestAtLastStep);
+  for (report::TableMetric metric : metrics) {
+    report::AccuracyTableOptions options;
+    options.metric = metric;
+    LRA_ASSIGN_OR_RETURN(report::TableFiles files,
+                         report::WriteLraTables(RunsDir(), ResultsDir(), options));
+    for (const std::string& w : files.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    std::fprintf(stderr, "accuracy table (%s) from %d runs:\n", report::TableMetricName(metric), files.runs);
+    for (const std::string& f : files.written) std::fprintf(stderr, "  %s\n", f.c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int>> LengthsFromFlag() {
+  std::vector<int> lengths;
+  for (const std::string& s : absl::GetFlag(FLAGS_lengths)) {
+    int v = 0;
+    if (!absl::SimpleAtoi(s, &v) || v <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--lengths: '", s, "' is not a positive integer"));
+    }
+    lengths.push_back(v);
+  }
+  return lengths;
+}
+
+absl::Status BenchCommand() {
+  BenchOptions options;
+  LRA_ASSIGN_OR_RETURN(options.lengths, LengthsFromFlag());
+  options.models = absl::GetFlag(FLAGS_models);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.steps = absl::GetFlag(FLAGS_bench_steps);
+  options.tier = absl::GetFlag(FLAGS_tier);
+  options.out_dir = (fs::path(ResultsDir()) / "bench").string();
+  return RunBench(options, ResultsDir());
+}
+
+// --- suite --------------------------------------------------------------------------------------
+
+absl::Status SuiteCommand(const std::atomic<bool>* stop) {
+  LRA_ASSIGN_OR_RETURN(Suite suite, LoadSuite(absl::GetFlag(FLAGS_suite)));
+  const std::vector<std::string> only = absl::GetFlag(FLAGS_only);
+  auto selected = [&](const std::string& task) {
+    return only.empty() || std::find(only.begin(), only.end(), task) != only.end();
+  };
+  const absl::Time start = absl::Now();
+  std::fprintf(stderr, "suite %s: %s\n", suite.name().c_str(), suite.description().c_str());
+  for (const Suite::Prepare& p : suite.prepare()) {
+    if (!selected(p.task())) continue;
+    tasks::PrepareOptions o;
+    o.task = p.task();
+    o.generate = p.generate();
+    o.size = p.size();
+    o.source = p.source();
+    o.encoding = p.encoding();
+    if (p.optional_source() && !o.source.empty() && !fs::exists(o.source)) {
+      std::fprintf(stderr, "skipping %s: no release files at %s\n", o.task.c_str(), o.source.c_str());
+      continue;
+    }
+    LRA_RETURN_IF_ERROR(Prepare(o));
+  }
+  int failures = 0;
+  for (const Suite::Run& r : suite.run()) {
+    if (!selected(r.task())) continue;
+    std::vector<uint64_t> seeds(r.seeds().begin(), r.seeds().end());
+    if (seeds.empty()) seeds.push_back(0);
+    for (uint64_t seed : seeds) {
+      if (stop->load()) return absl::CancelledError("interrupted; rerun the suite to continue");
+      RunConfig overrides = r.overrides();
+      if (seed != 0) overrides.mutable_train()->set_seed(seed);
+      LRA_ASSIGN_OR_RETURN(RunConfig config,
+                           ResolveRunConfig(r.task(), r.model(), r.tier(), overrides));
+      LRA_RETURN_IF_ERROR(ApplyFlagOverrides(&config));
+      TrainOptions options = BaseTrainOptions(stop);
+      const std::string run_dir = RunDir(config, options);
+      absl::StatusOr<RunResult> done =
+          report::ReadRunResult((fs::path(run_dir) / report::kResultFileName).string());
+      if (done.ok() && done->status() != INTERRUPTED) {
+        std::fprintf(stderr, "%s: done before, kept\n", run_dir.c_str());
+        continue;
+      }
+      options.resume = done.ok() || fs::exists(fs::path(run_dir) / "last.ckpt");
+      absl::StatusOr<RunResult> result = Train(config, options);
+      if (!result.ok()) {
+        // A task whose data is not on this machine (CIFAR-10 without its release files) is
+        // skipped and leaves a gap in the table; any other error is a failure. Neither stops
+        // the other runs.
+        const bool skipped = absl::IsNotFound(result.status());
+        std::fprintf(stderr, "%s %s/%s: %s\n", skipped ? "skipped" : "FAILED", r.task().c_str(),
+                     r.model().c_str(), std::string(result.status().message()).c_str());
+        if (!skipped) ++failures;
+        continue;
+      }
+      (void)report::WriteTrainingCurves(run_dir);
+      PrintResult(*result, run_dir);
+    }
+  }
+  if (!suite.bench_lengths().empty()) {
+    BenchOptions options;
+    options.lengths.assign(suite.bench_lengths().begin(), suite.bench_lengths().end());
+    options.batch_size = suite.has_bench_batch_size() ? suite.bench_batch_size() : 32;
+    options.steps = suite.has_bench_steps() ? suite.bench_steps() : 2;
+    options.tier = "small";
+    options.out_dir = (fs::path(ResultsDir()) / "bench").string();
+    LRA_RETURN_IF_ERROR(RunBench(options, ResultsDir()));
+  }
+  LRA_RETURN_IF_ERROR(TableCommand());
+  std::fprintf(stderr, "suite %s finished in %s%s\n", suite.name().c_str(),
+               Progress::FormatDuration(absl::ToDoubleSeconds(absl::Now() - start)).c_str(),
+               failures > 0 ? absl::StrCat(" with ", failures, " failed runs").c_str() : "");
+  return failures > 0 ? absl::InternalError(absl::StrCat(failures, " runs failed; see above"))
+                      : absl::OkStatus();
+}
+
+}  // namespace
+
+void InitThreads() {
+  int n = absl::GetFlag(FLAGS_threads);
+  SetNumThreads(n > 0 ? n : omp_get_num_procs());
+}
+
+absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop) {
+  if (command == "prepare") return PrepareCommand();
+  if (command == "tasks") return TasksCommand();
+  if (command == "models") return ModelsCommand();
+  if (command == "train") return TrainCommand(stop);
+  if (command == "eval") return EvalCommand();
+  if (command == "suite") return SuiteCommand(stop);
+  if (command == "table") return TableCommand();
+  if (command == "bench") return BenchCommand();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown command '", command,
+      "'. Commands: prepare, tasks, models, train, eval, suite, table, bench, help"));
+}
+
+}  // namespace lra::harness

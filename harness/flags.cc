@@ -1,0 +1,75 @@
+#include "harness/flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
+
+// --- Where things go ---------------------------------------------------------------------------
+ABSL_FLAG(std::string, data_dir, "",
+          "Folder of prepared datasets (one sub-folder per dataset). Default: <repo>/data.");
+ABSL_FLAG(std::string, runs_dir, "",
+          "Folder of training runs (one sub-folder per run). Default: <repo>/results/runs.");
+ABSL_FLAG(std::string, results_dir, "",
+          "Where `table`, `bench` and `suite` write tables and plots. Default: <repo>/results.");
+ABSL_FLAG(int32_t, threads, 0,
+          "Worker threads for every kernel (set once at start-up). 0 = all cores. Training is "
+          "bitwise reproducible for a given seed and thread count.");
+
+// --- prepare -----------------------------------------------------------------------------------
+ABSL_FLAG(std::string, task, "",
+          "Task: listops, text, retrieval, image, pathfinder, pathx, fashion_mnist (`lra tasks`).");
+ABSL_FLAG(std::string, source, "",
+          "prepare: folder with the task's original files (LRA release, aclImdb, CIFAR-10 "
+          "binary, TFDS cache, ...). See `lra tasks` for the formats each task reads.");
+ABSL_FLAG(bool, generate, false,
+          "prepare: make the data instead of reading it: the ListOps and Pathfinder generators, "
+          "or the synthetic Text/Retrieval stand-ins (marked `synthetic` everywhere).");
+ABSL_FLAG(int64_t, size, 0, "prepare --generate: examples over all splits; 0 = the task's default.");
+ABSL_FLAG(bool, overwrite, false, "prepare: replace an existing dataset (otherwise a no-op).");
+ABSL_FLAG(std::string, encoding, "",
+          "prepare: tokenization variant, e.g. lra (default) or s4_eos; `lra tasks` lists them.");
+ABSL_FLAG(int32_t, max_length, 0,
+          "prepare: maximum tokens per document; 0 = the task's default (Text accepts 1000-4096).");
+ABSL_FLAG(std::string, split, "",
+          "prepare (pathfinder, pathx): split convention, lra (file order 80/10/10, default) or "
+          "random (seeded 80/10/10, as S4 and Mega).");
+ABSL_FLAG(std::string, difficulty, "",
+          "prepare (pathfinder, pathx): easy, intermediate or hard (default).");
+ABSL_FLAG(std::string, keep_source, "",
+          "prepare --generate: also keep the generated original-format files in this folder.");
+
+// --- train / eval / suite ----------------------------------------------------------------------
+ABSL_FLAG(std::string, model, "", "train: model name (`lra models` lists them and their options).");
+ABSL_FLAG(std::string, tier, "small",
+          "train: config tier: smoke (seconds), small (minutes on 2 cores) or paper (the "
+          "published configs). Files: models/<model>/configs/<task>.<tier>.textproto.");
+ABSL_FLAG(std::vector<std::string>, set, {},
+          "train/suite: config overrides, comma-separated field=value pairs on RunConfig "
+          "(harness/config.proto), e.g. --set=train.lr=0.001,train.steps=200,"
+          "model_option=n_layers=2.");
+ABSL_FLAG(std::string, dataset, "",
+          "train: dataset folder under --data_dir; default: the best prepared dataset of the "
+          "task (release files, then system data, generated, synthetic).");
+ABSL_FLAG(uint64_t, seed, 0, "train: seed for initialization, dropout and data order; 0 = config.");
+ABSL_FLAG(std::string, run_name, "",
+          "train: run folder name under --runs_dir; default <task>-<model>-<tier>-s<seed>.");
+ABSL_FLAG(bool, resume, false,
+          "train: continue the run from its last checkpoint; finishes bitwise equal to an "
+          "uninterrupted run.");
+ABSL_FLAG(std::string, run, "", "eval: run folder (or name under --runs_dir) to evaluate.");
+ABSL_FLAG(std::string, checkpoint, "best", "eval: which checkpoint, best (validation) or last.");
+ABSL_FLAG(std::string, suite, "quick",
+          "suite: name in harness/suites/ (smoke, quick, paper) or a path to a .textproto file.");
+ABSL_FLAG(std::vector<std::string>, only, {},
+          "suite: run only these tasks (comma-separated), e.g. --only=listops,pathfinder.");
+
+// --- table / bench -----------------------------------------------------------------------------
+ABSL_FLAG(bool, last_step, false,
+          "table: also write the table of test accuracy at the last step (what the original LRA "
+          "code reports) beside the default best-validation table.");
+ABSL_FLAG(std::vector<std::string>, models, {},
+          "bench: models to measure (comma-separated); default: every registered model.");
+ABSL_FLAG(std::vector<std::string>, lengths,
+          std::vector<std::string>({"1024", "2048", "3072", "4096"}),
+          "bench: sequence lengths (LRA Table 2 protocol: 1K-4K; add 8192,16384 if you like).");
+ABSL_FLAG(int32_t, batch_size, 32, "bench: batch size (LRA Table 2 protocol: 32).");
+ABSL_FLAG(int32_t, bench_steps, 3, "bench: timed training steps per point, after one warm-up.");

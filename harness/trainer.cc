@@ -1,0 +1,623 @@
+#include "harness/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/status_macros.h"
+#include "core/base/textproto.h"
+#include "core/checkpoint.h"
+#include "core/ops/loss.h"
+#include "core/optim/adam.h"
+#include "core/optim/schedule.h"
+#include "core/random.h"
+#include "core/tape.h"
+#include "core/tensor.h"
+#include "datasets/dataset.h"
+#include "harness/config.h"
+#include "harness/progress.h"
+#include "harness/report/file_util.h"
+#include "harness/report/result_io.h"
+#include "harness/system_info.h"
+#include "harness/task_data.h"
+#include "models/registry.h"
+
+namespace lra::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLastCheckpoint[] = "last.ckpt";
+constexpr char kBestCheckpoint[] = "best.ckpt";
+
+// A training setup plus the dataset it reads.
+struct Setup : TrainingSetup {
+  TaskData data;
+};
+
+// Trainer state beyond parameters and optimizer moments; saved in every checkpoint so a resumed
+// run continues exactly where it stopped.
+struct LoopState {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t batch_in_epoch = 0;  // batches of `epoch` already consumed
+  int64_t best_step = -1;
+  double best_val = -1;
+  double best_test = -1;
+  double best_val_loss = 0, best_test_loss = 0;
+  double train_seconds = 0;  // wall time spent training before this process (resume)
+  int64_t train_tokens = 0;
+};
+
+absl::Status CheckConfig(const RunConfig& config) {
+  const TrainConfig& t = config.train();
+  auto require = [&](bool ok, absl::string_view what) -> absl::Status {
+    if (ok) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config for ", config.task(), "/", config.model(), "/", config.tier(), ": ", what,
+        " (set it in the config file or with --set=train.<field>=<value>)"));
+  };
+  LRA_RETURN_IF_ERROR(require(t.batch_size() > 0, "train.batch_size must be positive"));
+  LRA_RETURN_IF_ERROR(require(t.steps() > 0, "train.steps must be positive"));
+  LRA_RETURN_IF_ERROR(require(t.lr() > 0, "train.lr must be positive"));
+  LRA_RETURN_IF_ERROR(require(t.eval_every() > 0, "train.eval_every must be positive"));
+  LRA_RETURN_IF_ERROR(
+      require(t.optimizer() == "adam" || t.optimizer() == "adamw", "train.optimizer must be adam or adamw"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Setup> BuildSetup(const RunConfig& config, const std::string& data_dir) {
+  LRA_RETURN_IF_ERROR(CheckConfig(config));
+  Setup s;
+  LRA_ASSIGN_OR_RETURN(s.data, OpenTaskData(data_dir, config.task(), config.dataset(),
+                                            config.encoding()));
+  // A config may train on shorter sequences than the dataset holds (the small tier does, to fit
+  // CPU budgets); batches are then cut to config.max_length (see TruncateBatch).
+  if (config.max_length() > 0 && config.max_length() < s.data.info.max_length) {
+    s.data.info.max_length = config.max_length();
+  }
+  LRA_ASSIGN_OR_RETURN(static_cast<TrainingSetup&>(s), MakeTrainingSetup(config, s.data.info));
+  return s;
+}
+
+// Keeps the first `max_length` tokens of every row (both documents of a pair), in place.
+void TruncateBatch(int max_length, datasets::Batch* batch) {
+  auto cut = [&](std::vector<int32_t>& tokens, std::vector<int32_t>& lengths, int* length) {
+    if (*length <= max_length) return;
+    for (int b = 0; b < batch->batch_size; ++b) {
+      std::copy_n(tokens.begin() + int64_t{b} * *length, max_length,
+                  tokens.begin() + int64_t{b} * max_length);
+      lengths[b] = std::min(lengths[b], max_length);
+    }
+    tokens.resize(int64_t{batch->batch_size} * max_length);
+    *length = max_length;
+  };
+  cut(batch->tokens, batch->lengths, &batch->length);
+  if (!batch->tokens2.empty()) cut(batch->tokens2, batch->lengths2, &batch->length2);
+}
+
+struct EvalStats {
+  int64_t examples = 0;
+  double loss = 0;
+  double accuracy = 0;
+};
+
+// Evaluates on the first `max_examples` (0 = all) of `split` in file order, without gradients.
+absl::StatusOr<EvalStats> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
+  datasets::ReaderOptions ro;
+  ro.batch_size = s.config.train().batch_size();
+  LRA_ASSIGN_OR_RETURN(auto reader, datasets::DatasetReader::Open(s.data.dir, split, ro));
+  NoGrad no_grad;
+  Rng unused(0);
+  EvalStats stats;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  datasets::Batch batch;
+  while (max_examples == 0 || stats.examples < max_examples) {
+    LRA_ASSIGN_OR_RETURN(bool more, reader->Next(&batch));
+    if (!more) break;
+    TruncateBatch(s.data.info.max_length, &batch);
+    if (max_examples > 0 && stats.examples + batch.batch_size > max_examples) {
+      // Keep exactly max_examples: shrink the batch in place (rows are contiguous).
+      int keep = static_cast<int>(max_examples - stats.examples);
+      batch.batch_size = keep;
+      batch.labels.resize(keep);
+    }
+    Var logits = s.model->Forward(ToModelBatch(batch), /*training=*/false, unused);
+    Var loss = CrossEntropy(logits, batch.labels);
+    loss_sum += double(loss.value().item()) * batch.batch_size;
+    correct += CountCorrect(logits.value(), batch.labels);
+    stats.examples += batch.batch_size;
+  }
+  if (stats.examples == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("split '", split, "' of ", s.data.dir, " has no examples"));
+  }
+  stats.loss = loss_sum / stats.examples;
+  stats.accuracy = double(correct) / stats.examples;
+  return stats;
+}
+
+// --- Checkpoints --------------------------------------------------------------------------------
+
+// Parameters, buffers, optimizer moments, the dropout RNG and the loop state, in one file
+// (core/checkpoint.h). Doubles are written with 17 significant digits, which round-trips.
+absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopState& st,
+                               Rng* dropout) {
+  TrainingState state;
+  for (const models::ParamGroup& g : s.groups) {
+    state.params.insert(state.params.end(), g.params.begin(), g.params.end());
+  }
+  state.optimizer = s.optimizer.get();
+  for (auto& [name, t] : s.model->Buffers()) state.buffers.emplace_back(name, *t);
+  state.rngs.emplace_back("dropout", dropout);
+  state.step = st.step;
+  auto& m = state.metadata;
+  m["epoch"] = absl::StrCat(st.epoch);
+  m["batch_in_epoch"] = absl::StrCat(st.batch_in_epoch);
+  m["best_step"] = absl::StrCat(st.best_step);
+  m["train_tokens"] = absl::StrCat(st.train_tokens);
+  m["best_val"] = absl::StrFormat("%.17g", st.best_val);
+  m["best_test"] = absl::StrFormat("%.17g", st.best_test);
+  m["best_val_loss"] = absl::StrFormat("%.17g", st.best_val_loss);
+  m["best_test_loss"] = absl::StrFormat("%.17g", st.best_test_loss);
+  m["train_seconds"] = absl::StrFormat("%.17g", st.train_seconds);
+  return SaveCheckpoint(path, state);
+}
+
+absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st, Rng* dropout) {
+  TrainingState state;
+  for (const models::ParamGroup& g : s.groups) {
+    state.params.insert(state.params.end(), g.params.begin(), g.params.end());
+  }
+  state.optimizer = s.optimizer.get();
+  for (auto& [name, t] : s.model->Buffers()) state.buffers.emplace_back(name, *t);
+  state.rngs.emplace_back("dropout", dropout);
+  LRA_RETURN_IF_ERROR(LoadCheckpoint(path, &state));
+  st->step = state.step;
+  auto int_field = [&](const char* key, int64_t* out) -> absl::Status {
+    auto it = state.metadata.find(key);
+    if (it == state.metadata.end() || !absl::SimpleAtoi(it->second, out)) {
+      return absl::DataLossError(absl::StrCat(path, ": checkpoint lacks trainer field '", key,
+                                              "'; it was not written by `lra train`"));
+    }
+    return absl::OkStatus();
+  };
+  auto double_field = [&](const char* key, double* out) -> absl::Status {
+    auto it = state.metadata.find(key);
+    if (it == state.metadata.end() || !absl::SimpleAtod(it->second, out)) {
+      return absl::DataLossError(absl::StrCat(path, ": checkpoint lacks trainer field '", key,
+                                              "'; it was not written by `lra train`"));
+    }
+    return absl::OkStatus();
+  };
+  LRA_RETURN_IF_ERROR(int_field("epoch", &st->epoch));
+  LRA_RETURN_IF_ERROR(int_field("batch_in_epoch", &st->batch_in_epoch));
+  LRA_RETURN_IF_ERROR(int_field("best_step", &st->best_step));
+  LRA_RETURN_IF_ERROR(int_field("train_tokens", &st->train_tokens));
+  LRA_RETURN_IF_ERROR(double_field("best_val", &st->best_val));
+  LRA_RETURN_IF_ERROR(double_field("best_test", &st->best_test));
+  LRA_RETURN_IF_ERROR(double_field("best_val_loss", &st->best_val_loss));
+  LRA_RETURN_IF_ERROR(double_field("best_test_loss", &st->best_test_loss));
+  LRA_RETURN_IF_ERROR(double_field("train_seconds", &st->train_seconds));
+  return absl::OkStatus();
+}
+
+// --- Metrics ------------------------------------------------------------------------------------
+
+// Appends metrics lines; on resume, drops lines written after the checkpoint's step so the file
+// equals that of an uninterrupted run (up to wall-clock fields).
+class MetricsLog {
+ public:
+  absl::Status Open(const std::string& path, int64_t resume_step) {
+    path_ = path;
+    std::vector<std::string> kept;
+    if (resume_step >= 0) {
+      absl::StatusOr<std::vector<MetricsRecord>> old = report::ReadMetricsJsonl(path);
+      if (old.ok()) {
+        for (const MetricsRecord& r : *old) {
+          if (r.step() <= resume_step) kept.push_back(report::MetricsRecordToJsonLine(r));
+        }
+      }
+    }
+    std::string text;
+    for (const std::string& line : kept) absl::StrAppend(&text, line, "\n");
+    LRA_RETURN_IF_ERROR(report::WriteFileAtomically(path, text));
+    out_.open(path, std::ios::app);
+    if (!out_) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
+    return absl::OkStatus();
+  }
+  void Add(const MetricsRecord& r) {
+    out_ << report::MetricsRecordToJsonLine(r) << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+std::string DefaultRunName(const RunConfig& config) {
+  return absl::StrCat(config.task(), "-", config.model(), "-", config.tier(), "-s",
+                      config.train().seed());
+}
+
+DataProvenance ToDataProvenance(datasets::Provenance::Kind kind) {
+  switch (kind) {
+    case datasets::Provenance::RELEASE: return RELEASE;
+    case datasets::Provenance::GENERATED: return GENERATED;
+    case datasets::Provenance::SYNTHETIC: return SYNTHETIC;
+    case datasets::Provenance::SYSTEM: return SYSTEM;
+    default: return DATA_PROVENANCE_UNSPECIFIED;
+  }
+}
+
+std::string ProvenanceSource(const datasets::Provenance& p) {
+  if (!p.generator().empty()) return absl::StrCat(p.generator(), " seed ", p.seed());
+  if (p.source_files_size() > 0) {
+    std::string s = p.source_files(0);
+    if (p.source_files_size() > 1) absl::StrAppend(&s, " (+", p.source_files_size() - 1, " files)");
+    return s;
+  }
+  return "";
+}
+
+// train.schedule -> the core schedule: "constant" (optionally with warmup), "lra_rsqrt" (the
+// LRA harness: linear warmup x rsqrt decay) or "cosine" (the S4 repository: warmup, cosine).
+absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
+  const std::string& name = t.schedule();
+  if (name == "constant" || name.empty()) return LrSchedule::Constant(t.warmup_steps());
+  if (name == "lra_rsqrt") {
+    if (t.warmup_steps() <= 0) {
+      return absl::InvalidArgumentError("schedule lra_rsqrt needs train.warmup_steps > 0");
+    }
+    return LrSchedule::LraRsqrt(t.warmup_steps());
+  }
+  if (name == "cosine") return LrSchedule::S4Cosine(t.warmup_steps(), t.steps());
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown train.schedule '", name, "'; use constant, lra_rsqrt or cosine"));
+}
+
+}  // namespace
+
+absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
+                                                const models::TaskInfo& task) {
+  TrainingSetup s;
+  s.config = config;
+  s.task = task;
+  LRA_ASSIGN_OR_RETURN(auto options, ModelOptionMap(config));
+  LRA_ASSIGN_OR_RETURN(s.model, models::CreateModel(config.model(), task, options,
+                                                    config.train().seed()));
+  s.groups = s.model->ParamGroups();
+  s.parameters = models::CountParameters(*s.model);
+  const TrainConfig& t = config.train();
+  std::vector<ParamGroup> groups;
+  for (const models::ParamGroup& g : s.groups) {
+    groups.push_back({g.params, static_cast<float>(g.lr.value_or(t.lr())),
+                      static_cast<float>(g.weight_decay.value_or(t.weight_decay()))});
+  }
+  AdamOptions adam;
+  if (t.has_beta1()) adam.beta1 = static_cast<float>(t.beta1());
+  if (t.has_beta2()) adam.beta2 = static_cast<float>(t.beta2());
+  if (t.has_eps()) adam.eps = static_cast<float>(t.eps());
+  adam.decoupled_weight_decay = t.optimizer() != "adam";
+  s.optimizer = std::make_unique<Adam>(std::move(groups), adam);
+  LRA_ASSIGN_OR_RETURN(LrSchedule schedule, MakeSchedule(t));
+  s.schedule = std::make_unique<LrSchedule>(schedule);
+  return s;
+}
+
+StepResult TrainStep(TrainingSetup& s, const models::Batch& batch,
+                     const std::vector<int32_t>& labels, int64_t step, Rng& dropout) {
+  StepResult r;
+  Var logits = s.model->Forward(batch, /*training=*/true, dropout);
+  Var loss = CrossEntropy(logits, labels);
+  r.loss = loss.value().item();
+  if (!std::isfinite(r.loss)) return r;
+  r.correct = CountCorrect(logits.value(), labels);
+  Backward(loss);
+  const TrainConfig& t = s.config.train();
+  if (t.grad_clip() > 0) ClipGradNorm(s.optimizer->Parameters(), static_cast<float>(t.grad_clip()));
+  // The schedule counts updates from 1; `step` is the number of updates made before this one.
+  const double factor = s.schedule->Factor(step + 1);
+  r.lr = t.lr() * factor;
+  s.optimizer->Step(static_cast<float>(factor));
+  s.optimizer->ZeroGrad();
+  return r;
+}
+
+std::string RunDir(const RunConfig& config, const TrainOptions& options) {
+  return (fs::path(options.runs_dir) /
+          (options.run_name.empty() ? DefaultRunName(config) : options.run_name))
+      .string();
+}
+
+absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options) {
+  const absl::Time started = absl::Now();
+  LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, options.data_dir));
+  const TrainConfig& t = s.config.train();
+  const std::string run_dir = RunDir(s.config, options);
+  const std::string last_path = (fs::path(run_dir) / kLastCheckpoint).string();
+  const std::string best_path = (fs::path(run_dir) / kBestCheckpoint).string();
+
+  std::error_code ec;
+  if (!options.resume && fs::exists(fs::path(run_dir) / "config.txt", ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "run folder '", run_dir, "' exists. Continue it with --resume, pick another --run_name, "
+        "or delete the folder."));
+  }
+  fs::create_directories(run_dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
+
+  LoopState st;
+  Rng dropout = Rng(t.seed()).Stream(RngStream::kDropout);
+  int64_t resume_step = -1;
+  if (options.resume) {
+    absl::Status loaded = LoadRunCheckpoint(last_path, s, &st, &dropout);
+    if (!loaded.ok()) {
+      return absl::NotFoundError(absl::StrCat("cannot resume '", run_dir, "': ",
+                                              loaded.message()));
+    }
+    resume_step = st.step;
+  }
+  LRA_RETURN_IF_ERROR(
+      report::WriteFileAtomically((fs::path(run_dir) / "config.txt").string(), ToTextProto(s.config)));
+  MetricsLog metrics;
+  LRA_RETURN_IF_ERROR(metrics.Open((fs::path(run_dir) / report::kMetricsFileName).string(), resume_step));
+
+  RunResult result;
+  result.set_task(s.config.task());
+  result.set_model(s.config.model());
+  result.set_config(s.config.tier());
+  result.set_seed(t.seed());
+  result.set_threads(options.threads);
+  result.set_commit(SourceCommit());
+  result.set_machine(MachineDescription());
+  result.set_run_name(fs::path(run_dir).filename().string());
+  result.set_started_at(NowRfc3339());
+  result.set_parameters(s.parameters);
+  DataInfo* di = result.mutable_data();
+  di->set_provenance(ToDataProvenance(s.data.manifest.provenance().kind()));
+  di->set_source(ProvenanceSource(s.data.manifest.provenance()));
+  di->set_encoding(s.data.manifest.encoding());
+  di->set_max_length(s.data.manifest.max_length());
+  TrainingBudget* budget = result.mutable_budget();
+  budget->set_max_steps(t.steps());
+  budget->set_max_minutes(t.max_minutes());
+  budget->set_batch_size(t.batch_size());
+  budget->set_description(absl::StrFormat("%s: %d steps x batch %d%s", s.config.tier(), t.steps(),
+                                          t.batch_size(),
+                                          t.max_minutes() > 0
+                                              ? absl::StrFormat(", %.3g min cap", t.max_minutes())
+                                              : ""));
+
+  datasets::ReaderOptions ro;
+  ro.batch_size = t.batch_size();
+  ro.shuffle = true;
+  ro.seed = Rng(t.seed()).Stream(RngStream::kData).NextU64();
+  ro.drop_remainder = true;
+  std::unique_ptr<datasets::DatasetReader> reader;
+  auto open_epoch = [&](int64_t epoch, int64_t skip) -> absl::Status {
+    ro.epoch = static_cast<int>(epoch);
+    LRA_ASSIGN_OR_RETURN(reader, datasets::DatasetReader::Open(s.data.dir, "train", ro));
+    datasets::Batch skipped;
+    for (int64_t i = 0; i < skip; ++i) {
+      LRA_ASSIGN_OR_RETURN(bool more, reader->Next(&skipped));
+      if (!more) return absl::DataLossError("training split is shorter than the checkpoint says");
+    }
+    return absl::OkStatus();
+  };
+  LRA_RETURN_IF_ERROR(open_epoch(st.epoch, st.batch_in_epoch));
+
+  Progress progress(absl::StrCat(s.config.task(), " ", s.config.model(), " ", s.config.tier()),
+                    t.steps(), options.terminal, t.log_every() > 0 ? t.log_every() : 50);
+  RunStatus status = COMPLETED;
+  std::string status_message;
+  const absl::Time loop_start = absl::Now();
+  const double prior_seconds = st.train_seconds;
+  double window_loss = 0;
+  int64_t window_correct = 0, window_examples = 0, window_tokens = 0;
+  absl::Time window_start = absl::Now();
+  datasets::Batch batch;
+  auto seconds_now = [&] { return prior_seconds + absl::ToDoubleSeconds(absl::Now() - loop_start); };
+
+  auto save_last = [&]() -> absl::Status {
+    st.train_seconds = seconds_now();
+    return SaveRunCheckpoint(last_path, s, st, &dropout);
+  };
+
+  while (st.step < t.steps()) {
+    if ((options.stop != nullptr && options.stop->load()) ||
+        (options.stop_after_step >= 0 && st.step >= options.stop_after_step)) {
+      status = INTERRUPTED;
+      status_message = absl::StrCat("stopped at step ", st.step, "; continue with --resume");
+      break;
+    }
+    if (t.max_minutes() > 0 && seconds_now() > 60 * t.max_minutes()) {
+      status_message = absl::StrFormat("wall-clock budget of %.3g min reached at step %d",
+                                       t.max_minutes(), st.step);
+      break;
+    }
+    // train.train_examples caps an epoch: a small run then cycles through fresh shuffles of
+    // the split instead of waiting for a pass over all of it.
+    const bool epoch_full = t.train_examples() > 0 &&
+                            st.batch_in_epoch * t.batch_size() >= t.train_examples();
+    bool more = false;
+    if (!epoch_full) {
+      LRA_ASSIGN_OR_RETURN(more, reader->Next(&batch));
+    }
+    if (!more) {
+      ++st.epoch;
+      st.batch_in_epoch = 0;
+      LRA_RETURN_IF_ERROR(open_epoch(st.epoch, 0));
+      LRA_ASSIGN_OR_RETURN(more, reader->Next(&batch));
+      if (!more) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the training split of ", s.data.dir, " has fewer examples than one batch (",
+            t.batch_size(), "); lower train.batch_size or prepare more data"));
+      }
+    }
+    ++st.batch_in_epoch;
+    TruncateBatch(s.data.info.max_length, &batch);
+
+    const StepResult step = TrainStep(s, ToModelBatch(batch), batch.labels, st.step, dropout);
+    if (!std::isfinite(step.loss)) {
+      status = DIVERGED;
+      status_message = absl::StrCat("non-finite loss at step ", st.step + 1,
+                                    "; the last good checkpoint is kept. Lower train.lr or set "
+                                    "train.grad_clip.");
+      break;
+    }
+    const float loss_value = step.loss;
+    window_correct += step.correct;
+    ++st.step;
+
+    int64_t tokens = 0;
+    for (int i = 0; i < batch.batch_size; ++i) {
+      tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
+    }
+    st.train_tokens += tokens;
+    window_tokens += tokens;
+    window_loss += loss_value * batch.batch_size;
+    window_examples += batch.batch_size;
+    double window_seconds = absl::ToDoubleSeconds(absl::Now() - window_start);
+    double tps = window_seconds > 0 ? window_tokens / window_seconds : 0;
+    progress.Update(st.step,
+                    {{"loss", window_loss / window_examples},
+                     {"acc", double(window_correct) / window_examples}},
+                    tps);
+
+    const bool log_now = st.step % (t.log_every() > 0 ? t.log_every() : 50) == 0;
+    const bool eval_now = st.step % t.eval_every() == 0 || st.step == t.steps();
+    if (log_now || eval_now) {
+      MetricsRecord r;
+      r.set_step(st.step);
+      r.set_split("train");
+      r.set_loss(window_loss / window_examples);
+      r.set_accuracy(double(window_correct) / window_examples);
+      r.set_lr(step.lr);
+      r.set_tokens_per_second(tps);
+      r.set_wall_seconds(seconds_now());
+      metrics.Add(r);
+      window_loss = 0;
+      window_correct = window_examples = window_tokens = 0;
+      window_start = absl::Now();
+    }
+    if (eval_now) {
+      LRA_ASSIGN_OR_RETURN(EvalStats val, Evaluate(s, "val", t.eval_examples()));
+      if (!std::isfinite(val.loss)) {
+        status = DIVERGED;
+        status_message = absl::StrCat("non-finite validation loss at step ", st.step,
+                                      "; the last good checkpoint is kept. Lower train.lr or set "
+                                      "train.grad_clip.");
+        break;
+      }
+      MetricsRecord r;
+      r.set_step(st.step);
+      r.set_split("val");
+      r.set_loss(val.loss);
+      r.set_accuracy(val.accuracy);
+      r.set_wall_seconds(seconds_now());
+      metrics.Add(r);
+      std::string note;
+      if (val.accuracy > st.best_val) {
+        LRA_ASSIGN_OR_RETURN(EvalStats test, Evaluate(s, "test", t.eval_examples()));
+        MetricsRecord tr = r;
+        tr.set_split("test");
+        tr.set_loss(test.loss);
+        tr.set_accuracy(test.accuracy);
+        metrics.Add(tr);
+        st.best_val = val.accuracy;
+        st.best_val_loss = val.loss;
+        st.best_test = test.accuracy;
+        st.best_test_loss = test.loss;
+        st.best_step = st.step;
+        LRA_RETURN_IF_ERROR(SaveRunCheckpoint(best_path, s, st, &dropout));
+        note = absl::StrFormat(" (best; test %.2f%%)", 100 * test.accuracy);
+      }
+      progress.Message(absl::StrFormat("step %d: val acc %.2f%% loss %.4f%s", st.step,
+                                       100 * val.accuracy, val.loss, note));
+      LRA_RETURN_IF_ERROR(save_last());
+    } else if (t.checkpoint_every() > 0 && st.step % t.checkpoint_every() == 0) {
+      LRA_RETURN_IF_ERROR(save_last());
+    }
+  }
+  progress.Finish();
+  if (status == INTERRUPTED) LRA_RETURN_IF_ERROR(save_last());
+
+  result.set_steps(static_cast<int32_t>(st.step));
+  int64_t train_examples = 0;
+  for (const datasets::Split& sp : s.data.manifest.splits()) {
+    if (sp.name() == "train") train_examples = sp.num_examples();
+  }
+  di->set_train_examples(static_cast<int32_t>(train_examples));
+  if (train_examples > 0) result.set_epochs(double(st.step) * t.batch_size() / train_examples);
+  result.set_wall_seconds(seconds_now());
+  result.set_tokens_per_second(seconds_now() > 0 ? st.train_tokens / seconds_now() : 0);
+
+  if (status == COMPLETED) {
+    // The last step: validation and test on the final parameters (what the original LRA code
+    // reports), after making sure the last checkpoint matches them.
+    LRA_RETURN_IF_ERROR(save_last());
+    LRA_ASSIGN_OR_RETURN(EvalStats val, Evaluate(s, "val", t.eval_examples()));
+    LRA_ASSIGN_OR_RETURN(EvalStats test, Evaluate(s, "test", t.eval_examples()));
+    EvalPoint* last = result.mutable_last();
+    last->set_step(static_cast<int32_t>(st.step));
+    last->set_val_accuracy(val.accuracy);
+    last->set_test_accuracy(test.accuracy);
+    last->set_val_loss(val.loss);
+    last->set_test_loss(test.loss);
+    if (val.accuracy > st.best_val) {
+      st.best_val = val.accuracy;
+      st.best_test = test.accuracy;
+      st.best_val_loss = val.loss;
+      st.best_test_loss = test.loss;
+      st.best_step = st.step;
+      LRA_RETURN_IF_ERROR(SaveRunCheckpoint(best_path, s, st, &dropout));
+    }
+  }
+  if (st.best_step >= 0) {
+    EvalPoint* best = result.mutable_best();
+    best->set_step(static_cast<int32_t>(st.best_step));
+    best->set_val_accuracy(st.best_val);
+    best->set_test_accuracy(st.best_test);
+    best->set_val_loss(st.best_val_loss);
+    best->set_test_loss(st.best_test_loss);
+  }
+  result.set_status(status);
+  result.set_status_message(status_message);
+  result.set_peak_memory_bytes(PeakRssBytes());
+  (void)started;
+  LRA_RETURN_IF_ERROR(
+      report::WriteRunResult((fs::path(run_dir) / report::kResultFileName).string(), result));
+  return result;
+}
+
+absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
+                                       const std::string& split, const std::string& data_dir) {
+  if (which != "best" && which != "last") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint must be best or last, not '", which, "'"));
+  }
+  RunConfig config;
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile((fs::path(run_dir) / "config.txt").string(), &config));
+  LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, data_dir));
+  LoopState st;
+  Rng dropout(0);
+  LRA_RETURN_IF_ERROR(
+      LoadRunCheckpoint((fs::path(run_dir) / (which + ".ckpt")).string(), s, &st, &dropout));
+  LRA_ASSIGN_OR_RETURN(EvalStats stats, Evaluate(s, split, 0));
+  return EvalResult{stats.examples, stats.loss, stats.accuracy};
+}
+
+}  // namespace lra::harness

@@ -1,0 +1,91 @@
+// The one training loop: every task, every model.
+//
+//   TrainOptions options{.data_dir = DefaultDataDir(), .runs_dir = DefaultRunsDir()};
+//   LRA_ASSIGN_OR_RETURN(RunResult result, Train(config, options));
+//
+// Per step: a batch from the record reader, Forward, cross-entropy, Backward, gradient clipping,
+// the optimizer step at the scheduled learning rate. Every `eval_every` steps: validation; a
+// new best writes the best checkpoint and evaluates test there (so "test at best val" needs no
+// reload). At the end: validation and test at the last step. The run folder holds
+//   config.txt      the resolved RunConfig
+//   metrics.jsonl   train / val / test lines (harness/report/README.md)
+//   result.json     the RunResult
+//   last.ckpt, best.ckpt
+// `resume` continues from last.ckpt and ends bitwise equal to an uninterrupted run: the data
+// order is a function of (seed, epoch) and the checkpoint holds parameters, optimizer and RNG
+// state, the step and the best-so-far. A stop request (SIGINT/SIGTERM) writes last.ckpt and
+// returns status INTERRUPTED; a non-finite loss stops with DIVERGED and keeps the last good
+// checkpoint.
+#ifndef LRA_HARNESS_TRAINER_H_
+#define LRA_HARNESS_TRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/optim/adam.h"
+#include "core/optim/schedule.h"
+#include "core/random.h"
+#include "harness/config.pb.h"
+#include "harness/run_result.pb.h"
+#include "models/model.h"
+
+namespace lra::harness {
+
+// A model with its optimizer and schedule, built from a resolved config. `lra train` and
+// `lra bench` both step through TrainStep, so the benchmark times exactly the training step.
+struct TrainingSetup {
+  RunConfig config;
+  models::TaskInfo task;
+  std::unique_ptr<models::Model> model;
+  std::vector<models::ParamGroup> groups;
+  std::unique_ptr<Adam> optimizer;        // over every group's parameters
+  std::unique_ptr<LrSchedule> schedule;
+  int64_t parameters = 0;
+};
+
+absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
+                                                const models::TaskInfo& task);
+
+struct StepResult {
+  float loss = 0;       // non-finite: the step was not applied
+  int64_t correct = 0;  // examples whose argmax logit is the label
+  double lr = 0;        // the learning rate used (global lr x schedule factor)
+};
+
+// Forward, cross-entropy, Backward, clipping, optimizer step at step `step` of the schedule.
+StepResult TrainStep(TrainingSetup& setup, const models::Batch& batch,
+                     const std::vector<int32_t>& labels, int64_t step, Rng& dropout);
+
+struct TrainOptions {
+  std::string data_dir;
+  std::string runs_dir;
+  std::string run_name;       // empty: <task>-<model>-<tier>-s<seed>
+  bool resume = false;        // continue from <run>/last.ckpt
+  bool terminal = false;      // draw a progress bar instead of log lines
+  int threads = 0;            // recorded in the result; set process-wide by the caller
+  // Checked between steps; when it becomes true the run checkpoints and returns INTERRUPTED.
+  const std::atomic<bool>* stop = nullptr;
+  // Testing: behave as if a stop was requested after this many steps (-1: never).
+  int64_t stop_after_step = -1;
+};
+
+absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options);
+
+// The folder of a run: <runs_dir>/<run_name or the default name>.
+std::string RunDir(const RunConfig& config, const TrainOptions& options);
+
+struct EvalResult {
+  int64_t examples = 0;
+  double loss = 0;
+  double accuracy = 0;
+};
+
+// Evaluates the checkpoint `which` ("best" or "last") of a finished run on `split`.
+absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
+                                       const std::string& split, const std::string& data_dir);
+
+}  // namespace lra::harness
+
+#endif  // LRA_HARNESS_TRAINER_H_

@@ -1,0 +1,243 @@
+// The training loop end to end on a tiny generated dataset with the `bag` baseline model:
+// resume equality, best-checkpoint selection, stop requests, divergence, and the errors a user
+// meets first (missing dataset, unknown model).
+#include "harness/trainer.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <filesystem>
+#include <string>
+
+#include "core/checkpoint.h"
+#include "datasets/dataset.h"
+#include "gtest/gtest.h"
+#include "harness/report/result_io.h"
+#include "harness/task_data.h"
+#include "tasks/specs.h"
+
+namespace lra::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TmpDir(const std::string& name) {
+  fs::path p = fs::path(std::getenv("TEST_TMPDIR")) / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+// A ListOps-shaped dataset whose label is the count of token 5 (mod 10): learnable by a bag of
+// tokens, so accuracy moves within a few steps.
+std::string MakeDataset(const std::string& data_dir) {
+  datasets::Manifest header;
+  header.set_task("listops");
+  header.mutable_vocab()->set_size(18);
+  header.mutable_vocab()->set_pad_id(0);
+  header.set_max_length(32);
+  header.set_num_classes(10);
+  header.mutable_provenance()->set_kind(datasets::Provenance::SYNTHETIC);
+  header.mutable_provenance()->set_generator("trainer_test");
+  const std::string dir = (fs::path(data_dir) / "listops").string();
+  auto writer = datasets::DatasetWriter::Create(dir, header);
+  EXPECT_TRUE(writer.ok()) << writer.status();
+  uint64_t x = 12345;
+  for (const auto& [split, n] : {std::pair<std::string, int>{"train", 256}, {"val", 64}, {"test", 64}}) {
+    for (int i = 0; i < n; ++i) {
+      datasets::Example ex;
+      ex.set_id(split + "/" + std::to_string(i));
+      int len = 8 + static_cast<int>(i % 24), fives = 0;
+      for (int j = 0; j < len; ++j) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int tok = 1 + static_cast<int>((x >> 33) % 17);
+        fives += tok == 5;
+        ex.add_tokens(tok);
+      }
+      ex.set_length(len);
+      ex.set_label(fives % 10);
+      EXPECT_TRUE((*writer)->Add(split, ex).ok());
+    }
+  }
+  EXPECT_TRUE((*writer)->Finish().ok());
+  return data_dir;
+}
+
+RunConfig TinyConfig() {
+  RunConfig c;
+  c.set_task("listops");
+  c.set_model("bag");
+  c.set_tier("test");
+  c.add_model_option("d_model=16");
+  TrainConfig* t = c.mutable_train();
+  t->set_batch_size(16);
+  t->set_steps(40);
+  t->set_optimizer("adamw");
+  t->set_lr(0.01);
+  t->set_weight_decay(0.01);
+  t->set_schedule("cosine");
+  t->set_warmup_steps(4);
+  t->set_eval_every(10);
+  t->set_seed(7);
+  t->set_log_every(5);
+  return c;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.data_dir = MakeDataset(TmpDir("data"));
+    options_.runs_dir = TmpDir("runs");
+  }
+  TrainOptions options_;
+};
+
+// Everything a checkpoint restores into a fresh setup: parameters, Adam moments and step, and
+// the trainer's own fields, flattened for a bitwise comparison.
+struct Restored {
+  int64_t step = 0;
+  std::vector<std::vector<float>> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+Restored Restore(const std::string& data_dir, const std::string& path) {
+  Restored out;
+  absl::StatusOr<TaskData> data = OpenTaskData(data_dir, "listops");
+  EXPECT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<TrainingSetup> setup = MakeTrainingSetup(TinyConfig(), data->info);
+  EXPECT_TRUE(setup.ok()) << setup.status();
+  TrainingState state;
+  for (const models::ParamGroup& g : setup->groups) {
+    state.params.insert(state.params.end(), g.params.begin(), g.params.end());
+  }
+  state.optimizer = setup->optimizer.get();
+  Rng dropout(0);
+  state.rngs.emplace_back("dropout", &dropout);
+  absl::Status loaded = LoadCheckpoint(path, &state);
+  EXPECT_TRUE(loaded.ok()) << loaded;
+  out.step = state.step;
+  for (const Var& p : state.params) out.tensors.push_back(p.value().ToVector());
+  for (const Adam::Moments& m : setup->optimizer->moments()) {
+    if (m.m.defined()) out.tensors.push_back(m.m.ToVector());
+    if (m.v.defined()) out.tensors.push_back(m.v.ToVector());
+  }
+  out.metadata = state.metadata;
+  out.metadata.erase("train_seconds");  // wall clock
+  return out;
+}
+
+void ExpectSameState(const Restored& a, const Restored& b) {
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.metadata, b.metadata);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    ASSERT_EQ(a.tensors[i].size(), b.tensors[i].size());
+    EXPECT_EQ(0, std::memcmp(a.tensors[i].data(), b.tensors[i].data(), 4 * a.tensors[i].size()))
+        << "tensor " << i << " differs";
+  }
+}
+
+TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRunBitwise) {
+  RunConfig config = TinyConfig();
+  options_.run_name = "straight";
+  absl::StatusOr<RunResult> straight = Train(config, options_);
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  EXPECT_EQ(straight->status(), COMPLETED);
+  EXPECT_EQ(straight->steps(), 40);
+
+  options_.run_name = "interrupted";
+  options_.stop_after_step = 13;  // between evaluations, so the resume replays data position
+  absl::StatusOr<RunResult> first = Train(config, options_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status(), INTERRUPTED);
+  EXPECT_EQ(first->steps(), 13);
+  options_.stop_after_step = -1;
+  options_.resume = true;
+  absl::StatusOr<RunResult> resumed = Train(config, options_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->status(), COMPLETED);
+  EXPECT_EQ(resumed->steps(), 40);
+
+  for (const char* which : {"last.ckpt", "best.ckpt"}) {
+    SCOPED_TRACE(which);
+    ExpectSameState(Restore(options_.data_dir, options_.runs_dir + "/straight/" + which),
+                    Restore(options_.data_dir, options_.runs_dir + "/interrupted/" + which));
+  }
+  EXPECT_EQ(straight->best().step(), resumed->best().step());
+  EXPECT_EQ(straight->best().test_accuracy(), resumed->best().test_accuracy());
+  EXPECT_EQ(straight->last().test_accuracy(), resumed->last().test_accuracy());
+}
+
+TEST_F(TrainerTest, BestCheckpointIsTheBestValidationStep) {
+  options_.run_name = "best";
+  absl::StatusOr<RunResult> r = Train(TinyConfig(), options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto metrics = report::ReadMetricsJsonl(options_.runs_dir + "/best/metrics.jsonl");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  double best = -1;
+  int best_step = -1;
+  for (const MetricsRecord& m : *metrics) {
+    if (m.split() == "val" && m.accuracy() > best) {
+      best = m.accuracy();
+      best_step = m.step();
+    }
+  }
+  EXPECT_EQ(r->best().step(), best_step);
+  EXPECT_DOUBLE_EQ(r->best().val_accuracy(), best);
+  EXPECT_GT(r->best().val_accuracy(), 0.2) << "the bag model should learn the count of 5s a bit";
+  EXPECT_EQ(Restore(options_.data_dir, options_.runs_dir + "/best/best.ckpt").step, best_step);
+  absl::StatusOr<EvalResult> eval =
+      EvaluateRun(options_.runs_dir + "/best", "best", "test", options_.data_dir);
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  EXPECT_DOUBLE_EQ(eval->accuracy, r->best().test_accuracy());
+}
+
+TEST_F(TrainerTest, NonFiniteLossStopsAsDiverged) {
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_lr(1e30);
+  config.mutable_train()->set_schedule("constant");
+  options_.run_name = "diverged";
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status(), DIVERGED);
+  EXPECT_NE(r->status_message().find("non-finite loss"), std::string::npos);
+  EXPECT_LT(r->steps(), 40);
+}
+
+TEST_F(TrainerTest, MissingDatasetSaysWhichPrepareCommandToRun) {
+  RunConfig config = TinyConfig();
+  config.set_task("pathfinder");
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("lra -- prepare --task=pathfinder"), std::string::npos)
+      << r.status();
+}
+
+TEST_F(TrainerTest, UnknownModelListsTheRegisteredOnes) {
+  RunConfig config = TinyConfig();
+  config.set_model("no_such_model");
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("bag"), std::string::npos) << r.status();
+}
+
+TEST_F(TrainerTest, UnknownModelOptionIsAnError) {
+  RunConfig config = TinyConfig();
+  config.add_model_option("no_such_option=3");
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no_such_option"), std::string::npos) << r.status();
+}
+
+TEST_F(TrainerTest, ExistingRunIsNotOverwritten) {
+  options_.run_name = "twice";
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_steps(2);
+  ASSERT_TRUE(Train(config, options_).ok());
+  absl::StatusOr<RunResult> again = Train(config, options_);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("--resume"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lra::harness
