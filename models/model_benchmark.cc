@@ -66,7 +66,7 @@ double StepFlops(const std::string& name, int l) {
   // Per layer: q, k, v, out (4 H*H), MLP (2 * H * 512) GEMMs and attention 2 * L^2 * H (QK^T and
   // PV), all x2 flops per MAC and x3 for backward.
   const double gemm = 3 * 2 * (4 * h * h + 2 * h * 512) * tokens;
-  const double attn = 3 * 2 * 2 * double{l} * l * h * kBatch;
+  const double attn = 3 * 2 * 2 * static_cast<double>(l) * l * h * kBatch;
   return kLayers * (gemm + attn);
 }
 

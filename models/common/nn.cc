@@ -25,12 +25,6 @@ void Accum(const Var& v, const Tensor& g) {
   AccumulateGrad(w, g);
 }
 
-// Gradient buffer to write into: `*overwrite` says whether to assign (true) or add.
-Tensor& GradBuf(const Var& v, bool* overwrite) {
-  Var w = v;
-  return w.GradForWrite(overwrite);
-}
-
 template <typename F>
 void ForEach(int64_t n, F&& f, int64_t cost = 1) {
   ParallelFor(
