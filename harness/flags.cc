@@ -63,9 +63,6 @@ ABSL_FLAG(std::vector<std::string>, only, {},
           "suite: run only these tasks (comma-separated), e.g. --only=listops,pathfinder.");
 
 // --- table / bench -----------------------------------------------------------------------------
-ABSL_FLAG(bool, last_step, false,
-          "table: also write the table of test accuracy at the last step (what the original LRA "
-          "code reports) beside the default best-validation table.");
 ABSL_FLAG(std::vector<std::string>, models, {},
           "bench: models to measure (comma-separated); default: every registered model.");
 ABSL_FLAG(std::vector<std::string>, lengths,

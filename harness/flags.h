@@ -40,7 +40,6 @@ ABSL_DECLARE_FLAG(std::string, suite);
 ABSL_DECLARE_FLAG(std::vector<std::string>, only);
 
 // table / bench
-ABSL_DECLARE_FLAG(bool, last_step);
 ABSL_DECLARE_FLAG(std::vector<std::string>, models);
 ABSL_DECLARE_FLAG(std::vector<std::string>, lengths);
 ABSL_DECLARE_FLAG(int32_t, batch_size);

@@ -7,8 +7,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "harness/commands.h"
 
@@ -33,7 +35,7 @@ Commands:
   bench    Measure training speed and memory against sequence length (LRA Table 2 protocol).
   help     This message.
 
-Every flag, with its default: lra --help)";
+Every flag with its help text and default: lra --help)";
 
 std::atomic<bool> g_stop{false};
 
@@ -43,6 +45,15 @@ void OnSignal(int) { g_stop.store(true); }
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
+  // `--help` documents the flags of harness/flags.cc, where every lra flag lives (Abseil's
+  // default would look for flags in a file named like the binary and find none).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "harness/flags.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view path) { return std::string(path); };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() >= 2 ? args[1] : "help";
   if (args.size() > 2) {

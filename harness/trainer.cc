@@ -112,10 +112,17 @@ struct EvalStats {
   double accuracy = 0;
 };
 
-// Evaluates on the first `max_examples` (0 = all) of `split` in file order, without gradients.
+// Evaluates on `split` without gradients: all of it, or with `max_examples` > 0 on a fixed
+// seeded sample of that size (the same sample at every evaluation and in every run; not the
+// first examples in file order, which a converter may have grouped by label).
 absl::StatusOr<EvalStats> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
   datasets::ReaderOptions ro;
   ro.batch_size = s.config.train().batch_size();
+  if (max_examples > 0) {
+    ro.shuffle = true;
+    ro.seed = 0x5A3B1E;  // fixed: the sample must not depend on the run's seed
+    ro.epoch = 0;
+  }
   LRA_ASSIGN_OR_RETURN(auto reader, datasets::DatasetReader::Open(s.data.dir, split, ro));
   NoGrad no_grad;
   Rng unused(0);

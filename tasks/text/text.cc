@@ -70,8 +70,22 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
   plan.provenance.set_kind(datasets::Provenance::RELEASE);
   plan.provenance.add_source_files(root);
   (*plan.provenance.mutable_options())["source_format"] = "aclimdb";
-  LRA_ASSIGN_OR_RETURN(std::vector<Review> train, ListReviews(root, "train"));
-  LRA_ASSIGN_OR_RETURN(std::vector<Review> test, ListReviews(root, "test"));
+  LRA_ASSIGN_OR_RETURN(std::vector<Review> listed_train, ListReviews(root, "train"));
+  LRA_ASSIGN_OR_RETURN(std::vector<Review> listed_test, ListReviews(root, "test"));
+  // aclImdb lists all negative reviews, then all positive ones. Written in that order, a
+  // streaming reader's shuffle buffer (smaller than the split) would serve one class for
+  // thousands of examples. TFDS shuffles its copy; we write a seeded permutation instead.
+  auto permuted = [&](const std::vector<Review>& listed) {
+    std::vector<Review> out;
+    out.reserve(listed.size());
+    for (int64_t i : SeededPermutation(static_cast<int64_t>(listed.size()), context.seed)) {
+      out.push_back(listed[i]);
+    }
+    return out;
+  };
+  std::vector<Review> train = permuted(listed_train);
+  std::vector<Review> test = permuted(listed_test);
+  (*plan.provenance.mutable_options())["order"] = absl::StrCat("seeded permutation, seed ", context.seed);
   plan.vocab = VocabularyFromEncoding(*context.encoding);
   const int max_length = context.max_length;
   plan.run = [train = std::move(train), test = std::move(test), max_length](
