@@ -11,6 +11,7 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
+#include "oneapi/dnnl/dnnl.h"
 
 namespace lra {
 namespace kernels {
@@ -154,6 +155,32 @@ void Attention::Backward(const AttentionShape& s, const float* q, const float* k
 // ---------------------------------------------------------------------------------------------
 // Dense: P = softmax(scale Q K^T) is materialised into `saved` ([B, heads, L, L]); columns of
 // padded keys are computed by no GEMM and stored as 0.
+//
+// Each (batch, head) is processed in blocks of R query rows whose R x len slice of P (about
+// 512 KiB) stays in L2 between the GEMM that produces it, the softmax and the GEMM that consumes
+// it. Done matrix-at-a-time, every pass over P (or dP) went to memory: forward streamed P four
+// times (write S, read+write softmax, read for PV) and backward eleven times; blocked, P is
+// written once in forward and read once in backward, and dP never leaves L2.
+
+namespace {
+
+// Query rows per dense block: R * L floats of P (and of dP in backward) near 128K floats, so a
+// block's P and dP fit a 2 MiB L2 together; at least 32 rows so the dK/dV products (reduction
+// length R) stay efficient, at most 256.
+int DenseRowBlock(int L) { return std::max(32, std::min(256, (1 << 17) / L)) / 8 * 8; }
+
+// C = alpha op(A) op(B) + beta C, row-major with leading dimensions, through oneDNN's sgemm
+// (TOOLCHAIN.md §6: oneDNN's fp32 GEMM is about 1.4x Eigen's). Called inside the outer OpenMP
+// loop it runs on the calling thread (no nesting; TOOLCHAIN.md §4 case E). Unlike a matmul
+// primitive it keeps no per-thread state, so any pool thread may call it, and the strided
+// [B, L, heads, d] operands are read in place, without Eigen's per-call packing allocations.
+void Sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  ABSL_RAW_CHECK(st == dnnl_success, "Attention: dnnl_sgemm failed");
+}
+
+}  // namespace
 
 void Attention::DenseForward(const AttentionShape& s, const float* q, const float* k,
                              const float* v, const int* lengths, float* out, float* saved) {
@@ -161,6 +188,7 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int pairs = s.batch * H;
+  const int R = DenseRowBlock(L);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < pairs; ++bh) {
     const int b = bh / H, h = bh % H;
@@ -172,26 +200,35 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
       ZeroRows(out + off, L, d, stride);
       continue;
     }
-    MatView pm = View(p, L, len, L);
-    pm.noalias() = (scale * View(q + off, L, d, stride)) * View(k + off, len, d, stride).transpose();
-    for (int i = 0; i < L; ++i) {
-      float* row = p + static_cast<int64_t>(i) * L;
-      const int vis = VisibleKeys(i, len, s.causal);
-      float mx = kNegInf;
-      for (int j = 0; j < vis; ++j) mx = std::max(mx, row[j]);
-      float sum = 0;
+    for (int i0 = 0; i0 < L; i0 += R) {
+      const int rows = std::min(R, L - i0);
+      // Causal: no row of this block sees keys past i0 + rows - 1.
+      const int kend = s.causal ? std::min(len, i0 + rows) : len;
+      float* pb = p + static_cast<int64_t>(i0) * L;
+      const int64_t qo = off + static_cast<int64_t>(i0) * stride;
+      // S = scale Q_blk K^T into P's rows (row stride L).
+      Sgemm('N', 'T', rows, kend, d, scale, q + qo, stride, k + off, stride, 0.0f, pb, L);
+      for (int r = 0; r < rows; ++r) {
+        float* row = pb + static_cast<int64_t>(r) * L;
+        const int vis = VisibleKeys(i0 + r, len, s.causal);
+        float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < vis; ++j) mx = std::max(mx, row[j]);
+        float sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int j = 0; j < vis; ++j) {
-        float e = ExpF(row[j] - mx);
-        row[j] = e;
-        sum += e;
-      }
-      const float inv = 1.0f / sum;
+        for (int j = 0; j < vis; ++j) {
+          float e = ExpF(row[j] - mx);
+          row[j] = e;
+          sum += e;
+        }
+        const float inv = 1.0f / sum;  // >= 1 term equal to exp(0)
 #pragma omp simd
-      for (int j = 0; j < vis; ++j) row[j] *= inv;
-      std::memset(row + vis, 0, sizeof(float) * (L - vis));
+        for (int j = 0; j < vis; ++j) row[j] *= inv;
+        std::memset(row + vis, 0, sizeof(float) * (L - vis));
+      }
+      // O_blk = P_blk V over the keys any row of the block sees.
+      Sgemm('N', 'N', rows, d, kend, 1.0f, pb, L, v + off, stride, 0.0f, out + qo, stride);
     }
-    View(out + off, L, d, stride).noalias() = pm * View(v + off, len, d, stride);
   }
 }
 
@@ -203,33 +240,41 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int pairs = s.batch * H;
-  // Per thread: dP / dS (L x L) and the row dots D (L).
-  const int64_t per_thread = (static_cast<int64_t>(L) * L + L + 15) / 16 * 16;
+  const int R = DenseRowBlock(L);
+  // Per thread: dP / dS for one row block (R x L) and the row dots D (L).
+  const int64_t per_thread = (static_cast<int64_t>(R) * L + L + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < pairs; ++bh) {
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
-    ZeroRows(dk + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
-    ZeroRows(dv + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
+    // dK and dV accumulate over the row blocks (beta = 1), so start from 0; padded keys stay 0.
+    ZeroRows(dk + off, L, d, stride);
+    ZeroRows(dv + off, L, d, stride);
     if (len == 0) {
       ZeroRows(dq + off, L, d, stride);
       continue;
     }
     float* ds = scratch + per_thread * omp_get_thread_num();
-    float* dvec = ds + static_cast<int64_t>(L) * L;
-    ConstMatView pm = View(saved + static_cast<int64_t>(bh) * L * L, L, len, L);
-    ConstMatView qm = View(q + off, L, d, stride), km = View(k + off, len, d, stride);
-    ConstMatView vm = View(v + off, len, d, stride), dom = View(dout + off, L, d, stride);
-    MatView dsm = View(ds, L, len, len);
-    View(dv + off, len, d, stride).noalias() = pm.transpose() * dom;
-    dsm.noalias() = dom * vm.transpose();
+    float* dvec = ds + static_cast<int64_t>(R) * L;
+    const float* p = saved + static_cast<int64_t>(bh) * L * L;
     // D_i = sum_j P_ij dP_ij = <dO_i, O_i>.
     RowDots(dout + off, out + off, L, d, stride, dvec);
-    SoftmaxGrad(pm.data(), L, ds, len, dvec, L, len);
-    View(dq + off, L, d, stride).noalias() = (scale * dsm) * km;
-    View(dk + off, len, d, stride).noalias() = (scale * dsm.transpose()) * qm;
+    for (int i0 = 0; i0 < L; i0 += R) {
+      const int rows = std::min(R, L - i0);
+      const int kend = s.causal ? std::min(len, i0 + rows) : len;
+      const float* pb = p + static_cast<int64_t>(i0) * L;
+      const int64_t qo = off + static_cast<int64_t>(i0) * stride;
+      // dV += P_blk^T dO_blk; dP = dO_blk V^T.
+      Sgemm('T', 'N', kend, d, rows, 1.0f, pb, L, dout + qo, stride, 1.0f, dv + off, stride);
+      Sgemm('N', 'T', rows, kend, d, 1.0f, dout + qo, stride, v + off, stride, 0.0f, ds, kend);
+      // dS = P (dP - D); masked entries have P = 0, so dS = 0 there.
+      SoftmaxGrad(pb, L, ds, kend, dvec + i0, rows, kend);
+      // dQ_blk = scale dS K; dK += scale dS^T Q_blk.
+      Sgemm('N', 'N', rows, d, kend, scale, ds, kend, k + off, stride, 0.0f, dq + qo, stride);
+      Sgemm('T', 'N', kend, d, rows, scale, ds, kend, q + qo, stride, 1.0f, dk + off, stride);
+    }
   }
 }
 

@@ -20,8 +20,9 @@
 //   output does not depend on q, k or v). Keys at j >= lengths[b] get dk = dv = 0.
 // lengths may be null (no padding); otherwise lengths[b] must lie in [0, L].
 //
-// Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside are Eigen, called
-// single-threaded within the parallel region (TOOLCHAIN.md §4, cases E and I).
+// Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
+// within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
+// also works through each pair in blocks of query rows so P stays in L2), Eigen for kBlocked.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 
