@@ -322,10 +322,8 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
     const int kend = s.causal ? std::min(len, i0 + rows) : len;
     for (int j0 = 0; j0 < kend; j0 += bc) {
       const int cols = std::min(bc, kend - j0);
-      MatView sm = View(st, rows, cols, bc);
-      sm.noalias() =
-          (scale * qi) * View(k + off + static_cast<int64_t>(j0) * stride, cols, d, stride)
-                             .transpose();
+      const int64_t ko = off + static_cast<int64_t>(j0) * stride;
+      Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, k + ko, stride, 0.0f, st, bc);
       for (int r = 0; r < rows; ++r) {
         float* row = st + static_cast<int64_t>(r) * bc;
         const int vis = std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0);
@@ -348,7 +346,7 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
         m[r] = mx;
         if (alpha != 1.0f) om.row(r) *= alpha;
       }
-      om.noalias() += sm * View(v + off + static_cast<int64_t>(j0) * stride, cols, d, stride);
+      Sgemm('N', 'N', rows, d, cols, 1.0f, st, bc, v + ko, stride, 1.0f, oacc, d);
     }
     // Every row sees key 0 when len > 0, so l > 0 here.
     for (int r = 0; r < rows; ++r) {
@@ -402,8 +400,7 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
         const int rows = std::min(br, L - i0);
         ConstMatView qi = View(q + off + static_cast<int64_t>(i0) * stride, rows, d, stride);
         ConstMatView doi = View(dout + off + static_cast<int64_t>(i0) * stride, rows, d, stride);
-        MatView pm = View(pt, rows, cols, bc), dsm = View(dst, rows, cols, bc);
-        pm.noalias() = (scale * qi) * kj.transpose();
+        Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, kj.data(), stride, 0.0f, pt, bc);
         for (int r = 0; r < rows; ++r) {
           float* row = pt + static_cast<int64_t>(r) * bc;
           const int vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
@@ -412,12 +409,12 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
           for (int c = 0; c < vis; ++c) row[c] = ExpF(row[c] - lr);
           std::memset(row + vis, 0, sizeof(float) * (cols - vis));
         }
-        dvm.noalias() += pm.transpose() * doi;
-        dsm.noalias() = doi * vj.transpose();
+        Sgemm('T', 'N', cols, d, rows, 1.0f, pt, bc, doi.data(), stride, 1.0f, dvacc, d);
+        Sgemm('N', 'T', rows, cols, d, 1.0f, doi.data(), stride, vj.data(), stride, 0.0f, dst, bc);
         SoftmaxGrad(pt, bc, dst, bc, dvec + i0, rows, cols);
-        View(dq + off + static_cast<int64_t>(i0) * stride, rows, d, stride).noalias() +=
-            (scale * dsm) * kj;
-        dkm.noalias() += (scale * dsm.transpose()) * qi;
+        Sgemm('N', 'N', rows, d, cols, scale, dst, bc, kj.data(), stride, 1.0f,
+              dq + off + static_cast<int64_t>(i0) * stride, stride);
+        Sgemm('T', 'N', cols, d, rows, scale, dst, bc, qi.data(), stride, 1.0f, dkacc, d);
       }
       for (int c = 0; c < cols; ++c) {
         float* dkr = dk + off + static_cast<int64_t>(j0 + c) * stride;

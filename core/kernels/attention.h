@@ -22,7 +22,8 @@
 //
 // Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
 // within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
-// also works through each pair in blocks of query rows so P stays in L2), Eigen for kBlocked.
+// also works through each pair in blocks of query rows so P stays in L2) and for kBlocked's
+// tiles; Eigen only for small element-wise steps.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 
