@@ -22,7 +22,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tensor.h"
-#include "models/common/nn.h"
+#include "core/ops/loss.h"
 #include "models/registry.h"
 
 namespace lra::models {
@@ -86,7 +86,7 @@ void Train(benchmark::State& state, const std::string& name) {
   Batch batch{kBatch, l, tokens.data(), lengths.data()};
   Rng rng(1);
   auto step = [&] {
-    Var loss = nn::CrossEntropy(model->Forward(batch, true, rng), labels.data());
+    Var loss = lra::CrossEntropy(model->Forward(batch, true, rng), labels);
     Backward(loss);
     opt.Step();
     opt.ZeroGrad();

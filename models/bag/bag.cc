@@ -5,7 +5,6 @@
 #include <memory>
 
 #include "models/common/layers.h"
-#include "models/common/nn.h"
 #include "models/registry.h"
 
 namespace lra::models {
@@ -27,7 +26,7 @@ class BagModel : public Model {
 
   Var Forward(const Batch& batch, bool training, Rng& rng) override {
     auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
-      return nn::MeanPool(encoder_.Forward(tokens, b, l), lengths);
+      return Pool(encoder_.Forward(tokens, b, l), PoolKind::kMean, lengths);
     };
     if (task_.pair) {
       auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);

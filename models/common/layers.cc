@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
-#include "models/common/nn.h"
+#include "core/ops/ops.h"
 
 namespace lra::models {
 
@@ -62,7 +62,7 @@ LinearLayer::LinearLayer(ParamStore& ps, const std::string& name, int in, int ou
   }
 }
 
-Var LinearLayer::Forward(const Var& x) const { return nn::Linear(x, w_, b_); }
+Var LinearLayer::Forward(const Var& x) const { return lra::Linear(x, w_, b_); }
 
 absl::StatusOr<NormKind> ParseNormKind(const std::string& s) {
   if (s == "none") return NormKind::kNone;
@@ -84,9 +84,14 @@ Norm::Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind) : ki
 Var Norm::Forward(const Var& x, bool training) const {
   switch (kind_) {
     case NormKind::kNone: return x;
-    case NormKind::kLayer: return nn::LayerNorm(x, gamma_, beta_);
-    case NormKind::kBatch:
-      return nn::BatchNorm(x, gamma_, beta_, *running_mean_, *running_var_, training);
+    case NormKind::kLayer: return lra::LayerNorm(x, gamma_, beta_);
+    case NormKind::kBatch: {
+      // core's BatchNorm (statistics pooled over B*L, PyTorch's unbiased running variance,
+      // momentum 0.1, eps 1e-5) on state that shares storage with the checkpointed buffers, so
+      // its in-place running-stat update lands in them.
+      BatchNormState state{*running_mean_, *running_var_};
+      return lra::BatchNorm(x, gamma_, beta_, &state, training);
+    }
   }
   return x;
 }
@@ -119,11 +124,14 @@ Encoder::Encoder(ParamStore& ps, const std::string& name, const TaskInfo& task, 
 }
 
 Var Encoder::Forward(const int32_t* tokens, int batch, int length) const {
-  if (!linear_) return nn::Embedding(tokens, batch, length, table_);
+  if (!linear_) {
+    return lra::Embedding(table_, std::vector<int32_t>(tokens, tokens + int64_t{batch} * length),
+                          Shape{batch, length});
+  }
   Tensor x = Tensor::Empty({batch, length, 1});
   for (int64_t i = 0; i < int64_t{batch} * length; ++i)
     x.data<float>()[i] = static_cast<float>(tokens[i]) / 255.0f;
-  return nn::Linear(Constant(x), w_, b_);
+  return lra::Linear(Constant(x), w_, b_);
 }
 
 void Encoder::EncodeToken(int32_t token, float* out) const {
@@ -146,22 +154,47 @@ absl::StatusOr<PoolKind> ParsePoolKind(const std::string& s) {
       absl::StrCat("pooling '", s, "': expected mean, first, cls or last"));
 }
 
+std::vector<int32_t> ClampedLengths(const int32_t* lengths, int64_t batch, int64_t length) {
+  std::vector<int32_t> lens(batch, static_cast<int32_t>(length));
+  if (lengths)
+    for (int64_t i = 0; i < batch; ++i)
+      lens[i] = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(length, lengths[i])));
+  return lens;
+}
+
+Var SelectRow(const Var& x, int64_t position) {
+  return lra::Reshape(lra::Slice(x, 1, position, 1), {x.dim(0), x.dim(2)});
+}
+
+Var AddPositions(const Var& x, const Var& table) {
+  const int64_t l = x.dim(1), h = x.dim(2);
+  LRA_CHECK(table.dim(0) >= l && table.dim(1) == h)
+      << "AddPositions: table " << table.shape().ToString() << " for input "
+      << x.shape().ToString();
+  return lra::Add(x, lra::Reshape(lra::Slice(table, 0, 0, l), {1, l, h}));
+}
+
+Var PrependRow(const Var& x, const Var& row) {
+  const int64_t b = x.dim(0), h = x.dim(2);
+  LRA_CHECK(row.numel() == h) << "PrependRow: row of " << row.numel() << " for width " << h;
+  // Broadcast the row to [B, 1, H] by adding it to zeros (core has no BroadcastTo); the row's
+  // gradient is then the sum over the batch, which Add's broadcast reduction computes.
+  Var rows = lra::Add(Constant(Tensor::Zeros({b, 1, h})), lra::Reshape(row, {1, 1, h}));
+  return lra::Concat({rows, x}, 1);
+}
+
 Var Pool(const Var& x, PoolKind kind, const int32_t* lengths) {
+  const int64_t b = x.dim(0), l = x.dim(1);
   switch (kind) {
-    case PoolKind::kMean: return nn::MeanPool(x, lengths);
+    case PoolKind::kMean: return lra::MeanPool(x, ClampedLengths(lengths, b, l));
     case PoolKind::kFirst:
-    case PoolKind::kCls: return nn::SelectRow(x, 0);
+    case PoolKind::kCls: return SelectRow(x, 0);
     case PoolKind::kLast: {
-      // Row lengths[b] - 1 per batch element: a one-hot weighted mean over a length-1 window.
-      const int64_t b = x.dim(0), l = x.dim(1);
+      // Row lengths[b] - 1 per batch element, one slice each, stacked along the batch axis.
+      const std::vector<int32_t> lens = ClampedLengths(lengths, b, l);
       std::vector<Var> rows;
-      Var out;
-      for (int64_t i = 0; i < b; ++i) {
-        const int64_t t = lengths ? std::max<int64_t>(0, std::min<int64_t>(l, lengths[i]) - 1) : l - 1;
-        Var row = nn::SelectRow(nn::SliceFirst(x, i, i + 1), t);
-        out = out.defined() ? nn::ConcatFirst(out, row) : row;
-      }
-      return out;
+      for (int64_t i = 0; i < b; ++i) rows.push_back(SelectRow(lra::Slice(x, 0, i, 1), lens[i] - 1));
+      return lra::Concat(rows, 0);
     }
   }
   return x;
@@ -188,7 +221,7 @@ ClassifierHead::ClassifierHead(ParamStore& ps, const std::string& name, int in, 
 Var ClassifierHead::Forward(const Var& x) const {
   if (kind_ == HeadKind::kLinear) return l1_.Forward(x);
   Var h = l1_.Forward(x);
-  h = gelu_ ? nn::Gelu(h) : nn::Relu(h);
+  h = gelu_ ? lra::Gelu(h) : lra::Relu(h);
   return l2_.Forward(h);
 }
 
@@ -205,8 +238,8 @@ DualHead::DualHead(ParamStore& ps, const std::string& name, int dim, int classes
             gelu, init) {}
 
 Var DualHead::Forward(const Var& x1, const Var& x2) const {
-  if (kind_ == DualKind::kConcat) return head_.Forward(nn::ConcatLast({x1, x2}));
-  return head_.Forward(nn::ConcatLast({x1, x2, nn::Mul(x1, x2), nn::Sub(x1, x2)}));
+  if (kind_ == DualKind::kConcat) return head_.Forward(lra::Concat({x1, x2}, -1));
+  return head_.Forward(lra::Concat({x1, x2, lra::Mul(x1, x2), lra::Sub(x1, x2)}, -1));
 }
 
 std::pair<Var, Var> EncodePair(
@@ -223,7 +256,7 @@ std::pair<Var, Var> EncodePair(
     lengths[b + i] = batch.lengths2 ? batch.lengths2[i] : batch.length2;
   }
   Var pooled = encode(tokens.data(), lengths.data(), 2 * b, l);
-  return {nn::SliceFirst(pooled, 0, b), nn::SliceFirst(pooled, b, 2 * b)};
+  return {lra::Slice(pooled, 0, 0, b), lra::Slice(pooled, 0, b, b)};
 }
 
 }  // namespace lra::models

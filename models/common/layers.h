@@ -119,6 +119,17 @@ absl::StatusOr<PoolKind> ParsePoolKind(const std::string& s);  // "mean", "first
 // kLast takes row lengths[b] - 1.
 Var Pool(const Var& x, PoolKind kind, const int32_t* lengths);
 
+// Small compositions of core/ops (no tape op of their own, so nothing here to keep in sync with
+// core): the model-side position and row helpers that core has no single op for.
+// lengths (may be null: all `length`) clamped to [1, length], the rows Pool averages over.
+std::vector<int32_t> ClampedLengths(const int32_t* lengths, int64_t batch, int64_t length);
+// Row `position` of each batch element: [B, L, H] -> [B, H] (Slice + Reshape).
+Var SelectRow(const Var& x, int64_t position);
+// x [B, L, H] + table[:L] for a learned position table [Lmax, H], broadcast over the batch.
+Var AddPositions(const Var& x, const Var& table);
+// [B, L, H] with `row` [H] prepended to every sequence: [B, L+1, H] (the CLS token).
+Var PrependRow(const Var& x, const Var& row);
+
 enum class HeadKind { kLinear, kMlp };
 absl::StatusOr<HeadKind> ParseHeadKind(const std::string& s);  // "linear", "mlp"
 

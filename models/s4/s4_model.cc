@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "core/ops/ops.h"
 #include "core/random.h"
 #include "models/common/layers.h"
-#include "models/common/nn.h"
 #include "models/registry.h"
 #include "models/s4/ssm_init.h"
 #include "models/s4/ssm_kernel.h"
@@ -242,13 +242,24 @@ class S4Block {
       d.l = l;
       k = SsmKernel(cfg_, d, dt_, a_re_, a_im_, b_, Var(), c_);
     }
-    Var y = nn::Add(nn::FftConv(z, k, cfg_.bidirectional), nn::MulChannel(z, d_));
-    y = nn::Gelu(y);
-    if (training) y = nn::Dropout(y, cfg_.dropout, rng.NextU64(), cfg_.tie_dropout);
+    // D skip: z * d_ broadcasts the [H] scale over [B, L, H].
+    // The SSM kernel comes as [directions, H, L]; core's FftConv wants [H, L] when causal.
+    const int64_t h = z.dim(2);
+    k = cfg_.bidirectional ? lra::Reshape(k, {2, h, l}) : lra::Reshape(k, {h, l});
+    Var y = lra::Add(lra::FftConv(z, k, cfg_.bidirectional ? lra::ConvDirection::kBidirectional
+                                                          : lra::ConvDirection::kCausal),
+                     lra::Mul(z, d_));
+    y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
+    // tie_dropout: one mask per (batch, channel) shared along the length axis (DropoutNd).
+    auto drop = [&](const Var& v) {
+      return cfg_.tie_dropout ? lra::TiedDropout(v, cfg_.dropout, /*axis=*/1, training, rng)
+                              : lra::Dropout(v, cfg_.dropout, training, rng);
+    };
+    y = drop(y);
     y = out_.Forward(y);
-    if (cfg_.glu) y = nn::Glu(y);
-    if (training) y = nn::Dropout(y, cfg_.dropout, rng.NextU64(), cfg_.tie_dropout);
-    Var r = nn::Add(x, y);
+    if (cfg_.glu) y = lra::Glu(y);
+    y = drop(y);
+    Var r = lra::Add(x, y);
     return cfg_.prenorm ? r : norm_.Forward(r, training);
   }
 

@@ -15,7 +15,7 @@
 
 #include "core/random.h"
 #include "gtest/gtest.h"
-#include "models/common/nn.h"
+#include "core/ops/loss.h"
 #include "models/registry.h"
 #include "models/testing/train_util.h"
 
@@ -437,7 +437,7 @@ TEST(S4dModel, LossFallsOnToyProblem) {
   double first = 0, last = 0;
   for (int step = 0; step < 40; ++step) {
     testing::ToyBatch tb = testing::MakeToyBatch(32, 32, 8, 100 + step);
-    Var loss = nn::CrossEntropy((*model)->Forward(tb.AsBatch(32, 32), true, rng), tb.labels.data());
+    Var loss = lra::CrossEntropy((*model)->Forward(tb.AsBatch(32, 32), true, rng), tb.labels);
     if (step < 5) first += loss.value().data<float>()[0] / 5;
     if (step >= 35) last += loss.value().data<float>()[0] / 5;
     Backward(loss);

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "core/ops/ops.h"
 #include "core/random.h"
 #include "models/common/layers.h"
-#include "models/common/nn.h"
 #include "models/registry.h"
 
 namespace lra::models::transformer {
@@ -51,15 +51,18 @@ class Layer {
 
   Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
     auto drop = [&](const Var& v) {
-      return training ? nn::Dropout(v, c_.dropout, rng.NextU64()) : v;
+      return lra::Dropout(v, c_.dropout, training, rng);
     };
     Var h = ln1_.Forward(x, training);
-    Var a = nn::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), c_.heads, lengths,
-                          /*causal=*/false, c_.blocked);
-    Var y = nn::Add(x, drop(o_.Forward(a)));
+    AttentionConfig att;
+    att.heads = c_.heads;
+    att.algorithm = c_.blocked ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
+    Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h),
+                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att);
+    Var y = lra::Add(x, drop(o_.Forward(a)));
     Var m = w1_.Forward(ln2_.Forward(y, training));
-    m = drop(nn::Gelu(m, c_.gelu_tanh));
-    return nn::Add(y, drop(w2_.Forward(m)));
+    m = drop(lra::Gelu(m, c_.gelu_tanh ? lra::GeluKind::kTanh : lra::GeluKind::kErf));
+    return lra::Add(y, drop(w2_.Forward(m)));
   }
 
  private:
@@ -99,11 +102,11 @@ class TransformerModel : public Model {
     std::vector<int32_t> lens(b, l);
     if (lengths) lens.assign(lengths, lengths + b);
     if (c_.cls) {
-      x = nn::PrependRow(x, cls_);
+      x = PrependRow(x, cls_);
       for (int32_t& v : lens) v = std::min(v + 1, l + 1);
     }
-    if (pos_.defined()) x = nn::AddPositions(x, pos_);
-    if (training) x = nn::Dropout(x, c_.dropout, rng.NextU64());
+    if (pos_.defined()) x = AddPositions(x, pos_);
+    x = lra::Dropout(x, c_.dropout, training, rng);
     for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), training, rng);
     x = final_norm_.Forward(x, training);
     // Pooling over the real tokens (the CLS row counts as one of them).
