@@ -23,9 +23,12 @@ namespace {
 std::string ProcField(const char* file, const char* key) {
   std::ifstream in(file);
   std::string line;
+  // Keys may be padded before the colon: "/proc/cpuinfo" has "model name\t: Intel ...".
   while (std::getline(in, line)) {
-    if (absl::StartsWith(line, key) && line.size() > strlen(key) && line[strlen(key)] == ':') {
-      return std::string(absl::StripAsciiWhitespace(line.substr(strlen(key) + 1)));
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    if (absl::StripTrailingAsciiWhitespace(absl::string_view(line).substr(0, colon)) == key) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
     }
   }
   return "";
