@@ -113,7 +113,7 @@ void BM_TextTfds(benchmark::State& state) {
         f["label"].mutable_int64_list()->add_value(i % 2);
         datasets::AppendRecord(e.SerializeAsString(), &shard);
       }
-      Check(WriteFileAtomic(
+      Check(WriteFileAtomically(
           JoinPath(d, absl::StrCat("imdb_reviews-", split, ".tfrecord-00000-of-00001")), shard));
     }
     return JoinPath(Root(), "tfds/imdb_reviews");
@@ -142,7 +142,7 @@ void BM_ImageCifarBinary(benchmark::State& state) {
         bytes.push_back(static_cast<char>(rng.Uniform(10)));
         for (int k = 0; k < 3072; ++k) bytes.push_back(static_cast<char>(rng.Uniform(256)));
       }
-      Check(WriteFileAtomic(JoinPath(d, name), bytes));
+      Check(WriteFileAtomically(JoinPath(d, name), bytes));
     }
     return d;
   }();
@@ -173,7 +173,7 @@ void BM_ImageTfds(benchmark::State& state) {
         f["label"].mutable_int64_list()->add_value(i % 10);
         datasets::AppendRecord(e.SerializeAsString(), &shard);
       }
-      Check(WriteFileAtomic(
+      Check(WriteFileAtomically(
           JoinPath(d, absl::StrCat("cifar10-", split, ".tfrecord-00000-of-00001")), shard));
     }
     return JoinPath(Root(), "tfds/cifar10");

@@ -21,7 +21,7 @@ std::string WriteListOps(const std::string& name) {
   const std::string dir = TestDir(name);
   EXPECT_TRUE(MakeDirs(dir).ok());
   for (const char* split : {"train", "val", "test"}) {
-    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, absl::StrCat("basic_", split, ".tsv")),
+    EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, absl::StrCat("basic_", split, ".tsv")),
                                 "Source\tTarget\n( ( [MAX 2 ) 9 ) ] )\t9\n( [SM 3 ) ] )\t3\n")
                     .ok());
   }

@@ -19,7 +19,7 @@ std::string TempPath(const std::string& name) {
 
 TEST(LineReaderTest, NumbersLinesKeepsCarriageReturnAndReadsLastLineWithoutNewline) {
   const std::string path = TempPath("lines.txt");
-  ASSERT_TRUE(WriteFileAtomic(path, "a\tb\r\n\nlast").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "a\tb\r\n\nlast").ok());
   auto reader = LineReader::Open(path);
   ASSERT_TRUE(reader.ok());
   absl::string_view line;
@@ -43,7 +43,7 @@ TEST(FilesTest, MissingFileIsNotFoundAndNamesThePath) {
 TEST(FilesTest, MakeDirsListDirRemoveTree) {
   const std::string root = TempPath("tree");
   ASSERT_TRUE(MakeDirs(JoinPath(root, "b/c")).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(root, "a.txt"), "x").ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(root, "a.txt"), "x").ok());
   auto names = ListDir(root);
   ASSERT_TRUE(names.ok());
   EXPECT_THAT(*names, ::testing::ElementsAre("a.txt", "b"));

@@ -10,14 +10,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/base/file_util.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace lra::tasks {
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
-// Writes path + ".tmp" then renames it to `path`.
-absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents);
+// Atomic whole-file writes: WriteFileAtomically from core/base/file_util.h (included here).
 
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);

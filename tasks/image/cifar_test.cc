@@ -36,7 +36,7 @@ std::string WriteBinary(const std::string& name, int per_batch) {
       }
     }
     const std::string file = f <= 5 ? absl::StrCat("data_batch_", f, ".bin") : "test_batch.bin";
-    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, file), bytes).ok());
+    EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, file), bytes).ok());
   }
   return TestDir(name);
 }
@@ -68,7 +68,7 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
   const std::string root = WriteBinary("cifar_bad", 2);
   const std::string dir = JoinPath(root, "cifar-10-batches-bin");
   auto bytes = ReadFileToString(JoinPath(dir, "data_batch_3.bin"));
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "data_batch_3.bin"), bytes->substr(0, 5000)).ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "data_batch_3.bin"), bytes->substr(0, 5000)).ok());
   auto t = MakeContext(kImageSpec, dir);
   MemorySink sink;
   RunStats stats;
@@ -80,7 +80,7 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
 
   std::string bad = *bytes;
   bad[3073] = 42;
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "data_batch_3.bin"), bad).ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "data_batch_3.bin"), bad).ok());
   s = PlanImage(t.context)->run(&sink, &stats);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("data_batch_3.bin: record 1 at byte offset 3073: label byte 42"));
@@ -114,7 +114,7 @@ std::string WriteTfds(const std::string& name, int n_train, int bad_side = 0) {
     }
     const std::string file = train ? "cifar10-train.tfrecord-00000-of-00001"
                                    : "cifar10-test.tfrecord-00000-of-00001";
-    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, file), shard).ok());
+    EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, file), shard).ok());
   }
   return TestDir(name);
 }

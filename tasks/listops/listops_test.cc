@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 std::string WriteFixture(const std::string& name, const std::string& train_extra = "") {
   const std::string dir = TestDir(name);
   EXPECT_TRUE(MakeDirs(dir).ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "basic_train.tsv"),
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_train.tsv"),
                               "Source\tTarget\n"
                               "( ( ( [MAX 2 ) 9 ) ] )\t9\n"
                               "( ( ( ( [MIN 3 ) 2 ) 5 ) ] )\t2\n"
@@ -27,9 +27,9 @@ std::string WriteFixture(const std::string& name, const std::string& train_extra
                                   train_extra)
                   .ok());
   EXPECT_TRUE(
-      WriteFileAtomic(JoinPath(dir, "basic_val.tsv"), "Source\tTarget\n( ( [MED 7 ) ] )\t7\n")
+      WriteFileAtomically(JoinPath(dir, "basic_val.tsv"), "Source\tTarget\n( ( [MED 7 ) ] )\t7\n")
           .ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "basic_test.tsv"),
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_test.tsv"),
                               "Source\tTarget\r\n( ( ( [MIN 4 ) 0 ) ] )\t0\r\n")
                   .ok());
   return dir;
@@ -141,7 +141,7 @@ TEST(ListOpsTest, BadLabelAndMissingFileAndBadHeaderAreClear) {
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("basic_val.tsv"));
 
   const std::string hdr = WriteFixture("header");
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(hdr, "basic_test.tsv"), "a\tb\n[SM 1 ]\t1\n").ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(hdr, "basic_test.tsv"), "a\tb\n[SM 1 ]\t1\n").ok());
   auto t2 = MakeContext(kListOpsSpec, hdr);
   auto plan2 = PlanListOps(t2.context);
   ASSERT_TRUE(plan2.ok());

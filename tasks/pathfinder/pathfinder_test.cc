@@ -25,7 +25,7 @@ void WritePng(const std::string& path, int side, int b, int i) {
   image.width = image.height = side;
   image.channels = 1;
   for (int k = 0; k < side * side; ++k) image.pixels.push_back(Pixel(b, i, k));
-  ASSERT_TRUE(WriteFileAtomic(path, *EncodePng(image)).ok());
+  ASSERT_TRUE(WriteFileAtomically(path, *EncodePng(image)).ok());
 }
 
 // pathfinder<side>/curv_contour_length_14 with metadata batches 0, 1, 2, 10 (5 images each,
@@ -43,12 +43,12 @@ std::string WriteTree(const std::string& name, int side) {
                       " 1.0 14 5 2 0.5 1 1\n");
       const std::string png = JoinPath(dir, absl::StrCat("imgs/", b, "/sample_", i, ".png"));
       if (b == 0 && i == 3) {
-        EXPECT_TRUE(WriteFileAtomic(png, "").ok());
+        EXPECT_TRUE(WriteFileAtomically(png, "").ok());
       } else {
         WritePng(png, side, b, i);
       }
     }
-    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, absl::StrCat("metadata/", b, ".npy")), meta).ok());
+    EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, absl::StrCat("metadata/", b, ".npy")), meta).ok());
   }
   return root;
 }
@@ -129,7 +129,7 @@ TEST(PathfinderTest, MissingWrongSizeAndBadMetadataAreNamed) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("imgs/2/sample_4.png: expected a 32x32"));
 
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "metadata/1.npy"), "imgs/1 sample_0.png 0 7\n").ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "metadata/1.npy"), "imgs/1 sample_0.png 0 7\n").ok());
   auto bad = PlanPathfinder(t.context);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("metadata/1.npy:1: expected"));
 

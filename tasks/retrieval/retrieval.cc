@@ -151,7 +151,7 @@ absl::Status GenerateSyntheticRetrieval(const TaskContext& context, int64_t size
       absl::StrAppend(&tsv, label, "\tsyn", n, "a\tsyn", n, "b\t", document(topic), "\t",
                       document(other), "\n");
     }
-    LRA_RETURN_IF_ERROR(WriteFileAtomic(TsvPath(dir, infix), tsv));
+    LRA_RETURN_IF_ERROR(WriteFileAtomically(TsvPath(dir, infix), tsv));
   }
   return absl::OkStatus();
 }

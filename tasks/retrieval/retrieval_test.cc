@@ -28,12 +28,12 @@ std::vector<int> Bytes(absl::string_view s) {
 std::string WriteTsvData(const std::string& name, const std::string& long_text) {
   const std::string dir = JoinPath(TestDir(name), "tsv_data");
   EXPECT_TRUE(MakeDirs(dir).ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "new_aan_pairs.train.tsv"),
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "new_aan_pairs.train.tsv"),
                               "1\tP01-1001\tP02-2002\tAbc \"quoted\"\tde\n"
                               "0.0\tP03\tP04\t" + long_text + "\tx\n")
                   .ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "new_aan_pairs.eval.tsv"), "1.0\ta\tb\tq\tr\n").ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "new_aan_pairs.test.tsv"), "0\tc\td\t\ts\n").ok());
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "new_aan_pairs.eval.tsv"), "1.0\ta\tb\tq\tr\n").ok());
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "new_aan_pairs.test.tsv"), "0\tc\td\t\ts\n").ok());
   return TestDir(name);
 }
 
@@ -68,7 +68,7 @@ TEST(RetrievalTest, TsvPairsCutTo10000BytesThen4000Tokens) {
 TEST(RetrievalTest, WrongColumnCountAndBadLabelNameFileAndLine) {
   const std::string root = WriteTsvData("aan_bad", "t");
   const std::string eval = JoinPath(root, "tsv_data/new_aan_pairs.eval.tsv");
-  ASSERT_TRUE(WriteFileAtomic(eval, "1\ta\tb\tq\tr\n1\ta\tb\tq\n").ok());
+  ASSERT_TRUE(WriteFileAtomically(eval, "1\ta\tb\tq\tr\n1\ta\tb\tq\n").ok());
   auto t = MakeContext(kRetrievalSpec, root);
   MemorySink sink;
   RunStats stats;
@@ -77,7 +77,7 @@ TEST(RetrievalTest, WrongColumnCountAndBadLabelNameFileAndLine) {
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("new_aan_pairs.eval.tsv:2: expected 5 tab-separated columns"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("found 4"));
-  ASSERT_TRUE(WriteFileAtomic(eval, "yes\ta\tb\tq\tr\n").ok());
+  ASSERT_TRUE(WriteFileAtomically(eval, "yes\ta\tb\tq\tr\n").ok());
   s = PlanRetrieval(t.context)->run(&sink, &stats);
   EXPECT_THAT(std::string(s.message()), HasSubstr("eval.tsv:1: label \"yes\""));
   EXPECT_EQ(PlanRetrieval(MakeContext(kRetrievalSpec, TestDir("none")).context).status().code(),

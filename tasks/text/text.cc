@@ -215,7 +215,7 @@ absl::Status GenerateSyntheticText(const TaskContext& context, int64_t size,
     const std::string path =
         JoinPath(root, absl::StrCat(train ? "train" : "test", label ? "/pos/" : "/neg/", index,
                                     "_", rating, ".txt"));
-    LRA_RETURN_IF_ERROR(WriteFileAtomic(path, text));
+    LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
   }
   return absl::OkStatus();
 }

@@ -27,7 +27,7 @@ using ::testing::HasSubstr;
 void Write(const std::string& root, const std::string& rel, const std::string& text) {
   const std::string path = JoinPath(root, rel);
   ASSERT_TRUE(MakeDirs(path.substr(0, path.find_last_of('/'))).ok());
-  ASSERT_TRUE(WriteFileAtomic(path, text).ok());
+  ASSERT_TRUE(WriteFileAtomically(path, text).ok());
 }
 
 // A tiny aclImdb/ in the Stanford layout, with the files that are not reviews.
@@ -125,12 +125,12 @@ std::string WriteTfds(const std::string& name) {
   datasets::AppendRecord(ImdbRecord("third \xe2\x82\xac", 1), &shard1);
   datasets::AppendRecord(ImdbRecord("t", 0), &test);
   EXPECT_TRUE(
-      WriteFileAtomic(JoinPath(dir, "imdb_reviews-train.tfrecord-00001-of-00002"), shard1).ok());
+      WriteFileAtomically(JoinPath(dir, "imdb_reviews-train.tfrecord-00001-of-00002"), shard1).ok());
   EXPECT_TRUE(
-      WriteFileAtomic(JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002"), shard0).ok());
+      WriteFileAtomically(JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002"), shard0).ok());
   EXPECT_TRUE(
-      WriteFileAtomic(JoinPath(dir, "imdb_reviews-test.tfrecord-00000-of-00001"), test).ok());
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "dataset_info.json"), "{}").ok());
+      WriteFileAtomically(JoinPath(dir, "imdb_reviews-test.tfrecord-00000-of-00001"), test).ok());
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "dataset_info.json"), "{}").ok());
   return TestDir(name);
 }
 
@@ -160,7 +160,7 @@ TEST(TextTest, CorruptTfRecordNamesFileAndOffset) {
   std::string bytes = *ReadFileToString(shard);
   const size_t second = bytes.size() / 2 + 8;  // inside the second record
   bytes[second] ^= 0x20;
-  ASSERT_TRUE(WriteFileAtomic(shard, bytes).ok());
+  ASSERT_TRUE(WriteFileAtomically(shard, bytes).ok());
   auto t = MakeContext(kTextSpec, root);
   MemorySink sink;
   RunStats stats;
@@ -172,7 +172,7 @@ TEST(TextTest, CorruptTfRecordNamesFileAndOffset) {
   // Valid framing around a payload that is not an Example.
   std::string junk;
   datasets::AppendRecord("\xff\xff\xff", &junk);
-  ASSERT_TRUE(WriteFileAtomic(shard, junk).ok());
+  ASSERT_TRUE(WriteFileAtomically(shard, junk).ok());
   s = PlanText(t.context)->run(&sink, &stats);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("00002 record 0 at byte offset 0: not a serialized tf.train.Example"));
