@@ -350,7 +350,6 @@ std::string RunDir(const RunConfig& config, const TrainOptions& options) {
 }
 
 absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options) {
-  const absl::Time started = absl::Now();
   LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, options.data_dir));
   const TrainConfig& t = s.config.train();
   const std::string run_dir = RunDir(s.config, options);
@@ -604,7 +603,6 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   result.set_status(status);
   result.set_status_message(status_message);
   result.set_peak_memory_bytes(PeakRssBytes());
-  (void)started;
   LRA_RETURN_IF_ERROR(
       report::WriteRunResult((fs::path(run_dir) / report::kResultFileName).string(), result));
   return result;
