@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/status_macros.h"
+#include "core/ops/matmul.h"
 #include "core/parallel.h"
 #include "harness/bench.h"
 #include "harness/config.h"
@@ -295,9 +296,18 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
 
 }  // namespace
 
-void InitThreads() {
+absl::Status InitProcess() {
   int n = absl::GetFlag(FLAGS_threads);
   SetNumThreads(n > 0 ? n : omp_get_num_procs());
+  const std::string precision = absl::GetFlag(FLAGS_matmul_precision);
+  if (precision == "fp32") return SetMatmulPrecision(MatmulPrecision::kF32);
+  if (precision == "bf16") {
+    absl::Status s = SetMatmulPrecision(MatmulPrecision::kBf16);
+    if (!s.ok()) return absl::FailedPreconditionError(absl::StrCat("--matmul_precision=bf16: ", s.message()));
+    return s;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--matmul_precision must be fp32 or bf16, not '",
+                                                 precision, "'"));
 }
 
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop) {

@@ -9,9 +9,9 @@
 
 namespace lra::harness {
 
-// Sets the process-wide thread count from --threads, before any kernel runs (oneDNN fixes a
-// primitive's thread count when it is created).
-void InitThreads();
+// Sets the process-wide thread count (--threads) and matmul precision (--matmul_precision)
+// before any kernel runs (oneDNN fixes a primitive's thread count when it is created).
+absl::Status InitProcess();
 
 // Runs `command` ("prepare", "train", ...). `stop` becomes true on SIGINT/SIGTERM.
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop);

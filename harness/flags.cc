@@ -13,6 +13,11 @@ ABSL_FLAG(std::string, results_dir, "",
 ABSL_FLAG(int32_t, threads, 0,
           "Worker threads for every kernel (set once at start-up). 0 = all cores. Training is "
           "bitwise reproducible for a given seed and thread count.");
+ABSL_FLAG(std::string, matmul_precision, "fp32",
+          "Precision of Linear/MatMul products: fp32 (default) or bf16, an opt-in mode for CPUs "
+          "with AVX512-BF16 or AMX that rounds the inputs of large products to bfloat16 and "
+          "accumulates in fp32 (weights, gradients and optimizer stay fp32). Recorded in each "
+          "run's result. See core/kernels/onednn/gemm.h.");
 
 // --- prepare -----------------------------------------------------------------------------------
 ABSL_FLAG(std::string, task, "",

@@ -13,6 +13,7 @@ ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, runs_dir);
 ABSL_DECLARE_FLAG(std::string, results_dir);
 ABSL_DECLARE_FLAG(int32_t, threads);
+ABSL_DECLARE_FLAG(std::string, matmul_precision);
 
 // prepare
 ABSL_DECLARE_FLAG(std::string, task);

@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   // A first Ctrl-C asks the training loop to checkpoint and stop; a second one kills.
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  lra::harness::InitThreads();
-  absl::Status status = lra::harness::RunCommand(command, &g_stop);
+  absl::Status status = lra::harness::InitProcess();
+  if (status.ok()) status = lra::harness::RunCommand(command, &g_stop);
   if (!status.ok()) {
     std::fprintf(stderr, "lra %s: %s\n", command.c_str(), std::string(status.message()).c_str());
     return status.code() == absl::StatusCode::kInvalidArgument ||

@@ -18,6 +18,7 @@
 #include "core/base/textproto.h"
 #include "core/checkpoint.h"
 #include "core/ops/loss.h"
+#include "core/ops/matmul.h"
 #include "core/optim/adam.h"
 #include "core/optim/schedule.h"
 #include "core/random.h"
@@ -387,6 +388,8 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   result.set_config(s.config.tier());
   result.set_seed(t.seed());
   result.set_threads(options.threads);
+  result.set_matmul_precision(
+      GetMatmulPrecision() == MatmulPrecision::kBf16 ? "bf16" : "fp32");
   result.set_commit(SourceCommit());
   result.set_machine(MachineDescription());
   result.set_run_name(fs::path(run_dir).filename().string());

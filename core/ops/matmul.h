@@ -1,10 +1,18 @@
-// Matrix products on the tape (oneDNN fp32; see core/kernels/onednn/gemm.h).
+// Matrix products on the tape (oneDNN; fp32, or the opt-in bf16 mode: see
+// core/kernels/onednn/gemm.h).
 #ifndef LRA_CORE_OPS_MATMUL_H_
 #define LRA_CORE_OPS_MATMUL_H_
 
+#include "core/kernels/onednn/gemm.h"
 #include "core/tape.h"
 
 namespace lra {
+
+// Process-wide precision of every Linear and MatMul product; set it at start-up, next to
+// SetNumThreads. kBf16 needs AVX512-BF16 or AMX and returns FailedPrecondition elsewhere.
+using onednn::GetMatmulPrecision;
+using onednn::MatmulPrecision;
+using onednn::SetMatmulPrecision;
 
 // y = x w + b. x: [..., K] (viewed as one [rows, K] matrix, so [B, L, H] activations are a
 // single GEMM), w: [K, N], b: [N] or an undefined Var for no bias. Returns [..., N].
