@@ -6,14 +6,28 @@
 #include "core/parallel.h"
 
 namespace lra {
+namespace {
+
+// Complex parameters (c64) are updated as pairs of reals: the moments of the real and the
+// imaginary part are kept separately, which is what PyTorch's Adam does for complex tensors
+// (it views them as real) and what S4's complex SSM parameters are trained with.
+int64_t RealCount(const Tensor& t) { return t.numel() * (t.dtype() == DType::kC64 ? 2 : 1); }
+float* Reals(Tensor& t) {
+  return t.dtype() == DType::kC64 ? reinterpret_cast<float*>(t.data<c64>()) : t.data<float>();
+}
+const float* Reals(const Tensor& t) {
+  return t.dtype() == DType::kC64 ? reinterpret_cast<const float*>(t.data<c64>())
+                                  : t.data<float>();
+}
+
+}  // namespace
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
     : groups_(std::move(groups)), options_(options) {
   for (const ParamGroup& g : groups_)
     for (const Var& p : g.params) {
-      LRA_CHECK(p.requires_grad() && p.dtype() == DType::kF32)
-          << "Adam: parameter '" << p.name() << "' must be a float Parameter";
-      moments_.push_back({Tensor::Zeros(p.shape()), Tensor::Zeros(p.shape())});
+      LRA_CHECK(p.requires_grad()) << "Adam: '" << p.name() << "' is not a Parameter";
+      moments_.push_back({Tensor::Zeros(p.shape(), p.dtype()), Tensor::Zeros(p.shape(), p.dtype())});
     }
 }
 
@@ -36,16 +50,16 @@ void Adam::Step(float lr_factor) {
     for (const Var& p : g.params) {
       Moments& mo = moments_[idx++];
       if (!p.has_grad()) continue;
-      float* w = p.mutable_value().data<float>();
-      const float* gr = p.grad().data<float>();
-      float* m = mo.m.data<float>();
-      float* v = mo.v.data<float>();
+      float* w = Reals(p.mutable_value());
+      const float* gr = Reals(p.grad());
+      float* m = Reals(mo.m);
+      float* v = Reals(mo.v);
       const float step_size = static_cast<float>(lr * std::sqrt(c2) / c1);
       const float eps_hat = static_cast<float>(eps * std::sqrt(c2));
       const bool decoupled = options_.decoupled_weight_decay;
       const float decay = decoupled ? 1.0f - lr * wd : 1.0f;
       ParallelFor(
-          p.numel(), [&](int64_t b, int64_t e) {
+          RealCount(p.value()), [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) {
               const float gi = decoupled ? gr[i] : gr[i] + wd * w[i];
               m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -67,8 +81,8 @@ float ClipGradNorm(const std::vector<Var>& params, float max_norm) {
   double total = 0.0;
   for (const Var& p : params) {
     if (!p.has_grad()) continue;
-    const float* g = p.grad().data<float>();
-    total += ReduceBlocks(p.numel(), 8192, [&](int64_t b, int64_t e) {
+    const float* g = Reals(p.grad());
+    total += ReduceBlocks(RealCount(p.grad()), 8192, [&](int64_t b, int64_t e) {
       double s = 0.0;
       for (int64_t i = b; i < e; ++i) s += double(g[i]) * g[i];
       return s;
@@ -79,8 +93,8 @@ float ClipGradNorm(const std::vector<Var>& params, float max_norm) {
     const float scale = max_norm / norm;
     for (const Var& p : params) {
       if (!p.has_grad()) continue;
-      float* g = const_cast<Tensor&>(p.grad()).data<float>();
-      ParallelFor(p.numel(), [&](int64_t b, int64_t e) {
+      float* g = Reals(const_cast<Tensor&>(p.grad()));
+      ParallelFor(RealCount(p.grad()), [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) g[i] *= scale;
       });
     }

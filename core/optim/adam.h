@@ -1,4 +1,6 @@
-// Adam and AdamW with parameter groups, and global gradient-norm clipping.
+// Adam and AdamW with parameter groups, and global gradient-norm clipping. Parameters may be
+// float or complex (c64); a complex parameter is updated as its real and imaginary parts, each
+// with its own moments (as PyTorch's Adam on complex tensors), and counts |g|^2 in the norm.
 //
 //   std::vector<ParamGroup> groups = {
 //       {model.WeightMatrices(), /*lr=*/1e-3f, /*weight_decay=*/0.01f},

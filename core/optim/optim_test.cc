@@ -53,6 +53,42 @@ TEST(AdamTest, SkipsParametersWithoutGradient) {
   EXPECT_EQ(a.value().data<float>()[0], 1.0f);
 }
 
+// A complex parameter is updated as its real and imaginary parts, each with its own moments:
+// exactly the float Adam on the interleaved (re, im) values.
+TEST(AdamTest, ComplexParameterIsAdamOnItsRealAndImaginaryParts) {
+  Var z = Parameter(Tensor::FromComplex({2}, {c64(0.5f, -1.0f), c64(2.0f, 0.25f)}), "z");
+  Var r = Parameter(Tensor::FromVector({4}, {0.5f, -1.0f, 2.0f, 0.25f}), "r");
+  Adam opt({{{z}, 0.01f, 0.1f}, {{r}, 0.01f, 0.1f}}, AdamOptions{.decoupled_weight_decay = true});
+  std::vector<std::vector<double>> g;
+  for (int t = 0; t < 4; ++t) {
+    g.push_back({0.1 * t - 0.2, 0.3, -0.5 + 0.05 * t, 1.0 - 0.3 * t});
+    AccumulateGrad(z, Tensor::FromComplex({2}, {c64(g[t][0], g[t][1]), c64(g[t][2], g[t][3])}));
+    AccumulateGrad(r, Tensor::FromVector({4}, {float(g[t][0]), float(g[t][1]), float(g[t][2]),
+                                               float(g[t][3])}));
+    opt.Step();
+    opt.ZeroGrad();
+  }
+  std::vector<double> w = {0.5, -1.0, 2.0, 0.25};
+  RefAdam(w, g, 0.01, 0.1, true);
+  const c64* zv = z.value().data<c64>();
+  const float* rv = r.value().data<float>();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(zv[i].real(), rv[2 * i]) << "same float arithmetic, same bits";
+    EXPECT_EQ(zv[i].imag(), rv[2 * i + 1]);
+    EXPECT_NEAR(zv[i].real(), w[2 * i], 1e-6);
+    EXPECT_NEAR(zv[i].imag(), w[2 * i + 1], 1e-6);
+  }
+  EXPECT_EQ(opt.moments()[0].m.dtype(), DType::kC64);
+}
+
+TEST(ClipTest, ComplexGradientsCountTheirModulus) {
+  Var z = Parameter(Tensor::FromComplex({1}, {c64(0, 0)}), "z");
+  AccumulateGrad(z, Tensor::FromComplex({1}, {c64(3.0f, 4.0f)}));
+  EXPECT_FLOAT_EQ(ClipGradNorm({z}, 1.0f), 5.0f);
+  EXPECT_FLOAT_EQ(z.grad().data<c64>()[0].real(), 0.6f);
+  EXPECT_FLOAT_EQ(z.grad().data<c64>()[0].imag(), 0.8f);
+}
+
 TEST(ClipTest, ScalesToMaxNorm) {
   Var a = Parameter(Tensor::Zeros({2}), "a"), b = Parameter(Tensor::Zeros({1}), "b");
   AccumulateGrad(a, Tensor::FromVector({2}, {3.0f, 0.0f}));
