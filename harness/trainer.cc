@@ -1,9 +1,11 @@
 #include "harness/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +47,26 @@ constexpr char kBestCheckpoint[] = "best.ckpt";
 struct Setup : TrainingSetup {
   TaskData data;
 };
+
+// The share of `split` in its most common class (0 for an empty split): one pass over the
+// split's records at the start of a run.
+absl::StatusOr<double> MajorityClassAccuracy(const std::string& dir, const std::string& split) {
+  datasets::ReaderOptions ro;
+  ro.batch_size = 256;
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetReader> reader,
+                       datasets::DatasetReader::Open(dir, split, ro));
+  std::map<int32_t, int64_t> counts;
+  int64_t total = 0;
+  datasets::Batch batch;
+  while (true) {
+    LRA_ASSIGN_OR_RETURN(const bool more, reader->Next(&batch));
+    if (!more) break;
+    for (int32_t label : batch.labels) ++counts[label], ++total;
+  }
+  int64_t most = 0;
+  for (const auto& [label, n] : counts) most = std::max(most, n);
+  return total > 0 ? double(most) / total : 0.0;
+}
 
 // Trainer state beyond parameters and optimizer moments; saved in every checkpoint so a resumed
 // run continues exactly where it stopped.
@@ -400,6 +422,8 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   di->set_source(ProvenanceSource(s.data.manifest.provenance()));
   di->set_encoding(s.data.manifest.encoding());
   di->set_max_length(s.data.manifest.max_length());
+  LRA_ASSIGN_OR_RETURN(const double majority, MajorityClassAccuracy(s.data.dir, "test"));
+  di->set_test_majority_accuracy(majority);
   TrainingBudget* budget = result.mutable_budget();
   budget->set_max_steps(t.steps());
   budget->set_max_minutes(t.max_minutes());

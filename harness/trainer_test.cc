@@ -3,6 +3,7 @@
 // meets first (missing dataset, unknown model).
 #include "harness/trainer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -28,6 +29,8 @@ std::string TmpDir(const std::string& name) {
   return p.string();
 }
 
+int g_test_label_counts[10];  // filled by MakeDataset
+
 // A ListOps-shaped dataset whose label is the count of token 5 (mod 10): learnable by a bag of
 // tokens, so accuracy moves within a few steps.
 std::string MakeDataset(const std::string& data_dir) {
@@ -43,6 +46,7 @@ std::string MakeDataset(const std::string& data_dir) {
   auto writer = datasets::DatasetWriter::Create(dir, header);
   EXPECT_TRUE(writer.ok()) << writer.status();
   uint64_t x = 12345;
+  std::fill(std::begin(g_test_label_counts), std::end(g_test_label_counts), 0);
   for (const auto& [split, n] : {std::pair<std::string, int>{"train", 256}, {"val", 64}, {"test", 64}}) {
     for (int i = 0; i < n; ++i) {
       datasets::Example ex;
@@ -56,6 +60,7 @@ std::string MakeDataset(const std::string& data_dir) {
       }
       ex.set_length(len);
       ex.set_label(fives % 10);
+      if (split == "test") ++g_test_label_counts[fives % 10];
       EXPECT_TRUE((*writer)->Add(split, ex).ok());
     }
   }
@@ -185,6 +190,8 @@ TEST_F(TrainerTest, BestCheckpointIsTheBestValidationStep) {
   EXPECT_EQ(r->best().step(), best_step);
   EXPECT_DOUBLE_EQ(r->best().val_accuracy(), best);
   EXPECT_GT(r->best().val_accuracy(), 0.2) << "the bag model should learn the count of 5s a bit";
+  EXPECT_DOUBLE_EQ(r->data().test_majority_accuracy(),
+                   *std::max_element(std::begin(g_test_label_counts), std::end(g_test_label_counts)) / 64.0);
   EXPECT_EQ(Restore(options_.data_dir, options_.runs_dir + "/best/best.ckpt").step, best_step);
   absl::StatusOr<EvalResult> eval =
       EvaluateRun(options_.runs_dir + "/best", "best", "test", options_.data_dir);

@@ -122,11 +122,13 @@ std::string S4AvgText(const S4Average& a) {
 }
 
 std::string RowLabel(const TableRow& row) {
+  if (row.baseline) return "*majority class* (test split of our data)";
   if (row.ours) return absl::StrCat("**", row.model, "** (ours, ", row.config, ")");
   return row.model;
 }
 
 std::string SourceText(const TableRow& row) {
+  if (row.baseline) return "class counts";
   if (row.ours) return "this harness";
   std::string s = SourceRefs(row);
   if (row.verification == RECALLED || row.verification == UNVERIFIED) {
@@ -151,14 +153,32 @@ std::vector<std::string> Header(const AccuracyTableData& table) {
   return h;
 }
 
+// The majority-class share of a task's test split, with the data marker; several datasets of
+// one task (e.g. generated and release) show as a range.
+std::string BaselineCell(const OurCell& cell) {
+  if (cell.values.empty()) return kDash;
+  const auto [lo, hi] = std::minmax_element(cell.values.begin(), cell.values.end());
+  std::string text = *lo == *hi ? Fixed(*lo, 2) : absl::StrCat(Fixed(*lo, 2), "–", Fixed(*hi, 2));
+  std::string marks;
+  for (DataProvenance p : cell.provenance) absl::StrAppend(&marks, ProvenanceMarker(p));
+  if (!marks.empty()) absl::StrAppend(&text, " ", marks);
+  return text;
+}
+
 std::vector<std::string> DisplayCells(const AccuracyTableData& table, const TableRow& row) {
   std::vector<std::string> cells = {RowLabel(row) + NoteRefs(row), SourceText(row)};
   for (int t = 0; t < kNumLraTasks; ++t) {
-    cells.push_back(row.ours ? FormatOurCell(row.cells[t]) : PublishedCell(row.published[t]));
+    cells.push_back(row.baseline ? BaselineCell(row.cells[t])
+                    : row.ours   ? FormatOurCell(row.cells[t])
+                                 : PublishedCell(row.published[t]));
   }
   cells.push_back(row.lra_avg.has_value() ? Fixed(*row.lra_avg, 2) : kDash);
   cells.push_back(S4AvgText(row.s4_avg));
-  if (table.has_fashion_mnist) cells.push_back(row.ours ? FormatOurCell(row.fashion_mnist) : "");
+  if (table.has_fashion_mnist) {
+    cells.push_back(row.baseline ? BaselineCell(row.fashion_mnist)
+                    : row.ours   ? FormatOurCell(row.fashion_mnist)
+                                 : "");
+  }
   return cells;
 }
 
@@ -178,6 +198,12 @@ std::vector<std::string> LegendLines(const AccuracyTableData& table) {
       "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
       "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "
       "in. Both are recomputed from the cells shown; printed averages that differ are noted.");
+  if (std::any_of(table.rows.begin(), table.rows.end(),
+                  [](const TableRow& r) { return r.baseline; }))
+    lines.push_back(
+      "Majority class: the accuracy of always answering the most common class of the test split "
+      "our runs used (recorded by each run); a model has learned something only clearly above "
+      "it.");
   lines.push_back(
       "Published numbers come from other hardware and full training budgets; ours from this "
       "harness's budgets. Compare with care.");
@@ -306,6 +332,28 @@ AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
       Accumulate(run, options.metric, &budget_ids, &table, &row.cells[static_cast<int>(*task)]);
     }
   }
+  // The majority-class baseline of the data our runs used, from their results: one value per
+  // dataset, normally the same for every run of a task.
+  TableRow majority;
+  majority.ours = majority.baseline = true;
+  majority.model = "majority class";
+  for (const LoadedRun& run : runs) {
+    const RunResult& r = run.result;
+    const double m = r.data().test_majority_accuracy();
+    if (m <= 0) continue;
+    const std::optional<LraTask> task = ParseLraTask(r.task());
+    OurCell* cell = task.has_value()        ? &majority.cells[static_cast<int>(*task)]
+                    : IsFashionMnist(r.task()) ? &majority.fashion_mnist
+                                               : nullptr;
+    if (cell == nullptr) continue;
+    cell->provenance.insert(r.data().provenance());
+    if (std::find(cell->values.begin(), cell->values.end(), m * 100.0) == cell->values.end())
+      cell->values.push_back(m * 100.0);
+  }
+  bool any_majority = majority.fashion_mnist.values.size() > 0;
+  for (const OurCell& c : majority.cells) any_majority |= !c.values.empty();
+  if (any_majority) ours[{"~majority", 1000, ""}] = std::move(majority);  // sorts last
+
   for (auto& [key, row] : ours) {
     for (OurCell& c : row.cells) c.stats = ComputeMeanStd(c.values);
     row.fashion_mnist.stats = ComputeMeanStd(row.fashion_mnist.values);
@@ -368,8 +416,9 @@ std::string AccuracyTableCsv(const AccuracyTableData& table) {
   for (const char* h : {"avg_lra", "avg_s4", "avg_s4_cells_at_50", "metric"}) header.push_back(h);
   std::string out = CsvLine(header);
   for (const TableRow& row : table.rows) {
-    std::vector<std::string> f = {row.ours ? "ours" : "published", row.model, row.config,
-                                  row.ours ? "this harness" : SourceRefs(row)};
+    std::vector<std::string> f = {row.baseline ? "baseline" : row.ours ? "ours" : "published",
+                                  row.model, row.config,
+                                  row.ours ? SourceText(row) : SourceRefs(row)};
     auto add_our_cell = [&](const OurCell& c) {
       f.push_back(c.present() ? absl::StrFormat("%.4f", c.stats.mean) : c.failed() ? "FAIL" : "");
       f.push_back(c.stats.n > 1 ? absl::StrFormat("%.4f", c.stats.std) : "");
@@ -400,7 +449,9 @@ std::string AccuracyTableCsv(const AccuracyTableData& table) {
     f.push_back(row.lra_avg.has_value() ? absl::StrFormat("%.4f", *row.lra_avg) : "");
     f.push_back(absl::StrFormat("%.4f", row.s4_avg.value));
     f.push_back(absl::StrCat(row.s4_avg.failed + row.s4_avg.missing));
-    f.push_back(row.ours ? TableMetricName(table.metric) : "test accuracy (published)");
+    f.push_back(row.baseline ? "majority-class share of the test split"
+                : row.ours   ? TableMetricName(table.metric)
+                             : "test accuracy (published)");
     out += CsvLine(f);
   }
   return out;

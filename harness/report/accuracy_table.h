@@ -60,6 +60,7 @@ struct TableRow {
   std::string model;   // display name: the registry key for ours, the paper's name otherwise
   std::string config;  // ours: the tier
   bool ours = false;
+  bool baseline = false;  // ours: the majority-class row (cells hold the distinct values seen)
   std::vector<int> sources;  // published: indices into AccuracyTableData::sources
   Verification verification = VERIFICATION_UNSPECIFIED;
   LraScores published;                       // published rows

@@ -58,6 +58,33 @@ std::vector<LoadedRun> S4dRuns() {
   };
 }
 
+TEST(AccuracyTableTest, MajorityClassRowFromTheRunsData) {
+  std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.35, harness::GENERATED),
+                                 MakeRun("transformer", "listops", 0.30, harness::GENERATED),
+                                 MakeRun("s4d", "fashion_mnist", 0.80, harness::SYSTEM),
+                                 MakeRun("s4d", "text", 0.6, harness::SYNTHETIC),
+                                 MakeRun("s4d", "text", 0.6, harness::RELEASE)};
+  runs[0].result.mutable_data()->set_test_majority_accuracy(0.185);
+  runs[1].result.mutable_data()->set_test_majority_accuracy(0.185);
+  runs[2].result.mutable_data()->set_test_majority_accuracy(0.1);
+  runs[3].result.mutable_data()->set_test_majority_accuracy(0.5);
+  runs[4].result.mutable_data()->set_test_majority_accuracy(0.52);
+  const AccuracyTableData t = BuildAccuracyTable(runs, nullptr, {});
+  ASSERT_EQ(t.rows.size(), 3u);
+  const TableRow& m = t.rows.back();  // after the models
+  ASSERT_TRUE(m.baseline);
+  EXPECT_NEAR(m.cells[0].stats.mean, 18.5, 1e-12);  // one dataset, counted once
+  const std::string md = AccuracyTableMarkdown(t);
+  EXPECT_THAT(md, HasSubstr("| *majority class* (test split of our data) | class counts | 18.50 G "
+                            "| 50.00–52.00 S | — |"));
+  EXPECT_THAT(md, HasSubstr("| 10.00 P |"));
+  EXPECT_THAT(md, HasSubstr("- Majority class: the accuracy of always answering"));
+  EXPECT_THAT(AccuracyTableCsv(t), HasSubstr("baseline,majority class,,class counts,18.5000,"));
+  // Without recorded majorities there is no such row and no legend line.
+  const AccuracyTableData plain = BuildAccuracyTable(S4dRuns(), nullptr, {});
+  EXPECT_THAT(AccuracyTableMarkdown(plain), Not(HasSubstr("majority")));
+}
+
 TEST(AccuracyTableTest, OurCellsAndBothAverages) {
   const AccuracyTableData t = BuildAccuracyTable(S4dRuns(), nullptr, {});
   ASSERT_EQ(t.rows.size(), 1u);
