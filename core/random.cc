@@ -5,14 +5,11 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/kernels/philox.h"
 #include "core/parallel.h"
 
 namespace lra {
 namespace {
-
-// Philox4x32 constants from the paper (Random123).
-constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
 
 // SplitMix64: spreads (seed, stream) into a well-mixed 64-bit key.
 uint64_t SplitMix(uint64_t x) {
@@ -22,21 +19,12 @@ uint64_t SplitMix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// Philox4x32-10 with the 64-bit counter in the first two words (the last two are 0).
 inline std::array<uint32_t, 4> Philox(uint64_t ctr, uint32_t k0, uint32_t k1) {
-  uint32_t c0 = static_cast<uint32_t>(ctr), c1 = static_cast<uint32_t>(ctr >> 32), c2 = 0, c3 = 0;
-  for (int r = 0; r < 10; ++r) {
-    const uint64_t p0 = uint64_t{kM0} * c0, p1 = uint64_t{kM1} * c2;
-    const uint32_t hi0 = p0 >> 32, lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = p1 >> 32, lo1 = static_cast<uint32_t>(p1);
-    const uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-    c0 = n0;
-    c1 = lo1;
-    c2 = n2;
-    c3 = lo0;
-    k0 += kW0;
-    k1 += kW1;
-  }
-  return {c0, c1, c2, c3};
+  std::array<uint32_t, 4> out;
+  kernels::Philox4x32(static_cast<uint32_t>(ctr), static_cast<uint32_t>(ctr >> 32), 0, 0, k0, k1,
+                      out.data());
+  return out;
 }
 
 // Box-Muller on two uniforms; u1 in (0, 1] so log is finite.

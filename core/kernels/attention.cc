@@ -11,6 +11,7 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
+#include "core/kernels/philox.h"
 #include "oneapi/dnnl/dnnl.h"
 
 namespace lra {
@@ -86,6 +87,70 @@ void SoftmaxGrad(const float* p, int64_t ps, float* dp, int64_t dps, const float
   }
 }
 
+// The same with dropout: dS = P~ o dP~ - P o D, where P~ = M o P / (1 - p) (in `pd`, stride
+// pds) and dp holds dP~ = dO V^T. Masked and dropped entries have P~ = 0; masked ones P = 0.
+void SoftmaxGradDropout(const float* p, int64_t ps, const float* pd, int64_t pds, float* dp,
+                        int64_t dps, const float* dvec, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    const float* pr = p + r * ps;
+    const float* pdr = pd + r * pds;
+    float* g = dp + r * dps;
+    const float di = dvec[r];
+#pragma omp simd
+    for (int c = 0; c < cols; ++c) g[c] = pdr[c] * g[c] - pr[c] * di;
+  }
+}
+
+// Excludes the keys a key mask zeroes: row[c] = -inf where km[c] == 0, for c < n.
+void MaskScores(const uint8_t* km, int n, float* row) {
+#pragma omp simd
+  for (int c = 0; c < n; ++c) row[c] = km[c] ? row[c] : kNegInf;
+}
+
+// The dropout of one call, ready to apply: M_ij = 1 iff Philox word >= threshold.
+struct Dropper {
+  bool on = false;
+  uint32_t threshold = 0;  // round(p 2^32): P(word < threshold) = p to within 2^-32
+  float scale = 1.0f;      // 1 / (1 - p)
+  uint32_t k0 = 0, k1 = 0;
+
+  explicit Dropper(const AttentionDropout& d) {
+    ABSL_RAW_CHECK(d.rate >= 0.0f && d.rate < 1.0f, "Attention: dropout rate must be in [0, 1)");
+    if (d.rate == 0.0f) return;
+    on = true;
+    threshold = static_cast<uint32_t>(std::min(4294967295.0, std::round(d.rate * 4294967296.0)));
+    scale = 1.0f / (1.0f - d.rate);
+    k0 = static_cast<uint32_t>(d.seed);
+    k1 = static_cast<uint32_t>(d.seed >> 32);
+  }
+
+  // dst[c] = src[c] M(b, h, i, j0 + c) / (1 - p) for c < n (dst may be src). Key j's word is
+  // lane j % 4 of the Philox block with counter (j / 4, i, h, b), whatever the tiling, so
+  // dense and blocked (any key block size) and every thread count draw the same M.
+  void Apply(int b, int h, int i, int j0, int n, const float* src, float* dst) const {
+    constexpr int kChunk = 64;  // Philox blocks per pass: 256 keys, 1 KiB of bits on the stack
+    uint32_t bits[4 * kChunk];
+    for (int c = 0; c < n;) {
+      const int j = j0 + c;
+      const uint32_t jb = static_cast<uint32_t>(j / 4);
+      const int lane = j % 4;
+      const int nb = std::min(kChunk, (lane + (n - c) + 3) / 4);
+#pragma omp simd
+      for (int t = 0; t < nb; ++t) {
+        Philox4x32(jb + static_cast<uint32_t>(t), static_cast<uint32_t>(i),
+                   static_cast<uint32_t>(h), static_cast<uint32_t>(b), k0, k1, bits + 4 * t);
+      }
+      const int m = std::min(n - c, 4 * nb - lane);
+      const uint32_t* w = bits + lane;
+      const float* x = src + c;
+      float* y = dst + c;
+#pragma omp simd
+      for (int e = 0; e < m; ++e) y[e] = w[e] >= threshold ? x[e] * scale : 0.0f;
+      c += m;
+    }
+  }
+};
+
 void CheckShape(const AttentionShape& s) {
   ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.head_dim >= 1,
                  "Attention: batch, length, heads and head_dim must be >= 1");
@@ -132,23 +197,25 @@ float* Attention::Scratch(int64_t per_thread, int threads) {
 }
 
 void Attention::Forward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                        const int* lengths, float* out, float* saved) {
+                        const int* lengths, const uint8_t* key_mask,
+                        const AttentionDropout& dropout, float* out, float* saved) {
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
-    DenseForward(s, q, k, v, lengths, out, saved);
+    DenseForward(s, q, k, v, lengths, key_mask, dropout, out, saved);
   } else {
-    BlockedForward(s, q, k, v, lengths, out, saved);
+    BlockedForward(s, q, k, v, lengths, key_mask, dropout, out, saved);
   }
 }
 
 void Attention::Backward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                         const int* lengths, const float* out, const float* saved,
+                         const int* lengths, const uint8_t* key_mask,
+                         const AttentionDropout& dropout, const float* out, const float* saved,
                          const float* dout, float* dq, float* dk, float* dv) {
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
-    DenseBackward(s, q, k, v, lengths, out, saved, dout, dq, dk, dv);
+    DenseBackward(s, q, k, v, lengths, key_mask, dropout, out, saved, dout, dq, dk, dv);
   } else {
-    BlockedBackward(s, q, k, v, lengths, out, saved, dout, dq, dk, dv);
+    BlockedBackward(s, q, k, v, lengths, key_mask, dropout, out, saved, dout, dq, dk, dv);
   }
 }
 
@@ -190,23 +257,31 @@ void Sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const
 }  // namespace
 
 void Attention::DenseForward(const AttentionShape& s, const float* q, const float* k,
-                             const float* v, const int* lengths, float* out, float* saved) {
+                             const float* v, const int* lengths, const uint8_t* key_mask,
+                             const AttentionDropout& drop, float* out, float* saved) {
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int pairs = s.batch * H;
   const int R = DenseRowBlock(L);
+  const Dropper dropper(drop);
+  // Dropout only: per thread, the dropped block P~ (R x L) that the PV product reads; `saved`
+  // keeps the undropped P, which backward needs for dS.
+  const int64_t per_thread = dropper.on ? static_cast<int64_t>(R) * L : 0;
+  float* scratch = dropper.on ? Scratch(per_thread, omp_get_max_threads()) : nullptr;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < pairs; ++bh) {
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
+    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
     float* p = saved + static_cast<int64_t>(bh) * L * L;
     if (len == 0) {
       std::memset(p, 0, sizeof(float) * L * L);
       ZeroRows(out + off, L, d, stride);
       continue;
     }
+    float* pd = dropper.on ? scratch + per_thread * omp_get_thread_num() : nullptr;
     for (int i0 = 0; i0 < L; i0 += R) {
       const int rows = std::min(R, L - i0);
       // Causal: no row of this block sees keys past i0 + rows - 1.
@@ -218,9 +293,15 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
       for (int r = 0; r < rows; ++r) {
         float* row = pb + static_cast<int64_t>(r) * L;
         const int vis = VisibleKeys(i0 + r, len, s.causal);
+        if (km) MaskScores(km, vis, row);
         float mx = kNegInf;
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < vis; ++j) mx = std::max(mx, row[j]);
+        if (mx == kNegInf) {  // the key mask hides every visible key: P row = 0, out row = 0
+          std::memset(row, 0, sizeof(float) * L);
+          if (pd) std::memset(pd + static_cast<int64_t>(r) * kend, 0, sizeof(float) * kend);
+          continue;
+        }
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < vis; ++j) {
@@ -232,24 +313,39 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
 #pragma omp simd
         for (int j = 0; j < vis; ++j) row[j] *= inv;
         std::memset(row + vis, 0, sizeof(float) * (L - vis));
+        if (pd) {
+          float* dr = pd + static_cast<int64_t>(r) * kend;
+          dropper.Apply(b, h, i0 + r, 0, vis, row, dr);
+          std::memset(dr + vis, 0, sizeof(float) * (kend - vis));
+        }
       }
-      // O_blk = P_blk V over the keys any row of the block sees.
-      Sgemm('N', 'N', rows, d, kend, 1.0f, pb, L, v + off, stride, 0.0f, out + qo, stride);
+      // O_blk = P_blk V (or P~_blk V) over the keys any row of the block sees.
+      if (pd) {
+        Sgemm('N', 'N', rows, d, kend, 1.0f, pd, kend, v + off, stride, 0.0f, out + qo, stride);
+      } else {
+        Sgemm('N', 'N', rows, d, kend, 1.0f, pb, L, v + off, stride, 0.0f, out + qo, stride);
+      }
     }
   }
 }
 
 void Attention::DenseBackward(const AttentionShape& s, const float* q, const float* k,
-                              const float* v, const int* lengths, const float* out,
+                              const float* v, const int* lengths, const uint8_t* key_mask,
+                              const AttentionDropout& drop, const float* out,
                               const float* saved, const float* dout, float* dq, float* dk,
                               float* dv) {
+  // `saved` holds P with 0 at every masked key, so the key mask needs no work here.
+  (void)key_mask;
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int pairs = s.batch * H;
   const int R = DenseRowBlock(L);
-  // Per thread: dP / dS for one row block (R x L) and the row dots D (L).
-  const int64_t per_thread = (static_cast<int64_t>(R) * L + L + 15) / 16 * 16;
+  const Dropper dropper(drop);
+  // Per thread: dP / dS for one row block (R x L), the row dots D (L) and, with dropout, the
+  // regenerated P~ block (R x L).
+  const int64_t block = static_cast<int64_t>(R) * L;
+  const int64_t per_thread = (block + L + (dropper.on ? block : 0) + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < pairs; ++bh) {
@@ -264,20 +360,34 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
       continue;
     }
     float* ds = scratch + per_thread * omp_get_thread_num();
-    float* dvec = ds + static_cast<int64_t>(R) * L;
+    float* dvec = ds + block;
+    float* pd = dropper.on ? dvec + L : nullptr;
     const float* p = saved + static_cast<int64_t>(bh) * L * L;
-    // D_i = sum_j P_ij dP_ij = <dO_i, O_i>.
+    // D_i = sum_j P~_ij dP~_ij = <dO_i, O_i>.
     RowDots(dout + off, out + off, L, d, stride, dvec);
     for (int i0 = 0; i0 < L; i0 += R) {
       const int rows = std::min(R, L - i0);
       const int kend = s.causal ? std::min(len, i0 + rows) : len;
       const float* pb = p + static_cast<int64_t>(i0) * L;
       const int64_t qo = off + static_cast<int64_t>(i0) * stride;
-      // dV += P_blk^T dO_blk; dP = dO_blk V^T.
-      Sgemm('T', 'N', kend, d, rows, 1.0f, pb, L, dout + qo, stride, 1.0f, dv + off, stride);
-      Sgemm('N', 'T', rows, kend, d, 1.0f, dout + qo, stride, v + off, stride, 0.0f, ds, kend);
-      // dS = P (dP - D); masked entries have P = 0, so dS = 0 there.
-      SoftmaxGrad(pb, L, ds, kend, dvec + i0, rows, kend);
+      if (pd) {
+        for (int r = 0; r < rows; ++r) {
+          const int vis = VisibleKeys(i0 + r, len, s.causal);
+          float* dr = pd + static_cast<int64_t>(r) * kend;
+          dropper.Apply(b, h, i0 + r, 0, vis, pb + static_cast<int64_t>(r) * L, dr);
+          std::memset(dr + vis, 0, sizeof(float) * (kend - vis));
+        }
+        // dV += P~_blk^T dO_blk; dP~ = dO_blk V^T; dS = P~ dP~ - P D.
+        Sgemm('T', 'N', kend, d, rows, 1.0f, pd, kend, dout + qo, stride, 1.0f, dv + off, stride);
+        Sgemm('N', 'T', rows, kend, d, 1.0f, dout + qo, stride, v + off, stride, 0.0f, ds, kend);
+        SoftmaxGradDropout(pb, L, pd, kend, ds, kend, dvec + i0, rows, kend);
+      } else {
+        // dV += P_blk^T dO_blk; dP = dO_blk V^T.
+        Sgemm('T', 'N', kend, d, rows, 1.0f, pb, L, dout + qo, stride, 1.0f, dv + off, stride);
+        Sgemm('N', 'T', rows, kend, d, 1.0f, dout + qo, stride, v + off, stride, 0.0f, ds, kend);
+        // dS = P (dP - D); masked entries have P = 0, so dS = 0 there.
+        SoftmaxGrad(pb, L, ds, kend, dvec + i0, rows, kend);
+      }
       // dQ_blk = scale dS K; dK += scale dS^T Q_blk.
       Sgemm('N', 'N', rows, d, kend, scale, ds, kend, k + off, stride, 0.0f, dq + qo, stride);
       Sgemm('T', 'N', kend, d, rows, scale, ds, kend, q + qo, stride, 1.0f, dk + off, stride);
@@ -291,13 +401,15 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
 // Backward recomputes P = exp(scale Q K^T - lse) per tile.
 
 void Attention::BlockedForward(const AttentionShape& s, const float* q, const float* k,
-                               const float* v, const int* lengths, float* out, float* saved) {
+                               const float* v, const int* lengths, const uint8_t* key_mask,
+                               const AttentionDropout& drop, float* out, float* saved) {
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int br = options_.query_block, bc = options_.key_block;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int qblocks = (L + br - 1) / br;
   const int64_t items = static_cast<int64_t>(s.batch) * H * qblocks;
+  const Dropper dropper(drop);
   // Per thread: S tile (br x bc), O accumulator (br x d), running max and sum (br each).
   const int64_t per_thread = (static_cast<int64_t>(br) * bc + br * d + 2 * br + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
@@ -309,6 +421,7 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
     const int rows = std::min(br, L - i0);
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
+    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
     float* lse = saved + static_cast<int64_t>(bh) * L + i0;
     float* outi = out + off + static_cast<int64_t>(i0) * stride;
     if (len == 0) {
@@ -338,8 +451,13 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
           std::memset(row, 0, sizeof(float) * cols);
           continue;
         }
+        if (km) MaskScores(km + j0, vis, row);
         float mx = m[r];
         for (int c = 0; c < vis; ++c) mx = std::max(mx, row[c]);
+        if (mx == kNegInf) {  // every key so far is masked: nothing to add, m and l stay
+          std::memset(row, 0, sizeof(float) * cols);
+          continue;
+        }
         const float alpha = ExpF(m[r] - mx);  // 0 on the first visible block (m = -inf)
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -349,16 +467,21 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
           sum += e;
         }
         std::memset(row + vis, 0, sizeof(float) * (cols - vis));
-        l[r] = l[r] * alpha + sum;
+        l[r] = l[r] * alpha + sum;  // the normaliser sums the undropped terms
         m[r] = mx;
         if (alpha != 1.0f) om.row(r) *= alpha;
+        if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
       }
       Sgemm('N', 'N', rows, d, cols, 1.0f, st, bc, v + ko, stride, 1.0f, oacc, d);
     }
-    // Every row sees key 0 when len > 0, so l > 0 here.
     for (int r = 0; r < rows; ++r) {
-      const float inv = 1.0f / l[r];
       float* dst = outi + r * stride;
+      if (l[r] == 0.0f) {  // every visible key masked (key mask): out = 0, lse = -inf
+        std::memset(dst, 0, sizeof(float) * d);
+        lse[r] = kNegInf;
+        continue;
+      }
+      const float inv = 1.0f / l[r];
       for (int c = 0; c < d; ++c) dst[c] = oacc[static_cast<int64_t>(r) * d + c] * inv;
       lse[r] = m[r] + std::log(l[r]);
     }
@@ -366,7 +489,8 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
 }
 
 void Attention::BlockedBackward(const AttentionShape& s, const float* q, const float* k,
-                                const float* v, const int* lengths, const float* out,
+                                const float* v, const int* lengths, const uint8_t* key_mask,
+                                const AttentionDropout& drop, const float* out,
                                 const float* saved, const float* dout, float* dq, float* dk,
                                 float* dv) {
   const int L = s.length, d = s.head_dim, H = s.heads;
@@ -374,9 +498,12 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int pairs = s.batch * H;
-  // Per thread: D (L), P tile and dP/dS tile (br x bc each), dK and dV accumulators (bc x d).
+  const Dropper dropper(drop);
+  // Per thread: D (L), P tile and dP/dS tile (br x bc each), dK and dV accumulators (bc x d)
+  // and, with dropout, the P~ tile (br x bc).
+  const int64_t tile = static_cast<int64_t>(br) * bc;
   const int64_t per_thread =
-      (static_cast<int64_t>(L) + 2LL * br * bc + 2LL * bc * d + 15) / 16 * 16;
+      (static_cast<int64_t>(L) + 2 * tile + 2LL * bc * d + (dropper.on ? tile : 0) + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key block of a pair adds into all of its dQ rows.
 #pragma omp parallel for schedule(dynamic, 1)
@@ -384,15 +511,17 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
+    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
     ZeroRows(dq + off, L, d, stride);
     ZeroRows(dk + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
     ZeroRows(dv + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
     if (len == 0) continue;
     float* dvec = scratch + per_thread * omp_get_thread_num();
     float* pt = dvec + L;
-    float* dst = pt + static_cast<int64_t>(br) * bc;
-    float* dkacc = dst + static_cast<int64_t>(br) * bc;
+    float* dst = pt + tile;
+    float* dkacc = dst + tile;
     float* dvacc = dkacc + static_cast<int64_t>(bc) * d;
+    float* ptd = dropper.on ? dvacc + static_cast<int64_t>(bc) * d : nullptr;
     const float* lse = saved + static_cast<int64_t>(bh) * L;
     RowDots(dout + off, out + off, L, d, stride, dvec);
     for (int j0 = 0; j0 < len; j0 += bc) {
@@ -410,15 +539,33 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
         Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, kj.data(), stride, 0.0f, pt, bc);
         for (int r = 0; r < rows; ++r) {
           float* row = pt + static_cast<int64_t>(r) * bc;
-          const int vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
           const float lr = lse[i0 + r];
+          // lse = -inf: the key mask hid every key of this row in forward; P row = 0.
+          const int vis = lr == kNegInf ? 0
+              : std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
 #pragma omp simd
           for (int c = 0; c < vis; ++c) row[c] = ExpF(row[c] - lr);
+          if (km) {
+            const uint8_t* kmj = km + j0;
+#pragma omp simd
+            for (int c = 0; c < vis; ++c) row[c] = kmj[c] ? row[c] : 0.0f;
+          }
           std::memset(row + vis, 0, sizeof(float) * (cols - vis));
+          if (ptd) {
+            float* dr = ptd + static_cast<int64_t>(r) * bc;
+            dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
+            std::memset(dr + vis, 0, sizeof(float) * (cols - vis));
+          }
         }
-        Sgemm('T', 'N', cols, d, rows, 1.0f, pt, bc, doi.data(), stride, 1.0f, dvacc, d);
+        // dV += P~^T dO (P~ = P without dropout); dP~ = dO V^T; dS = P~ dP~ - P D.
+        Sgemm('T', 'N', cols, d, rows, 1.0f, ptd ? ptd : pt, bc, doi.data(), stride, 1.0f, dvacc,
+              d);
         Sgemm('N', 'T', rows, cols, d, 1.0f, doi.data(), stride, vj.data(), stride, 0.0f, dst, bc);
-        SoftmaxGrad(pt, bc, dst, bc, dvec + i0, rows, cols);
+        if (ptd) {
+          SoftmaxGradDropout(pt, bc, ptd, bc, dst, bc, dvec + i0, rows, cols);
+        } else {
+          SoftmaxGrad(pt, bc, dst, bc, dvec + i0, rows, cols);
+        }
         Sgemm('N', 'N', rows, d, cols, scale, dst, bc, kj.data(), stride, 1.0f,
               dq + off + static_cast<int64_t>(i0) * stride, stride);
         Sgemm('T', 'N', cols, d, rows, scale, dst, bc, qi.data(), stride, 1.0f, dkacc, d);

@@ -20,6 +20,24 @@
 //   output does not depend on q, k or v). Keys at j >= lengths[b] get dk = dv = 0.
 // lengths may be null (no padding); otherwise lengths[b] must lie in [0, L].
 //
+// Key mask (optional, `key_mask` [B, L] bytes, null = none): key j of batch b is also excluded
+// where key_mask[b * L + j] == 0, on top of lengths and causality (LRA's `inputs > 0` padding
+// mask, which masks black pixels inside an image; LRA.md 1.5). A row whose every visible key
+// is masked follows the rule above: out_i = 0 and no gradient flows through it. A masked key
+// inside the length gets dk = dv = 0.
+//
+// Dropout (optional, rate p in [0, 1); p = 0 is off): the probabilities are dropped after the
+// softmax, as flax's dot_product_attention does,
+//   out_i = sum_j M_ij P_ij / (1 - p) v_j,   M_ij in {0, 1}, P(M_ij = 1) = 1 - p,
+// so E[out] is the undropped output. M is not stored: it is a pure function of (seed, b, head,
+// i, j) (Philox4x32-10 of core/kernels/philox.h, counter (j / 4, i, head, b), key (seed low
+// 32 bits, seed high 32 bits), output word j % 4; M_ij = 1 iff that word >= round(p 2^32)), so
+// Backward regenerates the same M, and dense, blocked and every thread count draw the same
+// mask. Backward uses D_i = <dO_i, O_i> = sum_j (M P / (1 - p))_ij dP~_ij, which holds for the
+// dropped output, so the softmax backward is unchanged: dS = P~ o dP~ - P o D with P~ the
+// dropped probabilities and dP~ = dO V^T. Cost when on: one Philox block per 4 probabilities,
+// in forward and again in backward, plus (dense) one R x L scratch block per thread for P~.
+//
 // Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
 // within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
 // also works through each pair in blocks of query rows so P stays in L2) and for kBlocked's
@@ -51,6 +69,12 @@ struct AttentionOptions {
   int key_block = 64;
 };
 
+// Probability dropout for one call; the default is off.
+struct AttentionDropout {
+  float rate = 0.0f;  // p in [0, 1)
+  uint64_t seed = 0;  // Philox key: a fresh value per call (per layer and step) from the caller
+};
+
 class Attention {
  public:
   explicit Attention(AttentionOptions options = {});
@@ -63,15 +87,18 @@ class Attention {
   // one per op instance, so a single Attention object can serve every layer.
   int64_t SavedFloats(const AttentionShape& shape) const;
 
-  // out = attention(q, k, v); out and saved are overwritten.
+  // out = attention(q, k, v); out and saved are overwritten. lengths [B] and key_mask [B, L]
+  // may be null.
   void Forward(const AttentionShape& shape, const float* q, const float* k, const float* v,
-               const int* lengths, float* out, float* saved);
+               const int* lengths, const uint8_t* key_mask, const AttentionDropout& dropout,
+               float* out, float* saved);
 
   // OVERWRITES dq, dk, dv with the gradients of <out, dout>. `out` and `saved` are Forward's
-  // results for the same inputs.
+  // results for the same inputs, lengths, key_mask and dropout (same seed).
   void Backward(const AttentionShape& shape, const float* q, const float* k, const float* v,
-                const int* lengths, const float* out, const float* saved, const float* dout,
-                float* dq, float* dk, float* dv);
+                const int* lengths, const uint8_t* key_mask, const AttentionDropout& dropout,
+                const float* out, const float* saved, const float* dout, float* dq, float* dk,
+                float* dv);
 
   // Bytes of per-thread scratch held by this object (excludes `saved`). Grows to the largest
   // shape seen; no allocation in a call whose shape fits.
@@ -82,15 +109,19 @@ class Attention {
  private:
   float* Scratch(int64_t per_thread, int threads);
   void DenseForward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                    const int* lengths, float* out, float* saved);
+                    const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                    float* out, float* saved);
   void DenseBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                     const int* lengths, const float* out, const float* saved,
-                     const float* dout, float* dq, float* dk, float* dv);
+                     const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                     const float* out, const float* saved, const float* dout, float* dq,
+                     float* dk, float* dv);
   void BlockedForward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                      const int* lengths, float* out, float* saved);
+                      const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                      float* out, float* saved);
   void BlockedBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                       const int* lengths, const float* out, const float* saved,
-                       const float* dout, float* dq, float* dk, float* dv);
+                       const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                       const float* out, const float* saved, const float* dout, float* dq,
+                       float* dk, float* dv);
 
   AttentionOptions options_;
   struct Free {

@@ -6,7 +6,9 @@
 #include <random>
 #include <vector>
 
+#include "core/kernels/philox.h"
 #include "gtest/gtest.h"
+#include "omp.h"
 
 namespace lra {
 namespace kernels {
@@ -18,15 +20,19 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 // of the float kernels, from a running-error analysis (each quantity's bound is propagated
 // through the same formula the kernels evaluate):
 //   scores:  |ds_ij| <= e_ij = d eps scale sum_c |q_ic||k_jc|          (length-d dot, gamma_d)
-//   probs:   relative error of P_ij <= rho_i = 2 max_j e_ij + (2L + 2d + 16) eps
+//   probs:   relative error of P_ij <= rho_i = 2 max_j e_ij + (2L + 2d + 18) eps
 //            (score error, the row max's error, the exp approximation ~2 ulp, the length-L
-//             normaliser sum and the blocked kernel's <= L rescalings by alpha)
-//   out_ic:  rho_i sum_j P_ij |v_jc|
-//   dv_jc:   sum_i rho_i P_ij |dO_ic|
-//   dP_ij:   d eps a_ij, a_ij = sum_c |dO_ic||v_jc|  (covered by rho_i a_ij)
+//             normaliser sum, the blocked kernel's <= L rescalings by alpha, and 2 eps for the
+//             dropout scale 1/(1-p) and its product)
+//   With dropout, P~_ij = M_ij P_ij / (1 - p) (M regenerated here from the documented Philox
+//   counter) has the same relative error rho_i; below, P~ = P when dropout is off.
+//   out_ic:  rho_i sum_j P~_ij |v_jc|
+//   dv_jc:   sum_i rho_i P~_ij |dO_ic|
+//   dP~_ij:  d eps a_ij, a_ij = sum_c |dO_ic||v_jc|  (covered by rho_i a_ij)
 //   D_i:     dD_i = d eps sum_c |dO_ic||O_ic| + sum_c |dO_ic| tol(out_ic)
-//   dS_ij:   t_ij = P_ij (rho_i (a_ij + |D|_i) + dD_i)
-//   dq_ic:   scale sum_j (t_ij + (L + 2) eps P_ij (a_ij + |D|_i)) |k_jc|, dk symmetric in q.
+//   dS_ij = P~_ij dP~_ij - P_ij D_i:
+//            t_ij = P~_ij rho_i a_ij + P_ij (rho_i |D|_i + dD_i) + (L + 2) eps (P~ a + P |D|)_ij
+//   dq_ic:   scale sum_j t_ij |k_jc|, dk symmetric in q.
 // Tolerances are kSafety times these first-order bounds.
 constexpr double kSafety = 2.0;
 
@@ -38,9 +44,24 @@ struct Grads {
 struct Inputs {
   AttentionShape s;
   std::vector<float> q, k, v, dout;
-  std::vector<int> lengths;  // empty: no padding
+  std::vector<int> lengths;          // empty: no padding
+  std::vector<uint8_t> key_mask;     // empty: none
+  AttentionDropout drop;
   const int* lens() const { return lengths.empty() ? nullptr : lengths.data(); }
+  const uint8_t* mask() const { return key_mask.empty() ? nullptr : key_mask.data(); }
 };
+
+// M_ij as attention.h documents it, computed one key at a time (the kernel generates whole
+// chunks of blocks and tiles by key block; this does neither).
+bool Keep(const AttentionDropout& drop, int b, int h, int i, int j) {
+  if (drop.rate == 0.0f) return true;
+  uint32_t w[4];
+  Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i), static_cast<uint32_t>(h),
+             static_cast<uint32_t>(b), static_cast<uint32_t>(drop.seed),
+             static_cast<uint32_t>(drop.seed >> 32), w);
+  const double threshold = std::round(static_cast<double>(drop.rate) * 4294967296.0);
+  return w[j % 4] >= threshold;
+}
 
 Grads Reference(const Inputs& in) {
   const AttentionShape& s = in.s;
@@ -55,15 +76,19 @@ Grads Reference(const Inputs& in) {
   };
   for (int b = 0; b < s.batch; ++b) {
     const int len = in.lengths.empty() ? L : in.lengths[b];
+    auto masked = [&](int j) {
+      return !in.key_mask.empty() && in.key_mask[static_cast<size_t>(b) * L + j] == 0;
+    };
+    const double drop_scale = 1.0 / (1.0 - static_cast<double>(in.drop.rate));
     for (int h = 0; h < H; ++h) {
-      std::vector<double> p(static_cast<size_t>(L) * L, 0), rho(L, 0), dvec(L, 0), dabs(L, 0),
-          dd(L, 0), a(static_cast<size_t>(L) * L, 0), ds(static_cast<size_t>(L) * L, 0),
-          t(static_cast<size_t>(L) * L, 0), dsabs(static_cast<size_t>(L) * L, 0);
+      std::vector<double> p(static_cast<size_t>(L) * L, 0), pt(static_cast<size_t>(L) * L, 0),
+          rho(L, 0), dvec(L, 0), dabs(L, 0), dd(L, 0), a(static_cast<size_t>(L) * L, 0),
+          ds(static_cast<size_t>(L) * L, 0), t(static_cast<size_t>(L) * L, 0);
       for (int i = 0; i < L; ++i) {
         const int vis = s.causal ? std::min(i + 1, len) : len;
-        if (vis == 0) continue;
         double mx = -INFINITY, emax = 0;
         for (int j = 0; j < vis; ++j) {
+          if (masked(j)) continue;
           double dot = 0, adot = 0;
           for (int c = 0; c < d; ++c) {
             dot += static_cast<double>(in.q[at(b, i, h, c)]) * in.k[at(b, j, h, c)];
@@ -73,20 +98,27 @@ Grads Reference(const Inputs& in) {
           mx = std::max(mx, scale * dot);
           emax = std::max(emax, d * eps * scale * adot);
         }
+        if (mx == -INFINITY) continue;  // no visible key: the row stays 0
         double sum = 0;
         for (int j = 0; j < vis; ++j) {
+          if (masked(j)) continue;
           double& pij = p[static_cast<size_t>(i) * L + j];
           pij = std::exp(pij - mx);
           sum += pij;
         }
-        for (int j = 0; j < vis; ++j) p[static_cast<size_t>(i) * L + j] /= sum;
-        rho[i] = 2 * emax + (2.0 * L + 2.0 * d + 16) * eps;
+        for (int j = 0; j < vis; ++j) {
+          if (masked(j)) continue;
+          const size_t ij = static_cast<size_t>(i) * L + j;
+          p[ij] /= sum;
+          pt[ij] = Keep(in.drop, b, h, i, j) ? p[ij] * drop_scale : 0.0;
+        }
+        rho[i] = 2 * emax + (2.0 * L + 2.0 * d + 18) * eps;
       }
       for (int i = 0; i < L; ++i)
         for (int c = 0; c < d; ++c) {
           double o = 0, to = 0;
           for (int j = 0; j < L; ++j) {
-            double pij = p[static_cast<size_t>(i) * L + j];
+            double pij = pt[static_cast<size_t>(i) * L + j];
             o += pij * in.v[at(b, j, h, c)];
             to += pij * std::fabs(in.v[at(b, j, h, c)]);
           }
@@ -109,9 +141,10 @@ Grads Reference(const Inputs& in) {
             adp += std::fabs(static_cast<double>(in.dout[at(b, i, h, c)]) * in.v[at(b, j, h, c)]);
           }
           a[ij] = adp;
-          ds[ij] = p[ij] * (dp - dvec[i]);
-          dsabs[ij] = p[ij] * (adp + dabs[i]);
-          t[ij] = p[ij] * (rho[i] * (adp + dabs[i]) + dd[i]) + (L + 2.0) * eps * dsabs[ij];
+          ds[ij] = pt[ij] * dp - p[ij] * dvec[i];
+          const double dsabs = pt[ij] * adp + p[ij] * dabs[i];
+          t[ij] = pt[ij] * rho[i] * adp + p[ij] * (rho[i] * dabs[i] + dd[i]) +
+                  (L + 2.0) * eps * dsabs;
         }
       }
       for (int c = 0; c < d; ++c) {
@@ -131,8 +164,8 @@ Grads Reference(const Inputs& in) {
             size_t ij = static_cast<size_t>(i) * L + j;
             acck += ds[ij] * in.q[at(b, i, h, c)];
             tolk += t[ij] * std::fabs(in.q[at(b, i, h, c)]);
-            accv += p[ij] * in.dout[at(b, i, h, c)];
-            tolv += rho[i] * p[ij] * std::fabs(in.dout[at(b, i, h, c)]);
+            accv += pt[ij] * in.dout[at(b, i, h, c)];
+            tolv += rho[i] * pt[ij] * std::fabs(in.dout[at(b, i, h, c)]);
           }
           g.dk[at(b, j, h, c)] = scale * acck;
           g.tdk[at(b, j, h, c)] = kSafety * scale * tolk;
@@ -145,11 +178,27 @@ Grads Reference(const Inputs& in) {
   return g;
 }
 
-Inputs MakeInputs(AttentionShape s, std::vector<int> lengths, uint32_t seed) {
+// Key mask kinds for the tests.
+enum MaskKind {
+  kNoMask = 0,
+  kRandomMask = 1,   // each key masked with probability 1/3 (causal rows whose visible keys
+                     // are all masked come out fully masked)
+  kFirstAllMasked = 2,  // kRandomMask, and every key of batch 0 masked (fully masked rows
+                        // with lengths[0] > 0)
+};
+
+Inputs MakeInputs(AttentionShape s, std::vector<int> lengths, uint32_t seed,
+                  MaskKind mask = kNoMask, float drop = 0.0f) {
   Inputs in;
   in.s = s;
   in.lengths = std::move(lengths);
+  in.drop = AttentionDropout{drop, 0x9E3779B97F4A7C15ull ^ seed};
   std::mt19937 rng(seed);
+  if (mask != kNoMask) {
+    in.key_mask.resize(static_cast<size_t>(s.batch) * s.length);
+    for (uint8_t& m : in.key_mask) m = rng() % 3 != 0;
+    if (mask == kFirstAllMasked) std::fill(in.key_mask.begin(), in.key_mask.begin() + s.length, 0);
+  }
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const size_t n = static_cast<size_t>(s.batch) * s.length * s.heads * s.head_dim;
   for (auto* x : {&in.q, &in.k, &in.v, &in.dout}) {
@@ -171,10 +220,11 @@ Result RunBoth(Attention* att, const Inputs& in) {
   Result r;
   for (auto* x : {&r.out, &r.dq, &r.dk, &r.dv}) x->assign(n, 12345.0f);  // poison
   std::vector<float> saved(att->SavedFloats(in.s), 12345.0f);
-  att->Forward(in.s, in.q.data(), in.k.data(), in.v.data(), in.lens(), r.out.data(),
-               saved.data());
-  att->Backward(in.s, in.q.data(), in.k.data(), in.v.data(), in.lens(), r.out.data(),
-                saved.data(), in.dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
+  att->Forward(in.s, in.q.data(), in.k.data(), in.v.data(), in.lens(), in.mask(), in.drop,
+               r.out.data(), saved.data());
+  att->Backward(in.s, in.q.data(), in.k.data(), in.v.data(), in.lens(), in.mask(), in.drop,
+                r.out.data(), saved.data(), in.dout.data(), r.dq.data(), r.dk.data(),
+                r.dv.data());
   return r;
 }
 
@@ -190,6 +240,8 @@ struct Case {
   bool causal;
   std::vector<int> lengths;
   int qblock, kblock;
+  MaskKind mask = kNoMask;
+  float drop = 0.0f;
 };
 
 class AttentionTest : public ::testing::TestWithParam<Case> {};
@@ -197,7 +249,7 @@ class AttentionTest : public ::testing::TestWithParam<Case> {};
 TEST_P(AttentionTest, DenseAndBlockedMatchReference) {
   const Case& c = GetParam();
   Inputs in = MakeInputs(AttentionShape{c.batch, c.length, c.heads, c.dim, c.causal}, c.lengths,
-                         17 + c.length);
+                         17 + c.length, c.mask, c.drop);
   Grads ref = Reference(in);
   Attention dense(AttentionOptions{AttentionAlgorithm::kDense, 64, 64});
   Attention blocked(AttentionOptions{AttentionAlgorithm::kBlocked, c.qblock, c.kblock});
@@ -230,15 +282,44 @@ INSTANTIATE_TEST_SUITE_P(
         Case{3, 37, 2, 8, true, {20, 37, 1}, 16, 8},   // causal + padding
         Case{2, 130, 4, 16, false, {}, 64, 64},        // L not a multiple of the block
         Case{2, 130, 4, 16, true, {100, 130}, 64, 32},
-        Case{1, 200, 2, 32, false, {}, 64, 64}));
+        Case{1, 200, 2, 32, false, {}, 64, 64},
+        // Key masks (on top of lengths), dropout, and both; key blocks of 3 and 5 start
+        // dropout chunks at keys that are not multiples of 4.
+        Case{1, 1, 1, 4, false, {}, 64, 64, kFirstAllMasked},         // L = 1, masked
+        Case{1, 1, 1, 4, false, {}, 64, 64, kNoMask, 0.5f},          // L = 1, dropout
+        Case{2, 7, 3, 5, true, {}, 2, 3, kRandomMask},
+        Case{3, 37, 2, 8, false, {37, 11, 0}, 8, 16, kFirstAllMasked},
+        Case{3, 37, 2, 8, true, {20, 37, 1}, 16, 5, kRandomMask, 0.1f},
+        Case{2, 7, 3, 5, false, {}, 2, 3, kNoMask, 0.3f},
+        Case{2, 130, 4, 16, false, {}, 64, 64, kNoMask, 0.1f},
+        Case{2, 130, 4, 16, true, {100, 130}, 64, 32, kFirstAllMasked, 0.2f},
+        Case{1, 300, 2, 32, false, {}, 64, 64, kRandomMask, 0.1f}));
 
 // Central finite differences of the double forward (loss = <out, dout>) against both float
-// kernels' gradients, on a tiny case with padding and causality. With step h = 2^-13 the
-// truncation error h^2/6 |f'''| (f''' of order 10 here) is about 2e-8 and the rounding
-// eps_f64 |f| / h about 1e-11; 1e-6 is allowed for them on top of the float tolerance.
+// kernels' gradients, on tiny cases with padding, causality, key masks (with fully masked rows)
+// and dropout. The dropout mask M is a function of (seed, b, h, i, j) only, so it is the same
+// fixed M at every perturbed point and the loss is smooth in q, k, v. With step h = 2^-13 the
+// truncation error h^2/6 |f'''| (f''' of order 10 here, at most 1/(1-p) = 2 times that with
+// dropout) is about 4e-8 and the rounding eps_f64 |f| / h about 1e-11; 1e-6 is allowed for them
+// on top of the float tolerance.
 TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
+  struct GradCase {
+    AttentionShape s;
+    std::vector<int> lengths;
+    MaskKind mask;
+    float drop;
+  };
+  std::vector<GradCase> cases;
   for (bool causal : {false, true}) {
-    Inputs in = MakeInputs(AttentionShape{2, 5, 2, 3, causal}, {3, 5}, causal ? 3 : 4);
+    cases.push_back({AttentionShape{2, 5, 2, 3, causal}, {3, 5}, kNoMask, 0.0f});
+    cases.push_back({AttentionShape{2, 5, 2, 3, causal}, {3, 5}, kRandomMask, 0.0f});
+    cases.push_back({AttentionShape{2, 5, 2, 3, causal}, {3, 5}, kNoMask, 0.3f});
+    cases.push_back({AttentionShape{2, 5, 2, 3, causal}, {4, 5}, kFirstAllMasked, 0.3f});
+  }
+  cases.push_back({AttentionShape{2, 1, 2, 3, false}, {1, 1}, kFirstAllMasked, 0.5f});  // L = 1
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const GradCase& gc = cases[ci];
+    Inputs in = MakeInputs(gc.s, gc.lengths, 3 + ci, gc.mask, gc.drop);
     Grads ref = Reference(in);
     auto loss = [&](const Inputs& x) {
       Grads g = Reference(x);
@@ -270,11 +351,62 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
           const double fm = loss(x);
           const double fd = (fp - fm) / (2 * step);
           EXPECT_NEAR((*tg.grad)[i], fd, (*tg.tol)[i] + 1e-6)
-              << tg.name << " index " << i << (causal ? " causal" : "")
+              << tg.name << " index " << i << " case " << ci
               << (alg == AttentionAlgorithm::kDense ? " dense" : " blocked");
         }
       }
     }
+  }
+}
+
+// The dropout mask depends on (seed, b, h, i, j) only, and each (batch, head) pair's GEMMs run
+// on one thread, so outputs and gradients are bitwise the same for any thread count.
+TEST(AttentionDropoutTest, SameBitsForOneAndTwoThreads) {
+  Inputs in = MakeInputs(AttentionShape{3, 70, 2, 8, false}, {70, 45, 9}, 11, kRandomMask, 0.2f);
+  const int saved_threads = omp_get_max_threads();
+  for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
+    Attention att(AttentionOptions{alg, 16, 16});
+    omp_set_num_threads(1);
+    Result one = RunBoth(&att, in);
+    omp_set_num_threads(2);
+    Result two = RunBoth(&att, in);
+    EXPECT_EQ(one.out, two.out);
+    EXPECT_EQ(one.dq, two.dq);
+    EXPECT_EQ(one.dk, two.dk);
+    EXPECT_EQ(one.dv, two.dv);
+  }
+  omp_set_num_threads(saved_threads);
+}
+
+// Inverted dropout keeps the mean. With q = 0 every probability is 1/L, and with v = 1 every
+// output is out_i = (1 / (L (1 - p))) sum_j M_ij, so the mean of all N = B heads L d outputs
+// (d equal copies per row) is an average of n = B heads L^2 independent variables M / (1 - p)
+// of mean 1 and variance p / (1 - p). Its standard deviation is sqrt(p / ((1 - p) n)); we
+// allow 5 of them (a false failure has probability 6e-7, and the draw is fixed by the seed);
+// the float rounding of the sums (about L eps relative) is far below that. Also: the rows
+// differ (each out_i has variance p / ((1 - p) L)), and another seed gives another mask.
+TEST(AttentionDropoutTest, MeanIsPreserved) {
+  const float p = 0.2f;
+  AttentionShape s{2, 256, 2, 4, false};
+  Inputs in = MakeInputs(s, {}, 5, kNoMask, p);
+  std::fill(in.q.begin(), in.q.end(), 0.0f);
+  std::fill(in.v.begin(), in.v.end(), 1.0f);
+  for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
+    Attention att(AttentionOptions{alg, 64, 48});
+    Result r = RunBoth(&att, in);
+    double mean = 0, sq = 0;
+    for (float o : r.out) mean += o;
+    mean /= r.out.size();
+    for (float o : r.out) sq += (o - mean) * (o - mean);
+    const double n = static_cast<double>(s.batch) * s.heads * s.length * s.length;
+    EXPECT_NEAR(mean, 1.0, 5.0 * std::sqrt(p / ((1.0 - p) * n)));
+    // The sample variance of the rows, against half its expectation p / ((1 - p) L) (with
+    // 1024 rows the sample variance is within 10% of it with overwhelming probability).
+    EXPECT_GT(sq / r.out.size(), 0.5 * p / ((1.0 - p) * s.length));
+    Inputs other = in;
+    other.drop.seed += 1;
+    Result r2 = RunBoth(&att, other);
+    EXPECT_NE(r.out, r2.out);
   }
 }
 

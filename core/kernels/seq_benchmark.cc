@@ -91,18 +91,28 @@ void BM_Attention(benchmark::State& state) {
   const int L = static_cast<int>(state.range(0));
   const auto alg = state.range(1) ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
   AttentionShape s{static_cast<int>(state.range(2)), L, 4, 32, false};
+  // Probability dropout in percent (0 = off, the inference and p = 0 path).
+  const AttentionDropout drop{static_cast<float>(state.range(3)) / 100.0f, /*seed=*/7};
   const size_t n = static_cast<size_t>(s.batch) * L * s.heads * s.head_dim;
   std::vector<float> q = Random(n, 1), k = Random(n, 2), v = Random(n, 3), dout = Random(n, 4);
   std::vector<float> out(n), dq(n), dk(n), dv(n);
+  // mask = 1: a key mask hiding about a quarter of the keys (as black pixels would).
+  std::vector<uint8_t> key_mask;
+  if (state.range(4)) {
+    std::mt19937 rng(5);
+    key_mask.resize(static_cast<size_t>(s.batch) * L);
+    for (uint8_t& m : key_mask) m = rng() % 4 != 0;
+  }
+  const uint8_t* km = key_mask.empty() ? nullptr : key_mask.data();
   Attention att(AttentionOptions{alg, 64, 64});
   ResetPeakRss();
   const int64_t rss0 = ProcStatusBytes("VmRSS");
   // `saved` is allocated here, inside the measured window: it is the kernel's memory cost.
   std::vector<float> saved(att.SavedFloats(s));
   for (auto _ : state) {
-    att.Forward(s, q.data(), k.data(), v.data(), nullptr, out.data(), saved.data());
-    att.Backward(s, q.data(), k.data(), v.data(), nullptr, out.data(), saved.data(), dout.data(),
-                 dq.data(), dk.data(), dv.data());
+    att.Forward(s, q.data(), k.data(), v.data(), nullptr, km, drop, out.data(), saved.data());
+    att.Backward(s, q.data(), k.data(), v.data(), nullptr, km, drop, out.data(), saved.data(),
+                 dout.data(), dq.data(), dk.data(), dv.data());
     benchmark::ClobberMemory();
   }
   const double flops = 12.0 * s.batch * s.heads * double(L) * L * s.head_dim;
@@ -111,10 +121,13 @@ void BM_Attention(benchmark::State& state) {
   state.counters["workspace_MB"] = att.WorkspaceBytes() / kMB;
   state.counters["peak_rss_delta_MB"] = (ProcStatusBytes("VmHWM") - rss0) / kMB;
 }
-// Args: L, algorithm (0 dense, 1 blocked), batch. B=8 throughout (dense at 4K saves 2 GiB).
+// Args: L, algorithm (0 dense, 1 blocked), batch, dropout %, key mask. B=8 throughout (dense at
+// 4K saves 2 GiB). The plain path at every length; dropout 10% and the key mask at 1K and 2K.
 BENCHMARK(BM_Attention)
-    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}, {8}})
-    ->ArgNames({"L", "blocked", "B"})
+    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}, {8}, {0}, {0}})
+    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {10}, {0}})
+    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {0}, {1}})
+    ->ArgNames({"L", "blocked", "B", "drop", "mask"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -9,6 +9,7 @@
 
 #include "core/kernels/attention.h"
 #include "core/kernels/fft_conv.h"
+#include "core/random.h"
 #include "core/tape.h"
 
 namespace lra {
@@ -28,13 +29,21 @@ struct AttentionConfig {
   int heads = 1;
   bool causal = false;
   AttentionAlgorithm algorithm = AttentionAlgorithm::kDense;
+  // Probability dropout rate p in [0, 1) (core/kernels/attention.h). It is applied whenever
+  // p > 0, so a model passes its rate in training and 0 otherwise (as for Dropout's `training`).
+  float dropout = 0.0f;
 };
 
 // Multi-head scaled dot-product attention. q, k, v: [B, L, heads * d] (as one [B*L, heads*d]
 // projection produces; no transposes). lengths: empty (no padding) or B key lengths in [0, L].
-// Returns [B, L, heads * d].
+// key_mask: empty or B * L bytes, key j of batch b excluded where key_mask[b * L + j] == 0 (on
+// top of lengths; e.g. LRA's pixel-0 padding mask). rng: the model's dropout stream
+// (RngStream::kDropout), needed only when config.dropout > 0: each such call draws one
+// NextU64() as the kernel's Philox key, so the mask is reproducible from the stream's state
+// and Backward regenerates it instead of storing it. Returns [B, L, heads * d].
 Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_t>& lengths,
-              const AttentionConfig& config);
+              const AttentionConfig& config, const std::vector<uint8_t>& key_mask = {},
+              Rng* rng = nullptr);
 
 }  // namespace lra
 

@@ -1,7 +1,9 @@
 #include "core/ops/sequence.h"
 
 #include <cmath>
+#include <cstdint>
 
+#include "core/kernels/philox.h"
 #include "gtest/gtest.h"
 #include "core/testing/grad_check.h"
 
@@ -56,10 +58,22 @@ TEST(FftConvOpTest, CausalAndBidirectionalOddLengths) {
   }
 }
 
-// Attention in double: q, k, v [B, L, heads*d].
+// M_ij of the kernel's dropout as core/kernels/attention.h documents it.
+bool Keep(uint64_t seed, float rate, int b, int h, int i, int j) {
+  uint32_t w[4];
+  kernels::Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i),
+                      static_cast<uint32_t>(h), static_cast<uint32_t>(b),
+                      static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), w);
+  return w[j % 4] >= std::round(static_cast<double>(rate) * 4294967296.0);
+}
+
+// Attention in double: q, k, v [B, L, heads*d]; key_mask empty or [B, L]; dropout `rate` with
+// the Philox key `seed` (rate 0: none).
 std::vector<double> RefAttention(const std::vector<double>& q, const std::vector<double>& k,
                                  const std::vector<double>& v, int b, int l, int heads, int d,
-                                 bool causal, const std::vector<int32_t>& lengths) {
+                                 bool causal, const std::vector<int32_t>& lengths,
+                                 const std::vector<uint8_t>& key_mask = {}, float rate = 0.0f,
+                                 uint64_t seed = 0) {
   const int w = heads * d;
   std::vector<double> out(b * l * w, 0.0);
   for (int z = 0; z < b; ++z)
@@ -70,6 +84,7 @@ std::vector<double> RefAttention(const std::vector<double>& q, const std::vector
         double mx = -INFINITY;
         for (int j = 0; j < l; ++j) {
           if (j >= n || (causal && j > i)) continue;
+          if (!key_mask.empty() && key_mask[z * l + j] == 0) continue;
           double dot = 0;
           for (int e = 0; e < d; ++e)
             dot += q[(z * l + i) * w + hh * d + e] * k[(z * l + j) * w + hh * d + e];
@@ -81,7 +96,8 @@ std::vector<double> RefAttention(const std::vector<double>& q, const std::vector
         for (int j = 0; j < l; ++j) tot += s[j] == -INFINITY ? 0 : std::exp(s[j] - mx);
         for (int j = 0; j < l; ++j) {
           if (s[j] == -INFINITY) continue;
-          const double p = std::exp(s[j] - mx) / tot;
+          if (rate > 0 && !Keep(seed, rate, z, hh, i, j)) continue;
+          const double p = std::exp(s[j] - mx) / tot / (1.0 - rate);
           for (int e = 0; e < d; ++e)
             out[(z * l + i) * w + hh * d + e] += p * v[(z * l + j) * w + hh * d + e];
         }
@@ -110,6 +126,51 @@ TEST(AttentionOpTest, DenseAndBlockedWithMasks) {
         SCOPED_TRACE(::testing::Message() << "L " << l << " blocked "
                                           << (algo == AttentionAlgorithm::kBlocked) << " causal "
                                           << causal);
+        CheckOp(c, {q, k, v});
+      }
+    }
+  }
+}
+
+// Key mask (with a fully masked sequence and, for L = 1, a fully masked batch) and dropout
+// through the op, with gradients by finite differences of the reference at the fixed mask. The
+// op draws its Philox key as one NextU64() of the Rng it is given; the test draws the same
+// value from a copy of that Rng and regenerates M.
+TEST(AttentionOpTest, KeyMaskAndDropout) {
+  Rng rng(74);
+  const int b = 2, heads = 2, d = 3;
+  for (int l : {1, 6}) {
+    for (auto algo : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
+      for (float rate : {0.0f, 0.25f}) {
+        const std::vector<int32_t> lengths = {l, l == 1 ? 1 : 5};
+        // Batch 0: keys 1 and 3 masked (key 0 for L = 1: every row masked); batch 1: every
+        // key masked, so every row of it is fully masked.
+        std::vector<uint8_t> key_mask(b * l, 1);
+        key_mask[0] = l > 1;
+        if (l > 3) key_mask[1] = key_mask[3] = 0;
+        for (int j = 0; j < l; ++j) key_mask[l + j] = 0;
+        Tensor q = RandomUniform({b, l, heads * d}, -1, 1, rng);
+        Tensor k = RandomUniform({b, l, heads * d}, -1, 1, rng);
+        Tensor v = RandomUniform({b, l, heads * d}, -1, 1, rng);
+        const Rng drop_stream = Rng(9).Stream(RngStream::kDropout);
+        const uint64_t seed = Rng(drop_stream).NextU64();
+        OpCheck c;
+        AttentionConfig cfg{heads, false, algo, rate};
+        c.op = [&](const std::vector<Var>& in) {
+          Rng r = drop_stream;
+          Var out = Attention(in[0], in[1], in[2], lengths, cfg, key_mask, &r);
+          EXPECT_EQ(r.counter(), drop_stream.counter() + (rate > 0 ? 1 : 0));
+          return out;
+        };
+        c.ref = [&](const std::vector<std::vector<double>>& in) {
+          return RefAttention(in[0], in[1], in[2], b, l, heads, d, false, lengths, key_mask,
+                              rate, seed);
+        };
+        // The reduction bound of the plain case, times 1/(1 - p) for the kept terms' scale.
+        c.reduction_length = l * d * 4 / (1.0 - rate);
+        SCOPED_TRACE(::testing::Message() << "L " << l << " blocked "
+                                          << (algo == AttentionAlgorithm::kBlocked) << " rate "
+                                          << rate);
         CheckOp(c, {q, k, v});
       }
     }
