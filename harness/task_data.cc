@@ -103,6 +103,7 @@ absl::StatusOr<TaskData> OpenTaskData(const std::string& data_dir, const std::st
   info.max_length = data.manifest.max_length();
   info.pair = data.manifest.pair();
   info.pixels = data.spec->image_height() > 0;
+  info.mask_pad_tokens = wanted->mask_pad_tokens();  // the config's encoding, not the data's
   switch (data.spec->default_pooling()) {
     case tasks::CLS: info.pooling = "cls"; break;
     case tasks::FIRST: info.pooling = "first"; break;

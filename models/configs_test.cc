@@ -55,12 +55,43 @@ TEST(ConfigsTest, EveryConfigParsesAndBuilds) {
         TaskInfo ti{task, td.vocab, 0, td.classes,
                     config.max_length() > 0 ? config.max_length() : td.max_length, td.pair,
                     td.pixels, "mean"};
+        // The pixel tasks' default encoding is `lra`, whose pad tokens are masked keys.
+        ti.mask_pad_tokens = td.pixels && config.encoding() != "nomask";
         auto m = info->create(ti, *opts, 1);
         EXPECT_TRUE(m.ok()) << m.status();
       }
     }
   }
   EXPECT_EQ(files, 4 * 3 * 7);
+}
+
+// Pixel encodings: S4 and S4D never mask (`nomask`, S4.md); the LRA Transformer masks black
+// pixels (`lra`, LRA.md 1.5) in every tier, and its paper configs carry LRA's attention dropout
+// (LRA.md 1.8: 0.2 for the CIFAR-10 recipe, 0.1 elsewhere).
+TEST(ConfigsTest, PixelEncodingsAndAttentionDropout) {
+  for (const auto& [task, td] : kTasks) {
+    for (const char* tier : {"paper", "small", "smoke"}) {
+      for (const char* model : {"s4", "s4d", "transformer"}) {
+        const std::string path =
+            std::string("models/") + model + "/configs/" + task + "." + tier + ".textproto";
+        SCOPED_TRACE(path);
+        harness::RunConfig config;
+        ASSERT_TRUE(ParseTextProtoFile(path, &config).ok());
+        if (td.pixels) {
+          EXPECT_EQ(config.encoding(), std::string(model) == "transformer" ? "lra" : "nomask");
+        }
+        if (std::string(model) != "transformer" || std::string(tier) != "paper") continue;
+        const bool cifar_recipe = task == "image" || task == "fashion_mnist";
+        bool found = false;
+        for (const std::string& kv : config.model_option()) {
+          if (kv.rfind("attention_dropout=", 0) != 0) continue;
+          found = true;
+          EXPECT_EQ(kv, cifar_recipe ? "attention_dropout=0.2" : "attention_dropout=0.1");
+        }
+        EXPECT_TRUE(found);
+      }
+    }
+  }
 }
 
 TEST(ConfigsTest, NoStrayConfigFiles) {

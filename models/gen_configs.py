@@ -35,15 +35,17 @@ S4_CITE = {
 }
 
 # ---- Transformer paper: LRA.md section 1.8 (config-file rows, the reproduction target) ----
-#             layers emb heads qkv mlp  drop  pos         pool    lr     sched     warm  wd   batch steps  maxlen clip
+# drop / adrop: the table's "dropout / attn-drop" column (attention_dropout_rate on the
+# attention probabilities).
+#             layers emb heads qkv mlp  drop adrop pos        pool    lr     sched     warm  wd   batch steps  maxlen clip
 TR_PAPER = {
-    "listops":   (4, 512, 8, 512, 1024, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 1000, 0.1, 32, 5000, 2000, 0),
-    "text":      (4, 256, 4, 256, 1024, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 8000, 0.1, 32, 20000, 1000, 0),
-    "retrieval": (4, 128, 4, 128, 512,  0.1, "sinusoidal", "first", 0.05, "lra_rsqrt", 8000, 0.1, 32, 5000, 4000, 0),
-    "image":     (1, 128, 8, 64,  128,  0.3, "learned",    "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 1024, 0),
-    "pathfinder": (4, 32, 4, 16,  32,   0.2, "sinusoidal", "mean",  1e-3, "cosine",    312,  0.0, 512, 62400, 1024, 0),
-    "pathx":     (1, 32,  2, 16,  32,   0.1, "learned",    "mean",  1e-3, "cosine",    2500, 0.0, 64, 500000, 16384, 1.0),
-    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, "learned",  "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 784, 0),
+    "listops":   (4, 512, 8, 512, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 1000, 0.1, 32, 5000, 2000, 0),
+    "text":      (4, 256, 4, 256, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 8000, 0.1, 32, 20000, 1000, 0),
+    "retrieval": (4, 128, 4, 128, 512,  0.1, 0.1, "sinusoidal", "first", 0.05, "lra_rsqrt", 8000, 0.1, 32, 5000, 4000, 0),
+    "image":     (1, 128, 8, 64,  128,  0.3, 0.2, "learned",    "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 1024, 0),
+    "pathfinder": (4, 32, 4, 16,  32,   0.2, 0.1, "sinusoidal", "mean",  1e-3, "cosine",    312,  0.0, 512, 62400, 1024, 0),
+    "pathx":     (1, 32,  2, 16,  32,   0.1, 0.1, "learned",    "mean",  1e-3, "cosine",    2500, 0.0, 64, 500000, 16384, 1.0),
+    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, 0.2, "learned",  "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 784, 0),
 }
 TR_CITE = {
     "listops": "LRA.md 1.8, listops/configs/base_listops_config.py + transformer_base.py",
@@ -149,23 +151,24 @@ def transformer_file(task, tier):
     lines = []
     pixel = task in PIXEL
     if tier == "paper":
-        (L, E, heads, qkv, mlp, drop, pos, pool, lr, sched, warm, wd, batch, steps, maxlen,
+        (L, E, heads, qkv, mlp, drop, adrop, pos, pool, lr, sched, warm, wd, batch, steps, maxlen,
          clip) = TR_PAPER[task]
         lines.append(f"# transformer x {task}, published config: {TR_CITE[task]}.")
         lines.append("# LRA's flax Adam: beta2 0.98, eps 1e-9, decoupled decay on every parameter.")
-        lines.append("# Deviation: attention_dropout 0 (LRA 0.1-0.2): the attention kernel has no")
-        lines.append("# probability dropout. LRA masks pixel-0 tokens as padding; keys are masked here")
-        lines.append("# by length only, so pixel tasks use the nomask encoding.")
+        if pixel:
+            lines.append("# The lra encoding: black pixels (token 0) are masked keys, as LRA's `inputs > 0`")
+            lines.append("# mask (LRA.md 1.5); the CLS key copies the first pixel's mask.")
         if sched == "cosine":
             lines.append("# LRA's cosine_decay cycles over steps_per_cycle = steps; the harness cosine ends at 0")
             lines.append("# at `steps`, the same curve for one cycle.")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
-            lines.append('encoding: "nomask"')
+            lines.append('encoding: "lra"')
         lines.append(f"max_length: {maxlen}")
         for k, v in [("n_layers", L), ("d_model", E), ("heads", heads), ("qkv_dim", qkv),
-                     ("mlp_dim", mlp), ("dropout", drop), ("positions", pos),
+                     ("mlp_dim", mlp), ("dropout", drop), ("attention_dropout", adrop),
+                     ("positions", pos),
                      ("cls", pool == "cls"), ("pool", pool), ("head", "mlp"),
                      ("dual_head", "nli"), ("attention", "blocked" if task == "pathx" else "dense")]:
             opt(lines, k, v)
@@ -177,10 +180,14 @@ def transformer_file(task, tier):
         lines += train_block(t)
     elif tier == "small":
         lines.append(f"# transformer x {task}, small tier: CPU-sized (minutes on 2 cores); LRA block, narrower.")
+        lines.append("# attention_dropout 0 (LRA 0.1-0.2): a 300-step run is far from overfitting, and the")
+        lines.append("# dropout mask costs one Philox draw per attention probability, in forward and in backward.")
+        if pixel:
+            lines.append("# The lra encoding: black pixels are masked keys, as in LRA (LRA.md 1.5).")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
-            lines.append('encoding: "nomask"')
+            lines.append('encoding: "lra"')
         max_len = {"listops": 1000, "text": 1000, "retrieval": 1000}.get(task, 0)
         if max_len:
             lines.append(f"max_length: {max_len}")
@@ -195,16 +202,17 @@ def transformer_file(task, tier):
                               "warmup_steps": steps // 10, "eval_every": steps // 3,
                               "train_examples": 20000, "eval_examples": 500, "max_minutes": 10})
     else:
-        lines.append(f"# transformer x {task}, smoke tier: seconds; proves the path end to end.")
+        lines.append(f"# transformer x {task}, smoke tier: seconds; proves the path end to end (with")
+        lines.append("# attention dropout, and for pixels the lra encoding's pad-token key mask).")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
-            lines.append('encoding: "nomask"')
+            lines.append('encoding: "lra"')
         if task in ("listops", "text", "retrieval"):
             lines.append("max_length: 256")
         pool = {"retrieval": "first", "pathfinder": "mean", "pathx": "mean"}.get(task, "cls")
         for k, v in [("n_layers", 1), ("d_model", 16), ("heads", 2), ("mlp_dim", 32),
-                     ("cls", pool == "cls"), ("pool", pool),
+                     ("attention_dropout", 0.1), ("cls", pool == "cls"), ("pool", pool),
                      ("attention", "blocked" if task == "pathx" else "dense")]:
             opt(lines, k, v)
         lines += train_block({"batch_size": 2 if task == "pathx" else 8, "steps": 20,

@@ -43,6 +43,11 @@ struct TaskInfo {
   bool pair = false;     // Retrieval: two documents per example
   bool pixels = false;   // image tasks: token id = intensity 0..255 (a linear encoder may be used)
   std::string pooling;   // the task's default pooling: "cls", "mean" or "first"
+  // The selected encoding's `mask_pad_tokens` (tasks/task_spec.proto): a token equal to pad_id
+  // is padding wherever it stands, not only past the length. LRA's attention mask is
+  // `inputs > 0`, so in its `lra` pixel encodings black pixels (token 0) are masked keys
+  // (LRA.md 1.5); the `nomask` encodings (S4) leave it false. Models without a key mask ignore it.
+  bool mask_pad_tokens = false;
 };
 
 // One padded batch (B = batch, L = padded length), borrowed from the harness for the call.

@@ -28,7 +28,7 @@ namespace {
 
 struct Config {
   int d_model, n_layers, heads, qkv_dim, mlp_dim, max_len;
-  float dropout;
+  float dropout, attention_dropout;
   std::string positions;
   bool cls, blocked, gelu_tanh, decay_all;
   PoolKind pool;
@@ -49,7 +49,9 @@ class Layer {
     w2_ = LinearLayer(ps, n + ".mlp.w2", c.mlp_dim, c.d_model, true, InitKind::kXavier);
   }
 
-  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
+  // key_mask: empty or [B, L] (see Encode).
+  Var Forward(const Var& x, const int32_t* lengths, const std::vector<uint8_t>& key_mask,
+              bool training, Rng& rng) const {
     auto drop = [&](const Var& v) {
       return lra::Dropout(v, c_.dropout, training, rng);
     };
@@ -57,8 +59,9 @@ class Layer {
     AttentionConfig att;
     att.heads = c_.heads;
     att.algorithm = c_.blocked ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
+    att.dropout = training ? c_.attention_dropout : 0.0f;
     Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h),
-                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att);
+                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att, key_mask, &rng);
     Var y = lra::Add(x, drop(o_.Forward(a)));
     Var m = w1_.Forward(ln2_.Forward(y, training));
     m = drop(lra::Gelu(m, c_.gelu_tanh ? lra::GeluKind::kTanh : lra::GeluKind::kErf));
@@ -105,12 +108,29 @@ class TransformerModel : public Model {
       x = PrependRow(x, cls_);
       for (int32_t& v : lens) v = std::min(v + 1, l + 1);
     }
+    const std::vector<uint8_t> key_mask = KeyMask(tokens, b, l);
     if (pos_.defined()) x = AddPositions(x, pos_);
     x = lra::Dropout(x, c_.dropout, training, rng);
-    for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), training, rng);
+    for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), key_mask, training, rng);
     x = final_norm_.Forward(x, training);
     // Pooling over the real tokens (the CLS row counts as one of them).
     return Pool(x, c_.pool, lens.data());
+  }
+
+  // LRA's key padding mask is `inputs > 0` (LRA.md 1.5): with task.mask_pad_tokens, every key
+  // whose token is pad_id is masked, inside the sequence too (black pixels), and the CLS row
+  // copies the first token's mask. Empty (no mask beyond the lengths) otherwise. [B, L (+1)].
+  std::vector<uint8_t> KeyMask(const int32_t* tokens, int b, int l) const {
+    if (!task_.mask_pad_tokens) return {};
+    const int rows = l + (c_.cls ? 1 : 0);
+    std::vector<uint8_t> mask(static_cast<size_t>(b) * rows);
+    for (int i = 0; i < b; ++i) {
+      const int32_t* t = tokens + static_cast<int64_t>(i) * l;
+      uint8_t* m = mask.data() + static_cast<int64_t>(i) * rows;
+      if (c_.cls) *m++ = t[0] != task_.pad_id;
+      for (int j = 0; j < l; ++j) m[j] = t[j] != task_.pad_id;
+    }
+    return mask;
   }
 
   Var Forward(const Batch& batch, bool training, Rng& rng) override {
@@ -155,6 +175,7 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   c.mlp_dim = o.Int("mlp_dim");
   c.max_len = o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length;
   c.dropout = static_cast<float>(o.Float("dropout"));
+  c.attention_dropout = static_cast<float>(o.Float("attention_dropout"));
   c.positions = o.String("positions");
   c.cls = o.Bool("cls");
   c.blocked = o.String("attention") == "blocked";
@@ -180,12 +201,11 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   if (c.max_len < 1)
     return absl::InvalidArgumentError(
         "transformer: max_len is 0 and the task has no max_length; set max_len");
-  if (o.Float("attention_dropout") != 0.0)
-    return absl::InvalidArgumentError(
-        "transformer: attention_dropout must be 0 (the attention kernel has no probability "
-        "dropout)");
   if (c.dropout < 0 || c.dropout >= 1)
     return absl::InvalidArgumentError("transformer: dropout must be in [0, 1)");
+  if (c.attention_dropout < 0 || c.attention_dropout >= 1)
+    return absl::InvalidArgumentError(absl::StrCat("transformer: attention_dropout (",
+                                                   c.attention_dropout, ") must be in [0, 1)"));
   return std::unique_ptr<Model>(new TransformerModel(task, c, seed));
 }
 
@@ -200,7 +220,10 @@ std::vector<OptionSpec> TransformerOptions() {
       {"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"},
       {"max_len", "0", "positions table length (0 = the task's max_length)"},
       {"dropout", "0.1", "dropout on embeddings, attention output and MLP", OptionType::kFloat},
-      {"attention_dropout", "0.0", "must be 0 (not supported by the kernel)", OptionType::kFloat},
+      {"attention_dropout", "0.0",
+       "dropout on the attention probabilities, training only (LRA's attention_dropout_rate: "
+       "0.1, 0.2 for Image; the paper configs set it)",
+       OptionType::kFloat},
       {"positions", "sinusoidal", "sinusoidal, learned or none", OptionType::kString,
        {"sinusoidal", "learned", "none"}},
       {"cls", "false", "prepend a learned CLS row (zeros init)"},

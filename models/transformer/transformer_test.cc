@@ -45,6 +45,7 @@ Vec Ln(const Vec& x, int rows, int h, const Vec& g, const Vec& b) {
 struct Cfg {
   int h = 8, heads = 2, mlp = 16, layers = 2, vocab = 6, classes = 3;
   bool cls = true, learned = true, mean_pool = false;
+  bool mask_pad = false;  // task.mask_pad_tokens: keys whose token is 0 are masked
 };
 
 Vec Ref(const Cfg& c, const Params& p, const std::vector<int32_t>& tok,
@@ -83,13 +84,19 @@ Vec Ref(const Cfg& c, const Params& p, const std::vector<int32_t>& tok,
         for (int i = 0; i < L; ++i) {
           std::vector<double> s(lens[b]);
           double mx = -1e300, z = 0;
+          // LRA's `inputs > 0` key mask; the CLS key copies the first token's (LRA.md 1.5).
+          auto masked = [&](int j) {
+            return c.mask_pad && tok[b * L0 + std::max(0, j - (c.cls ? 1 : 0))] == 0;
+          };
           for (int j = 0; j < lens[b]; ++j) {
+            if (masked(j)) continue;
             double dot = 0;
             for (int e = 0; e < d; ++e) dot += q[(b * L + i) * H + hh * d + e] * k[(b * L + j) * H + hh * d + e];
             s[j] = dot / std::sqrt(double(d));
             mx = std::max(mx, s[j]);
           }
-          for (double& w : s) z += (w = std::exp(w - mx));
+          if (mx == -1e300) continue;  // every key masked: the attention output is 0
+          for (int j = 0; j < lens[b]; ++j) z += masked(j) ? (s[j] = 0) : (s[j] = std::exp(s[j] - mx));
           for (int j = 0; j < lens[b]; ++j)
             for (int e = 0; e < d; ++e)
               a[(b * L + i) * H + hh * d + e] += s[j] / z * v[(b * L + j) * H + hh * d + e];
@@ -118,6 +125,7 @@ Vec Ref(const Cfg& c, const Params& p, const std::vector<int32_t>& tok,
 
 void RunGolden(const Cfg& c, std::map<std::string, std::string> opts) {
   TaskInfo task{"toy", c.vocab, 0, c.classes, 5, false, false, "cls"};
+  task.mask_pad_tokens = c.mask_pad;
   opts.insert({{"d_model", "8"}, {"heads", "2"}, {"mlp_dim", "16"}, {"n_layers", "2"},
                {"dropout", "0"}});
   auto model = CreateModel("transformer", task, opts, 11);
@@ -127,6 +135,12 @@ void RunGolden(const Cfg& c, std::map<std::string, std::string> opts) {
   std::vector<int32_t> tok(B * L), lens = {5, 3};
   for (auto& t : tok) t = 1 + static_cast<int32_t>(g() % (c.vocab - 1));
   for (int t = 3; t < 5; ++t) tok[L + t] = 0;  // pads
+  if (c.mask_pad) {
+    // Pad tokens inside the sequence: tokens 0 and 2 of example 0 (so its CLS key is masked
+    // too); every token of example 1, whose attention rows are then fully masked.
+    tok[0] = tok[2] = 0;
+    for (int t = 0; t < 3; ++t) tok[L + t] = 0;
+  }
   Rng rng(1);
   Var logits = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, true, rng);
   Params p;
@@ -181,6 +195,43 @@ TEST(TransformerGolden, MeanPoolSinusoidalBlocked) {
   RunGolden(c, {{"positions", "sinusoidal"}, {"pool", "mean"}, {"attention", "blocked"}});
 }
 
+TEST(TransformerGolden, PadTokenKeyMaskClsDense) {
+  Cfg c;
+  c.mask_pad = true;
+  RunGolden(c, {{"cls", "true"}, {"positions", "learned"}, {"pool", "cls"}});
+}
+
+TEST(TransformerGolden, PadTokenKeyMaskMeanBlocked) {
+  Cfg c;
+  c.mask_pad = true;
+  c.cls = false;
+  c.mean_pool = true;
+  RunGolden(c, {{"positions", "learned"}, {"pool", "mean"}, {"attention", "blocked"}});
+}
+
+// attention_dropout acts in training only: eval logits equal those of the same model without
+// it, training logits differ, and each layer draws one Philox key from the dropout stream.
+TEST(TransformerTest, AttentionDropoutInTrainingOnly) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  std::map<std::string, std::string> o = {{"d_model", "16"}, {"heads", "2"}, {"mlp_dim", "32"},
+                                          {"n_layers", "2"}, {"dropout", "0"}, {"pool", "mean"}};
+  auto plain = CreateModel("transformer", task, o, 4);
+  o["attention_dropout"] = "0.3";
+  auto dropped = CreateModel("transformer", task, o, 4);
+  ASSERT_TRUE(plain.ok() && dropped.ok());
+  testing::ToyBatch tb = testing::MakeToyBatch(4, 16, 8, 9);
+  const Batch batch = tb.AsBatch(4, 16);
+  Rng r1(3), r2(3);
+  EXPECT_EQ((*plain)->Forward(batch, false, r1).value().ToVector(),
+            (*dropped)->Forward(batch, false, r2).value().ToVector());
+  EXPECT_EQ(r2.counter(), 0u);  // eval draws nothing
+  EXPECT_EQ((*plain)->Forward(batch, true, r1).value().ToVector(),
+            (*plain)->Forward(batch, false, r1).value().ToVector());  // dropout 0: no effect
+  EXPECT_NE((*plain)->Forward(batch, true, r1).value().ToVector(),
+            (*dropped)->Forward(batch, true, r2).value().ToVector());
+  EXPECT_EQ(r2.counter(), 2u);  // one key per layer
+}
+
 TEST(TransformerTest, SinusoidalTable) {
   std::vector<float> pe = transformer::SinusoidalPositions(3, 4);
   // pos 2: sin(2), cos(2), sin(2 * 10000^-0.5), cos(2 * 10000^-0.5).
@@ -194,14 +245,18 @@ TEST(TransformerTest, RejectsBadOptions) {
   TaskInfo task{"toy", 6, 0, 2, 8, false, false, "cls"};
   EXPECT_FALSE(CreateModel("transformer", task, {{"pool", "cls"}}, 1).ok());  // no CLS row
   EXPECT_FALSE(CreateModel("transformer", task, {{"heads", "3"}}, 1).ok());  // 128 % 3
-  EXPECT_FALSE(CreateModel("transformer", task, {{"attention_dropout", "0.1"}}, 1).ok());
+  EXPECT_FALSE(CreateModel("transformer", task, {{"attention_dropout", "1"}}, 1).ok());
+  EXPECT_FALSE(CreateModel("transformer", task, {{"attention_dropout", "-0.1"}}, 1).ok());
+  EXPECT_TRUE(
+      CreateModel("transformer", task, {{"attention_dropout", "0.1"}, {"pool", "mean"}}, 1).ok());
 }
 
 TEST(TransformerTest, LossFallsOnToyProblem) {
   TaskInfo task{"toy", 8, 0, 2, 32, false, false, "mean"};
   auto model = CreateModel("transformer", task,
                            {{"d_model", "16"}, {"heads", "2"}, {"mlp_dim", "32"},
-                            {"n_layers", "1"}, {"dropout", "0"}, {"pool", "mean"}},
+                            {"n_layers", "1"}, {"dropout", "0"}, {"attention_dropout", "0.1"},
+                            {"pool", "mean"}},
                            3);
   ASSERT_TRUE(model.ok()) << model.status();
   testing::AdamW opt((*model)->ParamGroups(), 0.005, 0.0);
