@@ -54,9 +54,15 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   if (o.max_length != 0) {
     if (spec.min_max_length() == 0) {
       if (o.max_length != c.max_length) {
+        std::vector<std::string> ranged;
+        for (const std::string& name : ListTasks()) {
+          const TaskSpec& t = **GetTaskSpec(name);
+          if (t.min_max_length() > 0)
+            ranged.push_back(absl::StrCat(name, " (", t.min_max_length(), "..", t.max_max_length(), ")"));
+        }
         return absl::InvalidArgumentError(absl::StrCat(
             "task ", spec.name(), " has a fixed max length of ", c.max_length,
-            "; --max_length applies to text (", "1000..4096)"));
+            "; --max_length applies to ", absl::StrJoin(ranged, " and ")));
       }
     } else if (o.max_length < spec.min_max_length() || o.max_length > spec.max_max_length()) {
       return absl::InvalidArgumentError(absl::StrCat("--max_length=", o.max_length, " for ",

@@ -152,15 +152,57 @@ TEST(RegistryTest, GeneratedListOpsAndPathfinderGoThroughTheConverters) {
   EXPECT_EQ(report.manifest.max_length(), 1024);
 }
 
+// --max_length below 2000 on generated ListOps draws shorter trees (nothing is cut) into its
+// own folder; s4_eos still has room for its EOS.
+TEST(RegistryTest, ShortGeneratedListOpsDrawsTreesThatFit) {
+  for (const char* encoding : {"lra", "s4_eos"}) {
+    SCOPED_TRACE(encoding);
+    PrepareOptions o;
+    o.task = "listops";
+    o.generate = true;
+    o.size = 60;
+    o.max_length = 64;
+    o.encoding = encoding;
+    o.out_dir = *DefaultDatasetDir(TestDir("short"), o);
+    EXPECT_THAT(o.out_dir, HasSubstr("listops-generated"));
+    EXPECT_THAT(o.out_dir, HasSubstr("-L64"));
+    PrepareReport report;
+    ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
+    EXPECT_EQ(report.manifest.max_length(), 64);
+    datasets::ReaderOptions ro;
+    ro.batch_size = 1;
+    for (const char* split : {"train", "test"}) {
+      auto reader = datasets::DatasetReader::Open(o.out_dir, split, ro);
+      ASSERT_TRUE(reader.ok()) << reader.status();
+      datasets::Batch batch;
+      int n = 0;
+      while (*(*reader)->Next(&batch)) {
+        ++n;
+        // Trees have 16 < length < 64 tokens, plus the EOS in s4_eos: so under lra a length of
+        // 64 would mean a cut tree.
+        const int eos = std::string(encoding) == "s4_eos" ? 1 : 0;
+        EXPECT_GT(batch.lengths[0], 64 / 4 + eos) << batch.ids[0];
+        EXPECT_LT(batch.lengths[0], 64 + eos) << batch.ids[0];
+      }
+      EXPECT_GT(n, 0);
+    }
+  }
+}
+
 TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   PrepareOptions o;
   o.out_dir = TestDir("errors/x");
   o.task = "cifar";
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known tasks: listops"));
-  o.task = "listops";
+  o.task = "pathfinder";
   o.source = "/nonexistent";
   o.max_length = 1000;
-  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("fixed max length of 2000"));
+  EXPECT_THAT(std::string(PrepareTask(o).message()),
+              HasSubstr("fixed max length of 1024; --max_length applies to listops (32..2048) "
+                        "and text (1000..4096)"));
+  o.task = "listops";
+  o.max_length = 16;
+  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("must be in [32, 2048]"));
   o.task = "text";
   o.max_length = 500;
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("must be in [1000, 4096]"));

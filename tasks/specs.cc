@@ -1,5 +1,6 @@
 #include "tasks/specs.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -29,9 +30,17 @@ extern const char kFashionMnistSpec[];
 
 namespace {
 
-// LRA's generator, writing listops-1000-style TSVs (datasets/generators/listops.h).
+// LRA's generator, writing listops-1000-style TSVs (datasets/generators/listops.h). Below the
+// original's bound of 2000 tokens (a "small" ListOps, --max_length), trees are drawn with
+// max_length / 4 < length < max_length, so no expression is cut and the EOS of the s4_eos
+// encoding still fits.
 absl::Status GenerateListOps(const TaskContext& context, int64_t size, const std::string& dir) {
-  return generators::WriteListOpsTsv(generators::ListOpsOptionsForSize(size, context.seed), dir);
+  generators::ListOpsOptions options = generators::ListOpsOptionsForSize(size, context.seed);
+  if (context.max_length < options.max_length) {
+    options.max_length = context.max_length;
+    options.min_length = std::min(options.min_length, context.max_length / 4);
+  }
+  return generators::WriteListOpsTsv(options, dir);
 }
 
 // The snakes generator, writing one difficulty folder (datasets/generators/pathfinder.h); the
