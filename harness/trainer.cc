@@ -331,17 +331,13 @@ absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
   s.groups = s.model->ParamGroups();
   s.parameters = models::CountParameters(*s.model);
   const TrainConfig& t = config.train();
-  std::vector<ParamGroup> groups;
-  for (const models::ParamGroup& g : s.groups) {
-    groups.push_back({g.params, static_cast<float>(g.lr.value_or(t.lr())),
-                      static_cast<float>(g.weight_decay.value_or(t.weight_decay()))});
-  }
   AdamOptions adam;
   if (t.has_beta1()) adam.beta1 = static_cast<float>(t.beta1());
   if (t.has_beta2()) adam.beta2 = static_cast<float>(t.beta2());
   if (t.has_eps()) adam.eps = static_cast<float>(t.eps());
   adam.decoupled_weight_decay = t.optimizer() != "adam";
-  s.optimizer = std::make_unique<Adam>(std::move(groups), adam);
+  s.optimizer = std::make_unique<Adam>(
+      models::OptimizerGroups(s.groups, t.lr(), t.weight_decay()), adam);
   LRA_ASSIGN_OR_RETURN(LrSchedule schedule, MakeSchedule(t));
   s.schedule = std::make_unique<LrSchedule>(schedule);
   return s;

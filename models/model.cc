@@ -9,4 +9,13 @@ int64_t CountParameters(Model& model) {
   return n;
 }
 
+std::vector<lra::ParamGroup> OptimizerGroups(const std::vector<ParamGroup>& groups, double lr,
+                                             double weight_decay) {
+  std::vector<lra::ParamGroup> out;
+  for (const ParamGroup& g : groups)
+    out.push_back({g.params, static_cast<float>(g.lr.value_or(lr)),
+                   static_cast<float>(g.weight_decay.value_or(weight_decay))});
+  return out;
+}
+
 }  // namespace lra::models

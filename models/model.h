@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/optim/adam.h"
 #include "core/tape.h"
 #include "core/tensor.h"
 #include "models/options.h"
@@ -112,6 +113,11 @@ struct ModelInfo {
 
 // Total number of trainable scalars (a complex parameter counts 2).
 int64_t CountParameters(Model& model);
+
+// The optimizer's groups (core/optim/adam.h) for a model's groups: a group's unset lr / weight
+// decay take the run's `lr` / `weight_decay`.
+std::vector<lra::ParamGroup> OptimizerGroups(const std::vector<ParamGroup>& groups, double lr,
+                                             double weight_decay);
 
 }  // namespace models
 }  // namespace lra

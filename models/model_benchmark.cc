@@ -77,11 +77,8 @@ void Train(benchmark::State& state, const std::string& name) {
   SetNumThreads(2);
   const int l = static_cast<int>(state.range(0));
   std::unique_ptr<Model> model = Make(name, l);
-  std::vector<lra::ParamGroup> groups;
-  for (const ParamGroup& g : model->ParamGroups())
-    groups.push_back({g.params, static_cast<float>(g.lr.value_or(0.01)),
-                      static_cast<float>(g.weight_decay.value_or(0.05))});
-  Adam opt(groups, AdamOptions{.decoupled_weight_decay = true});
+  Adam opt(OptimizerGroups(model->ParamGroups(), 0.01, 0.05),
+           AdamOptions{.decoupled_weight_decay = true});
   std::mt19937 gen(1);
   std::vector<int32_t> tokens(kBatch * l), lengths(kBatch, l), labels(kBatch);
   for (auto& t : tokens) t = static_cast<int32_t>(gen() % kVocab);

@@ -13,7 +13,8 @@ TEST(BagTest, LossFallsOnToyProblem) {
   TaskInfo task{"toy", 8, 0, 2, 32, false, false, "mean"};
   auto model = CreateModel("bag", task, {{"d_model", "16"}, {"mlp_dim", "32"}}, 3);
   ASSERT_TRUE(model.ok()) << model.status();
-  testing::AdamW opt((*model)->ParamGroups(), 0.01, 0.0);
+  Adam opt(OptimizerGroups((*model)->ParamGroups(), 0.01, 0.0),
+           AdamOptions{.decoupled_weight_decay = true});
   Rng rng(2);
   double first = 0, last = 0;
   for (int step = 0; step < 40; ++step) {

@@ -432,7 +432,8 @@ TEST(S4dModel, LossFallsOnToyProblem) {
   for (const char* name : {"s4d", "s4"}) {
   auto model = CreateModel(name, task, {{"d_model", "16"}, {"d_state", "8"}, {"n_layers", "2"}}, 3);
   ASSERT_TRUE(model.ok()) << model.status();
-  testing::AdamW opt((*model)->ParamGroups(), 0.01, 0.0);
+  Adam opt(OptimizerGroups((*model)->ParamGroups(), 0.01, 0.0),
+           AdamOptions{.decoupled_weight_decay = true});
   Rng rng(2);
   double first = 0, last = 0;
   for (int step = 0; step < 40; ++step) {

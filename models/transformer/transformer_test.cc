@@ -259,7 +259,8 @@ TEST(TransformerTest, LossFallsOnToyProblem) {
                             {"pool", "mean"}},
                            3);
   ASSERT_TRUE(model.ok()) << model.status();
-  testing::AdamW opt((*model)->ParamGroups(), 0.005, 0.0);
+  Adam opt(OptimizerGroups((*model)->ParamGroups(), 0.005, 0.0),
+           AdamOptions{.decoupled_weight_decay = true});
   Rng rng(2);
   double first = 0, last = 0;
   for (int step = 0; step < 40; ++step) {
