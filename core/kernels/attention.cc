@@ -107,6 +107,24 @@ void MaskScores(const uint8_t* km, int n, float* row) {
   for (int c = 0; c < n; ++c) row[c] = km[c] ? row[c] : kNegInf;
 }
 
+// factor[4 t + l] = scale if word l of Philox((jb + t, i, h, b), (k0, k1)) >= threshold, else 0,
+// for t < nb. Built for AVX-512, AVX2 and the portable baseline (SSE2, 4 blocks per vector),
+// picked at load time. GCC vectorizes this loop only as written: scalar outputs (not a local
+// array), no inner loop, and a select (a bool-to-float product left it scalar).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void DropFactors(
+    uint32_t jb, int nb, uint32_t i, uint32_t h, uint32_t b, uint32_t k0, uint32_t k1,
+    uint32_t threshold, float scale, float* factor) {
+#pragma omp simd
+  for (int t = 0; t < nb; ++t) {
+    uint32_t w0, w1, w2, w3;
+    Philox4x32(jb + static_cast<uint32_t>(t), i, h, b, k0, k1, w0, w1, w2, w3);
+    factor[4 * t + 0] = w0 >= threshold ? scale : 0.0f;
+    factor[4 * t + 1] = w1 >= threshold ? scale : 0.0f;
+    factor[4 * t + 2] = w2 >= threshold ? scale : 0.0f;
+    factor[4 * t + 3] = w3 >= threshold ? scale : 0.0f;
+  }
+}
+
 // The dropout of one call, ready to apply: M_ij = 1 iff Philox word >= threshold.
 struct Dropper {
   bool on = false;
@@ -128,24 +146,23 @@ struct Dropper {
   // lane j % 4 of the Philox block with counter (j / 4, i, h, b), whatever the tiling, so
   // dense and blocked (any key block size) and every thread count draw the same M.
   void Apply(int b, int h, int i, int j0, int n, const float* src, float* dst) const {
-    constexpr int kChunk = 64;  // Philox blocks per pass: 256 keys, 1 KiB of bits on the stack
-    uint32_t bits[4 * kChunk];
+    constexpr int kChunk = 64;  // Philox blocks per pass: 256 keys, 1 KiB on the stack
+    // The factor M / (1 - p) of each key of the chunk, so the product below is a plain
+    // vectorized multiply (P is finite, so P * 0 = 0).
+    float factor[4 * kChunk];
     for (int c = 0; c < n;) {
       const int j = j0 + c;
       const uint32_t jb = static_cast<uint32_t>(j / 4);
       const int lane = j % 4;
       const int nb = std::min(kChunk, (lane + (n - c) + 3) / 4);
-#pragma omp simd
-      for (int t = 0; t < nb; ++t) {
-        Philox4x32(jb + static_cast<uint32_t>(t), static_cast<uint32_t>(i),
-                   static_cast<uint32_t>(h), static_cast<uint32_t>(b), k0, k1, bits + 4 * t);
-      }
+      DropFactors(jb, nb, static_cast<uint32_t>(i), static_cast<uint32_t>(h),
+                  static_cast<uint32_t>(b), k0, k1, threshold, scale, factor);
       const int m = std::min(n - c, 4 * nb - lane);
-      const uint32_t* w = bits + lane;
+      const float* f = factor + lane;
       const float* x = src + c;
       float* y = dst + c;
 #pragma omp simd
-      for (int e = 0; e < m; ++e) y[e] = w[e] >= threshold ? x[e] * scale : 0.0f;
+      for (int e = 0; e < m; ++e) y[e] = x[e] * f[e];
       c += m;
     }
   }
