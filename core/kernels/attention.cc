@@ -284,7 +284,7 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
   const Dropper dropper(drop);
   // Dropout only: per thread, the dropped block P~ (R x L) that the PV product reads; `saved`
   // keeps the undropped P, which backward needs for dS.
-  const int64_t per_thread = dropper.on ? static_cast<int64_t>(R) * L : 0;
+  const int64_t per_thread = dropper.on ? (static_cast<int64_t>(R) * L + 15) / 16 * 16 : 0;
   float* scratch = dropper.on ? Scratch(per_thread, omp_get_max_threads()) : nullptr;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < pairs; ++bh) {

@@ -36,7 +36,9 @@
 // mask. Backward uses D_i = <dO_i, O_i> = sum_j (M P / (1 - p))_ij dP~_ij, which holds for the
 // dropped output, so the softmax backward is unchanged: dS = P~ o dP~ - P o D with P~ the
 // dropped probabilities and dP~ = dO V^T. Cost when on: one Philox block per 4 probabilities,
-// in forward and again in backward, plus (dense) one R x L scratch block per thread for P~.
+// in forward and again in backward (vectorized), plus (dense) one R x L scratch block per
+// thread for P~; measured 1.43x (dense) and 1.25x (blocked) the fwd+bwd time at L = 1K,
+// B = 8, 4 heads, d = 32, p = 0.1 (seq_benchmark, 2 threads). The key mask costs 1-9%.
 //
 // Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
 // within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
