@@ -27,15 +27,16 @@
 // inside the length gets dk = dv = 0.
 //
 // Dropout (optional, rate p in [0, 1); p = 0 is off): the probabilities are dropped after the
-// softmax, as flax's dot_product_attention does,
+// softmax, as flax's dot_product_attention does (flax by default shares one mask across the
+// batch, broadcast_dropout; here every b draws its own),
 //   out_i = sum_j M_ij P_ij / (1 - p) v_j,   M_ij in {0, 1}, P(M_ij = 1) = 1 - p,
 // so E[out] is the undropped output. M is not stored: it is a pure function of (seed, b, head,
 // i, j) (Philox4x32-10 of core/kernels/philox.h, counter (j / 4, i, head, b), key (seed low
 // 32 bits, seed high 32 bits), output word j % 4; M_ij = 1 iff that word >= round(p 2^32)), so
 // Backward regenerates the same M, and dense, blocked and every thread count draw the same
 // mask. Backward uses D_i = <dO_i, O_i> = sum_j (M P / (1 - p))_ij dP~_ij, which holds for the
-// dropped output, so the softmax backward is unchanged: dS = P~ o dP~ - P o D with P~ the
-// dropped probabilities and dP~ = dO V^T. Cost when on: one Philox block per 4 probabilities,
+// dropped output, so the softmax backward keeps its one-pass form: dS = P~ o dP~ - P o D with
+// P~ the dropped probabilities and dP~ = dO V^T. Cost when on: one Philox block per 4 probabilities,
 // in forward and again in backward (vectorized), plus (dense) one R x L scratch block per
 // thread for P~; measured 1.43x (dense) and 1.25x (blocked) the fwd+bwd time at L = 1K,
 // B = 8, 4 heads, d = 32, p = 0.1 (seq_benchmark, 2 threads). The key mask costs 1-9%.
