@@ -27,8 +27,8 @@
 // inside the length gets dk = dv = 0.
 //
 // Dropout (optional, rate p in [0, 1); p = 0 is off): the probabilities are dropped after the
-// softmax, as flax's dot_product_attention does (flax by default shares one mask across the
-// batch, broadcast_dropout; here every b draws its own),
+// softmax, as flax's dot_product_attention does; every b draws its own mask, as LRA's
+// TransformerBlock asks with broadcast_dropout=False (flax's default would share one),
 //   out_i = sum_j M_ij P_ij / (1 - p) v_j,   M_ij in {0, 1}, P(M_ij = 1) = 1 - p,
 // so E[out] is the undropped output. M is not stored: it is a pure function of (seed, b, head,
 // i, j) (Philox4x32-10 of core/kernels/philox.h, counter (j / 4, i, head, b), key (seed low
