@@ -1,5 +1,7 @@
 #include "harness/bench.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tape.h"
+#include "core/tensor.h"
 #include "harness/config.h"
 #include "harness/report/bench_table.h"
 #include "harness/report/file_util.h"
@@ -76,6 +79,11 @@ absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
   overrides.mutable_train()->set_batch_size(options.batch_size);
   overrides.mutable_train()->set_steps(1000);
   LRA_ASSIGN_OR_RETURN(RunConfig config, ResolveRunConfig("text", model, options.tier, overrides));
+  // Peak RSS of this point alone: hand back what earlier runs in this process (a suite's
+  // training runs, the previous lengths) left cached in the buffer pool and in malloc, then
+  // restart the kernel's high-water mark from the current RSS.
+  BufferPool::Get().Trim();
+  malloc_trim(0);
   ResetPeakRss();
   LRA_ASSIGN_OR_RETURN(TrainingSetup setup, MakeTrainingSetup(config, task));
   r.set_parameters(setup.parameters);
