@@ -303,7 +303,10 @@ absl::Status InitProcess() {
   if (precision == "fp32") return SetMatmulPrecision(MatmulPrecision::kF32);
   if (precision == "bf16") {
     absl::Status s = SetMatmulPrecision(MatmulPrecision::kBf16);
-    if (!s.ok()) return absl::FailedPreconditionError(absl::StrCat("--matmul_precision=bf16: ", s.message()));
+    if (!s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--matmul_precision=bf16: ", s.message()));
+    }
     return s;
   }
   return absl::InvalidArgumentError(absl::StrCat("--matmul_precision must be fp32 or bf16, not '",

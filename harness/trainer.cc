@@ -180,10 +180,9 @@ absl::StatusOr<EvalStats> Evaluate(Setup& s, const std::string& split, int64_t m
 
 // --- Checkpoints --------------------------------------------------------------------------------
 
-// Parameters, buffers, optimizer moments, the dropout RNG and the loop state, in one file
-// (core/checkpoint.h). Doubles are written with 17 significant digits, which round-trips.
-absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopState& st,
-                               Rng* dropout) {
+// What a run's checkpoint holds besides the loop state: parameters, optimizer moments, model
+// buffers and the dropout RNG, borrowed from the setup.
+TrainingState CheckpointedState(Setup& s, Rng* dropout) {
   TrainingState state;
   for (const models::ParamGroup& g : s.groups) {
     state.params.insert(state.params.end(), g.params.begin(), g.params.end());
@@ -191,6 +190,14 @@ absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopStat
   state.optimizer = s.optimizer.get();
   for (auto& [name, t] : s.model->Buffers()) state.buffers.emplace_back(name, *t);
   state.rngs.emplace_back("dropout", dropout);
+  return state;
+}
+
+// Parameters, buffers, optimizer moments, the dropout RNG and the loop state, in one file
+// (core/checkpoint.h). Doubles are written with 17 significant digits, which round-trips.
+absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopState& st,
+                               Rng* dropout) {
+  TrainingState state = CheckpointedState(s, dropout);
   state.step = st.step;
   auto& m = state.metadata;
   m["epoch"] = absl::StrCat(st.epoch);
@@ -206,13 +213,7 @@ absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopStat
 }
 
 absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st, Rng* dropout) {
-  TrainingState state;
-  for (const models::ParamGroup& g : s.groups) {
-    state.params.insert(state.params.end(), g.params.begin(), g.params.end());
-  }
-  state.optimizer = s.optimizer.get();
-  for (auto& [name, t] : s.model->Buffers()) state.buffers.emplace_back(name, *t);
-  state.rngs.emplace_back("dropout", dropout);
+  TrainingState state = CheckpointedState(s, dropout);
   LRA_RETURN_IF_ERROR(LoadCheckpoint(path, &state));
   st->step = state.step;
   auto int_field = [&](const char* key, int64_t* out) -> absl::Status {

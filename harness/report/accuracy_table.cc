@@ -350,7 +350,7 @@ AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
     if (std::find(cell->values.begin(), cell->values.end(), m * 100.0) == cell->values.end())
       cell->values.push_back(m * 100.0);
   }
-  bool any_majority = majority.fashion_mnist.values.size() > 0;
+  bool any_majority = !majority.fashion_mnist.values.empty();
   for (const OurCell& c : majority.cells) any_majority |= !c.values.empty();
   if (any_majority) ours[{"~majority", 1000, ""}] = std::move(majority);  // sorts last
 

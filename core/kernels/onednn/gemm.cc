@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-
 #include <cstring>
 #include <mutex>
 #include <tuple>
@@ -113,11 +112,11 @@ Scratch& ThreadScratch() {
 }
 
 // C (= or +=) A^T op(B) for one product with a long reduction: the weight gradient x^T dy of
-// every Linear, K = tokens in the batch. oneDNN's matmul primitive reaches only ~50% of the FMA
-// peak on it (it does not split K), its sgemm ~73%; splitting K over the threads, one
-// single-threaded sgemm each into its own partial product, then summing, ~82% on
-// (8192x128)^T x (8192x512) (core_benchmark BM_Gemm/2; README "Measured performance"). The split
-// is fixed by the thread count, so results are deterministic for a given count.
+// every Linear, K = tokens in the batch. On (8192x128)^T x (8192x512), oneDNN's matmul primitive
+// reaches ~48% of the FMA peak (it does not split K) and a single sgemm call ~74%; splitting K
+// over the threads, one single-threaded sgemm each into its own partial product, then summing,
+// reaches 84-85% (core_benchmark BM_Gemm/2/0; README "Measured performance"). The split is
+// fixed by the thread count, so results are deterministic for a given count.
 void GemmTransA(int64_t m, int64_t n, int64_t k, bool trans_b, const float* a, const float* b,
                 float* c, bool accumulate, int threads) {
   const char tb = trans_b ? 'T' : 'N';
@@ -206,8 +205,8 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
   // bf16 pays only where the product is large next to the operands it must convert: converting
   // costs ~0.6 ns per element on 2 threads, the product saves 1/360 - 1/630 ns per flop
   // (fp32 vs bf16 GFLOP/s measured with core_benchmark BM_Gemm), so the break-even is ~500
-  // flops per converted element: the forward (8192x128)x(128x512) has 1,000 and wins 1.35x, the
-  // data gradient with the same shapes has 256 and would lose 1.5x.
+  // flops per converted element: the forward (8192x128)x(128x512) has 1,000 and wins 1.45x, the
+  // data gradient with the same shapes has 256 and lost 1.5x before this rule.
   const double converted = static_cast<double>(batch) * (m * k + k * n);
   const bool bf16 = ctx.precision.load(std::memory_order_relaxed) == MatmulPrecision::kBf16 &&
                     2.0 * batch * m * n * k >= kBf16MinFlopsPerElement * converted;
