@@ -91,6 +91,7 @@ void Accumulate(const LoadedRun& run, TableMetric metric, std::map<std::string, 
     return;
   }
   cell->values.push_back(*value * 100.0);
+  if (r.status() == harness::CUT_SHORT) ++cell->cut_short;
 }
 
 LraScores OurScores(const TableRow& row) {
@@ -193,7 +194,9 @@ std::vector<std::string> LegendLines(const AccuracyTableData& table) {
       "system package; ? = provenance not recorded.");
   lines.push_back(
       "b1, b2, ...: the training budget of the runs in the cell (below). FAIL = stayed at "
-      "chance (published) or every run diverged (ours); — = no number.");
+      "chance (published) or every run diverged (ours); — = no number. \"cut short\": runs "
+      "stopped by the train.max_minutes safety net before their step budget; such a number "
+      "depends on the machine's speed.");
   lines.push_back(
       "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
       "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "
@@ -228,6 +231,7 @@ std::string FormatOurCell(const OurCell& cell) {
     if (cell.stats.n > 1) absl::StrAppend(&text, " ± ", Fixed(cell.stats.std, 2));
     absl::StrAppend(&text, " (n=", cell.stats.n, ")");
     if (cell.diverged > 0) absl::StrAppend(&text, " +", cell.diverged, " diverged");
+    if (cell.cut_short > 0) absl::StrAppend(&text, " (", cell.cut_short, " cut short)");
   } else if (cell.failed()) {
     text = absl::StrCat("FAIL (", cell.diverged, " diverged)");
   } else {

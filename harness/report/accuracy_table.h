@@ -50,6 +50,7 @@ struct OurCell {
   std::vector<double> values;  // percent, one per run
   MeanStd stats;
   int diverged = 0;  // DIVERGED runs (not in `values`)
+  int cut_short = 0;  // CUT_SHORT runs (in `values`): stopped by the time safety net
   std::set<harness::DataProvenance> provenance;
   std::set<int> budgets;  // indices into AccuracyTableData::budgets
   bool present() const { return stats.n > 0; }

@@ -58,6 +58,20 @@ std::vector<LoadedRun> S4dRuns() {
   };
 }
 
+// A run stopped by the time safety net counts in its cell but is marked, so a number that
+// depends on the machine's speed is never shown as a plain step-budget result.
+TEST(AccuracyTableTest, CutShortRunsAreMarked) {
+  std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.40, harness::GENERATED),
+                                 MakeRun("s4d", "listops", 0.42, harness::GENERATED,
+                                         harness::CUT_SHORT)};
+  const AccuracyTableData t = BuildAccuracyTable(runs, nullptr, {});
+  const TableRow* row = FindRow(t, "s4d", true);
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->cells[0].cut_short, 1);
+  EXPECT_EQ(row->cells[0].stats.n, 2);
+  EXPECT_THAT(AccuracyTableMarkdown(t), HasSubstr("41.00 ± 1.41 (n=2) (1 cut short) G"));
+}
+
 TEST(AccuracyTableTest, MajorityClassRowFromTheRunsData) {
   std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.35, harness::GENERATED),
                                  MakeRun("transformer", "listops", 0.30, harness::GENERATED),
