@@ -1,7 +1,9 @@
 #include "harness/commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,8 +76,25 @@ absl::Status Prepare(tasks::PrepareOptions options) {
   LRA_ASSIGN_OR_RETURN(options.out_dir, tasks::DefaultDatasetDir(DataDir(), options));
   std::fprintf(stderr, "preparing %s%s into %s ...\n", options.task.c_str(),
                options.generate ? " (generated)" : "", options.out_dir.c_str());
+  // One progress line per stage (generating the original files, converting them to records):
+  // Path-X alone takes minutes.
+  std::unique_ptr<Progress> progress;
+  std::string stage;
+  options.progress = [&](absl::string_view now, int64_t done, int64_t total) {
+    if (progress == nullptr || stage != now) {
+      stage = std::string(now);
+      // Off a terminal: about ten lines per stage, or one per 10,000 items when the total is
+      // unknown.
+      progress = std::make_unique<Progress>(absl::StrCat("  ", options.task, " ", stage), total,
+                                            Progress::StderrIsTerminal(),
+                                            total > 0 ? std::max<int64_t>(total / 10, 1) : 10000);
+    }
+    progress->Update(done, {}, 0);
+  };
   tasks::PrepareReport report;
-  LRA_RETURN_IF_ERROR(tasks::PrepareTask(options, &report));
+  const absl::Status prepared = tasks::PrepareTask(options, &report);
+  progress.reset();
+  LRA_RETURN_IF_ERROR(prepared);
   if (report.already_present) {
     std::fprintf(stderr, "  already prepared (use --overwrite to redo it)\n");
     return absl::OkStatus();

@@ -504,6 +504,21 @@ std::string AccuracyTableHtml(const AccuracyTableData& table) {
   return out;
 }
 
+std::string RunTimesMarkdown(const std::vector<LoadedRun>& runs) {
+  std::string out =
+      "# Wall time of each run\n\nBeside the accuracy tables, which hold no time: budgets are "
+      "steps, so the tables are the same on any machine while these times are this machine's.\n\n"
+      "| run | status | steps | wall time | tokens/s | threads |\n|---|---|---:|---:|---:|---:|\n";
+  for (const LoadedRun& run : runs) {
+    const harness::RunResult& r = run.result;
+    absl::StrAppendFormat(&out, "| %s | %s | %d | %.1f s | %.0f | %d |\n",
+                          r.run_name().empty() ? run.path : r.run_name(),
+                          harness::RunStatus_Name(r.status()), r.steps(), r.wall_seconds(),
+                          r.tokens_per_second(), r.threads());
+  }
+  return out;
+}
+
 absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
                                           const AccuracyTableOptions& options) {
   LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(runs_dir));
@@ -530,6 +545,9 @@ absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std
       files.written.push_back(path);
     }
   }
+  const std::string times = absl::StrCat(out_dir, "/run_times.md");
+  LRA_RETURN_IF_ERROR(WriteFileAtomically(times, RunTimesMarkdown(scan.runs)));
+  files.written.push_back(times);
   return files;
 }
 
