@@ -189,6 +189,67 @@ TEST(RegistryTest, ShortGeneratedListOpsDrawsTreesThatFit) {
   }
 }
 
+// The synthetic stand-ins go through S4's character encoding like the real files: a vocabulary
+// counted from the generated training split, stored in the manifest, <eos> closing every
+// sequence, and a folder of its own.
+TEST(RegistryTest, SyntheticTextAndRetrievalWithS4Chars) {
+  for (const char* task : {"text", "retrieval"}) {
+    SCOPED_TRACE(task);
+    PrepareOptions o;
+    o.task = task;
+    o.generate = true;
+    o.size = 40;
+    o.encoding = "s4_chars";
+    o.out_dir = *DefaultDatasetDir(TestDir("chars"), o);
+    EXPECT_EQ(o.out_dir, TestDir(absl::StrCat("chars/", task, "-synthetic-s4_chars")));
+    PrepareReport report;
+    ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
+    const datasets::Manifest& m = report.manifest;
+    EXPECT_EQ(m.encoding(), "s4_chars");
+    EXPECT_EQ(m.max_length(), std::string(task) == "text" ? 4096 : 4000);
+    ASSERT_GT(m.vocab().symbols_size(), 3 + 20);  // the specials and the letters of the words
+    EXPECT_EQ(m.vocab().symbols(0), "<pad>");
+    EXPECT_EQ(m.vocab().symbols(1), "<unk>");
+    EXPECT_EQ(m.vocab().symbols(2), "<eos>");
+    EXPECT_EQ(m.vocab().size(), m.vocab().symbols_size());
+    EXPECT_EQ(m.vocab().eos_id(), 2);
+    datasets::ReaderOptions ro;
+    ro.batch_size = 1;
+    for (const char* split : {"train", "val", "test"}) {
+      auto reader = datasets::DatasetReader::Open(o.out_dir, split, ro);
+      ASSERT_TRUE(reader.ok()) << reader.status();
+      datasets::Batch batch;
+      int n = 0;
+      while (*(*reader)->Next(&batch)) {
+        ++n;
+        ASSERT_GT(batch.lengths[0], 1);
+        EXPECT_EQ(batch.tokens[batch.lengths[0] - 1], 2) << batch.ids[0];
+      }
+      EXPECT_GT(n, 0);
+    }
+  }
+}
+
+// A split that ends up empty is an error, not a dataset whose manifest lacks it. Generated
+// Pathfinder with 5 images: the LRA slicing gives train [0, 4), val [4, round(4.5) = 4) (empty),
+// test [4, 5).
+TEST(RegistryTest, EmptySplitFailsAndWritesNothing) {
+  PrepareOptions p;
+  p.task = "pathfinder";
+  p.generate = true;
+  p.size = 5;
+  p.difficulty = "easy";
+  p.out_dir = TestDir("empty_split/pathfinder");
+  absl::Status s = PrepareTask(p);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("pathfinder: split val (" ));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("got no examples from the generated source (--size=5); pass a larger "
+                        "--size so that every split gets some"));
+  EXPECT_FALSE(PathExists(p.out_dir));
+}
+
 TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   PrepareOptions o;
   o.out_dir = TestDir("errors/x");
@@ -218,7 +279,8 @@ TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   o.generate = false;
   o.source = "/nonexistent";
   o.split_convention = "s4";
-  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, random"));
+  EXPECT_THAT(std::string(PrepareTask(o).message()),
+              HasSubstr("unknown split convention --split=s4 for pathfinder; known: lra, random"));
   o.split_convention = "";
   o.difficulty = "hardest";
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: hard, intermediate, easy"));
@@ -226,6 +288,11 @@ TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   o.difficulty = "";
   o.encoding = "s4_eos";
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, nomask"));
+  o.encoding = "";
+  o.task = "text";
+  o.split_convention = "random";
+  EXPECT_THAT(std::string(PrepareTask(o).message()),
+              HasSubstr("fixed splits; --split applies to pathfinder, pathx"));
 }
 
 }  // namespace

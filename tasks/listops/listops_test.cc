@@ -113,6 +113,28 @@ TEST(ListOpsTest, TruncationKeepsEosLastAndRecordsTheFullLength) {
   EXPECT_EQ(sink4.split("train")[1].length(), 6);
 }
 
+// A split file holding only its header used to give a dataset without that split.
+TEST(ListOpsTest, HeaderOnlySplitFileFailsNamingIt) {
+  const std::string dir = WriteFixture("header_only");
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_val.tsv"), "Source\tTarget\n").ok());
+  auto plan = PlanListOps(MakeContext(kListOpsSpec, dir).context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  MemorySink sink;
+  RunStats stats;
+  absl::Status s = plan->run(&sink, &stats);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("basic_val.tsv: only the header, no expressions; the release's "
+                        "basic_{train,val,test}.tsv hold 96,000 / 2,000 / 2,000 rows"));
+  // The training file too, where s4_eos counts its vocabulary before converting.
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_train.tsv"), "Source\tTarget\n").ok());
+  auto s4 = PlanListOps(MakeContext(kListOpsSpec, dir, "s4_eos").context);
+  EXPECT_THAT(std::string(s4.status().message()), HasSubstr("basic_train.tsv: only the header"));
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_train.tsv"), "").ok());
+  s4 = PlanListOps(MakeContext(kListOpsSpec, dir, "s4_eos").context);
+  EXPECT_THAT(std::string(s4.status().message()), HasSubstr("basic_train.tsv: empty file, no header"));
+}
+
 TEST(ListOpsTest, WrongColumnCountNamesFileAndLine) {
   auto t = MakeContext(kListOpsSpec, WriteFixture("bad_cols", "[SM 1 ]\t1\textra\n"));
   auto plan = PlanListOps(t.context);
