@@ -28,6 +28,23 @@ std::string WriteListOps(const std::string& name) {
   return dir;
 }
 
+// Calls fn on every example (batch of one) of `split`; returns how many.
+template <typename Fn>
+int ForEachExample(const std::string& dir, const std::string& split, Fn fn) {
+  datasets::ReaderOptions ro;
+  ro.batch_size = 1;
+  auto reader = datasets::DatasetReader::Open(dir, split, ro);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return 0;
+  datasets::Batch batch;
+  int n = 0;
+  while (*(*reader)->Next(&batch)) {
+    ++n;
+    fn(batch);
+  }
+  return n;
+}
+
 int64_t Count(const datasets::Manifest& m, const std::string& split) {
   for (const auto& s : m.splits()) {
     if (s.name() == split) return s.num_examples();
@@ -169,21 +186,14 @@ TEST(RegistryTest, ShortGeneratedListOpsDrawsTreesThatFit) {
     PrepareReport report;
     ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
     EXPECT_EQ(report.manifest.max_length(), 64);
-    datasets::ReaderOptions ro;
-    ro.batch_size = 1;
     for (const char* split : {"train", "test"}) {
-      auto reader = datasets::DatasetReader::Open(o.out_dir, split, ro);
-      ASSERT_TRUE(reader.ok()) << reader.status();
-      datasets::Batch batch;
-      int n = 0;
-      while (*(*reader)->Next(&batch)) {
-        ++n;
+      const int n = ForEachExample(o.out_dir, split, [&](const datasets::Batch& batch) {
         // Trees have 16 < length < 64 tokens, plus the EOS in s4_eos: so under lra a length of
         // 64 would mean a cut tree.
         const int eos = std::string(encoding) == "s4_eos" ? 1 : 0;
         EXPECT_GT(batch.lengths[0], 64 / 4 + eos) << batch.ids[0];
         EXPECT_LT(batch.lengths[0], 64 + eos) << batch.ids[0];
-      }
+      });
       EXPECT_GT(n, 0);
     }
   }
@@ -213,18 +223,11 @@ TEST(RegistryTest, SyntheticTextAndRetrievalWithS4Chars) {
     EXPECT_EQ(m.vocab().symbols(2), "<eos>");
     EXPECT_EQ(m.vocab().size(), m.vocab().symbols_size());
     EXPECT_EQ(m.vocab().eos_id(), 2);
-    datasets::ReaderOptions ro;
-    ro.batch_size = 1;
     for (const char* split : {"train", "val", "test"}) {
-      auto reader = datasets::DatasetReader::Open(o.out_dir, split, ro);
-      ASSERT_TRUE(reader.ok()) << reader.status();
-      datasets::Batch batch;
-      int n = 0;
-      while (*(*reader)->Next(&batch)) {
-        ++n;
+      const int n = ForEachExample(o.out_dir, split, [](const datasets::Batch& batch) {
         ASSERT_GT(batch.lengths[0], 1);
         EXPECT_EQ(batch.tokens[batch.lengths[0] - 1], 2) << batch.ids[0];
-      }
+      });
       EXPECT_GT(n, 0);
     }
   }

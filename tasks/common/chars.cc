@@ -117,6 +117,14 @@ absl::StatusOr<datasets::Vocabulary> CharVocabularyBuilder::Build() const {
   return vocab;
 }
 
+absl::StatusOr<std::shared_ptr<CharEncoder>> BuildCharEncoder(const CharVocabularyBuilder& builder,
+                                                              const Encoding& encoding,
+                                                              datasets::Vocabulary* vocab) {
+  LRA_ASSIGN_OR_RETURN(*vocab, builder.Build());
+  LRA_ASSIGN_OR_RETURN(CharEncoder encoder, CharEncoder::Create(encoding, *vocab));
+  return std::make_shared<CharEncoder>(std::move(encoder));
+}
+
 absl::StatusOr<CharEncoder> CharEncoder::Create(const Encoding& encoding,
                                                 const datasets::Vocabulary& vocab) {
   LRA_RETURN_IF_ERROR(CheckSpecials(encoding));

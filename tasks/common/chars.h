@@ -15,6 +15,7 @@
 #define LRA_TASKS_COMMON_CHARS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ class CharVocabularyBuilder {
   absl::flat_hash_map<char32_t, int64_t> counts_;
   std::vector<char32_t> scratch_;
 };
+
+class CharEncoder;
+
+// builder.Build() into *vocab, and an encoder over it (shared: Plan::run is copied).
+absl::StatusOr<std::shared_ptr<CharEncoder>> BuildCharEncoder(const CharVocabularyBuilder& builder,
+                                                              const Encoding& encoding,
+                                                              datasets::Vocabulary* vocab);
 
 // Text -> ids with a vocabulary from CharVocabularyBuilder (or read back from a manifest).
 class CharEncoder {

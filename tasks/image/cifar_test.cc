@@ -17,6 +17,7 @@ extern const char kImageSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::testing::HasSubstr;
 
@@ -180,11 +181,7 @@ TEST(CifarTest, TfdsCacheDecodesPngAndSlicesTrainAtNinetyPercent) {
 
 TEST(CifarTest, TfdsWrongImageSizeNamesTheRecord) {
   auto t = MakeContext(kImageSpec, WriteTfds("cifar_tfds_bad", 3, /*bad_side=*/28));
-  MemorySink sink;
-  RunStats stats;
-  auto plan = PlanImage(t.context);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  absl::Status s = plan->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanImage(t.context));
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()), HasSubstr("cifar10-train.tfrecord-00000-of-00001 record 1"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("expected a 32x32 RGB PNG, got 28x28"));
@@ -198,13 +195,7 @@ TEST(CifarTest, TfdsShardsAreCheckedAgainstDatasetInfo) {
   const std::string shard = JoinPath(dir, "cifar10-train.tfrecord-00000-of-00001");
   const std::string full = *ReadFileToString(shard);
   auto t = MakeContext(kImageSpec, root);
-  auto run = [&]() -> absl::Status {
-    auto plan = PlanImage(t.context);
-    if (!plan.ok()) return plan.status();
-    MemorySink sink;
-    RunStats stats;
-    return plan->run(&sink, &stats);
-  };
+  auto run = [&] { return PlanAndRun(PlanImage(t.context)); };
   ASSERT_TRUE(run().ok());
 
   // Cut after record 2 (of 4): the framing is intact, two images are gone.
@@ -246,11 +237,7 @@ TEST(CifarTest, TfdsTotalFromStatisticsIsChecked) {
                   R"({"splits": [{"name": "train", "statistics": {"numExamples": "5"}},)"
                   R"( {"name": "test", "numShards": "1", "statistics": {"numExamples": 2}}]})")
                   .ok());
-  auto plan = PlanImage(MakeContext(kImageSpec, root).context);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = plan->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanImage(MakeContext(kImageSpec, root).context));
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("split 'train' (" + JoinPath(dir, "cifar10-train.tfrecord-00000-of-00001") +

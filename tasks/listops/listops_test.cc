@@ -10,6 +10,7 @@ extern const char kListOpsSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::ElementsAre;
@@ -117,11 +118,7 @@ TEST(ListOpsTest, TruncationKeepsEosLastAndRecordsTheFullLength) {
 TEST(ListOpsTest, HeaderOnlySplitFileFailsNamingIt) {
   const std::string dir = WriteFixture("header_only");
   ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_val.tsv"), "Source\tTarget\n").ok());
-  auto plan = PlanListOps(MakeContext(kListOpsSpec, dir).context);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = plan->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanListOps(MakeContext(kListOpsSpec, dir).context));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("basic_val.tsv: only the header, no expressions; the release's "

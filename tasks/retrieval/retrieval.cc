@@ -71,10 +71,12 @@ absl::Status NoPairs(const std::string& path) {
       "18,090 / 17,437 lines: extract lra_release.gz again"));
 }
 
-// S4's vocabulary from the training file: the characters of text1 and text2 of every pair.
-absl::StatusOr<datasets::Vocabulary> BuildAanVocabulary(const std::string& train_tsv,
-                                                        const Encoding& encoding,
-                                                        int max_length) {
+// S4's vocabulary from the training file (the characters of text1 and text2 of every pair) into
+// *vocab, and its encoder.
+absl::StatusOr<std::shared_ptr<CharEncoder>> BuildAanEncoder(const std::string& train_tsv,
+                                                             const Encoding& encoding,
+                                                             int max_length,
+                                                             datasets::Vocabulary* vocab) {
   LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(train_tsv));
   CharVocabularyBuilder builder(encoding, max_length);
   absl::string_view line;
@@ -90,7 +92,7 @@ absl::StatusOr<datasets::Vocabulary> BuildAanVocabulary(const std::string& train
     ++pairs;
   }
   if (pairs == 0) return NoPairs(train_tsv);
-  return builder.Build();
+  return BuildCharEncoder(builder, encoding, vocab);
 }
 
 }  // namespace
@@ -148,10 +150,8 @@ absl::StatusOr<Plan> PlanRetrieval(const TaskContext& context) {
   }
   std::shared_ptr<CharEncoder> chars;
   if (context.encoding->vocab_size() == 0) {  // s4_chars: counted from the training file
-    LRA_ASSIGN_OR_RETURN(plan.vocab, BuildAanVocabulary(TsvPath(dir, "train"),
-                                                        *context.encoding, context.max_length));
-    LRA_ASSIGN_OR_RETURN(CharEncoder encoder, CharEncoder::Create(*context.encoding, plan.vocab));
-    chars = std::make_shared<CharEncoder>(std::move(encoder));
+    LRA_ASSIGN_OR_RETURN(chars, BuildAanEncoder(TsvPath(dir, "train"), *context.encoding,
+                                                context.max_length, &plan.vocab));
   } else {
     plan.vocab = VocabularyFromEncoding(*context.encoding);
   }

@@ -14,6 +14,7 @@ extern const char kRetrievalSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::HasSubstr;
@@ -89,11 +90,7 @@ TEST(RetrievalTest, EmptySplitFileFailsNamingIt) {
   const std::string root = WriteTsvData("aan_empty", "t");
   const std::string eval = JoinPath(root, "tsv_data/new_aan_pairs.eval.tsv");
   ASSERT_TRUE(WriteFileAtomically(eval, "").ok());
-  auto plan = PlanRetrieval(MakeContext(kRetrievalSpec, root).context);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = plan->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanRetrieval(MakeContext(kRetrievalSpec, root).context));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("new_aan_pairs.eval.tsv: no pairs (the file is empty); the release's "

@@ -156,9 +156,7 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
       LRA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(r.path));
       LRA_RETURN_IF_ERROR(builder.Add(text, r.path));
     }
-    LRA_ASSIGN_OR_RETURN(plan.vocab, builder.Build());
-    LRA_ASSIGN_OR_RETURN(CharEncoder encoder, CharEncoder::Create(*context.encoding, plan.vocab));
-    chars = std::make_shared<CharEncoder>(std::move(encoder));
+    LRA_ASSIGN_OR_RETURN(chars, BuildCharEncoder(builder, *context.encoding, &plan.vocab));
   } else {
     plan.vocab = VocabularyFromEncoding(*context.encoding);
   }
@@ -207,9 +205,7 @@ absl::StatusOr<Plan> PlanTfdsImdb(const TaskContext& context, const std::string&
           LRA_ASSIGN_OR_RETURN(absl::string_view text, BytesFeature(example, "text", where));
           return builder.Add(text, where);
         }));
-    LRA_ASSIGN_OR_RETURN(plan.vocab, builder.Build());
-    LRA_ASSIGN_OR_RETURN(CharEncoder encoder, CharEncoder::Create(*context.encoding, plan.vocab));
-    chars = std::make_shared<CharEncoder>(std::move(encoder));
+    LRA_ASSIGN_OR_RETURN(chars, BuildCharEncoder(builder, *context.encoding, &plan.vocab));
   } else {
     plan.vocab = VocabularyFromEncoding(*context.encoding);
   }

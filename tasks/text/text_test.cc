@@ -19,6 +19,7 @@ extern const char kTextSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::ElementsAre;
@@ -270,16 +271,14 @@ TEST(TextTest, TfdsShardShorterThanDatasetInfoFails) {
   const std::string shard0 = JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002");
   ASSERT_TRUE(WriteFileAtomically(shard0, one).ok());
   auto t = MakeContext(kTextSpec, root);
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = PlanText(t.context)->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanText(t.context));
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("imdb_reviews-train.tfrecord-00000-of-00002: 1 records, but "
                         "dataset_info.json says this shard holds 2; the shard is damaged or cut "
                         "short: copy the TFDS folder again"));
   ASSERT_TRUE(WriteFileAtomically(shard0, "").ok());
-  s = PlanText(t.context)->run(&sink, &stats);
+  s = PlanAndRun(PlanText(t.context));
   EXPECT_THAT(std::string(s.message()), HasSubstr("00002: 0 records, but dataset_info.json"));
 }
 
@@ -292,9 +291,7 @@ TEST(TextTest, TfdsSplitWithOneClassFails) {
                                                  "imdb_reviews-test.tfrecord-00000-of-00001"),
                                   test)
                   .ok());
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = PlanText(MakeContext(kTextSpec, root).context)->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanText(MakeContext(kTextSpec, root).context));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("imdb_reviews-test.tfrecord-00000-of-00001: split test has no reviews "
