@@ -8,8 +8,10 @@
 //
 // The vocabulary: the specials <pad>=0, <unk>=1, <eos>=2 (append_bos is False, so no <bos>),
 // then every training character seen at least min_freq times, by descending count with ties in
-// code-point order (build_vocab_from_iterator sorts by (-count, token); a one-character Python
-// str compares by code point). Characters outside it become <unk>. The symbols are stored in
+// code-point order (pytorch/text at 02b166e, torchtext/vocab/vocab_factory.py:
+// build_vocab_from_iterator sorts by (-count, token), then vocab() keeps count >= min_freq and
+// puts the specials first; a one-character Python str compares by code point). Characters
+// outside it become <unk> (set_default_index(vocab["<unk>"]), lra.py line 127). The symbols are stored in
 // the manifest (Vocabulary.symbols, UTF-8), so val and test are encoded with the training ids.
 #ifndef LRA_TASKS_COMMON_CHARS_H_
 #define LRA_TASKS_COMMON_CHARS_H_

@@ -81,6 +81,8 @@ absl::StatusOr<std::vector<Review>> ListReviews(const std::string& root, const c
 // S4's characters (common/chars.h) of the review as Hugging Face's imdb builder reads it, i.e.
 // not stripped (huggingface/datasets at 02bb18c, datasets/imdb/imdb.py _generate_examples:
 // `f.read()`; S4 loads it with load_dataset("imdb"), lra.py IMDB.process_dataset line 100).
+// That builder opens the file in text mode, so a "\r\n" would reach S4 as "\n"; we keep the
+// bytes as they are.
 class ReviewEncoder {
  public:
   ReviewEncoder(const TaskContext& context, std::shared_ptr<CharEncoder> chars)
