@@ -157,9 +157,10 @@ class ClassifierHead {
   LinearLayer l1_, l2_;
 };
 
-// Retrieval: two pooled documents -> logits. kConcat: LRA's two-tower head on [x1, x2];
-// kNli: [x1, x2, x1 * x2, x1 - x2] (LRA's NLI interaction and S4's RetrievalHead), both then
-// through a ClassifierHead of kind kMlp.
+// Retrieval: two pooled documents -> logits. kConcat: [x1, x2]; kNli: [x1, x2, x1 * x2,
+// x1 - x2] (S4's RetrievalHead), both then through a ClassifierHead of kind kMlp (two Dense
+// layers). The Transformer uses its own head with LRA's three Dense layers
+// (models/transformer/transformer.cc RetrievalHead).
 enum class DualKind { kConcat, kNli };
 absl::StatusOr<DualKind> ParseDualKind(const std::string& s);  // "concat", "nli"
 
