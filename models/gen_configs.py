@@ -42,15 +42,17 @@ TR_PAPER = {
     "listops":   (4, 512, 8, 512, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 1000, 0.1, 32, 5000, 2000, 0),
     "text":      (4, 256, 4, 256, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 8000, 0.1, 32, 20000, 1000, 0),
     "retrieval": (4, 128, 4, 128, 512,  0.1, 0.1, "sinusoidal", "first", 0.05, "lra_rsqrt", 8000, 0.1, 32, 5000, 4000, 0),
-    "image":     (1, 128, 8, 64,  128,  0.3, 0.2, "learned",    "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 1024, 0),
-    "pathfinder": (4, 32, 4, 16,  32,   0.2, 0.1, "sinusoidal", "mean",  1e-3, "cosine",    312,  0.0, 512, 62400, 1024, 0),
-    "pathx":     (1, 32,  2, 16,  32,   0.1, 0.1, "learned",    "mean",  1e-3, "cosine",    2500, 0.0, 64, 500000, 16384, 1.0),
-    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, 0.2, "learned",  "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 784, 0),
+    "image":     (1, 128, 8, 64,  128,  0.3, 0.2, "learned",    "cls",   5e-4, "lra_cosine",175,  0.0, 256, 35000, 1024, 0),
+    "pathfinder": (4, 32, 4, 16,  32,   0.2, 0.1, "sinusoidal", "mean",  1e-3, "lra_cosine",312,  0.0, 512, 62400, 1024, 0),
+    "pathx":     (1, 32,  2, 16,  32,   0.1, 0.1, "learned",    "mean",  1e-3, "lra_cosine",2500, 0.0, 64, 500000, 16384, 1.0),
+    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, 0.2, "learned",  "cls",   5e-4, "lra_cosine",175,  0.0, 256, 35000, 784, 0),
 }
 TR_CITE = {
     "listops": "LRA.md 1.8, listops/configs/base_listops_config.py + transformer_base.py",
     "text": "LRA.md 1.8, text_classification/configs/base_tc_config.py (max_length 1000)",
-    "retrieval": "LRA.md 1.8, matching/configs/base_match_config.py (position 0 of each tower, NLI head)",
+    "retrieval": ("google-research/long-range-arena cd31e5c, lra_benchmarks/matching/configs/base_match_config.py"
+                  " (pooling_mode CLS on towers built without a CLS row = position 0 of each); head:"
+                  " models/layers/common_layers.py classifier_head_dual with interaction=None (concat)"),
     "image": "LRA.md 1.8, image/configs/cifar10/base_cifar10_config.py with heads 8 (issue #33)",
     "pathfinder": "LRA.md 1.8, image/configs/pathfinder32/base_pathfinder32_config.py",
     "pathx": "LRA.md 1.8, image/configs/pathfinder128 (Path-X) config, grad clip 1.0",
@@ -171,11 +173,14 @@ def transformer_file(task, tier):
         lines.append(f"# transformer x {task}, published config: {TR_CITE[task]}.")
         lines.append("# LRA's flax Adam: beta2 0.98, eps 1e-9, decoupled decay on every parameter.")
         if pixel:
-            lines.append("# The lra encoding: black pixels (token 0) are masked keys, as LRA's `inputs > 0`")
-            lines.append("# mask (LRA.md 1.5); the CLS key copies the first pixel's mask.")
-        if sched == "cosine":
-            lines.append("# LRA's cosine_decay cycles over steps_per_cycle = steps; the harness cosine ends at 0")
-            lines.append("# at `steps`, the same curve for one cycle.")
+            lines.append("# The lra encoding: black pixels (token 0) are masked queries and keys, as LRA's `inputs > 0`")
+            lines.append("# mask (google-research/long-range-arena cd31e5c, lra_benchmarks/models/transformer/transformer.py);")
+            lines.append("# the CLS row copies the first pixel's mask.")
+        if sched == "lra_cosine":
+            lines.append("# LRA's 'constant * linear_warmup * cosine_decay' with steps_per_cycle = num_train_steps")
+            lines.append("# (google-research/long-range-arena cd31e5c, lra_benchmarks/utils/train_utils.py")
+            lines.append("# create_learning_rate_scheduler; image/configs/*/base_*_config.py): progress divides by")
+            lines.append("# the whole cycle, not steps - warmup.")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
@@ -185,8 +190,11 @@ def transformer_file(task, tier):
                      ("mlp_dim", mlp), ("dropout", drop), ("attention_dropout", adrop),
                      ("positions", pos),
                      ("cls", pool == "cls"), ("pool", pool), ("head", "mlp"),
-                     ("dual_head", "nli"), ("attention", "blocked" if task == "pathx" else "dense")]:
+                     ("attention", "blocked" if task == "pathx" else "dense")]:
             opt(lines, k, v)
+        if task == "retrieval":
+            # The released code's head (the published 57.46); retrieval_head=nli is the paper's.
+            opt(lines, "retrieval_head", "lra")
         t = {"batch_size": batch, "steps": steps, "optimizer": "adamw", "lr": lr,
              "weight_decay": wd, "beta1": 0.9, "beta2": 0.98, "eps": 1e-9, "schedule": sched,
              "warmup_steps": warm, "eval_every": 1000}
@@ -198,7 +206,7 @@ def transformer_file(task, tier):
         lines.append("# attention_dropout 0 (LRA 0.1-0.2): a 300-step run is far from overfitting, and the")
         lines.append("# dropout mask costs one Philox draw per attention probability, in forward and in backward.")
         if pixel:
-            lines.append("# The lra encoding: black pixels are masked keys, as in LRA (LRA.md 1.5).")
+            lines.append("# The lra encoding: black pixels are masked queries and keys, as LRA's `inputs > 0` mask.")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
@@ -221,7 +229,7 @@ def transformer_file(task, tier):
                               "max_minutes": 20 if task == "listops" else 10})
     else:
         lines.append(f"# transformer x {task}, smoke tier: seconds; proves the path end to end (with")
-        lines.append("# attention dropout, and for pixels the lra encoding's pad-token key mask).")
+        lines.append("# attention dropout, and for pixels the lra encoding's pad-token mask).")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
