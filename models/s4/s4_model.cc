@@ -261,7 +261,7 @@ class S4Block {
     Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
     // S4 zeroes the layer input past each sequence's length, after the pre-norm and before the
     // convolution and the D skip; the residual stream x and the norms stay unmasked. V4:
-    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 155-161
+    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 153-161
     // (S4Block.forward); V3: d589d98 src/models/sequence/ss/s4.py lines 175-178 (S4.forward).
     // `lengths` reaches every block: the encoder passes the dataloader's `lengths` on
     // (e757cef src/models/nn/utils.py wrap_kwargs; train.py lines 301-302), and

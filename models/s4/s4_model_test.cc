@@ -588,5 +588,50 @@ TEST(S4Model, PixelNormScalesTheLinearPixelInput) {
       << bad.status();
 }
 
+// The model options S4's V3 LRA recipes need (state-spaces/s4 e757cef
+// configs/experiment/lra/old/v3-s4-*.yaml, run on the V3 code d589d98): dt stored as log dt
+// (dt_transform=exp), n_ssm null = one copy per channel (0) or 2 (CIFAR), post-norm LayerNorm
+// (CIFAR) or BatchNorm (ListOps), the Pathfinder `decoder: mode: last` (pool=last), the V3 block
+// and V3's pixel scalings. Each set builds and runs; pool=last reads the last real position: a
+// sequence padded past its length gives the logits of the unpadded sequence (the mask keeps the
+// bidirectional kernel off the padding). Tolerance: only FFT sizes differ (64 vs 38 points), a
+// relative rounding change of ~1e-6 on O(1) logits (models/batch_invariance_test.cc derives the
+// bound); 1e-4 is far below the O(1e-1) a wrong row or leaked padding gives.
+TEST(S4Model, V3RecipeOptionsBuildAndPoolLastReadsTheLastRealPosition) {
+  using Opt = std::map<std::string, std::string>;
+  const Opt base = {{"d_model", "8"}, {"d_state", "8"}, {"n_layers", "2"},
+                    {"bidirectional", "true"}, {"dt_transform", "exp"},
+                    {"block_version", "v3"}, {"pool", "last"}};
+  struct V3Set {
+    const char* name;
+    bool pixels;
+    Opt extra;
+  };
+  const std::vector<V3Set> sets = {
+      {"listops", false, {{"n_ssm", "0"}, {"norm", "batch"}, {"prenorm", "false"}}},
+      {"cifar", true,
+       {{"n_ssm", "2"}, {"norm", "layer"}, {"prenorm", "false"}, {"pixel_norm", "s4_cifar"},
+        {"dropout", "0.1"}, {"tie_dropout", "true"}}},
+      {"pathfinder", true, {{"n_ssm", "0"}, {"norm", "batch"}, {"pixel_norm", "center"}}},
+  };
+  for (const V3Set& set : sets) {
+    TaskInfo task{set.name, set.pixels ? 256 : 20, 0, 3, 32, false, set.pixels, "mean"};
+    Opt o = base;
+    for (const auto& [k, v] : set.extra) o[k] = v;
+    auto model = CreateModel("s4", task, o, 2);
+    ASSERT_TRUE(model.ok()) << set.name << ": " << model.status();
+    std::mt19937 g(5);
+    std::vector<int32_t> tok(32), lens = {19};
+    for (auto& t : tok) t = static_cast<int32_t>(1 + g() % (task.vocab_size - 1));
+    Rng rng(1);
+    NoGrad ng;
+    Var padded = (*model)->Forward(Batch{1, 32, tok.data(), lens.data()}, false, rng);
+    Var cut = (*model)->Forward(Batch{1, 19, tok.data(), lens.data()}, false, rng);
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(padded.value().data<float>()[k], cut.value().data<float>()[k], 1e-4)
+          << set.name << " class " << k;
+  }
+}
+
 }  // namespace
 }  // namespace lra::models
