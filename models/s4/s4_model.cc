@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -220,16 +221,25 @@ class S4Block {
     std::vector<c64> bv(s * m), cv(q * h * m);
     ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
     std::vector<cd> a, b0, p0;
+    const bool v3 = cfg.block_version == BlockVersion::kV3;
     if (cfg.nplr) {
       // HiPPO-LegS in NPLR form: Lambda, P and B in the eigenbasis; the parameter C holds
-      // C-tilde for length l_max (set below from C ~ CN(0, 1)).
+      // C-tilde for length l_max (set below from C ~ CN(0, 1)). B = V* B_legs: V4 clips its
+      // imaginary part to [-2, 2] (state-spaces/s4 e757cef src/models/hippo/hippo.py line 203,
+      // nplr's default B_clip=2.0, applied at lines 274-275); V3 does not (d589d98
+      // src/models/hippo/hippo.py line 195, nplr has no B_clip).
       ::lra::s4::NplrInit init = ::lra::s4::HippoLegsNplr(cfg.d_state);
       a = init.lambda;
       b0 = init.b;
       p0 = init.p;
+      if (!v3)
+        for (cd& x : b0) x = {x.real(), std::clamp(x.imag(), -2.0, 2.0)};
     } else {
       a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
-      b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+      // S4D-LegS: V4 clips Im(B) as above (S4dInitB); V3's diag mode takes LegS B unclipped
+      // (d589d98 src/models/sequence/ss/dplr.py line 79, ssm() -> hippo.nplr).
+      b0 = v3 && cfg.init == DiagInit::kLegs ? ::lra::s4::HippoLegsNplr(cfg.d_state).b
+                                             : ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
     }
     std::vector<c64> pv(cfg.nplr ? s * m : 0);
     for (int i = 0; i < s; ++i) {
@@ -239,6 +249,13 @@ class S4Block {
         for (int n = 0; n < m; ++n) pv[i * m + n] = c64(p0[n]);
     }
     ::lra::s4::InitC(q * h * m, rng, cv.data());
+    // V3's diag mode (S4D) starts the C parameter at C * B (d589d98
+    // src/models/sequence/ss/kernel.py line 975, SSKernel, mode == "diag"), and its kernel
+    // multiplies by B again (line 790); V4 starts at C (e757cef
+    // src/models/sequence/kernels/ssm.py line 182). B = 1 for init=lin/inv, so only LegS differs.
+    if (!cfg.nplr && v3)
+      for (int i = 0; i < q * h; ++i)
+        for (int n = 0; n < m; ++n) cv[i * m + n] *= c64(b0[n]);
     dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
     if (cfg.nplr) ToCTilde(dt, are, aim, bv, pv, cv);
     dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
@@ -247,7 +264,9 @@ class S4Block {
     b_ = ps.Add(name + ".ssm.b", ComplexTensor({s, m}, bv), "ssm");
     if (cfg.nplr) p_ = ps.Add(name + ".ssm.p", ComplexTensor({s, m}, pv), "ssm");
     c_ = ps.Add(name + ".ssm.c", ComplexTensor({q, h, m}, cv), "ssm_C");
-    // D ~ N(0, 1) (S4.md 1.2: randn(channels, H)).
+    // D ~ N(0, 1): randn(channels, H) (state-spaces/s4 e757cef
+    // src/models/sequence/kernels/fftconv.py line 57; d589d98 src/models/sequence/ss/s4.py
+    // line 129).
     std::normal_distribution<float> nd;
     std::vector<float> dd(h);
     for (float& x : dd) x = nd(rng);
@@ -568,8 +587,9 @@ std::vector<OptionSpec> S4Options(const char* mode) {
       {"tie_dropout", "true",
        "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
       {"block_version", "v3",
-       "S4 block code: v3 (state-spaces/s4 d589d98: dropout after GELU and on the residual branch) "
-       "or v4 (e757cef: also an untied dropout before GELU)",
+       "S4 code version the layer follows: v3 (state-spaces/s4 d589d98: dropout after GELU and on "
+       "the residual branch; LegS B unclipped; S4D C starts at C*B) or v4 (e757cef: also an "
+       "untied dropout before GELU; Im(LegS B) clipped to +-2; S4D C starts at C)",
        OptionType::kString, {"v3", "v4"}},
       {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
       {"linear_pixels", "true", "pixel tasks: Linear(1, H) on the scaled pixel instead of an embedding"},

@@ -8,6 +8,7 @@
 // Tolerance: the float model chains ~25 ops over sums of <= 2L*M + H terms; errors stay below
 // ~1e-5 relative (measured 1e-6 .. 1e-5), so max|a - b| <= 2e-4 (1 + max|b|) has a 10x margin
 // and still catches any wrong term (which shows up at O(1e-2) or more).
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <map>
@@ -630,6 +631,50 @@ TEST(S4Model, V3RecipeOptionsBuildAndPoolLastReadsTheLastRealPosition) {
     for (int k = 0; k < 3; ++k)
       EXPECT_NEAR(padded.value().data<float>()[k], cut.value().data<float>()[k], 1e-4)
           << set.name << " class " << k;
+  }
+}
+
+// block_version's initialization differences (same seed, so the same random draws): V4 clips
+// Im(B) of HiPPO-LegS to [-2, 2] (e757cef src/models/hippo/hippo.py, nplr B_clip=2.0) for S4
+// and S4D-LegS, V3 does not; V3's S4D starts the C parameter at C * B (d589d98
+// src/models/sequence/ss/kernel.py, SSKernel mode == "diag"), V4 at C. Exact comparisons: the
+// same float values are copied or multiplied once in both (tolerance: one complex product, 1e-6).
+TEST(S4Model, BlockVersionSelectsTheInitOfBAndC) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto params = [&](const char* model, const char* version) {
+    auto m = CreateModel(model, task,
+                         {{"d_model", "4"}, {"d_state", "64"}, {"n_layers", "1"},
+                          {"init", "legs"}, {"block_version", version}},
+                         9);
+    EXPECT_TRUE(m.ok()) << m.status();
+    Params p;
+    for (const ParamGroup& grp : (*m)->ParamGroups())
+      for (const Var& v : grp.params) {
+        const float* f = Floats(v);
+        p[v.name()] = Vec(f, f + NumFloats(v));
+      }
+    return p;
+  };
+  for (const char* model : {"s4", "s4d"}) {
+    SCOPED_TRACE(model);
+    Params v3 = params(model, "v3"), v4 = params(model, "v4");
+    const Vec &b3 = v3.at("layers.0.ssm.b"), &b4 = v4.at("layers.0.ssm.b");
+    ASSERT_EQ(b3.size(), b4.size());
+    double max_im = 0;
+    for (size_t i = 0; i < b3.size(); i += 2) {
+      EXPECT_EQ(b4[i], b3[i]);                                   // real part untouched
+      EXPECT_EQ(b4[i + 1], std::clamp(b3[i + 1], -2.0, 2.0));  // imaginary part clipped
+      max_im = std::max(max_im, std::abs(b3[i + 1]));
+    }
+    EXPECT_GT(max_im, 2.0) << "LegS B has |Im| > 2 somewhere, so the clip matters";
+    if (std::string(model) == "s4") continue;  // DPLR: C-tilde from CN(0, 1) C in both
+    const Vec &c3 = v3.at("layers.0.ssm.c"), &c4 = v4.at("layers.0.ssm.c");
+    const int m = static_cast<int>(b3.size() / 2);  // one SSM copy per channel, all equal at init
+    for (size_t i = 0; i < c3.size() / 2; ++i) {
+      const cd want = cd(c4[2 * i], c4[2 * i + 1]) * cd(b3[2 * (i % m)], b3[2 * (i % m) + 1]);
+      EXPECT_NEAR(c3[2 * i], want.real(), 1e-6 * (1 + std::abs(want)));
+      EXPECT_NEAR(c3[2 * i + 1], want.imag(), 1e-6 * (1 + std::abs(want)));
+    }
   }
 }
 
