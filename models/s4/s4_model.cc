@@ -51,6 +51,20 @@ c64* AsComplex(Tensor& t) { return reinterpret_cast<c64*>(t.data<float>()); }
 // V4 code (e757cef), which adds an untied dropout before the GELU.
 enum class BlockVersion { kV3, kV4 };
 
+// Which parameters skip weight decay, besides the SSM's A, B, P and dt (which never decay):
+//   kBiasesNormsEmbedding  every bias, norm parameter and the embedding (this code's default)
+//   kNone                  none: S4's V3 recipe. d589d98 configs/config.yaml sets no
+//                          train.optimizer_param_grouping, so train.py line 456 never calls
+//                          add_optimizer_hooks and every parameter without an SSM `_optim`
+//                          takes the optimizer's weight decay (train.py lines 460-461).
+//   kBackboneBiasesNorms   the backbone's biases and norm parameters only: S4's V4 recipe.
+//                          e757cef configs/config.yaml lines 42-44 and train.py line 460 call
+//                          add_optimizer_hooks(self.model) on the backbone alone
+//                          (src/utils/optim_groups.py lines 12-38), so the encoder (embedding,
+//                          linear pixel encoder; self.encoder, train.py line 191) and the
+//                          decoder (self.decoder, line 192) decay.
+enum class NoDecay { kBiasesNormsEmbedding, kNone, kBackboneBiasesNorms };
+
 struct Config {
   bool nplr = false;
   int l_max = 0;  // DPLR kernel length (C-tilde is defined for it)
@@ -64,6 +78,7 @@ struct Config {
   PoolKind pool = PoolKind::kMean;
   PixelNorm pixel_norm = PixelNorm::kUnit;
   BlockVersion block_version = BlockVersion::kV3;
+  NoDecay no_decay = NoDecay::kBiasesNormsEmbedding;
   float dropout = 0.0f;
   double lr_ssm = 1e-3, lr_dt = -1, lr_c = -1;
 };
@@ -106,6 +121,10 @@ absl::StatusOr<Config> ParseConfig(const Options& o) {
   if (!pixel_norm.ok()) return pixel_norm.status();
   c.pixel_norm = *pixel_norm;
   c.block_version = o.String("block_version") == "v4" ? BlockVersion::kV4 : BlockVersion::kV3;
+  const std::string no_decay = o.String("no_decay");
+  c.no_decay = no_decay == "none"                    ? NoDecay::kNone
+               : no_decay == "backbone_biases_norms" ? NoDecay::kBackboneBiasesNorms
+                                                     : NoDecay::kBiasesNormsEmbedding;
   if (c.d_model < 1 || c.n_layers < 0 || c.d_state < 2 || c.d_state % 2)
     return absl::InvalidArgumentError(absl::StrCat(
         "s4: need d_model >= 1, n_layers >= 0 and an even d_state >= 2 (got d_model=", c.d_model,
@@ -493,9 +512,32 @@ class S4Model : public Model {
 
   std::vector<ParamGroup> ParamGroups() override {
     auto opt = [](double lr) { return lr < 0 ? std::optional<double>() : std::optional<double>(lr); };
-    return ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
-                       {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
-                       {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    std::vector<ParamGroup> groups = ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
+                                                 {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
+                                                 {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    if (cfg_.no_decay == NoDecay::kBiasesNormsEmbedding) return groups;
+    // Move the parameters that decay under the chosen recipe from "no_decay" to "default".
+    auto find = [&](const char* name) {
+      return std::find_if(groups.begin(), groups.end(),
+                          [&](const ParamGroup& g) { return g.name == name; });
+    };
+    auto nd = find(kNoDecay);
+    if (nd == groups.end()) return groups;
+    std::vector<Var> keep, move;
+    for (const Var& v : nd->params) {
+      const bool outside_backbone =
+          v.name().rfind("encoder.", 0) == 0 || v.name().rfind("decoder.", 0) == 0;
+      (cfg_.no_decay == NoDecay::kNone || outside_backbone ? move : keep).push_back(v);
+    }
+    nd->params = std::move(keep);
+    if (nd->params.empty()) groups.erase(nd);
+    auto def = find(kDefault);
+    if (def == groups.end()) {
+      groups.push_back(ParamGroup{kDefault, {}, std::nullopt, std::nullopt});
+      def = groups.end() - 1;
+    }
+    def->params.insert(def->params.end(), move.begin(), move.end());
+    return groups;
   }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
 
@@ -598,6 +640,10 @@ std::vector<OptionSpec> S4Options(const char* mode) {
        "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
        OptionType::kString, {"unit", "s4_cifar", "center"}},
       {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
+      {"no_decay", "biases_norms_embedding",
+       "parameters without weight decay besides A, B, P, dt: biases_norms_embedding, none (S4 "
+       "V3 recipe) or backbone_biases_norms (S4 V4: encoder and decoder decay)",
+       OptionType::kString, {"biases_norms_embedding", "none", "backbone_biases_norms"}},
       {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},

@@ -28,7 +28,8 @@
 // Optimizer groups: "ssm" = A (real/imag), B, P at lr_ssm and weight decay 0;
 // "ssm_dt" = dt at lr_dt (negative: the run's lr) and weight decay 0; "ssm_C" = C at lr_c
 // (negative: the run's lr) with the run's weight decay; "no_decay" = biases, norms, the
-// embedding; "default" = everything else (Linear weights, D).
+// embedding (option no_decay=none: empty, S4 V3; no_decay=backbone_biases_norms: the
+// backbone's biases and norms only, S4 V4); "default" = everything else (Linear weights, D).
 #ifndef LRA_MODELS_S4_S4_MODEL_H_
 #define LRA_MODELS_S4_S4_MODEL_H_
 

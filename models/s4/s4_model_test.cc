@@ -13,6 +13,7 @@
 #include <complex>
 #include <map>
 #include <random>
+#include <set>
 
 #include "core/random.h"
 #include "gtest/gtest.h"
@@ -676,6 +677,41 @@ TEST(S4Model, BlockVersionSelectsTheInitOfBAndC) {
       EXPECT_NEAR(c3[2 * i + 1], want.imag(), 1e-6 * (1 + std::abs(want)));
     }
   }
+}
+
+// no_decay: which parameters skip weight decay. Default: every bias, norm and the embedding.
+// `none` (S4 V3: no add_optimizer_hooks) decays all but A, B, P, dt; `backbone_biases_norms`
+// (S4 V4: add_optimizer_hooks on the backbone only) also decays the encoder and the decoder.
+TEST(S4Model, NoDecaySelectsTheRecipesWeightDecayGroups) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto undecayed = [&](const char* value) {
+    auto m = CreateModel("s4d", task, {{"d_model", "4"}, {"n_layers", "1"}, {"no_decay", value}},
+                         1);
+    EXPECT_TRUE(m.ok()) << m.status();
+    std::set<std::string> names;
+    int count = 0;
+    for (const ParamGroup& g : (*m)->ParamGroups()) {
+      count += static_cast<int>(g.params.size());
+      if (g.weight_decay.has_value() && *g.weight_decay == 0.0)
+        for (const Var& v : g.params) names.insert(v.name());
+    }
+    // Every parameter exactly once: encoder.embedding, 6 SSM (dt, A re/im, B, C, D), out.w/b,
+    // norm and final_norm gamma/beta, decoder.out.w/b.
+    EXPECT_EQ(count, 15);
+    return names;
+  };
+  const std::set<std::string> ssm = {"layers.0.ssm.a_re_raw", "layers.0.ssm.a_im",
+                                     "layers.0.ssm.b", "layers.0.ssm.dt_raw"};
+  std::set<std::string> backbone = ssm;
+  for (const char* n : {"layers.0.out.b", "layers.0.norm.gamma", "layers.0.norm.beta",
+                        "final_norm.gamma", "final_norm.beta"})
+    backbone.insert(n);
+  std::set<std::string> all = backbone;
+  all.insert("encoder.embedding");
+  all.insert("decoder.out.b");
+  EXPECT_EQ(undecayed("biases_norms_embedding"), all);
+  EXPECT_EQ(undecayed("none"), ssm);
+  EXPECT_EQ(undecayed("backbone_biases_norms"), backbone);
 }
 
 }  // namespace
