@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -46,6 +47,24 @@ Tensor ComplexTensor(const std::vector<int64_t>& dims, const std::vector<c64>& v
 const c64* AsComplex(const Tensor& t) { return reinterpret_cast<const c64*>(t.data<float>()); }
 c64* AsComplex(Tensor& t) { return reinterpret_cast<c64*>(t.data<float>()); }
 
+// Where the block's dropouts sit (see s4_model.h): S4's V3 code (state-spaces/s4 d589d98) or its
+// V4 code (e757cef), which adds an untied dropout before the GELU.
+enum class BlockVersion { kV3, kV4 };
+
+// Which parameters skip weight decay, besides the SSM's A, B, P and dt (which never decay):
+//   kBiasesNormsEmbedding  every bias, norm parameter and the embedding (this code's default)
+//   kNone                  none: S4's V3 recipe. d589d98 configs/config.yaml sets no
+//                          train.optimizer_param_grouping, so train.py line 456 never calls
+//                          add_optimizer_hooks and every parameter without an SSM `_optim`
+//                          takes the optimizer's weight decay (train.py lines 460-461).
+//   kBackboneBiasesNorms   the backbone's biases and norm parameters only: S4's V4 recipe.
+//                          e757cef configs/config.yaml lines 42-44 and train.py line 460 call
+//                          add_optimizer_hooks(self.model) on the backbone alone
+//                          (src/utils/optim_groups.py lines 12-38), so the encoder (embedding,
+//                          linear pixel encoder; self.encoder, train.py line 191) and the
+//                          decoder (self.decoder, line 192) decay.
+enum class NoDecay { kBiasesNormsEmbedding, kNone, kBackboneBiasesNorms };
+
 struct Config {
   bool nplr = false;
   int l_max = 0;  // DPLR kernel length (C-tilde is defined for it)
@@ -57,6 +76,9 @@ struct Config {
   bool linear_pixels = true;
   NormKind norm = NormKind::kLayer;
   PoolKind pool = PoolKind::kMean;
+  PixelNorm pixel_norm = PixelNorm::kUnit;
+  BlockVersion block_version = BlockVersion::kV3;
+  NoDecay no_decay = NoDecay::kBiasesNormsEmbedding;
   float dropout = 0.0f;
   double lr_ssm = 1e-3, lr_dt = -1, lr_c = -1;
 };
@@ -95,6 +117,14 @@ absl::StatusOr<Config> ParseConfig(const Options& o) {
   auto pool = ParsePoolKind(o.String("pool"));
   if (!pool.ok()) return pool.status();
   c.pool = *pool;
+  auto pixel_norm = ParsePixelNorm(o.String("pixel_norm"));
+  if (!pixel_norm.ok()) return pixel_norm.status();
+  c.pixel_norm = *pixel_norm;
+  c.block_version = o.String("block_version") == "v4" ? BlockVersion::kV4 : BlockVersion::kV3;
+  const std::string no_decay = o.String("no_decay");
+  c.no_decay = no_decay == "none"                    ? NoDecay::kNone
+               : no_decay == "backbone_biases_norms" ? NoDecay::kBackboneBiasesNorms
+                                                     : NoDecay::kBiasesNormsEmbedding;
   if (c.d_model < 1 || c.n_layers < 0 || c.d_state < 2 || c.d_state % 2)
     return absl::InvalidArgumentError(absl::StrCat(
         "s4: need d_model >= 1, n_layers >= 0 and an even d_state >= 2 (got d_model=", c.d_model,
@@ -184,7 +214,22 @@ Var TruncateKernel(const Var& k, int l) {
   });
 }
 
-// One residual block: Norm + SSM conv + D skip + GELU + dropout + Linear/GLU + residual.
+// z [B, L, H] times 0 at positions t >= lengths[b] (lengths null, or every length >= L: z).
+Var MaskPastLengths(const Var& z, const int32_t* lengths) {
+  if (lengths == nullptr) return z;
+  const int64_t b = z.dim(0), l = z.dim(1);
+  bool any = false;
+  for (int64_t i = 0; i < b; ++i) any = any || lengths[i] < l;
+  if (!any) return z;
+  Tensor mask = Tensor::Empty({b, l, 1});
+  float* m = mask.data<float>();
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t t = 0; t < l; ++t) m[i * l + t] = t < lengths[i] ? 1.0f : 0.0f;
+  return lra::Mul(z, Constant(mask));
+}
+
+// One residual block: Norm + mask + SSM conv + D skip + [V4: dropout] + GELU + dropout +
+// Linear/GLU + dropout + residual.
 class S4Block {
  public:
   S4Block(ParamStore& ps, const std::string& name, const Config& cfg, std::mt19937_64& rng)
@@ -195,16 +240,25 @@ class S4Block {
     std::vector<c64> bv(s * m), cv(q * h * m);
     ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
     std::vector<cd> a, b0, p0;
+    const bool v3 = cfg.block_version == BlockVersion::kV3;
     if (cfg.nplr) {
-      // HiPPO-LegS in NPLR form (S4.md 1.5): Lambda, P and B in the eigenbasis; C holds C-tilde
-      // for length l_max, initialized CN(0, 1) directly as S4 does.
+      // HiPPO-LegS in NPLR form: Lambda, P and B in the eigenbasis; the parameter C holds
+      // C-tilde for length l_max (set below from C ~ CN(0, 1)). B = V* B_legs: V4 clips its
+      // imaginary part to [-2, 2] (state-spaces/s4 e757cef src/models/hippo/hippo.py line 203,
+      // nplr's default B_clip=2.0, applied at lines 274-275); V3 does not (d589d98
+      // src/models/hippo/hippo.py line 195, nplr has no B_clip).
       ::lra::s4::NplrInit init = ::lra::s4::HippoLegsNplr(cfg.d_state);
       a = init.lambda;
       b0 = init.b;
       p0 = init.p;
+      if (!v3)
+        for (cd& x : b0) x = {x.real(), std::clamp(x.imag(), -2.0, 2.0)};
     } else {
       a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
-      b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+      // S4D-LegS: V4 clips Im(B) as above (S4dInitB); V3's diag mode takes LegS B unclipped
+      // (d589d98 src/models/sequence/ss/dplr.py line 79, ssm() -> hippo.nplr).
+      b0 = v3 && cfg.init == DiagInit::kLegs ? ::lra::s4::HippoLegsNplr(cfg.d_state).b
+                                             : ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
     }
     std::vector<c64> pv(cfg.nplr ? s * m : 0);
     for (int i = 0; i < s; ++i) {
@@ -214,24 +268,46 @@ class S4Block {
         for (int n = 0; n < m; ++n) pv[i * m + n] = c64(p0[n]);
     }
     ::lra::s4::InitC(q * h * m, rng, cv.data());
+    // V3's diag mode (S4D) starts the C parameter at C * B (d589d98
+    // src/models/sequence/ss/kernel.py line 975, SSKernel, mode == "diag"), and its kernel
+    // multiplies by B again (line 790); V4 starts at C (e757cef
+    // src/models/sequence/kernels/ssm.py line 182). B = 1 for init=lin/inv, so only LegS differs.
+    if (!cfg.nplr && v3)
+      for (int i = 0; i < q * h; ++i)
+        for (int n = 0; n < m; ++n) cv[i * m + n] *= c64(b0[n]);
+    dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
+    if (cfg.nplr) ToCTilde(dt, are, aim, bv, pv, cv);
     dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
     a_re_ = ps.Add(name + ".ssm.a_re_raw", Tensor::FromVector({s, m}, are), "ssm");
     a_im_ = ps.Add(name + ".ssm.a_im", Tensor::FromVector({s, m}, aim), "ssm");
     b_ = ps.Add(name + ".ssm.b", ComplexTensor({s, m}, bv), "ssm");
     if (cfg.nplr) p_ = ps.Add(name + ".ssm.p", ComplexTensor({s, m}, pv), "ssm");
     c_ = ps.Add(name + ".ssm.c", ComplexTensor({q, h, m}, cv), "ssm_C");
-    // D ~ N(0, 1) (S4.md 1.2: randn(channels, H)).
+    // D ~ N(0, 1): randn(channels, H) (state-spaces/s4 e757cef
+    // src/models/sequence/kernels/fftconv.py line 57; d589d98 src/models/sequence/ss/s4.py
+    // line 129).
     std::normal_distribution<float> nd;
     std::vector<float> dd(h);
     for (float& x : dd) x = nd(rng);
     d_ = ps.Add(name + ".ssm.d", Tensor::FromVector({h}, dd));
     out_ = LinearLayer(ps, name + ".out", h, cfg.glu ? 2 * h : h);
     norm_ = Norm(ps, name + ".norm", h, cfg.norm);
-    dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
   }
 
-  Var Forward(const Var& x, bool training, Rng& rng) const {
+  // x [B, L, H]; lengths [B] (null: every row is full).
+  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
     Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
+    // S4 zeroes the layer input past each sequence's length, after the pre-norm and before the
+    // convolution and the D skip; the residual stream x and the norms stay unmasked. V4:
+    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 153-161
+    // (S4Block.forward); V3: d589d98 src/models/sequence/ss/s4.py lines 175-178 (S4.forward).
+    // `lengths` reaches every block: the encoder passes the dataloader's `lengths` on
+    // (e757cef src/models/nn/utils.py wrap_kwargs; train.py lines 301-302), and
+    // src/models/sequence/backbones/model.py line 125 / backbones/block.py line 105 hand it to
+    // each layer (d589d98: src/models/sequence/model.py line 93, block.py line 96). A causal
+    // kernel never reads later positions, so there it changes only the outputs at pad positions
+    // (which pooling ignores); conv and recurrent mode stay equal on the prefix.
+    z = MaskPastLengths(z, lengths);
     SsmDims d = dims_;
     const int l = static_cast<int>(x.dim(1));
     Var k;
@@ -249,15 +325,29 @@ class S4Block {
     Var y = lra::Add(lra::FftConv(z, k, cfg_.bidirectional ? lra::ConvDirection::kBidirectional
                                                           : lra::ConvDirection::kCausal),
                      lra::Mul(z, d_));
-    y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
     // tie_dropout: one mask per (batch, channel) shared along the length axis (DropoutNd).
     auto drop = [&](const Var& v) {
       return cfg_.tie_dropout ? lra::TiedDropout(v, cfg_.dropout, /*axis=*/1, training, rng)
                               : lra::Dropout(v, cfg_.dropout, training, rng);
     };
+    // V4 only: FFTConv's own dropout on conv + D, before the activation, and always untied:
+    // S4Block builds FFTConv with `dropout` but not `tie_dropout` (state-spaces/s4 e757cef
+    // src/models/sequence/modules/s4block.py line 108), so FFTConv's tie_dropout=False picks
+    // nn.Dropout (e757cef src/models/sequence/kernels/fftconv.py lines 78-79, applied at line
+    // 136 before self.activation, which is the identity here; S4Block's GELU follows at
+    // s4block.py line 170). V3's S4 layer has no such dropout (d589d98
+    // src/models/sequence/ss/s4.py line 229).
+    if (cfg_.block_version == BlockVersion::kV4)
+      y = lra::Dropout(y, cfg_.dropout, training, rng);
+    y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
+    // After the GELU (tie_dropout): V3 d589d98 src/models/sequence/ss/s4.py lines 142-143, 229;
+    // V4 e757cef src/models/sequence/modules/s4block.py lines 118-119, 176.
     y = drop(y);
     y = out_.Forward(y);
     if (cfg_.glu) y = lra::Glu(y);
+    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
+    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
+    // lines 76-77, 116.
     y = drop(y);
     Var r = lra::Add(x, y);
     return cfg_.prenorm ? r : norm_.Forward(r, training);
@@ -334,6 +424,26 @@ class S4Block {
   int modes() const { return dims_.m; }
 
  private:
+  // DPLR: the parameter C holds C-tilde for length l_max. S4 draws C ~ CN(0, 1) and converts it
+  // once, C-tilde = (I - dA^L)^T C, before the first kernel (state-spaces/s4 e757cef
+  // src/models/sequence/kernels/ssm.py lines 182 and 683-709, SSMKernelDPLR._setup_C, called
+  // from forward at line 793; V3: d589d98 src/models/sequence/ss/kernel.py lines 93-117, 254
+  // and the draw at line 953). `c` holds the draw and is overwritten with C-tilde, computed in
+  // double from the initial (float) parameters with ssm_recurrent.h's DplrCTildeFromC.
+  void ToCTilde(const std::vector<float>& dt, const std::vector<float>& are,
+                const std::vector<float>& aim, const std::vector<c64>& b,
+                const std::vector<c64>& p, std::vector<c64>& c) const {
+    const std::vector<double> dtd(dt.begin(), dt.end()), ared(are.begin(), are.end()),
+        aimd(aim.begin(), aim.end());
+    const std::vector<cd> bd(b.begin(), b.end()), pd(p.begin(), p.end()),
+        cdraw(c.begin(), c.end());
+    std::vector<cd> ct(c.size());
+    const SsmParams<double> sp{dtd.data(), ared.data(), aimd.data(), bd.data(), pd.data(),
+                               /*c=*/nullptr};
+    ::lra::s4::DplrCTildeFromC(dims_, cfg_.ssm, sp, cdraw.data(), ct.data());
+    for (size_t i = 0; i < c.size(); ++i) c[i] = c64(ct[i]);
+  }
+
   Config cfg_;
   SsmDims dims_;
   Var dt_, a_re_, a_im_, b_, p_, c_, d_;
@@ -365,7 +475,7 @@ class S4Model : public Model {
   S4Model(const TaskInfo& task, const Config& cfg, uint64_t seed)
       : task_(task), cfg_(cfg), ps_(seed), recurrent_(this) {
     std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);  // SSM inits take a std engine
-    encoder_ = Encoder(ps_, "encoder", task, cfg.d_model, cfg.linear_pixels);
+    encoder_ = Encoder(ps_, "encoder", task, cfg.d_model, cfg.linear_pixels, cfg.pixel_norm);
     for (int i = 0; i < cfg.n_layers; ++i)
       blocks_.emplace_back(ps_, absl::StrCat("layers.", i), cfg, rng);
     if (cfg.prenorm) final_norm_ = Norm(ps_, "final_norm", cfg.d_model, cfg.norm);
@@ -377,16 +487,17 @@ class S4Model : public Model {
     }
   }
 
-  Var Features(const int32_t* tokens, int b, int l, bool training, Rng& rng) const {
+  Var Features(const int32_t* tokens, const int32_t* lengths, int b, int l, bool training,
+               Rng& rng) const {
     Var x = encoder_.Forward(tokens, b, l);
-    for (const S4Block& blk : blocks_) x = blk.Forward(x, training, rng);
+    for (const S4Block& blk : blocks_) x = blk.Forward(x, lengths, training, rng);
     if (cfg_.prenorm) x = final_norm_.Forward(x, training);
     return x;
   }
 
   Var Forward(const Batch& batch, bool training, Rng& rng) override {
     auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
-      return Pool(Features(tokens, b, l, training, rng), cfg_.pool, lengths);
+      return Pool(Features(tokens, lengths, b, l, training, rng), cfg_.pool, lengths);
     };
     if (task_.pair) {
       auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);
@@ -397,9 +508,32 @@ class S4Model : public Model {
 
   std::vector<ParamGroup> ParamGroups() override {
     auto opt = [](double lr) { return lr < 0 ? std::optional<double>() : std::optional<double>(lr); };
-    return ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
-                       {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
-                       {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    std::vector<ParamGroup> groups = ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
+                                                 {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
+                                                 {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    if (cfg_.no_decay == NoDecay::kBiasesNormsEmbedding) return groups;
+    // Move the parameters that decay under the chosen recipe from "no_decay" to "default".
+    auto find = [&](const char* name) {
+      return std::find_if(groups.begin(), groups.end(),
+                          [&](const ParamGroup& g) { return g.name == name; });
+    };
+    auto nd = find(kNoDecay);
+    if (nd == groups.end()) return groups;
+    std::vector<Var> keep, move;
+    for (const Var& v : nd->params) {
+      const bool outside_backbone =
+          v.name().rfind("encoder.", 0) == 0 || v.name().rfind("decoder.", 0) == 0;
+      (cfg_.no_decay == NoDecay::kNone || outside_backbone ? move : keep).push_back(v);
+    }
+    nd->params = std::move(keep);
+    if (nd->params.empty()) groups.erase(nd);
+    auto def = find(kDefault);
+    if (def == groups.end()) {
+      groups.push_back(ParamGroup{kDefault, {}, std::nullopt, std::nullopt});
+      def = groups.end() - 1;
+    }
+    def->params.insert(def->params.end(), move.begin(), move.end());
+    return groups;
   }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
 
@@ -485,11 +619,27 @@ std::vector<OptionSpec> S4Options(const char* mode) {
       {"norm", "layer", "layer, batch or none", OptionType::kString, {"layer", "batch", "none"}},
       {"prenorm", "true", "pre-norm (true) or post-norm (false) residual blocks"},
       {"glu", "true", "output Linear(H, 2H) + GLU (false: Linear(H, H))"},
-      {"dropout", "0.0", "dropout rate (after GELU and before the residual add)", OptionType::kFloat},
-      {"tie_dropout", "true", "one dropout mask per (batch, channel) over the length"},
+      {"dropout", "0.0",
+       "dropout rate (after GELU and before the residual add; block_version=v4 also before GELU)",
+       OptionType::kFloat},
+      {"tie_dropout", "true",
+       "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
+      {"block_version", "v3",
+       "S4 code version the layer follows: v3 (state-spaces/s4 d589d98: dropout after GELU and on "
+       "the residual branch; LegS B unclipped; S4D C starts at C*B) or v4 (e757cef: also an "
+       "untied dropout before GELU; Im(LegS B) clipped to +-2; S4D C starts at C)",
+       OptionType::kString, {"v3", "v4"}},
       {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
-      {"linear_pixels", "true", "pixel tasks: Linear(1, H) on pixel/255 instead of an embedding"},
+      {"linear_pixels", "true", "pixel tasks: Linear(1, H) on the scaled pixel instead of an embedding"},
+      {"pixel_norm", "unit",
+       "linear pixel input: unit = p/255, s4_cifar = (p/255 - 122.6/255)/(61/255) (S4's CIFAR), "
+       "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
+       OptionType::kString, {"unit", "s4_cifar", "center"}},
       {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
+      {"no_decay", "biases_norms_embedding",
+       "parameters without weight decay besides A, B, P, dt: biases_norms_embedding, none (S4 "
+       "V3 recipe) or backbone_biases_norms (S4 V4: encoder and decoder decay)",
+       OptionType::kString, {"biases_norms_embedding", "none", "backbone_biases_norms"}},
       {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},
@@ -500,6 +650,11 @@ absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Opti
                                                 uint64_t seed) {
   absl::StatusOr<Config> cfg = ParseConfig(options);
   if (!cfg.ok()) return cfg.status();
+  if (task.pixels && !cfg->linear_pixels && cfg->pixel_norm != PixelNorm::kUnit)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "s4: pixel_norm=", options.String("pixel_norm"),
+        " scales the linear pixel encoder's input, but linear_pixels=false embeds pixel tokens; "
+        "set linear_pixels=true or pixel_norm=unit"));
   if (cfg->nplr) {
     if (cfg->l_max == 0) cfg->l_max = task.max_length;
     if (cfg->l_max < 1)
