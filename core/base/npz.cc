@@ -71,14 +71,23 @@ absl::Status CheckMemberName(absl::string_view name) {
       "' is not allowed; use non-empty printable ASCII without '\\', a leading '/' or '..'"));
 }
 
+// A member's bytes are `prefix` (an array's .npy header; empty for an extra file) then `data`,
+// so an array's elements are copied once, straight into the archive.
 struct Member {
   std::string name;
-  absl::string_view bytes;
+  std::string prefix;
+  absl::string_view data;
+  uint64_t size() const { return prefix.size() + data.size(); }
 };
+
+uint32_t MemberCrc32(const Member& m) {
+  uint32_t crc = ZipCrc32(m.prefix);
+  return m.data.empty() ? crc : ZipCrc32Update(crc, m.data);
+}
 
 // One stored member: local header (with the Zip64 extra field when `zip64`), then the data.
 void AppendLocal(const Member& m, uint32_t crc, bool zip64, std::string* out) {
-  const uint64_t size = m.bytes.size();
+  const uint64_t size = m.size();
   PutU32(out, kLocalHeaderSig);
   PutU16(out, zip64 ? kVersionZip64 : kVersionDefault);  // version needed to extract
   PutU16(out, 0);                                        // general purpose flags
@@ -98,12 +107,13 @@ void AppendLocal(const Member& m, uint32_t crc, bool zip64, std::string* out) {
     PutU64(out, size);
     PutU64(out, size);
   }
-  out->append(m.bytes.data(), m.bytes.size());
+  out->append(m.prefix);
+  out->append(m.data.data(), m.data.size());
 }
 
 void AppendCentral(const Member& m, uint32_t crc, uint64_t offset, bool force_zip64,
                    std::string* out) {
-  const uint64_t size = m.bytes.size();
+  const uint64_t size = m.size();
   const bool size64 = force_zip64 || size >= kMax32;
   const bool offset64 = force_zip64 || offset >= kMax32;
   // 4.5.3: the central field holds, in this order, only the values whose 32-bit field is -1.
@@ -164,8 +174,10 @@ absl::StatusOr<absl::string_view> HeaderValue(absl::string_view header, absl::st
 
 }  // namespace
 
-uint32_t ZipCrc32(absl::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uint32_t ZipCrc32(absl::string_view bytes) { return ZipCrc32Update(0, bytes); }
+
+uint32_t ZipCrc32Update(uint32_t crc_so_far, absl::string_view bytes) {
+  uLong crc = crc_so_far;
   size_t off = 0;
   while (off < bytes.size()) {
     const uInt n = static_cast<uInt>(std::min<size_t>(bytes.size() - off, size_t{1} << 30));
@@ -187,7 +199,10 @@ absl::StatusOr<int64_t> NpyItemSize(absl::string_view descr) {
                                                  "'; supported: ", absl::StrJoin(known, " ")));
 }
 
-absl::StatusOr<std::string> EncodeNpy(const NpyArray& array) {
+namespace {
+
+// EncodeNpy without the elements: magic, version, HEADER_LEN and the padded header.
+absl::StatusOr<std::string> EncodeNpyHeader(const NpyArray& array) {
   LRA_ASSIGN_OR_RETURN(const int64_t itemsize, NpyItemSize(array.descr));
   int64_t numel = 1;
   for (int64_t d : array.shape) {
@@ -218,8 +233,14 @@ absl::StatusOr<std::string> EncodeNpy(const NpyArray& array) {
   out.push_back('\x01');  // major version
   out.push_back('\x00');  // minor version
   PutU16(&out, static_cast<uint16_t>(header.size()));
-  out.reserve(out.size() + header.size() + array.data.size());
   out.append(header);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeNpy(const NpyArray& array) {
+  LRA_ASSIGN_OR_RETURN(std::string out, EncodeNpyHeader(array));
   out.append(array.data.data(), array.data.size());
   return out;
 }
@@ -227,40 +248,36 @@ absl::StatusOr<std::string> EncodeNpy(const NpyArray& array) {
 absl::StatusOr<std::string> EncodeNpz(const std::vector<NpyArray>& arrays,
                                       const std::vector<ZipMember>& extra,
                                       const NpzOptions& options) {
-  std::vector<std::string> npys;
-  npys.reserve(arrays.size());
   std::vector<Member> members;
   std::set<std::string> names;
-  auto add = [&](std::string name, absl::string_view bytes) -> absl::Status {
-    LRA_RETURN_IF_ERROR(CheckMemberName(name));
-    if (!names.insert(name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("npz: member '", name, "' appears twice"));
+  auto add = [&](Member m) -> absl::Status {
+    LRA_RETURN_IF_ERROR(CheckMemberName(m.name));
+    if (!names.insert(m.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("npz: member '", m.name, "' appears twice"));
     }
-    members.push_back({std::move(name), bytes});
+    members.push_back(std::move(m));
     return absl::OkStatus();
   };
   for (const NpyArray& a : arrays) {
     LRA_RETURN_IF_ERROR(CheckMemberName(a.name));
-    LRA_ASSIGN_OR_RETURN(std::string npy, EncodeNpy(a));
-    npys.push_back(std::move(npy));
+    LRA_ASSIGN_OR_RETURN(std::string header, EncodeNpyHeader(a));
+    LRA_RETURN_IF_ERROR(add({absl::StrCat(a.name, ".npy"), std::move(header), a.data}));
   }
-  for (size_t i = 0; i < arrays.size(); ++i) {
-    LRA_RETURN_IF_ERROR(add(absl::StrCat(arrays[i].name, ".npy"), npys[i]));
-  }
-  for (const ZipMember& m : extra) LRA_RETURN_IF_ERROR(add(m.name, m.contents));
+  for (const ZipMember& m : extra) LRA_RETURN_IF_ERROR(add({m.name, "", m.contents}));
 
+  // Fixed records, names twice, the largest extra fields (20 local + 28 central), the data.
   size_t total = kEndSize + kZip64EndSize + kZip64LocatorSize;
   for (const Member& m : members) {
-    total += kLocalHeaderSize + kCentralHeaderSize + 2 * m.name.size() + 48 + m.bytes.size();
+    total += kLocalHeaderSize + kCentralHeaderSize + 2 * m.name.size() + 48 + m.size();
   }
   std::string out;
   out.reserve(total);
   std::vector<uint32_t> crcs;
   std::vector<uint64_t> offsets;
   for (const Member& m : members) {
-    crcs.push_back(ZipCrc32(m.bytes));
+    crcs.push_back(MemberCrc32(m));
     offsets.push_back(out.size());
-    AppendLocal(m, crcs.back(), options.force_zip64 || m.bytes.size() >= kMax32, &out);
+    AppendLocal(m, crcs.back(), options.force_zip64 || m.size() >= kMax32, &out);
   }
   const uint64_t cd_offset = out.size();
   for (size_t i = 0; i < members.size(); ++i) {

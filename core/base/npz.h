@@ -94,8 +94,10 @@ absl::StatusOr<ParsedNpy> DecodeNpy(absl::string_view bytes);
 // local headers against the central directory. UnimplementedError for compressed members.
 absl::StatusOr<std::map<std::string, std::string>> ReadZipMembers(absl::string_view archive);
 
-// CRC-32 (ISO-HDLC, the one of ZIP and zlib) of `bytes`.
+// CRC-32 (ISO-HDLC, the one of ZIP and zlib) of `bytes`; Update continues one over more bytes:
+// ZipCrc32Update(ZipCrc32(a), b) == ZipCrc32(a + b).
 uint32_t ZipCrc32(absl::string_view bytes);
+uint32_t ZipCrc32Update(uint32_t crc_so_far, absl::string_view bytes);
 
 }  // namespace lra
 

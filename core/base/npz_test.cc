@@ -54,6 +54,7 @@ TEST(Npz, Crc32IsZipsCrc) {
   // The CRC-32/ISO-HDLC check value of "123456789".
   EXPECT_EQ(ZipCrc32("123456789"), 0xCBF43926u);
   EXPECT_EQ(ZipCrc32(""), 0u);
+  EXPECT_EQ(ZipCrc32Update(ZipCrc32("1234"), "56789"), 0xCBF43926u);
 }
 
 TEST(Npz, NpyBytesAreExact) {
