@@ -17,6 +17,7 @@
 #include "core/tensor.h"
 #include "google/protobuf/util/json_util.h"
 #include "harness/config.h"
+#include "harness/report/format_util.h"
 #include "harness/trainer.h"
 #include "models/registry.h"
 
@@ -28,24 +29,7 @@ namespace fs = std::filesystem;
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the export writes tensor memory as '<f4' (little-endian) as is");
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+using report::JsonString;
 
 std::string JsonBool(bool b) { return b ? "true" : "false"; }
 // The shortest of %.15g..%.17g that reads back as `d` (0.1 is "0.1", and nothing is lost).

@@ -29,27 +29,15 @@ std::string ReadRunfile(const std::string& path) {
   return ss.str();
 }
 
-TaskInfo Tokens() {
+TaskInfo Task(const std::string& name, int vocab, int classes, bool pixels, bool pair) {
   TaskInfo t;
-  t.name = "listops";
-  t.vocab_size = 18;
-  t.num_classes = 10;
+  t.name = name;
+  t.vocab_size = vocab;
+  t.num_classes = classes;
   t.max_length = 32;
   t.pooling = "mean";
-  return t;
-}
-TaskInfo Pixels() {
-  TaskInfo t = Tokens();
-  t.name = "image";
-  t.vocab_size = 256;
-  t.pixels = true;
-  return t;
-}
-TaskInfo Pairs() {
-  TaskInfo t = Tokens();
-  t.name = "retrieval";
-  t.num_classes = 2;
-  t.pair = true;
+  t.pixels = pixels;
+  t.pair = pair;
   return t;
 }
 
@@ -96,7 +84,9 @@ TEST(ExportNames, EveryModelReadmeListsEveryName) {
     const std::string readme = ReadRunfile(c.readme);
     std::set<std::string> missing;
     for (const auto& options : c.variants) {
-      for (const TaskInfo& task : {Tokens(), Pixels(), Pairs()}) {
+      for (const TaskInfo& task : {Task("listops", 18, 10, false, false),
+                                     Task("image", 256, 10, true, false),
+                                     Task("retrieval", 18, 2, false, true)}) {
         for (const std::string& p : Patterns(c.model, task, options)) {
           if (readme.find(absl::StrCat("`", p, "`")) == std::string::npos) missing.insert(p);
         }
