@@ -1,6 +1,7 @@
 #include "harness/commands.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "core/parallel.h"
 #include "harness/bench.h"
 #include "harness/config.h"
+#include "harness/export.h"
 #include "harness/flags.h"
 #include "harness/paths.h"
 #include "harness/progress.h"
@@ -185,10 +187,29 @@ absl::Status TrainCommand(const std::atomic<bool>* stop) {
                   absl::GetFlag(FLAGS_resume), absl::GetFlag(FLAGS_run_name), nullptr);
 }
 
-absl::Status EvalCommand() {
-  std::string run = absl::GetFlag(FLAGS_run);
+// A path the user typed: under `bazel run` the process starts in the runfiles tree, so a
+// relative path is taken from the folder the command was started in (BUILD_WORKING_DIRECTORY).
+std::string UserPath(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || fs::path(path).is_absolute() || cwd == nullptr || *cwd == '\0') return path;
+  return (fs::path(cwd) / path).string();
+}
+
+// --run: a run folder, or the name of one under --runs_dir.
+absl::StatusOr<std::string> RunFromFlag() {
+  const std::string run = absl::GetFlag(FLAGS_run);
   LRA_RETURN_IF_ERROR(RequireFlag(run, "run", "--run=listops-s4d-small-s1"));
-  if (!fs::exists(run)) run = (fs::path(RunsDir()) / run).string();
+  std::error_code ec;
+  if (fs::is_directory(UserPath(run), ec)) return UserPath(run);
+  const std::string named = (fs::path(RunsDir()) / run).string();
+  if (fs::is_directory(named, ec)) return named;
+  return absl::NotFoundError(absl::StrCat("--run=", run, ": no such run folder, and no run '", run,
+                                          "' under --runs_dir ", RunsDir(),
+                                          " (its folders are the run names)"));
+}
+
+absl::Status EvalCommand() {
+  LRA_ASSIGN_OR_RETURN(const std::string run, RunFromFlag());
   for (const std::string split : {"val", "test"}) {
     LRA_ASSIGN_OR_RETURN(EvalResult r,
                          EvaluateRun(run, absl::GetFlag(FLAGS_checkpoint), split, DataDir()));
@@ -196,6 +217,21 @@ absl::Status EvalCommand() {
                 absl::GetFlag(FLAGS_checkpoint).c_str(), split.c_str(), 100 * r.accuracy, r.loss,
                 static_cast<long long>(r.examples));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ExportCommand() {
+  ExportOptions o;
+  o.format = absl::GetFlag(FLAGS_format);
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.out = UserPath(absl::GetFlag(FLAGS_out));
+  o.data_dir = DataDir();
+  LRA_ASSIGN_OR_RETURN(o.run_dir, RunFromFlag());
+  LRA_ASSIGN_OR_RETURN(ExportReport r, ExportRun(o));
+  std::fprintf(stderr, "%s checkpoint (step %lld): %d arrays, %lld float32 values, %lld bytes\n",
+               o.checkpoint.c_str(), static_cast<long long>(r.step), r.arrays,
+               static_cast<long long>(r.scalars), static_cast<long long>(r.bytes));
+  std::printf("%s\n", r.path.c_str());
   return absl::OkStatus();
 }
 
@@ -338,12 +374,13 @@ absl::Status RunCommand(const std::string& command, const std::atomic<bool>* sto
   if (command == "models") return ModelsCommand();
   if (command == "train") return TrainCommand(stop);
   if (command == "eval") return EvalCommand();
+  if (command == "export") return ExportCommand();
   if (command == "suite") return SuiteCommand(stop);
   if (command == "table") return TableCommand();
   if (command == "bench") return BenchCommand();
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown command '", command,
-      "'. Commands: prepare, tasks, models, train, eval, suite, table, bench, help"));
+      "'. Commands: prepare, tasks, models, train, eval, export, suite, table, bench, help"));
 }
 
 }  // namespace lra::harness

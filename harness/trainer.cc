@@ -643,19 +643,61 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   return result;
 }
 
-absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
-                                       const std::string& split, const std::string& data_dir) {
+namespace {
+
+// The run's setup with checkpoint `which` loaded (LoadRun's contract).
+absl::StatusOr<Setup> LoadRunSetup(const std::string& run_dir, const std::string& which,
+                                   const std::string& data_dir, LoopState* st,
+                                   std::string* checkpoint_path) {
   if (which != "best" && which != "last") {
     return absl::InvalidArgumentError(
         absl::StrCat("--checkpoint must be best or last, not '", which, "'"));
   }
+  std::error_code ec;
+  const fs::path config_path = fs::path(run_dir) / "config.txt";
+  if (!fs::is_regular_file(config_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "'", run_dir, "' is not a run folder (it has no config.txt); pass a folder that "
+        "`lra train` wrote, or a run name under --runs_dir"));
+  }
+  *checkpoint_path = (fs::path(run_dir) / (which + ".ckpt")).string();
+  if (!fs::is_regular_file(*checkpoint_path, ec)) {
+    std::vector<std::string> have;
+    for (const char* name : {kBestCheckpoint, kLastCheckpoint}) {
+      if (fs::is_regular_file(fs::path(run_dir) / name, ec)) have.push_back(name);
+    }
+    return absl::NotFoundError(absl::StrCat(
+        "run '", run_dir, "' has no ", which, ".ckpt (",
+        have.empty() ? "no checkpoint at all: the run stopped before its first one"
+                     : absl::StrCat("it has ", have[0], "; use --checkpoint=",
+                                    have[0].substr(0, have[0].find('.'))),
+        ")"));
+  }
   RunConfig config;
-  LRA_RETURN_IF_ERROR(ParseTextProtoFile((fs::path(run_dir) / "config.txt").string(), &config));
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile(config_path.string(), &config));
   LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, data_dir));
-  LoopState st;
   Rng dropout(0);
-  LRA_RETURN_IF_ERROR(
-      LoadRunCheckpoint((fs::path(run_dir) / (which + ".ckpt")).string(), s, &st, &dropout));
+  LRA_RETURN_IF_ERROR(LoadRunCheckpoint(*checkpoint_path, s, st, &dropout));
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedRun> LoadRun(const std::string& run_dir, const std::string& which,
+                                  const std::string& data_dir) {
+  LoadedRun out;
+  LoopState st;
+  LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &out.checkpoint_path));
+  out.setup = std::move(static_cast<TrainingSetup&>(s));
+  out.step = st.step;
+  return out;
+}
+
+absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
+                                       const std::string& split, const std::string& data_dir) {
+  LoopState st;
+  std::string checkpoint_path;
+  LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &checkpoint_path));
   LRA_ASSIGN_OR_RETURN(EvalStats stats, Evaluate(s, split, 0));
   return EvalResult{stats.examples, stats.loss, stats.accuracy};
 }
