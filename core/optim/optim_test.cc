@@ -109,11 +109,14 @@ TEST(ScheduleTest, Shapes) {
   EXPECT_DOUBLE_EQ(lra.Factor(51), 0.5 / 10.0);
   EXPECT_DOUBLE_EQ(lra.Factor(101), 0.1);
   EXPECT_DOUBLE_EQ(lra.Factor(401), 0.05);
+  // S4's LambdaLR sees c = (our update index) - 1 (schedule.h), like LRA's flax step.
   const LrSchedule s4 = LrSchedule::S4Cosine(10, 110);
-  EXPECT_DOUBLE_EQ(s4.Factor(5), 0.5);
-  EXPECT_DOUBLE_EQ(s4.Factor(10), 1.0);
-  EXPECT_NEAR(s4.Factor(60), 0.5, 1e-12);
-  EXPECT_DOUBLE_EQ(s4.Factor(110), 0.0);
+  EXPECT_DOUBLE_EQ(s4.Factor(1), 0.0);  // c = 0: HuggingFace's warmup gives 0
+  EXPECT_DOUBLE_EQ(s4.Factor(6), 0.5);
+  EXPECT_DOUBLE_EQ(s4.Factor(11), 1.0);
+  EXPECT_NEAR(s4.Factor(61), 0.5, 1e-12);
+  EXPECT_NEAR(s4.Factor(110), 0.5 * (1 + std::cos(M_PI * 99.0 / 100)), 1e-15);  // c = 109
+  EXPECT_GT(s4.Factor(110), 0.0);
 }
 
 // LRA's cosine_decay (train_utils.py create_learning_rate_scheduler at cd31e5c): progress =
@@ -130,7 +133,7 @@ TEST(ScheduleTest, LraCosineDividesByTheWholeCycle) {
   EXPECT_GT(c.Factor(1000), 0.09);
   EXPECT_NEAR(c.Factor(1201), 1.0, 1e-15);  // s = 1200: a new cycle starts
   // The S4 cosine with the same warmup and total is a different curve.
-  EXPECT_NEAR(LrSchedule::S4Cosine(200, 1000).Factor(600), 0.5, 1e-12);
+  EXPECT_NEAR(LrSchedule::S4Cosine(200, 1000).Factor(601), 0.5, 1e-12);
   EXPECT_GT(std::abs(c.Factor(600) - 0.5), 0.1);
 }
 

@@ -22,10 +22,11 @@ double LrSchedule::Factor(int64_t step) const {
       return lw * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * std::fmod(progress, 1.0))));
     }
     case Kind::kS4Cosine: {
-      if (step <= warmup_) return warm;
-      if (step >= total_) return 0.0;
-      const double t = (s - warmup_) / double(total_ - warmup_);
-      return 0.5 * (1.0 + std::cos(M_PI * t));
+      // LambdaLR's step count: scheduler steps before this update.
+      const double c = std::max(s - 1.0, 0.0);
+      if (c < warmup_) return c / std::max<int64_t>(warmup_, 1);
+      const double t = (c - warmup_) / double(std::max<int64_t>(total_ - warmup_, 1));
+      return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * t)));
     }
   }
   return 1.0;

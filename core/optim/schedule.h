@@ -33,9 +33,14 @@ class LrSchedule {
   static LrSchedule LraCosine(int64_t warmup, int64_t cycle) {
     return {Kind::kLraCosine, warmup, cycle};
   }
-  // The S4 repository's default (HuggingFace get_cosine_schedule_with_warmup): linear warmup to
-  // 1 over `warmup` steps, then cosine decay
-  //   factor = 0.5 (1 + cos(pi (step - warmup) / (total - warmup))) down to 0 at `total`.
+  // The S4 repository's `cosine_warmup` (state-spaces/s4 e757cef, configs/scheduler/
+  // cosine_warmup.yaml with `train.interval: step`; src/utils/registry.py maps it to
+  // transformers.get_cosine_schedule_with_warmup). That is a torch LambdaLR: its lambda sees
+  // c = the number of scheduler steps taken, 0 for the first update (Lightning steps the
+  // scheduler after each optimizer step), so for our `step`-th update c = step - 1 and
+  //   factor = c / warmup                                       for c < warmup,
+  //          = max(0, 0.5 (1 + cos(pi (c - warmup) / (total - warmup))))  after.
+  // The first update has lr 0 and the last (c = total - 1) a small positive one.
   static LrSchedule S4Cosine(int64_t warmup, int64_t total) {
     return {Kind::kS4Cosine, warmup, total};
   }
