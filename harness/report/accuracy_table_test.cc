@@ -186,7 +186,7 @@ TEST(AccuracyTableTest, PublishedRowsDeduplicatedWithBothAveragesAndNotes) {
   absl::StatusOr<PublishedData> published = LoadEmbeddedPublished();
   ASSERT_TRUE(published.ok()) << published.status();
   const AccuracyTableData t = BuildAccuracyTable(S4dRuns(), &*published, {});
-  // LRA Table 1 (11) + S4 table (10, of which 5 repeat LRA rows) + S4D (7, S4-LegS repeats the
+  // LRA Table 1 (11) + S4 table (16, of which 11 repeat LRA rows) + S4D (7, S4-LegS repeats the
   // updated S4 row) + ours (1).
   EXPECT_EQ(t.rows.size(), 11u + 5 + 6 + 1);
   const TableRow* transformer = FindRow(t, "Transformer", false);
