@@ -147,7 +147,8 @@ TEST(ConfigsTest, RecipeSetsCarryTheirUpstreamValues) {
       {"v3", "image", {{"norm", "layer"}, {"n_ssm", "2"}, {"d_model", "512"},
         {"pixel_norm", "s4_cifar"}, {"dropout", "0.1"}},
        50, 180000, 1000, 200000, 0.01, 0.05},
-      {"v3", "pathfinder", {{"pool", "last"}, {"lr_dt", "0.001"}, {"lr_c", "-1"}}, 64, 500000,
+      {"v3", "pathfinder", {{"pool", "last"}, {"lr_dt", "0.001"}, {"lr_c", "-1"},
+        {"pixel_norm", "center"}}, 64, 500000,
        2500, 500000, 0.004, 0.03},
       {"v3", "pathx", {{"lr_ssm", "0.0005"}, {"lr_dt", "0.0005"}, {"dt_min", "0.0001"}}, 16,
        500000, 10000, 500000, 0.0005, 0.05},
@@ -156,7 +157,8 @@ TEST(ConfigsTest, RecipeSetsCarryTheirUpstreamValues) {
        32, 120000, 12000, 120000, 0.01, 0.05},
       {"v4", "image", {{"norm", "batch"}, {"n_ssm", "1"}, {"lr_c", "0.001"}}, 50, 180000, 18000,
        180000, 0.01, 0.05},
-      {"v4", "pathx", {{"pool", "mean"}, {"lr_c", "0.001"}}, 16, 500000, 50000, 500000, 0.001,
+      {"v4", "pathx", {{"pool", "mean"}, {"lr_c", "0.001"}, {"pixel_norm", "center"}}, 16, 500000,
+       50000, 500000, 0.001,
        0.05},
   };
   for (const char* model : {"s4", "s4d"}) {

@@ -69,6 +69,9 @@ def s4_sources(version, task):
 #   the global lr and A, B at 0.001, all with weight decay 0, and C (a plain parameter in V3; in
 #   V4 registered with lr_dict['C'] = None) at the global lr and decay. A number (e.g. 0.001) puts
 #   dt, A, B at it in V3 (C stays global) and dt, A, B and C at it in V4 (K).
+#   pixel_norm: CIFAR grayscale Normalize(122.6/255, 61/255) (s4_cifar, src/dataloaders/basic.py);
+#   Pathfinder/Path-X Normalize(0.5, 0.5), i.e. [-1, 1] (center, src/dataloaders/lra.py
+#   PathFinder.default_transforms).
 S4_RECIPES = {
     "v3": {
         "listops": dict(n_layers=8, d_model=128, prenorm=False, norm="batch", dropout=0.0,
@@ -90,11 +93,11 @@ S4_RECIPES = {
         "pathfinder": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                            d_state=64, n_ssm=0, lr_ssm=0.001, lr_dt=0.001, lr_c=-1, dt_min=1e-3,
                            pool="last", batch=64, lr=0.004, wd=0.03, sched=500000, warmup=2500,
-                           epochs=200, train=160000, pixel_norm="unit"),
+                           epochs=200, train=160000, pixel_norm="center"),
         "pathx": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                       d_state=64, n_ssm=0, lr_ssm=0.0005, lr_dt=0.0005, lr_c=-1, dt_min=1e-4,
                       pool="mean", batch=16, lr=0.0005, wd=0.05, sched=500000, warmup=10000,
-                      epochs=50, train=160000, pixel_norm="unit"),
+                      epochs=50, train=160000, pixel_norm="center"),
     },
     "v4": {
         "listops": dict(n_layers=6, d_model=256, prenorm=False, norm="batch", dropout=0.0,
@@ -116,11 +119,11 @@ S4_RECIPES = {
         "pathfinder": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                            d_state=64, n_ssm=0, lr_ssm=0.001, lr_dt=0.001, lr_c=0.001,
                            dt_min=1e-3, pool="mean", batch=64, lr=0.004, wd=0.05, sched=500000,
-                           warmup=50000, epochs=200, train=160000, pixel_norm="unit"),
+                           warmup=50000, epochs=200, train=160000, pixel_norm="center"),
         "pathx": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                       d_state=64, n_ssm=0, lr_ssm=0.001, lr_dt=0.001, lr_c=0.001, dt_min=1e-4,
                       pool="mean", batch=16, lr=0.001, wd=0.05, sched=500000, warmup=50000,
-                      epochs=50, train=160000, pixel_norm="unit"),
+                      epochs=50, train=160000, pixel_norm="center"),
     },
 }
 # Fashion-MNIST is not an S4 task: the CIFAR recipe as is (same steps), with the plain [0, 1]
