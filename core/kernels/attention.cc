@@ -56,8 +56,21 @@ inline float ExpF(float x) {
   return x < kMin ? 0.0f : e * two_n;
 }
 
-// Number of keys row i may see (keys [0, visible) are unmasked).
+// Number of keys a valid row i may see (keys [0, visible) are unmasked).
 inline int VisibleKeys(int i, int len, bool causal) { return causal ? std::min(i + 1, len) : len; }
+
+// Whether position t of a sequence of `len` tokens is valid: inside the length and unmasked.
+// An invalid position is a masked query (its row is uniform over all L keys) and a masked key.
+inline bool Valid(const uint8_t* mask, int len, int t) { return t < len && (!mask || mask[t]); }
+
+// Whether rows [i0, i0 + rows) hold an invalid (fully masked) query.
+inline bool AnyInvalid(const uint8_t* mask, int len, int i0, int rows) {
+  if (i0 + rows > len) return true;
+  if (mask)
+    for (int r = 0; r < rows; ++r)
+      if (!mask[i0 + r]) return true;
+  return false;
+}
 
 // Row-wise dot products D_i = <a_i, b_i> over `rows` rows of width d (row stride `stride`).
 void RowDots(const float* a, const float* b, int rows, int d, int64_t stride, float* out) {
@@ -214,25 +227,25 @@ float* Attention::Scratch(int64_t per_thread, int threads) {
 }
 
 void Attention::Forward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                        const int* lengths, const uint8_t* key_mask,
+                        const int* lengths, const uint8_t* mask,
                         const AttentionDropout& dropout, float* out, float* saved) {
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
-    DenseForward(s, q, k, v, lengths, key_mask, dropout, out, saved);
+    DenseForward(s, q, k, v, lengths, mask, dropout, out, saved);
   } else {
-    BlockedForward(s, q, k, v, lengths, key_mask, dropout, out, saved);
+    BlockedForward(s, q, k, v, lengths, mask, dropout, out, saved);
   }
 }
 
 void Attention::Backward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                         const int* lengths, const uint8_t* key_mask,
+                         const int* lengths, const uint8_t* mask,
                          const AttentionDropout& dropout, const float* out, const float* saved,
                          const float* dout, float* dq, float* dk, float* dv) {
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
-    DenseBackward(s, q, k, v, lengths, key_mask, dropout, out, saved, dout, dq, dk, dv);
+    DenseBackward(s, q, k, v, lengths, mask, dropout, out, saved, dout, dq, dk, dv);
   } else {
-    BlockedBackward(s, q, k, v, lengths, key_mask, dropout, out, saved, dout, dq, dk, dv);
+    BlockedBackward(s, q, k, v, lengths, mask, dropout, out, saved, dout, dq, dk, dv);
   }
 }
 
@@ -274,11 +287,12 @@ void Sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const
 }  // namespace
 
 void Attention::DenseForward(const AttentionShape& s, const float* q, const float* k,
-                             const float* v, const int* lengths, const uint8_t* key_mask,
+                             const float* v, const int* lengths, const uint8_t* mask,
                              const AttentionDropout& drop, float* out, float* saved) {
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float uniform = 1.0f / static_cast<float>(L);
   const int pairs = s.batch * H;
   const int R = DenseRowBlock(L);
   const Dropper dropper(drop);
@@ -291,34 +305,36 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
-    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
+    const uint8_t* km = mask ? mask + static_cast<int64_t>(b) * L : nullptr;
     float* p = saved + static_cast<int64_t>(bh) * L * L;
-    if (len == 0) {
-      std::memset(p, 0, sizeof(float) * L * L);
-      ZeroRows(out + off, L, d, stride);
-      continue;
-    }
     float* pd = dropper.on ? scratch + per_thread * omp_get_thread_num() : nullptr;
     for (int i0 = 0; i0 < L; i0 += R) {
       const int rows = std::min(R, L - i0);
-      // Causal: no row of this block sees keys past i0 + rows - 1.
-      const int kend = s.causal ? std::min(len, i0 + rows) : len;
+      // Keys a valid row of this block may see (causal: none past i0 + rows - 1); an invalid
+      // row sees all L, so a block holding one reads all L keys in the PV product.
+      const int kvis = s.causal ? std::min(len, i0 + rows) : len;
+      const int kend = AnyInvalid(km, len, i0, rows) ? L : kvis;
       float* pb = p + static_cast<int64_t>(i0) * L;
       const int64_t qo = off + static_cast<int64_t>(i0) * stride;
-      // S = scale Q_blk K^T into P's rows (row stride L).
-      Sgemm('N', 'T', rows, kend, d, scale, q + qo, stride, k + off, stride, 0.0f, pb, L);
+      // S = scale Q_blk K^T into P's rows (row stride L), over the keys valid rows see (none
+      // when len = 0; kend >= 1 always, as a block of valid rows sees key i0).
+      if (kvis > 0)
+        Sgemm('N', 'T', rows, kvis, d, scale, q + qo, stride, k + off, stride, 0.0f, pb, L);
       for (int r = 0; r < rows; ++r) {
         float* row = pb + static_cast<int64_t>(r) * L;
+        float* dr = pd ? pd + static_cast<int64_t>(r) * kend : nullptr;
+        if (!Valid(km, len, i0 + r)) {
+          // flax: every score of a masked query is -1e10, so P is uniform over all L keys.
+          std::fill(row, row + L, uniform);
+          if (dr) dropper.Apply(b, h, i0 + r, 0, L, row, dr);
+          continue;
+        }
+        // A valid row sees its own key, so at least one score is finite.
         const int vis = VisibleKeys(i0 + r, len, s.causal);
         if (km) MaskScores(km, vis, row);
         float mx = kNegInf;
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < vis; ++j) mx = std::max(mx, row[j]);
-        if (mx == kNegInf) {  // the key mask hides every visible key: P row = 0, out row = 0
-          std::memset(row, 0, sizeof(float) * L);
-          if (pd) std::memset(pd + static_cast<int64_t>(r) * kend, 0, sizeof(float) * kend);
-          continue;
-        }
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < vis; ++j) {
@@ -330,8 +346,7 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
 #pragma omp simd
         for (int j = 0; j < vis; ++j) row[j] *= inv;
         std::memset(row + vis, 0, sizeof(float) * (L - vis));
-        if (pd) {
-          float* dr = pd + static_cast<int64_t>(r) * kend;
+        if (dr) {
           dropper.Apply(b, h, i0 + r, 0, vis, row, dr);
           std::memset(dr + vis, 0, sizeof(float) * (kend - vis));
         }
@@ -347,12 +362,11 @@ void Attention::DenseForward(const AttentionShape& s, const float* q, const floa
 }
 
 void Attention::DenseBackward(const AttentionShape& s, const float* q, const float* k,
-                              const float* v, const int* lengths, const uint8_t* key_mask,
+                              const float* v, const int* lengths, const uint8_t* mask,
                               const AttentionDropout& drop, const float* out,
                               const float* saved, const float* dout, float* dq, float* dk,
                               float* dv) {
-  // `saved` holds P with 0 at every masked key, so the key mask needs no work here.
-  (void)key_mask;
+  // `saved` holds P: 0 at every key a valid row does not see, 1/L across an invalid row.
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -369,13 +383,11 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
-    // dK and dV accumulate over the row blocks (beta = 1), so start from 0; padded keys stay 0.
+    const uint8_t* km = mask ? mask + static_cast<int64_t>(b) * L : nullptr;
+    // dK and dV accumulate over the row blocks (beta = 1), so start from 0; keys no row reads
+    // stay 0.
     ZeroRows(dk + off, L, d, stride);
     ZeroRows(dv + off, L, d, stride);
-    if (len == 0) {
-      ZeroRows(dq + off, L, d, stride);
-      continue;
-    }
     float* ds = scratch + per_thread * omp_get_thread_num();
     float* dvec = ds + block;
     float* pd = dropper.on ? dvec + L : nullptr;
@@ -384,12 +396,13 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
     RowDots(dout + off, out + off, L, d, stride, dvec);
     for (int i0 = 0; i0 < L; i0 += R) {
       const int rows = std::min(R, L - i0);
-      const int kend = s.causal ? std::min(len, i0 + rows) : len;
+      const int kvis = s.causal ? std::min(len, i0 + rows) : len;
+      const int kend = AnyInvalid(km, len, i0, rows) ? L : kvis;
       const float* pb = p + static_cast<int64_t>(i0) * L;
       const int64_t qo = off + static_cast<int64_t>(i0) * stride;
       if (pd) {
         for (int r = 0; r < rows; ++r) {
-          const int vis = VisibleKeys(i0 + r, len, s.causal);
+          const int vis = Valid(km, len, i0 + r) ? VisibleKeys(i0 + r, len, s.causal) : L;
           float* dr = pd + static_cast<int64_t>(r) * kend;
           dropper.Apply(b, h, i0 + r, 0, vis, pb + static_cast<int64_t>(r) * L, dr);
           std::memset(dr + vis, 0, sizeof(float) * (kend - vis));
@@ -402,7 +415,8 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
         // dV += P_blk^T dO_blk; dP = dO_blk V^T.
         Sgemm('T', 'N', kend, d, rows, 1.0f, pb, L, dout + qo, stride, 1.0f, dv + off, stride);
         Sgemm('N', 'T', rows, kend, d, 1.0f, dout + qo, stride, v + off, stride, 0.0f, ds, kend);
-        // dS = P (dP - D); masked entries have P = 0, so dS = 0 there.
+        // dS = P (dP - D): 0 where a valid row's P is 0; an invalid row's uniform P passes
+        // dS to q and k as flax's autodiff does (see attention.h).
         SoftmaxGrad(pb, L, ds, kend, dvec + i0, rows, kend);
       }
       // dQ_blk = scale dS K; dK += scale dS^T Q_blk.
@@ -414,16 +428,18 @@ void Attention::DenseBackward(const AttentionShape& s, const float* q, const flo
 
 // ---------------------------------------------------------------------------------------------
 // Blocked: for each query block, stream the key blocks with a running max m and running sum l
-// (online softmax); out = O_acc / l and saved = m + log(l) (-inf for a fully masked row).
-// Backward recomputes P = exp(scale Q K^T - lse) per tile.
+// (online softmax); out = O_acc / l and saved = m + log(l). An invalid (fully masked) row skips
+// the online softmax: every term is 1/L (l = 1) over all L keys, and saved = log(L).
+// Backward recomputes P = exp(scale Q K^T - lse) per tile (1/L across an invalid row).
 
 void Attention::BlockedForward(const AttentionShape& s, const float* q, const float* k,
-                               const float* v, const int* lengths, const uint8_t* key_mask,
+                               const float* v, const int* lengths, const uint8_t* mask,
                                const AttentionDropout& drop, float* out, float* saved) {
   const int L = s.length, d = s.head_dim, H = s.heads;
   const int br = options_.query_block, bc = options_.key_block;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float uniform = 1.0f / static_cast<float>(L);
   const int qblocks = (L + br - 1) / br;
   const int64_t items = static_cast<int64_t>(s.batch) * H * qblocks;
   const Dropper dropper(drop);
@@ -438,33 +454,41 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
     const int rows = std::min(br, L - i0);
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
-    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
+    const uint8_t* km = mask ? mask + static_cast<int64_t>(b) * L : nullptr;
     float* lse = saved + static_cast<int64_t>(bh) * L + i0;
     float* outi = out + off + static_cast<int64_t>(i0) * stride;
-    if (len == 0) {
-      ZeroRows(outi, rows, d, stride);
-      for (int r = 0; r < rows; ++r) lse[r] = kNegInf;
-      continue;
-    }
     float* st = scratch + per_thread * omp_get_thread_num();
     float* oacc = st + static_cast<int64_t>(br) * bc;
     float* m = oacc + static_cast<int64_t>(br) * d;
     float* l = m + br;
     MatView om = View(oacc, rows, d, d);
     om.setZero();
-    std::fill(m, m + rows, kNegInf);
-    std::fill(l, l + rows, 0.0f);
+    bool any_invalid = false;
+    for (int r = 0; r < rows; ++r) {
+      const bool valid = Valid(km, len, i0 + r);
+      any_invalid |= !valid;
+      m[r] = valid ? kNegInf : 0.0f;  // invalid: the terms are 1/L as they stand, sum l = 1
+      l[r] = valid ? 0.0f : 1.0f;
+    }
     ConstMatView qi = View(q + off + static_cast<int64_t>(i0) * stride, rows, d, stride);
-    // Keys past the last row's visibility (padding, or the causal diagonal) are skipped whole.
-    const int kend = s.causal ? std::min(len, i0 + rows) : len;
+    // Keys past every valid row's visibility (padding, or the causal diagonal) are skipped
+    // whole, unless an invalid row (which reads all L keys) is in the block.
+    const int kvis = s.causal ? std::min(len, i0 + rows) : len;
+    const int kend = any_invalid ? L : kvis;
     for (int j0 = 0; j0 < kend; j0 += bc) {
       const int cols = std::min(bc, kend - j0);
       const int64_t ko = off + static_cast<int64_t>(j0) * stride;
-      Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, k + ko, stride, 0.0f, st, bc);
+      if (j0 < kvis)
+        Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, k + ko, stride, 0.0f, st, bc);
       for (int r = 0; r < rows; ++r) {
         float* row = st + static_cast<int64_t>(r) * bc;
+        if (!Valid(km, len, i0 + r)) {  // flax: a masked query is uniform over all L keys
+          std::fill(row, row + cols, uniform);
+          if (dropper.on) dropper.Apply(b, h, i0 + r, j0, cols, row, row);
+          continue;
+        }
         const int vis = std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0);
-        if (vis <= 0) {  // causal: this key block is entirely in row r's future
+        if (vis <= 0) {  // padding or the causal future: row r sees none of this key block
           std::memset(row, 0, sizeof(float) * cols);
           continue;
         }
@@ -491,13 +515,9 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
       }
       Sgemm('N', 'N', rows, d, cols, 1.0f, st, bc, v + ko, stride, 1.0f, oacc, d);
     }
+    // A valid row sees its own key, so l >= 1 there.
     for (int r = 0; r < rows; ++r) {
       float* dst = outi + r * stride;
-      if (l[r] == 0.0f) {  // every visible key masked (key mask): out = 0, lse = -inf
-        std::memset(dst, 0, sizeof(float) * d);
-        lse[r] = kNegInf;
-        continue;
-      }
       const float inv = 1.0f / l[r];
       for (int c = 0; c < d; ++c) dst[c] = oacc[static_cast<int64_t>(r) * d + c] * inv;
       lse[r] = m[r] + std::log(l[r]);
@@ -506,7 +526,7 @@ void Attention::BlockedForward(const AttentionShape& s, const float* q, const fl
 }
 
 void Attention::BlockedBackward(const AttentionShape& s, const float* q, const float* k,
-                                const float* v, const int* lengths, const uint8_t* key_mask,
+                                const float* v, const int* lengths, const uint8_t* mask,
                                 const AttentionDropout& drop, const float* out,
                                 const float* saved, const float* dout, float* dq, float* dk,
                                 float* dv) {
@@ -514,6 +534,7 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
   const int br = options_.query_block, bc = options_.key_block;
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float uniform = 1.0f / static_cast<float>(L);
   const int pairs = s.batch * H;
   const Dropper dropper(drop);
   // Per thread: D (L), P tile and dP/dS tile (br x bc each), dK and dV accumulators (bc x d)
@@ -528,11 +549,13 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
     const int b = bh / H, h = bh % H;
     const int len = KeyLength(s, lengths, b);
     const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
-    const uint8_t* km = key_mask ? key_mask + static_cast<int64_t>(b) * L : nullptr;
+    const uint8_t* km = mask ? mask + static_cast<int64_t>(b) * L : nullptr;
+    // An invalid row reads every key, from every query block (causal included).
+    const bool any_invalid = AnyInvalid(km, len, 0, L);
+    const int kend = any_invalid ? L : len;
     ZeroRows(dq + off, L, d, stride);
-    ZeroRows(dk + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
-    ZeroRows(dv + off + static_cast<int64_t>(len) * stride, L - len, d, stride);
-    if (len == 0) continue;
+    ZeroRows(dk + off + static_cast<int64_t>(kend) * stride, L - kend, d, stride);
+    ZeroRows(dv + off + static_cast<int64_t>(kend) * stride, L - kend, d, stride);
     float* dvec = scratch + per_thread * omp_get_thread_num();
     float* pt = dvec + L;
     float* dst = pt + tile;
@@ -541,33 +564,37 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
     float* ptd = dropper.on ? dvacc + static_cast<int64_t>(bc) * d : nullptr;
     const float* lse = saved + static_cast<int64_t>(bh) * L;
     RowDots(dout + off, out + off, L, d, stride, dvec);
-    for (int j0 = 0; j0 < len; j0 += bc) {
-      const int cols = std::min(bc, len - j0);
+    for (int j0 = 0; j0 < kend; j0 += bc) {
+      const int cols = std::min(bc, kend - j0);
       ConstMatView kj = View(k + off + static_cast<int64_t>(j0) * stride, cols, d, stride);
       ConstMatView vj = View(v + off + static_cast<int64_t>(j0) * stride, cols, d, stride);
       MatView dkm = View(dkacc, cols, d, d), dvm = View(dvacc, cols, d, d);
       dkm.setZero();
       dvm.setZero();
-      // Causal: query rows before j0 see none of these keys; start at j0's query block.
-      for (int i0 = s.causal ? j0 / br * br : 0; i0 < L; i0 += br) {
+      // Causal: valid query rows before j0 see none of these keys; start at j0's query block
+      // unless an invalid row (which sees them all) may come earlier.
+      for (int i0 = s.causal && !any_invalid ? j0 / br * br : 0; i0 < L; i0 += br) {
         const int rows = std::min(br, L - i0);
         ConstMatView qi = View(q + off + static_cast<int64_t>(i0) * stride, rows, d, stride);
         ConstMatView doi = View(dout + off + static_cast<int64_t>(i0) * stride, rows, d, stride);
         Sgemm('N', 'T', rows, cols, d, scale, qi.data(), stride, kj.data(), stride, 0.0f, pt, bc);
         for (int r = 0; r < rows; ++r) {
           float* row = pt + static_cast<int64_t>(r) * bc;
-          const float lr = lse[i0 + r];
-          // lse = -inf: the key mask hid every key of this row in forward; P row = 0.
-          const int vis = lr == kNegInf ? 0
-              : std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
+          int vis = cols;
+          if (!Valid(km, len, i0 + r)) {
+            std::fill(row, row + cols, uniform);
+          } else {
+            const float lr = lse[i0 + r];
+            vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
 #pragma omp simd
-          for (int c = 0; c < vis; ++c) row[c] = ExpF(row[c] - lr);
-          if (km) {
-            const uint8_t* kmj = km + j0;
+            for (int c = 0; c < vis; ++c) row[c] = ExpF(row[c] - lr);
+            if (km) {
+              const uint8_t* kmj = km + j0;
 #pragma omp simd
-            for (int c = 0; c < vis; ++c) row[c] = kmj[c] ? row[c] : 0.0f;
+              for (int c = 0; c < vis; ++c) row[c] = kmj[c] ? row[c] : 0.0f;
+            }
+            std::memset(row + vis, 0, sizeof(float) * (cols - vis));
           }
-          std::memset(row + vis, 0, sizeof(float) * (cols - vis));
           if (ptd) {
             float* dr = ptd + static_cast<int64_t>(r) * bc;
             dropper.Apply(b, h, i0 + r, j0, vis, row, dr);

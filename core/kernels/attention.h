@@ -12,19 +12,28 @@
 // is what a [B*L, heads*d] projection produces, so no transpose is needed. The matrices of one
 // (batch, head) are read in place with row stride heads*d.
 //
-// Semantics, per (b, head), with scale = 1/sqrt(d):
-//   s_ij = scale * <q_i, k_j>, masked (excluded) when j >= lengths[b] (key padding) or, if
-//   causal, when j > i. out_i = sum_j softmax_j(s_i) v_j over the unmasked j.
-//   Queries are never masked: a query at a padded position still attends to the valid keys.
-//   A row with every key masked (lengths[b] == 0) has out_i = 0, and its gradients are 0 (its
-//   output does not depend on q, k or v). Keys at j >= lengths[b] get dk = dv = 0.
-// lengths may be null (no padding); otherwise lengths[b] must lie in [0, L].
-//
-// Key mask (optional, `key_mask` [B, L] bytes, null = none): key j of batch b is also excluded
-// where key_mask[b * L + j] == 0, on top of lengths and causality (LRA's `inputs > 0` padding
-// mask, which masks black pixels inside an image; LRA.md 1.5). A row whose every visible key
-// is masked follows the rule above: out_i = 0 and no gradient flows through it. A masked key
-// inside the length gets dk = dv = 0.
+// Semantics, per (b, head), with scale = 1/sqrt(d): those of flax's attention as the LRA
+// Transformer calls it (google/flax v0.3.6 = 136f41a, the one release whose
+// flax.deprecated.nn runs LRA's code; flax/deprecated/nn/attention.py, as flax/nn/attention.py
+// in v0.2.2, MultiHeadDotProductAttention and dot_product_attention: the padding mask is
+// `make_padding_mask(query mask, key mask)`, an outer product, turned into a bias of 0 or -1e10
+// that is ADDED to the scores before the softmax; LRA passes the same `inputs > 0` mask for
+// queries and keys, google-research/long-range-arena cd31e5c,
+// lra_benchmarks/models/transformer/transformer.py TransformerEncoder).
+//   Position t of batch b is valid when t < lengths[b] and (mask null or mask[b * L + t] != 0).
+//   A valid query i attends to the valid keys j (j <= i if causal), which always include j = i:
+//     out_i = sum_j softmax_j(s_i) v_j,  s_ij = scale * <q_i, k_j>.
+//   An invalid (masked) query i has every score at -1e10 in fp32 (s_ij - 1e10 rounds to -1e10
+//   for |s_ij| < 512, an ulp of 1e10 being 1024), so its softmax is uniform over ALL L keys,
+//   padded, masked and (causal) future ones included:  out_i = (1/L) sum_{j < L} v_j.
+//   Its backward is flax's autodiff, which differentiates through the added bias as if it
+//   were not there: dS_ij = P_ij (dP_ij - D_i) with P_ij = 1/L, passed on to dq_i and every
+//   dk_j (this is not the derivative of the rounded forward, which is constant in q and k).
+//   Valid rows give 0 gradient to the keys they do not see. Only keys no row reads (j >=
+//   lengths[b] when every query is valid) get dk = dv = 0.
+// lengths may be null (no padding); otherwise lengths[b] must lie in [0, L]. mask ([B, L]
+// bytes, null = none) marks further invalid positions, inside the length too: LRA's `inputs >
+// 0` mask, which masks black pixels inside an image.
 //
 // Dropout (optional, rate p in [0, 1); p = 0 is off): the probabilities are dropped after the
 // softmax, as flax's dot_product_attention does; every b draws its own mask, as LRA's
@@ -39,7 +48,8 @@
 // P~ the dropped probabilities and dP~ = dO V^T. Cost when on: one Philox block per 4 probabilities,
 // in forward and again in backward (vectorized), plus (dense) one R x L scratch block per
 // thread for P~; measured 1.43x (dense) and 1.25x (blocked) the fwd+bwd time at L = 1K,
-// B = 8, 4 heads, d = 32, p = 0.1 (seq_benchmark, 2 threads). The key mask costs 1-9%.
+// B = 8, 4 heads, d = 32, p = 0.1 (seq_benchmark, 2 threads). A keys-only mask cost 1-9%
+// (measured before masked queries took the uniform row; not re-measured).
 //
 // Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
 // within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
@@ -90,16 +100,16 @@ class Attention {
   // one per op instance, so a single Attention object can serve every layer.
   int64_t SavedFloats(const AttentionShape& shape) const;
 
-  // out = attention(q, k, v); out and saved are overwritten. lengths [B] and key_mask [B, L]
+  // out = attention(q, k, v); out and saved are overwritten. lengths [B] and mask [B, L]
   // may be null.
   void Forward(const AttentionShape& shape, const float* q, const float* k, const float* v,
-               const int* lengths, const uint8_t* key_mask, const AttentionDropout& dropout,
+               const int* lengths, const uint8_t* mask, const AttentionDropout& dropout,
                float* out, float* saved);
 
   // OVERWRITES dq, dk, dv with the gradients of <out, dout>. `out` and `saved` are Forward's
-  // results for the same inputs, lengths, key_mask and dropout (same seed).
+  // results for the same inputs, lengths, mask and dropout (same seed).
   void Backward(const AttentionShape& shape, const float* q, const float* k, const float* v,
-                const int* lengths, const uint8_t* key_mask, const AttentionDropout& dropout,
+                const int* lengths, const uint8_t* mask, const AttentionDropout& dropout,
                 const float* out, const float* saved, const float* dout, float* dq, float* dk,
                 float* dv);
 
@@ -112,17 +122,17 @@ class Attention {
  private:
   float* Scratch(int64_t per_thread, int threads);
   void DenseForward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                    const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                    const int* lengths, const uint8_t* mask, const AttentionDropout& drop,
                     float* out, float* saved);
   void DenseBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                     const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                     const int* lengths, const uint8_t* mask, const AttentionDropout& drop,
                      const float* out, const float* saved, const float* dout, float* dq,
                      float* dk, float* dv);
   void BlockedForward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                      const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                      const int* lengths, const uint8_t* mask, const AttentionDropout& drop,
                       float* out, float* saved);
   void BlockedBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
-                       const int* lengths, const uint8_t* key_mask, const AttentionDropout& drop,
+                       const int* lengths, const uint8_t* mask, const AttentionDropout& drop,
                        const float* out, const float* saved, const float* dout, float* dq,
                        float* dk, float* dv);
 

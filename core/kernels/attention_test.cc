@@ -76,8 +76,9 @@ Grads Reference(const Inputs& in) {
   };
   for (int b = 0; b < s.batch; ++b) {
     const int len = in.lengths.empty() ? L : in.lengths[b];
-    auto masked = [&](int j) {
-      return !in.key_mask.empty() && in.key_mask[static_cast<size_t>(b) * L + j] == 0;
+    // Position t is valid (an unmasked query and key) inside the length where the mask is set.
+    auto valid = [&](int t) {
+      return t < len && (in.key_mask.empty() || in.key_mask[static_cast<size_t>(b) * L + t] != 0);
     };
     const double drop_scale = 1.0 / (1.0 - static_cast<double>(in.drop.rate));
     for (int h = 0; h < H; ++h) {
@@ -85,10 +86,22 @@ Grads Reference(const Inputs& in) {
           rho(L, 0), dvec(L, 0), dabs(L, 0), dd(L, 0), a(static_cast<size_t>(L) * L, 0),
           ds(static_cast<size_t>(L) * L, 0), t(static_cast<size_t>(L) * L, 0);
       for (int i = 0; i < L; ++i) {
+        if (!valid(i)) {
+          // flax: a masked query's scores are all -1e10, so P is 1/L over every key. The
+          // float kernels round 1/L (eps/2) and sum L terms in the PV product (L eps), and
+          // the dropout scale adds 2 eps.
+          for (int j = 0; j < L; ++j) {
+            const size_t ij = static_cast<size_t>(i) * L + j;
+            p[ij] = 1.0 / L;
+            pt[ij] = Keep(in.drop, b, h, i, j) ? p[ij] * drop_scale : 0.0;
+          }
+          rho[i] = (L + 4.0) * eps;
+          continue;
+        }
         const int vis = s.causal ? std::min(i + 1, len) : len;
         double mx = -INFINITY, emax = 0;
         for (int j = 0; j < vis; ++j) {
-          if (masked(j)) continue;
+          if (!valid(j)) continue;
           double dot = 0, adot = 0;
           for (int c = 0; c < d; ++c) {
             dot += static_cast<double>(in.q[at(b, i, h, c)]) * in.k[at(b, j, h, c)];
@@ -98,16 +111,16 @@ Grads Reference(const Inputs& in) {
           mx = std::max(mx, scale * dot);
           emax = std::max(emax, d * eps * scale * adot);
         }
-        if (mx == -INFINITY) continue;  // no visible key: the row stays 0
+        // A valid query sees its own key.
         double sum = 0;
         for (int j = 0; j < vis; ++j) {
-          if (masked(j)) continue;
+          if (!valid(j)) continue;
           double& pij = p[static_cast<size_t>(i) * L + j];
           pij = std::exp(pij - mx);
           sum += pij;
         }
         for (int j = 0; j < vis; ++j) {
-          if (masked(j)) continue;
+          if (!valid(j)) continue;
           const size_t ij = static_cast<size_t>(i) * L + j;
           p[ij] /= sum;
           pt[ij] = Keep(in.drop, b, h, i, j) ? p[ij] * drop_scale : 0.0;
@@ -178,13 +191,13 @@ Grads Reference(const Inputs& in) {
   return g;
 }
 
-// Key mask kinds for the tests.
+// Mask kinds for the tests (the mask marks queries and keys alike).
 enum MaskKind {
   kNoMask = 0,
-  kRandomMask = 1,   // each key masked with probability 1/3 (causal rows whose visible keys
-                     // are all masked come out fully masked)
-  kFirstAllMasked = 2,  // kRandomMask, and every key of batch 0 masked (fully masked rows
-                        // with lengths[0] > 0)
+  kRandomMask = 1,      // each position masked with probability 1/3 (masked queries inside
+                        // the length: rows uniform over all keys)
+  kFirstAllMasked = 2,  // kRandomMask, and every position of batch 0 masked (every row of
+                        // it uniform, with lengths[0] > 0)
 };
 
 Inputs MakeInputs(AttentionShape s, std::vector<int> lengths, uint32_t seed,
@@ -295,9 +308,36 @@ INSTANTIATE_TEST_SUITE_P(
         Case{2, 130, 4, 16, true, {100, 130}, 64, 32, kFirstAllMasked, 0.2f},
         Case{1, 300, 2, 32, false, {}, 64, 64, kRandomMask, 0.1f}));
 
+// flax's masking, spelled out: a masked query (inside the length, or a pad position past it)
+// attends uniformly to all L positions, whatever its scores; the old kernel masked keys only
+// and gave a masked query inside the length a softmax over the valid keys, and a pad query 0.
+TEST(AttentionMaskTest, MaskedQueryIsUniformOverAllPositions) {
+  const int L = 6, d = 4;
+  Inputs in = MakeInputs(AttentionShape{1, L, 1, d, false}, {4}, 29);
+  in.key_mask = {1, 0, 1, 1, 1, 1};  // position 1 masked; 4 and 5 are padding
+  for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
+    Attention att(AttentionOptions{alg, 2, 4});
+    Result r = RunBoth(&att, in);
+    for (int i : {1, 4, 5})
+      for (int c = 0; c < d; ++c) {
+        double mean = 0, abs_sum = 0;
+        for (int j = 0; j < L; ++j) {
+          mean += in.v[j * d + c] / L;
+          abs_sum += std::fabs(in.v[j * d + c]) / L;
+        }
+        // 1/L rounded (eps/2) and a sum of L terms (L eps): (L + 1) eps sum |v| / L.
+        EXPECT_NEAR(r.out[i * d + c], mean, (L + 1) * kEpsF32 * abs_sum) << "row " << i;
+      }
+  }
+}
+
 // Central finite differences of the double forward (loss = <out, dout>) against both float
-// kernels' gradients, on tiny cases with padding, causality, key masks (with fully masked rows)
-// and dropout. The dropout mask M is a function of (seed, b, h, i, j) only, so it is the same
+// kernels' gradients, on tiny cases with padding, causality, masks (with fully masked rows)
+// and dropout. A masked query's row is uniform whatever q and k are, so its forward does not
+// depend on them and its flax gradient to q and k (attention.h) is not a derivative of the
+// forward: dq and dk are checked with dout = 0 on masked query rows (which removes exactly
+// that term, checked against the reference in DenseAndBlockedMatchReference), dv with the full
+// dout (a masked row's out = mean of all v is differentiable in v). The dropout mask M is a function of (seed, b, h, i, j) only, so it is the same
 // fixed M at every perturbed point and the loss is smooth in q, k, v. With step h = 2^-13 the
 // truncation error h^2/6 |f'''| (f''' of order 10 here, at most 1/(1-p) = 2 times that with
 // dropout) is about 4e-8 and the rounding eps_f64 |f| / h about 1e-11; 1e-6 is allowed for them
@@ -320,7 +360,16 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
   for (size_t ci = 0; ci < cases.size(); ++ci) {
     const GradCase& gc = cases[ci];
     Inputs in = MakeInputs(gc.s, gc.lengths, 3 + ci, gc.mask, gc.drop);
-    Grads ref = Reference(in);
+    Inputs in_qk = in;  // dout = 0 on masked query rows
+    const int L = gc.s.length, w = gc.s.heads * gc.s.head_dim;
+    for (int b = 0; b < gc.s.batch; ++b)
+      for (int i = 0; i < L; ++i) {
+        const bool valid = i < gc.lengths[b] &&
+                           (in.key_mask.empty() || in.key_mask[static_cast<size_t>(b) * L + i]);
+        if (!valid)
+          std::fill_n(in_qk.dout.begin() + (static_cast<size_t>(b) * L + i) * w, w, 0.0f);
+      }
+    Grads ref = Reference(in), ref_qk = Reference(in_qk);
     auto loss = [&](const Inputs& x) {
       Grads g = Reference(x);
       double l = 0;
@@ -332,18 +381,19 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
     const double step = 1.0 / 8192;  // 1.2e-4
     for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
       Attention att(AttentionOptions{alg, 2, 2});
-      Result r = RunBoth(&att, in);
+      Result r = RunBoth(&att, in), r_qk = RunBoth(&att, in_qk);
       struct Target {
+        const Inputs* base;
         std::vector<float> Inputs::*field;
         const std::vector<float>* grad;
         const std::vector<double>* tol;
         const char* name;
       };
-      for (const Target& tg : {Target{&Inputs::q, &r.dq, &ref.tdq, "dq"},
-                               Target{&Inputs::k, &r.dk, &ref.tdk, "dk"},
-                               Target{&Inputs::v, &r.dv, &ref.tdv, "dv"}}) {
+      for (const Target& tg : {Target{&in_qk, &Inputs::q, &r_qk.dq, &ref_qk.tdq, "dq"},
+                               Target{&in_qk, &Inputs::k, &r_qk.dk, &ref_qk.tdk, "dk"},
+                               Target{&in, &Inputs::v, &r.dv, &ref.tdv, "dv"}}) {
         for (size_t i = 0; i < in.q.size(); ++i) {
-          Inputs x = in;
+          Inputs x = *tg.base;
           const float keep = (x.*tg.field)[i];
           (x.*tg.field)[i] = keep + static_cast<float>(step);
           const double fp = loss(x);

@@ -96,7 +96,8 @@ void BM_Attention(benchmark::State& state) {
   const size_t n = static_cast<size_t>(s.batch) * L * s.heads * s.head_dim;
   std::vector<float> q = Random(n, 1), k = Random(n, 2), v = Random(n, 3), dout = Random(n, 4);
   std::vector<float> out(n), dq(n), dk(n), dv(n);
-  // mask = 1: a key mask hiding about a quarter of the keys (as black pixels would).
+  // mask = 1: a mask hiding about a quarter of the positions, as queries and keys (as black
+  // pixels would).
   std::vector<uint8_t> key_mask;
   if (state.range(4)) {
     std::mt19937 rng(5);

@@ -72,10 +72,10 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftCon
 }
 
 // Saves q, k, v, the output, the kernel's saved state (probabilities for dense, row logsumexp
-// for blocked), the key mask and the dropout key; not the dropout mask, which the kernel
+// for blocked), the mask and the dropout key; not the dropout mask, which the kernel
 // regenerates.
 Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_t>& lengths,
-              const AttentionConfig& config, const std::vector<uint8_t>& key_mask, Rng* rng) {
+              const AttentionConfig& config, const std::vector<uint8_t>& mask, Rng* rng) {
   LRA_CHECK(q.rank() == 3 && q.shape() == k.shape() && q.shape() == v.shape())
       << "Attention: q " << q.shape().ToString() << " k " << k.shape().ToString() << " v "
       << v.shape().ToString() << " must all be [B, L, heads * d]";
@@ -91,8 +91,8 @@ Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_
       << "Attention: " << lengths.size() << " lengths for batch " << s.batch;
   for (int32_t n : lengths)
     LRA_CHECK(n >= 0 && n <= s.length) << "Attention: length " << n << " not in [0, " << s.length << "]";
-  LRA_CHECK(key_mask.empty() || static_cast<int64_t>(key_mask.size()) == q.dim(0) * q.dim(1))
-      << "Attention: key mask of " << key_mask.size() << " bytes, want B * L = "
+  LRA_CHECK(mask.empty() || static_cast<int64_t>(mask.size()) == q.dim(0) * q.dim(1))
+      << "Attention: mask of " << mask.size() << " bytes, want B * L = "
       << q.dim(0) * q.dim(1);
   LRA_CHECK(config.dropout >= 0.0f && config.dropout < 1.0f)
       << "Attention: dropout " << config.dropout << " not in [0, 1)";
@@ -107,18 +107,18 @@ Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_
   Tensor saved = Tensor::Empty({eng.SavedFloats(s)});
   Tensor out = Tensor::Empty(q.shape());
   const int* lp = lengths.empty() ? nullptr : lengths.data();
-  const uint8_t* kp = key_mask.empty() ? nullptr : key_mask.data();
+  const uint8_t* kp = mask.empty() ? nullptr : mask.data();
   eng.Forward(s, q.value().data<float>(), k.value().data<float>(), v.value().data<float>(), lp,
               kp, drop, out.data<float>(), saved.data<float>());
   if (!grad) return Constant(out);
   const AttentionAlgorithm algo = config.algorithm;
   return MakeOp("Attention", out, {q, k, v},
-                [q, k, v, lengths, key_mask, drop, s, out, saved, algo](const Tensor& dout) {
+                [q, k, v, lengths, mask, drop, s, out, saved, algo](const Tensor& dout) {
     GradTarget dq = Target(q, q.requires_grad());
     GradTarget dk = Target(k, k.requires_grad());
     GradTarget dv = Target(v, v.requires_grad());
     const int* lp = lengths.empty() ? nullptr : lengths.data();
-    const uint8_t* kp = key_mask.empty() ? nullptr : key_mask.data();
+    const uint8_t* kp = mask.empty() ? nullptr : mask.data();
     DefaultAttention(algo).Backward(s, q.value().data<float>(), k.value().data<float>(),
                                     v.value().data<float>(), lp, kp, drop, out.data<float>(),
                                     saved.data<float>(), dout.data<float>(), dq.data(), dk.data(),

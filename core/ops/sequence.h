@@ -34,15 +34,17 @@ struct AttentionConfig {
   float dropout = 0.0f;
 };
 
-// Multi-head scaled dot-product attention. q, k, v: [B, L, heads * d] (as one [B*L, heads*d]
-// projection produces; no transposes). lengths: empty (no padding) or B key lengths in [0, L].
-// key_mask: empty or B * L bytes, key j of batch b excluded where key_mask[b * L + j] == 0 (on
-// top of lengths; e.g. LRA's pixel-0 padding mask). rng: the model's dropout stream
+// Multi-head scaled dot-product attention with flax's masking (core/kernels/attention.h).
+// q, k, v: [B, L, heads * d] (as one [B*L, heads*d] projection produces; no transposes).
+// lengths: empty (no padding) or B lengths in [0, L]. mask: empty or B * L bytes, position j of
+// batch b masked where mask[b * L + j] == 0 (on top of lengths; e.g. LRA's `inputs > 0`
+// mask). A masked or padded position is masked as a key and as a query: its query row attends
+// uniformly to all L positions, as in flax. rng: the model's dropout stream
 // (RngStream::kDropout), needed only when config.dropout > 0: each such call draws one
 // NextU64() as the kernel's Philox key, so the mask is reproducible from the stream's state
 // and Backward regenerates it instead of storing it. Returns [B, L, heads * d].
 Var Attention(const Var& q, const Var& k, const Var& v, const std::vector<int32_t>& lengths,
-              const AttentionConfig& config, const std::vector<uint8_t>& key_mask = {},
+              const AttentionConfig& config, const std::vector<uint8_t>& mask = {},
               Rng* rng = nullptr);
 
 }  // namespace lra

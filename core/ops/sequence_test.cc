@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/kernels/philox.h"
+#include "core/ops/ops.h"
 #include "gtest/gtest.h"
 #include "core/testing/grad_check.h"
 
@@ -12,6 +13,8 @@ namespace {
 
 using testing::CheckOp;
 using testing::OpCheck;
+using testing::OpFn;
+using testing::RefFn;
 
 // Direct convolution in double (the math in core/kernels/fft_conv.h).
 std::vector<double> RefConv(const std::vector<double>& u, const std::vector<double>& k, int b,
@@ -67,12 +70,13 @@ bool Keep(uint64_t seed, float rate, int b, int h, int i, int j) {
   return w[j % 4] >= std::round(static_cast<double>(rate) * 4294967296.0);
 }
 
-// Attention in double: q, k, v [B, L, heads*d]; key_mask empty or [B, L]; dropout `rate` with
-// the Philox key `seed` (rate 0: none).
+// Attention in double with flax's masking: q, k, v [B, L, heads*d]; mask empty or [B, L];
+// dropout `rate` with the Philox key `seed` (rate 0: none). A masked or padded query attends
+// uniformly to all L positions.
 std::vector<double> RefAttention(const std::vector<double>& q, const std::vector<double>& k,
                                  const std::vector<double>& v, int b, int l, int heads, int d,
                                  bool causal, const std::vector<int32_t>& lengths,
-                                 const std::vector<uint8_t>& key_mask = {}, float rate = 0.0f,
+                                 const std::vector<uint8_t>& mask = {}, float rate = 0.0f,
                                  uint64_t seed = 0) {
   const int w = heads * d;
   std::vector<double> out(b * l * w, 0.0);
@@ -80,29 +84,66 @@ std::vector<double> RefAttention(const std::vector<double>& q, const std::vector
     for (int hh = 0; hh < heads; ++hh)
       for (int i = 0; i < l; ++i) {
         const int n = lengths.empty() ? l : lengths[z];
-        std::vector<double> s(l, -INFINITY);
-        double mx = -INFINITY;
-        for (int j = 0; j < l; ++j) {
-          if (j >= n || (causal && j > i)) continue;
-          if (!key_mask.empty() && key_mask[z * l + j] == 0) continue;
-          double dot = 0;
-          for (int e = 0; e < d; ++e)
-            dot += q[(z * l + i) * w + hh * d + e] * k[(z * l + j) * w + hh * d + e];
-          s[j] = dot / std::sqrt(double(d));
-          mx = std::max(mx, s[j]);
+        auto valid = [&](int t) { return t < n && (mask.empty() || mask[z * l + t] != 0); };
+        std::vector<double> p(l, 0.0);
+        if (!valid(i)) {
+          std::fill(p.begin(), p.end(), 1.0 / l);
+        } else {
+          std::vector<double> s(l, -INFINITY);
+          double mx = -INFINITY;
+          for (int j = 0; j < l; ++j) {
+            if (!valid(j) || (causal && j > i)) continue;
+            double dot = 0;
+            for (int e = 0; e < d; ++e)
+              dot += q[(z * l + i) * w + hh * d + e] * k[(z * l + j) * w + hh * d + e];
+            s[j] = dot / std::sqrt(double(d));
+            mx = std::max(mx, s[j]);
+          }
+          double tot = 0;
+          for (int j = 0; j < l; ++j) tot += s[j] == -INFINITY ? 0 : std::exp(s[j] - mx);
+          for (int j = 0; j < l; ++j)
+            if (s[j] != -INFINITY) p[j] = std::exp(s[j] - mx) / tot;
         }
-        if (mx == -INFINITY) continue;
-        double tot = 0;
-        for (int j = 0; j < l; ++j) tot += s[j] == -INFINITY ? 0 : std::exp(s[j] - mx);
         for (int j = 0; j < l; ++j) {
-          if (s[j] == -INFINITY) continue;
-          if (rate > 0 && !Keep(seed, rate, z, hh, i, j)) continue;
-          const double p = std::exp(s[j] - mx) / tot / (1.0 - rate);
+          if (p[j] == 0 || (rate > 0 && !Keep(seed, rate, z, hh, i, j))) continue;
           for (int e = 0; e < d; ++e)
-            out[(z * l + i) * w + hh * d + e] += p * v[(z * l + j) * w + hh * d + e];
+            out[(z * l + i) * w + hh * d + e] += p[j] / (1.0 - rate) * v[(z * l + j) * w + hh * d + e];
         }
       }
   return out;
+}
+
+// Masked query rows take flax's gradient to q and k, which is not a derivative of their
+// (constant-in-q, k) output, so the finite-difference checks multiply the op's output by
+// `rows` (1 on valid rows, 0 on masked ones) to drop those rows' cotangent; the forward of
+// every row is checked without it (check_grad = false).
+std::vector<float> ValidRows(int b, int l, int w, const std::vector<int32_t>& lengths,
+                             const std::vector<uint8_t>& mask) {
+  std::vector<float> rows(static_cast<size_t>(b) * l * w, 0.0f);
+  for (int z = 0; z < b; ++z)
+    for (int i = 0; i < l; ++i)
+      if (i < (lengths.empty() ? l : lengths[z]) && (mask.empty() || mask[z * l + i]))
+        std::fill_n(rows.begin() + (static_cast<size_t>(z) * l + i) * w, w, 1.0f);
+  return rows;
+}
+
+// Runs CheckOp twice: the op's forward on every row, then gradients with masked rows dropped.
+void CheckAttention(OpCheck c, const std::vector<Tensor>& in, const std::vector<float>& rows) {
+  c.check_grad = false;
+  CheckOp(c, in);
+  const OpFn op = c.op;
+  const RefFn ref = c.ref;
+  const Shape shape = in[0].shape();
+  c.check_grad = true;
+  c.op = [op, rows, shape](const std::vector<Var>& x) {
+    return Mul(op(x), Constant(Tensor::FromVector(shape, rows)));
+  };
+  c.ref = [ref, rows](const std::vector<std::vector<double>>& x) {
+    std::vector<double> y = ref(x);
+    for (size_t i = 0; i < y.size(); ++i) y[i] *= rows[i];
+    return y;
+  };
+  CheckOp(c, in);
 }
 
 TEST(AttentionOpTest, DenseAndBlockedWithMasks) {
@@ -111,7 +152,8 @@ TEST(AttentionOpTest, DenseAndBlockedWithMasks) {
   for (int l : {1, 5}) {
     for (auto algo : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
       for (bool causal : {false, true}) {
-        // Second sequence has no valid keys when l == 1 (fully masked rows).
+        // Second sequence: rows 3.. are padding (masked queries, uniform over all L); for
+        // l == 1 it has length 0, every row masked.
         const std::vector<int32_t> lengths = {l, l == 1 ? 0 : 3};
         Tensor q = RandomUniform({b, l, heads * d}, -1, 1, rng);
         Tensor k = RandomUniform({b, l, heads * d}, -1, 1, rng);
@@ -126,29 +168,29 @@ TEST(AttentionOpTest, DenseAndBlockedWithMasks) {
         SCOPED_TRACE(::testing::Message() << "L " << l << " blocked "
                                           << (algo == AttentionAlgorithm::kBlocked) << " causal "
                                           << causal);
-        CheckOp(c, {q, k, v});
+        CheckAttention(c, {q, k, v}, ValidRows(b, l, heads * d, lengths, {}));
       }
     }
   }
 }
 
-// Key mask (with a fully masked sequence and, for L = 1, a fully masked batch) and dropout
+// Mask (with a fully masked sequence and, for L = 1, a fully masked batch) and dropout
 // through the op, with gradients by finite differences of the reference at the fixed mask. The
 // op draws its Philox key as one NextU64() of the Rng it is given; the test draws the same
 // value from a copy of that Rng and regenerates M.
-TEST(AttentionOpTest, KeyMaskAndDropout) {
+TEST(AttentionOpTest, MaskAndDropout) {
   Rng rng(74);
   const int b = 2, heads = 2, d = 3;
   for (int l : {1, 6}) {
     for (auto algo : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
       for (float rate : {0.0f, 0.25f}) {
         const std::vector<int32_t> lengths = {l, l == 1 ? 1 : 5};
-        // Batch 0: keys 1 and 3 masked (key 0 for L = 1: every row masked); batch 1: every
-        // key masked, so every row of it is fully masked.
-        std::vector<uint8_t> key_mask(b * l, 1);
-        key_mask[0] = l > 1;
-        if (l > 3) key_mask[1] = key_mask[3] = 0;
-        for (int j = 0; j < l; ++j) key_mask[l + j] = 0;
+        // Batch 0: positions 1 and 3 masked (position 0 for L = 1); batch 1: every position
+        // masked, so every row of it is uniform over all L.
+        std::vector<uint8_t> mask(b * l, 1);
+        mask[0] = l > 1;
+        if (l > 3) mask[1] = mask[3] = 0;
+        for (int j = 0; j < l; ++j) mask[l + j] = 0;
         Tensor q = RandomUniform({b, l, heads * d}, -1, 1, rng);
         Tensor k = RandomUniform({b, l, heads * d}, -1, 1, rng);
         Tensor v = RandomUniform({b, l, heads * d}, -1, 1, rng);
@@ -158,12 +200,12 @@ TEST(AttentionOpTest, KeyMaskAndDropout) {
         AttentionConfig cfg{heads, false, algo, rate};
         c.op = [&](const std::vector<Var>& in) {
           Rng r = drop_stream;
-          Var out = Attention(in[0], in[1], in[2], lengths, cfg, key_mask, &r);
+          Var out = Attention(in[0], in[1], in[2], lengths, cfg, mask, &r);
           EXPECT_EQ(r.counter(), drop_stream.counter() + (rate > 0 ? 1 : 0));
           return out;
         };
         c.ref = [&](const std::vector<std::vector<double>>& in) {
-          return RefAttention(in[0], in[1], in[2], b, l, heads, d, false, lengths, key_mask,
+          return RefAttention(in[0], in[1], in[2], b, l, heads, d, false, lengths, mask,
                               rate, seed);
         };
         // The reduction bound of the plain case, times 1/(1 - p) for the kept terms' scale.
@@ -171,7 +213,7 @@ TEST(AttentionOpTest, KeyMaskAndDropout) {
         SCOPED_TRACE(::testing::Message() << "L " << l << " blocked "
                                           << (algo == AttentionAlgorithm::kBlocked) << " rate "
                                           << rate);
-        CheckOp(c, {q, k, v});
+        CheckAttention(c, {q, k, v}, ValidRows(b, l, heads * d, lengths, mask));
       }
     }
   }

@@ -110,9 +110,20 @@ void Norm::ApplyRow(const float* in, float* out) const {
   for (int64_t j = 0; j < h; ++j) out[j] = static_cast<float>((in[j] - mu) * rs) * g[j] + b[j];
 }
 
+absl::StatusOr<PixelNorm> ParsePixelNorm(const std::string& s) {
+  if (s == "unit") return PixelNorm::kUnit;
+  if (s == "s4_cifar") return PixelNorm::kS4Cifar;
+  if (s == "center") return PixelNorm::kCenter;
+  return absl::InvalidArgumentError(
+      absl::StrCat("pixel_norm '", s, "': expected unit, s4_cifar or center"));
+}
+
 Encoder::Encoder(ParamStore& ps, const std::string& name, const TaskInfo& task, int dim,
-                 bool linear_pixels)
-    : linear_(linear_pixels && task.pixels), dim_(dim), vocab_(task.vocab_size) {
+                 bool linear_pixels, PixelNorm pixel_norm)
+    : linear_(linear_pixels && task.pixels),
+      pixel_norm_(pixel_norm),
+      dim_(dim),
+      vocab_(task.vocab_size) {
   if (linear_) {
     // Linear(1, H): torch's default bound 1/sqrt(fan_in) = 1.
     w_ = ps.Add(name + ".w", RandomUniform({1, dim}, -1.0f, 1.0f, ps.init_rng()));
@@ -129,14 +140,25 @@ Var Encoder::Forward(const int32_t* tokens, int batch, int length) const {
                           Shape{batch, length});
   }
   Tensor x = Tensor::Empty({batch, length, 1});
-  for (int64_t i = 0; i < int64_t{batch} * length; ++i)
-    x.data<float>()[i] = static_cast<float>(tokens[i]) / 255.0f;
+  for (int64_t i = 0; i < int64_t{batch} * length; ++i) x.data<float>()[i] = PixelValue(tokens[i]);
   return lra::Linear(Constant(x), w_, b_);
+}
+
+float Encoder::PixelValue(int32_t token) const {
+  // As torchvision: ToTensor's float32 p / 255, then Normalize's (x - mean) / std in float32.
+  const float x = static_cast<float>(token) / 255.0f;
+  switch (pixel_norm_) {
+    case PixelNorm::kUnit: return x;
+    case PixelNorm::kS4Cifar:
+      return (x - static_cast<float>(122.6 / 255.0)) / static_cast<float>(61.0 / 255.0);
+    case PixelNorm::kCenter: return (x - 0.5f) / 0.5f;
+  }
+  return x;
 }
 
 void Encoder::EncodeToken(int32_t token, float* out) const {
   if (linear_) {
-    const float x = token / 255.0f;
+    const float x = PixelValue(token);
     for (int j = 0; j < dim_; ++j)
       out[j] = x * w_.value().data<float>()[j] + b_.value().data<float>()[j];
   } else {

@@ -92,20 +92,39 @@ class Norm {
   Tensor* running_var_ = nullptr;
 };
 
+// How the linear pixel encoder scales a pixel p in 0..255 before Linear(1, H) (state-spaces/s4):
+//   kUnit     x = p / 255: torchvision ToTensor alone. S4 V4's Pathfinder / Path-X
+//             (e757cef configs/dataset/pathfinder.yaml line 7 `center: False`, so
+//             src/dataloaders/lra.py line 457 skips Normalize).
+//   kS4Cifar  x = (p / 255 - 122.6 / 255) / (61 / 255): S4's grayscale CIFAR, V3 and V4 alike
+//             (e757cef src/dataloaders/basic.py lines 115-116, CIFAR10.setup; d589d98 the same
+//             file, lines 114-115).
+//   kCenter   x = (p / 255 - 0.5) / 0.5, in [-1, 1]: S4 V3's Pathfinder / Path-X (d589d98
+//             src/dataloaders/lra.py line 455, PathFinder.default_transforms, Normalize(0.5,
+//             0.5) whenever not tokenized; Path-X is the same dataset at resolution 128).
+enum class PixelNorm { kUnit, kS4Cifar, kCenter };
+absl::StatusOr<PixelNorm> ParsePixelNorm(const std::string& s);  // "unit", "s4_cifar", "center"
+
 // Token embedding (N(0, 1) init, as LRA's nn.Embed and torch's nn.Embedding), or for pixel tasks
-// the linear pixel encoder: x = token / 255, y = x * w + b (Linear(1, H); S4.md section 1.6).
+// the linear pixel encoder: x = PixelNorm(token), y = x * w + b (Linear(1, H): S4's `encoder:
+// linear`, state-spaces/s4 e757cef configs/pipeline/cifar.yaml line 14 -> nn.Linear(d_input,
+// d_model) in src/tasks/encoders.py line 418).
 class Encoder {
  public:
   Encoder() = default;
   Encoder(ParamStore& ps, const std::string& name, const TaskInfo& task, int dim,
-          bool linear_pixels);
+          bool linear_pixels, PixelNorm pixel_norm = PixelNorm::kUnit);
   Var Forward(const int32_t* tokens, int batch, int length) const;
   // One token -> [dim] features (recurrent mode).
   void EncodeToken(int32_t token, float* out) const;
   int dim() const { return dim_; }
 
  private:
+  // The linear encoder's input for one pixel token (see PixelNorm).
+  float PixelValue(int32_t token) const;
+
   bool linear_ = false;
+  PixelNorm pixel_norm_ = PixelNorm::kUnit;
   int dim_ = 0, vocab_ = 0;
   Var table_;          // [V, H]
   Var w_, b_;          // [1, H], [H]

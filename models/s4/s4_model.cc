@@ -46,6 +46,10 @@ Tensor ComplexTensor(const std::vector<int64_t>& dims, const std::vector<c64>& v
 const c64* AsComplex(const Tensor& t) { return reinterpret_cast<const c64*>(t.data<float>()); }
 c64* AsComplex(Tensor& t) { return reinterpret_cast<c64*>(t.data<float>()); }
 
+// Where the block's dropouts sit (see s4_model.h): S4's V3 code (state-spaces/s4 d589d98) or its
+// V4 code (e757cef), which adds an untied dropout before the GELU.
+enum class BlockVersion { kV3, kV4 };
+
 struct Config {
   bool nplr = false;
   int l_max = 0;  // DPLR kernel length (C-tilde is defined for it)
@@ -57,6 +61,8 @@ struct Config {
   bool linear_pixels = true;
   NormKind norm = NormKind::kLayer;
   PoolKind pool = PoolKind::kMean;
+  PixelNorm pixel_norm = PixelNorm::kUnit;
+  BlockVersion block_version = BlockVersion::kV3;
   float dropout = 0.0f;
   double lr_ssm = 1e-3, lr_dt = -1, lr_c = -1;
 };
@@ -95,6 +101,10 @@ absl::StatusOr<Config> ParseConfig(const Options& o) {
   auto pool = ParsePoolKind(o.String("pool"));
   if (!pool.ok()) return pool.status();
   c.pool = *pool;
+  auto pixel_norm = ParsePixelNorm(o.String("pixel_norm"));
+  if (!pixel_norm.ok()) return pixel_norm.status();
+  c.pixel_norm = *pixel_norm;
+  c.block_version = o.String("block_version") == "v4" ? BlockVersion::kV4 : BlockVersion::kV3;
   if (c.d_model < 1 || c.n_layers < 0 || c.d_state < 2 || c.d_state % 2)
     return absl::InvalidArgumentError(absl::StrCat(
         "s4: need d_model >= 1, n_layers >= 0 and an even d_state >= 2 (got d_model=", c.d_model,
@@ -184,7 +194,22 @@ Var TruncateKernel(const Var& k, int l) {
   });
 }
 
-// One residual block: Norm + SSM conv + D skip + GELU + dropout + Linear/GLU + residual.
+// z [B, L, H] times 0 at positions t >= lengths[b] (lengths null, or every length >= L: z).
+Var MaskPastLengths(const Var& z, const int32_t* lengths) {
+  if (lengths == nullptr) return z;
+  const int64_t b = z.dim(0), l = z.dim(1);
+  bool any = false;
+  for (int64_t i = 0; i < b; ++i) any = any || lengths[i] < l;
+  if (!any) return z;
+  Tensor mask = Tensor::Empty({b, l, 1});
+  float* m = mask.data<float>();
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t t = 0; t < l; ++t) m[i * l + t] = t < lengths[i] ? 1.0f : 0.0f;
+  return lra::Mul(z, Constant(mask));
+}
+
+// One residual block: Norm + mask + SSM conv + D skip + [V4: dropout] + GELU + dropout +
+// Linear/GLU + dropout + residual.
 class S4Block {
  public:
   S4Block(ParamStore& ps, const std::string& name, const Config& cfg, std::mt19937_64& rng)
@@ -196,8 +221,8 @@ class S4Block {
     ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
     std::vector<cd> a, b0, p0;
     if (cfg.nplr) {
-      // HiPPO-LegS in NPLR form (S4.md 1.5): Lambda, P and B in the eigenbasis; C holds C-tilde
-      // for length l_max, initialized CN(0, 1) directly as S4 does.
+      // HiPPO-LegS in NPLR form: Lambda, P and B in the eigenbasis; the parameter C holds
+      // C-tilde for length l_max (set below from C ~ CN(0, 1)).
       ::lra::s4::NplrInit init = ::lra::s4::HippoLegsNplr(cfg.d_state);
       a = init.lambda;
       b0 = init.b;
@@ -214,6 +239,8 @@ class S4Block {
         for (int n = 0; n < m; ++n) pv[i * m + n] = c64(p0[n]);
     }
     ::lra::s4::InitC(q * h * m, rng, cv.data());
+    dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
+    if (cfg.nplr) ToCTilde(dt, are, aim, bv, pv, cv);
     dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
     a_re_ = ps.Add(name + ".ssm.a_re_raw", Tensor::FromVector({s, m}, are), "ssm");
     a_im_ = ps.Add(name + ".ssm.a_im", Tensor::FromVector({s, m}, aim), "ssm");
@@ -227,11 +254,22 @@ class S4Block {
     d_ = ps.Add(name + ".ssm.d", Tensor::FromVector({h}, dd));
     out_ = LinearLayer(ps, name + ".out", h, cfg.glu ? 2 * h : h);
     norm_ = Norm(ps, name + ".norm", h, cfg.norm);
-    dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
   }
 
-  Var Forward(const Var& x, bool training, Rng& rng) const {
+  // x [B, L, H]; lengths [B] (null: every row is full).
+  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
     Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
+    // S4 zeroes the layer input past each sequence's length, after the pre-norm and before the
+    // convolution and the D skip; the residual stream x and the norms stay unmasked. V4:
+    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 155-161
+    // (S4Block.forward); V3: d589d98 src/models/sequence/ss/s4.py lines 175-178 (S4.forward).
+    // `lengths` reaches every block: the encoder passes the dataloader's `lengths` on
+    // (e757cef src/models/nn/utils.py wrap_kwargs; train.py lines 301-302), and
+    // src/models/sequence/backbones/model.py line 125 / backbones/block.py line 105 hand it to
+    // each layer (d589d98: src/models/sequence/model.py line 93, block.py line 96). A causal
+    // kernel never reads later positions, so there it changes only the outputs at pad positions
+    // (which pooling ignores); conv and recurrent mode stay equal on the prefix.
+    z = MaskPastLengths(z, lengths);
     SsmDims d = dims_;
     const int l = static_cast<int>(x.dim(1));
     Var k;
@@ -249,15 +287,29 @@ class S4Block {
     Var y = lra::Add(lra::FftConv(z, k, cfg_.bidirectional ? lra::ConvDirection::kBidirectional
                                                           : lra::ConvDirection::kCausal),
                      lra::Mul(z, d_));
-    y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
     // tie_dropout: one mask per (batch, channel) shared along the length axis (DropoutNd).
     auto drop = [&](const Var& v) {
       return cfg_.tie_dropout ? lra::TiedDropout(v, cfg_.dropout, /*axis=*/1, training, rng)
                               : lra::Dropout(v, cfg_.dropout, training, rng);
     };
+    // V4 only: FFTConv's own dropout on conv + D, before the activation, and always untied:
+    // S4Block builds FFTConv with `dropout` but not `tie_dropout` (state-spaces/s4 e757cef
+    // src/models/sequence/modules/s4block.py line 108), so FFTConv's tie_dropout=False picks
+    // nn.Dropout (e757cef src/models/sequence/kernels/fftconv.py lines 78-79, applied at line
+    // 136 before self.activation, which is the identity here; S4Block's GELU follows at
+    // s4block.py line 170). V3's S4 layer has no such dropout (d589d98
+    // src/models/sequence/ss/s4.py line 229).
+    if (cfg_.block_version == BlockVersion::kV4)
+      y = lra::Dropout(y, cfg_.dropout, training, rng);
+    y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
+    // After the GELU (tie_dropout): V3 d589d98 src/models/sequence/ss/s4.py lines 142-143, 229;
+    // V4 e757cef src/models/sequence/modules/s4block.py lines 118-119, 176.
     y = drop(y);
     y = out_.Forward(y);
     if (cfg_.glu) y = lra::Glu(y);
+    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
+    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
+    // lines 76-77, 116.
     y = drop(y);
     Var r = lra::Add(x, y);
     return cfg_.prenorm ? r : norm_.Forward(r, training);
@@ -334,6 +386,30 @@ class S4Block {
   int modes() const { return dims_.m; }
 
  private:
+  // DPLR: the parameter C holds C-tilde for length l_max. S4 draws C ~ CN(0, 1) and converts it
+  // once, C-tilde = (I - dA^L)^T C, before the first kernel (state-spaces/s4 e757cef
+  // src/models/sequence/kernels/ssm.py lines 182 and 683-709, SSMKernelDPLR._setup_C, called
+  // from forward at line 793; V3: d589d98 src/models/sequence/ss/kernel.py lines 93-117, 254
+  // and the draw at line 953). `c` holds the draw and is overwritten with C-tilde, computed in
+  // double from the initial (float) parameters with ssm_recurrent.h's DplrCTildeFromC.
+  void ToCTilde(const std::vector<float>& dt, const std::vector<float>& are,
+                const std::vector<float>& aim, const std::vector<c64>& b,
+                const std::vector<c64>& p, std::vector<c64>& c) const {
+    const std::vector<double> dtd(dt.begin(), dt.end()), ared(are.begin(), are.end()),
+        aimd(aim.begin(), aim.end());
+    const std::vector<cd> bd(b.begin(), b.end()), pd(p.begin(), p.end()),
+        cdraw(c.begin(), c.end());
+    std::vector<cd> ct(c.size());
+    SsmParams<double> sp;
+    sp.dt_raw = dtd.data();
+    sp.a_re_raw = ared.data();
+    sp.a_im = aimd.data();
+    sp.b = bd.data();
+    sp.p = pd.data();
+    ::lra::s4::DplrCTildeFromC(dims_, cfg_.ssm, sp, cdraw.data(), ct.data());
+    for (size_t i = 0; i < c.size(); ++i) c[i] = c64(ct[i]);
+  }
+
   Config cfg_;
   SsmDims dims_;
   Var dt_, a_re_, a_im_, b_, p_, c_, d_;
@@ -365,7 +441,7 @@ class S4Model : public Model {
   S4Model(const TaskInfo& task, const Config& cfg, uint64_t seed)
       : task_(task), cfg_(cfg), ps_(seed), recurrent_(this) {
     std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);  // SSM inits take a std engine
-    encoder_ = Encoder(ps_, "encoder", task, cfg.d_model, cfg.linear_pixels);
+    encoder_ = Encoder(ps_, "encoder", task, cfg.d_model, cfg.linear_pixels, cfg.pixel_norm);
     for (int i = 0; i < cfg.n_layers; ++i)
       blocks_.emplace_back(ps_, absl::StrCat("layers.", i), cfg, rng);
     if (cfg.prenorm) final_norm_ = Norm(ps_, "final_norm", cfg.d_model, cfg.norm);
@@ -377,16 +453,17 @@ class S4Model : public Model {
     }
   }
 
-  Var Features(const int32_t* tokens, int b, int l, bool training, Rng& rng) const {
+  Var Features(const int32_t* tokens, const int32_t* lengths, int b, int l, bool training,
+               Rng& rng) const {
     Var x = encoder_.Forward(tokens, b, l);
-    for (const S4Block& blk : blocks_) x = blk.Forward(x, training, rng);
+    for (const S4Block& blk : blocks_) x = blk.Forward(x, lengths, training, rng);
     if (cfg_.prenorm) x = final_norm_.Forward(x, training);
     return x;
   }
 
   Var Forward(const Batch& batch, bool training, Rng& rng) override {
     auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
-      return Pool(Features(tokens, b, l, training, rng), cfg_.pool, lengths);
+      return Pool(Features(tokens, lengths, b, l, training, rng), cfg_.pool, lengths);
     };
     if (task_.pair) {
       auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);
@@ -485,10 +562,21 @@ std::vector<OptionSpec> S4Options(const char* mode) {
       {"norm", "layer", "layer, batch or none", OptionType::kString, {"layer", "batch", "none"}},
       {"prenorm", "true", "pre-norm (true) or post-norm (false) residual blocks"},
       {"glu", "true", "output Linear(H, 2H) + GLU (false: Linear(H, H))"},
-      {"dropout", "0.0", "dropout rate (after GELU and before the residual add)", OptionType::kFloat},
-      {"tie_dropout", "true", "one dropout mask per (batch, channel) over the length"},
+      {"dropout", "0.0",
+       "dropout rate (after GELU and before the residual add; block_version=v4 also before GELU)",
+       OptionType::kFloat},
+      {"tie_dropout", "true",
+       "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
+      {"block_version", "v3",
+       "S4 block code: v3 (state-spaces/s4 d589d98: dropout after GELU and on the residual branch) "
+       "or v4 (e757cef: also an untied dropout before GELU)",
+       OptionType::kString, {"v3", "v4"}},
       {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
-      {"linear_pixels", "true", "pixel tasks: Linear(1, H) on pixel/255 instead of an embedding"},
+      {"linear_pixels", "true", "pixel tasks: Linear(1, H) on the scaled pixel instead of an embedding"},
+      {"pixel_norm", "unit",
+       "linear pixel input: unit = p/255, s4_cifar = (p/255 - 122.6/255)/(61/255) (S4's CIFAR), "
+       "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
+       OptionType::kString, {"unit", "s4_cifar", "center"}},
       {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
       {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
@@ -500,6 +588,11 @@ absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Opti
                                                 uint64_t seed) {
   absl::StatusOr<Config> cfg = ParseConfig(options);
   if (!cfg.ok()) return cfg.status();
+  if (task.pixels && !cfg->linear_pixels && cfg->pixel_norm != PixelNorm::kUnit)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "s4: pixel_norm=", options.String("pixel_norm"),
+        " scales the linear pixel encoder's input, but linear_pixels=false embeds pixel tokens; "
+        "set linear_pixels=true or pixel_norm=unit"));
   if (cfg->nplr) {
     if (cfg->l_max == 0) cfg->l_max = task.max_length;
     if (cfg->l_max < 1)

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
+#include "models/s4/ssm_recurrent.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {
@@ -30,7 +31,28 @@ struct RefCfg {
   int h, m, s, q, layers, vocab, classes;
   bool zoh, softplus, prenorm, batchnorm, pair;
   int nplr_lmax = 0;  // > 0: DPLR S4 with its kernel generated at this length
+  // Training-mode dropout, masks drawn from the model's dropout stream in the model's order
+  // (core/ops/dropout.cc: one FillBernoulli per dropout call; tied = one value per (b, h)).
+  double dropout = 0;
+  bool tie = true;
+  bool v4 = false;  // block_version=v4: an untied dropout before the GELU as well
 };
+
+// The scaled keep-mask of one dropout call on [rows_b, L, H] (tied: shared over L).
+Vec DropMask(Rng& rng, double p, bool tie, int rows_b, int L, int H) {
+  const int64_t n = tie ? int64_t{rows_b} * H : int64_t{rows_b} * L * H;
+  std::vector<uint8_t> keep(n);
+  rng.FillBernoulli(keep.data(), n, 1.0f - static_cast<float>(p));
+  const double scale = 1.0f / (1.0f - static_cast<float>(p));
+  Vec m(static_cast<size_t>(rows_b) * L * H);
+  for (int b = 0; b < rows_b; ++b)
+    for (int t = 0; t < L; ++t)
+      for (int j = 0; j < H; ++j) {
+        const int64_t i = (int64_t{b} * L + t) * H + j;
+        m[i] = keep[tie ? int64_t{b} * H + j : i] ? scale : 0.0;
+      }
+  return m;
+}
 
 // Solves A x = b (n x n, row-major) by Gaussian elimination with partial pivoting.
 std::vector<cd> Solve(std::vector<cd> a, std::vector<cd> b, int n) {
@@ -133,8 +155,9 @@ Vec NormRef(const Vec& x, int rows, int h, const Vec& g, const Vec& b, bool batc
 
 double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 
-// Features [B, L, H] of the S4D backbone.
-Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok, int B, int L) {
+// Features [B, L, H] of the S4D backbone (lens: B lengths; rng: the dropout stream).
+Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok,
+             const std::vector<int32_t>& lens, int B, int L, Rng& rng) {
   const int H = c.h, M = c.m, rows = B * L;
   Vec x(static_cast<size_t>(rows) * H);
   const Vec& emb = p.at("encoder.embedding");
@@ -144,6 +167,10 @@ Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok, 
     const std::string n = "layers." + std::to_string(li);
     auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
     Vec z = c.prenorm ? NormRef(x, rows, H, P(".norm.gamma"), P(".norm.beta"), c.batchnorm) : x;
+    // S4 zeroes the layer input past each length (before the convolution and the D skip).
+    for (int b = 0; b < B; ++b)
+      for (int t = lens[b]; t < L; ++t)
+        for (int h = 0; h < H; ++h) z[(b * L + t) * H + h] = 0.0;
     // Kernel K[q][h][l] = 2 Re(sum_n C[q,h,n] B[s,n] coef(dt A) z^l), z^l by repeated products.
     std::vector<Vec> K(c.q, Vec(static_cast<size_t>(H) * L, 0.0));
     for (int h = 0; h < H && c.nplr_lmax > 0; ++h) {
@@ -197,13 +224,23 @@ Vec Backbone(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok, 
             if (s <= t) acc += K[0][h * L + t - s] * u;
             else if (c.q == 2) acc += K[1][h * L + s - t - 1] * u;
           }
-          y[(b * L + t) * H + h] = Gelu(acc);
+          y[(b * L + t) * H + h] = acc;
         }
+    if (c.dropout > 0 && c.v4) {
+      const Vec m = DropMask(rng, c.dropout, /*tie=*/false, B, L, H);
+      for (size_t i = 0; i < y.size(); ++i) y[i] *= m[i];
+    }
+    for (double& v : y) v = Gelu(v);
+    if (c.dropout > 0) {
+      const Vec m = DropMask(rng, c.dropout, c.tie, B, L, H);
+      for (size_t i = 0; i < y.size(); ++i) y[i] *= m[i];
+    }
     Vec o = Lin(y, rows, H, P(".out.w"), P(".out.b"));
+    const Vec m = c.dropout > 0 ? DropMask(rng, c.dropout, c.tie, B, L, H) : Vec(x.size(), 1.0);
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < H; ++j) {
         const double a = o[r * 2 * H + j], g = o[r * 2 * H + H + j];
-        x[r * H + j] += a / (1 + std::exp(-g));
+        x[r * H + j] += m[r * H + j] * a / (1 + std::exp(-g));
       }
     if (!c.prenorm) x = NormRef(x, rows, H, P(".norm.gamma"), P(".norm.beta"), c.batchnorm);
   }
@@ -219,14 +256,15 @@ Vec MeanPoolRef(const Vec& x, int B, int L, int H, const std::vector<int32_t>& l
   return y;
 }
 
+// rng: a copy of the dropout stream the model's Forward starts from.
 Vec RefLogits(const RefCfg& c, const Params& p, const std::vector<int32_t>& tok,
-              const std::vector<int32_t>& lens, int B, int L) {
+              const std::vector<int32_t>& lens, int B, int L, Rng rng) {
   if (!c.pair) {
-    Vec pooled = MeanPoolRef(Backbone(c, p, tok, B, L), B, L, c.h, lens);
+    Vec pooled = MeanPoolRef(Backbone(c, p, tok, lens, B, L, rng), B, L, c.h, lens);
     return Lin(pooled, B, c.h, p.at("decoder.out.w"), p.at("decoder.out.b"));
   }
   // Pair: tok holds 2B rows (documents 1 then 2), encoded together (BatchNorm sees all 2B).
-  Vec pooled = MeanPoolRef(Backbone(c, p, tok, 2 * B, L), 2 * B, L, c.h, lens);
+  Vec pooled = MeanPoolRef(Backbone(c, p, tok, lens, 2 * B, L, rng), 2 * B, L, c.h, lens);
   const int H = c.h;
   Vec f(static_cast<size_t>(B) * 4 * H);
   for (int b = 0; b < B; ++b)
@@ -275,6 +313,7 @@ TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
     batch.lengths2 = lens.data() + B;
   }
   Rng rng(1);
+  const Rng rng0 = rng;  // the reference redraws the same dropout masks from here
   Var logits = (*model)->Forward(batch, /*training=*/true, rng);
   Params p;
   std::vector<Var> vars;
@@ -284,7 +323,7 @@ TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
       p[v.name()] = Vec(f, f + NumFloats(v));
       vars.push_back(v);
     }
-  Vec ref = RefLogits(c, p, tok, lens, B, L);
+  Vec ref = RefLogits(c, p, tok, lens, B, L, rng0);
   ASSERT_EQ(ref.size(), static_cast<size_t>(logits.numel()));
   double scale = 0, err = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -297,7 +336,7 @@ TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
   for (auto& v : r) v = std::normal_distribution<float>()(g);
   Backward(logits, Tensor::FromVector(logits.shape(), r));
   auto loss = [&](const Params& q) {
-    Vec y = RefLogits(c, q, tok, lens, B, L);
+    Vec y = RefLogits(c, q, tok, lens, B, L, rng0);
     double s = 0;
     for (size_t i = 0; i < y.size(); ++i) s += r[i] * y[i];
     return s;
@@ -353,7 +392,18 @@ INSTANTIATE_TEST_SUITE_P(
         GoldenCase{"DplrBidirPostBatchNorm",
                    Opts({{"l_max", "8"}, {"bidirectional", "true"}, {"norm", "batch"},
                          {"prenorm", "false"}}),
-                   {4, 2, 4, 2, 2, 6, 3, false, false, false, true, false, 8}}),
+                   {4, 2, 4, 2, 2, 6, 3, false, false, false, true, false, 8}},
+        // Training-mode dropout at each site of the V3 block (tied) and the V4 block (untied
+        // before the GELU, then tied / untied as tie_dropout says).
+        GoldenCase{"DropoutV3TiedBidir",
+                   Opts({{"dropout", "0.3"}, {"bidirectional", "true"}}),
+                   {4, 2, 4, 2, 2, 6, 3, true, false, true, false, false, 0, 0.3, true, false}},
+        GoldenCase{"DropoutV4TiedBidir",
+                   Opts({{"dropout", "0.3"}, {"bidirectional", "true"}, {"block_version", "v4"}}),
+                   {4, 2, 4, 2, 2, 6, 3, true, false, true, false, false, 0, 0.3, true, true}},
+        GoldenCase{"DropoutV4Untied",
+                   Opts({{"dropout", "0.3"}, {"tie_dropout", "false"}, {"block_version", "v4"}}),
+                   {4, 2, 4, 1, 2, 6, 3, true, false, true, false, false, 0, 0.3, false, true}}),
     [](const ::testing::TestParamInfo<GoldenCase>& i) { return i.param.name; });
 
 TEST(S4dModel, ConvolutionModeEqualsRecurrentMode) {
@@ -447,6 +497,95 @@ TEST(S4dModel, LossFallsOnToyProblem) {
   }
   EXPECT_LT(last, 0.75 * first) << name << ": first 5 steps " << first << ", last 5 " << last;
   }
+}
+
+
+// S4 draws C ~ CN(0, 1) and stores C-tilde = (I - dA^L)^T C (state-spaces/s4 e757cef
+// src/models/sequence/kernels/ssm.py, SSMKernelDPLR._setup_C). Recovering C from the stored
+// parameter must give a CN(0, 1) sample. With L = 4 and dt = 1e-4, I - dA^L ~ L dt A is far
+// from I, so a C-tilde drawn CN(0, 1) directly (the old behaviour) recovers a C larger by
+// ~1 / (L dt |A|) and fails. Tolerance: |C|^2 of CN(0, 1) is Exp(1) (mean 1, sd 1), so the mean
+// of n = H * M = 2048 values has sd 1 / sqrt(n) = 0.022; the test allows 5 sd.
+TEST(S4Model, DplrStoresCTildeOfAStandardComplexNormalC) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  const int H = 64, N = 64, M = N / 2, Lk = 4;
+  auto model = CreateModel("s4", task,
+                           {{"d_model", std::to_string(H)}, {"d_state", std::to_string(N)},
+                            {"n_layers", "1"}, {"l_max", std::to_string(Lk)},
+                            {"dt_min", "0.0001"}, {"dt_max", "0.0001"}},
+                           11);
+  ASSERT_TRUE(model.ok()) << model.status();
+  Params p;
+  for (const ParamGroup& grp : (*model)->ParamGroups())
+    for (const Var& v : grp.params) {
+      const float* f = Floats(v);
+      p[v.name()] = Vec(f, f + NumFloats(v));
+    }
+  auto complex = [&](const std::string& name) {
+    const Vec& v = p.at("layers.0.ssm." + name);
+    std::vector<cd> out(v.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = cd(v[2 * i], v[2 * i + 1]);
+    return out;
+  };
+  const std::vector<cd> b = complex("b"), pp = complex("p"), ct = complex("c");
+  ASSERT_EQ(ct.size(), static_cast<size_t>(H) * M);
+  const Vec &dt = p.at("layers.0.ssm.dt_raw"), &are = p.at("layers.0.ssm.a_re_raw"),
+            &aim = p.at("layers.0.ssm.a_im");
+  s4::SsmParams<double> sp;
+  sp.dt_raw = dt.data();
+  sp.a_re_raw = are.data();
+  sp.a_im = aim.data();
+  sp.b = b.data();
+  sp.p = pp.data();
+  std::vector<cd> c(ct.size());
+  s4::DplrCFromCTilde(s4::SsmDims{1, H, M, H, Lk}, s4::SsmOptions{s4::Discretization::kBilinear},
+                      sp, ct.data(), c.data());
+  double power = 0, power_tilde = 0;
+  cd mean = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    power += std::norm(c[i]) / c.size();
+    power_tilde += std::norm(ct[i]) / c.size();
+    mean += c[i] / static_cast<double>(c.size());
+  }
+  const double sd = 1.0 / std::sqrt(static_cast<double>(c.size()));
+  EXPECT_NEAR(power, 1.0, 5 * sd) << "E|C|^2 of the recovered C (C-tilde: " << power_tilde << ")";
+  EXPECT_LT(std::abs(mean), 5 * sd) << "mean of the recovered C";
+  EXPECT_LT(power_tilde, 0.1) << "C-tilde = (I - dA^L)^T C is small here, not CN(0, 1)";
+}
+
+// pixel_norm: with no layers, no norm and mean pooling the logits are affine in the encoder's
+// pixel value x, so two constant images under `unit` (x = 0 and x = 1) fix the map, which then
+// predicts the logits under `s4_cifar` and `center` (same seed, so the same parameters).
+// Tolerance: a handful of float ops on O(1) values, ~1e-6; 1e-4 leaves room and still catches
+// any other scaling (the three normalizations differ by O(1)).
+TEST(S4Model, PixelNormScalesTheLinearPixelInput) {
+  TaskInfo task{"image", 256, 0, 3, 8, false, /*pixels=*/true, "mean"};
+  auto logits = [&](const std::string& norm, int pixel) {
+    auto model = CreateModel("s4d", task,
+                             {{"d_model", "4"}, {"n_layers", "0"}, {"norm", "none"},
+                              {"pixel_norm", norm}},
+                             3);
+    EXPECT_TRUE(model.ok()) << model.status();
+    std::vector<int32_t> tok(8, pixel);
+    Rng rng(1);
+    NoGrad ng;
+    Var out = (*model)->Forward(Batch{1, 8, tok.data(), nullptr}, false, rng);
+    return std::vector<float>(out.value().data<float>(), out.value().data<float>() + 3);
+  };
+  const std::vector<float> l0 = logits("unit", 0), l1 = logits("unit", 255);
+  const int p = 100;
+  const std::map<std::string, double> x = {{"unit", p / 255.0},
+                                           {"s4_cifar", (p - 122.6) / 61.0},
+                                           {"center", (p / 255.0 - 0.5) / 0.5}};
+  for (const auto& [norm, xv] : x) {
+    const std::vector<float> got = logits(norm, p);
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(got[k], l0[k] + xv * (l1[k] - l0[k]), 1e-4) << norm << " class " << k;
+  }
+  auto bad = CreateModel("s4d", task, {{"linear_pixels", "false"}, {"pixel_norm", "s4_cifar"}}, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("linear_pixels=true"), std::string::npos)
+      << bad.status();
 }
 
 }  // namespace
