@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -50,6 +51,20 @@ c64* AsComplex(Tensor& t) { return reinterpret_cast<c64*>(t.data<float>()); }
 // V4 code (e757cef), which adds an untied dropout before the GELU.
 enum class BlockVersion { kV3, kV4 };
 
+// Which parameters skip weight decay, besides the SSM's A, B, P and dt (which never decay):
+//   kBiasesNormsEmbedding  every bias, norm parameter and the embedding (this code's default)
+//   kNone                  none: S4's V3 recipe. d589d98 configs/config.yaml sets no
+//                          train.optimizer_param_grouping, so train.py line 456 never calls
+//                          add_optimizer_hooks and every parameter without an SSM `_optim`
+//                          takes the optimizer's weight decay (train.py lines 460-461).
+//   kBackboneBiasesNorms   the backbone's biases and norm parameters only: S4's V4 recipe.
+//                          e757cef configs/config.yaml lines 42-44 and train.py line 460 call
+//                          add_optimizer_hooks(self.model) on the backbone alone
+//                          (src/utils/optim_groups.py lines 12-38), so the encoder (embedding,
+//                          linear pixel encoder; self.encoder, train.py line 191) and the
+//                          decoder (self.decoder, line 192) decay.
+enum class NoDecay { kBiasesNormsEmbedding, kNone, kBackboneBiasesNorms };
+
 struct Config {
   bool nplr = false;
   int l_max = 0;  // DPLR kernel length (C-tilde is defined for it)
@@ -63,6 +78,7 @@ struct Config {
   PoolKind pool = PoolKind::kMean;
   PixelNorm pixel_norm = PixelNorm::kUnit;
   BlockVersion block_version = BlockVersion::kV3;
+  NoDecay no_decay = NoDecay::kBiasesNormsEmbedding;
   float dropout = 0.0f;
   double lr_ssm = 1e-3, lr_dt = -1, lr_c = -1;
 };
@@ -105,6 +121,10 @@ absl::StatusOr<Config> ParseConfig(const Options& o) {
   if (!pixel_norm.ok()) return pixel_norm.status();
   c.pixel_norm = *pixel_norm;
   c.block_version = o.String("block_version") == "v4" ? BlockVersion::kV4 : BlockVersion::kV3;
+  const std::string no_decay = o.String("no_decay");
+  c.no_decay = no_decay == "none"                    ? NoDecay::kNone
+               : no_decay == "backbone_biases_norms" ? NoDecay::kBackboneBiasesNorms
+                                                     : NoDecay::kBiasesNormsEmbedding;
   if (c.d_model < 1 || c.n_layers < 0 || c.d_state < 2 || c.d_state % 2)
     return absl::InvalidArgumentError(absl::StrCat(
         "s4: need d_model >= 1, n_layers >= 0 and an even d_state >= 2 (got d_model=", c.d_model,
@@ -220,16 +240,25 @@ class S4Block {
     std::vector<c64> bv(s * m), cv(q * h * m);
     ::lra::s4::InitDtRaw(cfg.ssm.dt_transform, cfg.dt_min, cfg.dt_max, h, rng, dt.data());
     std::vector<cd> a, b0, p0;
+    const bool v3 = cfg.block_version == BlockVersion::kV3;
     if (cfg.nplr) {
       // HiPPO-LegS in NPLR form: Lambda, P and B in the eigenbasis; the parameter C holds
-      // C-tilde for length l_max (set below from C ~ CN(0, 1)).
+      // C-tilde for length l_max (set below from C ~ CN(0, 1)). B = V* B_legs: V4 clips its
+      // imaginary part to [-2, 2] (state-spaces/s4 e757cef src/models/hippo/hippo.py line 203,
+      // nplr's default B_clip=2.0, applied at lines 274-275); V3 does not (d589d98
+      // src/models/hippo/hippo.py line 195, nplr has no B_clip).
       ::lra::s4::NplrInit init = ::lra::s4::HippoLegsNplr(cfg.d_state);
       a = init.lambda;
       b0 = init.b;
       p0 = init.p;
+      if (!v3)
+        for (cd& x : b0) x = {x.real(), std::clamp(x.imag(), -2.0, 2.0)};
     } else {
       a = ::lra::s4::S4dInitA(cfg.init, cfg.d_state);
-      b0 = ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
+      // S4D-LegS: V4 clips Im(B) as above (S4dInitB); V3's diag mode takes LegS B unclipped
+      // (d589d98 src/models/sequence/ss/dplr.py line 79, ssm() -> hippo.nplr).
+      b0 = v3 && cfg.init == DiagInit::kLegs ? ::lra::s4::HippoLegsNplr(cfg.d_state).b
+                                             : ::lra::s4::S4dInitB(cfg.init, cfg.d_state);
     }
     std::vector<c64> pv(cfg.nplr ? s * m : 0);
     for (int i = 0; i < s; ++i) {
@@ -239,6 +268,13 @@ class S4Block {
         for (int n = 0; n < m; ++n) pv[i * m + n] = c64(p0[n]);
     }
     ::lra::s4::InitC(q * h * m, rng, cv.data());
+    // V3's diag mode (S4D) starts the C parameter at C * B (d589d98
+    // src/models/sequence/ss/kernel.py line 975, SSKernel, mode == "diag"), and its kernel
+    // multiplies by B again (line 790); V4 starts at C (e757cef
+    // src/models/sequence/kernels/ssm.py line 182). B = 1 for init=lin/inv, so only LegS differs.
+    if (!cfg.nplr && v3)
+      for (int i = 0; i < q * h; ++i)
+        for (int n = 0; n < m; ++n) cv[i * m + n] *= c64(b0[n]);
     dims_ = SsmDims{q, h, m, s, cfg.nplr ? cfg.l_max : 0};
     if (cfg.nplr) ToCTilde(dt, are, aim, bv, pv, cv);
     dt_ = ps.Add(name + ".ssm.dt_raw", Tensor::FromVector({h}, dt), "ssm_dt");
@@ -247,7 +283,9 @@ class S4Block {
     b_ = ps.Add(name + ".ssm.b", ComplexTensor({s, m}, bv), "ssm");
     if (cfg.nplr) p_ = ps.Add(name + ".ssm.p", ComplexTensor({s, m}, pv), "ssm");
     c_ = ps.Add(name + ".ssm.c", ComplexTensor({q, h, m}, cv), "ssm_C");
-    // D ~ N(0, 1) (S4.md 1.2: randn(channels, H)).
+    // D ~ N(0, 1): randn(channels, H) (state-spaces/s4 e757cef
+    // src/models/sequence/kernels/fftconv.py line 57; d589d98 src/models/sequence/ss/s4.py
+    // line 129).
     std::normal_distribution<float> nd;
     std::vector<float> dd(h);
     for (float& x : dd) x = nd(rng);
@@ -261,7 +299,7 @@ class S4Block {
     Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
     // S4 zeroes the layer input past each sequence's length, after the pre-norm and before the
     // convolution and the D skip; the residual stream x and the norms stay unmasked. V4:
-    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 155-161
+    // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 153-161
     // (S4Block.forward); V3: d589d98 src/models/sequence/ss/s4.py lines 175-178 (S4.forward).
     // `lengths` reaches every block: the encoder passes the dataloader's `lengths` on
     // (e757cef src/models/nn/utils.py wrap_kwargs; train.py lines 301-302), and
@@ -474,9 +512,32 @@ class S4Model : public Model {
 
   std::vector<ParamGroup> ParamGroups() override {
     auto opt = [](double lr) { return lr < 0 ? std::optional<double>() : std::optional<double>(lr); };
-    return ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
-                       {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
-                       {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    std::vector<ParamGroup> groups = ps_.Groups({{"ssm", {opt(cfg_.lr_ssm), 0.0}},
+                                                 {"ssm_dt", {opt(cfg_.lr_dt), 0.0}},
+                                                 {"ssm_C", {opt(cfg_.lr_c), std::nullopt}}});
+    if (cfg_.no_decay == NoDecay::kBiasesNormsEmbedding) return groups;
+    // Move the parameters that decay under the chosen recipe from "no_decay" to "default".
+    auto find = [&](const char* name) {
+      return std::find_if(groups.begin(), groups.end(),
+                          [&](const ParamGroup& g) { return g.name == name; });
+    };
+    auto nd = find(kNoDecay);
+    if (nd == groups.end()) return groups;
+    std::vector<Var> keep, move;
+    for (const Var& v : nd->params) {
+      const bool outside_backbone =
+          v.name().rfind("encoder.", 0) == 0 || v.name().rfind("decoder.", 0) == 0;
+      (cfg_.no_decay == NoDecay::kNone || outside_backbone ? move : keep).push_back(v);
+    }
+    nd->params = std::move(keep);
+    if (nd->params.empty()) groups.erase(nd);
+    auto def = find(kDefault);
+    if (def == groups.end()) {
+      groups.push_back(ParamGroup{kDefault, {}, std::nullopt, std::nullopt});
+      def = groups.end() - 1;
+    }
+    def->params.insert(def->params.end(), move.begin(), move.end());
+    return groups;
   }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
 
@@ -568,8 +629,9 @@ std::vector<OptionSpec> S4Options(const char* mode) {
       {"tie_dropout", "true",
        "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
       {"block_version", "v3",
-       "S4 block code: v3 (state-spaces/s4 d589d98: dropout after GELU and on the residual branch) "
-       "or v4 (e757cef: also an untied dropout before GELU)",
+       "S4 code version the layer follows: v3 (state-spaces/s4 d589d98: dropout after GELU and on "
+       "the residual branch; LegS B unclipped; S4D C starts at C*B) or v4 (e757cef: also an "
+       "untied dropout before GELU; Im(LegS B) clipped to +-2; S4D C starts at C)",
        OptionType::kString, {"v3", "v4"}},
       {"pool", "mean", "mean (over unpadded tokens), first or last", OptionType::kString, {"mean", "first", "last"}},
       {"linear_pixels", "true", "pixel tasks: Linear(1, H) on the scaled pixel instead of an embedding"},
@@ -578,6 +640,10 @@ std::vector<OptionSpec> S4Options(const char* mode) {
        "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
        OptionType::kString, {"unit", "s4_cifar", "center"}},
       {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
+      {"no_decay", "biases_norms_embedding",
+       "parameters without weight decay besides A, B, P, dt: biases_norms_embedding, none (S4 "
+       "V3 recipe) or backbone_biases_norms (S4 V4: encoder and decoder decay)",
+       OptionType::kString, {"biases_norms_embedding", "none", "backbone_biases_norms"}},
       {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},

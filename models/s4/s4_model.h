@@ -19,12 +19,17 @@
 // Linear(H, K) decoder; Retrieval pools both documents and applies S4's NLI head
 // Linear(4H, H) -> GELU -> Linear(H, K). Pixel tasks use Linear(1, H) on the pixel scaled by
 // `pixel_norm` (models/common/layers.h PixelNorm). DPLR S4 draws C ~ CN(0, 1) and stores
-// C-tilde = (I - dA^l_max)^T C. s4_model.cc cites the upstream file and line of each step.
+// C-tilde = (I - dA^l_max)^T C. `block_version` picks the S4 code the layer follows: v3
+// (d589d98; the default, what this code did before the option) or v4 (e757cef): the V4-only
+// dropout above, and at init V4 clips Im(B) of HiPPO-LegS to [-2, 2] (S4 and S4D-LegS) while
+// V3's S4D starts its C parameter at C * B (differs from V4 for init=legs only). s4_model.cc
+// cites the upstream file and line of each step.
 //
 // Optimizer groups: "ssm" = A (real/imag), B, P at lr_ssm and weight decay 0;
 // "ssm_dt" = dt at lr_dt (negative: the run's lr) and weight decay 0; "ssm_C" = C at lr_c
 // (negative: the run's lr) with the run's weight decay; "no_decay" = biases, norms, the
-// embedding; "default" = everything else (Linear weights, D).
+// embedding (option no_decay=none: empty, S4 V3; no_decay=backbone_biases_norms: the
+// backbone's biases and norms only, S4 V4); "default" = everything else (Linear weights, D).
 #ifndef LRA_MODELS_S4_S4_MODEL_H_
 #define LRA_MODELS_S4_S4_MODEL_H_
 

@@ -8,10 +8,12 @@
 // Tolerance: the float model chains ~25 ops over sums of <= 2L*M + H terms; errors stay below
 // ~1e-5 relative (measured 1e-6 .. 1e-5), so max|a - b| <= 2e-4 (1 + max|b|) has a 10x margin
 // and still catches any wrong term (which shows up at O(1e-2) or more).
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <map>
 #include <random>
+#include <set>
 
 #include "core/random.h"
 #include "gtest/gtest.h"
@@ -586,6 +588,130 @@ TEST(S4Model, PixelNormScalesTheLinearPixelInput) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("linear_pixels=true"), std::string::npos)
       << bad.status();
+}
+
+// The model options S4's V3 LRA recipes need (state-spaces/s4 e757cef
+// configs/experiment/lra/old/v3-s4-*.yaml, run on the V3 code d589d98): dt stored as log dt
+// (dt_transform=exp), n_ssm null = one copy per channel (0) or 2 (CIFAR), post-norm LayerNorm
+// (CIFAR) or BatchNorm (ListOps), the Pathfinder `decoder: mode: last` (pool=last), the V3 block
+// and V3's pixel scalings. Each set builds and runs; pool=last reads the last real position: a
+// sequence padded past its length gives the logits of the unpadded sequence (the mask keeps the
+// bidirectional kernel off the padding). Tolerance: only FFT sizes differ (64 vs 38 points), a
+// relative rounding change of ~1e-6 on O(1) logits (models/batch_invariance_test.cc derives the
+// bound); 1e-4 is far below the O(1e-1) a wrong row or leaked padding gives.
+TEST(S4Model, V3RecipeOptionsBuildAndPoolLastReadsTheLastRealPosition) {
+  using Opt = std::map<std::string, std::string>;
+  const Opt base = {{"d_model", "8"}, {"d_state", "8"}, {"n_layers", "2"},
+                    {"bidirectional", "true"}, {"dt_transform", "exp"},
+                    {"block_version", "v3"}, {"pool", "last"}};
+  struct V3Set {
+    const char* name;
+    bool pixels;
+    Opt extra;
+  };
+  const std::vector<V3Set> sets = {
+      {"listops", false, {{"n_ssm", "0"}, {"norm", "batch"}, {"prenorm", "false"}}},
+      {"cifar", true,
+       {{"n_ssm", "2"}, {"norm", "layer"}, {"prenorm", "false"}, {"pixel_norm", "s4_cifar"},
+        {"dropout", "0.1"}, {"tie_dropout", "true"}}},
+      {"pathfinder", true, {{"n_ssm", "0"}, {"norm", "batch"}, {"pixel_norm", "center"}}},
+  };
+  for (const V3Set& set : sets) {
+    TaskInfo task{set.name, set.pixels ? 256 : 20, 0, 3, 32, false, set.pixels, "mean"};
+    Opt o = base;
+    for (const auto& [k, v] : set.extra) o[k] = v;
+    auto model = CreateModel("s4", task, o, 2);
+    ASSERT_TRUE(model.ok()) << set.name << ": " << model.status();
+    std::mt19937 g(5);
+    std::vector<int32_t> tok(32), lens = {19};
+    for (auto& t : tok) t = static_cast<int32_t>(1 + g() % (task.vocab_size - 1));
+    Rng rng(1);
+    NoGrad ng;
+    Var padded = (*model)->Forward(Batch{1, 32, tok.data(), lens.data()}, false, rng);
+    Var cut = (*model)->Forward(Batch{1, 19, tok.data(), lens.data()}, false, rng);
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(padded.value().data<float>()[k], cut.value().data<float>()[k], 1e-4)
+          << set.name << " class " << k;
+  }
+}
+
+// block_version's initialization differences (same seed, so the same random draws): V4 clips
+// Im(B) of HiPPO-LegS to [-2, 2] (e757cef src/models/hippo/hippo.py, nplr B_clip=2.0) for S4
+// and S4D-LegS, V3 does not; V3's S4D starts the C parameter at C * B (d589d98
+// src/models/sequence/ss/kernel.py, SSKernel mode == "diag"), V4 at C. Exact comparisons: the
+// same float values are copied or multiplied once in both (tolerance: one complex product, 1e-6).
+TEST(S4Model, BlockVersionSelectsTheInitOfBAndC) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto params = [&](const char* model, const char* version) {
+    auto m = CreateModel(model, task,
+                         {{"d_model", "4"}, {"d_state", "64"}, {"n_layers", "1"},
+                          {"init", "legs"}, {"block_version", version}},
+                         9);
+    EXPECT_TRUE(m.ok()) << m.status();
+    Params p;
+    for (const ParamGroup& grp : (*m)->ParamGroups())
+      for (const Var& v : grp.params) {
+        const float* f = Floats(v);
+        p[v.name()] = Vec(f, f + NumFloats(v));
+      }
+    return p;
+  };
+  for (const char* model : {"s4", "s4d"}) {
+    SCOPED_TRACE(model);
+    Params v3 = params(model, "v3"), v4 = params(model, "v4");
+    const Vec &b3 = v3.at("layers.0.ssm.b"), &b4 = v4.at("layers.0.ssm.b");
+    ASSERT_EQ(b3.size(), b4.size());
+    double max_im = 0;
+    for (size_t i = 0; i < b3.size(); i += 2) {
+      EXPECT_EQ(b4[i], b3[i]);                                   // real part untouched
+      EXPECT_EQ(b4[i + 1], std::clamp(b3[i + 1], -2.0, 2.0));  // imaginary part clipped
+      max_im = std::max(max_im, std::abs(b3[i + 1]));
+    }
+    EXPECT_GT(max_im, 2.0) << "LegS B has |Im| > 2 somewhere, so the clip matters";
+    if (std::string(model) == "s4") continue;  // DPLR: C-tilde from CN(0, 1) C in both
+    const Vec &c3 = v3.at("layers.0.ssm.c"), &c4 = v4.at("layers.0.ssm.c");
+    const int m = static_cast<int>(b3.size() / 2);  // one SSM copy per channel, all equal at init
+    for (size_t i = 0; i < c3.size() / 2; ++i) {
+      const cd want = cd(c4[2 * i], c4[2 * i + 1]) * cd(b3[2 * (i % m)], b3[2 * (i % m) + 1]);
+      EXPECT_NEAR(c3[2 * i], want.real(), 1e-6 * (1 + std::abs(want)));
+      EXPECT_NEAR(c3[2 * i + 1], want.imag(), 1e-6 * (1 + std::abs(want)));
+    }
+  }
+}
+
+// no_decay: which parameters skip weight decay. Default: every bias, norm and the embedding.
+// `none` (S4 V3: no add_optimizer_hooks) decays all but A, B, P, dt; `backbone_biases_norms`
+// (S4 V4: add_optimizer_hooks on the backbone only) also decays the encoder and the decoder.
+TEST(S4Model, NoDecaySelectsTheRecipesWeightDecayGroups) {
+  TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
+  auto undecayed = [&](const char* value) {
+    auto m = CreateModel("s4d", task, {{"d_model", "4"}, {"n_layers", "1"}, {"no_decay", value}},
+                         1);
+    EXPECT_TRUE(m.ok()) << m.status();
+    std::set<std::string> names;
+    int count = 0;
+    for (const ParamGroup& g : (*m)->ParamGroups()) {
+      count += static_cast<int>(g.params.size());
+      if (g.weight_decay.has_value() && *g.weight_decay == 0.0)
+        for (const Var& v : g.params) names.insert(v.name());
+    }
+    // Every parameter exactly once: encoder.embedding, 6 SSM (dt, A re/im, B, C, D), out.w/b,
+    // norm and final_norm gamma/beta, decoder.out.w/b.
+    EXPECT_EQ(count, 15);
+    return names;
+  };
+  const std::set<std::string> ssm = {"layers.0.ssm.a_re_raw", "layers.0.ssm.a_im",
+                                     "layers.0.ssm.b", "layers.0.ssm.dt_raw"};
+  std::set<std::string> backbone = ssm;
+  for (const char* n : {"layers.0.out.b", "layers.0.norm.gamma", "layers.0.norm.beta",
+                        "final_norm.gamma", "final_norm.beta"})
+    backbone.insert(n);
+  std::set<std::string> all = backbone;
+  all.insert("encoder.embedding");
+  all.insert("decoder.out.b");
+  EXPECT_EQ(undecayed("biases_norms_embedding"), all);
+  EXPECT_EQ(undecayed("none"), ssm);
+  EXPECT_EQ(undecayed("backbone_biases_norms"), backbone);
 }
 
 }  // namespace

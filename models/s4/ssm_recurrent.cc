@@ -134,15 +134,36 @@ DenseSsm DplrDiscretizeDense(const SsmDims& d, const SsmOptions& o, const SsmPar
 
 void DplrCTildeFromC(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
                      const cd* c, cd* c_tilde) {
-  const int m = d.m;
+  // In the real coordinates r = [Re x; Im x] of the half state (x_f = [x; conj x] = T r with
+  // T = [[I, iI], [I, -iI]]) dA becomes the real matrix R = T^-1 dA T = [[Re S, -Im D],
+  // [Im S, Re D]], S = dA11 + dA12, D = dA11 - dA12 (dA22 = conj dA11, dA21 = conj dA12 by
+  // conjugate symmetry). For c_f = [c; conj c]: c_f^T T = [2 Re c, -2 Im c] =: v (real), and
+  // c_f^T dA^L = (v R^L) T^-1, whose first M entries are (w1 - i w2) / 2 for w = v R^L. So
+  // C-tilde = c - (w1 - i w2) / 2 with real arithmetic only: floor(log2 L) squarings of the
+  // real 2M x 2M matrix R (a quarter of the complex products' work), the vectors multiplied in
+  // as the bits of L come. Channels are independent: OpenMP over h, the same result for any
+  // thread count.
+  const int m = d.m, n = 2 * m;
+#pragma omp parallel for schedule(dynamic)
   for (int h = 0; h < d.h; ++h) {
-    const Eigen::MatrixXcd t = OneMinusPowerL(d, o, p, h).transpose();
+    const DenseSsm s = DplrDiscretizeDense(d, o, p, h);
+    const Eigen::MatrixXcd da = ToEigen(s);
+    const Eigen::MatrixXcd sum = da.topLeftCorner(m, m) + da.topRightCorner(m, m);
+    const Eigen::MatrixXcd dif = da.topLeftCorner(m, m) - da.topRightCorner(m, m);
+    Eigen::MatrixXd r(n, n);
+    r << sum.real(), -dif.imag(), sum.imag(), dif.real();
+    Eigen::MatrixXd w(d.q, n);  // one row per copy of C
     for (int q = 0; q < d.q; ++q) {
       const size_t off = (static_cast<size_t>(q) * d.h + h) * m;
-      Eigen::VectorXcd cf(2 * m);
-      for (int i = 0; i < m; ++i) cf(i) = c[off + i], cf(m + i) = std::conj(c[off + i]);
-      const Eigen::VectorXcd ct = t * cf;
-      for (int i = 0; i < m; ++i) c_tilde[off + i] = ct(i);
+      for (int i = 0; i < m; ++i) w(q, i) = 2 * c[off + i].real(), w(q, m + i) = -2 * c[off + i].imag();
+    }
+    for (int e = d.l; e > 0; e >>= 1) {
+      if (e & 1) w = (w * r).eval();
+      if (e > 1) r = (r * r).eval();
+    }
+    for (int q = 0; q < d.q; ++q) {
+      const size_t off = (static_cast<size_t>(q) * d.h + h) * m;
+      for (int i = 0; i < m; ++i) c_tilde[off + i] = c[off + i] - cd(w(q, i), -w(q, m + i)) / 2.0;
     }
   }
 }

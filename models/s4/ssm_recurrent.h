@@ -52,8 +52,10 @@ struct DenseSsm {
 DenseSsm DplrDiscretizeDense(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
                              int h);
 
-// C-tilde^T = C^T (I - dA^L) with C = [C; conj C] (section 1.5, `_setup_C`), L = d.l, for all
-// (q, h): c [Q, H, M] -> c_tilde [Q, H, M]. dA^L by repeated squaring in double. `p.c` unused.
+// C-tilde^T = C^T (I - dA^L) with C = [C; conj C] (state-spaces/s4 e757cef
+// src/models/sequence/kernels/ssm.py, SSMKernelDPLR._setup_C), L = d.l, for all (q, h):
+// c [Q, H, M] -> c_tilde [Q, H, M]. dA^L by repeated squaring in double, in the real form of
+// the 2M-dimensional state (OpenMP over channels; deterministic). `p.c` unused.
 void DplrCTildeFromC(const SsmDims& d, const SsmOptions& o, const SsmParams<double>& p,
                      const std::complex<double>* c, std::complex<double>* c_tilde);
 // Inverse: solves (I - dA^L)^T C = C-tilde (LU in double). p.c unused.
