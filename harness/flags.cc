@@ -31,7 +31,8 @@ ABSL_FLAG(bool, generate, false,
 ABSL_FLAG(int64_t, size, 0, "prepare --generate: examples over all splits; 0 = the task's default.");
 ABSL_FLAG(bool, overwrite, false, "prepare: replace an existing dataset (otherwise a no-op).");
 ABSL_FLAG(std::string, encoding, "",
-          "prepare: tokenization variant, e.g. lra (default) or s4_eos; `lra tasks` lists them.");
+          "prepare: tokenization variant, e.g. lra (default), s4_eos (ListOps) or s4_chars "
+          "(Text, Retrieval); `lra tasks` lists them.");
 ABSL_FLAG(int32_t, max_length, 0,
           "prepare: maximum tokens per document; 0 = the task's default (Text accepts 1000-4096).");
 ABSL_FLAG(std::string, split, "",

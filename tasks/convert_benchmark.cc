@@ -19,6 +19,7 @@
 #include "tasks/common/split.h"
 #include "tasks/common/task.h"
 #include "tasks/common/tf_example.pb.h"
+#include "tasks/image/cifar.h"
 #include "tasks/specs.h"
 
 namespace lra::tasks {
@@ -61,12 +62,15 @@ TaskContext Context(const std::string& task, const std::string& source) {
   return c;
 }
 
-void Run(benchmark::State& state, const std::string& task, const std::string& source) {
+// `plan`: the task's own PlanFn unless given.
+void Run(benchmark::State& state, const std::string& task, const std::string& source,
+         PlanFn plan_fn = nullptr) {
   TaskContext c = Context(task, source);
   const int64_t bytes = TreeBytes(source);
   int64_t examples = 0;
+  if (plan_fn == nullptr) plan_fn = (*GetTaskHooks(task)).plan;
   for (auto _ : state) {
-    auto plan = (*GetTaskHooks(task)).plan(c);
+    auto plan = plan_fn(c);
     Check(plan.status());
     CountingSink sink;
     RunStats stats;
@@ -97,6 +101,11 @@ void BM_TextAclImdb(benchmark::State& state) {
   Run(state, "text", dir);
 }
 
+// dataset_info.json for a TFDS fixture of one 1,000-example shard per split.
+constexpr char kTfdsInfo1000[] =
+    R"({"splits": [{"name": "train", "shardLengths": ["1000"]},
+                   {"name": "test", "shardLengths": ["1000"]}]})";
+
 void BM_TextTfds(benchmark::State& state) {
   static const std::string dir = [] {
     std::string d = JoinPath(Root(), "tfds/imdb_reviews/plain_text/1.0.0");
@@ -116,6 +125,7 @@ void BM_TextTfds(benchmark::State& state) {
       Check(WriteFileAtomically(
           JoinPath(d, absl::StrCat("imdb_reviews-", split, ".tfrecord-00000-of-00001")), shard));
     }
+    Check(WriteFileAtomically(JoinPath(d, "dataset_info.json"), kTfdsInfo1000));
     return JoinPath(Root(), "tfds/imdb_reviews");
   }();
   Run(state, "text", dir);
@@ -146,7 +156,9 @@ void BM_ImageCifarBinary(benchmark::State& state) {
     }
     return d;
   }();
-  Run(state, "image", dir);
+  // 2,000 records per batch file instead of the release's 10,000.
+  Run(state, "image", dir,
+      [](const TaskContext& c) { return PlanImageWithBatchSize(c, 2000); });
 }
 
 void BM_ImageTfds(benchmark::State& state) {
@@ -176,6 +188,7 @@ void BM_ImageTfds(benchmark::State& state) {
       Check(WriteFileAtomically(
           JoinPath(d, absl::StrCat("cifar10-", split, ".tfrecord-00000-of-00001")), shard));
     }
+    Check(WriteFileAtomically(JoinPath(d, "dataset_info.json"), kTfdsInfo1000));
     return JoinPath(Root(), "tfds/cifar10");
   }();
   Run(state, "image", dir);

@@ -17,17 +17,38 @@
 namespace lra::tasks {
 namespace {
 
-// Streams a converter's examples into a DatasetWriter.
+// Streams a converter's examples into a DatasetWriter, counting them per split.
 class WriterSink : public ExampleSink {
  public:
   explicit WriterSink(datasets::DatasetWriter* writer) : writer_(writer) {}
   absl::Status Add(absl::string_view split, const datasets::Example& example) override {
+    ++counts_[std::string(split)];
     return writer_->Add(split, example);
+  }
+  int64_t count(const std::string& split) const {
+    auto it = counts_.find(split);
+    return it == counts_.end() ? 0 : it->second;
   }
 
  private:
   datasets::DatasetWriter* writer_;
+  std::map<std::string, int64_t> counts_;
 };
+
+// Every split of the task must have examples: the writer only records a split at its first
+// example, so an empty one would otherwise vanish from the manifest without a word.
+absl::Status CheckNoEmptySplit(const TaskSpec& spec, const WriterSink& sink,
+                               const std::string& source, bool generated) {
+  for (const SplitSpec& split : spec.splits()) {
+    if (sink.count(split.name()) > 0) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        spec.name(), ": split ", split.name(), " (", split.note(), ") got no examples from ",
+        source, "; ",
+        generated ? "pass a larger --size so that every split gets some"
+                  : "the source is incomplete: fetch and extract the original files again"));
+  }
+  return absl::OkStatus();
+}
 
 struct Resolved {
   const TaskSpec* spec = nullptr;
@@ -77,8 +98,7 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   if (spec.split_conventions_size() == 0) {
     if (!o.split_convention.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "task ", spec.name(), " has fixed splits; --split_convention applies to pathfinder, "
-          "pathx"));
+          "task ", spec.name(), " has fixed splits; --split applies to pathfinder, pathx"));
     }
   } else {
     c.split_convention = o.split_convention.empty() ? spec.split_conventions(0)
@@ -87,7 +107,7 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
     for (const std::string& s : spec.split_conventions()) known |= s == c.split_convention;
     if (!known) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown split convention '", c.split_convention, "' for ", spec.name(),
+          "unknown split convention --split=", c.split_convention, " for ", spec.name(),
           "; known: ", absl::StrJoin(spec.split_conventions(), ", ")));
     }
   }
@@ -285,6 +305,11 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
                        datasets::DatasetWriter::Create(target, header));
   WriterSink sink(writer.get());
   LRA_RETURN_IF_ERROR(plan.run(&sink, &rep.stats));
+  LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
+      spec, sink,
+      options.generate ? absl::StrCat("the generated source (--size=", r.size, ")")
+                       : r.context.source,
+      options.generate));
   LRA_RETURN_IF_ERROR(writer->Finish());
   if (exists) {
     LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));

@@ -28,6 +28,23 @@ std::string WriteListOps(const std::string& name) {
   return dir;
 }
 
+// Calls fn on every example (batch of one) of `split`; returns how many.
+template <typename Fn>
+int ForEachExample(const std::string& dir, const std::string& split, Fn fn) {
+  datasets::ReaderOptions ro;
+  ro.batch_size = 1;
+  auto reader = datasets::DatasetReader::Open(dir, split, ro);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return 0;
+  datasets::Batch batch;
+  int n = 0;
+  while (*(*reader)->Next(&batch)) {
+    ++n;
+    fn(batch);
+  }
+  return n;
+}
+
 int64_t Count(const datasets::Manifest& m, const std::string& split) {
   for (const auto& s : m.splits()) {
     if (s.name() == split) return s.num_examples();
@@ -169,24 +186,71 @@ TEST(RegistryTest, ShortGeneratedListOpsDrawsTreesThatFit) {
     PrepareReport report;
     ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
     EXPECT_EQ(report.manifest.max_length(), 64);
-    datasets::ReaderOptions ro;
-    ro.batch_size = 1;
     for (const char* split : {"train", "test"}) {
-      auto reader = datasets::DatasetReader::Open(o.out_dir, split, ro);
-      ASSERT_TRUE(reader.ok()) << reader.status();
-      datasets::Batch batch;
-      int n = 0;
-      while (*(*reader)->Next(&batch)) {
-        ++n;
+      const int n = ForEachExample(o.out_dir, split, [&](const datasets::Batch& batch) {
         // Trees have 16 < length < 64 tokens, plus the EOS in s4_eos: so under lra a length of
         // 64 would mean a cut tree.
         const int eos = std::string(encoding) == "s4_eos" ? 1 : 0;
         EXPECT_GT(batch.lengths[0], 64 / 4 + eos) << batch.ids[0];
         EXPECT_LT(batch.lengths[0], 64 + eos) << batch.ids[0];
-      }
+      });
       EXPECT_GT(n, 0);
     }
   }
+}
+
+// The synthetic stand-ins go through S4's character encoding like the real files: a vocabulary
+// counted from the generated training split, stored in the manifest, <eos> closing every
+// sequence, and a folder of its own.
+TEST(RegistryTest, SyntheticTextAndRetrievalWithS4Chars) {
+  for (const char* task : {"text", "retrieval"}) {
+    SCOPED_TRACE(task);
+    PrepareOptions o;
+    o.task = task;
+    o.generate = true;
+    o.size = 40;
+    o.encoding = "s4_chars";
+    o.out_dir = *DefaultDatasetDir(TestDir("chars"), o);
+    EXPECT_EQ(o.out_dir, TestDir(absl::StrCat("chars/", task, "-synthetic-s4_chars")));
+    PrepareReport report;
+    ASSERT_TRUE(PrepareTask(o, &report).ok()) << PrepareTask(o, &report);
+    const datasets::Manifest& m = report.manifest;
+    EXPECT_EQ(m.encoding(), "s4_chars");
+    EXPECT_EQ(m.max_length(), std::string(task) == "text" ? 4096 : 4000);
+    ASSERT_GT(m.vocab().symbols_size(), 3 + 20);  // the specials and the letters of the words
+    EXPECT_EQ(m.vocab().symbols(0), "<pad>");
+    EXPECT_EQ(m.vocab().symbols(1), "<unk>");
+    EXPECT_EQ(m.vocab().symbols(2), "<eos>");
+    EXPECT_EQ(m.vocab().size(), m.vocab().symbols_size());
+    EXPECT_EQ(m.vocab().eos_id(), 2);
+    for (const char* split : {"train", "val", "test"}) {
+      const int n = ForEachExample(o.out_dir, split, [](const datasets::Batch& batch) {
+        ASSERT_GT(batch.lengths[0], 1);
+        EXPECT_EQ(batch.tokens[batch.lengths[0] - 1], 2) << batch.ids[0];
+      });
+      EXPECT_GT(n, 0);
+    }
+  }
+}
+
+// A split that ends up empty is an error, not a dataset whose manifest lacks it. Generated
+// Pathfinder with 5 images: the LRA slicing gives train [0, 4), val [4, round(4.5) = 4) (empty),
+// test [4, 5).
+TEST(RegistryTest, EmptySplitFailsAndWritesNothing) {
+  PrepareOptions p;
+  p.task = "pathfinder";
+  p.generate = true;
+  p.size = 5;
+  p.difficulty = "easy";
+  p.out_dir = TestDir("empty_split/pathfinder");
+  absl::Status s = PrepareTask(p);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("pathfinder: split val (" ));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("got no examples from the generated source (--size=5); pass a larger "
+                        "--size so that every split gets some"));
+  EXPECT_FALSE(PathExists(p.out_dir));
 }
 
 TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
@@ -218,7 +282,8 @@ TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   o.generate = false;
   o.source = "/nonexistent";
   o.split_convention = "s4";
-  EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, random"));
+  EXPECT_THAT(std::string(PrepareTask(o).message()),
+              HasSubstr("unknown split convention --split=s4 for pathfinder; known: lra, random"));
   o.split_convention = "";
   o.difficulty = "hardest";
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: hard, intermediate, easy"));
@@ -226,6 +291,11 @@ TEST(RegistryTest, OptionErrorsSayWhatIsAllowed) {
   o.difficulty = "";
   o.encoding = "s4_eos";
   EXPECT_THAT(std::string(PrepareTask(o).message()), HasSubstr("known: lra, nomask"));
+  o.encoding = "";
+  o.task = "text";
+  o.split_convention = "random";
+  EXPECT_THAT(std::string(PrepareTask(o).message()),
+              HasSubstr("fixed splits; --split applies to pathfinder, pathx"));
 }
 
 }  // namespace

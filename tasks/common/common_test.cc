@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tasks/common/chars.h"
 #include "tasks/common/files.h"
 #include "tasks/common/png.h"
 #include "tasks/common/split.h"
@@ -107,6 +108,51 @@ TEST(SplitTest, TfdsPercentBoundaryRoundsHalfToEven) {
   EXPECT_EQ(TfdsPercentBoundary(15, 90), 14);  // 13.5 -> 14 (even)
   EXPECT_EQ(TfdsPercentBoundary(7, 80), 6);    // 5.6 -> 6
   EXPECT_EQ(TfdsPercentBoundary(7, 90), 6);    // 6.3 -> 6
+}
+
+
+// Strict UTF-8 as Python's bytes.decode("utf-8"): one code point per character of any width,
+// and the malformed forms rejected with the byte offset.
+TEST(CharsTest, DecodeUtf8IsStrict) {
+  std::vector<char32_t> cps;
+  ASSERT_TRUE(DecodeUtf8("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "x", &cps).ok());
+  EXPECT_THAT(cps, ::testing::ElementsAre(U'a', U'\u00e9', U'\u20ac', U'\U0001F600'));
+  for (const char* bad : {"ab\xc3", "ab\x80", "ab\xc0\xaf", "ab\xed\xa0\x80", "ab\xf4\x90\x80\x80",
+                          "ab\xe2\x28\xa1"}) {
+    absl::Status s = DecodeUtf8(bad, "f.txt", &cps);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("f.txt: invalid UTF-8 at byte offset 2"));
+  }
+}
+
+// The encoder keeps max_length - 1 characters and appends <eos>; the returned length counts
+// every character plus <eos>.
+TEST(CharsTest, EncoderTruncatesBeforeEos) {
+  Encoding encoding;
+  encoding.set_name("s4_chars");
+  encoding.set_pad_id(0);
+  encoding.set_unk_id(1);
+  encoding.set_eos_id(2);
+  encoding.set_min_freq(2);
+  CharVocabularyBuilder builder(encoding, 100);
+  ASSERT_TRUE(builder.Add("xyyx\xc3\xa9", "t").ok());  // x 2, y 2, e-acute 1 (< min_freq)
+  auto vocab = builder.Build();
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  EXPECT_THAT(vocab->symbols(), ::testing::ElementsAre("<pad>", "<unk>", "<eos>", "x", "y"));
+  auto encoder = CharEncoder::Create(encoding, *vocab);
+  ASSERT_TRUE(encoder.ok());
+  google::protobuf::RepeatedField<int32_t> ids;
+  int64_t unknown = 0;
+  auto length = encoder->Encode("y\xc3\xa9xyx", 4, "t", &ids, &unknown);
+  ASSERT_TRUE(length.ok());
+  EXPECT_EQ(*length, 6);
+  EXPECT_THAT(ids, ::testing::ElementsAre(4, 1, 3, 2));
+  EXPECT_EQ(unknown, 1);
+
+  CharVocabularyBuilder empty(encoding, 100);
+  ASSERT_TRUE(empty.Add("xy", "t").ok());
+  EXPECT_THAT(std::string(empty.Build().status().message()),
+              HasSubstr("no training character occurs 2 times or more"));
 }
 
 }  // namespace

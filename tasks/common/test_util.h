@@ -42,6 +42,14 @@ inline std::string TestDir(const std::string& name) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
 }
 
+// The plan's error, or else the status of running it into `sink` (a scratch one when null).
+inline absl::Status PlanAndRun(const absl::StatusOr<Plan>& plan, MemorySink* sink = nullptr) {
+  if (!plan.ok()) return plan.status();
+  MemorySink scratch;
+  RunStats stats;
+  return plan->run(sink != nullptr ? sink : &scratch, &stats);
+}
+
 inline std::vector<int> Tokens(const datasets::Example& e) {
   return std::vector<int>(e.tokens().begin(), e.tokens().end());
 }

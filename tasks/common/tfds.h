@@ -1,7 +1,10 @@
 // Reading TensorFlow Datasets caches without TensorFlow: a prepared TFDS dataset is a folder
 // <data_dir>/<name>/[<config>/]<version>/ holding <name>-<split>.tfrecord-NNNNN-of-MMMMM shards
 // of serialized tf.train.Example (tf_example.proto), read in shard order: that order is TFDS's
-// example order, which percent slices such as train[:90%] refer to.
+// example order, which percent slices such as train[:90%] refer to. The folder's
+// `dataset_info.json` records how many examples each shard holds; every shard is checked against
+// it, so a shard that is empty or cut exactly at a record boundary fails instead of silently
+// dropping examples.
 #ifndef LRA_TASKS_COMMON_TFDS_H_
 #define LRA_TASKS_COMMON_TFDS_H_
 
@@ -22,16 +25,27 @@ namespace lra::tasks {
 // Empty string when there is none.
 std::string FindTfdsDir(const std::string& source, absl::string_view name);
 
-// The shard paths of one split, in shard order. NotFoundError when there are none.
-absl::StatusOr<std::vector<std::string>> TfdsShards(const std::string& dir,
-                                                    absl::string_view name,
-                                                    absl::string_view split);
+// One split of a TFDS cache: its shards in order and the example count dataset_info.json
+// records for each (shard_lengths empty when the file gives only the split's total).
+struct TfdsSplit {
+  std::string name;
+  std::vector<std::string> shards;
+  std::vector<int64_t> shard_lengths;
+  int64_t num_examples = 0;  // the split's total per dataset_info.json (> 0)
+};
 
-// Calls `fn(example, where)` for every record of `shards` in order; `where` is
-// "<file> record <i> at byte offset <o>". Corrupt framing (RecordReader) and payloads that are
-// not a tf.train.Example fail with the file and offset.
+// The shards of one split, in shard order, with the counts from `dir`/dataset_info.json. Fails
+// (naming the file and the fix) when there are no shards, dataset_info.json is missing, holds no
+// count for the split, or lists another number of shards than the folder has.
+absl::StatusOr<TfdsSplit> TfdsShards(const std::string& dir, absl::string_view name,
+                                     absl::string_view split);
+
+// Calls `fn(example, where)` for every record of `split` in order; `where` is
+// "<file> record <i> at byte offset <o>". Corrupt framing (RecordReader), payloads that are not
+// a tf.train.Example, and a shard (or split) holding another number of records than
+// dataset_info.json says fail with the file named.
 absl::Status ForEachTfExample(
-    const std::vector<std::string>& shards,
+    const TfdsSplit& split,
     const std::function<absl::Status(const tf::Example&, const std::string& where)>& fn);
 
 // Number of records in `shards` (framing checked, payloads not parsed).

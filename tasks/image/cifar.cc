@@ -31,19 +31,32 @@ std::string BinaryDir(const std::string& source) {
   return "";
 }
 
-absl::StatusOr<std::string> ReadBatchFile(const std::string& path) {
-  LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
-  if (bytes.size() % kRecordBytes != 0) {
-    const size_t whole = bytes.size() / kRecordBytes;
+// Every batch file holds exactly `records` records; a file cut at a record boundary (or empty)
+// would otherwise lose its last images silently.
+absl::Status CheckBatchSize(const std::string& path, int64_t size, int64_t records) {
+  const int64_t expected = records * kRecordBytes;
+  if (size == expected) return absl::OkStatus();
+  const std::string fix = " (re-extract cifar-10-binary.tar.gz)";
+  if (size % kRecordBytes != 0) {
+    const int64_t whole = size / kRecordBytes;
     return absl::DataLossError(absl::StrCat(
-        path, ": ", bytes.size(), " bytes is not a whole number of ", kRecordBytes,
+        path, ": ", size, " bytes is not a whole number of ", kRecordBytes,
         "-byte records; record ", whole, " at byte offset ", whole * kRecordBytes,
-        " is truncated (re-extract cifar-10-binary.tar.gz)"));
+        " is truncated; a CIFAR-10 batch file is ", expected, " bytes", fix));
   }
+  return absl::DataLossError(absl::StrCat(
+      path, ": ", size, " bytes = ", size / kRecordBytes, " images, but every CIFAR-10 batch "
+      "file holds ", records, " (", expected, " bytes)", fix));
+}
+
+absl::StatusOr<std::string> ReadBatchFile(const std::string& path, int64_t records) {
+  LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  LRA_RETURN_IF_ERROR(CheckBatchSize(path, static_cast<int64_t>(bytes.size()), records));
   return bytes;
 }
 
-absl::StatusOr<Plan> PlanBinary(const TaskContext& context, const std::string& dir) {
+absl::StatusOr<Plan> PlanBinary(const TaskContext& context, const std::string& dir,
+                                int64_t records_per_batch) {
   Plan plan;
   plan.provenance.set_kind(datasets::Provenance::RELEASE);
   std::vector<std::string> train = TrainFiles(dir);
@@ -57,22 +70,24 @@ absl::StatusOr<Plan> PlanBinary(const TaskContext& context, const std::string& d
   }
   const std::string test = JoinPath(dir, "test_batch.bin");
   plan.provenance.add_source_files(test);
+  // Sizes first, so a short file fails before anything is written.
+  for (const std::string& f : plan.provenance.source_files()) {
+    LRA_ASSIGN_OR_RETURN(int64_t size, FileSize(f));
+    LRA_RETURN_IF_ERROR(CheckBatchSize(f, size, records_per_batch));
+  }
   (*plan.provenance.mutable_options())["source_format"] = "cifar_binary";
   (*plan.provenance.mutable_options())["split"] =
       "train = first 90% of data_batch_1..5 in file order, val = last 10% (not TFDS's order)";
   plan.vocab = VocabularyFromEncoding(*context.encoding);
-  plan.run = [train, test](ExampleSink* sink, RunStats* stats) -> absl::Status {
+  plan.run = [train, test, records_per_batch](ExampleSink* sink,
+                                              RunStats* stats) -> absl::Status {
     // Split boundary over the whole training stream, as train[:90%] is.
-    int64_t total = 0;
-    for (const std::string& f : train) {
-      LRA_ASSIGN_OR_RETURN(int64_t size, FileSize(f));
-      total += size / kRecordBytes;
-    }
+    const int64_t total = records_per_batch * static_cast<int64_t>(train.size());
     const int64_t boundary = TfdsPercentBoundary(total, 90);
     int64_t index = 0;
     datasets::Example e;
     auto convert = [&](const std::string& path, bool is_train) -> absl::Status {
-      LRA_ASSIGN_OR_RETURN(std::string bytes, ReadBatchFile(path));
+      LRA_ASSIGN_OR_RETURN(std::string bytes, ReadBatchFile(path, records_per_batch));
       const std::string file = Basename(path);
       const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
       for (size_t r = 0; r * kRecordBytes < bytes.size(); ++r) {
@@ -102,12 +117,12 @@ absl::StatusOr<Plan> PlanTfdsCifar(const TaskContext& context, const std::string
   plan.provenance.add_source_files(dir);
   (*plan.provenance.mutable_options())["source_format"] = "tfds";
   (*plan.provenance.mutable_options())["split"] = "train[:90%] / train[90%:] / test, TFDS order";
-  LRA_ASSIGN_OR_RETURN(std::vector<std::string> train, TfdsShards(dir, "cifar10", "train"));
-  LRA_ASSIGN_OR_RETURN(std::vector<std::string> test, TfdsShards(dir, "cifar10", "test"));
+  LRA_ASSIGN_OR_RETURN(TfdsSplit train, TfdsShards(dir, "cifar10", "train"));
+  LRA_ASSIGN_OR_RETURN(TfdsSplit test, TfdsShards(dir, "cifar10", "test"));
   plan.vocab = VocabularyFromEncoding(*context.encoding);
   plan.run = [train, test](ExampleSink* sink, RunStats* stats) -> absl::Status {
-    LRA_ASSIGN_OR_RETURN(int64_t total, CountRecords(train));
-    const int64_t boundary = TfdsPercentBoundary(total, 90);
+    // The count dataset_info.json records; ForEachTfExample checks the shards hold it.
+    const int64_t boundary = TfdsPercentBoundary(train.num_examples, 90);
     datasets::Example e;
     for (const bool is_train : {true, false}) {
       int64_t index = 0;
@@ -174,8 +189,13 @@ absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string
 }
 
 absl::StatusOr<Plan> PlanImage(const TaskContext& context) {
+  return PlanImageWithBatchSize(context, kCifarRecordsPerBatch);
+}
+
+absl::StatusOr<Plan> PlanImageWithBatchSize(const TaskContext& context,
+                                            int64_t records_per_batch) {
   const std::string binary = BinaryDir(context.source);
-  if (!binary.empty()) return PlanBinary(context, binary);
+  if (!binary.empty()) return PlanBinary(context, binary, records_per_batch);
   const std::string tfds = FindTfdsDir(context.source, "cifar10");
   if (!tfds.empty()) return PlanTfdsCifar(context, tfds);
   return absl::NotFoundError(absl::StrCat(

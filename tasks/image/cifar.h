@@ -11,6 +11,7 @@
 #ifndef LRA_TASKS_IMAGE_CIFAR_H_
 #define LRA_TASKS_IMAGE_CIFAR_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -22,9 +23,19 @@ namespace lra::tasks {
 absl::Status CifarBinaryRecordToExample(const uint8_t* record, const std::string& id,
                                         datasets::Example* example);
 
+// The binary release holds 10,000 images in each of its six batch files, so every file is
+// exactly 30,730,000 bytes (https://www.cs.toronto.edu/~kriz/cifar.html, "Binary version").
+inline constexpr int64_t kCifarRecordsPerBatch = 10000;
+
 // `context.source`: cifar-10-batches-bin/ or the folder above it (binary), or a TFDS data dir /
-// cifar10 folder (TFRecords).
+// cifar10 folder (TFRecords, counts checked against dataset_info.json). A binary batch file of
+// any other size than kCifarRecordsPerBatch records fails with the file named.
 absl::StatusOr<Plan> PlanImage(const TaskContext& context);
+
+// PlanImage with another number of records per binary batch file; for tests and the conversion
+// benchmark, whose fixtures are smaller than the release.
+absl::StatusOr<Plan> PlanImageWithBatchSize(const TaskContext& context,
+                                            int64_t records_per_batch);
 
 }  // namespace lra::tasks
 

@@ -1,5 +1,7 @@
 #include "tasks/image/cifar.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,6 +17,7 @@ extern const char kImageSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::testing::HasSubstr;
 
@@ -43,7 +46,7 @@ std::string WriteBinary(const std::string& name, int per_batch) {
 
 TEST(CifarTest, BinaryReleaseGivesGrayTokensAndTheNinetyTenSplit) {
   auto t = MakeContext(kImageSpec, WriteBinary("cifar", 4));
-  auto plan = PlanImage(t.context);
+  auto plan = PlanImageWithBatchSize(t.context, 4);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->provenance.source_files_size(), 6);
   EXPECT_EQ(plan->vocab.size(), 256);
@@ -70,9 +73,7 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
   auto bytes = ReadFileToString(JoinPath(dir, "data_batch_3.bin"));
   ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "data_batch_3.bin"), bytes->substr(0, 5000)).ok());
   auto t = MakeContext(kImageSpec, dir);
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = PlanImage(t.context)->run(&sink, &stats);
+  absl::Status s = PlanImageWithBatchSize(t.context, 2).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("data_batch_3.bin: 5000 bytes is not a whole number of 3073-byte "
@@ -81,7 +82,11 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
   std::string bad = *bytes;
   bad[3073] = 42;
   ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "data_batch_3.bin"), bad).ok());
-  s = PlanImage(t.context)->run(&sink, &stats);
+  MemorySink sink;
+  RunStats stats;
+  auto plan = PlanImageWithBatchSize(t.context, 2);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  s = plan->run(&sink, &stats);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("data_batch_3.bin: record 1 at byte offset 3073: label byte 42"));
 
@@ -89,8 +94,36 @@ TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
 }
 
+// A batch file cut exactly at a record boundary, or empty, is a whole number of records; before
+// the fixed size was checked, those images were silently missing.
+TEST(CifarTest, BatchFileCutAtARecordBoundaryOrEmptyFails) {
+  const std::string dir = JoinPath(WriteBinary("cifar_short", 4), "cifar-10-batches-bin");
+  auto t = MakeContext(kImageSpec, dir);
+  const std::string batch2 = JoinPath(dir, "data_batch_2.bin");
+  auto bytes = ReadFileToString(batch2);
+  ASSERT_TRUE(WriteFileAtomically(batch2, bytes->substr(0, 2 * 3073)).ok());
+  absl::Status s = PlanImageWithBatchSize(t.context, 4).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("data_batch_2.bin: 6146 bytes = 2 images, but every CIFAR-10 batch file "
+                        "holds 4 (12292 bytes) (re-extract cifar-10-binary.tar.gz)"));
+
+  ASSERT_TRUE(WriteFileAtomically(batch2, *bytes).ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "test_batch.bin"), "").ok());
+  s = PlanImageWithBatchSize(t.context, 4).status();
+  EXPECT_THAT(std::string(s.message()), HasSubstr("test_batch.bin: 0 bytes = 0 images"));
+
+  // The release's own size: 10,000 images, 30,730,000 bytes per file.
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "test_batch.bin"), *bytes).ok());
+  s = PlanImage(t.context).status();
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("data_batch_1.bin: 12292 bytes = 4 images, but every CIFAR-10 batch file "
+                        "holds 10000 (30730000 bytes)"));
+}
+
 // cifar10/3.0.2 with `n_train` PNG records in one shard and 2 test records; image n as in
-// WriteBinary but interleaved RGB, label n % 10, id "train_<n>".
+// WriteBinary but interleaved RGB, label n % 10, id "train_<n>"; dataset_info.json records the
+// counts.
 std::string WriteTfds(const std::string& name, int n_train, int bad_side = 0) {
   const std::string dir = JoinPath(TestDir(name), "cifar10/3.0.2");
   EXPECT_TRUE(MakeDirs(dir).ok());
@@ -116,6 +149,13 @@ std::string WriteTfds(const std::string& name, int n_train, int bad_side = 0) {
                                    : "cifar10-test.tfrecord-00000-of-00001";
     EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, file), shard).ok());
   }
+  // As TFDS 4 writes it (other fields omitted; unknown ones are ignored).
+  EXPECT_TRUE(WriteFileAtomically(
+                  JoinPath(dir, "dataset_info.json"),
+                  absl::StrCat(R"({"name": "cifar10", "splits": [)",
+                               R"({"name": "test", "numBytes": "1", "shardLengths": ["2"]}, )",
+                               R"({"name": "train", "shardLengths": [")", n_train, R"("]}]})"))
+                  .ok());
   return TestDir(name);
 }
 
@@ -141,12 +181,67 @@ TEST(CifarTest, TfdsCacheDecodesPngAndSlicesTrainAtNinetyPercent) {
 
 TEST(CifarTest, TfdsWrongImageSizeNamesTheRecord) {
   auto t = MakeContext(kImageSpec, WriteTfds("cifar_tfds_bad", 3, /*bad_side=*/28));
-  MemorySink sink;
-  RunStats stats;
-  absl::Status s = PlanImage(t.context)->run(&sink, &stats);
+  absl::Status s = PlanAndRun(PlanImage(t.context));
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()), HasSubstr("cifar10-train.tfrecord-00000-of-00001 record 1"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("expected a 32x32 RGB PNG, got 28x28"));
+}
+
+// dataset_info.json's counts are checked: a shard cut exactly at a record boundary, an empty
+// shard, a missing dataset_info.json and another shard count all fail with the file named.
+TEST(CifarTest, TfdsShardsAreCheckedAgainstDatasetInfo) {
+  const std::string root = WriteTfds("cifar_tfds_short", 4);
+  const std::string dir = JoinPath(root, "cifar10/3.0.2");
+  const std::string shard = JoinPath(dir, "cifar10-train.tfrecord-00000-of-00001");
+  const std::string full = *ReadFileToString(shard);
+  auto t = MakeContext(kImageSpec, root);
+  auto run = [&] { return PlanAndRun(PlanImage(t.context)); };
+  ASSERT_TRUE(run().ok());
+
+  // Cut after record 2 (of 4): the framing is intact, two images are gone.
+  size_t cut = 0;
+  for (int r = 0; r < 2; ++r) {
+    uint64_t length = 0;
+    std::memcpy(&length, full.data() + cut, 8);
+    cut += 8 + 4 + length + 4;
+  }
+  ASSERT_TRUE(WriteFileAtomically(shard, full.substr(0, cut)).ok());
+  absl::Status s = run();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("cifar10-train.tfrecord-00000-of-00001: 2 records, but dataset_info.json "
+                        "says this shard holds 4"));
+
+  ASSERT_TRUE(WriteFileAtomically(shard, "").ok());
+  EXPECT_THAT(std::string(run().message()), HasSubstr("00001: 0 records, but dataset_info.json"));
+
+  ASSERT_TRUE(WriteFileAtomically(shard, full).ok());
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "cifar10-train.tfrecord-00001-of-00002"), full)
+                  .ok());
+  EXPECT_THAT(std::string(run().message()),
+              HasSubstr("2 cifar10-train.tfrecord-* shards, but dataset_info.json lists 1"));
+  ASSERT_TRUE(RemoveTree(JoinPath(dir, "cifar10-train.tfrecord-00001-of-00002")).ok());
+
+  ASSERT_TRUE(RemoveTree(JoinPath(dir, "dataset_info.json")).ok());
+  s = run();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("3.0.2/dataset_info.json is missing"));
+}
+
+// Older TFDS versions record only statistics.numExamples per split; the total is checked then.
+TEST(CifarTest, TfdsTotalFromStatisticsIsChecked) {
+  const std::string root = WriteTfds("cifar_tfds_stats", 3);
+  const std::string dir = JoinPath(root, "cifar10/3.0.2");
+  ASSERT_TRUE(WriteFileAtomically(
+                  JoinPath(dir, "dataset_info.json"),
+                  R"({"splits": [{"name": "train", "statistics": {"numExamples": "5"}},)"
+                  R"( {"name": "test", "numShards": "1", "statistics": {"numExamples": 2}}]})")
+                  .ok());
+  absl::Status s = PlanAndRun(PlanImage(MakeContext(kImageSpec, root).context));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("split 'train' (" + JoinPath(dir, "cifar10-train.tfrecord-00000-of-00001") +
+                        " ...): 3 records, but dataset_info.json says 5"));
 }
 
 }  // namespace

@@ -48,6 +48,18 @@ absl::StatusOr<Columns> ParseHeader(absl::string_view line, const std::string& p
   return c;
 }
 
+absl::Status EmptyFile(const std::string& path) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, ": empty file, no header; extract lra_release.gz again (or prepare with --generate)"));
+}
+
+// A split file with the header and no expression: the release's hold 96,000 / 2,000 / 2,000.
+absl::Status HeaderOnly(const std::string& path) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, ": only the header, no expressions; the release's basic_{train,val,test}.tsv hold "
+      "96,000 / 2,000 / 2,000 rows: extract lra_release.gz again (or prepare with --generate)"));
+}
+
 }  // namespace
 
 std::vector<std::string> ListOpsTokens(absl::string_view source) {
@@ -106,7 +118,7 @@ absl::StatusOr<datasets::Vocabulary> BuildS4Vocabulary(const std::string& train_
   LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(train_tsv));
   absl::string_view line;
   LRA_ASSIGN_OR_RETURN(bool more, reader.Next(&line));
-  if (!more) return absl::InvalidArgumentError(absl::StrCat(train_tsv, ": empty file"));
+  if (!more) return EmptyFile(train_tsv);
   LRA_ASSIGN_OR_RETURN(Columns columns, ParseHeader(line, train_tsv));
   std::map<std::string, int64_t> counts;
   while (true) {
@@ -116,6 +128,7 @@ absl::StatusOr<datasets::Vocabulary> BuildS4Vocabulary(const std::string& train_
     if (static_cast<int>(fields.size()) != columns.count) continue;  // reported by the converter
     for (std::string& t : ListOpsTokens(fields[columns.source])) ++counts[std::move(t)];
   }
+  if (counts.empty()) return HeaderOnly(train_tsv);
   std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
   // std::map iterates in byte order = code-point order for these ASCII tokens; a stable sort by
   // descending count then reproduces torchtext's order.
@@ -138,11 +151,12 @@ absl::Status ConvertListOpsTsv(const std::string& path, absl::string_view split,
   LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(path));
   absl::string_view line;
   LRA_ASSIGN_OR_RETURN(bool more, reader.Next(&line));
-  if (!more) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file, no header"));
+  if (!more) return EmptyFile(path);
   LRA_ASSIGN_OR_RETURN(Columns columns, ParseHeader(line, path));
   const std::string file = Basename(path);
   datasets::Example example;
   int64_t oov = 0;
+  int64_t rows = 0;
   while (true) {
     LRA_ASSIGN_OR_RETURN(more, reader.Next(&line));
     if (!more) break;
@@ -168,7 +182,9 @@ absl::Status ConvertListOpsTsv(const std::string& path, absl::string_view split,
                                       example.mutable_tokens(), &oov));
     LRA_RETURN_IF_ERROR(sink->Add(split, example));
     ++stats->examples;
+    ++rows;
   }
+  if (rows == 0) return HeaderOnly(path);
   if (oov > 0) {
     stats->notes.push_back(absl::StrCat(path, ": ", oov,
                                         " tokens outside the vocabulary were mapped to <unk>"));

@@ -10,6 +10,7 @@ extern const char kListOpsSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::ElementsAre;
@@ -111,6 +112,24 @@ TEST(ListOpsTest, TruncationKeepsEosLastAndRecordsTheFullLength) {
   ASSERT_TRUE(plan4->run(&sink4, &stats).ok());
   EXPECT_THAT(Tokens(sink4.split("train")[1]), ElementsAre(9, 5, 2));
   EXPECT_EQ(sink4.split("train")[1].length(), 6);
+}
+
+// A split file holding only its header used to give a dataset without that split.
+TEST(ListOpsTest, HeaderOnlySplitFileFailsNamingIt) {
+  const std::string dir = WriteFixture("header_only");
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_val.tsv"), "Source\tTarget\n").ok());
+  absl::Status s = PlanAndRun(PlanListOps(MakeContext(kListOpsSpec, dir).context));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("basic_val.tsv: only the header, no expressions; the release's "
+                        "basic_{train,val,test}.tsv hold 96,000 / 2,000 / 2,000 rows"));
+  // The training file too, where s4_eos counts its vocabulary before converting.
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_train.tsv"), "Source\tTarget\n").ok());
+  auto s4 = PlanListOps(MakeContext(kListOpsSpec, dir, "s4_eos").context);
+  EXPECT_THAT(std::string(s4.status().message()), HasSubstr("basic_train.tsv: only the header"));
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "basic_train.tsv"), "").ok());
+  s4 = PlanListOps(MakeContext(kListOpsSpec, dir, "s4_eos").context);
+  EXPECT_THAT(std::string(s4.status().message()), HasSubstr("basic_train.tsv: empty file, no header"));
 }
 
 TEST(ListOpsTest, WrongColumnCountNamesFileAndLine) {

@@ -1,6 +1,7 @@
 #include "tasks/retrieval/retrieval.h"
 
 #include <cmath>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -41,21 +42,73 @@ constexpr int kMaxWords = 560;
 
 }  // namespace
 
-absl::Status ConvertAanTsv(const std::string& path, absl::string_view split, int max_length,
-                           int max_source_bytes, ExampleSink* sink, RunStats* stats) {
+absl::StatusOr<int> AanEncoder::Encode(absl::string_view text, const std::string& where,
+                                       google::protobuf::RepeatedField<int32_t>* ids) {
+  if (chars_ != nullptr) return chars_->Encode(text, max_length_, where, ids, &unknown_);
+  // Cut to the first max_source_bytes bytes, then encode and truncate (LRA.md 1.4). The
+  // recorded length is after the byte cut: the length the LRA pipeline sees.
+  return EncodeBytes(text.substr(0, max_source_bytes_), max_length_, ids);
+}
+
+namespace {
+
+// Splits one line into its five columns; errors name the file and line.
+absl::StatusOr<std::vector<absl::string_view>> AanColumns(absl::string_view line,
+                                                          const std::string& path,
+                                                          int64_t line_number) {
+  std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+  if (f.size() != 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ":", line_number, ": expected 5 tab-separated columns (label, id1, "
+        "id2, text1, text2), found ", f.size()));
+  }
+  return f;
+}
+
+absl::Status NoPairs(const std::string& path) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, ": no pairs (the file is empty); the release's new_aan_pairs files hold 147,086 / "
+      "18,090 / 17,437 lines: extract lra_release.gz again"));
+}
+
+// S4's vocabulary from the training file (the characters of text1 and text2 of every pair) into
+// *vocab, and its encoder.
+absl::StatusOr<std::shared_ptr<CharEncoder>> BuildAanEncoder(const std::string& train_tsv,
+                                                             const Encoding& encoding,
+                                                             int max_length,
+                                                             datasets::Vocabulary* vocab) {
+  LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(train_tsv));
+  CharVocabularyBuilder builder(encoding, max_length);
+  absl::string_view line;
+  int64_t pairs = 0;
+  while (true) {
+    LRA_ASSIGN_OR_RETURN(bool more, reader.Next(&line));
+    if (!more) break;
+    LRA_ASSIGN_OR_RETURN(std::vector<absl::string_view> f,
+                         AanColumns(line, train_tsv, reader.line_number()));
+    const std::string where = absl::StrCat(train_tsv, ":", reader.line_number());
+    LRA_RETURN_IF_ERROR(builder.Add(f[3], where));
+    LRA_RETURN_IF_ERROR(builder.Add(f[4], where));
+    ++pairs;
+  }
+  if (pairs == 0) return NoPairs(train_tsv);
+  return BuildCharEncoder(builder, encoding, vocab);
+}
+
+}  // namespace
+
+absl::Status ConvertAanTsv(const std::string& path, absl::string_view split, AanEncoder* encoder,
+                           ExampleSink* sink, RunStats* stats) {
   LRA_ASSIGN_OR_RETURN(LineReader reader, LineReader::Open(path));
   const std::string file = Basename(path);
   absl::string_view line;
   datasets::Example e;
+  int64_t pairs = 0;
   while (true) {
     LRA_ASSIGN_OR_RETURN(bool more, reader.Next(&line));
     if (!more) break;
-    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
-    if (f.size() != 5) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", reader.line_number(), ": expected 5 tab-separated columns (label, id1, "
-          "id2, text1, text2), found ", f.size()));
-    }
+    LRA_ASSIGN_OR_RETURN(std::vector<absl::string_view> f,
+                         AanColumns(line, path, reader.line_number()));
     double value;
     if (!absl::SimpleAtod(f[0], &value) || !std::isfinite(value) ||
         (static_cast<int>(value) != 0 && static_cast<int>(value) != 1)) {
@@ -63,16 +116,19 @@ absl::Status ConvertAanTsv(const std::string& path, absl::string_view split, int
                                                      ": label \"", f[0].substr(0, 20),
                                                      "\" is not 0 or 1"));
     }
+    const std::string where = absl::StrCat(path, ":", reader.line_number());
     e.Clear();
     e.set_id(absl::StrCat(file, ":", reader.line_number()));
     e.set_label(static_cast<int>(value));  // float32 -> int32 truncates, as tf.cast does
-    // Cut to the first max_source_bytes bytes, then encode and truncate (LRA.md 1.4). The
-    // recorded length is after the byte cut: the length the LRA pipeline sees.
-    e.set_length(EncodeBytes(f[3].substr(0, max_source_bytes), max_length, e.mutable_tokens()));
-    e.set_length2(EncodeBytes(f[4].substr(0, max_source_bytes), max_length, e.mutable_tokens2()));
+    LRA_ASSIGN_OR_RETURN(int length, encoder->Encode(f[3], where, e.mutable_tokens()));
+    e.set_length(length);
+    LRA_ASSIGN_OR_RETURN(int length2, encoder->Encode(f[4], where, e.mutable_tokens2()));
+    e.set_length2(length2);
     LRA_RETURN_IF_ERROR(sink->Add(split, e));
     ++stats->examples;
+    ++pairs;
   }
+  if (pairs == 0) return NoPairs(path);
   return absl::OkStatus();
 }
 
@@ -92,14 +148,21 @@ absl::StatusOr<Plan> PlanRetrieval(const TaskContext& context) {
     if (!PathExists(path)) return absl::NotFoundError(absl::StrCat("Retrieval: missing ", path));
     plan.provenance.add_source_files(path);
   }
-  plan.vocab = VocabularyFromEncoding(*context.encoding);
-  const int max_length = context.max_length;
-  const int max_source_bytes = context.spec->max_source_bytes();
-  plan.run = [dir, max_length, max_source_bytes](ExampleSink* sink,
-                                                 RunStats* stats) -> absl::Status {
+  std::shared_ptr<CharEncoder> chars;
+  if (context.encoding->vocab_size() == 0) {  // s4_chars: counted from the training file
+    LRA_ASSIGN_OR_RETURN(chars, BuildAanEncoder(TsvPath(dir, "train"), *context.encoding,
+                                                context.max_length, &plan.vocab));
+  } else {
+    plan.vocab = VocabularyFromEncoding(*context.encoding);
+  }
+  AanEncoder encoder(context.max_length, context.spec->max_source_bytes(), std::move(chars));
+  plan.run = [dir, encoder](ExampleSink* sink, RunStats* stats) mutable -> absl::Status {
     for (const auto& [split, infix] : kFiles) {
-      LRA_RETURN_IF_ERROR(ConvertAanTsv(TsvPath(dir, infix), split, max_length,
-                                        max_source_bytes, sink, stats));
+      LRA_RETURN_IF_ERROR(ConvertAanTsv(TsvPath(dir, infix), split, &encoder, sink, stats));
+    }
+    if (encoder.unknown() > 0) {
+      stats->notes.push_back(absl::StrCat(encoder.unknown(), " characters outside the training "
+                                          "vocabulary were mapped to <unk>"));
     }
     return absl::OkStatus();
   };

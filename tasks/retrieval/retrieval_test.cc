@@ -14,6 +14,7 @@ extern const char kRetrievalSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::HasSubstr;
@@ -82,6 +83,68 @@ TEST(RetrievalTest, WrongColumnCountAndBadLabelNameFileAndLine) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("eval.tsv:1: label \"yes\""));
   EXPECT_EQ(PlanRetrieval(MakeContext(kRetrievalSpec, TestDir("none")).context).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A split file with no pairs (0 bytes) used to give a dataset without that split.
+TEST(RetrievalTest, EmptySplitFileFailsNamingIt) {
+  const std::string root = WriteTsvData("aan_empty", "t");
+  const std::string eval = JoinPath(root, "tsv_data/new_aan_pairs.eval.tsv");
+  ASSERT_TRUE(WriteFileAtomically(eval, "").ok());
+  absl::Status s = PlanAndRun(PlanRetrieval(MakeContext(kRetrievalSpec, root).context));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("new_aan_pairs.eval.tsv: no pairs (the file is empty); the release's "
+                        "new_aan_pairs files hold 147,086 / 18,090 / 17,437 lines"));
+  // An empty training file fails at once for s4_chars, whose vocabulary is counted from it.
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(root, "tsv_data/new_aan_pairs.train.tsv"), "").ok());
+  auto chars = PlanRetrieval(MakeContext(kRetrievalSpec, root, "s4_chars").context);
+  EXPECT_THAT(std::string(chars.status().message()),
+              HasSubstr("new_aan_pairs.train.tsv: no pairs"));
+}
+
+// S4's character encoding; ids by hand from state-spaces/s4 e757cef src/dataloaders/lra.py
+// AAN.process_dataset: vocabulary over the training tokens1 + tokens2 (no min_freq), <pad>
+// <unk> <eos> first, then by count with ties by code point; 3999 characters + <eos>, no
+// 10,000-byte cut.
+TEST(RetrievalTest, S4CharsVocabularyFromBothTrainingDocuments) {
+  const std::string dir = JoinPath(TestDir("aan_chars"), "tsv_data");
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  // Training counts: a 3, b 2, z 2, c 1, e-acute 1.
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "new_aan_pairs.train.tsv"),
+                                  "1\ta\tb\tabca\tb\xc3\xa9\n0\tc\td\tzz\ta\n")
+                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(JoinPath(dir, "new_aan_pairs.eval.tsv"), "1.0\te\tf\tqa\tb\n").ok());
+  std::string long_text;
+  for (int i = 0; i < 12000; ++i) long_text += "\xc3\xa9";  // 24,000 bytes
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "new_aan_pairs.test.tsv"),
+                                  "0\tg\th\t\t" + long_text + "\n")
+                  .ok());
+  auto t = MakeContext(kRetrievalSpec, dir, "s4_chars");
+  EXPECT_EQ(t.context.max_length, 4000);
+  auto plan = PlanRetrieval(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(plan->vocab.symbols(),
+              ::testing::ElementsAre("<pad>", "<unk>", "<eos>", "a", "b", "z", "c", "\xc3\xa9"));
+  EXPECT_EQ(plan->vocab.size(), 8);
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  const auto& first = sink.split("train")[0];
+  EXPECT_THAT(Tokens(first), ::testing::ElementsAre(3, 4, 6, 3, 2));
+  EXPECT_THAT(first.tokens2(), ::testing::ElementsAre(4, 7, 2));
+  EXPECT_EQ(first.length(), 5);
+  const auto& val = sink.split("val")[0];
+  EXPECT_THAT(Tokens(val), ::testing::ElementsAre(1, 3, 2));  // q is <unk>
+  EXPECT_THAT(val.tokens2(), ::testing::ElementsAre(4, 2));
+  const auto& test = sink.split("test")[0];
+  EXPECT_THAT(Tokens(test), ::testing::ElementsAre(2));  // an empty text is <eos> alone
+  ASSERT_EQ(test.tokens2_size(), 4000);
+  for (int i = 0; i < 3999; ++i) ASSERT_EQ(test.tokens2(i), 7);
+  EXPECT_EQ(test.tokens2(3999), 2);
+  EXPECT_EQ(test.length2(), 12001);  // every character + <eos>: no 10,000-byte cut
+  EXPECT_THAT(stats.notes, ::testing::ElementsAre("1 characters outside the training vocabulary "
+                                                  "were mapped to <unk>"));
 }
 
 TEST(RetrievalTest, SyntheticPairsMatchIffAllEightSlotsAgree) {

@@ -1,6 +1,7 @@
 #include "tasks/text/text.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "core/base/status_macros.h"
 #include "tasks/common/bytes.h"
+#include "tasks/common/chars.h"
 #include "tasks/common/files.h"
 #include "tasks/common/split.h"
 #include "tasks/common/tfds.h"
@@ -33,12 +35,19 @@ std::string AclImdbDir(const std::string& source) {
   return "";
 }
 
-// The reviews of one split, neg then pos, each by the numeric id in "<id>_<rating>.txt".
+// The reviews of one split, neg then pos, each by the numeric id in "<id>_<rating>.txt". Both
+// class folders must hold reviews: aclImdb has 12,500 in each, and a missing class would give a
+// one-class dataset whose accuracy means nothing.
 absl::StatusOr<std::vector<Review>> ListReviews(const std::string& root, const char* split) {
   std::vector<Review> reviews;
   for (int label = 0; label < 2; ++label) {
     const char* polarity = label == 0 ? "neg" : "pos";
     const std::string dir = JoinPath(JoinPath(root, split), polarity);
+    if (!IsDirectory(dir)) {
+      return absl::NotFoundError(absl::StrCat(
+          dir, " is missing; aclImdb has train/ and test/, each with neg/ and pos/ (re-extract "
+          "aclImdb_v1.tar.gz)"));
+    }
     LRA_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
     std::vector<std::pair<int64_t, std::string>> numbered;
     for (const std::string& name : names) {
@@ -51,6 +60,12 @@ absl::StatusOr<std::vector<Review>> ListReviews(const std::string& root, const c
       }
       numbered.emplace_back(id, name);
     }
+    if (numbered.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, ": no <id>_<rating>.txt reviews; aclImdb has 12,500 in each class folder, and a "
+          "split without ", polarity, " reviews cannot train or test a 2-class model "
+          "(re-extract aclImdb_v1.tar.gz)"));
+    }
     std::sort(numbered.begin(), numbered.end());
     for (const auto& [id, name] : numbered) {
       absl::string_view stem = name;
@@ -59,10 +74,59 @@ absl::StatusOr<std::vector<Review>> ListReviews(const std::string& root, const c
                          label});
     }
   }
-  if (reviews.empty()) {
-    return absl::NotFoundError(absl::StrCat(JoinPath(root, split), ": no reviews in neg/ or pos/"));
-  }
   return reviews;
+}
+
+// The encoding in force. "lra": bytes + 1 of the review stripped as TFDS strips it. "s4_chars":
+// S4's characters (common/chars.h) of the review as Hugging Face's imdb builder reads it, i.e.
+// not stripped (huggingface/datasets at 02bb18c, datasets/imdb/imdb.py _generate_examples:
+// `f.read()`; S4 loads it with load_dataset("imdb"), lra.py IMDB.process_dataset line 100).
+// That builder opens the file in text mode, so a "\r\n" would reach S4 as "\n"; we keep the
+// bytes as they are.
+class ReviewEncoder {
+ public:
+  ReviewEncoder(const TaskContext& context, std::shared_ptr<CharEncoder> chars)
+      : max_length_(context.max_length), chars_(std::move(chars)) {}
+  // `strip`: the text is as the source file holds it (aclImdb), so "lra" strips it.
+  absl::Status Encode(absl::string_view text, bool strip, const std::string& where,
+                      datasets::Example* e) {
+    if (chars_ == nullptr) {
+      if (strip) text = StripAsciiWhitespaceLikePython(text);
+      e->set_length(EncodeBytes(text, max_length_, e->mutable_tokens()));
+      return absl::OkStatus();
+    }
+    LRA_ASSIGN_OR_RETURN(int length,
+                         chars_->Encode(text, max_length_, where, e->mutable_tokens(), &unknown_));
+    e->set_length(length);
+    return absl::OkStatus();
+  }
+  void Report(RunStats* stats) const {
+    if (unknown_ > 0) {
+      stats->notes.push_back(absl::StrCat(unknown_, " characters outside the training "
+                                          "vocabulary were mapped to <unk>"));
+    }
+  }
+
+ private:
+  int max_length_;
+  std::shared_ptr<CharEncoder> chars_;
+  int64_t unknown_ = 0;
+};
+
+// True for encodings whose vocabulary is counted from the training split (s4_chars).
+bool CharLevel(const Encoding& encoding) { return encoding.vocab_size() == 0; }
+
+// Both labels must occur in every split (the TFDS cache has no class folders to check).
+absl::Status CheckBothClasses(const int64_t (&counts)[2], const std::string& split,
+                              const std::string& where) {
+  for (int label = 0; label < 2; ++label) {
+    if (counts[label] == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": split ", split, " has no reviews with label ", label,
+          "; IMDb has 12,500 of each class per split: copy the TFDS imdb_reviews folder again"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& root) {
@@ -86,10 +150,21 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
   std::vector<Review> train = permuted(listed_train);
   std::vector<Review> test = permuted(listed_test);
   (*plan.provenance.mutable_options())["order"] = absl::StrCat("seeded permutation, seed ", context.seed);
-  plan.vocab = VocabularyFromEncoding(*context.encoding);
-  const int max_length = context.max_length;
-  plan.run = [train = std::move(train), test = std::move(test), max_length](
-                 ExampleSink* sink, RunStats* stats) -> absl::Status {
+  std::shared_ptr<CharEncoder> chars;
+  if (CharLevel(*context.encoding)) {
+    // S4 counts its vocabulary over the training reviews only (lra.py line 118-119).
+    CharVocabularyBuilder builder(*context.encoding, context.max_length);
+    for (const Review& r : listed_train) {
+      LRA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(r.path));
+      LRA_RETURN_IF_ERROR(builder.Add(text, r.path));
+    }
+    LRA_ASSIGN_OR_RETURN(chars, BuildCharEncoder(builder, *context.encoding, &plan.vocab));
+  } else {
+    plan.vocab = VocabularyFromEncoding(*context.encoding);
+  }
+  ReviewEncoder encoder(context, std::move(chars));
+  plan.run = [train = std::move(train), test = std::move(test), encoder](
+                 ExampleSink* sink, RunStats* stats) mutable -> absl::Status {
     datasets::Example e;
     auto convert = [&](const Review& r, std::initializer_list<const char*> splits) {
       absl::StatusOr<std::string> text = ReadFileToString(r.path);
@@ -97,8 +172,8 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
       e.Clear();
       e.set_id(r.id);
       e.set_label(r.label);
-      e.set_length(
-          EncodeBytes(StripAsciiWhitespaceLikePython(*text), max_length, e.mutable_tokens()));
+      absl::Status encoded = encoder.Encode(*text, /*strip=*/true, r.path, &e);
+      if (!encoded.ok()) return encoded;
       for (const char* split : splits) {
         absl::Status s = sink->Add(split, e);
         if (!s.ok()) return s;
@@ -109,43 +184,60 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
     for (const Review& r : train) LRA_RETURN_IF_ERROR(convert(r, {"train"}));
     // LRA evaluates on the test set during training too: val = test (LRA.md 1.3).
     for (const Review& r : test) LRA_RETURN_IF_ERROR(convert(r, {"val", "test"}));
+    encoder.Report(stats);
     return absl::OkStatus();
   };
   return plan;
 }
 
 // The TFDS cache: reviews are already stripped (the builder did it), stored in TFDS order.
+// "s4_chars" reads these stripped texts; from aclImdb it reads them unstripped, as S4 does.
 absl::StatusOr<Plan> PlanTfdsImdb(const TaskContext& context, const std::string& dir) {
   Plan plan;
   plan.provenance.set_kind(datasets::Provenance::RELEASE);
   plan.provenance.add_source_files(dir);
   (*plan.provenance.mutable_options())["source_format"] = "tfds";
-  LRA_ASSIGN_OR_RETURN(std::vector<std::string> train, TfdsShards(dir, "imdb_reviews", "train"));
-  LRA_ASSIGN_OR_RETURN(std::vector<std::string> test, TfdsShards(dir, "imdb_reviews", "test"));
-  plan.vocab = VocabularyFromEncoding(*context.encoding);
-  const int max_length = context.max_length;
-  plan.run = [train, test, max_length](ExampleSink* sink, RunStats* stats) -> absl::Status {
+  LRA_ASSIGN_OR_RETURN(TfdsSplit train, TfdsShards(dir, "imdb_reviews", "train"));
+  LRA_ASSIGN_OR_RETURN(TfdsSplit test, TfdsShards(dir, "imdb_reviews", "test"));
+  std::shared_ptr<CharEncoder> chars;
+  if (CharLevel(*context.encoding)) {
+    CharVocabularyBuilder builder(*context.encoding, context.max_length);
+    LRA_RETURN_IF_ERROR(ForEachTfExample(
+        train, [&](const tf::Example& example, const std::string& where) -> absl::Status {
+          LRA_ASSIGN_OR_RETURN(absl::string_view text, BytesFeature(example, "text", where));
+          return builder.Add(text, where);
+        }));
+    LRA_ASSIGN_OR_RETURN(chars, BuildCharEncoder(builder, *context.encoding, &plan.vocab));
+  } else {
+    plan.vocab = VocabularyFromEncoding(*context.encoding);
+  }
+  ReviewEncoder encoder(context, std::move(chars));
+  plan.run = [train, test, encoder](ExampleSink* sink, RunStats* stats) mutable -> absl::Status {
     datasets::Example e;
     for (const bool is_train : {true, false}) {
       int64_t index = 0;
+      int64_t counts[2] = {0, 0};
+      const TfdsSplit& split = is_train ? train : test;
       LRA_RETURN_IF_ERROR(ForEachTfExample(
-          is_train ? train : test,
-          [&](const tf::Example& example, const std::string& where) -> absl::Status {
+          split, [&](const tf::Example& example, const std::string& where) -> absl::Status {
             LRA_ASSIGN_OR_RETURN(absl::string_view text, BytesFeature(example, "text", where));
             LRA_ASSIGN_OR_RETURN(int64_t label, Int64Feature(example, "label", where));
             if (label != 0 && label != 1) {
               return absl::DataLossError(absl::StrCat(where, ": label ", label, " is not 0/1"));
             }
+            ++counts[label];
             e.Clear();
             e.set_id(absl::StrCat(is_train ? "train/" : "test/", index++));
             e.set_label(static_cast<int>(label));
-            e.set_length(EncodeBytes(text, max_length, e.mutable_tokens()));
+            LRA_RETURN_IF_ERROR(encoder.Encode(text, /*strip=*/false, where, &e));
             ++stats->examples;
             if (is_train) return sink->Add("train", e);
             LRA_RETURN_IF_ERROR(sink->Add("val", e));  // val = test (LRA.md 1.3)
             return sink->Add("test", e);
           }));
+      LRA_RETURN_IF_ERROR(CheckBothClasses(counts, split.name, split.shards.front()));
     }
+    encoder.Report(stats);
     return absl::OkStatus();
   };
   return plan;

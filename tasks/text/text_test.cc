@@ -19,6 +19,7 @@ extern const char kTextSpec[];
 namespace {
 
 using ::lra::tasks::testing::MakeContext;
+using ::lra::tasks::testing::PlanAndRun;
 using ::lra::tasks::testing::TestDir;
 using ::lra::tasks::testing::Tokens;
 using ::testing::ElementsAre;
@@ -96,6 +97,107 @@ TEST(TextTest, MaxLengthTruncatesAndKeepsTheFullLength) {
   }
 }
 
+// An empty class folder used to give a one-class split without a word.
+TEST(TextTest, AclImdbEmptyClassFolderFails) {
+  const std::string root = WriteAclImdb("acl_no_pos");
+  ASSERT_TRUE(RemoveTree(JoinPath(root, "aclImdb/train/pos/0_9.txt")).ok());
+  auto plan = PlanText(MakeContext(kTextSpec, root).context);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(plan.status().message()),
+              HasSubstr("aclImdb/train/pos: no <id>_<rating>.txt reviews; aclImdb has 12,500 in "
+                        "each class folder"));
+  ASSERT_TRUE(RemoveTree(JoinPath(root, "aclImdb/test/neg")).ok());
+  ASSERT_TRUE(MakeDirs(JoinPath(root, "aclImdb/test/pos")).ok());
+  Write(JoinPath(root, "aclImdb"), "train/pos/0_9.txt", "x");
+  plan = PlanText(MakeContext(kTextSpec, root).context);
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr("aclImdb/test/neg is missing"));
+}
+
+// S4's character encoding on a fixture whose ids follow by hand from
+// state-spaces/s4 e757cef src/dataloaders/lra.py IMDB.process_dataset (min_freq 15 over the
+// training reviews' first l_max - 1 characters, <pad> <unk> <eos> first, then by count, ties by
+// code point; <eos> appended).
+std::string WriteCharFixture(const std::string& name) {
+  const std::string root = JoinPath(TestDir(name), "aclImdb");
+  // Training counts: e-acute 20, a 15, b 15, c 14, newline 1.
+  Write(root, "train/neg/1_1.txt", std::string(15, 'b') + std::string(14, 'c'));
+  std::string pos(15, 'a');
+  for (int i = 0; i < 20; ++i) pos += "\xc3\xa9";
+  Write(root, "train/pos/1_9.txt", pos + "\n");
+  Write(root, "test/neg/1_2.txt", "abc\xc3\xa9\n");
+  // 20 z's: frequent in test, absent from train, so <unk>.
+  Write(root, "test/pos/1_8.txt", " ab" + std::string(20, 'z'));
+  return TestDir(name);
+}
+
+TEST(TextTest, S4CharsVocabularyFromTrainingWithMinFreqAndEos) {
+  auto t = MakeContext(kTextSpec, WriteCharFixture("acl_chars"), "s4_chars");
+  EXPECT_EQ(t.context.max_length, 4096);
+  auto plan = PlanText(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  // <pad> <unk> <eos>, e-acute (20), then a and b (15 each, a < b); c (14) and \n (1) are out.
+  EXPECT_THAT(plan->vocab.symbols(),
+              ElementsAre("<pad>", "<unk>", "<eos>", "\xc3\xa9", "a", "b"));
+  EXPECT_EQ(plan->vocab.size(), 6);
+  EXPECT_EQ(plan->vocab.pad_id(), 0);
+  EXPECT_EQ(plan->vocab.eos_id(), 2);
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  std::map<std::string, datasets::Example> test;
+  for (const auto& e : sink.split("test")) test[e.id()] = e;
+  // a b c e-acute \n <eos>: c and \n are <unk> (1).
+  EXPECT_THAT(Tokens(test.at("test/neg/1_2")), ElementsAre(4, 5, 1, 3, 1, 2));
+  EXPECT_EQ(test.at("test/neg/1_2").length(), 6);
+  // Not stripped (Hugging Face's imdb reads the file as is): the leading space is <unk>.
+  std::vector<int> want = {1, 4, 5};
+  want.insert(want.end(), 20, 1);
+  want.push_back(2);
+  EXPECT_EQ(Tokens(test.at("test/pos/1_8")), want);
+  ASSERT_EQ(sink.split("val").size(), 2u);
+  std::vector<int> train_pos(15, 4);
+  train_pos.insert(train_pos.end(), 20, 3);
+  train_pos.push_back(1);
+  train_pos.push_back(2);
+  for (const auto& e : sink.split("train")) {
+    if (e.id() == "train/pos/1_9") {
+      EXPECT_EQ(Tokens(e), train_pos);
+    }
+  }
+  // 14 c + 1 newline (train), c + newline (test/neg), space + 20 z (test/pos).
+  EXPECT_THAT(stats.notes, ElementsAre("38 characters outside the training vocabulary were "
+                                       "mapped to <unk>"));
+}
+
+// S4 truncates before counting: with l_max 16 only the first 15 characters of each training
+// review count, so c and e-acute never enter the vocabulary.
+TEST(TextTest, S4CharsCountsOnlyTheTruncatedTrainingText) {
+  auto t = MakeContext(kTextSpec, WriteCharFixture("acl_chars_short"), "s4_chars");
+  t.context.max_length = 16;
+  auto plan = PlanText(t.context);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(plan->vocab.symbols(), ElementsAre("<pad>", "<unk>", "<eos>", "a", "b"));
+  MemorySink sink;
+  RunStats stats;
+  ASSERT_TRUE(plan->run(&sink, &stats).ok());
+  for (const auto& e : sink.split("train")) {
+    // 15 characters kept of 36, then <eos>; length counts all 36 + <eos>.
+    if (e.id() == "train/pos/1_9") {
+      EXPECT_EQ(Tokens(e), std::vector<int>({3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2}));
+      EXPECT_EQ(e.length(), 37);
+    }
+  }
+}
+
+TEST(TextTest, S4CharsRejectsInvalidUtf8NamingTheFile) {
+  const std::string root = WriteCharFixture("acl_chars_bad");
+  Write(JoinPath(root, "aclImdb"), "train/neg/2_1.txt", "ok \xc3");
+  auto plan = PlanText(MakeContext(kTextSpec, root, "s4_chars").context);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(plan.status().message()),
+              HasSubstr("train/neg/2_1.txt: invalid UTF-8 at byte offset 3"));
+}
+
 TEST(TextTest, MissingSourceSaysWhatToPointAt) {
   auto plan = PlanText(MakeContext(kTextSpec, TestDir("nothing")).context);
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kNotFound);
@@ -124,13 +226,19 @@ std::string WriteTfds(const std::string& name) {
   datasets::AppendRecord(ImdbRecord("second", 0), &shard0);
   datasets::AppendRecord(ImdbRecord("third \xe2\x82\xac", 1), &shard1);
   datasets::AppendRecord(ImdbRecord("t", 0), &test);
+  datasets::AppendRecord(ImdbRecord("u", 1), &test);
   EXPECT_TRUE(
       WriteFileAtomically(JoinPath(dir, "imdb_reviews-train.tfrecord-00001-of-00002"), shard1).ok());
   EXPECT_TRUE(
       WriteFileAtomically(JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002"), shard0).ok());
   EXPECT_TRUE(
       WriteFileAtomically(JoinPath(dir, "imdb_reviews-test.tfrecord-00000-of-00001"), test).ok());
-  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "dataset_info.json"), "{}").ok());
+  EXPECT_TRUE(WriteFileAtomically(JoinPath(dir, "dataset_info.json"),
+                                  R"({"name": "imdb_reviews", "splits": [)"
+                                  R"({"name": "train", "shardLengths": ["2", "1"]},)"
+                                  R"({"name": "test", "shardLengths": ["2"]},)"
+                                  R"({"name": "unsupervised", "shardLengths": ["0"]}]})")
+                  .ok());
   return TestDir(name);
 }
 
@@ -149,8 +257,45 @@ TEST(TextTest, TfdsCacheInShardOrder) {
   EXPECT_EQ(Tokens(train[1]), Bytes("second"));
   EXPECT_EQ(Tokens(train[2]), Bytes("third \xe2\x82\xac"));
   EXPECT_EQ(train[2].id(), "train/2");
-  ASSERT_EQ(sink.split("val").size(), 1u);
-  ASSERT_EQ(sink.split("test").size(), 1u);
+  ASSERT_EQ(sink.split("val").size(), 2u);
+  ASSERT_EQ(sink.split("test").size(), 2u);
+}
+
+// A shard that lost its last records (cut at a record boundary) or all of them (0 bytes) still
+// has valid framing; only dataset_info.json's counts show the loss.
+TEST(TextTest, TfdsShardShorterThanDatasetInfoFails) {
+  const std::string root = WriteTfds("tfds_short");
+  const std::string dir = JoinPath(root, "imdb_reviews/plain_text/1.0.0");
+  std::string one;
+  datasets::AppendRecord(ImdbRecord("first", 1), &one);
+  const std::string shard0 = JoinPath(dir, "imdb_reviews-train.tfrecord-00000-of-00002");
+  ASSERT_TRUE(WriteFileAtomically(shard0, one).ok());
+  auto t = MakeContext(kTextSpec, root);
+  absl::Status s = PlanAndRun(PlanText(t.context));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("imdb_reviews-train.tfrecord-00000-of-00002: 1 records, but "
+                        "dataset_info.json says this shard holds 2; the shard is damaged or cut "
+                        "short: copy the TFDS folder again"));
+  ASSERT_TRUE(WriteFileAtomically(shard0, "").ok());
+  s = PlanAndRun(PlanText(t.context));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("00002: 0 records, but dataset_info.json"));
+}
+
+TEST(TextTest, TfdsSplitWithOneClassFails) {
+  const std::string root = WriteTfds("tfds_one_class");
+  std::string test;
+  datasets::AppendRecord(ImdbRecord("t", 0), &test);
+  datasets::AppendRecord(ImdbRecord("v", 0), &test);
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(root, "imdb_reviews/plain_text/1.0.0/"
+                                                 "imdb_reviews-test.tfrecord-00000-of-00001"),
+                                  test)
+                  .ok());
+  absl::Status s = PlanAndRun(PlanText(MakeContext(kTextSpec, root).context));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("imdb_reviews-test.tfrecord-00000-of-00001: split test has no reviews "
+                        "with label 1"));
 }
 
 TEST(TextTest, CorruptTfRecordNamesFileAndOffset) {
