@@ -304,7 +304,9 @@ std::string ProvenanceSource(const datasets::Provenance& p) {
 }
 
 // train.schedule -> the core schedule: "constant" (optionally with warmup), "lra_rsqrt" (the
-// LRA harness: linear warmup x rsqrt decay) or "cosine" (the S4 repository: warmup, cosine).
+// LRA harness: linear warmup x rsqrt decay), "lra_cosine" (the LRA harness: linear warmup x
+// cosine_decay with steps_per_cycle = train.steps, as LRA's image configs set it) or "cosine"
+// (the S4 repository: warmup, then cosine over steps - warmup). core/optim/schedule.h cites both.
 absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
   const std::string& name = t.schedule();
   if (name == "constant" || name.empty()) return LrSchedule::Constant(t.warmup_steps());
@@ -313,6 +315,13 @@ absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
       return absl::InvalidArgumentError("schedule lra_rsqrt needs train.warmup_steps > 0");
     }
     return LrSchedule::LraRsqrt(t.warmup_steps());
+  }
+  if (name == "lra_cosine") {
+    if (t.warmup_steps() <= 0) {
+      return absl::InvalidArgumentError(
+          "schedule lra_cosine needs train.warmup_steps > 0 (LRA's linear_warmup divides by it)");
+    }
+    return LrSchedule::LraCosine(t.warmup_steps(), t.steps());
   }
   if (name == "cosine") {
     if (t.schedule_steps() > 0 && t.schedule_steps() < t.steps()) {
@@ -326,7 +335,7 @@ absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
                                 t.schedule_steps() > 0 ? t.schedule_steps() : t.steps());
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown train.schedule '", name, "'; use constant, lra_rsqrt or cosine"));
+      "unknown train.schedule '", name, "'; use constant, lra_rsqrt, lra_cosine or cosine"));
 }
 
 }  // namespace

@@ -257,6 +257,24 @@ TEST_F(TrainerTest, CosineScheduleRunsOverScheduleStepsWhenSet) {
   EXPECT_NE(shorter.status().message().find("train.schedule_steps"), std::string::npos);
 }
 
+// "lra_cosine" is LRA's cosine_decay (core/optim/schedule.h), distinct from S4's "cosine", and
+// like LRA's linear_warmup it needs warmup_steps > 0.
+TEST_F(TrainerTest, LraCosineScheduleIsLrasAndNeedsWarmup) {
+  absl::StatusOr<TaskData> data = OpenTaskData(options_.data_dir, "listops");
+  ASSERT_TRUE(data.ok()) << data.status();
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_schedule("lra_cosine");
+  absl::StatusOr<TrainingSetup> setup = MakeTrainingSetup(config, data->info);
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  EXPECT_EQ(setup->schedule->kind(), LrSchedule::Kind::kLraCosine);
+  EXPECT_DOUBLE_EQ(setup->schedule->Factor(40), LrSchedule::LraCosine(4, 40).Factor(40));
+  EXPECT_GT(setup->schedule->Factor(40), 0.0);  // S4's cosine is 0 at the last step
+  config.mutable_train()->set_warmup_steps(0);
+  setup = MakeTrainingSetup(config, data->info);
+  ASSERT_FALSE(setup.ok());
+  EXPECT_NE(setup.status().message().find("warmup_steps"), std::string::npos) << setup.status();
+}
+
 TEST_F(TrainerTest, ExistingRunIsNotOverwritten) {
   options_.run_name = "twice";
   RunConfig config = TinyConfig();

@@ -147,7 +147,7 @@ TEST(ConfigsTest, RecipeSetsCarryTheirUpstreamValues) {
       // V3 ListOps: 8 x 128, N = 64, one SSM per channel, batch 50, 40 epochs of 1920 steps
       // under an 80k-step cosine with the default 1000 warmup steps; dt stored as log(dt).
       {"v3", "listops", {{"n_layers", "8"}, {"d_model", "128"}, {"d_state", "64"}, {"n_ssm", "0"},
-        {"dt_transform", "exp"}, {"block_version", "v3"}, {"lr_dt", "-1"}},
+        {"dt_transform", "exp"}, {"block_version", "v3"}, {"lr_dt", "-1"}, {"no_decay", "none"}},
        50, 76800, 1000, 80000, 0.01, 0.05},
       {"v3", "text", {{"d_state", "64"}, {"n_ssm", "0"}, {"prenorm", "true"}}, 16, 49984, 1000,
        50000, 0.01, 0.05},
@@ -161,11 +161,12 @@ TEST(ConfigsTest, RecipeSetsCarryTheirUpstreamValues) {
       {"v3", "pathx", {{"lr_ssm", "0.0005"}, {"lr_dt", "0.0005"}, {"dt_min", "0.0001"}}, 16,
        500000, 10000, 500000, 0.0005, 0.05},
       {"v4", "listops", {{"n_layers", "6"}, {"d_model", "256"}, {"d_state", "4"}, {"n_ssm", "1"},
-        {"dt_transform", "softplus"}, {"block_version", "v4"}},
+        {"dt_transform", "softplus"}, {"block_version", "v4"},
+        {"no_decay", "backbone_biases_norms"}},
        32, 120000, 12000, 120000, 0.01, 0.05},
       {"v4", "image", {{"norm", "batch"}, {"n_ssm", "1"}, {"lr_c", "0.001"}}, 50, 180000, 18000,
        180000, 0.01, 0.05},
-      {"v4", "pathx", {{"pool", "mean"}, {"lr_c", "0.001"}, {"pixel_norm", "center"}}, 16, 500000,
+      {"v4", "pathx", {{"pool", "mean"}, {"lr_c", "0.001"}, {"pixel_norm", "unit"}}, 16, 500000,
        50000, 500000, 0.001,
        0.05},
   };

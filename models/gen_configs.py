@@ -53,7 +53,10 @@ def s4_sources(version, task):
         "O": f"{S4_REPO}@{c}:configs/optimizer/adamw.yaml (betas, eps: torch.optim.AdamW defaults)",
         "C": f"{S4_REPO}@{c}:configs/scheduler/cosine_warmup.yaml",
         "T": f"{S4_REPO}@{c}:configs/trainer/default.yaml + configs/loader/default.yaml",
-        "D": f"{S4_REPO}@{c}:{data}",
+        "D": f"{S4_REPO}@{c}:{data}" + (" + configs/dataset/pathfinder.yaml"
+                                         if version == "v4" and task in ("pathfinder", "pathx")
+                                         else ""),
+        "G": f"{S4_REPO}@{c}:train.py (configure_optimizers) + configs/config.yaml",
         # The S4D switch: S4(mode='diag', measure='diag-inv') is S4D-Inv.
         "S": f"{S4_REPO}@{V3}:src/models/s4/README.md (\"S4D\")",
     }
@@ -70,8 +73,13 @@ def s4_sources(version, task):
 #   V4 registered with lr_dict['C'] = None) at the global lr and decay. A number (e.g. 0.001) puts
 #   dt, A, B at it in V3 (C stays global) and dt, A, B and C at it in V4 (K).
 #   pixel_norm: CIFAR grayscale Normalize(122.6/255, 61/255) (s4_cifar, src/dataloaders/basic.py);
-#   Pathfinder/Path-X Normalize(0.5, 0.5), i.e. [-1, 1] (center, src/dataloaders/lra.py
-#   PathFinder.default_transforms).
+#   Pathfinder/Path-X: V3 always applies Normalize(0.5, 0.5), i.e. [-1, 1] (center,
+#   src/dataloaders/lra.py PathFinder.default_transforms); V4 only when dataset.center, which
+#   configs/dataset/pathfinder.yaml sets False (unit, [0, 1]).
+#   no_decay: V3 decays every parameter outside the SSM groups (train.py configure_optimizers
+#   hooks only with train.optimizer_param_grouping, which V3's configs/config.yaml does not set:
+#   none); V4 sets it (configs/config.yaml) for the backbone only (add_optimizer_hooks(self.model)
+#   in train.py: backbone_biases_norms).
 S4_RECIPES = {
     "v3": {
         "listops": dict(n_layers=8, d_model=128, prenorm=False, norm="batch", dropout=0.0,
@@ -119,11 +127,11 @@ S4_RECIPES = {
         "pathfinder": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                            d_state=64, n_ssm=0, lr_ssm=0.001, lr_dt=0.001, lr_c=0.001,
                            dt_min=1e-3, pool="mean", batch=64, lr=0.004, wd=0.05, sched=500000,
-                           warmup=50000, epochs=200, train=160000, pixel_norm="center"),
+                           warmup=50000, epochs=200, train=160000, pixel_norm="unit"),
         "pathx": dict(n_layers=6, d_model=256, prenorm=True, norm="batch", dropout=0.0,
                       d_state=64, n_ssm=0, lr_ssm=0.001, lr_dt=0.001, lr_c=0.001, dt_min=1e-4,
                       pool="mean", batch=16, lr=0.001, wd=0.05, sched=500000, warmup=50000,
-                      epochs=50, train=160000, pixel_norm="center"),
+                      epochs=50, train=160000, pixel_norm="unit"),
     },
 }
 # Fashion-MNIST is not an S4 task: the CIFAR recipe as is (same steps), with the plain [0, 1]
@@ -145,15 +153,17 @@ TR_PAPER = {
     "listops":   (4, 512, 8, 512, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 1000, 0.1, 32, 5000, 2000, 0),
     "text":      (4, 256, 4, 256, 1024, 0.1, 0.1, "sinusoidal", "cls",   0.05, "lra_rsqrt", 8000, 0.1, 32, 20000, 1000, 0),
     "retrieval": (4, 128, 4, 128, 512,  0.1, 0.1, "sinusoidal", "first", 0.05, "lra_rsqrt", 8000, 0.1, 32, 5000, 4000, 0),
-    "image":     (1, 128, 8, 64,  128,  0.3, 0.2, "learned",    "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 1024, 0),
-    "pathfinder": (4, 32, 4, 16,  32,   0.2, 0.1, "sinusoidal", "mean",  1e-3, "cosine",    312,  0.0, 512, 62400, 1024, 0),
-    "pathx":     (1, 32,  2, 16,  32,   0.1, 0.1, "learned",    "mean",  1e-3, "cosine",    2500, 0.0, 64, 500000, 16384, 1.0),
-    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, 0.2, "learned",  "cls",   5e-4, "cosine",    175,  0.0, 256, 35000, 784, 0),
+    "image":     (1, 128, 8, 64,  128,  0.3, 0.2, "learned",    "cls",   5e-4, "lra_cosine",175,  0.0, 256, 35000, 1024, 0),
+    "pathfinder": (4, 32, 4, 16,  32,   0.2, 0.1, "sinusoidal", "mean",  1e-3, "lra_cosine",312,  0.0, 512, 62400, 1024, 0),
+    "pathx":     (1, 32,  2, 16,  32,   0.1, 0.1, "learned",    "mean",  1e-3, "lra_cosine",2500, 0.0, 64, 500000, 16384, 1.0),
+    "fashion_mnist": (1, 128, 8, 64, 128, 0.3, 0.2, "learned",  "cls",   5e-4, "lra_cosine",175,  0.0, 256, 35000, 784, 0),
 }
 TR_CITE = {
     "listops": "LRA.md 1.8, listops/configs/base_listops_config.py + transformer_base.py",
     "text": "LRA.md 1.8, text_classification/configs/base_tc_config.py (max_length 1000)",
-    "retrieval": "LRA.md 1.8, matching/configs/base_match_config.py (position 0 of each tower, NLI head)",
+    "retrieval": ("google-research/long-range-arena cd31e5c, lra_benchmarks/matching/configs/base_match_config.py"
+                  " (pooling_mode CLS on towers built without a CLS row = position 0 of each); head:"
+                  " models/layers/common_layers.py classifier_head_dual with interaction=None (concat)"),
     "image": "LRA.md 1.8, image/configs/cifar10/base_cifar10_config.py with heads 8 (issue #33)",
     "pathfinder": "LRA.md 1.8, image/configs/pathfinder32/base_pathfinder32_config.py",
     "pathx": "LRA.md 1.8, image/configs/pathfinder128 (Path-X) config, grad clip 1.0",
@@ -264,6 +274,7 @@ def s4_recipe_file(model, task, version):
     o("lr_c", r["lr_c"], "K")
     if pixel:
         o("pixel_norm", r["pixel_norm"], "D")
+    o("no_decay", "none" if version == "v3" else "backbone_biases_norms", "G")
     if not nplr:
         o("init", "inv", "S")
         # The diagonal kernel's default discretization: V3 SSKernelDiag(disc='bilinear'),
@@ -358,11 +369,14 @@ def transformer_file(task, tier):
         lines.append(f"# transformer x {task}, published config: {TR_CITE[task]}.")
         lines.append("# LRA's flax Adam: beta2 0.98, eps 1e-9, decoupled decay on every parameter.")
         if pixel:
-            lines.append("# The lra encoding: black pixels (token 0) are masked keys, as LRA's `inputs > 0`")
-            lines.append("# mask (LRA.md 1.5); the CLS key copies the first pixel's mask.")
-        if sched == "cosine":
-            lines.append("# LRA's cosine_decay cycles over steps_per_cycle = steps; the harness cosine ends at 0")
-            lines.append("# at `steps`, the same curve for one cycle.")
+            lines.append("# The lra encoding: black pixels (token 0) are masked queries and keys, as LRA's `inputs > 0`")
+            lines.append("# mask (google-research/long-range-arena cd31e5c, lra_benchmarks/models/transformer/transformer.py);")
+            lines.append("# the CLS row copies the first pixel's mask.")
+        if sched == "lra_cosine":
+            lines.append("# LRA's 'constant * linear_warmup * cosine_decay' with steps_per_cycle = num_train_steps")
+            lines.append("# (google-research/long-range-arena cd31e5c, lra_benchmarks/utils/train_utils.py")
+            lines.append("# create_learning_rate_scheduler; image/configs/*/base_*_config.py): progress divides by")
+            lines.append("# the whole cycle, not steps - warmup.")
         lines.append(f'recipe: "{tr_recipe(task)}"')
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
@@ -373,8 +387,11 @@ def transformer_file(task, tier):
                      ("mlp_dim", mlp), ("dropout", drop), ("attention_dropout", adrop),
                      ("positions", pos),
                      ("cls", pool == "cls"), ("pool", pool), ("head", "mlp"),
-                     ("dual_head", "nli"), ("attention", "blocked" if task == "pathx" else "dense")]:
+                     ("attention", "blocked" if task == "pathx" else "dense")]:
             opt(lines, k, v)
+        if task == "retrieval":
+            # The released code's head (the published 57.46); retrieval_head=nli is the paper's.
+            opt(lines, "retrieval_head", "lra")
         t = {"batch_size": batch, "steps": steps, "optimizer": "adamw", "lr": lr,
              "weight_decay": wd, "beta1": 0.9, "beta2": 0.98, "eps": 1e-9, "schedule": sched,
              "warmup_steps": warm, "eval_every": 1000}
@@ -386,7 +403,7 @@ def transformer_file(task, tier):
         lines.append("# attention_dropout 0 (LRA 0.1-0.2): a 300-step run is far from overfitting, and the")
         lines.append("# dropout mask costs one Philox draw per attention probability, in forward and in backward.")
         if pixel:
-            lines.append("# The lra encoding: black pixels are masked keys, as in LRA (LRA.md 1.5).")
+            lines.append("# The lra encoding: black pixels are masked queries and keys, as LRA's `inputs > 0` mask.")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:
@@ -409,7 +426,7 @@ def transformer_file(task, tier):
                               "max_minutes": 20 if task == "listops" else 10})
     else:
         lines.append(f"# transformer x {task}, smoke tier: seconds; proves the path end to end (with")
-        lines.append("# attention dropout, and for pixels the lra encoding's pad-token key mask).")
+        lines.append("# attention dropout, and for pixels the lra encoding's pad-token mask).")
         lines.append(f'task: "{task}"')
         lines.append('model: "transformer"')
         if pixel:

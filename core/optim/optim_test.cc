@@ -103,15 +103,35 @@ TEST(ClipTest, ScalesToMaxNorm) {
 TEST(ScheduleTest, Shapes) {
   EXPECT_DOUBLE_EQ(LrSchedule::Constant().Factor(7), 1.0);
   EXPECT_DOUBLE_EQ(LrSchedule::Constant(10).Factor(5), 0.5);
+  // LRA's schedules see flax's step s = (our update index) - 1 (schedule.h).
   const LrSchedule lra = LrSchedule::LraRsqrt(100);
-  EXPECT_DOUBLE_EQ(lra.Factor(50), 0.5 / 10.0);
-  EXPECT_DOUBLE_EQ(lra.Factor(100), 0.1);
-  EXPECT_DOUBLE_EQ(lra.Factor(400), 0.05);
+  EXPECT_DOUBLE_EQ(lra.Factor(1), 0.0);  // s = 0: linear_warmup gives 0
+  EXPECT_DOUBLE_EQ(lra.Factor(51), 0.5 / 10.0);
+  EXPECT_DOUBLE_EQ(lra.Factor(101), 0.1);
+  EXPECT_DOUBLE_EQ(lra.Factor(401), 0.05);
   const LrSchedule s4 = LrSchedule::S4Cosine(10, 110);
   EXPECT_DOUBLE_EQ(s4.Factor(5), 0.5);
   EXPECT_DOUBLE_EQ(s4.Factor(10), 1.0);
   EXPECT_NEAR(s4.Factor(60), 0.5, 1e-12);
   EXPECT_DOUBLE_EQ(s4.Factor(110), 0.0);
+}
+
+// LRA's cosine_decay (train_utils.py create_learning_rate_scheduler at cd31e5c): progress =
+// (s - warmup) / steps_per_cycle over the whole cycle, so at the last step of a 1000-step run
+// with warmup 200 the factor is 0.5 (1 + cos(0.8 pi)) = 0.0955, not 0 as with (total - warmup)
+// (S4's `cosine`, which would give 0 there and 0.5 at s = 600).
+TEST(ScheduleTest, LraCosineDividesByTheWholeCycle) {
+  const LrSchedule c = LrSchedule::LraCosine(200, 1000);
+  EXPECT_DOUBLE_EQ(c.Factor(1), 0.0);                     // s = 0
+  EXPECT_DOUBLE_EQ(c.Factor(101), 0.5);                   // s = 100: half the warmup
+  EXPECT_DOUBLE_EQ(c.Factor(201), 1.0);                   // s = 200: progress 0
+  EXPECT_NEAR(c.Factor(701), 0.5 * (1 + std::cos(M_PI * 0.5)), 1e-15);  // s = 700
+  EXPECT_NEAR(c.Factor(1000), 0.5 * (1 + std::cos(M_PI * 799.0 / 1000)), 1e-15);
+  EXPECT_GT(c.Factor(1000), 0.09);
+  EXPECT_NEAR(c.Factor(1201), 1.0, 1e-15);  // s = 1200: a new cycle starts
+  // The S4 cosine with the same warmup and total is a different curve.
+  EXPECT_NEAR(LrSchedule::S4Cosine(200, 1000).Factor(600), 0.5, 1e-12);
+  EXPECT_GT(std::abs(c.Factor(600) - 0.5), 0.1);
 }
 
 }  // namespace

@@ -12,7 +12,15 @@ double LrSchedule::Factor(int64_t step) const {
     case Kind::kConstant:
       return warm;
     case Kind::kLraRsqrt:
-      return warm / std::sqrt(std::max(s, std::max(1.0, double(warmup_))));
+    case Kind::kLraCosine: {
+      // flax's optimizer step: updates made before this one.
+      const double fs = std::max(s - 1.0, 0.0);
+      const double lw = warmup_ > 0 ? std::min(1.0, fs / warmup_) : 1.0;
+      if (kind_ == Kind::kLraRsqrt)
+        return lw / std::sqrt(std::max(fs, std::max(1.0, double(warmup_))));
+      const double progress = std::max(0.0, (fs - warmup_) / double(std::max<int64_t>(total_, 1)));
+      return lw * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * std::fmod(progress, 1.0))));
+    }
     case Kind::kS4Cosine: {
       if (step <= warmup_) return warm;
       if (step >= total_) return 0.0;

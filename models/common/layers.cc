@@ -49,9 +49,32 @@ std::vector<std::pair<std::string, Tensor*>> ParamStore::Buffers() {
   return out;
 }
 
+namespace {
+
+// [in, out] of N(0, 1) truncated to (-2, 2) (by rejection: the same distribution as jax's
+// inverse-CDF sampler), times sqrt(1 / in) / 0.87962566103423978: jax's lecun_normal.
+Tensor LecunNormal(int in, int out, Rng& rng) {
+  Tensor w = Tensor::Empty({in, out});
+  const float scale = std::sqrt(1.0f / static_cast<float>(in)) / 0.87962566103423978f;
+  float* p = w.data<float>();
+  for (int64_t i = 0; i < int64_t{in} * out; ++i) {
+    float z;
+    do {
+      z = rng.Normal();
+    } while (!(std::fabs(z) < 2.0f));
+    p[i] = z * scale;
+  }
+  return w;
+}
+
+}  // namespace
+
 LinearLayer::LinearLayer(ParamStore& ps, const std::string& name, int in, int out, bool bias,
                          InitKind init) {
-  if (init == InitKind::kTorch) {
+  if (init == InitKind::kLecunNormal) {
+    w_ = ps.Add(name + ".w", LecunNormal(in, out, ps.init_rng()));
+    if (bias) b_ = ps.Add(name + ".b", Tensor::Zeros({out}), kNoDecay);
+  } else if (init == InitKind::kTorch) {
     const float bound = 1.0f / std::sqrt(static_cast<float>(in));
     w_ = ps.Add(name + ".w", RandomUniform({in, out}, -bound, bound, ps.init_rng()));
     if (bias) b_ = ps.Add(name + ".b", RandomUniform({out}, -bound, bound, ps.init_rng()), kNoDecay);
@@ -71,7 +94,8 @@ absl::StatusOr<NormKind> ParseNormKind(const std::string& s) {
   return absl::InvalidArgumentError(absl::StrCat("norm '", s, "': expected none, layer or batch"));
 }
 
-Norm::Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind) : kind_(kind) {
+Norm::Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind, float eps)
+    : kind_(kind), eps_(eps) {
   if (kind == NormKind::kNone) return;
   gamma_ = ps.Add(name + ".gamma", Tensor::Full({dim}, 1.0f), kNoDecay);
   beta_ = ps.Add(name + ".beta", Tensor::Zeros({dim}), kNoDecay);
@@ -84,7 +108,7 @@ Norm::Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind) : ki
 Var Norm::Forward(const Var& x, bool training) const {
   switch (kind_) {
     case NormKind::kNone: return x;
-    case NormKind::kLayer: return lra::LayerNorm(x, gamma_, beta_);
+    case NormKind::kLayer: return lra::LayerNorm(x, gamma_, beta_, eps_);
     case NormKind::kBatch: {
       // core's BatchNorm (statistics pooled over B*L, PyTorch's unbiased running variance,
       // momentum 0.1, eps 1e-5) on state that shares storage with the checkpointed buffers, so
@@ -104,7 +128,7 @@ void Norm::ApplyRow(const float* in, float* out) const {
   for (int64_t j = 0; j < h; ++j) mu += in[j];
   mu /= h;
   for (int64_t j = 0; j < h; ++j) var += (in[j] - mu) * (in[j] - mu);
-  const double rs = 1.0 / std::sqrt(var / h + 1e-5);
+  const double rs = 1.0 / std::sqrt(var / h + eps_);
   const float* g = gamma_.value().data<float>();
   const float* b = beta_.value().data<float>();
   for (int64_t j = 0; j < h; ++j) out[j] = static_cast<float>((in[j] - mu) * rs) * g[j] + b[j];

@@ -56,8 +56,14 @@ class ParamStore {
 };
 
 // How Linear weights are initialized: PyTorch's nn.Linear default (U(+-1/sqrt(in)) for weight and
-// bias; S4) or flax's xavier_uniform kernel with N(0, 1e-6) bias (the LRA Transformer).
-enum class InitKind { kTorch, kXavier };
+// bias; S4); flax's xavier_uniform kernel with N(0, 1e-6) bias (the LRA Transformer's attention
+// and MLP blocks, which pass these initializers explicitly); or flax's nn.Dense default
+// (kLecunNormal: lecun_normal kernel, zero bias; the LRA classifier heads, which pass none).
+// lecun_normal is jax's variance_scaling(1.0, "fan_in", "truncated_normal"): N(0, 1) truncated
+// to (-2, 2), times sqrt(1 / in) / 0.87962566103423978 (the truncated normal's stddev), so the
+// kernel's variance is 1 / in (google/jax jax-v0.2.21 = dbeb97d, jax/_src/nn/initializers.py;
+// flax v0.3.6 flax/deprecated/nn/linear.py default_kernel_init and bias_init=zeros).
+enum class InitKind { kTorch, kXavier, kLecunNormal };
 
 class LinearLayer {
  public:
@@ -75,11 +81,13 @@ class LinearLayer {
 enum class NormKind { kNone, kLayer, kBatch };
 absl::StatusOr<NormKind> ParseNormKind(const std::string& s);  // "none", "layer", "batch"
 
-// LayerNorm or BatchNorm over the feature axis (gamma 1, beta 0; both in kNoDecay).
+// LayerNorm or BatchNorm over the feature axis (gamma 1, beta 0; both in kNoDecay). eps is the
+// LayerNorm epsilon: PyTorch's 1e-5 (S4) by default, flax's 1e-6 for the LRA Transformer.
 class Norm {
  public:
   Norm() = default;
-  Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind);
+  Norm(ParamStore& ps, const std::string& name, int dim, NormKind kind, float eps = 1e-5f);
+  float eps() const { return eps_; }
   Var Forward(const Var& x, bool training) const;
   NormKind kind() const { return kind_; }
   // Recurrent-mode helper: LayerNorm of one [dim] row (kind kLayer or kNone only).
@@ -87,6 +95,7 @@ class Norm {
 
  private:
   NormKind kind_ = NormKind::kNone;
+  float eps_ = 1e-5f;
   Var gamma_, beta_;
   Tensor* running_mean_ = nullptr;
   Tensor* running_var_ = nullptr;
@@ -167,9 +176,10 @@ class ClassifierHead {
   LinearLayer l1_, l2_;
 };
 
-// Retrieval: two pooled documents -> logits. kConcat: LRA's two-tower head on [x1, x2];
-// kNli: [x1, x2, x1 * x2, x1 - x2] (LRA's NLI interaction and S4's RetrievalHead), both then
-// through a ClassifierHead of kind kMlp.
+// Retrieval: two pooled documents -> logits. kConcat: [x1, x2]; kNli: [x1, x2, x1 * x2,
+// x1 - x2] (S4's RetrievalHead), both then through a ClassifierHead of kind kMlp (two Dense
+// layers). The Transformer uses its own head with LRA's three Dense layers
+// (models/transformer/transformer.cc RetrievalHead).
 enum class DualKind { kConcat, kNli };
 absl::StatusOr<DualKind> ParseDualKind(const std::string& s);  // "concat", "nli"
 

@@ -26,6 +26,13 @@ std::vector<float> SinusoidalPositions(int length, int dim) {
 
 namespace {
 
+// flax's LayerNorm epsilon (google/flax v0.3.6, flax/deprecated/nn/normalization.py LayerNorm,
+// epsilon=1e-6), which every LayerNorm of LRA's Transformer uses (google-research/long-range-arena
+// cd31e5c, lra_benchmarks/models/transformer/transformer.py: nn.LayerNorm with no epsilon).
+constexpr float kLayerNormEps = 1e-6f;
+
+enum class RetrievalHeadKind { kLra, kNli };
+
 struct Config {
   int d_model, n_layers, heads, qkv_dim, mlp_dim, max_len;
   float dropout, attention_dropout;
@@ -33,24 +40,24 @@ struct Config {
   bool cls, blocked, gelu_tanh, decay_all;
   PoolKind pool;
   HeadKind head;
-  DualKind dual;
+  RetrievalHeadKind retrieval;
 };
 
 class Layer {
  public:
   Layer(ParamStore& ps, const std::string& n, const Config& c) : c_(c) {
-    ln1_ = Norm(ps, n + ".ln1", c.d_model, NormKind::kLayer);
+    ln1_ = Norm(ps, n + ".ln1", c.d_model, NormKind::kLayer, kLayerNormEps);
     q_ = LinearLayer(ps, n + ".attn.q", c.d_model, c.qkv_dim, false, InitKind::kXavier);
     k_ = LinearLayer(ps, n + ".attn.k", c.d_model, c.qkv_dim, false, InitKind::kXavier);
     v_ = LinearLayer(ps, n + ".attn.v", c.d_model, c.qkv_dim, false, InitKind::kXavier);
     o_ = LinearLayer(ps, n + ".attn.out", c.qkv_dim, c.d_model, false, InitKind::kXavier);
-    ln2_ = Norm(ps, n + ".ln2", c.d_model, NormKind::kLayer);
+    ln2_ = Norm(ps, n + ".ln2", c.d_model, NormKind::kLayer, kLayerNormEps);
     w1_ = LinearLayer(ps, n + ".mlp.w1", c.d_model, c.mlp_dim, true, InitKind::kXavier);
     w2_ = LinearLayer(ps, n + ".mlp.w2", c.mlp_dim, c.d_model, true, InitKind::kXavier);
   }
 
-  // key_mask: empty or [B, L] (see Encode).
-  Var Forward(const Var& x, const int32_t* lengths, const std::vector<uint8_t>& key_mask,
+  // mask: empty or [B, L] (see Encode); it masks queries and keys, as flax does.
+  Var Forward(const Var& x, const int32_t* lengths, const std::vector<uint8_t>& mask,
               bool training, Rng& rng) const {
     auto drop = [&](const Var& v) {
       return lra::Dropout(v, c_.dropout, training, rng);
@@ -61,7 +68,7 @@ class Layer {
     att.algorithm = c_.blocked ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
     att.dropout = training ? c_.attention_dropout : 0.0f;
     Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h),
-                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att, key_mask, &rng);
+                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att, mask, &rng);
     Var y = lra::Add(x, drop(o_.Forward(a)));
     Var m = w1_.Forward(ln2_.Forward(y, training));
     m = drop(lra::Gelu(m, c_.gelu_tanh ? lra::GeluKind::kTanh : lra::GeluKind::kErf));
@@ -72,6 +79,39 @@ class Layer {
   Config c_;
   Norm ln1_, ln2_;
   LinearLayer q_, k_, v_, o_, w1_, w2_;
+};
+
+// The Retrieval head of LRA's released code (google-research/long-range-arena cd31e5c,
+// lra_benchmarks/models/layers/common_layers.py classifier_head_dual):
+//   Dense(mlp) -> ReLU -> Dense(mlp / 2) -> ReLU -> Dense(classes)
+// on concat[e1, e2] (kLra: interaction=None, what TransformerDualEncoder passes in every
+// commit, lra_benchmarks/models/transformer/transformer.py and matching/train.py) or on the
+// NLI features [e1, e2, e1 * e2, e1 - e2] (kNli: the paper's description, Tay et al. 2021,
+// "Long Range Arena", arXiv 2011.04006, section 3 Retrieval; the code's interaction='NLI').
+// Every Dense is flax's nn.Dense default init (lecun_normal kernel, zero bias).
+class RetrievalHead {
+ public:
+  RetrievalHead() = default;
+  RetrievalHead(ParamStore& ps, const std::string& name, int dim, int classes, int mlp_dim,
+                RetrievalHeadKind kind)
+      : kind_(kind) {
+    const int in = (kind == RetrievalHeadKind::kNli ? 4 : 2) * dim;
+    mlp_ = LinearLayer(ps, name + ".mlp", in, mlp_dim, true, InitKind::kLecunNormal);
+    mlp2_ = LinearLayer(ps, name + ".mlp2", mlp_dim, mlp_dim / 2, true, InitKind::kLecunNormal);
+    logits_ = LinearLayer(ps, name + ".logits", mlp_dim / 2, classes, true, InitKind::kLecunNormal);
+  }
+  Var Forward(const Var& e1, const Var& e2) const {
+    Var x = kind_ == RetrievalHeadKind::kNli
+                ? lra::Concat({e1, e2, lra::Mul(e1, e2), lra::Sub(e1, e2)}, -1)
+                : lra::Concat({e1, e2}, -1);
+    x = lra::Relu(mlp_.Forward(x));
+    x = lra::Relu(mlp2_.Forward(x));
+    return logits_.Forward(x);
+  }
+
+ private:
+  RetrievalHeadKind kind_ = RetrievalHeadKind::kLra;
+  LinearLayer mlp_, mlp2_, logits_;
 };
 
 class TransformerModel : public Model {
@@ -87,13 +127,14 @@ class TransformerModel : public Model {
     }
     if (c.cls) cls_ = ps_.Add("cls", Tensor::Zeros({c.d_model}), kNoDecay);
     for (int i = 0; i < c.n_layers; ++i) layers_.emplace_back(ps_, absl::StrCat("layers.", i), c);
-    final_norm_ = Norm(ps_, "encoder_norm", c.d_model, NormKind::kLayer);
+    final_norm_ = Norm(ps_, "encoder_norm", c.d_model, NormKind::kLayer, kLayerNormEps);
+    // The heads' Dense layers take flax's nn.Dense default init (lecun_normal, zero bias):
+    // common_layers.py classifier_head / classifier_head_dual pass no initializer.
     if (task.pair) {
-      dual_ = DualHead(ps_, "head", c.d_model, task.num_classes, c.dual, c.mlp_dim, false,
-                       InitKind::kXavier);
+      dual_ = RetrievalHead(ps_, "head", c.d_model, task.num_classes, c.mlp_dim, c.retrieval);
     } else {
       head_ = ClassifierHead(ps_, "head", c.d_model, task.num_classes, c.head, c.mlp_dim, false,
-                             InitKind::kXavier);
+                             InitKind::kLecunNormal);
     }
   }
 
@@ -108,19 +149,22 @@ class TransformerModel : public Model {
       x = PrependRow(x, cls_);
       for (int32_t& v : lens) v = std::min(v + 1, l + 1);
     }
-    const std::vector<uint8_t> key_mask = KeyMask(tokens, b, l);
+    const std::vector<uint8_t> mask = PadMask(tokens, b, l);
     if (pos_.defined()) x = AddPositions(x, pos_);
     x = lra::Dropout(x, c_.dropout, training, rng);
-    for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), key_mask, training, rng);
+    for (const Layer& layer : layers_) x = layer.Forward(x, lens.data(), mask, training, rng);
     x = final_norm_.Forward(x, training);
     // Pooling over the real tokens (the CLS row counts as one of them).
     return Pool(x, c_.pool, lens.data());
   }
 
-  // LRA's key padding mask is `inputs > 0` (LRA.md 1.5): with task.mask_pad_tokens, every key
-  // whose token is pad_id is masked, inside the sequence too (black pixels), and the CLS row
-  // copies the first token's mask. Empty (no mask beyond the lengths) otherwise. [B, L (+1)].
-  std::vector<uint8_t> KeyMask(const int32_t* tokens, int b, int l) const {
+  // LRA's padding mask is `inputs > 0` for queries and keys (google-research/long-range-arena
+  // cd31e5c, lra_benchmarks/models/transformer/transformer.py TransformerEncoder:
+  // src_padding_mask, and for CLS the first token's mask concatenated in front): with
+  // task.mask_pad_tokens, every position whose token is pad_id is masked, inside the sequence
+  // too (black pixels), and the CLS row copies the first token's mask. Empty otherwise (the
+  // lengths alone mask the padding). [B, L (+1)].
+  std::vector<uint8_t> PadMask(const int32_t* tokens, int b, int l) const {
     if (!task_.mask_pad_tokens) return {};
     const int rows = l + (c_.cls ? 1 : 0);
     std::vector<uint8_t> mask(static_cast<size_t>(b) * rows);
@@ -162,7 +206,7 @@ class TransformerModel : public Model {
   std::vector<Layer> layers_;
   Norm final_norm_;
   ClassifierHead head_;
-  DualHead dual_;
+  RetrievalHead dual_;
 };
 
 absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Options& o,
@@ -189,14 +233,20 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   auto hk = ParseHeadKind(o.String("head"));
   if (!hk.ok()) return hk.status();
   c.head = *hk;
-  auto dk = ParseDualKind(o.String("dual_head"));
-  if (!dk.ok()) return dk.status();
-  c.dual = *dk;
+  const std::string rh = o.String("retrieval_head");
+  if (rh == "lra") {
+    c.retrieval = RetrievalHeadKind::kLra;
+  } else if (rh == "nli") {
+    c.retrieval = RetrievalHeadKind::kNli;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transformer: retrieval_head '", rh, "': expected lra (the released code) or nli"));
+  }
   if (c.pool == PoolKind::kCls && !c.cls)
     return absl::InvalidArgumentError("transformer: pool=cls needs cls=true");
-  if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 1)
+  if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 2)
     return absl::InvalidArgumentError(absl::StrCat(
-        "transformer: need d_model, mlp_dim >= 1 and qkv_dim (", c.qkv_dim,
+        "transformer: need d_model >= 1, mlp_dim >= 2 and qkv_dim (", c.qkv_dim,
         ") divisible by heads (", c.heads, ")"));
   if (c.max_len < 1)
     return absl::InvalidArgumentError(
@@ -229,8 +279,10 @@ std::vector<OptionSpec> TransformerOptions() {
       {"cls", "false", "prepend a learned CLS row (zeros init)"},
       {"pool", "", "cls, mean, first or last (empty = the task's default)", OptionType::kString},
       {"head", "mlp", "mlp (LRA Dense-ReLU-Dense) or linear", OptionType::kString, {"mlp", "linear"}},
-      {"dual_head", "nli", "retrieval: nli [x1,x2,x1*x2,x1-x2] or concat [x1,x2]",
-       OptionType::kString, {"nli", "concat"}},
+      {"retrieval_head", "lra",
+       "retrieval: lra (the released code: concat[x1,x2], Dense(mlp)-ReLU-Dense(mlp/2)-ReLU-"
+       "Dense(2)) or nli (the paper's [x1,x2,x1*x2,x1-x2] into the same MLP)",
+       OptionType::kString, {"lra", "nli"}},
       {"attention", "dense", "dense (LRA memory profile) or blocked (O(L) memory)",
        OptionType::kString, {"dense", "blocked"}},
       {"gelu_tanh", "true", "flax's tanh-approximate GELU (false: exact erf)"},
@@ -245,7 +297,8 @@ ModelInfo Info() {
   info.name = "transformer";
   info.description =
       "LRA reference Transformer: embedding + positions, pre-LN blocks with bias-free attention "
-      "and GELU MLP, final LayerNorm, pooling, Dense-ReLU-Dense head; LRA.md 1.7";
+      "and GELU MLP, final LayerNorm, pooling, Dense-ReLU-Dense head (retrieval: LRA's "
+      "classifier_head_dual); google-research/long-range-arena cd31e5c";
   info.options = TransformerOptions();
   info.create = Create;
   return info;
