@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "isa-l/crc.h"
 #include "core/checkpoint.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
 namespace lra {
 namespace {
@@ -133,9 +135,17 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainingState& s) {
     r->set_counter(rng->state().counter);
   }
   proto.mutable_metadata()->insert(s.metadata.begin(), s.metadata.end());
+  // Deterministic serialization writes the metadata map sorted by key; the default order
+  // follows the map's hash layout, so equal states could give different bytes.
   std::string payload;
-  if (!proto.SerializeToString(&payload))
-    return absl::InternalError(absl::StrCat(path, ": checkpoint does not serialize (over 2 GiB?)"));
+  {
+    google::protobuf::io::StringOutputStream stream(&payload);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    if (!proto.SerializeToCodedStream(&coded))
+      return absl::InternalError(
+          absl::StrCat(path, ": checkpoint does not serialize (over 2 GiB?)"));
+  }
   std::string bytes(kMagic, sizeof(kMagic));
   const uint64_t len = payload.size();
   bytes.append(reinterpret_cast<const char*>(&len), 8);

@@ -1,7 +1,10 @@
 #include "harness/commands.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "core/parallel.h"
 #include "harness/bench.h"
 #include "harness/config.h"
+#include "harness/export.h"
 #include "harness/flags.h"
 #include "harness/paths.h"
 #include "harness/progress.h"
@@ -74,8 +78,25 @@ absl::Status Prepare(tasks::PrepareOptions options) {
   LRA_ASSIGN_OR_RETURN(options.out_dir, tasks::DefaultDatasetDir(DataDir(), options));
   std::fprintf(stderr, "preparing %s%s into %s ...\n", options.task.c_str(),
                options.generate ? " (generated)" : "", options.out_dir.c_str());
+  // One progress line per stage (generating the original files, converting them to records):
+  // Path-X alone takes minutes.
+  std::unique_ptr<Progress> progress;
+  std::string stage;
+  options.progress = [&](absl::string_view now, int64_t done, int64_t total) {
+    if (progress == nullptr || stage != now) {
+      stage = std::string(now);
+      // Off a terminal: about ten lines per stage, or one per 10,000 items when the total is
+      // unknown.
+      progress = std::make_unique<Progress>(absl::StrCat("  ", options.task, " ", stage), total,
+                                            Progress::StderrIsTerminal(),
+                                            total > 0 ? std::max<int64_t>(total / 10, 1) : 10000);
+    }
+    progress->Update(done, {}, 0);
+  };
   tasks::PrepareReport report;
-  LRA_RETURN_IF_ERROR(tasks::PrepareTask(options, &report));
+  const absl::Status prepared = tasks::PrepareTask(options, &report);
+  progress.reset();
+  LRA_RETURN_IF_ERROR(prepared);
   if (report.already_present) {
     std::fprintf(stderr, "  already prepared (use --overwrite to redo it)\n");
     return absl::OkStatus();
@@ -166,10 +187,29 @@ absl::Status TrainCommand(const std::atomic<bool>* stop) {
                   absl::GetFlag(FLAGS_resume), absl::GetFlag(FLAGS_run_name), nullptr);
 }
 
-absl::Status EvalCommand() {
-  std::string run = absl::GetFlag(FLAGS_run);
+// A path the user typed: under `bazel run` the process starts in the runfiles tree, so a
+// relative path is taken from the folder the command was started in (BUILD_WORKING_DIRECTORY).
+std::string UserPath(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || fs::path(path).is_absolute() || cwd == nullptr || *cwd == '\0') return path;
+  return (fs::path(cwd) / path).string();
+}
+
+// --run: a run folder, or the name of one under --runs_dir.
+absl::StatusOr<std::string> RunFromFlag() {
+  const std::string run = absl::GetFlag(FLAGS_run);
   LRA_RETURN_IF_ERROR(RequireFlag(run, "run", "--run=listops-s4d-small-s1"));
-  if (!fs::exists(run)) run = (fs::path(RunsDir()) / run).string();
+  std::error_code ec;
+  if (fs::is_directory(UserPath(run), ec)) return UserPath(run);
+  const std::string named = (fs::path(RunsDir()) / run).string();
+  if (fs::is_directory(named, ec)) return named;
+  return absl::NotFoundError(absl::StrCat("--run=", run, ": no such run folder, and no run '", run,
+                                          "' under --runs_dir ", RunsDir(),
+                                          " (its folders are the run names)"));
+}
+
+absl::Status EvalCommand() {
+  LRA_ASSIGN_OR_RETURN(const std::string run, RunFromFlag());
   for (const std::string split : {"val", "test"}) {
     LRA_ASSIGN_OR_RETURN(EvalResult r,
                          EvaluateRun(run, absl::GetFlag(FLAGS_checkpoint), split, DataDir()));
@@ -177,6 +217,21 @@ absl::Status EvalCommand() {
                 absl::GetFlag(FLAGS_checkpoint).c_str(), split.c_str(), 100 * r.accuracy, r.loss,
                 static_cast<long long>(r.examples));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ExportCommand() {
+  ExportOptions o;
+  o.format = absl::GetFlag(FLAGS_format);
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.out = UserPath(absl::GetFlag(FLAGS_out));
+  o.data_dir = DataDir();
+  LRA_ASSIGN_OR_RETURN(o.run_dir, RunFromFlag());
+  LRA_ASSIGN_OR_RETURN(ExportReport r, ExportRun(o));
+  std::fprintf(stderr, "%s checkpoint (step %lld): %d arrays, %lld float32 values, %lld bytes\n",
+               o.checkpoint.c_str(), static_cast<long long>(r.step), r.arrays,
+               static_cast<long long>(r.scalars), static_cast<long long>(r.bytes));
+  std::printf("%s\n", r.path.c_str());
   return absl::OkStatus();
 }
 
@@ -319,12 +374,13 @@ absl::Status RunCommand(const std::string& command, const std::atomic<bool>* sto
   if (command == "models") return ModelsCommand();
   if (command == "train") return TrainCommand(stop);
   if (command == "eval") return EvalCommand();
+  if (command == "export") return ExportCommand();
   if (command == "suite") return SuiteCommand(stop);
   if (command == "table") return TableCommand();
   if (command == "bench") return BenchCommand();
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown command '", command,
-      "'. Commands: prepare, tasks, models, train, eval, suite, table, bench, help"));
+      "'. Commands: prepare, tasks, models, train, eval, export, suite, table, bench, help"));
 }
 
 }  // namespace lra::harness

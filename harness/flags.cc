@@ -63,12 +63,22 @@ ABSL_FLAG(std::string, run_name, "",
 ABSL_FLAG(bool, resume, false,
           "train: continue the run from its last checkpoint; finishes bitwise equal to an "
           "uninterrupted run.");
-ABSL_FLAG(std::string, run, "", "eval: run folder (or name under --runs_dir) to evaluate.");
-ABSL_FLAG(std::string, checkpoint, "best", "eval: which checkpoint, best (validation) or last.");
+ABSL_FLAG(std::string, run, "",
+          "eval/export: run folder (or run name under --runs_dir) to evaluate or export.");
+ABSL_FLAG(std::string, checkpoint, "best",
+          "eval/export: which checkpoint, best (validation) or last.");
 ABSL_FLAG(std::string, suite, "quick",
           "suite: name in harness/suites/ (smoke, quick, paper) or a path to a .textproto file.");
 ABSL_FLAG(std::vector<std::string>, only, {},
           "suite: run only these tasks (comma-separated), e.g. --only=listops,pathfinder.");
+
+// --- export ------------------------------------------------------------------------------------
+ABSL_FLAG(std::string, format, "npz",
+          "export: file format; npz (NumPy's .npz: one float32 array per parameter and buffer "
+          "under its documented name, plus __meta__.json; see README.md \"Weights out\").");
+ABSL_FLAG(std::string, out, "",
+          "export: the file to write (replaced atomically); default <run folder>/<checkpoint>.npz. "
+          "A relative path is taken from the folder `bazel run` was started in.");
 
 // --- table / bench -----------------------------------------------------------------------------
 ABSL_FLAG(std::vector<std::string>, models, {},

@@ -40,6 +40,10 @@ ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, suite);
 ABSL_DECLARE_FLAG(std::vector<std::string>, only);
 
+// export
+ABSL_DECLARE_FLAG(std::string, format);
+ABSL_DECLARE_FLAG(std::string, out);
+
 // table / bench
 ABSL_DECLARE_FLAG(std::vector<std::string>, models);
 ABSL_DECLARE_FLAG(std::vector<std::string>, lengths);

@@ -29,6 +29,9 @@ Commands:
   train    Train one model on one task:
              lra train --task=listops --model=s4d [--tier=small] [--set=train.lr=0.003]
   eval     Evaluate a finished run: lra eval --run=<run folder> [--checkpoint=best|last]
+  export   Write a run's weights for NumPy, PyTorch or JAX (one array per parameter, documented
+           names, the model's options and config in __meta__.json):
+             lra export --run=<run> [--checkpoint=best|last] [--format=npz] [--out=PATH]
   suite    Prepare data and run a whole suite, then write the tables:
              lra suite --suite=quick     (smoke, quick, paper)
   table    Write the LRA accuracy table (Markdown, CSV, HTML) from the runs.

@@ -37,7 +37,9 @@ std::string Progress::FormatCount(double value) {
 }
 
 std::string Progress::Line(int64_t done, bool with_bar) const {
-  std::string line = absl::StrCat(label_, " ", done, "/", total_);
+  // An unknown total (0) shows the count alone.
+  std::string line = total_ > 0 ? absl::StrCat(label_, " ", done, "/", total_)
+                                : absl::StrCat(label_, " ", done);
   if (with_bar && total_ > 0) {
     constexpr int kWidth = 20;
     int filled = static_cast<int>(kWidth * std::min<double>(1.0, double(done) / total_));

@@ -78,7 +78,6 @@ struct LoopState {
   double best_val = -1;
   double best_test = -1;
   double best_val_loss = 0, best_test_loss = 0;
-  double train_seconds = 0;  // wall time spent training before this process (resume)
   int64_t train_tokens = 0;
 };
 
@@ -208,7 +207,6 @@ absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopStat
   m["best_test"] = absl::StrFormat("%.17g", st.best_test);
   m["best_val_loss"] = absl::StrFormat("%.17g", st.best_val_loss);
   m["best_test_loss"] = absl::StrFormat("%.17g", st.best_test_loss);
-  m["train_seconds"] = absl::StrFormat("%.17g", st.train_seconds);
   return SaveCheckpoint(path, state);
 }
 
@@ -240,7 +238,6 @@ absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st,
   LRA_RETURN_IF_ERROR(double_field("best_test", &st->best_test));
   LRA_RETURN_IF_ERROR(double_field("best_val_loss", &st->best_val_loss));
   LRA_RETURN_IF_ERROR(double_field("best_test_loss", &st->best_test_loss));
-  LRA_RETURN_IF_ERROR(double_field("train_seconds", &st->train_seconds));
   return absl::OkStatus();
 }
 
@@ -257,7 +254,9 @@ class MetricsLog {
       absl::StatusOr<std::vector<MetricsRecord>> old = report::ReadMetricsJsonl(path);
       if (old.ok()) {
         for (const MetricsRecord& r : *old) {
-          if (r.step() <= resume_step) kept.push_back(report::MetricsRecordToJsonLine(r));
+          if (r.step() > resume_step) continue;
+          kept.push_back(report::MetricsRecordToJsonLine(r));
+          prior_seconds_ = std::max(prior_seconds_, r.wall_seconds());
         }
       }
     }
@@ -272,8 +271,12 @@ class MetricsLog {
     out_ << report::MetricsRecordToJsonLine(r) << "\n";
     out_.flush();
   }
+  // Wall time of the run before this process, read back from the kept lines on resume. It is
+  // kept out of checkpoints so that two runs of one config write byte-identical checkpoints.
+  double prior_seconds() const { return prior_seconds_; }
 
  private:
+  double prior_seconds_ = 0;
   std::string path_;
   std::ofstream out_;
 };
@@ -445,11 +448,10 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   budget->set_max_steps(t.steps());
   budget->set_max_minutes(t.max_minutes());
   budget->set_batch_size(t.batch_size());
-  budget->set_description(absl::StrFormat("%s: %d steps x batch %d%s", s.config.tier(), t.steps(),
-                                          t.batch_size(),
-                                          t.max_minutes() > 0
-                                              ? absl::StrFormat(", %.3g min cap", t.max_minutes())
-                                              : ""));
+  // The budget is steps; train.max_minutes is only a safety net (CUT_SHORT marks a run it
+  // stopped), so it stays out of the description and the table stays machine-independent.
+  budget->set_description(
+      absl::StrFormat("%s: %d steps x batch %d", s.config.tier(), t.steps(), t.batch_size()));
 
   datasets::ReaderOptions ro;
   ro.batch_size = t.batch_size();
@@ -474,17 +476,14 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   RunStatus status = COMPLETED;
   std::string status_message;
   const absl::Time loop_start = absl::Now();
-  const double prior_seconds = st.train_seconds;
+  const double prior_seconds = metrics.prior_seconds();
   double window_loss = 0;
   int64_t window_correct = 0, window_examples = 0, window_tokens = 0;
   absl::Time window_start = absl::Now();
   datasets::Batch batch;
   auto seconds_now = [&] { return prior_seconds + absl::ToDoubleSeconds(absl::Now() - loop_start); };
 
-  auto save_last = [&]() -> absl::Status {
-    st.train_seconds = seconds_now();
-    return SaveRunCheckpoint(last_path, s, st, &dropout);
-  };
+  auto save_last = [&]() -> absl::Status { return SaveRunCheckpoint(last_path, s, st, &dropout); };
 
   while (st.step < t.steps()) {
     if ((options.stop != nullptr && options.stop->load()) ||
@@ -494,8 +493,11 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
       break;
     }
     if (t.max_minutes() > 0 && seconds_now() > 60 * t.max_minutes()) {
-      status_message = absl::StrFormat("wall-clock budget of %.3g min reached at step %d",
-                                       t.max_minutes(), st.step);
+      status = CUT_SHORT;
+      status_message = absl::StrFormat(
+          "cut short by the train.max_minutes safety net (%.3g min) at step %d of %d; the "
+          "result depends on this machine's speed. Raise train.max_minutes or lower train.steps.",
+          t.max_minutes(), st.step, t.steps());
       break;
     }
     // train.train_examples caps an epoch: a small run then cycles through fresh shuffles of
@@ -615,7 +617,7 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   result.set_wall_seconds(seconds_now());
   result.set_tokens_per_second(seconds_now() > 0 ? st.train_tokens / seconds_now() : 0);
 
-  if (status == COMPLETED) {
+  if (status == COMPLETED || status == CUT_SHORT) {
     // The last step: validation and test on the final parameters (what the original LRA code
     // reports), after making sure the last checkpoint matches them.
     LRA_RETURN_IF_ERROR(save_last());
@@ -652,19 +654,61 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   return result;
 }
 
-absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
-                                       const std::string& split, const std::string& data_dir) {
+namespace {
+
+// The run's setup with checkpoint `which` loaded (LoadRun's contract).
+absl::StatusOr<Setup> LoadRunSetup(const std::string& run_dir, const std::string& which,
+                                   const std::string& data_dir, LoopState* st,
+                                   std::string* checkpoint_path) {
   if (which != "best" && which != "last") {
     return absl::InvalidArgumentError(
         absl::StrCat("--checkpoint must be best or last, not '", which, "'"));
   }
+  std::error_code ec;
+  const fs::path config_path = fs::path(run_dir) / "config.txt";
+  if (!fs::is_regular_file(config_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "'", run_dir, "' is not a run folder (it has no config.txt); pass a folder that "
+        "`lra train` wrote, or a run name under --runs_dir"));
+  }
+  *checkpoint_path = (fs::path(run_dir) / (which + ".ckpt")).string();
+  if (!fs::is_regular_file(*checkpoint_path, ec)) {
+    std::vector<std::string> have;
+    for (const char* name : {kBestCheckpoint, kLastCheckpoint}) {
+      if (fs::is_regular_file(fs::path(run_dir) / name, ec)) have.push_back(name);
+    }
+    return absl::NotFoundError(absl::StrCat(
+        "run '", run_dir, "' has no ", which, ".ckpt (",
+        have.empty() ? "no checkpoint at all: the run stopped before its first one"
+                     : absl::StrCat("it has ", have[0], "; use --checkpoint=",
+                                    have[0].substr(0, have[0].find('.'))),
+        ")"));
+  }
   RunConfig config;
-  LRA_RETURN_IF_ERROR(ParseTextProtoFile((fs::path(run_dir) / "config.txt").string(), &config));
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile(config_path.string(), &config));
   LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, data_dir));
-  LoopState st;
   Rng dropout(0);
-  LRA_RETURN_IF_ERROR(
-      LoadRunCheckpoint((fs::path(run_dir) / (which + ".ckpt")).string(), s, &st, &dropout));
+  LRA_RETURN_IF_ERROR(LoadRunCheckpoint(*checkpoint_path, s, st, &dropout));
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedRun> LoadRun(const std::string& run_dir, const std::string& which,
+                                  const std::string& data_dir) {
+  LoadedRun out;
+  LoopState st;
+  LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &out.checkpoint_path));
+  out.setup = std::move(static_cast<TrainingSetup&>(s));
+  out.step = st.step;
+  return out;
+}
+
+absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
+                                       const std::string& split, const std::string& data_dir) {
+  LoopState st;
+  std::string checkpoint_path;
+  LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &checkpoint_path));
   LRA_ASSIGN_OR_RETURN(EvalStats stats, Evaluate(s, split, 0));
   return EvalResult{stats.examples, stats.loss, stats.accuracy};
 }

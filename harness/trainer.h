@@ -82,6 +82,22 @@ struct EvalResult {
   double accuracy = 0;
 };
 
+// A run's model restored from one of its checkpoints: what `lra eval` and `lra export` read.
+// The model is rebuilt from the run's config.txt against its dataset (which gives the task's
+// vocabulary and classes), then checkpoint `which` ("best" or "last") is loaded into it: every
+// parameter, buffer and optimizer moment, checked by name and shape.
+struct LoadedRun {
+  TrainingSetup setup;
+  std::string checkpoint_path;
+  int64_t step = 0;  // optimizer updates behind the checkpoint
+};
+
+// Errors: InvalidArgumentError for a `which` other than best/last; NotFoundError when `run_dir`
+// is not a run folder or lacks the checkpoint (naming the checkpoints it has) or the run's
+// dataset is not prepared; FailedPreconditionError when the checkpoint does not match the model.
+absl::StatusOr<LoadedRun> LoadRun(const std::string& run_dir, const std::string& which,
+                                  const std::string& data_dir);
+
 // Evaluates the checkpoint `which` ("best" or "last") of a finished run on `split`.
 absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::string& which,
                                        const std::string& split, const std::string& data_dir);

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "core/checkpoint.h"
@@ -127,8 +129,14 @@ Restored Restore(const std::string& data_dir, const std::string& path) {
     if (m.v.defined()) out.tensors.push_back(m.v.ToVector());
   }
   out.metadata = state.metadata;
-  out.metadata.erase("train_seconds");  // wall clock
   return out;
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void ExpectSameState(const Restored& a, const Restored& b) {
@@ -167,10 +175,43 @@ TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRunBitwise) {
     SCOPED_TRACE(which);
     ExpectSameState(Restore(options_.data_dir, options_.runs_dir + "/straight/" + which),
                     Restore(options_.data_dir, options_.runs_dir + "/interrupted/" + which));
+    EXPECT_EQ(FileBytes(options_.runs_dir + "/straight/" + which),
+              FileBytes(options_.runs_dir + "/interrupted/" + which));
   }
   EXPECT_EQ(straight->best().step(), resumed->best().step());
   EXPECT_EQ(straight->best().test_accuracy(), resumed->best().test_accuracy());
   EXPECT_EQ(straight->last().test_accuracy(), resumed->last().test_accuracy());
+}
+
+// Checkpoints hold no wall-clock field, so one config, seed and thread count gives the same
+// bytes on any machine (the wall time goes to metrics.jsonl and result.json only).
+TEST_F(TrainerTest, TwoRunsOfOneConfigWriteIdenticalCheckpoints) {
+  for (const char* name : {"first", "second"}) {
+    options_.run_name = name;
+    absl::StatusOr<RunResult> r = Train(TinyConfig(), options_);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  for (const char* which : {"last.ckpt", "best.ckpt"}) {
+    SCOPED_TRACE(which);
+    const std::string first = FileBytes(options_.runs_dir + "/first/" + which);
+    EXPECT_FALSE(first.empty());
+    EXPECT_EQ(first, FileBytes(options_.runs_dir + "/second/" + which));
+  }
+}
+
+// train.max_minutes is a safety net, not a budget: a run it stops is CUT_SHORT (and still
+// evaluated), never COMPLETED, and its budget text does not mention the cap.
+TEST_F(TrainerTest, TimeCapMarksTheRunCutShort) {
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_max_minutes(1e-9);
+  options_.run_name = "capped";
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status(), CUT_SHORT);
+  EXPECT_LT(r->steps(), 40);
+  EXPECT_NE(r->status_message().find("safety net"), std::string::npos) << r->status_message();
+  EXPECT_TRUE(r->last().has_test_accuracy());
+  EXPECT_EQ(r->budget().description(), "test: 40 steps x batch 16");
 }
 
 TEST_F(TrainerTest, BestCheckpointIsTheBestValidationStep) {

@@ -17,12 +17,17 @@
 namespace lra::tasks {
 namespace {
 
-// Streams a converter's examples into a DatasetWriter, counting them per split.
+// Streams a converter's examples into a DatasetWriter, counting them per split and reporting
+// progress every 1,000.
 class WriterSink : public ExampleSink {
  public:
-  explicit WriterSink(datasets::DatasetWriter* writer) : writer_(writer) {}
+  WriterSink(datasets::DatasetWriter* writer, const TaskContext& context, int64_t expected)
+      : writer_(writer), context_(context), expected_(expected) {}
   absl::Status Add(absl::string_view split, const datasets::Example& example) override {
     ++counts_[std::string(split)];
+    if (context_.progress && ++added_ % 1000 == 0) {
+      context_.progress("converting", added_, expected_);
+    }
     return writer_->Add(split, example);
   }
   int64_t count(const std::string& split) const {
@@ -32,6 +37,9 @@ class WriterSink : public ExampleSink {
 
  private:
   datasets::DatasetWriter* writer_;
+  const TaskContext& context_;
+  const int64_t expected_;  // 0 when unknown
+  int64_t added_ = 0;
   std::map<std::string, int64_t> counts_;
 };
 
@@ -68,6 +76,7 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   TaskContext& c = r.context;
   c.spec = r.spec;
   c.seed = o.seed;
+  c.progress = o.progress;
   LRA_ASSIGN_OR_RETURN(c.encoding, FindEncoding(spec, o.encoding));
 
   // Max length: the encoding's, else the task's; overrides only where the spec allows a range.
@@ -303,7 +312,7 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
   LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
                        datasets::DatasetWriter::Create(target, header));
-  WriterSink sink(writer.get());
+  WriterSink sink(writer.get(), r.context, options.generate ? r.size : 0);
   LRA_RETURN_IF_ERROR(plan.run(&sink, &rep.stats));
   LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
       spec, sink,

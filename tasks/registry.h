@@ -14,6 +14,7 @@
 #define LRA_TASKS_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct PrepareOptions {
   // With `generate`: keep the generated original-format files here (they feed other harnesses
   // too). Empty: they go to a temporary folder beside out_dir and are deleted.
   std::string keep_source;
+  // Reports long work (generating, converting); see TaskContext::progress. May be empty.
+  std::function<void(absl::string_view stage, int64_t done, int64_t total)> progress;
 };
 
 struct PrepareReport {

@@ -1,6 +1,10 @@
 #include "tasks/registry.h"
 
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "datasets/dataset.h"
@@ -167,6 +171,28 @@ TEST(RegistryTest, GeneratedListOpsAndPathfinderGoThroughTheConverters) {
   EXPECT_EQ(Count(report.manifest, "train"), 16);
   EXPECT_EQ(Count(report.manifest, "val"), 2);
   EXPECT_EQ(report.manifest.max_length(), 1024);
+}
+
+// Long preparations report progress: generating the original files, then converting them.
+TEST(RegistryTest, GeneratedPathfinderReportsProgressPerStage) {
+  PrepareOptions p;
+  p.task = "pathfinder";
+  p.generate = true;
+  p.size = 2100;
+  p.difficulty = "easy";
+  p.out_dir = TestDir("data_progress/pathfinder");
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> calls;
+  p.progress = [&](absl::string_view stage, int64_t done, int64_t total) {
+    calls[std::string(stage)].push_back({done, total});
+  };
+  ASSERT_TRUE(PrepareTask(p).ok());
+  ASSERT_EQ(calls.size(), 2u);
+  const auto& generating = calls["generating"];
+  ASSERT_EQ(generating.size(), 2100u / 256 + 1);  // every 256 images, then the end
+  EXPECT_EQ(generating.back(), std::make_pair(int64_t{2100}, int64_t{2100}));
+  const auto& converting = calls["converting"];
+  ASSERT_EQ(converting.size(), 2u);  // every 1,000 examples
+  EXPECT_EQ(converting[1], std::make_pair(int64_t{2000}, int64_t{2100}));
 }
 
 // --max_length below 2000 on generated ListOps draws shorter trees (nothing is cut) into its

@@ -53,6 +53,9 @@ absl::Status GeneratePathfinder(const TaskContext& context, int64_t size,
                        generators::ParsePathfinderDifficulty(context.difficulty));
   options.num_images = size;
   options.seed = context.seed;
+  if (context.progress) {
+    options.progress = [&](int64_t done) { context.progress("generating", done, size); };
+  }
   return generators::WritePathfinderTree(options, dir);
 }
 

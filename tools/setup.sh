@@ -12,6 +12,7 @@ packages=(
   libpng-dev zlib1g-dev
   dataset-fashion-mnist  # real image data on every Debian machine
   python3                # tools/: plots only
+  python3-numpy          # harness:export_numpy_test reads `lra export` files with numpy.load
 )
 
 if [[ ! -r /etc/os-release ]] || ! grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; then

@@ -292,6 +292,12 @@ TEST(FftConvGradTest, NullGradientsAndWorkspaceReuse) {
   EXPECT_EQ(conv.WorkspaceBytes(), bytes);
 }
 
+// Measured plans follow timings and so differ between processes (and with them the last bits
+// of every result); the default must be the size-determined one.
+TEST(FftConvOptionsTest, DefaultPlansAreReproducible) {
+  EXPECT_EQ(FftConvOptions{}.rigor, FftRigor::kEstimate);
+}
+
 TEST(FftConvSizeTest, SevenSmoothSizes) {
   EXPECT_EQ(FftConv::FftSize(1), 2);
   EXPECT_EQ(FftConv::FftSize(7), 14);

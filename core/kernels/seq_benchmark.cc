@@ -65,7 +65,7 @@ void BM_FftConv(benchmark::State& state) {
   for (float& x : k) x *= 0.05f;
   ResetPeakRss();
   const int64_t rss0 = ProcStatusBytes("VmRSS");
-  FftConv conv;  // FFTW_MEASURE plans and the workspace are made by the warm-up call below
+  FftConv conv;  // default (FFTW_ESTIMATE) plans and the workspace are made by the warm-up call below
   conv.Forward(s, u.data(), k.data(), y.data());
   conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
   for (auto _ : state) {

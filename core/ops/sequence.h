@@ -20,8 +20,8 @@ using kernels::ConvDirection;
 // y = conv(u, k). u: [B, L, H]; k: [H, L] (kCausal) or [2, H, L] (kBidirectional: forward
 // kernel, then backward kernel). Both u and k may require gradients (k usually comes from an
 // SSM kernel generator). `engine` holds FFTW plans and scratch; null uses a process-wide one
-// planned with FFTW_MEASURE (0.3-0.5 s once per length). Pass your own (e.g. FftRigor::kEstimate
-// in tests); it must outlive Backward.
+// with the default, reproducible FftRigor::kEstimate plans (core/kernels/fft_conv.h). A caller's
+// own engine must outlive Backward.
 Var FftConv(const Var& u, const Var& k, ConvDirection direction,
             kernels::FftConv* engine = nullptr);
 

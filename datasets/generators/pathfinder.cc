@@ -994,6 +994,8 @@ absl::Status WritePathfinderTree(const PathfinderOptions& options, const std::st
   std::mutex error_mutex;
   absl::Status first_error;
   std::atomic<bool> failed{false};
+  std::atomic<int64_t> written{0};
+  constexpr int64_t kProgressEvery = 256;
   const int threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
   {
@@ -1017,9 +1019,15 @@ absl::Status WritePathfinderTree(const PathfinderOptions& options, const std::st
         if (first_error.ok()) first_error = status;
         failed = true;
       }
+      const int64_t done = written.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (options.progress && done % kProgressEvery == 0) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        options.progress(done);
+      }
     }
   }
   LRA_RETURN_IF_ERROR(first_error);
+  if (options.progress) options.progress(options.num_images);
 
   for (int64_t b = 0; b < num_batches; ++b) {
     std::string text;

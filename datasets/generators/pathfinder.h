@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -118,6 +119,9 @@ struct PathfinderOptions {
   int64_t images_per_batch = 1000;
   uint64_t seed = 0;
   int num_threads = 0;  // 0: OpenMP's default.
+  // Called with the number of images written so far, every few hundred images and at the end;
+  // one call at a time, from whichever worker thread reached the mark. May be empty.
+  std::function<void(int64_t images_done)> progress;
 };
 
 // Writes the tree described at the top into `dir` (the difficulty folder, e.g.

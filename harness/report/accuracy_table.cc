@@ -95,6 +95,7 @@ void Accumulate(const LoadedRun& run, TableMetric metric, std::map<std::string, 
     return;
   }
   cell->values.push_back(*value * 100.0);
+  if (r.status() == harness::CUT_SHORT) ++cell->cut_short;
 }
 
 LraScores OurScores(const TableRow& row) {
@@ -198,7 +199,9 @@ std::vector<std::string> LegendLines(const AccuracyTableData& table) {
   lines.push_back(
       "b1, b2, ...: the training budget of the runs in the cell (below), with the upstream "
       "recipe (repository@commit:path) a paper config copies. FAIL = stayed at chance "
-      "(published) or every run diverged (ours); — = no number.");
+      "(published) or every run diverged (ours); — = no number. \"cut short\": runs stopped by "
+      "the train.max_minutes safety net before their step budget; such a number depends on the "
+      "machine's speed.");
   lines.push_back(
       "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
       "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "
@@ -233,6 +236,7 @@ std::string FormatOurCell(const OurCell& cell) {
     if (cell.stats.n > 1) absl::StrAppend(&text, " ± ", Fixed(cell.stats.std, 2));
     absl::StrAppend(&text, " (n=", cell.stats.n, ")");
     if (cell.diverged > 0) absl::StrAppend(&text, " +", cell.diverged, " diverged");
+    if (cell.cut_short > 0) absl::StrAppend(&text, " (", cell.cut_short, " cut short)");
   } else if (cell.failed()) {
     text = absl::StrCat("FAIL (", cell.diverged, " diverged)");
   } else {
@@ -505,6 +509,21 @@ std::string AccuracyTableHtml(const AccuracyTableData& table) {
   return out;
 }
 
+std::string RunTimesMarkdown(const std::vector<LoadedRun>& runs) {
+  std::string out =
+      "# Wall time of each run\n\nBeside the accuracy tables, which hold no time: budgets are "
+      "steps, so the tables are the same on any machine while these times are this machine's.\n\n"
+      "| run | status | steps | wall time | tokens/s | threads |\n|---|---|---:|---:|---:|---:|\n";
+  for (const LoadedRun& run : runs) {
+    const harness::RunResult& r = run.result;
+    absl::StrAppendFormat(&out, "| %s | %s | %d | %.1f s | %.0f | %d |\n",
+                          r.run_name().empty() ? run.path : r.run_name(),
+                          harness::RunStatus_Name(r.status()), r.steps(), r.wall_seconds(),
+                          r.tokens_per_second(), r.threads());
+  }
+  return out;
+}
+
 absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
                                           const AccuracyTableOptions& options) {
   LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(runs_dir));
@@ -531,6 +550,9 @@ absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std
       files.written.push_back(path);
     }
   }
+  const std::string times = absl::StrCat(out_dir, "/run_times.md");
+  LRA_RETURN_IF_ERROR(WriteFileAtomically(times, RunTimesMarkdown(scan.runs)));
+  files.written.push_back(times);
   return files;
 }
 

@@ -50,6 +50,7 @@ struct OurCell {
   std::vector<double> values;  // percent, one per run
   MeanStd stats;
   int diverged = 0;  // DIVERGED runs (not in `values`)
+  int cut_short = 0;  // CUT_SHORT runs (in `values`): stopped by the time safety net
   std::set<harness::DataProvenance> provenance;
   std::set<int> budgets;  // indices into AccuracyTableData::budgets
   bool present() const { return stats.n > 0; }
@@ -106,6 +107,11 @@ struct TableFiles {
 //   lra_table.{md,csv,html}       with options.metric (default: test at best val)
 //   lra_table_last.{md,csv,html}  test accuracy at the last step (skipped when options.metric
 //                                 already is kTestAtLastStep)
+// Each run's status, steps, wall time and speed: the machine-dependent numbers that the
+// accuracy tables leave out (run_times.md beside them).
+std::string RunTimesMarkdown(const std::vector<LoadedRun>& runs);
+
+// Writes lra_table.{md,csv,html}, lra_table_last.* and run_times.md into `out_dir`.
 absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
                                           const AccuracyTableOptions& options);
 

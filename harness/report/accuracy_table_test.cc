@@ -58,6 +58,32 @@ std::vector<LoadedRun> S4dRuns() {
   };
 }
 
+// A run stopped by the time safety net counts in its cell but is marked, so a number that
+// depends on the machine's speed is never shown as a plain step-budget result.
+TEST(AccuracyTableTest, CutShortRunsAreMarked) {
+  std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.40, harness::GENERATED),
+                                 MakeRun("s4d", "listops", 0.42, harness::GENERATED,
+                                         harness::CUT_SHORT)};
+  const AccuracyTableData t = BuildAccuracyTable(runs, nullptr, {});
+  const TableRow* row = FindRow(t, "s4d", true);
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->cells[0].cut_short, 1);
+  EXPECT_EQ(row->cells[0].stats.n, 2);
+  EXPECT_THAT(AccuracyTableMarkdown(t), HasSubstr("41.00 ± 1.41 (n=2) (1 cut short) G"));
+}
+
+TEST(AccuracyTableTest, RunTimesListEachRunsWallTime) {
+  std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.40, harness::GENERATED,
+                                         harness::CUT_SHORT)};
+  runs[0].result.set_run_name("listops-s4d-small-s1");
+  runs[0].result.set_steps(120);
+  runs[0].result.set_wall_seconds(81.25);
+  runs[0].result.set_tokens_per_second(23456.4);
+  runs[0].result.set_threads(2);
+  EXPECT_THAT(RunTimesMarkdown(runs),
+              HasSubstr("| listops-s4d-small-s1 | CUT_SHORT | 120 | 81.2 s | 23456 | 2 |"));
+}
+
 TEST(AccuracyTableTest, MajorityClassRowFromTheRunsData) {
   std::vector<LoadedRun> runs = {MakeRun("s4d", "listops", 0.35, harness::GENERATED),
                                  MakeRun("transformer", "listops", 0.30, harness::GENERATED),
@@ -268,14 +294,14 @@ TEST(AccuracyTableTest, WriteLraTablesWritesEveryFormatAtomically) {
       WriteLraTables((dir / "runs").string(), (dir / "tables").string(), {});
   ASSERT_TRUE(files.ok()) << files.status();
   EXPECT_EQ(files->runs, 8);
-  EXPECT_EQ(files->written.size(), 6u);
+  EXPECT_EQ(files->written.size(), 7u);  // lra_table.{md,csv,html}, lra_table_last.*, run_times.md
   for (const std::string& path : files->written) EXPECT_TRUE(fs::exists(path)) << path;
   int entries = 0;
   for (const auto& e : fs::directory_iterator(dir / "tables")) {
     ++entries;
     EXPECT_THAT(e.path().string(), Not(HasSubstr(".tmp.")));
   }
-  EXPECT_EQ(entries, 6);
+  EXPECT_EQ(entries, 7);
   absl::StatusOr<TableFiles> missing =
       WriteLraTables((dir / "nothing").string(), (dir / "tables").string(), {});
   EXPECT_FALSE(missing.ok());

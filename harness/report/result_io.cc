@@ -134,7 +134,7 @@ absl::Status ValidateRunResult(const RunResult& r) {
   if (r.task().empty()) return Invalid("field 'task' is empty");
   if (r.model().empty()) return Invalid("field 'model' is empty");
   if (r.status() == harness::RUN_STATUS_UNSPECIFIED) {
-    return Invalid("field 'status' is not set (COMPLETED, DIVERGED or INTERRUPTED)");
+    return Invalid("field 'status' is not set (COMPLETED, DIVERGED, INTERRUPTED or CUT_SHORT)");
   }
   LRA_RETURN_IF_ERROR(CheckEvalPoint(r.best(), "best"));
   LRA_RETURN_IF_ERROR(CheckEvalPoint(r.last(), "last"));

@@ -438,12 +438,8 @@ class S4Block {
     const std::vector<cd> bd(b.begin(), b.end()), pd(p.begin(), p.end()),
         cdraw(c.begin(), c.end());
     std::vector<cd> ct(c.size());
-    SsmParams<double> sp;
-    sp.dt_raw = dtd.data();
-    sp.a_re_raw = ared.data();
-    sp.a_im = aimd.data();
-    sp.b = bd.data();
-    sp.p = pd.data();
+    const SsmParams<double> sp{dtd.data(), ared.data(), aimd.data(), bd.data(), pd.data(),
+                               /*c=*/nullptr};
     ::lra::s4::DplrCTildeFromC(dims_, cfg_.ssm, sp, cdraw.data(), ct.data());
     for (size_t i = 0; i < c.size(); ++i) c[i] = c64(ct[i]);
   }

@@ -288,6 +288,17 @@ const float* Floats(const Var& v) {
 }
 int64_t NumFloats(const Var& v) { return v.numel() * (v.dtype() == DType::kC64 ? 2 : 1); }
 
+// Every parameter's floats by name (complex parameters interleaved).
+Params ParamsOf(Model& model) {
+  Params p;
+  for (const ParamGroup& grp : model.ParamGroups())
+    for (const Var& v : grp.params) {
+      const float* f = Floats(v);
+      p[v.name()] = Vec(f, f + NumFloats(v));
+    }
+  return p;
+}
+
 struct GoldenCase {
   std::string name;
   std::map<std::string, std::string> options;
@@ -517,12 +528,7 @@ TEST(S4Model, DplrStoresCTildeOfAStandardComplexNormalC) {
                             {"dt_min", "0.0001"}, {"dt_max", "0.0001"}},
                            11);
   ASSERT_TRUE(model.ok()) << model.status();
-  Params p;
-  for (const ParamGroup& grp : (*model)->ParamGroups())
-    for (const Var& v : grp.params) {
-      const float* f = Floats(v);
-      p[v.name()] = Vec(f, f + NumFloats(v));
-    }
+  const Params p = ParamsOf(**model);
   auto complex = [&](const std::string& name) {
     const Vec& v = p.at("layers.0.ssm." + name);
     std::vector<cd> out(v.size() / 2);
@@ -648,13 +654,7 @@ TEST(S4Model, BlockVersionSelectsTheInitOfBAndC) {
                           {"init", "legs"}, {"block_version", version}},
                          9);
     EXPECT_TRUE(m.ok()) << m.status();
-    Params p;
-    for (const ParamGroup& grp : (*m)->ParamGroups())
-      for (const Var& v : grp.params) {
-        const float* f = Floats(v);
-        p[v.name()] = Vec(f, f + NumFloats(v));
-      }
-    return p;
+    return ParamsOf(**m);
   };
   for (const char* model : {"s4", "s4d"}) {
     SCOPED_TRACE(model);

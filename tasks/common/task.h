@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "datasets/example.pb.h"
 #include "tasks/common/sink.h"
 #include "tasks/task_spec.pb.h"
@@ -29,6 +30,9 @@ struct TaskContext {
   uint64_t seed = 0;
   std::string split_convention;   // one of spec->split_conventions(), or "" when none
   std::string difficulty;         // Pathfinder: one of spec->difficulties().name
+  // Reports long work: `stage` ("generating", "converting"), items done, and the total
+  // (0 when unknown). May be empty.
+  std::function<void(absl::string_view stage, int64_t done, int64_t total)> progress;
 };
 
 // Counters a run reports back (printed by `lra prepare`, checked by tests).
