@@ -22,17 +22,13 @@ S4_REPO = "state-spaces/s4"
 # the files at d589d98 are cited.
 V3 = "d589d98"
 V4 = "e757cef"
-S4_EXP = {
-    "v3": {"listops": "listops", "text": "imdb", "retrieval": "aan", "image": "cifar",
-           "pathfinder": "pathfinder", "pathx": "pathx", "fashion_mnist": "cifar"},
-}
-S4_EXP["v4"] = S4_EXP["v3"]
-S4_PIPELINE = {"listops": "listops", "text": "imdb", "retrieval": "aan", "image": "cifar",
-               "pathfinder": "pathfinder", "pathx": "pathx", "fashion_mnist": "cifar"}
+# S4's name of each task: its experiment, pipeline and (but for Path-X) dataset file names.
+S4_NAME = {"listops": "listops", "text": "imdb", "retrieval": "aan", "image": "cifar",
+           "pathfinder": "pathfinder", "pathx": "pathx", "fashion_mnist": "cifar"}
 
 
 def s4_exp_path(version, task):
-    name = S4_EXP[version][task]
+    name = S4_NAME[task]
     if version == "v3":
         return f"configs/experiment/lra/s4-lra-{name}.yaml"
     return f"configs/experiment/lra/s4-{name}.yaml"
@@ -42,20 +38,19 @@ def s4_sources(version, task):
     """Legend key -> "repo@commit:path" for one recipe."""
     c = V3 if version == "v3" else V4
     kernel = "src/models/s4/s4.py" if version == "v3" else "src/models/sequence/kernels/ssm.py"
-    data = ("src/dataloaders/basic.py" if task in ("image", "fashion_mnist")
+    code = ("src/dataloaders/basic.py" if task in ("image", "fashion_mnist")
             else "src/dataloaders/lra.py")
+    dataset = "pathfinder" if task == "pathx" else S4_NAME[task]
     return {
         "E": f"{S4_REPO}@{c}:{s4_exp_path(version, task)}",
         "M": f"{S4_REPO}@{c}:configs/model/base.yaml + configs/model/s4.yaml",
         "L": f"{S4_REPO}@{c}:configs/model/layer/s4.yaml",
         "K": f"{S4_REPO}@{c}:{kernel}",
-        "P": f"{S4_REPO}@{c}:configs/pipeline/{S4_PIPELINE[task]}.yaml",
+        "P": f"{S4_REPO}@{c}:configs/pipeline/{S4_NAME[task]}.yaml",
         "O": f"{S4_REPO}@{c}:configs/optimizer/adamw.yaml (betas, eps: torch.optim.AdamW defaults)",
         "C": f"{S4_REPO}@{c}:configs/scheduler/cosine_warmup.yaml",
         "T": f"{S4_REPO}@{c}:configs/trainer/default.yaml + configs/loader/default.yaml",
-        "D": f"{S4_REPO}@{c}:{data}" + (" + configs/dataset/pathfinder.yaml"
-                                         if version == "v4" and task in ("pathfinder", "pathx")
-                                         else ""),
+        "D": f"{S4_REPO}@{c}:configs/dataset/{dataset}.yaml + {code}",
         "G": f"{S4_REPO}@{c}:train.py (configure_optimizers) + configs/config.yaml",
         # The S4D switch: S4(mode='diag', measure='diag-inv') is S4D-Inv.
         "S": f"{S4_REPO}@{V3}:src/models/s4/README.md (\"S4D\")",
