@@ -22,9 +22,13 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
+bool IsRecipeSet(absl::string_view tier) { return tier == "v3" || tier == "v4"; }
+
 std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view model,
                                       absl::string_view tier) {
-  return {absl::StrCat("harness/configs/", tier, ".textproto"),
+  // Recipe sets are paper-sized configs and share the paper tier's defaults.
+  const absl::string_view defaults = IsRecipeSet(tier) ? absl::string_view("paper") : tier;
+  return {absl::StrCat("harness/configs/", defaults, ".textproto"),
           absl::StrCat("models/", model, "/configs/", task, ".", tier, ".textproto")};
 }
 
@@ -47,6 +51,36 @@ std::string AvailableConfigs(absl::string_view model) {
   return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
 }
 
+// `file` says use_tier: T. Replaces *layer with the model's file for the same task at tier T.
+absl::Status ReadUsedTier(const std::string& file, absl::string_view task, absl::string_view model,
+                          RunConfig* layer) {
+  RunConfig rest = *layer;
+  rest.clear_task();
+  rest.clear_model();
+  rest.clear_use_tier();
+  if (rest.ByteSizeLong() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, ": a file with use_tier may set only task, model and use_tier; move the other "
+              "fields into the file it names"));
+  }
+  const std::string target =
+      absl::StrCat("models/", model, "/configs/", task, ".", layer->use_tier(), ".textproto");
+  absl::StatusOr<std::string> path = RepoFile(target);
+  if (!path.ok()) {
+    return absl::NotFoundError(absl::StrCat(file, ": use_tier '", layer->use_tier(), "' but ",
+                                            target, " does not exist. Its configs: ",
+                                            AvailableConfigs(model)));
+  }
+  RunConfig used;
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, &used));
+  if (used.has_use_tier()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        target, ": use_tier again (named by ", file, "); use_tier goes one level only"));
+  }
+  *layer = std::move(used);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_view model,
@@ -58,7 +92,7 @@ absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_
     if (!path.ok()) {
       if (i == 0) {
         return absl::NotFoundError(absl::StrCat("unknown tier '", tier, "': no ", layers[i],
-                                                ". Tiers: paper, small, smoke"));
+                                                ". Tiers: paper, small, smoke; recipe sets: v3, v4"));
       }
       return absl::NotFoundError(absl::StrCat(
           "model '", model, "' has no config for task '", task, "' at tier '", tier, "' (",
@@ -67,6 +101,7 @@ absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_
     }
     RunConfig layer;
     LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, &layer));
+    if (layer.has_use_tier()) LRA_RETURN_IF_ERROR(ReadUsedTier(*path, task, model, &layer));
     MergeLayer(layer, &config);
   }
   MergeLayer(overrides, &config);

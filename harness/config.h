@@ -20,7 +20,12 @@
 
 namespace lra::harness {
 
+// Recipe sets are named paper-sized config sets of one upstream recipe version ("v3", "v4" for
+// S4/S4D); they share the paper tier's defaults.
+bool IsRecipeSet(absl::string_view tier);
+
 // The config files that make up (task, model, tier), in layer order, relative to the repo root.
+// A model file with `use_tier: T` is read as the model's file at tier T (ResolveRunConfig).
 std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view model,
                                       absl::string_view tier);
 

@@ -1,7 +1,9 @@
 #include "harness/config.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -69,6 +71,85 @@ TEST(Config, UnknownSuiteListsTheKnownOnes) {
   absl::StatusOr<Suite> suite = LoadSuite("no_such_suite");
   EXPECT_EQ(suite.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(suite.status().message().find("Suites:"), std::string::npos);
+}
+
+// A throwaway repository root with the given files, made the root through
+// BUILD_WORKSPACE_DIRECTORY (what `bazel run` sets) for the life of the object.
+class FakeRepo {
+ public:
+  explicit FakeRepo(const std::string& name)
+      : root_(std::filesystem::path(std::getenv("TEST_TMPDIR")) / name) {
+    std::filesystem::remove_all(root_);
+    setenv("BUILD_WORKSPACE_DIRECTORY", root_.c_str(), 1);
+  }
+  ~FakeRepo() { unsetenv("BUILD_WORKSPACE_DIRECTORY"); }
+  void Write(const std::string& relative, const std::string& text) {
+    std::filesystem::path p = root_ / relative;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+
+ private:
+  std::filesystem::path root_;
+};
+
+// The paper tier's S4 files name a recipe set ("use_tier"); the harness reads that set's file in
+// their place, with the paper tier's defaults, and keeps the tier the user asked for.
+TEST(Config, UseTierReadsTheNamedRecipeSet) {
+  FakeRepo repo("use_tier");
+  repo.Write("harness/configs/paper.textproto", "train { seed: 1 eval_examples: 0 }\n");
+  repo.Write("models/s4/configs/listops.paper.textproto",
+             "task: \"listops\"\nmodel: \"s4\"\nuse_tier: \"v3\"\n");
+  repo.Write("models/s4/configs/listops.v3.textproto",
+             "task: \"listops\"\nmodel: \"s4\"\nrecipe: \"o/r@abc:x.yaml\"\n"
+             "model_option: \"n_layers=8\"\ntrain { steps: 76800 schedule_steps: 80000 }\n");
+  for (const char* tier : {"paper", "v3"}) {
+    SCOPED_TRACE(tier);
+    absl::StatusOr<RunConfig> c = ResolveRunConfig("listops", "s4", tier, RunConfig());
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->tier(), tier);
+    EXPECT_EQ(c->recipe(), "o/r@abc:x.yaml");
+    EXPECT_FALSE(c->has_use_tier());
+    EXPECT_EQ(c->train().seed(), 1u);  // the paper defaults, for the recipe set too
+    EXPECT_EQ(c->train().schedule_steps(), 80000);
+    ASSERT_EQ(c->model_option_size(), 1);
+    EXPECT_EQ(c->model_option(0), "n_layers=8");
+  }
+}
+
+TEST(Config, UseTierFileWithOtherFieldsOrChainsIsAnError) {
+  FakeRepo repo("use_tier_bad");
+  repo.Write("harness/configs/paper.textproto", "");
+  repo.Write("models/s4/configs/text.paper.textproto",
+             "task: \"text\"\nmodel: \"s4\"\nuse_tier: \"v3\"\ntrain { lr: 0.1 }\n");
+  repo.Write("models/s4/configs/text.v3.textproto", "task: \"text\"\nmodel: \"s4\"\n");
+  absl::StatusOr<RunConfig> c = ResolveRunConfig("text", "s4", "paper", RunConfig());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("text.paper.textproto"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("only task, model and use_tier"), std::string::npos);
+
+  repo.Write("models/s4/configs/image.paper.textproto",
+             "task: \"image\"\nmodel: \"s4\"\nuse_tier: \"v3\"\n");
+  repo.Write("models/s4/configs/image.v3.textproto",
+             "task: \"image\"\nmodel: \"s4\"\nuse_tier: \"v4\"\n");
+  c = ResolveRunConfig("image", "s4", "paper", RunConfig());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("one level only"), std::string::npos) << c.status();
+
+  repo.Write("models/s4/configs/pathx.paper.textproto",
+             "task: \"pathx\"\nmodel: \"s4\"\nuse_tier: \"v9\"\n");
+  c = ResolveRunConfig("pathx", "s4", "paper", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("pathx.v9.textproto"), std::string::npos) << c.status();
+}
+
+TEST(Config, RecipeSetsUseThePaperDefaults) {
+  EXPECT_TRUE(IsRecipeSet("v3"));
+  EXPECT_TRUE(IsRecipeSet("v4"));
+  EXPECT_FALSE(IsRecipeSet("paper"));
+  EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[0], "harness/configs/paper.textproto");
+  EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[1], "models/s4d/configs/listops.v4.textproto");
+  EXPECT_EQ(ConfigLayers("listops", "s4d", "small")[0], "harness/configs/small.textproto");
 }
 
 }  // namespace

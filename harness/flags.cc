@@ -46,8 +46,10 @@ ABSL_FLAG(std::string, keep_source, "",
 // --- train / eval / suite ----------------------------------------------------------------------
 ABSL_FLAG(std::string, model, "", "train: model name (`lra models` lists them and their options).");
 ABSL_FLAG(std::string, tier, "small",
-          "train: config tier: smoke (seconds), small (minutes on 2 cores) or paper (the "
-          "published configs). Files: models/<model>/configs/<task>.<tier>.textproto.");
+          "train: config tier: smoke (seconds), small (minutes on 2 cores), paper (the recipe "
+          "behind each published row), or an S4/S4D recipe set: v3 (the S4 V3 repository, behind "
+          "the published S4 and S4D rows) or v4 (its current configs). Files: "
+          "models/<model>/configs/<task>.<tier>.textproto.");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "train/suite: config overrides, comma-separated field=value pairs on RunConfig "
           "(harness/config.proto), e.g. --set=train.lr=0.001,train.steps=200,"

@@ -326,7 +326,17 @@ absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
     }
     return LrSchedule::LraCosine(t.warmup_steps(), t.steps());
   }
-  if (name == "cosine") return LrSchedule::S4Cosine(t.warmup_steps(), t.steps());
+  if (name == "cosine") {
+    if (t.schedule_steps() > 0 && t.schedule_steps() < t.steps()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "train.schedule_steps (", t.schedule_steps(), ") is shorter than train.steps (",
+          t.steps(), "); set it to at least train.steps, or to 0 to end the schedule at steps"));
+    }
+    // S4's recipes may schedule past their last step (scheduler.num_training_steps is set apart
+    // from trainer.max_epochs), so the schedule's length is its own field.
+    return LrSchedule::S4Cosine(t.warmup_steps(),
+                                t.schedule_steps() > 0 ? t.schedule_steps() : t.steps());
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown train.schedule '", name, "'; use constant, lra_rsqrt, lra_cosine or cosine"));
 }
@@ -417,6 +427,7 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   result.set_task(s.config.task());
   result.set_model(s.config.model());
   result.set_config(s.config.tier());
+  result.set_recipe(s.config.recipe());
   result.set_seed(t.seed());
   result.set_threads(options.threads);
   result.set_matmul_precision(

@@ -277,6 +277,27 @@ TEST_F(TrainerTest, UnknownModelOptionIsAnError) {
   EXPECT_NE(r.status().message().find("no_such_option"), std::string::npos) << r.status();
 }
 
+// S4's recipes run trainer.max_epochs epochs under a cosine schedule of
+// scheduler.num_training_steps, which may be longer: the lr at the last step is then not 0.
+TEST_F(TrainerTest, CosineScheduleRunsOverScheduleStepsWhenSet) {
+  absl::StatusOr<TaskData> data = OpenTaskData(options_.data_dir, "listops");
+  ASSERT_TRUE(data.ok()) << data.status();
+  RunConfig config = TinyConfig();  // 40 steps, warmup 4
+  absl::StatusOr<TrainingSetup> plain = MakeTrainingSetup(config, data->info);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->schedule->Factor(40), LrSchedule::S4Cosine(4, 40).Factor(40));
+  config.mutable_train()->set_schedule_steps(80);
+  absl::StatusOr<TrainingSetup> longer = MakeTrainingSetup(config, data->info);
+  ASSERT_TRUE(longer.ok()) << longer.status();
+  EXPECT_EQ(longer->schedule->Factor(40), LrSchedule::S4Cosine(4, 80).Factor(40));
+  EXPECT_GT(longer->schedule->Factor(40), 0.4);  // halfway through the decay: about 0.5
+
+  config.mutable_train()->set_schedule_steps(20);
+  absl::StatusOr<TrainingSetup> shorter = MakeTrainingSetup(config, data->info);
+  ASSERT_FALSE(shorter.ok());
+  EXPECT_NE(shorter.status().message().find("train.schedule_steps"), std::string::npos);
+}
+
 // "lra_cosine" is LRA's cosine_decay (core/optim/schedule.h), distinct from S4's "cosine", and
 // like LRA's linear_warmup it needs warmup_steps > 0.
 TEST_F(TrainerTest, LraCosineScheduleIsLrasAndNeedsWarmup) {

@@ -68,8 +68,12 @@ std::string BudgetText(const RunResult& r) {
     if (b.max_minutes() > 0) parts.push_back(absl::StrCat(b.max_minutes(), " min cap"));
   }
   if (parts.empty()) parts.push_back("budget not recorded");
-  return absl::StrCat("config ", r.config().empty() ? "?" : r.config(), ": ",
-                      absl::StrJoin(parts, ", "));
+  std::string text = absl::StrCat("config ", r.config().empty() ? "?" : r.config(), ": ",
+                                  absl::StrJoin(parts, ", "));
+  // Which upstream recipe a paper config ran (RunConfig.recipe), so a reader can tell e.g. the
+  // S4 V3 recipe behind the published S4 rows from the V4 one.
+  if (!r.recipe().empty()) absl::StrAppend(&text, "; recipe ", r.recipe());
+  return text;
 }
 
 void Accumulate(const LoadedRun& run, TableMetric metric, std::map<std::string, int>* budget_ids,
@@ -193,10 +197,11 @@ std::vector<std::string> LegendLines(const AccuracyTableData& table) {
       "original generator; S = synthetic stand-in (not the real task); P = real data from a "
       "system package; ? = provenance not recorded.");
   lines.push_back(
-      "b1, b2, ...: the training budget of the runs in the cell (below). FAIL = stayed at "
-      "chance (published) or every run diverged (ours); — = no number. \"cut short\": runs "
-      "stopped by the train.max_minutes safety net before their step budget; such a number "
-      "depends on the machine's speed.");
+      "b1, b2, ...: the training budget of the runs in the cell (below), with the upstream "
+      "recipe (repository@commit:path) a paper config copies. FAIL = stayed at chance "
+      "(published) or every run diverged (ours); — = no number. \"cut short\": runs stopped by "
+      "the train.max_minutes safety net before their step budget; such a number depends on the "
+      "machine's speed.");
   lines.push_back(
       "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
       "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "

@@ -173,6 +173,28 @@ TEST(AccuracyTableTest, MetricPicksTheCheckpointAndConfigsAreSeparateRows) {
   EXPECT_THAT(AccuracyTableMarkdown(last), HasSubstr("test accuracy at the last step"));
 }
 
+// Each cell of ours says which recipe it ran: runs of the v3 recipe set (what `paper` means for
+// S4/S4D) and of v4 are separate rows, and each budget line names the upstream file.
+TEST(AccuracyTableTest, BudgetsNameTheRecipeEachCellRan) {
+  const std::string v3 = "state-spaces/s4@d589d98:configs/experiment/lra/s4-lra-listops.yaml";
+  const std::string v4 = "state-spaces/s4@e757cef:configs/experiment/lra/s4-listops.yaml";
+  std::vector<LoadedRun> runs = {
+      MakeRun("s4", "listops", 0.60, harness::RELEASE, harness::COMPLETED, "paper"),
+      MakeRun("s4", "listops", 0.58, harness::RELEASE, harness::COMPLETED, "v4"),
+      MakeRun("s4", "text", 0.80, harness::RELEASE, harness::COMPLETED, "small")};
+  runs[0].result.set_recipe(v3);
+  runs[1].result.set_recipe(v4);
+  const AccuracyTableData t = BuildAccuracyTable(runs, nullptr, {});
+  ASSERT_EQ(t.rows.size(), 3u);  // paper, small, v4 (our tiers first)
+  EXPECT_EQ(t.rows[0].config, "paper");
+  EXPECT_EQ(t.rows[2].config, "v4");
+  ASSERT_EQ(t.budgets.size(), 3u);  // in the order of the runs
+  EXPECT_EQ(t.budgets[0], "config paper: paper: 600 steps; recipe " + v3);
+  EXPECT_EQ(t.budgets[1], "config v4: v4: 600 steps; recipe " + v4);
+  EXPECT_EQ(t.budgets[2], "config small: small: 600 steps");  // our own tier: no recipe
+  EXPECT_THAT(AccuracyTableMarkdown(t), HasSubstr("- b1: config paper: paper: 600 steps; recipe " + v3));
+}
+
 TEST(AccuracyTableTest, UnknownTasksAndMissingMetricsAreReportedNotAveraged) {
   LoadedRun odd = MakeRun("s4d", "sudoku", 0.9);
   LoadedRun no_test = MakeRun("s4d", "text", 0.9);
@@ -190,7 +212,7 @@ TEST(AccuracyTableTest, PublishedRowsDeduplicatedWithBothAveragesAndNotes) {
   absl::StatusOr<PublishedData> published = LoadEmbeddedPublished();
   ASSERT_TRUE(published.ok()) << published.status();
   const AccuracyTableData t = BuildAccuracyTable(S4dRuns(), &*published, {});
-  // LRA Table 1 (11) + S4 table (10, of which 5 repeat LRA rows) + S4D (7, S4-LegS repeats the
+  // LRA Table 1 (11) + S4 table (16, of which 11 repeat LRA rows) + S4D (7, S4-LegS repeats the
   // updated S4 row) + ours (1).
   EXPECT_EQ(t.rows.size(), 11u + 5 + 6 + 1);
   const TableRow* transformer = FindRow(t, "Transformer", false);
