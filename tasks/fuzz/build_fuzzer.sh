@@ -17,7 +17,7 @@ fi
 objdir="$(mktemp -d)"
 trap 'rm -rf "$objdir"' EXIT
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
-       -fno-sanitize-recover=undefined -DLRA_HAVE_ISAL -I. -I"$gendir")
+       -fno-sanitize-recover=undefined -Wno-unknown-attributes -DLRA_HAVE_ISAL -I. -I"$gendir")
 read -r -a cflags <<<"$(pkg-config --cflags protobuf libpng zlib)"
 status=0
 pids=()
