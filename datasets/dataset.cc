@@ -357,7 +357,9 @@ absl::Status CheckManifest(const Manifest& m, const std::string& dir, const std:
       absl::StatusOr<std::string> resolved = ResolveInsideRoot(dir, sh.file(), where);
       if (!resolved.ok() || sh.file().find('/') != std::string::npos || sh.file() == ".") {
         return bad(absl::StrCat("split ", s.name(), " has an invalid shard file name '",
-                                sh.file(), "' (a shard is a plain file name inside ", dir, ")"));
+                                sh.file(), "' (a shard is a plain file name inside ", dir,
+                                resolved.ok() ? "" : absl::StrCat(": ", resolved.status().message()),
+                                ")"));
       }
       if (!files.insert(sh.file()).second) {
         return bad(absl::StrCat("shard file '", sh.file(), "' is listed twice"));
