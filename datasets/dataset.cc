@@ -8,11 +8,16 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/base/file_util.h"
 #include "core/base/status_macros.h"
 #include "datasets/sha256.h"
 #include "google/protobuf/text_format.h"
@@ -297,6 +302,132 @@ absl::Status DatasetWriter::Finish() {
 
 // ----------------------------------------------------------------------------- reading
 
+namespace {
+
+// What to do about a damaged dataset, for every error that finds one.
+std::string RebuildAdvice(const std::string& dir, absl::string_view task) {
+  const std::string data_dir = Parent(dir);
+  return absl::StrCat("run `lra verify --data_dir=", data_dir,
+                      task.empty() ? std::string() : absl::StrCat(" --task=", task),
+                      "` to check every shard, then rebuild the dataset (`lra prepare",
+                      task.empty() ? std::string() : absl::StrCat(" --task=", task),
+                      " ... --overwrite`)");
+}
+
+bool IsLowerHex64(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// The manifest's own consistency (ReadManifest's contract).
+absl::Status CheckManifest(const Manifest& m, const std::string& dir, const std::string& path) {
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat(path, ": ", what, "; the manifest is damaged: ",
+                                            RebuildAdvice(dir, m.task())));
+  };
+  const Vocabulary& v = m.vocab();
+  if (v.size() < 0) return bad(absl::StrCat("vocab.size is ", v.size()));
+  if (v.size() > 0 && (v.pad_id() < 0 || v.pad_id() >= v.size())) {
+    return bad(absl::StrCat("vocab.pad_id ", v.pad_id(), " is outside the vocabulary [0, ",
+                            v.size(), ")"));
+  }
+  if (v.size() > 0 && (v.eos_id() < -1 || v.eos_id() >= v.size())) {
+    return bad(absl::StrCat("vocab.eos_id ", v.eos_id(), " is neither -1 nor in [0, ", v.size(),
+                            ")"));
+  }
+  if (m.max_length() < 0) return bad(absl::StrCat("max_length is ", m.max_length()));
+  if (m.num_classes() < 0) return bad(absl::StrCat("num_classes is ", m.num_classes()));
+  std::set<std::string> split_names, files;
+  for (const Split& s : m.splits()) {
+    if (!ValidSplitName(s.name())) {
+      return bad(absl::StrCat("split name '", s.name(), "' is not 1-64 characters of [a-z0-9_]"));
+    }
+    if (!split_names.insert(s.name()).second) {
+      return bad(absl::StrCat("split '", s.name(), "' is listed twice"));
+    }
+    if (s.num_examples() < 0) {
+      return bad(absl::StrCat("split ", s.name(), " has num_examples ", s.num_examples()));
+    }
+    int64_t shard_total = 0;
+    for (const Shard& sh : s.shards()) {
+      const std::string where = absl::StrCat(path, ": split ", s.name(), ", shard");
+      absl::StatusOr<std::string> resolved = ResolveInsideRoot(dir, sh.file(), where);
+      if (!resolved.ok() || sh.file().find('/') != std::string::npos || sh.file() == ".") {
+        return bad(absl::StrCat("split ", s.name(), " has an invalid shard file name '",
+                                sh.file(), "' (a shard is a plain file name inside ", dir,
+                                resolved.ok() ? "" : absl::StrCat(": ", resolved.status().message()),
+                                ")"));
+      }
+      if (!files.insert(sh.file()).second) {
+        return bad(absl::StrCat("shard file '", sh.file(), "' is listed twice"));
+      }
+      if (sh.num_examples() < 0 || sh.num_bytes() < 0) {
+        return bad(absl::StrCat("shard ", sh.file(), " has num_examples ", sh.num_examples(),
+                                " and num_bytes ", sh.num_bytes()));
+      }
+      if (!IsLowerHex64(sh.sha256())) {
+        return bad(absl::StrCat("shard ", sh.file(), " has sha256 '", sh.sha256().substr(0, 80),
+                                "', not 64 lowercase hex digits"));
+      }
+      shard_total += sh.num_examples();
+    }
+    if (shard_total != s.num_examples()) {
+      return bad(absl::StrCat("the shards of split ", s.name(), " hold ", shard_total,
+                              " examples but the split says ", s.num_examples()));
+    }
+    if (m.num_classes() > 0 && s.label_counts_size() > m.num_classes()) {
+      return bad(absl::StrCat("split ", s.name(), " counts ", s.label_counts_size(),
+                              " labels but num_classes is ", m.num_classes()));
+    }
+    int64_t label_total = 0;
+    for (int64_t c : s.label_counts()) {
+      if (c < 0) return bad(absl::StrCat("split ", s.name(), " has a negative label count"));
+      label_total += c;
+    }
+    if (s.label_counts_size() > 0 && label_total != s.num_examples()) {
+      return bad(absl::StrCat("the label counts of split ", s.name(), " add up to ", label_total,
+                              " but the split holds ", s.num_examples(), " examples"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckExample(const Manifest& m, const Example& ex, absl::string_view where) {
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat(where, " (id '", ex.id().substr(0, 80), "'): ", what,
+                                            "; the data does not match its manifest"));
+  };
+  if (ex.label() < 0 || (m.num_classes() > 0 && ex.label() >= m.num_classes())) {
+    return bad(absl::StrCat("label ", ex.label(), " is outside [0, num_classes=", m.num_classes(),
+                            ")"));
+  }
+  if (!m.pair() && ex.tokens2_size() > 0) return bad("has tokens2 but the dataset is not a pair task");
+  const int max_len = m.max_length();
+  const int vocab = m.vocab().size();
+  const char* names[2] = {"token", "tokens2 token"};
+  int which = 0;
+  for (const auto* seq : {&ex.tokens(), &ex.tokens2()}) {
+    if (max_len > 0 && seq->size() > max_len) {
+      return bad(absl::StrCat("has ", seq->size(), " ", which == 0 ? "tokens" : "tokens2",
+                              ", more than max_length=", max_len));
+    }
+    for (int k = 0; k < seq->size(); ++k) {
+      const int32_t t = seq->Get(k);
+      if (t < 0 || (vocab > 0 && t >= vocab)) {
+        return bad(absl::StrCat(names[which], " ", k, " is ", t, ", outside the vocabulary [0, ",
+                                vocab, ")"));
+      }
+    }
+    ++which;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Manifest> ReadManifest(const std::string& dir) {
   const std::string path = dir + "/" + kManifestPb;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -318,84 +449,204 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& dir) {
     return absl::DataLossError(absl::StrCat(
         path, " is not a valid lra.datasets.Manifest (damaged?); rebuild the dataset"));
   }
-  for (const Split& s : m.splits()) {
-    for (const Shard& sh : s.shards()) {
-      if (sh.file().empty() || sh.file().find('/') != std::string::npos) {
-        return absl::DataLossError(absl::StrCat(path, ": split ", s.name(),
-                                                " has an invalid shard file name '", sh.file(),
-                                                "'"));
-      }
-    }
-  }
+  LRA_RETURN_IF_ERROR(CheckManifest(m, dir, path));
   return m;
 }
 
-absl::Status VerifyDataset(const std::string& dir) {
-  LRA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
+namespace {
+
+// A shard's identity on disk: what the verification cache is keyed by.
+struct FileStamp {
+  int64_t size = -1, mtime_ns = 0, ctime_ns = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileStamp& o) const {
+    return size == o.size && mtime_ns == o.mtime_ns && ctime_ns == o.ctime_ns && inode == o.inode;
+  }
+};
+
+bool Stamp(const std::string& path, FileStamp* out) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  out->size = st.st_size;
+  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  out->ctime_ns = int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec;
+  out->inode = st.st_ino;
+  return true;
+}
+
+// What a verified shard held: its record count and examples per label.
+struct ShardSummary {
+  FileStamp stamp;
+  int64_t records = 0;
+  std::map<int32_t, int64_t> labels;
+};
+
+constexpr char kCacheMagic[] = "lra-verified 1";
+
+// The cache: "lra-verified 1", "manifest <sha256 of manifest.pb>", then one line per shard
+// "<file> <size> <mtime_ns> <ctime_ns> <inode> <records> <label>:<count>,...". Entries are
+// dropped when the manifest differs; a malformed file is ignored as a whole.
+std::map<std::string, ShardSummary> ReadVerifyCache(const std::string& dir,
+                                                    const std::string& manifest_sha) {
+  std::map<std::string, ShardSummary> out;
+  absl::StatusOr<std::string> text = ReadFile(absl::StrCat(dir, "/", kVerifyCacheFile));
+  if (!text.ok()) return out;
+  std::vector<absl::string_view> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  if (lines.size() < 2 || lines[0] != kCacheMagic ||
+      lines[1] != absl::StrCat("manifest ", manifest_sha)) {
+    return out;
+  }
+  for (size_t i = 2; i < lines.size(); ++i) {
+    std::vector<absl::string_view> f = absl::StrSplit(lines[i], ' ');
+    ShardSummary sum;
+    if (f.size() != 7 || !absl::SimpleAtoi(f[1], &sum.stamp.size) ||
+        !absl::SimpleAtoi(f[2], &sum.stamp.mtime_ns) ||
+        !absl::SimpleAtoi(f[3], &sum.stamp.ctime_ns) || !absl::SimpleAtoi(f[4], &sum.stamp.inode) ||
+        !absl::SimpleAtoi(f[5], &sum.records)) {
+      return {};
+    }
+    if (f[6] != "-") {
+      for (absl::string_view pair : absl::StrSplit(f[6], ',')) {
+        std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, ':');
+        int32_t label;
+        int64_t count;
+        if (!absl::SimpleAtoi(kv.first, &label) || !absl::SimpleAtoi(kv.second, &count)) return {};
+        sum.labels[label] = count;
+      }
+    }
+    out[std::string(f[0])] = std::move(sum);
+  }
+  return out;
+}
+
+std::string FormatVerifyCache(const std::string& manifest_sha,
+                              const std::map<std::string, ShardSummary>& shards) {
+  std::string out = absl::StrCat(kCacheMagic, "\nmanifest ", manifest_sha, "\n");
+  for (const auto& [file, sum] : shards) {
+    std::vector<std::string> labels;
+    for (const auto& [label, count] : sum.labels) labels.push_back(absl::StrCat(label, ":", count));
+    absl::StrAppend(&out, file, " ", sum.stamp.size, " ", sum.stamp.mtime_ns, " ",
+                    sum.stamp.ctime_ns, " ", sum.stamp.inode, " ", sum.records, " ",
+                    labels.empty() ? "-" : absl::StrJoin(labels, ","), "\n");
+  }
+  return out;
+}
+
+// Reads one shard fully: size and SHA-256 against the manifest, every record's CRCs, every
+// record an Example that passes CheckExample, the record count.
+absl::Status VerifyShard(const std::string& dir, const Manifest& m, const Shard& shard,
+                         ShardSummary* sum) {
+  const std::string path = dir + "/" + shard.file();
+  if (!Stamp(path, &sum->stamp)) {
+    return absl::NotFoundError(absl::StrCat("shard ", path, " listed in ", dir,
+                                            "/manifest.pb is missing; ",
+                                            RebuildAdvice(dir, m.task())));
+  }
+  if (sum->stamp.size != shard.num_bytes()) {
+    return absl::DataLossError(absl::StrCat("shard ", path, " has ", sum->stamp.size,
+                                            " bytes but the manifest says ", shard.num_bytes(),
+                                            " (truncated or replaced); ",
+                                            RebuildAdvice(dir, m.task())));
+  }
+  LRA_ASSIGN_OR_RETURN(std::string sha, Sha256FileHex(path));
+  if (sha != shard.sha256()) {
+    return absl::DataLossError(absl::StrCat("shard ", path, " has SHA-256 ", sha,
+                                            " but the manifest says ", shard.sha256(),
+                                            " (damaged or replaced); ",
+                                            RebuildAdvice(dir, m.task())));
+  }
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
   Example ex;
-  for (const Split& split : m.splits()) {
-    int64_t total = 0;
-    std::vector<int64_t> labels;
-    for (const Shard& shard : split.shards()) {
-      const std::string path = dir + "/" + shard.file();
-      const int64_t size = FileSize(path);
-      if (size < 0) {
-        return absl::NotFoundError(absl::StrCat("shard ", path, " listed in ", dir,
-                                                "/manifest.pb is missing; rebuild the dataset"));
-      }
-      if (size != shard.num_bytes()) {
-        return absl::DataLossError(absl::StrCat("shard ", path, " has ", size,
-                                                " bytes but the manifest says ", shard.num_bytes(),
-                                                " (truncated or replaced); rebuild the dataset"));
-      }
-      LRA_ASSIGN_OR_RETURN(std::string sha, Sha256FileHex(path));
-      if (sha != shard.sha256()) {
-        return absl::DataLossError(absl::StrCat("shard ", path, " has SHA-256 ", sha,
-                                                " but the manifest says ", shard.sha256(),
-                                                " (damaged or replaced); rebuild the dataset"));
-      }
-      LRA_ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
-      int64_t count = 0;
-      absl::string_view payload;
-      while (true) {
-        const uint64_t offset = reader->offset();
-        LRA_ASSIGN_OR_RETURN(bool more, reader->NextView(&payload));
-        if (!more) break;
-        if (!ex.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-          return absl::DataLossError(absl::StrCat("record at byte offset ", offset, " of ", path,
-                                                  " is not a valid lra.datasets.Example"));
-        }
-        if (ex.label() < 0) {
-          return absl::DataLossError(absl::StrCat("record at byte offset ", offset, " of ", path,
-                                                  " has negative label ", ex.label()));
-        }
-        if (labels.size() <= static_cast<size_t>(ex.label())) labels.resize(ex.label() + 1, 0);
-        ++labels[ex.label()];
-        ++count;
-      }
-      if (count != shard.num_examples()) {
-        return absl::DataLossError(absl::StrCat("shard ", path, " holds ", count,
-                                                " records but the manifest says ",
-                                                shard.num_examples(), "; rebuild the dataset"));
-      }
-      total += count;
+  absl::string_view payload;
+  while (true) {
+    const uint64_t offset = reader->offset();
+    LRA_ASSIGN_OR_RETURN(bool more, reader->NextView(&payload));
+    if (!more) break;
+    const std::string where =
+        absl::StrCat(path, " record ", sum->records, " (byte offset ", offset, ")");
+    if (!ex.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      return absl::DataLossError(absl::StrCat(where, " is not a valid lra.datasets.Example"));
     }
-    if (total != split.num_examples()) {
-      return absl::DataLossError(absl::StrCat("split ", split.name(), " of ", dir, " holds ",
-                                              total, " examples but the manifest says ",
-                                              split.num_examples()));
-    }
-    std::vector<int64_t> want(split.label_counts().begin(), split.label_counts().end());
-    labels.resize(std::max(labels.size(), want.size()), 0);
-    want.resize(labels.size(), 0);
-    if (labels != want) {
-      return absl::DataLossError(absl::StrCat("split ", split.name(), " of ", dir,
-                                              ": label counts [", absl::StrJoin(labels, ","),
-                                              "] differ from the manifest's [",
-                                              absl::StrJoin(want, ","), "]"));
-    }
+    LRA_RETURN_IF_ERROR(CheckExample(m, ex, where));
+    ++sum->labels[ex.label()];
+    ++sum->records;
+  }
+  if (sum->records != shard.num_examples()) {
+    return absl::DataLossError(absl::StrCat("shard ", path, " holds ", sum->records,
+                                            " records but the manifest says ",
+                                            shard.num_examples(), "; ",
+                                            RebuildAdvice(dir, m.task())));
+  }
+  // The stamp again: a shard rewritten while it was read must not enter the cache.
+  FileStamp after;
+  if (!Stamp(path, &after) || !(after == sum->stamp)) {
+    return absl::AbortedError(absl::StrCat("shard ", path, " changed while it was verified"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Verify(const std::string& dir, bool use_cache, VerifyReport* report) {
+  VerifyReport local;
+  VerifyReport& rep = report != nullptr ? *report : local;
+  rep = VerifyReport();
+  LRA_ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
+  LRA_ASSIGN_OR_RETURN(std::string manifest_bytes, ReadFile(dir + "/" + kManifestPb));
+  const std::string manifest_sha = Sha256Hex(manifest_bytes);
+  std::map<std::string, ShardSummary> cached;
+  if (use_cache) cached = ReadVerifyCache(dir, manifest_sha);
+  std::map<std::string, ShardSummary> verified;
+  for (const Split& split : m.splits()) {
+    std::map<int32_t, int64_t> labels;
+    for (const Shard& shard : split.shards()) {
+      ++rep.shards;
+      rep.bytes += shard.num_bytes();
+      ShardSummary sum;
+      auto it = cached.find(shard.file());
+      if (it != cached.end() && Stamp(dir + "/" + shard.file(), &sum.stamp) &&
+          sum.stamp == it->second.stamp && it->second.stamp.size == shard.num_bytes() &&
+          it->second.records == shard.num_examples()) {
+        sum = it->second;
+      } else {
+        sum = ShardSummary();
+        LRA_RETURN_IF_ERROR(VerifyShard(dir, m, shard, &sum));
+        ++rep.shards_hashed;
+        rep.bytes_hashed += shard.num_bytes();
+      }
+      for (const auto& [label, count] : sum.labels) labels[label] += count;
+      verified[shard.file()] = std::move(sum);
+    }
+    std::map<int32_t, int64_t> want;
+    for (int i = 0; i < split.label_counts_size(); ++i) {
+      if (split.label_counts(i) != 0) want[i] = split.label_counts(i);
+    }
+    if (labels != want) {
+      auto format = [](const std::map<int32_t, int64_t>& counts) {
+        std::vector<std::string> parts;
+        for (const auto& [label, count] : counts) parts.push_back(absl::StrCat(label, ":", count));
+        return absl::StrJoin(parts, ",");
+      };
+      return absl::DataLossError(absl::StrCat(
+          "split ", split.name(), " of ", dir, ": label counts (label:count) [", format(labels),
+          "] differ from the manifest's [", format(want), "]; ", RebuildAdvice(dir, m.task())));
+    }
+  }
+  if (use_cache && rep.shards_hashed == 0 && cached.size() == verified.size()) {
+    return absl::OkStatus();  // the cache already says all of this
+  }
+  absl::Status written = WriteFileAtomically(absl::StrCat(dir, "/", kVerifyCacheFile),
+                                             FormatVerifyCache(manifest_sha, verified));
+  if (!written.ok()) rep.cache_error = std::string(written.message());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status VerifyDataset(const std::string& dir, VerifyReport* report) {
+  return Verify(dir, /*use_cache=*/false, report);
+}
+
+absl::Status VerifyDatasetCached(const std::string& dir, VerifyReport* report) {
+  return Verify(dir, /*use_cache=*/true, report);
 }
 
 // ----------------------------------------------------------------------------- DatasetReader
@@ -464,8 +715,7 @@ absl::Status DatasetReader::Fail(absl::Status s) {
   return status_;
 }
 
-absl::StatusOr<bool> DatasetReader::NextRecord(absl::string_view* payload, int* shard,
-                                               uint64_t* offset) {
+absl::StatusOr<bool> DatasetReader::NextRecord(absl::string_view* payload, Position* position) {
   while (true) {
     if (reader_ == nullptr) {
       if (next_shard_ == shard_order_.size()) {
@@ -473,7 +723,7 @@ absl::StatusOr<bool> DatasetReader::NextRecord(absl::string_view* payload, int* 
           return absl::DataLossError(absl::StrCat(
               "split ", split().name(), " of ", dir_, " holds ", records_total_,
               " examples but its manifest says ", split().num_examples(),
-              " (inconsistent manifest); rebuild the dataset"));
+              " (inconsistent manifest); ", RebuildAdvice(dir_, manifest_.task())));
         }
         return false;
       }
@@ -487,68 +737,74 @@ absl::StatusOr<bool> DatasetReader::NextRecord(absl::string_view* payload, int* 
       if (size != sh.num_bytes()) {
         return absl::DataLossError(absl::StrCat(
             "shard ", path, " has ", size, " bytes but the manifest says ", sh.num_bytes(),
-            " (truncated or replaced); run VerifyDataset and rebuild the dataset"));
+            " (truncated or replaced); ", RebuildAdvice(dir_, manifest_.task())));
       }
       records_in_shard_ = 0;
     }
-    *offset = reader_->offset();
+    position->offset = reader_->offset();
     LRA_ASSIGN_OR_RETURN(bool more, reader_->NextView(payload));
     if (more) {
+      position->index = records_in_shard_;
+      position->shard = current_shard_;
       ++records_in_shard_;
       ++records_total_;
-      *shard = current_shard_;
       return true;
     }
     const Shard& sh = split().shards(current_shard_);
     if (records_in_shard_ != sh.num_examples()) {
       return absl::DataLossError(absl::StrCat(
           "shard ", reader_->path(), " holds ", records_in_shard_, " records but the manifest says ",
-          sh.num_examples(), "; run VerifyDataset and rebuild the dataset"));
+          sh.num_examples(), "; ", RebuildAdvice(dir_, manifest_.task())));
     }
     reader_.reset();
   }
 }
 
-absl::Status DatasetReader::ParseExample(absl::string_view payload, int shard, uint64_t offset,
+absl::Status DatasetReader::ParseExample(absl::string_view payload, const Position& position,
                                          Example* example) const {
+  const std::string where =
+      absl::StrCat(dir_, "/", split().shards(position.shard).file(), " record ", position.index,
+                   " (byte offset ", position.offset, ")");
   if (!example->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return absl::DataLossError(absl::StrCat("record at byte offset ", offset, " of ", dir_, "/",
-                                            split().shards(shard).file(),
-                                            " is not a valid lra.datasets.Example"));
+    return absl::DataLossError(absl::StrCat(where, " is not a valid lra.datasets.Example; ",
+                                            RebuildAdvice(dir_, manifest_.task())));
+  }
+  absl::Status checked = CheckExample(manifest_, *example, where);
+  if (!checked.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(checked.message(), "; ", RebuildAdvice(dir_, manifest_.task())));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> DatasetReader::NextExample(Example* example) {
   absl::string_view payload;
-  int shard = 0;
-  uint64_t offset = 0;
+  Position position;
   if (!options_.shuffle) {
-    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &shard, &offset));
+    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &position));
     if (!more) return false;
-    LRA_RETURN_IF_ERROR(ParseExample(payload, shard, offset, example));
+    LRA_RETURN_IF_ERROR(ParseExample(payload, position, example));
     return true;
   }
   // Fill the buffer, then emit a uniformly drawn element and refill its slot.
   while (!source_done_ && buffer_.size() < static_cast<size_t>(options_.shuffle_buffer)) {
-    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &shard, &offset));
+    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &position));
     if (!more) {
       source_done_ = true;
       break;
     }
-    buffer_.push_back(Pending{std::string(payload), shard, offset});
+    buffer_.push_back(Pending{std::string(payload), position});
   }
   if (buffer_.empty()) return false;
   const size_t j = RandomBelow(buffer_.size());
   Pending& p = buffer_[j];
-  LRA_RETURN_IF_ERROR(ParseExample(p.payload, p.shard, p.offset, example));
+  LRA_RETURN_IF_ERROR(ParseExample(p.payload, p.position, example));
   bool refilled = false;
   if (!source_done_) {
-    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &shard, &offset));
+    LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &position));
     if (more) {
       p.payload.assign(payload.data(), payload.size());
-      p.shard = shard;
-      p.offset = offset;
+      p.position = position;
       refilled = true;
     } else {
       source_done_ = true;
@@ -575,7 +831,6 @@ absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
   if (count == 0 || (done_ && options_.drop_remainder)) return false;
 
   const bool pair = manifest_.pair();
-  const int vocab = manifest_.vocab().size();
   int len = 0, len2 = 0;
   for (int i = 0; i < count; ++i) {
     const Example& ex = examples_[i];
@@ -605,32 +860,15 @@ absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
   batch->lengths2.resize(pair ? count : 0);
   batch->labels.resize(count);
   batch->ids.resize(count);
-  auto copy = [&](const Example& ex, const google::protobuf::RepeatedField<int32_t>& seq,
-                  int32_t* dst) -> absl::Status {
-    for (int k = 0; k < seq.size(); ++k) {
-      const int32_t t = seq.Get(k);
-      if (t < 0 || (vocab > 0 && t >= vocab)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "example '", ex.id(), "' in ", dir_, " has token ", t, " outside [0, vocab.size=",
-            vocab, "): the data does not match its manifest; rebuild the dataset"));
-      }
-      dst[k] = t;
-    }
-    return absl::OkStatus();
-  };
+  // Tokens and labels were checked against the manifest when each record was parsed.
   for (int i = 0; i < count; ++i) {
     const Example& ex = examples_[i];
-    if (absl::Status s = copy(ex, ex.tokens(), batch->tokens.data() + static_cast<size_t>(i) * len);
-        !s.ok()) {
-      return Fail(s);
-    }
+    std::copy(ex.tokens().begin(), ex.tokens().end(),
+              batch->tokens.begin() + static_cast<size_t>(i) * len);
     batch->lengths[i] = ex.tokens_size();
     if (pair) {
-      if (absl::Status s =
-              copy(ex, ex.tokens2(), batch->tokens2.data() + static_cast<size_t>(i) * len2);
-          !s.ok()) {
-        return Fail(s);
-      }
+      std::copy(ex.tokens2().begin(), ex.tokens2().end(),
+                batch->tokens2.begin() + static_cast<size_t>(i) * len2);
       batch->lengths2[i] = ex.tokens2_size();
     }
     batch->labels[i] = ex.label();

@@ -8,8 +8,10 @@
 // to <dir> only when every shard and the manifest are on disk, so a crash or kill never leaves a
 // <dir> that looks complete. DatasetReader streams one split in batches; every record's CRCs are
 // checked, every shard's size and record count are checked against the manifest, and any damage
-// is an error naming the file and byte offset (nothing is skipped). VerifyDataset additionally
-// checks every shard's SHA-256.
+// is an error naming the file and byte offset (nothing is skipped), and every example is checked
+// against the manifest (label, token ids, lengths) as it is read. VerifyDataset additionally
+// checks every shard's SHA-256; VerifyDatasetCached does so only for shards that changed since
+// their last verification (see kVerifyCacheFile).
 #ifndef LRA_DATASETS_DATASET_H_
 #define LRA_DATASETS_DATASET_H_
 
@@ -79,12 +81,44 @@ class DatasetWriter {
   bool finished_ = false;
 };
 
-// Reads <dir>/manifest.pb. NotFound (with advice) when there is no complete dataset at `dir`.
+// Reads <dir>/manifest.pb. NotFound (with advice) when there is no complete dataset at `dir`;
+// DataLoss naming the file and the field when it does not parse or contradicts itself: a pad or
+// eos id outside the vocabulary, a negative size or count, a bad or repeated split name, a shard
+// name that is not a plain file name inside `dir` (e.g. ".." or "a/b"), a SHA-256 that is not 64
+// hex digits, shard or label counts that do not add up to the split's.
 absl::StatusOr<Manifest> ReadManifest(const std::string& dir);
 
+// Checks one example against its manifest: label in [0, num_classes), every token id in
+// [0, vocab.size), at most max_length tokens per sequence, tokens2 only in pair datasets (each
+// bound applies when the manifest field is > 0; labels and ids must be >= 0 always).
+// DataLossError that begins with `where` (file, record index, byte offset) and names the value.
+absl::Status CheckExample(const Manifest& manifest, const Example& example,
+                          absl::string_view where);
+
+// The verification cache in a dataset folder: one line per shard that passed VerifyDataset's
+// checks, keyed by the shard's size, mtime, ctime and inode and by the SHA-256 of manifest.pb.
+// Written atomically; safe to delete (everything is then verified again).
+inline constexpr char kVerifyCacheFile[] = "verified.txt";
+
+struct VerifyReport {
+  int shards = 0;              // shards in the manifest
+  int shards_hashed = 0;       // verified in this call (not taken from the cache)
+  int64_t bytes_hashed = 0;
+  int64_t bytes = 0;           // all shards
+  std::string cache_error;     // why the cache could not be written (read-only folder), or ""
+};
+
 // Checks every shard of every split: present, size and SHA-256 as in the manifest, every record's
-// CRCs, record count, each record parses as an Example, and the split's counts and label_counts.
-absl::Status VerifyDataset(const std::string& dir);
+// CRCs, record count, each record parses as an Example that passes CheckExample, and the split's
+// counts and label_counts. On success it (re)writes kVerifyCacheFile; a folder that cannot be
+// written is not an error (report->cache_error says why).
+absl::Status VerifyDataset(const std::string& dir, VerifyReport* report = nullptr);
+
+// The same checks, but a shard whose cache entry matches its current size, mtime, ctime and inode
+// (and the same manifest.pb) is taken as verified without reading it, so a second call costs one
+// stat() per shard. A shard that changed in any way is read and hashed again. Bit rot that
+// changes none of these goes unnoticed here; `lra verify` (VerifyDataset) reads everything.
+absl::Status VerifyDatasetCached(const std::string& dir, VerifyReport* report = nullptr);
 
 struct Batch {  // B = batch size, L = padded length of this batch
   int batch_size = 0, length = 0, length2 = 0;
@@ -124,16 +158,22 @@ class DatasetReader {
   const Split& split() const { return manifest_.splits(split_index_); }
 
  private:
-  struct Pending {
-    std::string payload;
+  // Where a record is: its shard, byte offset and index within the shard.
+  struct Position {
     int shard = 0;
     uint64_t offset = 0;
+    int64_t index = 0;
+  };
+  struct Pending {
+    std::string payload;
+    Position position;
   };
   DatasetReader(std::string dir, Manifest manifest, int split_index, ReaderOptions options);
   // Next record from the shards, in shard order; checks each shard's size and count.
-  absl::StatusOr<bool> NextRecord(absl::string_view* payload, int* shard, uint64_t* offset);
+  absl::StatusOr<bool> NextRecord(absl::string_view* payload, Position* position);
   absl::StatusOr<bool> NextExample(Example* example);
-  absl::Status ParseExample(absl::string_view payload, int shard, uint64_t offset,
+  // Parses and checks (CheckExample) one record.
+  absl::Status ParseExample(absl::string_view payload, const Position& position,
                             Example* example) const;
   uint64_t RandomBelow(uint64_t n);
   absl::Status Fail(absl::Status s);

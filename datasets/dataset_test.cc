@@ -1,5 +1,6 @@
 #include "datasets/dataset.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -435,6 +436,155 @@ TEST(Dataset, ManifestShardMismatchesAreDetected) {
     EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss);
     EXPECT_NE(m.status().message().find("manifest.pb"), std::string::npos);
   }
+}
+
+// Reads every record of a shard as an Example.
+std::vector<Example> ReadShard(const std::string& path) {
+  std::vector<Example> out;
+  auto r = RecordReader::Open(path);
+  EXPECT_TRUE(r.ok()) << r.status();
+  std::string payload;
+  while (*(*r)->Next(&payload)) {
+    out.emplace_back();
+    EXPECT_TRUE(out.back().ParseFromString(payload));
+  }
+  return out;
+}
+
+// Rewrites shard `shard` of `split` with `examples`, valid framing and CRCs; with
+// `fix_manifest`, its size and SHA-256 in the manifest too (as a careful forger would).
+void RewriteShard(const std::string& dir, int split, int shard,
+                  const std::vector<Example>& examples, bool fix_manifest) {
+  Manifest m = *ReadManifest(dir);
+  Shard* sh = m.mutable_splits(split)->mutable_shards(shard);
+  std::string bytes;
+  for (const Example& e : examples) AppendRecord(e.SerializeAsString(), &bytes);
+  WriteFile(dir + "/" + sh->file(), bytes);
+  if (fix_manifest) {
+    sh->set_num_bytes(bytes.size());
+    sh->set_sha256(Sha256Hex(bytes));
+    WriteFile(dir + "/manifest.pb", m.SerializeAsString());
+  }
+}
+
+// Issue 11, case 2: a label or token outside the manifest's ranges is an error naming the file,
+// the record and the value, not a crash later in the model.
+TEST(Dataset, ReaderRejectsLabelOrTokenOutsideTheManifest) {
+  for (const char* what : {"label", "token"}) {
+    SCOPED_TRACE(what);
+    const std::string dir = BuildDataset(std::string("bad_") + what, 10, 5);
+    std::vector<Example> records = ReadShard(dir + "/train-00001.tfrecord");
+    ASSERT_EQ(records.size(), 5u);
+    if (std::string(what) == "label") {
+      records[2].set_label(7);  // num_classes 3
+    } else {
+      records[2].set_tokens(0, 25);  // vocab.size 20
+    }
+    RewriteShard(dir, 0, 1, records, /*fix_manifest=*/true);
+    const std::string value = std::string(what) == "label" ? "label 7" : "is 25";
+    for (bool shuffle : {false, true}) {
+      ReaderOptions opt;
+      opt.shuffle = shuffle;
+      auto ids = ReadIds(dir, "train", opt);
+      ASSERT_EQ(ids.status().code(), absl::StatusCode::kDataLoss) << ids.status();
+      const std::string msg(ids.status().message());
+      EXPECT_NE(msg.find("train-00001.tfrecord record 2"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(value), std::string::npos) << msg;
+      EXPECT_NE(msg.find("lra verify"), std::string::npos) << msg;
+    }
+    absl::Status v = VerifyDataset(dir);
+    EXPECT_EQ(v.code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(v.message().find(value), std::string::npos) << v;
+  }
+}
+
+// Issue 11, cases 2 and 9: a manifest that contradicts itself is refused with what is wrong.
+TEST(Dataset, ReadManifestRejectsInconsistentManifests) {
+  struct Case {
+    const char* want;
+    void (*edit)(Manifest*);
+  };
+  const Case cases[] = {
+      {"pad_id 20", [](Manifest* m) { m->mutable_vocab()->set_pad_id(20); }},
+      {"pad_id -1", [](Manifest* m) { m->mutable_vocab()->set_pad_id(-1); }},
+      {"eos_id 99", [](Manifest* m) { m->mutable_vocab()->set_eos_id(99); }},
+      {"shard file name '..'",
+       [](Manifest* m) { m->mutable_splits(0)->mutable_shards(0)->set_file(".."); }},
+      {"shard file name '.'",
+       [](Manifest* m) { m->mutable_splits(0)->mutable_shards(0)->set_file("."); }},
+      {"shard file name '../x.tfrecord'",
+       [](Manifest* m) { m->mutable_splits(0)->mutable_shards(0)->set_file("../x.tfrecord"); }},
+      {"shard file name '/etc/passwd'",
+       [](Manifest* m) { m->mutable_splits(0)->mutable_shards(0)->set_file("/etc/passwd"); }},
+      {"listed twice",
+       [](Manifest* m) {
+         m->mutable_splits(0)->mutable_shards(1)->set_file(m->splits(0).shards(0).file());
+       }},
+      {"not 64 lowercase hex",
+       [](Manifest* m) { m->mutable_splits(0)->mutable_shards(0)->set_sha256("abc"); }},
+      {"label counts of split train add up to",
+       [](Manifest* m) { m->mutable_splits(0)->set_label_counts(0, 100); }},
+      {"counts 4 labels", [](Manifest* m) { m->mutable_splits(0)->add_label_counts(0); }},
+      {"split name 'Train!'", [](Manifest* m) { m->mutable_splits(0)->set_name("Train!"); }},
+      {"max_length is -5", [](Manifest* m) { m->set_max_length(-5); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.want);
+    const std::string dir = BuildDataset("inconsistent", 10, 5);
+    Manifest m = *ReadManifest(dir);
+    c.edit(&m);
+    WriteFile(dir + "/manifest.pb", m.SerializeAsString());
+    absl::StatusOr<Manifest> got = ReadManifest(dir);
+    ASSERT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+    EXPECT_NE(got.status().message().find(c.want), std::string::npos) << got.status();
+    EXPECT_NE(got.status().message().find(dir + "/manifest.pb"), std::string::npos);
+    EXPECT_EQ(VerifyDataset(dir).code(), absl::StatusCode::kDataLoss);
+  }
+}
+
+// Issue 11, case 1: records reordered within a shard (same size, valid CRCs) are read without a
+// complaint; only the manifest's SHA-256 tells. VerifyDatasetCached checks it once, caches the
+// result keyed by each shard's size, mtime, ctime and inode, and checks again after a change,
+// even one whose mtime was set back.
+TEST(Dataset, VerifyCacheSkipsUnchangedShardsAndCatchesChangedOnes) {
+  const std::string dir = BuildDataset("cache", 10, 5);
+  VerifyReport report;
+  ASSERT_TRUE(VerifyDatasetCached(dir, &report).ok());
+  EXPECT_EQ(report.shards, 3);
+  EXPECT_EQ(report.shards_hashed, 3);
+  EXPECT_TRUE(report.cache_error.empty()) << report.cache_error;
+  EXPECT_TRUE(Exists(dir + "/" + kVerifyCacheFile));
+  ASSERT_TRUE(VerifyDatasetCached(dir, &report).ok());
+  EXPECT_EQ(report.shards_hashed, 0);
+  EXPECT_EQ(report.bytes_hashed, 0);
+  ASSERT_TRUE(VerifyDataset(dir, &report).ok());  // the full check ignores the cache
+  EXPECT_EQ(report.shards_hashed, 3);
+
+  const std::string val = dir + "/val-00000.tfrecord";
+  struct stat before;
+  ASSERT_EQ(::stat(val.c_str(), &before), 0);
+  std::vector<Example> records = ReadShard(val);
+  std::reverse(records.begin(), records.end());
+  RewriteShard(dir, 1, 0, records, /*fix_manifest=*/false);
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, val.c_str(), times, 0), 0);  // mtime set back
+  struct stat after;
+  ASSERT_EQ(::stat(val.c_str(), &after), 0);
+  ASSERT_EQ(after.st_size, before.st_size);
+  // The reader cannot tell (same size, valid CRCs, same count): it reads the reordered shard.
+  EXPECT_TRUE(ReadIds(dir, "val", ReaderOptions()).ok());
+  absl::Status v = VerifyDatasetCached(dir, &report);
+  EXPECT_EQ(v.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(v.message().find("val-00000.tfrecord has SHA-256"), std::string::npos) << v;
+  EXPECT_NE(v.message().find("lra verify"), std::string::npos) << v;
+
+  // A damaged cache file is ignored as a whole, never trusted.
+  RewriteShard(dir, 1, 0, ReadShard(val), /*fix_manifest=*/true);
+  WriteFile(dir + "/" + kVerifyCacheFile, "lra-verified 1\nmanifest x\ngarbage\n");
+  ASSERT_TRUE(VerifyDatasetCached(dir, &report).ok());
+  EXPECT_EQ(report.shards_hashed, 3);
+  ASSERT_TRUE(VerifyDatasetCached(dir, &report).ok());
+  EXPECT_EQ(report.shards_hashed, 0);
 }
 
 // Writes a dataset in a child process (80 examples, 4 per shard) and exits. `ready_fd`, when

@@ -29,6 +29,7 @@
 #include "harness/report/bench_table.h"
 #include "harness/report/plots.h"
 #include "harness/report/result_io.h"
+#include "harness/task_data.h"
 #include "harness/trainer.h"
 #include "models/registry.h"
 #include "tasks/registry.h"
@@ -128,6 +129,31 @@ absl::Status TasksCommand() {
 absl::Status ModelsCommand() {
   std::printf("%s", models::DescribeModels().c_str());
   return absl::OkStatus();
+}
+
+// Reads every prepared dataset (or --task's) in full and reports each: manifest, spec, sizes,
+// SHA-256, CRCs, every example against the manifest, counts. Refreshes each verification cache.
+absl::Status VerifyCommand() {
+  LRA_ASSIGN_OR_RETURN(std::vector<VerifiedDataset> all,
+                       VerifyDatasets(DataDir(), absl::GetFlag(FLAGS_task)));
+  int failed = 0;
+  for (const VerifiedDataset& v : all) {
+    if (v.status.ok()) {
+      std::printf("ok      %s: %s, %d shards, %.1f MB in %.1f s\n", v.dir.c_str(), v.task.c_str(),
+                  v.report.shards, v.report.bytes / 1e6, v.seconds);
+      if (!v.report.cache_error.empty()) {
+        std::printf("        (result not cached: %s)\n", v.report.cache_error.c_str());
+      }
+    } else {
+      ++failed;
+      std::printf("FAILED  %s: %s\n", v.dir.c_str(), std::string(v.status.message()).c_str());
+    }
+  }
+  std::printf("%zu datasets verified, %d failed\n", all.size(), failed);
+  if (failed == 0) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      failed, " of ", all.size(), " datasets failed verification (see above); prepare each again "
+      "with `lra prepare --task=<task> ... --overwrite`"));
 }
 
 // --- train / eval -------------------------------------------------------------------------------
@@ -372,6 +398,7 @@ absl::Status RunCommand(const std::string& command, const std::atomic<bool>* sto
   if (command == "prepare") return PrepareCommand();
   if (command == "tasks") return TasksCommand();
   if (command == "models") return ModelsCommand();
+  if (command == "verify") return VerifyCommand();
   if (command == "train") return TrainCommand(stop);
   if (command == "eval") return EvalCommand();
   if (command == "export") return ExportCommand();
@@ -380,7 +407,8 @@ absl::Status RunCommand(const std::string& command, const std::atomic<bool>* sto
   if (command == "bench") return BenchCommand();
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown command '", command,
-      "'. Commands: prepare, tasks, models, train, eval, export, suite, table, bench, help"));
+      "'. Commands: prepare, tasks, models, verify, train, eval, export, suite, table, bench, "
+      "help"));
 }
 
 }  // namespace lra::harness

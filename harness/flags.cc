@@ -21,7 +21,8 @@ ABSL_FLAG(std::string, matmul_precision, "fp32",
 
 // --- prepare -----------------------------------------------------------------------------------
 ABSL_FLAG(std::string, task, "",
-          "Task: listops, text, retrieval, image, pathfinder, pathx, fashion_mnist (`lra tasks`).");
+          "Task: listops, text, retrieval, image, pathfinder, pathx, fashion_mnist (`lra tasks`). "
+          "verify: only this task's datasets (default: every dataset under --data_dir).");
 ABSL_FLAG(std::string, source, "",
           "prepare: folder with the task's original files (LRA release, aclImdb, CIFAR-10 "
           "binary, TFDS cache, ...). See `lra tasks` for the formats each task reads.");

@@ -26,6 +26,11 @@ Commands:
              lra prepare --task=text --source=/path/to/aclImdb
   tasks    List the tasks, their formats and the prepared datasets.
   models   List the registered models with their options and defaults.
+  verify   Read every prepared dataset in full and report each (manifest, SHA-256 of every
+           shard, every record against the manifest); exits non-zero when one is damaged:
+             lra verify [--data_dir=DIR] [--task=listops]
+           train, eval, suite and export verify their dataset too, reading only the shards that
+           changed since their last verification (cached in <dataset>/verified.txt).
   train    Train one model on one task:
              lra train --task=listops --model=s4d [--tier=small] [--set=train.lr=0.003]
   eval     Evaluate a finished run: lra eval --run=<run folder> [--checkpoint=best|last]

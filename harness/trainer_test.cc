@@ -44,6 +44,7 @@ std::string MakeDataset(const std::string& data_dir) {
   header.set_num_classes(10);
   header.mutable_provenance()->set_kind(datasets::Provenance::SYNTHETIC);
   header.mutable_provenance()->set_generator("trainer_test");
+  (*header.mutable_provenance()->mutable_options())["request"] = "max_length=32";  // on purpose
   const std::string dir = (fs::path(data_dir) / "listops").string();
   auto writer = datasets::DatasetWriter::Create(dir, header);
   EXPECT_TRUE(writer.ok()) << writer.status();

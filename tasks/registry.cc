@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
@@ -334,15 +335,39 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<DatasetInfo>> DescribeData(const std::string& data_root) {
+absl::StatusOr<std::vector<DatasetInfo>> DescribeData(const std::string& data_root,
+                                                      std::vector<DamagedDataset>* damaged) {
   std::vector<DatasetInfo> found;
   if (!IsDirectory(data_root)) return found;
   LRA_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(data_root));
   for (const std::string& name : names) {
     const std::string dir = JoinPath(data_root, name);
-    if (!PathExists(JoinPath(dir, "manifest.pb"))) continue;
+    if (!PathExists(JoinPath(dir, "manifest.pb"))) {
+      // A writer's temporary folder (<dir>.tmp.<pid>) is not a dataset; a folder with shards or
+      // manifest.txt but no manifest.pb is one that lost its manifest.
+      if (damaged == nullptr || !IsDirectory(dir) || name.find(".tmp") != std::string::npos ||
+          name.find(".new") != std::string::npos) {
+        continue;
+      }
+      absl::StatusOr<std::vector<std::string>> files = ListDir(dir);
+      bool looks_like_dataset = false;
+      if (files.ok()) {
+        for (const std::string& f : *files) {
+          looks_like_dataset |= f == "manifest.txt" || absl::EndsWith(f, ".tfrecord");
+        }
+      }
+      if (looks_like_dataset) {
+        damaged->push_back({dir, absl::DataLossError(absl::StrCat(
+                                     JoinPath(dir, "manifest.pb"),
+                                     " is missing but the folder holds dataset files"))});
+      }
+      continue;
+    }
     absl::StatusOr<datasets::Manifest> manifest = datasets::ReadManifest(dir);
-    if (!manifest.ok()) continue;  // a damaged folder; `lra verify` reports it
+    if (!manifest.ok()) {  // a damaged folder; `lra verify` reports it
+      if (damaged != nullptr) damaged->push_back({dir, manifest.status()});
+      continue;
+    }
     found.push_back({dir, *std::move(manifest)});
   }
   return found;

@@ -67,7 +67,15 @@ struct DatasetInfo {
   std::string dir;
   datasets::Manifest manifest;
 };
-absl::StatusOr<std::vector<DatasetInfo>> DescribeData(const std::string& data_root);
+// With `damaged`, also the folders that look like datasets but whose manifest cannot be read:
+// manifest.pb damaged or inconsistent, or missing beside manifest.txt or *.tfrecord shards
+// (folder, and the error saying what is wrong).
+struct DamagedDataset {
+  std::string dir;
+  absl::Status error;
+};
+absl::StatusOr<std::vector<DatasetInfo>> DescribeData(
+    const std::string& data_root, std::vector<DamagedDataset>* damaged = nullptr);
 
 // The `lra tasks` listing: each task with its constants, then the datasets found for it
 // (folder, provenance, split counts, encoding, options). Plain text, one line per item.

@@ -1,5 +1,7 @@
 #include "core/base/file_util.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace lra {
 
@@ -58,6 +61,37 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
         absl::StrCat(path, ": cannot rename the temporary file into place: ", ec.message()));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, absl::string_view relative,
+                                              absl::string_view what) {
+  auto refuse = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": path '", relative, "' ", why, "; a path in a data file must name a file inside ",
+        root, " (refused, nothing read)"));
+  };
+  if (relative.empty()) return refuse("is empty");
+  if (relative.find('\0') != absl::string_view::npos) return refuse("holds a NUL byte");
+  if (relative.front() == '/') return refuse("is absolute");
+  for (absl::string_view part : absl::StrSplit(relative, '/')) {
+    if (part == "..") return refuse("climbs out with '..'");
+  }
+  std::string joined = root;
+  if (!joined.empty() && joined.back() != '/') joined += '/';
+  joined.append(relative.data(), relative.size());
+  // Symlinks: compare real paths when the file exists (a missing file is the caller's error).
+  char real_path[PATH_MAX];
+  if (::realpath(joined.c_str(), real_path) == nullptr) return joined;
+  char real_root[PATH_MAX];
+  if (::realpath(root.c_str(), real_root) == nullptr) {
+    return absl::NotFoundError(absl::StrCat(what, ": folder ", root, " cannot be resolved (",
+                                            std::strerror(errno), ")"));
+  }
+  const std::string prefix = std::string(real_root) == "/" ? "/" : absl::StrCat(real_root, "/");
+  if (std::string(real_path).rfind(prefix, 0) != 0) {
+    return refuse(absl::StrCat("resolves to ", real_path, " through a symbolic link"));
+  }
+  return joined;
 }
 
 }  // namespace lra

@@ -32,5 +32,34 @@ TEST(FileUtil, ErrorsNameThePath) {
   EXPECT_NE(s.message().find("/proc/no/such/dir"), std::string::npos) << s;
 }
 
+TEST(FileUtil, ResolveInsideRootRefusesPathsThatLeaveIt) {
+  const std::string tmp = std::getenv("TEST_TMPDIR");
+  const std::string root = tmp + "/root";
+  ASSERT_TRUE(WriteFileAtomically(root + "/imgs/0/a.png", "x").ok());
+  ASSERT_TRUE(WriteFileAtomically(tmp + "/outside secret.png", "secret").ok());
+  absl::StatusOr<std::string> ok = ResolveInsideRoot(root, "imgs/0/a.png", "meta:1");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, root + "/imgs/0/a.png");
+  // A missing file inside the root resolves (the caller reports it missing).
+  EXPECT_TRUE(ResolveInsideRoot(root, "imgs/9/none.png", "meta:1").ok());
+  for (const char* bad : {"../outside secret.png", "../../../../etc/passwd", "/etc/passwd",
+                          "imgs/../../outside secret.png", "..", ""}) {
+    absl::StatusOr<std::string> got = ResolveInsideRoot(root, bad, "meta:7");
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(got.status().message().find("meta:7"), std::string::npos) << got.status();
+  }
+  EXPECT_FALSE(ResolveInsideRoot(root, std::string("a\0b", 3), "m").ok());
+  // A symbolic link inside the root that points out of it.
+  fs::create_symlink(tmp + "/outside secret.png", root + "/imgs/link.png");
+  fs::create_directory_symlink("/etc", root + "/etc");
+  absl::StatusOr<std::string> link = ResolveInsideRoot(root, "imgs/link.png", "meta:2");
+  EXPECT_EQ(link.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(link.status().message().find("symbolic link"), std::string::npos) << link.status();
+  EXPECT_FALSE(ResolveInsideRoot(root, "etc/passwd", "meta:3").ok());
+  // A link that stays inside is fine.
+  fs::create_symlink(root + "/imgs/0/a.png", root + "/imgs/inside.png");
+  EXPECT_TRUE(ResolveInsideRoot(root, "imgs/inside.png", "meta:4").ok());
+}
+
 }  // namespace
 }  // namespace lra

@@ -91,7 +91,11 @@ absl::StatusOr<std::vector<PathfinderItem>> ScanPathfinder(const std::string& di
             line.substr(0, 80), "\""));
       }
       item.image = JoinPath(f[0], f[1]);
-      auto size = FileSize(JoinPath(dir, item.image));
+      // The metadata names the image; it must stay inside the difficulty folder.
+      LRA_ASSIGN_OR_RETURN(
+          const std::string image_path,
+          ResolveInsideRoot(dir, item.image, absl::StrCat(path, ":", reader.line_number())));
+      auto size = FileSize(image_path);
       if (!size.ok()) {
         if (static_cast<int>(missing.size()) < kMaxNamedMissing) {
           missing.push_back(absl::StrCat(JoinPath(dir, item.image), " (", path, ":",

@@ -1,5 +1,7 @@
 #include "tasks/pathfinder/pathfinder.h"
 
+#include <unistd.h>
+
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -140,6 +142,36 @@ TEST(PathfinderTest, MissingWrongSizeAndBadMetadataAreNamed) {
   t.context.difficulty = "medium";
   EXPECT_THAT(std::string(PlanPathfinder(t.context).status().message()),
               HasSubstr("known: hard, intermediate, easy"));
+}
+
+// Issue 11, case 9: a metadata line naming a file outside the difficulty folder is refused
+// before anything is read (it used to be ingested, or /etc/passwd opened).
+TEST(PathfinderTest, MetadataPathsOutsideTheFolderAreRefused) {
+  const std::string root = WriteTree("pf_escape", 32);
+  const std::string dir = JoinPath(root, "curv_contour_length_14");
+  ASSERT_TRUE(MakeDirs(JoinPath(root, "outside")).ok());
+  WritePng(JoinPath(root, "outside/secret.png"), 32, 9, 9);
+  auto t = MakeContext(kPathfinderSpec, root);
+  for (const char* line : {"../outside secret.png 0 1\n", "../../../../etc passwd 0 1\n",
+                           "/etc passwd 0 1\n", "imgs/1/../../.. outside/secret.png 0 0\n"}) {
+    SCOPED_TRACE(line);
+    ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "metadata/1.npy"),
+                                    absl::StrCat("imgs/1 sample_0.png 0 1\n", line))
+                    .ok());
+    auto plan = PlanPathfinder(t.context);
+    ASSERT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << plan.status();
+    EXPECT_THAT(std::string(plan.status().message()), HasSubstr(dir + "/metadata/1.npy:2"));
+    EXPECT_THAT(std::string(plan.status().message()), HasSubstr("inside " + dir));
+  }
+  // A symbolic link inside the tree that points out of it is refused too.
+  ASSERT_TRUE(RemoveTree(JoinPath(dir, "imgs/1/sample_1.png")).ok());
+  ASSERT_EQ(::symlink(JoinPath(root, "outside/secret.png").c_str(),
+                      JoinPath(dir, "imgs/1/sample_1.png").c_str()),
+            0);
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "metadata/1.npy"), "imgs/1 sample_1.png 1 1\n").ok());
+  auto plan = PlanPathfinder(t.context);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << plan.status();
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr("symbolic link"));
 }
 
 TEST(PathfinderTest, PathXReads128PixelImages) {
