@@ -71,6 +71,7 @@ std::string DescribeModels() {
       absl::StrAppend(&out, "    ", o.name, " (", OptionTypeName(ResolvedType(o)),
                       ", default ", o.default_value.empty() ? "\"\"" : o.default_value, ")");
       if (!o.choices.empty()) absl::StrAppend(&out, " {", absl::StrJoin(o.choices, "|"), "}");
+      if (!o.RangeText().empty()) absl::StrAppend(&out, " ", o.RangeText());
       absl::StrAppend(&out, ": ", o.help, "\n");
     }
   }

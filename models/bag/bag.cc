@@ -52,8 +52,8 @@ ModelInfo BagInfo() {
       "bag-of-tokens baseline: embedding, mean over unpadded tokens, Dense-ReLU-Dense head "
       "(NLI dual head for retrieval)";
   info.options = {
-      {"d_model", "64", "embedding width H"},
-      {"mlp_dim", "128", "hidden width of the head"},
+      OptionSpec{"d_model", "64", "embedding width H"}.Min(1),
+      OptionSpec{"mlp_dim", "128", "hidden width of the head"}.Min(1),
   };
   info.create = [](const TaskInfo& task, const Options& o,
                    uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {

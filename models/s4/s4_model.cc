@@ -603,25 +603,29 @@ void S4Recurrent::Step(const int32_t* tokens, float* logits) {
 std::vector<OptionSpec> S4Options(const char* mode) {
   return {
       {"mode", mode, "diag (S4D) or nplr (DPLR S4, HiPPO-LegS)", OptionType::kString, {"diag", "nplr"}},
-      {"d_model", "128", "model width H"},
-      {"n_layers", "4", "number of residual blocks"},
-      {"d_state", "64", "state size N (N/2 complex modes)"},
-      {"n_ssm", "0", "copies of (A, B): 0 = one per channel, 1 = shared by all channels"},
+      OptionSpec{"d_model", "128", "model width H"}.Min(1),
+      OptionSpec{"n_layers", "4", "number of residual blocks"}.Min(0),
+      OptionSpec{"d_state", "64", "state size N (N/2 complex modes); even"}.Min(2),
+      OptionSpec{"n_ssm", "0", "copies of (A, B): 0 = one per channel, 1 = shared by all channels"}
+          .Min(0),
       {"init", std::string(mode) == "nplr" ? "legs" : "lin", "S4D init: lin, inv, legs, real",
        OptionType::kString, {"lin", "inv", "legs", "real"}},
       {"disc", std::string(mode) == "nplr" ? "bilinear" : "zoh", "discretization",
        OptionType::kString, {"zoh", "bilinear"}},
       {"dt_transform", "exp", "dt = exp(raw) or softplus(raw)", OptionType::kString, {"exp", "softplus"}},
       {"real_transform", "exp", "-Re(A) = f(raw)", OptionType::kString, {"exp", "relu", "none"}},
-      {"dt_min", "0.001", "log-uniform dt init lower bound", OptionType::kFloat},
-      {"dt_max", "0.1", "log-uniform dt init upper bound", OptionType::kFloat},
+      OptionSpec{"dt_min", "0.001", "log-uniform dt init lower bound", OptionType::kFloat}.Min(0, true),
+      OptionSpec{"dt_max", "0.1", "log-uniform dt init upper bound", OptionType::kFloat}.Min(0, true),
       {"bidirectional", "false", "two-sided kernel in one FFT (every S4 LRA config)"},
       {"norm", "layer", "layer, batch or none", OptionType::kString, {"layer", "batch", "none"}},
       {"prenorm", "true", "pre-norm (true) or post-norm (false) residual blocks"},
       {"glu", "true", "output Linear(H, 2H) + GLU (false: Linear(H, H))"},
-      {"dropout", "0.0",
-       "dropout rate (after GELU and before the residual add; block_version=v4 also before GELU)",
-       OptionType::kFloat},
+      OptionSpec{"dropout", "0.0",
+                 "dropout rate (after GELU and before the residual add; block_version=v4 also "
+                 "before GELU)",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
       {"tie_dropout", "true",
        "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
       {"block_version", "v3",
@@ -635,12 +639,13 @@ std::vector<OptionSpec> S4Options(const char* mode) {
        "linear pixel input: unit = p/255, s4_cifar = (p/255 - 122.6/255)/(61/255) (S4's CIFAR), "
        "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
        OptionType::kString, {"unit", "s4_cifar", "center"}},
-      {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
+      OptionSpec{"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"}
+          .Min(0),
       {"no_decay", "biases_norms_embedding",
        "parameters without weight decay besides A, B, P, dt: biases_norms_embedding, none (S4 "
        "V3 recipe) or backbone_biases_norms (S4 V4: encoder and decoder decay)",
        OptionType::kString, {"biases_norms_embedding", "none", "backbone_biases_norms"}},
-      {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
+      OptionSpec{"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat}.Min(0),
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},
   };

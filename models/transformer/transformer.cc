@@ -263,17 +263,22 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
 
 std::vector<OptionSpec> TransformerOptions() {
   return {
-      {"d_model", "128", "embedding width (LRA emb_dim)"},
-      {"n_layers", "4", "encoder blocks"},
-      {"heads", "4", "attention heads"},
-      {"qkv_dim", "0", "attention width (0 = d_model)"},
-      {"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"},
-      {"max_len", "0", "positions table length (0 = the task's max_length)"},
-      {"dropout", "0.1", "dropout on embeddings, attention output and MLP", OptionType::kFloat},
-      {"attention_dropout", "0.0",
-       "dropout on the attention probabilities, training only (LRA's attention_dropout_rate: "
-       "0.1, 0.2 for Image; the paper configs set it)",
-       OptionType::kFloat},
+      OptionSpec{"d_model", "128", "embedding width (LRA emb_dim)"}.Min(1),
+      OptionSpec{"n_layers", "4", "encoder blocks"}.Min(0),
+      OptionSpec{"heads", "4", "attention heads"}.Min(1),
+      OptionSpec{"qkv_dim", "0", "attention width (0 = d_model)"}.Min(0),
+      OptionSpec{"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"}.Min(2),
+      OptionSpec{"max_len", "0", "positions table length (0 = the task's max_length)"}.Min(0),
+      OptionSpec{"dropout", "0.1", "dropout on embeddings, attention output and MLP",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
+      OptionSpec{"attention_dropout", "0.0",
+                 "dropout on the attention probabilities, training only (LRA's "
+                 "attention_dropout_rate: 0.1, 0.2 for Image; the paper configs set it)",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
       {"positions", "sinusoidal", "sinusoidal, learned or none", OptionType::kString,
        {"sinusoidal", "learned", "none"}},
       {"cls", "false", "prepend a learned CLS row (zeros init)"},
