@@ -28,6 +28,7 @@
 #include "core/tensor.h"
 #include "datasets/dataset.h"
 #include "harness/config.h"
+#include "harness/memory_check.h"
 #include "harness/progress.h"
 #include "harness/report/file_util.h"
 #include "harness/report/result_io.h"
@@ -321,6 +322,8 @@ absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
   TrainingSetup s;
   s.config = config;
   s.task = task;
+  // Before the model exists: a config too large for the machine is an error, not bad_alloc.
+  LRA_RETURN_IF_ERROR(CheckTrainingMemory(config, task, MachineMemoryBytes()));
   LRA_ASSIGN_OR_RETURN(auto options, ModelOptionMap(config));
   LRA_ASSIGN_OR_RETURN(s.model, models::CreateModel(config.model(), task, options,
                                                     config.train().seed()));

@@ -63,6 +63,19 @@ absl::StatusOr<std::unique_ptr<Model>> CreateModel(absl::string_view name, const
   return (*info)->create(task, *opts, seed);
 }
 
+absl::StatusOr<std::optional<MemoryEstimate>> EstimateMemory(
+    absl::string_view name, const TaskInfo& task,
+    const std::map<std::string, std::string>& options, int64_t batch, int64_t length) {
+  absl::StatusOr<const ModelInfo*> info = GetModel(name);
+  if (!info.ok()) return info.status();
+  absl::StatusOr<Options> opts = Options::Make((*info)->options, options);
+  if (!opts.ok())
+    return absl::Status(opts.status().code(),
+                        absl::StrCat("model '", name, "': ", opts.status().message()));
+  if (!(*info)->estimate) return std::optional<MemoryEstimate>();
+  return std::optional<MemoryEstimate>((*info)->estimate(task, *opts, batch, length));
+}
+
 std::string DescribeModels() {
   std::string out;
   for (const ModelInfo* m : AllModels()) {

@@ -61,6 +61,17 @@ ModelInfo BagInfo() {
       return absl::InvalidArgumentError("bag: d_model and mlp_dim must be >= 1");
     return std::unique_ptr<Model>(new BagModel(task, o, seed));
   };
+  // Parameters: embedding V x H, head H x M + M + M x K + K (the NLI dual head reads 4H).
+  // Activations: the embedded tokens [B, L, H] and their gradient, per document, and one more
+  // [B, L, H] of headroom (the measured peak is the first two).
+  info.estimate = [](const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {
+    const double h = o.Int("d_model"), m = o.Int("mlp_dim"), k = task.num_classes;
+    const double docs = task.pair ? 2 : 1;
+    MemoryEstimate e;
+    e.parameters = static_cast<double>(task.vocab_size) * h + (task.pair ? 4 : 1) * h * m + m + m * k + k;
+    e.activations = docs * 3.0 * double(batch) * double(length) * h;
+    return e;
+  };
   return info;
 }
 
