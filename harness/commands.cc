@@ -377,9 +377,23 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
 
 }  // namespace
 
+absl::StatusOr<int> ResolveThreads(int requested, int cores) {
+  const int most = std::max(kMaxThreads, cores);
+  if (requested == 0) return std::max(cores, 1);
+  if (requested < 0 || requested > most) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--threads=", requested, " is out of range: use 1 to ", most, " (the larger of ",
+        kMaxThreads, " and this machine's ", cores,
+        " cores), or 0 / leave it unset for all cores"));
+  }
+  return requested;
+}
+
 absl::Status InitProcess() {
-  int n = absl::GetFlag(FLAGS_threads);
-  SetNumThreads(n > 0 ? n : omp_get_num_procs());
+  // Checked before any command runs, so a bad value leaves no run folder or dataset behind.
+  LRA_ASSIGN_OR_RETURN(const int threads,
+                       ResolveThreads(absl::GetFlag(FLAGS_threads), omp_get_num_procs()));
+  SetNumThreads(threads);
   const std::string precision = absl::GetFlag(FLAGS_matmul_precision);
   if (precision == "fp32") return SetMatmulPrecision(MatmulPrecision::kF32);
   if (precision == "bf16") {

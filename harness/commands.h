@@ -6,8 +6,20 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace lra::harness {
+
+// The most worker threads --threads may ask for on a machine with fewer cores: beyond a few
+// threads per core an OpenMP pool only slows down, and 100,000 threads crashed thread creation.
+// A machine with more cores may use all of them. Fixed rather than a multiple of the cores so
+// that a run's thread count (which training's bitwise reproducibility depends on) can be
+// repeated on a smaller machine.
+inline constexpr int kMaxThreads = 256;
+
+// --threads: 0 means all `cores`; 1 to max(kMaxThreads, cores) is taken as is; anything else
+// (negative, too many) is an InvalidArgumentError naming the flag and the allowed range.
+absl::StatusOr<int> ResolveThreads(int requested, int cores);
 
 // Sets the process-wide thread count (--threads) and matmul precision (--matmul_precision)
 // before any kernel runs (oneDNN fixes a primitive's thread count when it is created).

@@ -1,6 +1,8 @@
 #include "harness/config.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -173,6 +175,76 @@ absl::Status ApplyOverride(absl::string_view assignment, RunConfig* config) {
                                                      " for ", f->full_name()));
     }
     msg->MergeFrom(*tmp);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// One field's allowed range: [lo, hi] with either end optionally open, for error texts.
+struct Range {
+  double lo, hi;
+  bool lo_open = false, hi_open = false;
+  bool Contains(double v) const {
+    // Written so that NaN is outside every range.
+    const bool above = lo_open ? v > lo : v >= lo;
+    const bool below = hi_open ? v < hi : v <= hi;
+    return above && below;
+  }
+  std::string Text() const {
+    auto num = [](double x) {
+      if (std::isinf(x)) return std::string(x > 0 ? "inf" : "-inf");
+      return absl::StrCat(x);
+    };
+    return absl::StrCat(lo_open ? "(" : "[", num(lo), ", ", num(hi), hi_open ? ")" : "]");
+  }
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Step counts stay far below int64 overflow of step x batch x length token counters.
+constexpr double kMaxSteps = 1e12;
+
+}  // namespace
+
+absl::Status ValidateRunConfig(const RunConfig& config) {
+  const TrainConfig& t = config.train();
+  auto check = [&](absl::string_view field, double value, Range range,
+                   absl::string_view meaning) -> absl::Status {
+    if (range.Contains(value)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config for ", config.task(), "/", config.model(), "/", config.tier(), ": ", field, " = ",
+        value, " is out of range; allowed: ", range.Text(), meaning.empty() ? "" : " (",
+        meaning, meaning.empty() ? "" : ")",
+        ". Set it in the config file or with --set=", field, "=<value>"));
+  };
+  LRA_RETURN_IF_ERROR(check("train.batch_size", t.batch_size(), {1, kInf}, ""));
+  LRA_RETURN_IF_ERROR(check("train.steps", t.steps(), {1, kMaxSteps}, ""));
+  // +inf is allowed: such a run stops as DIVERGED at its first step (tests of the divergence
+  // handling use it); zero, negative and NaN are not.
+  LRA_RETURN_IF_ERROR(check("train.lr", t.lr(), {0, kInf, true, false}, ""));
+  LRA_RETURN_IF_ERROR(check("train.weight_decay", t.weight_decay(), {0, kInf, false, true}, ""));
+  LRA_RETURN_IF_ERROR(check("train.beta1", t.has_beta1() ? t.beta1() : 0.9, {0, 1, false, true}, ""));
+  LRA_RETURN_IF_ERROR(check("train.beta2", t.has_beta2() ? t.beta2() : 0.999, {0, 1, false, true}, ""));
+  LRA_RETURN_IF_ERROR(check("train.eps", t.has_eps() ? t.eps() : 1e-8, {0, kInf, false, true}, ""));
+  LRA_RETURN_IF_ERROR(check("train.warmup_steps", t.warmup_steps(), {0, kMaxSteps}, "0 = none"));
+  LRA_RETURN_IF_ERROR(check("train.grad_clip", t.grad_clip(), {0, kInf, false, true}, "0 = off"));
+  LRA_RETURN_IF_ERROR(check("train.eval_every", t.eval_every(), {1, kMaxSteps}, ""));
+  LRA_RETURN_IF_ERROR(
+      check("train.eval_examples", t.eval_examples(), {0, kInf, false, true}, "0 = the whole split"));
+  LRA_RETURN_IF_ERROR(check("train.train_examples", t.train_examples(), {0, kInf, false, true},
+                            "0 = the whole split"));
+  LRA_RETURN_IF_ERROR(check("train.checkpoint_every", t.checkpoint_every(), {0, kMaxSteps},
+                            "0 = only at evaluations and the end"));
+  LRA_RETURN_IF_ERROR(
+      check("train.max_minutes", t.max_minutes(), {0, kInf, false, true}, "0 = no limit"));
+  LRA_RETURN_IF_ERROR(check("train.log_every", t.log_every(), {0, kMaxSteps}, "0 = every 50 steps"));
+  LRA_RETURN_IF_ERROR(
+      check("max_length", config.max_length(), {0, kInf, false, true}, "0 = the task's default"));
+  if (t.optimizer() != "adam" && t.optimizer() != "adamw") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config for ", config.task(), "/", config.model(), "/", config.tier(),
+        ": train.optimizer = '", t.optimizer(),
+        "' is not adam or adamw. Set it in the config file or with --set=train.optimizer=adamw"));
   }
   return absl::OkStatus();
 }

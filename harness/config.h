@@ -46,6 +46,13 @@ absl::StatusOr<std::map<std::string, std::string>> ModelOptionMap(const RunConfi
 // from the command line. Unknown fields list the known ones.
 absl::Status ApplyOverride(absl::string_view assignment, RunConfig* config);
 
+// Every RunConfig field against its allowed range, in one place (the table is in
+// harness/README.md "Config ranges"): e.g. train.batch_size >= 1, train.warmup_steps >= 0,
+// train.beta1 in [0, 1), max_length >= 0, floats finite. The error names the field, the value
+// and the range, and says where to set it. Sizes that are valid but too large for the machine
+// are the memory estimate's business (harness/trainer.h MakeTrainingSetup).
+absl::Status ValidateRunConfig(const RunConfig& config);
+
 absl::StatusOr<Suite> LoadSuite(absl::string_view name_or_path);
 
 }  // namespace lra::harness

@@ -150,6 +150,65 @@ TEST(Config, RecipeSetsUseThePaperDefaults) {
   EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[0], "harness/configs/paper.textproto");
   EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[1], "models/s4d/configs/listops.v4.textproto");
   EXPECT_EQ(ConfigLayers("listops", "s4d", "small")[0], "harness/configs/small.textproto");
+RunConfig ValidConfig() {
+  RunConfig c;
+  c.set_task("listops");
+  c.set_model("s4d");
+  c.set_tier("smoke");
+  TrainConfig* t = c.mutable_train();
+  t->set_batch_size(8);
+  t->set_steps(10);
+  t->set_lr(0.01);
+  t->set_eval_every(5);
+  t->set_optimizer("adamw");
+  return c;
+}
+
+// Issue 11 item 8: every out-of-range field is refused with its name and allowed range.
+TEST(Config, EveryFieldIsRangeChecked) {
+  ASSERT_TRUE(ValidateRunConfig(ValidConfig()).ok()) << ValidateRunConfig(ValidConfig());
+  struct Case {
+    const char* set;
+    const char* field;
+    const char* range;
+  };
+  const Case cases[] = {
+      {"max_length=-5", "max_length = -5", "[0, inf)"},
+      {"train.log_every=-1", "train.log_every = -1", "[0, 1e+12]"},
+      {"train.warmup_steps=-100", "train.warmup_steps = -100", "[0, 1e+12]"},
+      {"train.eval_examples=-5", "train.eval_examples = -5", "[0, inf)"},
+      {"train.batch_size=0", "train.batch_size = 0", "[1, inf]"},
+      {"train.steps=-3", "train.steps = -3", "[1, 1e+12]"},
+      {"train.lr=0", "train.lr = 0", "(0, inf]"},
+      {"train.lr=nan", "train.lr = nan", "(0, inf]"},
+      {"train.beta1=1", "train.beta1 = 1", "[0, 1)"},
+      {"train.beta2=-0.5", "train.beta2 = -0.5", "[0, 1)"},
+      {"train.eps=-1", "train.eps = -1", "[0, inf)"},
+      {"train.weight_decay=inf", "train.weight_decay = inf", "[0, inf)"},
+      {"train.grad_clip=-1", "train.grad_clip = -1", "[0, inf)"},
+      {"train.eval_every=0", "train.eval_every = 0", "[1, 1e+12]"},
+      {"train.train_examples=-1", "train.train_examples = -1", "[0, inf)"},
+      {"train.checkpoint_every=-2", "train.checkpoint_every = -2", "[0, 1e+12]"},
+      {"train.max_minutes=-1", "train.max_minutes = -1", "[0, inf)"},
+  };
+  for (const Case& c : cases) {
+    RunConfig config = ValidConfig();
+    ASSERT_TRUE(ApplyOverride(c.set, &config).ok()) << c.set;
+    absl::Status s = ValidateRunConfig(config);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.set;
+    EXPECT_NE(s.message().find(c.field), std::string::npos) << c.set << ": " << s;
+    EXPECT_NE(s.message().find(c.range), std::string::npos) << c.set << ": " << s;
+  }
+  RunConfig config = ValidConfig();
+  config.mutable_train()->set_optimizer("sgd");
+  EXPECT_NE(ValidateRunConfig(config).message().find("train.optimizer"), std::string::npos);
+  // The documented special values stay valid.
+  config = ValidConfig();
+  ASSERT_TRUE(ApplyOverride("train.log_every=0", &config).ok());
+  ASSERT_TRUE(ApplyOverride("train.eval_examples=0", &config).ok());
+  ASSERT_TRUE(ApplyOverride("max_length=0", &config).ok());
+  ASSERT_TRUE(ApplyOverride("train.lr=inf", &config).ok());
+  EXPECT_TRUE(ValidateRunConfig(config).ok()) << ValidateRunConfig(config);
 }
 
 }  // namespace

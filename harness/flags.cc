@@ -11,8 +11,9 @@ ABSL_FLAG(std::string, runs_dir, "",
 ABSL_FLAG(std::string, results_dir, "",
           "Where `table`, `bench` and `suite` write tables and plots. Default: <repo>/results.");
 ABSL_FLAG(int32_t, threads, 0,
-          "Worker threads for every kernel (set once at start-up). 0 = all cores. Training is "
-          "bitwise reproducible for a given seed and thread count.");
+          "Worker threads for every kernel (set once at start-up): 1 to 256 (or to the "
+          "machine's cores where it has more), 0 = all cores. Training is bitwise "
+          "reproducible for a given seed and thread count.");
 ABSL_FLAG(std::string, matmul_precision, "fp32",
           "Precision of Linear/MatMul products: fp32 (default) or bf16, an opt-in mode for CPUs "
           "with AVX512-BF16 or AMX that rounds the inputs of large products to bfloat16 and "

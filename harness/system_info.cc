@@ -1,9 +1,12 @@
 #include "harness/system_info.h"
 
+#include <fcntl.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -53,17 +56,48 @@ std::string MachineDescription() {
                          mem_gib, os);
 }
 
-std::string SourceCommit() {
-  std::string cmd = "git -C '" + RepoRoot() + "' describe --always --dirty 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return "unknown";
-  std::array<char, 128> buf{};
+std::string SourceCommitIn(const std::string& dir) {
+  // No shell: git gets `dir` as one argv entry, so quotes, `;` or `$(...)` in the path are
+  // just characters of the path (a shell command line built from it could be injected).
+  int fds[2];
+  if (pipe(fds) != 0) return "unknown";
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return "unknown";
+  }
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    const int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) dup2(null_fd, STDERR_FILENO);
+    const char* argv[] = {"git", "-C", dir.c_str(), "describe", "--always", "--dirty", nullptr};
+    execvp("git", const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(fds[1]);
   std::string out;
-  while (fgets(buf.data(), buf.size(), pipe) != nullptr) out += buf.data();
-  int rc = pclose(pipe);
+  std::array<char, 128> buf{};
+  while (true) {
+    const ssize_t n = read(fds[0], buf.data(), buf.size());
+    if (n > 0) {
+      out.append(buf.data(), static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   out = std::string(absl::StripAsciiWhitespace(out));
-  return (rc == 0 && !out.empty()) ? out : "unknown";
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return (ok && !out.empty()) ? out : "unknown";
 }
+
+std::string SourceCommit() { return SourceCommitIn(RepoRoot()); }
 
 int64_t PeakRssBytes() { return KiloBytesField("/proc/self/status", "VmHWM"); }
 int64_t CurrentRssBytes() { return KiloBytesField("/proc/self/status", "VmRSS"); }

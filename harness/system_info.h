@@ -12,6 +12,9 @@ std::string MachineDescription();
 
 // `git describe --always --dirty` of the repository, or "unknown" outside a git checkout.
 std::string SourceCommit();
+// The same for the repository at `dir`. git runs without a shell (fork/execvp with an argv), so
+// no character in `dir` can inject a command.
+std::string SourceCommitIn(const std::string& dir);
 
 // Peak resident set size of this process (VmHWM), in bytes; 0 if unavailable.
 int64_t PeakRssBytes();

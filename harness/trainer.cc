@@ -28,6 +28,7 @@
 #include "core/tensor.h"
 #include "datasets/dataset.h"
 #include "harness/config.h"
+#include "harness/memory_check.h"
 #include "harness/progress.h"
 #include "harness/report/file_util.h"
 #include "harness/report/result_io.h"
@@ -81,25 +82,8 @@ struct LoopState {
   int64_t train_tokens = 0;
 };
 
-absl::Status CheckConfig(const RunConfig& config) {
-  const TrainConfig& t = config.train();
-  auto require = [&](bool ok, absl::string_view what) -> absl::Status {
-    if (ok) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config for ", config.task(), "/", config.model(), "/", config.tier(), ": ", what,
-        " (set it in the config file or with --set=train.<field>=<value>)"));
-  };
-  LRA_RETURN_IF_ERROR(require(t.batch_size() > 0, "train.batch_size must be positive"));
-  LRA_RETURN_IF_ERROR(require(t.steps() > 0, "train.steps must be positive"));
-  LRA_RETURN_IF_ERROR(require(t.lr() > 0, "train.lr must be positive"));
-  LRA_RETURN_IF_ERROR(require(t.eval_every() > 0, "train.eval_every must be positive"));
-  LRA_RETURN_IF_ERROR(
-      require(t.optimizer() == "adam" || t.optimizer() == "adamw", "train.optimizer must be adam or adamw"));
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Setup> BuildSetup(const RunConfig& config, const std::string& data_dir) {
-  LRA_RETURN_IF_ERROR(CheckConfig(config));
+  LRA_RETURN_IF_ERROR(ValidateRunConfig(config));
   Setup s;
   LRA_ASSIGN_OR_RETURN(s.data, OpenTaskData(data_dir, config.task(), config.dataset(),
                                             config.encoding()));
@@ -348,6 +332,8 @@ absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
   TrainingSetup s;
   s.config = config;
   s.task = task;
+  // Before the model exists: a config too large for the machine is an error, not bad_alloc.
+  LRA_RETURN_IF_ERROR(CheckTrainingMemory(config, task, MachineMemoryBytes()));
   LRA_ASSIGN_OR_RETURN(auto options, ModelOptionMap(config));
   LRA_ASSIGN_OR_RETURN(s.model, models::CreateModel(config.model(), task, options,
                                                     config.train().seed()));

@@ -9,6 +9,10 @@ int64_t CountParameters(Model& model) {
   return n;
 }
 
+double TrainingBytes(const MemoryEstimate& estimate) {
+  return 4.0 * (4.0 * estimate.parameters + estimate.activations);
+}
+
 std::vector<lra::ParamGroup> OptimizerGroups(const std::vector<ParamGroup>& groups, double lr,
                                              double weight_decay) {
   std::vector<lra::ParamGroup> out;

@@ -103,12 +103,30 @@ class RecurrentModel {
   virtual int feature_dim() const = 0;
 };
 
+// What one training step of a model holds, counted analytically in float32 scalars before the
+// model is built (doubles, so a huge config cannot overflow the count). A conservative count:
+// the harness refuses a config whose estimate does not fit in the machine's memory, so an
+// estimate should err high, within a small factor of the measured peak
+// (//harness:memory_check_test holds each model to that).
+struct MemoryEstimate {
+  double parameters = 0;   // trainable scalars (each also has a gradient and two Adam moments)
+  double activations = 0;  // what the forward pass keeps for backward, with its gradients
+};
+
+// Bytes of one training step: 4 bytes a scalar; a parameter counts 4 times (value, gradient,
+// Adam's first and second moments).
+double TrainingBytes(const MemoryEstimate& estimate);
+
 struct ModelInfo {
   std::string name, description;
   std::vector<OptionSpec> options;
   std::function<absl::StatusOr<std::unique_ptr<Model>>(const TaskInfo&, const Options&,
                                                        uint64_t seed)>
       create;
+  // The memory of one training step on `batch` examples of `length` tokens (per document of a
+  // pair). Optional: a model without it is built without a memory check.
+  std::function<MemoryEstimate(const TaskInfo&, const Options&, int64_t batch, int64_t length)>
+      estimate;
 };
 
 // Total number of trainable scalars (a complex parameter counts 2).

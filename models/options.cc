@@ -1,5 +1,6 @@
 #include "models/options.h"
 
+#include <cmath>
 #include <cstdlib>
 
 #include "absl/base/internal/raw_logging.h"
@@ -40,9 +41,35 @@ const char* OptionTypeName(OptionType type) {
   return "auto";
 }
 
+std::string OptionSpec::RangeText() const {
+  if (std::isinf(min) && std::isinf(max)) return "";
+  auto num = [](double x) {
+    return std::isinf(x) ? std::string(x > 0 ? "inf" : "-inf") : absl::StrCat(x);
+  };
+  return absl::StrCat(min_open || std::isinf(min) ? "(" : "[", num(min), ", ", num(max),
+                      max_open || std::isinf(max) ? ")" : "]");
+}
+
+namespace {
+
+// Written so that NaN is outside every range.
+bool InRange(const OptionSpec& spec, double v) {
+  const bool above = spec.min_open ? v > spec.min : v >= spec.min;
+  const bool below = spec.max_open ? v < spec.max : v <= spec.max;
+  return above && below;
+}
+
+}  // namespace
+
 absl::Status ValidateOption(const OptionSpec& spec, absl::string_view value) {
   const OptionType t = ResolvedType(spec);
   bool ok = true;
+  auto out_of_range = [&]() {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model option '", spec.name, "' = ", value, " is out of range; allowed: ",
+        spec.RangeText().empty() ? "a finite number" : spec.RangeText(), " (default ",
+        spec.default_value, ")"));
+  };
   switch (t) {
     case OptionType::kBool: {
       bool b;
@@ -52,11 +79,13 @@ absl::Status ValidateOption(const OptionSpec& spec, absl::string_view value) {
     case OptionType::kInt: {
       int i;
       ok = absl::SimpleAtoi(value, &i);
+      if (ok && !InRange(spec, i)) return out_of_range();
       break;
     }
     case OptionType::kFloat: {
       double f;
       ok = absl::SimpleAtod(value, &f);
+      if (ok && (!std::isfinite(f) || !InRange(spec, f))) return out_of_range();
       break;
     }
     case OptionType::kString:

@@ -15,6 +15,7 @@
 #ifndef LRA_MODELS_OPTIONS_H_
 #define LRA_MODELS_OPTIONS_H_
 
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,6 +38,25 @@ struct OptionSpec {
   std::string name, default_value, help;
   OptionType type = OptionType::kAuto;
   std::vector<std::string> choices;  // strings only: the allowed values (empty = any)
+  // Numbers only: the allowed range, [min, max] with either end open when *_open is set.
+  // Float options must also be finite. Set with Min / Max:
+  //   OptionSpec{"dropout", "0.0", "dropout rate", OptionType::kFloat}.Min(0).Max(1, true)
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_open = false, max_open = false;
+
+  OptionSpec& Min(double v, bool open = false) {
+    min = v;
+    min_open = open;
+    return *this;
+  }
+  OptionSpec& Max(double v, bool open = false) {
+    max = v;
+    max_open = open;
+    return *this;
+  }
+  // "[1, inf)", "[0, 1)"; empty when unbounded.
+  std::string RangeText() const;
 };
 
 // The type a spec resolves to (kAuto replaced by the inferred type).

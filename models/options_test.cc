@@ -51,5 +51,29 @@ TEST(OptionsTest, MalformedValuesNameOptionAndType) {
   EXPECT_NE(o.status().message().find("layer, batch"), std::string::npos);
 }
 
+// Issue 11 item 8: numeric options are range-checked, and float options must be finite.
+TEST(OptionsTest, NumbersOutsideTheirRangeNameOptionAndRange) {
+  const std::vector<OptionSpec> specs = {
+      OptionSpec{"n_layers", "4", "blocks"}.Min(0),
+      OptionSpec{"dropout", "0.1", "rate", OptionType::kFloat}.Min(0).Max(1, true),
+      {"scale", "1.5", "unbounded float"},
+  };
+  for (auto [name, value, range] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"n_layers", "-1", "[0, inf)"},
+           {"dropout", "1", "[0, 1)"},
+           {"dropout", "-0.1", "[0, 1)"},
+           {"dropout", "nan", "[0, 1)"},
+           {"scale", "inf", "a finite number"}}) {
+    auto o = Options::Make(specs, {{name, value}});
+    ASSERT_FALSE(o.ok()) << name << "=" << value;
+    EXPECT_NE(o.status().message().find("'" + name + "' = " + value), std::string::npos)
+        << o.status().message();
+    EXPECT_NE(o.status().message().find(range), std::string::npos) << o.status().message();
+  }
+  EXPECT_TRUE(Options::Make(specs, {{"n_layers", "0"}, {"dropout", "0"}}).ok());
+  EXPECT_EQ(specs[1].RangeText(), "[0, 1)");
+  EXPECT_EQ(specs[2].RangeText(), "");
+}
+
 }  // namespace
 }  // namespace lra::models

@@ -20,6 +20,16 @@ std::string RegisteredNames() {
   return names.empty() ? "(none)" : absl::StrJoin(names, ", ");
 }
 
+// The model's options from `values`, validated; errors name the model.
+absl::StatusOr<Options> MakeOptions(const ModelInfo& info,
+                                    const std::map<std::string, std::string>& values) {
+  absl::StatusOr<Options> opts = Options::Make(info.options, values);
+  if (!opts.ok())
+    return absl::Status(opts.status().code(),
+                        absl::StrCat("model '", info.name, "': ", opts.status().message()));
+  return opts;
+}
+
 }  // namespace
 
 namespace internal {
@@ -56,11 +66,20 @@ absl::StatusOr<std::unique_ptr<Model>> CreateModel(absl::string_view name, const
                                                    uint64_t seed) {
   absl::StatusOr<const ModelInfo*> info = GetModel(name);
   if (!info.ok()) return info.status();
-  absl::StatusOr<Options> opts = Options::Make((*info)->options, options);
-  if (!opts.ok())
-    return absl::Status(opts.status().code(),
-                        absl::StrCat("model '", name, "': ", opts.status().message()));
+  absl::StatusOr<Options> opts = MakeOptions(**info, options);
+  if (!opts.ok()) return opts.status();
   return (*info)->create(task, *opts, seed);
+}
+
+absl::StatusOr<std::optional<MemoryEstimate>> EstimateMemory(
+    absl::string_view name, const TaskInfo& task,
+    const std::map<std::string, std::string>& options, int64_t batch, int64_t length) {
+  absl::StatusOr<const ModelInfo*> info = GetModel(name);
+  if (!info.ok()) return info.status();
+  absl::StatusOr<Options> opts = MakeOptions(**info, options);
+  if (!opts.ok()) return opts.status();
+  if (!(*info)->estimate) return std::optional<MemoryEstimate>();
+  return std::optional<MemoryEstimate>((*info)->estimate(task, *opts, batch, length));
 }
 
 std::string DescribeModels() {
@@ -71,6 +90,7 @@ std::string DescribeModels() {
       absl::StrAppend(&out, "    ", o.name, " (", OptionTypeName(ResolvedType(o)),
                       ", default ", o.default_value.empty() ? "\"\"" : o.default_value, ")");
       if (!o.choices.empty()) absl::StrAppend(&out, " {", absl::StrJoin(o.choices, "|"), "}");
+      if (!o.RangeText().empty()) absl::StrAppend(&out, " ", o.RangeText());
       absl::StrAppend(&out, ": ", o.help, "\n");
     }
   }

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ std::vector<const ModelInfo*> AllModels();
 absl::StatusOr<std::unique_ptr<Model>> CreateModel(absl::string_view name, const TaskInfo& task,
                                                    const std::map<std::string, std::string>& options,
                                                    uint64_t seed);
+// The model's memory estimate for one training step (ModelInfo::estimate) after validating
+// `options`; std::nullopt inside the StatusOr when the model has no estimate.
+absl::StatusOr<std::optional<MemoryEstimate>> EstimateMemory(
+    absl::string_view name, const TaskInfo& task,
+    const std::map<std::string, std::string>& options, int64_t batch, int64_t length);
+
 // Help text for `lra models`: every model, its description and options with defaults.
 std::string DescribeModels();
 

@@ -1,5 +1,9 @@
 #include "models/registry.h"
 
+#include <string>
+#include <tuple>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace lra::models {
@@ -33,6 +37,27 @@ TEST(RegistryTest, CreateValidatesOptions) {
   auto ok = CreateModel("bag", task, {{"d_model", "8"}}, 1);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(CountParameters(**ok), 18 * 8 + 8 * 128 + 128 + 128 * 10 + 10);
+}
+
+// Issue 11 item 8: values the models used to take silently (a Transformer with n_layers=-1 had no
+// layers; max_len=-5 fell back to the task's length; a negative SSM learning rate trained
+// upwards) are refused with the option's name and range.
+TEST(RegistryTest, OutOfRangeOptionsAreRefused) {
+  TaskInfo task{"listops", 18, 0, 10, 64, false, false, "mean"};
+  for (auto [model, option, value, range] :
+       std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
+           {"transformer", "n_layers", "-1", "[0, inf)"},
+           {"transformer", "max_len", "-5", "[0, inf)"},
+           {"transformer", "qkv_dim", "-4", "[0, inf)"},
+           {"s4d", "lr_ssm", "-1", "[0, inf)"},
+           {"s4d", "dt_min", "0", "(0, inf)"},
+           {"bag", "d_model", "0", "[1, inf)"}}) {
+    auto m = CreateModel(model, task, {{option, value}}, 1);
+    ASSERT_FALSE(m.ok()) << model << " " << option << "=" << value;
+    EXPECT_NE(m.status().message().find("'" + option + "' = " + value), std::string::npos)
+        << m.status().message();
+    EXPECT_NE(m.status().message().find(range), std::string::npos) << m.status().message();
+  }
 }
 
 TEST(RegistryTest, DescribeListsOptionsWithDefaults) {

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "datasets/dataset.h"
+#include "datasets/generators/png_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tasks/common/files.h"
@@ -171,6 +173,41 @@ TEST(RegistryTest, GeneratedListOpsAndPathfinderGoThroughTheConverters) {
   EXPECT_EQ(Count(report.manifest, "train"), 16);
   EXPECT_EQ(Count(report.manifest, "val"), 2);
   EXPECT_EQ(report.manifest.max_length(), 1024);
+}
+
+// Issue 11 item 7: a Pathfinder image whose header declares 1,000,000 x 1,000,000 pixels (or
+// 30000 x 30000) is refused before it is decoded, with the file named, and the failed
+// preparation leaves neither the dataset nor a temporary folder behind.
+TEST(RegistryTest, HugeDeclaredPngIsRefusedAndLeavesNoFolder) {
+  PrepareOptions g;
+  g.task = "pathfinder";
+  g.generate = true;
+  g.size = 20;
+  g.difficulty = "easy";
+  g.out_dir = TestDir("huge_png/generated");
+  g.keep_source = TestDir("huge_png/source");
+  ASSERT_TRUE(PrepareTask(g).ok()) << PrepareTask(g);
+  const std::string image = JoinPath(g.keep_source, "curv_baseline/imgs/0/sample_1.png");
+  ASSERT_TRUE(PathExists(image));
+  for (uint32_t side : {1000000u, 30000u}) {
+    ASSERT_TRUE(
+        WriteFileAtomically(image, generators::testing::PngDeclaring(side, side)).ok());
+    PrepareOptions p;
+    p.task = "pathfinder";
+    p.source = g.keep_source;
+    p.difficulty = "easy";
+    p.out_dir = TestDir("huge_png/data/pathfinder");
+    absl::Status s = PrepareTask(p);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("imgs/0/sample_1.png"));
+    EXPECT_THAT(std::string(s.message()), HasSubstr(absl::StrCat(side, "x", side)));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("32x32 expected"));
+    EXPECT_FALSE(PathExists(p.out_dir));
+    // Nothing else in the data folder either (no "<out_dir>.tmp.<pid>").
+    auto entries = ListDir(TestDir("huge_png/data"));
+    EXPECT_TRUE(!entries.ok() || entries->empty())
+        << (entries.ok() ? absl::StrJoin(*entries, ", ") : "");
+  }
 }
 
 // Long preparations report progress: generating the original files, then converting them.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "datasets/generators/png_io.h"
+#include "datasets/generators/png_testing.h"
 #include "gtest/gtest.h"
 
 namespace lra {
@@ -205,6 +206,28 @@ TEST(PathfinderTest, WritesTheOriginalLayoutIndependentOfThreads) {
     }
   }
   EXPECT_FALSE(std::ifstream(root + "1/imgs/2/sample_10.png").good());
+}
+
+// Issue 11 item 7: the header's size is checked before any pixel memory is allocated (this
+// header would have been decoded into 10^12 bytes).
+TEST(PathfinderTest, AHugeDeclaredPngIsRefusedBeforeDecoding) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR"));
+  for (auto [side, max] : {std::pair<uint32_t, int>{1000000, kMaxGrayPngSide}, {30000, 128}}) {
+    const std::string path = absl::StrCat(dir, "/huge", side, ".png");
+    std::ofstream(path, std::ios::binary) << testing::PngDeclaring(side, side);
+    const auto read = ReadGrayPng(path, max);
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(read.status().message().find(path), std::string::npos) << read.status();
+    EXPECT_NE(read.status().message().find(absl::StrCat(side, "x", side)), std::string::npos)
+        << read.status();
+  }
+  // A small declared size passes the check and fails later, on the missing pixel rows.
+  const std::string path = dir + "/small.png";
+  std::ofstream(path, std::ios::binary) << testing::PngDeclaring(4, 4);
+  const auto read = ReadGrayPng(path);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss) << read.status();
 }
 
 TEST(PathfinderTest, ReadingABadPngNamesTheFile) {

@@ -52,14 +52,25 @@ ModelInfo BagInfo() {
       "bag-of-tokens baseline: embedding, mean over unpadded tokens, Dense-ReLU-Dense head "
       "(NLI dual head for retrieval)";
   info.options = {
-      {"d_model", "64", "embedding width H"},
-      {"mlp_dim", "128", "hidden width of the head"},
+      OptionSpec{"d_model", "64", "embedding width H"}.Min(1),
+      OptionSpec{"mlp_dim", "128", "hidden width of the head"}.Min(1),
   };
   info.create = [](const TaskInfo& task, const Options& o,
                    uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
     if (o.Int("d_model") < 1 || o.Int("mlp_dim") < 1)
       return absl::InvalidArgumentError("bag: d_model and mlp_dim must be >= 1");
     return std::unique_ptr<Model>(new BagModel(task, o, seed));
+  };
+  // Parameters: embedding V x H, head H x M + M + M x K + K (the NLI dual head reads 4H).
+  // Activations: the embedded tokens [B, L, H] and their gradient, per document, and one more
+  // [B, L, H] of headroom (the measured peak is the first two).
+  info.estimate = [](const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {
+    const double h = o.Int("d_model"), m = o.Int("mlp_dim"), k = task.num_classes;
+    const double docs = task.pair ? 2 : 1;
+    MemoryEstimate e;
+    e.parameters = static_cast<double>(task.vocab_size) * h + (task.pair ? 4 : 1) * h * m + m + m * k + k;
+    e.activations = docs * 3.0 * double(batch) * double(length) * h;
+    return e;
   };
   return info;
 }

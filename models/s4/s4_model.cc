@@ -603,25 +603,29 @@ void S4Recurrent::Step(const int32_t* tokens, float* logits) {
 std::vector<OptionSpec> S4Options(const char* mode) {
   return {
       {"mode", mode, "diag (S4D) or nplr (DPLR S4, HiPPO-LegS)", OptionType::kString, {"diag", "nplr"}},
-      {"d_model", "128", "model width H"},
-      {"n_layers", "4", "number of residual blocks"},
-      {"d_state", "64", "state size N (N/2 complex modes)"},
-      {"n_ssm", "0", "copies of (A, B): 0 = one per channel, 1 = shared by all channels"},
+      OptionSpec{"d_model", "128", "model width H"}.Min(1),
+      OptionSpec{"n_layers", "4", "number of residual blocks"}.Min(0),
+      OptionSpec{"d_state", "64", "state size N (N/2 complex modes); even"}.Min(2),
+      OptionSpec{"n_ssm", "0", "copies of (A, B): 0 = one per channel, 1 = shared by all channels"}
+          .Min(0),
       {"init", std::string(mode) == "nplr" ? "legs" : "lin", "S4D init: lin, inv, legs, real",
        OptionType::kString, {"lin", "inv", "legs", "real"}},
       {"disc", std::string(mode) == "nplr" ? "bilinear" : "zoh", "discretization",
        OptionType::kString, {"zoh", "bilinear"}},
       {"dt_transform", "exp", "dt = exp(raw) or softplus(raw)", OptionType::kString, {"exp", "softplus"}},
       {"real_transform", "exp", "-Re(A) = f(raw)", OptionType::kString, {"exp", "relu", "none"}},
-      {"dt_min", "0.001", "log-uniform dt init lower bound", OptionType::kFloat},
-      {"dt_max", "0.1", "log-uniform dt init upper bound", OptionType::kFloat},
+      OptionSpec{"dt_min", "0.001", "log-uniform dt init lower bound", OptionType::kFloat}.Min(0, true),
+      OptionSpec{"dt_max", "0.1", "log-uniform dt init upper bound", OptionType::kFloat}.Min(0, true),
       {"bidirectional", "false", "two-sided kernel in one FFT (every S4 LRA config)"},
       {"norm", "layer", "layer, batch or none", OptionType::kString, {"layer", "batch", "none"}},
       {"prenorm", "true", "pre-norm (true) or post-norm (false) residual blocks"},
       {"glu", "true", "output Linear(H, 2H) + GLU (false: Linear(H, H))"},
-      {"dropout", "0.0",
-       "dropout rate (after GELU and before the residual add; block_version=v4 also before GELU)",
-       OptionType::kFloat},
+      OptionSpec{"dropout", "0.0",
+                 "dropout rate (after GELU and before the residual add; block_version=v4 also "
+                 "before GELU)",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
       {"tie_dropout", "true",
        "one dropout mask per (batch, channel) over the length (never the v4 pre-GELU dropout)"},
       {"block_version", "v3",
@@ -635,12 +639,13 @@ std::vector<OptionSpec> S4Options(const char* mode) {
        "linear pixel input: unit = p/255, s4_cifar = (p/255 - 122.6/255)/(61/255) (S4's CIFAR), "
        "center = (p/255 - 0.5)/0.5 (S4 V3's Pathfinder/Path-X)",
        OptionType::kString, {"unit", "s4_cifar", "center"}},
-      {"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"},
+      OptionSpec{"l_max", "0", "DPLR kernel length (0 = the task's max_length); C-tilde is defined for it"}
+          .Min(0),
       {"no_decay", "biases_norms_embedding",
        "parameters without weight decay besides A, B, P, dt: biases_norms_embedding, none (S4 "
        "V3 recipe) or backbone_biases_norms (S4 V4: encoder and decoder decay)",
        OptionType::kString, {"biases_norms_embedding", "none", "backbone_biases_norms"}},
-      {"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat},
+      OptionSpec{"lr_ssm", "0.001", "lr of A and B (and P); weight decay 0", OptionType::kFloat}.Min(0),
       {"lr_dt", "-1", "lr of dt (negative = the run's lr); weight decay 0", OptionType::kFloat},
       {"lr_c", "-1", "lr of C (negative = the run's lr); the run's weight decay", OptionType::kFloat},
   };
@@ -664,6 +669,36 @@ absl::StatusOr<std::unique_ptr<Model>> CreateS4(const TaskInfo& task, const Opti
   return std::unique_ptr<Model>(new S4Model(task, *cfg, seed));
 }
 
+// The memory of one training step, counted per layer (harness/README.md "Memory estimate"):
+//  parameters: output Linear H x 2H + 2H with GLU (H x H + H without), a norm, D and dt (6H),
+//    and per SSM copy N/2 complex modes of A and B (2N scalars; DPLR S4 adds P: N more) plus C,
+//    one per direction (N each per channel); embedding V x H; head H x K + K (pair tasks: the
+//    NLI dual head 4H x H + H x K).
+//  activations: kS4TokenFloats scalars per token and channel per layer (the pre-norm, the
+//    masked input, the FFT convolution's padded spectra, the D skip, GELU, dropout masks, the
+//    Linear's 2H output, the GLU, the residual; with their gradients) plus the kernel and its
+//    spectra (4 x directions x H x L), and the embedded input. Measured: 1.9x the peak
+//    RSS at batch 8 x 1024 tokens (//harness:memory_check_test prints it).
+constexpr double kS4TokenFloats = 20;
+
+MemoryEstimate EstimateS4(const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {
+  const double h = o.Int("d_model"), n = o.Int("d_state"), layers = o.Int("n_layers");
+  const double copies = o.Int("n_ssm") > 0 ? o.Int("n_ssm") : h;
+  const double dirs = o.Bool("bidirectional") ? 2 : 1;
+  const bool nplr = o.String("mode") == "nplr";
+  const double docs = task.pair ? 2 : 1, k = task.num_classes;
+  const double l = nplr && o.Int("l_max") > 0 ? std::max<double>(o.Int("l_max"), length)
+                                                 : double(length);
+  MemoryEstimate e;
+  const double per_layer = (o.Bool("glu") ? 2 : 1) * (h * h + h) + 6 * h +
+                           copies * n * (nplr ? 3 : 2) + dirs * h * n;
+  e.parameters = layers * per_layer + static_cast<double>(task.vocab_size) * h + 2 * h +
+                 (task.pair ? 4 * h * h + h + h * k + k : h * k + k);
+  const double tokens = docs * double(batch) * double(length);
+  e.activations = layers * (kS4TokenFloats * tokens * h + 4 * dirs * h * l) + 4 * tokens * h;
+  return e;
+}
+
 namespace {
 ModelInfo Info(const char* name, const char* mode, const char* description) {
   ModelInfo info;
@@ -671,6 +706,7 @@ ModelInfo Info(const char* name, const char* mode, const char* description) {
   info.description = description;
   info.options = S4Options(mode);
   info.create = CreateS4;
+  info.estimate = EstimateS4;
   return info;
 }
 }  // namespace

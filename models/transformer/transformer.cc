@@ -263,17 +263,22 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
 
 std::vector<OptionSpec> TransformerOptions() {
   return {
-      {"d_model", "128", "embedding width (LRA emb_dim)"},
-      {"n_layers", "4", "encoder blocks"},
-      {"heads", "4", "attention heads"},
-      {"qkv_dim", "0", "attention width (0 = d_model)"},
-      {"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"},
-      {"max_len", "0", "positions table length (0 = the task's max_length)"},
-      {"dropout", "0.1", "dropout on embeddings, attention output and MLP", OptionType::kFloat},
-      {"attention_dropout", "0.0",
-       "dropout on the attention probabilities, training only (LRA's attention_dropout_rate: "
-       "0.1, 0.2 for Image; the paper configs set it)",
-       OptionType::kFloat},
+      OptionSpec{"d_model", "128", "embedding width (LRA emb_dim)"}.Min(1),
+      OptionSpec{"n_layers", "4", "encoder blocks"}.Min(0),
+      OptionSpec{"heads", "4", "attention heads"}.Min(1),
+      OptionSpec{"qkv_dim", "0", "attention width (0 = d_model)"}.Min(0),
+      OptionSpec{"mlp_dim", "512", "MLP width (also the classifier head's hidden width)"}.Min(2),
+      OptionSpec{"max_len", "0", "positions table length (0 = the task's max_length)"}.Min(0),
+      OptionSpec{"dropout", "0.1", "dropout on embeddings, attention output and MLP",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
+      OptionSpec{"attention_dropout", "0.0",
+                 "dropout on the attention probabilities, training only (LRA's "
+                 "attention_dropout_rate: 0.1, 0.2 for Image; the paper configs set it)",
+                 OptionType::kFloat}
+          .Min(0)
+          .Max(1, true),
       {"positions", "sinusoidal", "sinusoidal, learned or none", OptionType::kString,
        {"sinusoidal", "learned", "none"}},
       {"cls", "false", "prepend a learned CLS row (zeros init)"},
@@ -291,9 +296,43 @@ std::vector<OptionSpec> TransformerOptions() {
   };
 }
 
+// The memory of one training step, counted per layer (harness/README.md "Memory estimate"):
+//  parameters: two LayerNorms (4H), Q/K/V H x Q each, the output projection Q x H + H, the MLP
+//    H x M + M + M x H + H; embedding V x H, learned positions max_len x H; the head
+//    H x M + M + M x K + K (Retrieval: 4H x M + M + M x M/2 + M/2 + M/2 x K + K, the larger
+//    of LRA's and the NLI head).
+//  activations per token and layer: kTokenH scalars per model channel (norms, projections,
+//    dropouts and their masks, residuals), kTokenM per MLP channel, kTokenQ per attention
+//    channel, all with gradients; dense attention adds kScore scalars per head and (query, key)
+//    pair (the saved probabilities and one transient scores or gradient matrix); blocked
+//    attention keeps O(L) state (counted in kTokenQ). Measured: 1.8x the peak RSS at batch 8 x
+//    1024 tokens (//harness:memory_check_test prints it).
+constexpr double kTokenH = 16, kTokenM = 8, kTokenQ = 10, kScore = 2;
+
+MemoryEstimate EstimateTransformer(const TaskInfo& task, const Options& o, int64_t batch,
+                                   int64_t length) {
+  const double h = o.Int("d_model"), layers = o.Int("n_layers"), heads = o.Int("heads");
+  const double q = o.Int("qkv_dim") > 0 ? o.Int("qkv_dim") : h, m = o.Int("mlp_dim");
+  const double k = task.num_classes, docs = task.pair ? 2 : 1;
+  const double max_len = o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length;
+  const double l = double(length) + (o.Bool("cls") ? 1 : 0);
+  MemoryEstimate e;
+  e.parameters = layers * (4 * h + 3 * h * q + q * h + h + 2 * h * m + m + h) +
+                 static_cast<double>(task.vocab_size) * h +
+                 (o.String("positions") == "learned" ? max_len * h : 0) + 2 * h +
+                 (task.pair ? 4 * h * m + m + m * m / 2 + m / 2 + m / 2 * k + k
+                            : h * m + m + m * k + k);
+  const double tokens = docs * double(batch) * l;
+  double per_layer = tokens * (kTokenH * h + kTokenM * m + kTokenQ * q);
+  if (o.String("attention") == "dense") per_layer += kScore * docs * double(batch) * heads * l * l;
+  e.activations = layers * per_layer + 4 * tokens * h;
+  return e;
+}
+
 namespace {
 ModelInfo Info() {
   ModelInfo info;
+  info.estimate = EstimateTransformer;
   info.name = "transformer";
   info.description =
       "LRA reference Transformer: embedding + positions, pre-LN blocks with bias-free attention "

@@ -86,6 +86,28 @@ TEST(PngTest, CorruptAndTruncatedDataNameTheInput) {
   EXPECT_THAT(std::string(cut.status().message()), HasSubstr("cut.png"));
 }
 
+// Issue 11 item 7: the header's size is checked before decoding (the default bound and a
+// caller's bound); a smaller image still decodes.
+TEST(PngTest, SizeIsCheckedBeforeDecoding) {
+  Image8 image;
+  image.width = image.height = 40;
+  image.channels = 1;
+  image.pixels.assign(40 * 40, 9);
+  const std::string png = *EncodePng(image);
+  auto big = DecodePng(png, "imgs/0/big.png", PngSize{32, 32});
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(big.status().message()),
+              HasSubstr("imgs/0/big.png: the PNG header declares 40x40 pixels, more than the "
+                        "32x32 expected"));
+  EXPECT_TRUE(DecodePng(png, "x.png", PngSize{64, 64}).ok());
+  image.width = kMaxPngSide + 1;
+  image.height = 1;
+  image.pixels.assign(image.width, 0);
+  auto wide = DecodePng(*EncodePng(image), "wide.png");
+  EXPECT_EQ(wide.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wide.status().message()), HasSubstr("8193x1"));
+}
+
 TEST(SplitTest, PermutationIsDeterministicAndComplete) {
   auto a = SeededPermutation(1000, 42);
   auto b = SeededPermutation(1000, 42);

@@ -45,7 +45,8 @@ void FlushNothing(png_structp) {}
 
 }  // namespace
 
-absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name) {
+absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name,
+                                 PngSize max_size) {
   if (data.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(data.data()), 0, 8) != 0) {
     return absl::DataLossError(
         absl::StrCat(name, ": not a PNG file (", data.size(), " bytes, bad signature)"));
@@ -63,9 +64,21 @@ absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name)
     return absl::DataLossError(absl::StrCat(name, ": corrupt PNG: ", state.message));
   }
   png_set_read_fn(png, &reader, ReadFromMemory);
+  // libpng's own limit is 1,000,000 pixels a side; ours is checked below with a clearer text.
+  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
   png_read_info(png, info);
   png_uint_32 width = png_get_image_width(png, info);
   png_uint_32 height = png_get_image_height(png, info);
+  // The header's size, before any pixel memory is allocated.
+  const png_uint_32 max_width = max_size.width > 0 ? max_size.width : kMaxPngSide;
+  const png_uint_32 max_height = max_size.height > 0 ? max_size.height : kMaxPngSide;
+  if (width > max_width || height > max_height) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": the PNG header declares ", width, "x", height, " pixels, more than the ",
+        max_width, "x", max_height, " expected here; not decoded. Replace the file (a wrong "
+        "resolution folder or a damaged image?)"));
+  }
   int bit_depth = png_get_bit_depth(png, info);
   int color_type = png_get_color_type(png, info);
   if (bit_depth == 16) {

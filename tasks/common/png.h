@@ -22,8 +22,24 @@ struct Image8 {
   std::vector<uint8_t> pixels;   // [height, width, channels], row-major
 };
 
-// `name` (a file name or record id) prefixes every error message.
-absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name);
+// The largest width or height DecodePng accepts when the caller expects no particular size:
+// LRA's images are 32 or 128 pixels a side, and 8192 x 8192 x 4 channels is 256 MiB, the most
+// one image may allocate. A larger header is refused before any pixel memory is allocated.
+inline constexpr int kMaxPngSide = 8192;
+
+// The largest image a caller accepts; 0 = kMaxPngSide.
+struct PngSize {
+  int width = 0;
+  int height = 0;
+};
+
+// `name` (a file name or record id) prefixes every error message. The header's width and height
+// are checked against `max_size` (callers pass the size they expect; the default is
+// kMaxPngSide) before the image is decoded, so a file that declares 1,000,000 x 1,000,000
+// pixels is an InvalidArgumentError, not an allocation. A smaller image decodes; the caller
+// checks its exact size.
+absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name,
+                                 PngSize max_size = {});
 
 // Encodes channels 1 (gray) or 3 (RGB); for fixtures and synthetic sources.
 absl::StatusOr<std::string> EncodePng(const Image8& image);

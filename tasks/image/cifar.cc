@@ -135,7 +135,7 @@ absl::StatusOr<Plan> PlanTfdsCifar(const TaskContext& context, const std::string
               return absl::DataLossError(absl::StrCat(where, ": label ", label,
                                                       " is not a CIFAR-10 class (0..9)"));
             }
-            LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(png, where));
+            LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(png, where, PngSize{32, 32}));
             if (image.width != 32 || image.height != 32 || image.channels != 3) {
               return absl::DataLossError(absl::StrCat(where, ": expected a 32x32 RGB PNG, got ",
                                                       image.width, "x", image.height, " with ",

@@ -180,7 +180,7 @@ absl::StatusOr<Plan> PlanPathfinder(const TaskContext& context) {
       }
       const std::string path = JoinPath(dir, item.image);
       LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
-      LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(bytes, path));
+      LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(bytes, path, PngSize{side, side}));
       if (image.width != side || image.height != side || image.channels != 1) {
         return absl::InvalidArgumentError(absl::StrCat(
             path, ": expected a ", side, "x", side, " grayscale PNG, got ", image.width, "x",
