@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -49,14 +50,10 @@ std::string Frame(const std::string& payload) {
   return file;
 }
 
-void WriteSeed(const std::string& dir, const std::string& name, const std::string& bytes) {
-  FILE* f = fopen((dir + "/" + name).c_str(), "wb");
-  if (f == nullptr) exit(1);
-  fwrite(bytes.data(), 1, bytes.size(), f);
-  fclose(f);
-}
-
 void WriteSeeds(const std::string& dir) {
+  auto seed = [&dir](const char* name, const std::string& bytes) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+  };
   lra::core::CheckpointProto p;
   p.set_step(13);
   p.set_optimizer_step(13);
@@ -87,13 +84,13 @@ void WriteSeeds(const std::string& dir) {
   (*p.mutable_metadata())["epoch"] = "0";
   (*p.mutable_metadata())["best_val"] = "0.52500000000000002";
   const std::string file = *lra::FrameCheckpoint(p, kPath);
-  WriteSeed(dir, "valid", std::string(1, '\0') + file);
-  WriteSeed(dir, "payload", std::string(1, '\1') + file.substr(16, file.size() - 20));
-  WriteSeed(dir, "truncated", std::string(1, '\0') + file.substr(0, file.size() - 9));
+  seed("valid", std::string(1, '\0') + file);
+  seed("payload", std::string(1, '\1') + file.substr(16, file.size() - 20));
+  seed("truncated", std::string(1, '\0') + file.substr(0, file.size() - 9));
   std::string flipped = file;
   flipped[40] ^= 4;
-  WriteSeed(dir, "flipped", std::string(1, '\0') + flipped);
-  WriteSeed(dir, "empty", std::string(1, '\1'));
+  seed("flipped", std::string(1, '\0') + flipped);
+  seed("empty", std::string(1, '\1'));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.pb.h"
 #include "core/checkpoint_format.h"
+#include "core/testing/checkpoint_edit.h"
 
 #include "gtest/gtest.h"
 
@@ -111,17 +112,6 @@ TEST(CheckpointTest, CorruptionIsDetected) {
   EXPECT_EQ(LoadCheckpoint(path + ".nope", &s).code(), absl::StatusCode::kNotFound);
 }
 
-// Rewrites the checkpoint at `path` with `edit` applied to its proto and a valid CRC: what a
-// hand-edited (or hostile) file looks like.
-void EditCheckpoint(const std::string& path,
-                    const std::function<void(core::CheckpointProto*)>& edit) {
-  absl::StatusOr<core::CheckpointProto> proto = ParseCheckpoint(ReadBytes(path), path);
-  ASSERT_TRUE(proto.ok()) << proto.status();
-  edit(&*proto);
-  absl::StatusOr<std::string> bytes = FrameCheckpoint(*proto, path);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << *bytes;
-}
 
 // A valid-CRC file with a field out of range is refused, naming the field, the value and the
 // range; the old reader accepted step=-1000 and resumed 1,020 steps.
@@ -152,7 +142,7 @@ TEST(CheckpointTest, FieldsOutOfRangeAreRefusedWithFieldValueAndRange) {
     SCOPED_TRACE(c.expected);
     TrainingState s{{w}, &opt, {}, {}, 5};
     ASSERT_TRUE(SaveCheckpoint(path, s).ok());
-    EditCheckpoint(path, c.edit);
+    testing::EditCheckpoint(path, c.edit);
     absl::Status st = LoadCheckpoint(path, &s);
     EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
     EXPECT_NE(std::string(st.message()).find(c.expected), std::string::npos) << st;

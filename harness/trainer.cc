@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -269,37 +270,23 @@ class CheckpointFields {
   CheckpointFields(const std::string& path, const std::map<std::string, std::string>& metadata)
       : path_(path), metadata_(metadata) {}
 
-  absl::Status Int(const char* key, int64_t lo, int64_t hi, int64_t* out, bool optional = false) {
+  // Reads metadata field `key` into `out` (int64_t or double) and checks lo <= out <= hi (a NaN
+  // fails). An absent optional field reads as 0.
+  template <typename T>
+  absl::Status Get(const char* key, T lo, T hi, T* out, bool optional = false) {
     auto it = metadata_.find(key);
     if (it == metadata_.end()) {
-      if (optional) {
-        *out = 0;
-        return absl::OkStatus();
-      }
-      return Missing(key);
+      *out = 0;
+      if (optional) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat(path_, ": checkpoint lacks trainer field '", key,
+                                              "'; it was not written by `lra train`"));
     }
-    if (!absl::SimpleAtoi(it->second, out)) {
+    if (!Parse(it->second, out)) {
       return absl::DataLossError(absl::StrCat(path_, ": checkpoint field '", key, "' is '",
-                                              it->second, "', not an integer", kFix));
+                                              it->second, "', not ",
+                                              std::is_integral_v<T> ? "an integer" : "a number",
+                                              kFix));
     }
-    return InRange(key, *out >= lo && *out <= hi, absl::StrCat(*out), absl::StrCat(lo),
-                   absl::StrCat(hi));
-  }
-
-  absl::Status Double(const char* key, double lo, double hi, double* out, bool optional = false) {
-    auto it = metadata_.find(key);
-    if (it == metadata_.end()) {
-      if (optional) {
-        *out = 0;
-        return absl::OkStatus();
-      }
-      return Missing(key);
-    }
-    if (!absl::SimpleAtod(it->second, out)) {
-      return absl::DataLossError(absl::StrCat(path_, ": checkpoint field '", key, "' is '",
-                                              it->second, "', not a number", kFix));
-    }
-    // NaN fails both comparisons.
     return InRange(key, *out >= lo && *out <= hi, it->second, absl::StrCat(lo), absl::StrCat(hi));
   }
 
@@ -316,10 +303,8 @@ class CheckpointFields {
   static constexpr char kFix[] =
       "; the file is damaged or belongs to another run: use an older checkpoint or start the "
       "run again";
-  absl::Status Missing(const char* key) const {
-    return absl::DataLossError(absl::StrCat(path_, ": checkpoint lacks trainer field '", key,
-                                            "'; it was not written by `lra train`"));
-  }
+  static bool Parse(const std::string& text, int64_t* out) { return absl::SimpleAtoi(text, out); }
+  static bool Parse(const std::string& text, double* out) { return absl::SimpleAtod(text, out); }
   const std::string& path_;
   const std::map<std::string, std::string>& metadata_;
 };
@@ -351,27 +336,30 @@ absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st,
   }
   const int64_t batch = t.batch_size();
   // Each epoch takes at least one batch, and an epoch holds at most train / batch_size of them.
-  LRA_RETURN_IF_ERROR(f.Int("epoch", 0, st->step, &st->epoch));
-  LRA_RETURN_IF_ERROR(f.Int("batch_in_epoch", 0, std::min(st->step, train_examples / batch),
-                            &st->batch_in_epoch));
-  LRA_RETURN_IF_ERROR(f.Int("best_step", -1, st->step, &st->best_step));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("epoch", 0, st->step, &st->epoch));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("batch_in_epoch", 0,
+                                     std::min(st->step, train_examples / batch),
+                                     &st->batch_in_epoch));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("best_step", -1, st->step, &st->best_step));
   // Both documents of a pair, each at most max_length tokens.
   const int64_t max_tokens = st->step * batch * 2 * std::max(s.data.info.max_length, 1);
-  LRA_RETURN_IF_ERROR(f.Int("train_tokens", 0, max_tokens, &st->train_tokens));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("train_tokens", 0, max_tokens, &st->train_tokens));
   // -1 before the first evaluation, else an accuracy.
-  LRA_RETURN_IF_ERROR(f.Double("best_val", -1, 1, &st->best_val));
-  LRA_RETURN_IF_ERROR(f.Double("best_test", -1, 1, &st->best_test));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_val", -1, 1, &st->best_val));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_test", -1, 1, &st->best_test));
   const double inf = std::numeric_limits<double>::max();
-  LRA_RETURN_IF_ERROR(f.Double("best_val_loss", 0, inf, &st->best_val_loss));
-  LRA_RETURN_IF_ERROR(f.Double("best_test_loss", 0, inf, &st->best_test_loss));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_val_loss", 0, inf, &st->best_val_loss));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_test_loss", 0, inf, &st->best_test_loss));
   const int64_t log_every = t.log_every() > 0 ? t.log_every() : 50;
-  LRA_RETURN_IF_ERROR(f.Int("window_examples", 0, std::min(st->step, log_every) * batch,
-                            &st->window_examples, /*optional=*/true));
-  LRA_RETURN_IF_ERROR(f.Int("window_correct", 0, st->window_examples, &st->window_correct,
-                            /*optional=*/true));
-  LRA_RETURN_IF_ERROR(f.Int("window_tokens", 0, st->train_tokens, &st->window_tokens,
-                            /*optional=*/true));
-  LRA_RETURN_IF_ERROR(f.Double("window_loss", 0, inf, &st->window_loss, /*optional=*/true));
+  const int64_t window_max = std::min(st->step, log_every) * batch;
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_examples", 0, window_max, &st->window_examples,
+                                     /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_correct", 0, st->window_examples,
+                                     &st->window_correct, /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_tokens", 0, st->train_tokens, &st->window_tokens,
+                                     /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<double>("window_loss", 0, inf, &st->window_loss,
+                                    /*optional=*/true));
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@
 #include "core/checkpoint.h"
 #include "core/checkpoint.pb.h"
 #include "core/checkpoint_format.h"
+#include "core/testing/checkpoint_edit.h"
 #include "datasets/dataset.h"
 #include "gtest/gtest.h"
 #include "harness/report/result_io.h"
@@ -285,16 +286,6 @@ TEST_F(TrainerTest, DivergedBeforeAnyCheckpointWritesNoneAndSaysSo) {
   EXPECT_FALSE(fs::exists(options_.runs_dir + "/inf/best.ckpt"));
 }
 
-// Rewrites a checkpoint with `edit` applied and a valid CRC (a hand-edited or hostile file).
-void EditCheckpoint(const std::string& path,
-                    const std::function<void(core::CheckpointProto*)>& edit) {
-  absl::StatusOr<core::CheckpointProto> proto = ParseCheckpoint(FileBytes(path), path);
-  ASSERT_TRUE(proto.ok()) << proto.status();
-  edit(&*proto);
-  absl::StatusOr<std::string> bytes = FrameCheckpoint(*proto, path);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << *bytes;
-}
 
 // Every trainer field of a checkpoint is range-checked on resume, naming field, value and range
 // (the old reader resumed step=-1000 for 1,020 steps and let epoch=3e9 overflow).
@@ -333,7 +324,7 @@ TEST_F(TrainerTest, CheckpointFieldsOutOfRangeAreRefusedOnResume) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.expected);
     std::ofstream(last, std::ios::binary | std::ios::trunc) << good;
-    EditCheckpoint(last, c.edit);
+    testing::EditCheckpoint(last, c.edit);
     absl::StatusOr<RunResult> r = Train(config, options_);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
@@ -349,7 +340,7 @@ TEST_F(TrainerTest, EvalRefusesANonFiniteCheckpoint) {
   options_.run_name = "nan";
   ASSERT_TRUE(Train(config, options_).ok());
   const std::string best = options_.runs_dir + "/nan/best.ckpt";
-  EditCheckpoint(best, [](core::CheckpointProto* p) {
+  testing::EditCheckpoint(best, [](core::CheckpointProto* p) {
     std::string data = p->params(0).data();
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::memcpy(&data[0], &nan, 4);
