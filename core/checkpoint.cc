@@ -13,27 +13,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "isa-l/crc.h"
 #include "core/checkpoint.pb.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "core/checkpoint_format.h"
 
 namespace lra {
 namespace {
-
-constexpr char kMagic[8] = {'L', 'R', 'A', 'C', 'K', 'P', 'T', '1'};
-
-// CRC32C (Castagnoli); isa-l applies no pre/post inversion (TOOLCHAIN.md section 5).
-uint32_t Crc32c(const std::string& s) {
-  uint32_t crc = 0xFFFFFFFFu;
-  size_t off = 0;
-  while (off < s.size()) {
-    const int n = static_cast<int>(std::min<size_t>(s.size() - off, size_t{1} << 30));
-    crc = crc32_iscsi(reinterpret_cast<unsigned char*>(const_cast<char*>(s.data() + off)), n, crc);
-    off += n;
-  }
-  return ~crc;
-}
 
 void ToProto(const std::string& name, const Tensor& t, core::TensorProto* p) {
   p->set_name(name);
@@ -135,23 +119,15 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainingState& s) {
     r->set_counter(rng->state().counter);
   }
   proto.mutable_metadata()->insert(s.metadata.begin(), s.metadata.end());
-  // Deterministic serialization writes the metadata map sorted by key; the default order
-  // follows the map's hash layout, so equal states could give different bytes.
-  std::string payload;
-  {
-    google::protobuf::io::StringOutputStream stream(&payload);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    if (!proto.SerializeToCodedStream(&coded))
-      return absl::InternalError(
-          absl::StrCat(path, ": checkpoint does not serialize (over 2 GiB?)"));
+  // A file that LoadCheckpoint would refuse (a non-finite parameter or moment, above all) is
+  // never written: the previous checkpoint stays.
+  if (absl::Status st = CheckCheckpointFields(proto, path); !st.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("not writing the checkpoint: ", st.message()));
   }
-  std::string bytes(kMagic, sizeof(kMagic));
-  const uint64_t len = payload.size();
-  bytes.append(reinterpret_cast<const char*>(&len), 8);
-  bytes += payload;
-  const uint32_t crc = Crc32c(payload);
-  bytes.append(reinterpret_cast<const char*>(&crc), 4);
+  absl::StatusOr<std::string> framed = FrameCheckpoint(proto, path);
+  if (!framed.ok()) return framed.status();
+  const std::string& bytes = *framed;
 
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -187,24 +163,9 @@ absl::Status LoadCheckpoint(const std::string& path, TrainingState* s) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot open checkpoint (", std::strerror(errno), ")"));
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string bytes = ss.str();
-  if (bytes.size() < 20 || std::memcmp(bytes.data(), kMagic, 8) != 0)
-    return absl::DataLossError(absl::StrCat(path, ": not an lra checkpoint (bad magic at offset 0)"));
-  uint64_t len;
-  std::memcpy(&len, bytes.data() + 8, 8);
-  if (bytes.size() != 16 + len + 4)
-    return absl::DataLossError(absl::StrCat(path, ": truncated or padded: header says ", len,
-                                            " payload bytes, file has ", bytes.size(),
-                                            " bytes in total (expected ", 16 + len + 4, ")"));
-  const std::string payload = bytes.substr(16, len);
-  uint32_t crc;
-  std::memcpy(&crc, bytes.data() + 16 + len, 4);
-  if (crc != Crc32c(payload))
-    return absl::DataLossError(absl::StrCat(path, ": CRC32C mismatch over bytes [16, ", 16 + len,
-                                            "); the file is corrupt, use an older checkpoint"));
-  core::CheckpointProto proto;
-  if (!proto.ParseFromString(payload))
-    return absl::DataLossError(absl::StrCat(path, ": payload does not parse as CheckpointProto"));
+  absl::StatusOr<core::CheckpointProto> parsed = ParseCheckpoint(ss.str(), path);
+  if (!parsed.ok()) return parsed.status();
+  const core::CheckpointProto& proto = *parsed;
 
   std::vector<std::string> errors;
   std::map<std::string, const core::TensorProto*> pf, of, bf;

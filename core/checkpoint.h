@@ -9,11 +9,15 @@
 //
 // File format: the 8 bytes "LRACKPT1", a little-endian uint64 payload length, the serialized
 // lra.core.CheckpointProto (core/checkpoint.proto), then a little-endian uint32 CRC32C of the
-// payload. Writes go to "<path>.tmp" which is fsynced and renamed over `path`, so a crash leaves
-// either the old or the new checkpoint, never a torn one.
+// payload (core/checkpoint_format.h). Writes go to "<path>.tmp" which is fsynced and renamed over
+// `path`, so a crash leaves either the old or the new checkpoint, never a torn one.
 //
-// Loading matches tensors by name and checks shapes and dtypes; on any mismatch nothing is
-// modified and the error lists every missing, unexpected and mis-shaped name.
+// Both directions check every field (CheckCheckpointFields): steps in range, tensor shapes
+// consistent with their data, every value finite. SaveCheckpoint refuses a state with a NaN or
+// Inf parameter, moment or buffer (FailedPreconditionError; the previous file stays), and
+// LoadCheckpoint refuses such a file (DataLossError naming the field and the value). Loading
+// matches tensors by name and checks shapes and dtypes; on any mismatch nothing is modified and
+// the error lists every missing, unexpected and mis-shaped name.
 #ifndef LRA_CORE_CHECKPOINT_H_
 #define LRA_CORE_CHECKPOINT_H_
 

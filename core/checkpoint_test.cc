@@ -1,11 +1,19 @@
 #include "core/checkpoint.h"
 
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
 #include <fstream>
 #include <iterator>
 #include <string>
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
+#include "core/checkpoint.pb.h"
+#include "core/checkpoint_format.h"
+#include "core/testing/checkpoint_edit.h"
 
 #include "gtest/gtest.h"
 
@@ -102,6 +110,59 @@ TEST(CheckpointTest, CorruptionIsDetected) {
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(std::string(st.message()).find("CRC32C"), std::string::npos) << st;
   EXPECT_EQ(LoadCheckpoint(path + ".nope", &s).code(), absl::StatusCode::kNotFound);
+}
+
+
+// A valid-CRC file with a field out of range is refused, naming the field, the value and the
+// range; the old reader accepted step=-1000 and resumed 1,020 steps.
+TEST(CheckpointTest, FieldsOutOfRangeAreRefusedWithFieldValueAndRange) {
+  Var w = Parameter(Tensor::Full({4}, 1.0f), "w");
+  Adam opt({{{w}, 0.1f, 0.0f}});
+  const std::string path = TmpPath("ckpt_range");
+  struct Case {
+    std::function<void(core::CheckpointProto*)> edit;
+    std::string expected;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<Case> cases = {
+      {[](core::CheckpointProto* p) { p->set_step(-1000); }, "field step = -1000 is outside [0, 2^53]"},
+      {[](core::CheckpointProto* p) { p->set_optimizer_step(-1); }, "optimizer_step = -1 is outside"},
+      {[](core::CheckpointProto* p) { p->mutable_params(0)->set_dtype(7); }, "dtype = 7 is outside"},
+      {[](core::CheckpointProto* p) { p->mutable_params(0)->set_shape(0, -4); }, "shape[0] = -4 is outside"},
+      {[](core::CheckpointProto* p) { p->mutable_params(0)->set_shape(0, int64_t{1} << 40); },
+       "holds 16 data bytes, not 4 per element"},
+      {[nan](core::CheckpointProto* p) {
+         std::string data = p->optimizer(1).data();
+         std::memcpy(&data[8], &nan, 4);
+         p->mutable_optimizer(1)->set_data(data);
+       },
+       "optimizer state[1] 'w/v' holds a non-finite value (nan) at float 2"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.expected);
+    TrainingState s{{w}, &opt, {}, {}, 5};
+    ASSERT_TRUE(SaveCheckpoint(path, s).ok());
+    testing::EditCheckpoint(path, c.edit);
+    absl::Status st = LoadCheckpoint(path, &s);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_NE(std::string(st.message()).find(c.expected), std::string::npos) << st;
+    EXPECT_NE(std::string(st.message()).find(path), std::string::npos) << st;
+  }
+}
+
+// A NaN or Inf parameter or moment is never written: the previous checkpoint stays.
+TEST(CheckpointTest, NonFiniteStateIsNeverWritten) {
+  Var w = Parameter(Tensor::Full({3}, 1.0f), "w");
+  const std::string path = TmpPath("ckpt_nonfinite");
+  ASSERT_TRUE(SaveCheckpoint(path, TrainingState{{w}}).ok());
+  const std::string good = ReadBytes(path);
+  w.mutable_value().data<float>()[1] = std::numeric_limits<float>::infinity();
+  absl::Status st = SaveCheckpoint(path, TrainingState{{w}, nullptr, {}, {}, 1});
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(std::string(st.message()).find("parameter[0] 'w' holds a non-finite value (inf)"),
+            std::string::npos)
+      << st;
+  EXPECT_EQ(ReadBytes(path), good);
 }
 
 }  // namespace

@@ -125,6 +125,11 @@ absl::Status RunBench(const BenchOptions& options, const std::string& results_di
   fs::create_directories(options.out_dir, ec);
   for (const std::string& model : names) {
     for (int length : options.lengths) {
+      if (options.cancelled && options.cancelled()) {
+        return absl::CancelledError(absl::StrCat(
+            "interrupted; the points measured so far are in ", options.out_dir,
+            " (no table written): run the bench again"));
+      }
       std::fprintf(stderr, "bench %s L=%d batch %d ... ", model.c_str(), length, options.batch_size);
       absl::StatusOr<BenchResult> r = MeasurePoint(model, length, options);
       if (!r.ok()) {

@@ -8,6 +8,7 @@
 #ifndef LRA_HARNESS_BENCH_H_
 #define LRA_HARNESS_BENCH_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct BenchOptions {
   std::string tier = "small";
   std::string out_dir;              // bench-*.json files go here
   int recurrent_tokens = 2048;      // tokens stepped per recurrent measurement
+  // Polled before each point; once true, RunBench returns CancelledError (the points measured
+  // so far stay in out_dir, no table is written). May be empty.
+  std::function<bool()> cancelled;
 };
 
 // Measures, writes one BenchResult file per point into options.out_dir, then the efficiency

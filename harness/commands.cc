@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -75,7 +77,39 @@ tasks::PrepareOptions PrepareFromFlags(const std::string& task) {
   return o;
 }
 
-absl::Status Prepare(tasks::PrepareOptions options) {
+// The payload that carries a run's exit code (kExitDiverged, ...) in a Status; see ExitCode.
+constexpr char kExitCodePayload[] = "lra/exit_code";
+
+absl::Status WithExitCode(absl::Status status, int code) {
+  status.SetPayload(kExitCodePayload, absl::Cord(absl::StrCat(code)));
+  return status;
+}
+
+// A finished run's status as the command's: OK for COMPLETED, an error with the run's exit
+// code otherwise (printed by main after the run's summary).
+absl::Status RunOutcome(const RunResult& r) {
+  switch (r.status()) {
+    case INTERRUPTED:
+      return WithExitCode(absl::CancelledError(absl::StrCat("run INTERRUPTED: ", r.status_message())),
+                          kExitInterrupted);
+    case DIVERGED:
+      return WithExitCode(absl::AbortedError(absl::StrCat("run DIVERGED: ", r.status_message())),
+                          kExitDiverged);
+    case CUT_SHORT:
+      return WithExitCode(
+          absl::DeadlineExceededError(absl::StrCat("run CUT_SHORT: ", r.status_message())),
+          kExitCutShort);
+    default:
+      return absl::OkStatus();
+  }
+}
+
+std::function<bool()> Cancelled(const std::atomic<bool>* stop) {
+  return [stop] { return stop != nullptr && stop->load(); };
+}
+
+absl::Status Prepare(tasks::PrepareOptions options, const std::atomic<bool>* stop) {
+  options.cancelled = Cancelled(stop);
   LRA_ASSIGN_OR_RETURN(options.out_dir, tasks::DefaultDatasetDir(DataDir(), options));
   std::fprintf(stderr, "preparing %s%s into %s ...\n", options.task.c_str(),
                options.generate ? " (generated)" : "", options.out_dir.c_str());
@@ -113,10 +147,10 @@ absl::Status Prepare(tasks::PrepareOptions options) {
   return absl::OkStatus();
 }
 
-absl::Status PrepareCommand() {
+absl::Status PrepareCommand(const std::atomic<bool>* stop) {
   const std::string task = absl::GetFlag(FLAGS_task);
   LRA_RETURN_IF_ERROR(RequireFlag(task, "task", "--task=listops"));
-  return Prepare(PrepareFromFlags(task));
+  return Prepare(PrepareFromFlags(task), stop);
 }
 
 absl::Status TasksCommand() {
@@ -200,7 +234,7 @@ absl::Status TrainOne(const std::string& task, const std::string& model, const s
   if (!plot.ok()) std::fprintf(stderr, "  (no training-curve plot: %s)\n", std::string(plot.status().message()).c_str());
   PrintResult(result, run_dir);
   if (out != nullptr) *out = result;
-  return absl::OkStatus();
+  return RunOutcome(result);
 }
 
 absl::Status TrainCommand(const std::atomic<bool>* stop) {
@@ -246,8 +280,9 @@ absl::Status EvalCommand() {
   return absl::OkStatus();
 }
 
-absl::Status ExportCommand() {
+absl::Status ExportCommand(const std::atomic<bool>* stop) {
   ExportOptions o;
+  o.cancelled = Cancelled(stop);
   o.format = absl::GetFlag(FLAGS_format);
   o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
   o.out = UserPath(absl::GetFlag(FLAGS_out));
@@ -286,8 +321,9 @@ absl::StatusOr<std::vector<int>> LengthsFromFlag() {
   return lengths;
 }
 
-absl::Status BenchCommand() {
+absl::Status BenchCommand(const std::atomic<bool>* stop) {
   BenchOptions options;
+  options.cancelled = Cancelled(stop);
   LRA_ASSIGN_OR_RETURN(options.lengths, LengthsFromFlag());
   options.models = absl::GetFlag(FLAGS_models);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
@@ -319,9 +355,9 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
       std::fprintf(stderr, "skipping %s: no release files at %s\n", o.task.c_str(), o.source.c_str());
       continue;
     }
-    LRA_RETURN_IF_ERROR(Prepare(o));
+    LRA_RETURN_IF_ERROR(Prepare(o, stop));
   }
-  int failures = 0;
+  int failures = 0, diverged = 0, cut_short = 0;
   for (const Suite::Run& r : suite.run()) {
     if (!selected(r.task())) continue;
     std::vector<uint64_t> seeds(r.seeds().begin(), r.seeds().end());
@@ -341,7 +377,8 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
         std::fprintf(stderr, "%s: done before, kept\n", run_dir.c_str());
         continue;
       }
-      options.resume = done.ok() || fs::exists(fs::path(run_dir) / "last.ckpt");
+      // A run folder with a config is continued (from step 0 when it has no checkpoint yet).
+      options.resume = fs::exists(fs::path(run_dir) / "config.txt");
       absl::StatusOr<RunResult> result = Train(config, options);
       if (!result.ok()) {
         // A task whose data is not on this machine (CIFAR-10 without its release files) is
@@ -355,8 +392,11 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
       }
       (void)report::WriteTrainingCurves(run_dir);
       PrintResult(*result, run_dir);
+      diverged += result->status() == DIVERGED;
+      cut_short += result->status() == CUT_SHORT;
     }
   }
+  if (stop->load()) return absl::CancelledError("interrupted; rerun the suite to continue");
   if (!suite.bench_lengths().empty()) {
     BenchOptions options;
     options.lengths.assign(suite.bench_lengths().begin(), suite.bench_lengths().end());
@@ -365,14 +405,24 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
     options.steps = suite.has_bench_steps() ? suite.bench_steps() : 2;
     options.tier = "small";
     options.out_dir = (fs::path(ResultsDir()) / "bench").string();
+    options.cancelled = Cancelled(stop);
     LRA_RETURN_IF_ERROR(RunBench(options, ResultsDir()));
   }
   LRA_RETURN_IF_ERROR(TableCommand());
   std::fprintf(stderr, "suite %s finished in %s%s\n", suite.name().c_str(),
                Progress::FormatDuration(absl::ToDoubleSeconds(absl::Now() - start)).c_str(),
                failures > 0 ? absl::StrCat(" with ", failures, " failed runs").c_str() : "");
-  return failures > 0 ? absl::InternalError(absl::StrCat(failures, " runs failed; see above"))
-                      : absl::OkStatus();
+  if (failures > 0) return absl::InternalError(absl::StrCat(failures, " runs failed; see above"));
+  if (diverged > 0) {
+    return WithExitCode(absl::AbortedError(absl::StrCat(diverged, " runs DIVERGED; see above")),
+                        kExitDiverged);
+  }
+  if (cut_short > 0) {
+    return WithExitCode(absl::DeadlineExceededError(absl::StrCat(
+                            cut_short, " runs were CUT_SHORT by train.max_minutes; see above")),
+                        kExitCutShort);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -408,17 +458,28 @@ absl::Status InitProcess() {
                                                  precision, "'"));
 }
 
+int ExitCode(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  if (auto code = status.GetPayload(kExitCodePayload)) {
+    int value = kExitError;
+    if (absl::SimpleAtoi(std::string(*code), &value)) return value;
+  }
+  if (absl::IsCancelled(status)) return kExitInterrupted;
+  if (absl::IsInvalidArgument(status) || absl::IsNotFound(status)) return kExitUsage;
+  return kExitError;
+}
+
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop) {
-  if (command == "prepare") return PrepareCommand();
+  if (command == "prepare") return PrepareCommand(stop);
   if (command == "tasks") return TasksCommand();
   if (command == "models") return ModelsCommand();
   if (command == "verify") return VerifyCommand();
   if (command == "train") return TrainCommand(stop);
   if (command == "eval") return EvalCommand();
-  if (command == "export") return ExportCommand();
+  if (command == "export") return ExportCommand(stop);
   if (command == "suite") return SuiteCommand(stop);
   if (command == "table") return TableCommand();
-  if (command == "bench") return BenchCommand();
+  if (command == "bench") return BenchCommand(stop);
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown command '", command,
       "'. Commands: prepare, tasks, models, verify, train, eval, export, suite, table, bench, "

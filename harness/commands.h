@@ -25,8 +25,26 @@ absl::StatusOr<int> ResolveThreads(int requested, int cores);
 // before any kernel runs (oneDNN fixes a primitive's thread count when it is created).
 absl::Status InitProcess();
 
-// Runs `command` ("prepare", "train", ...). `stop` becomes true on SIGINT/SIGTERM.
+// Runs `command` ("prepare", "train", ...). `stop` becomes true on SIGINT/SIGTERM; every long
+// command polls it and stops cleanly (a run checkpoints; prepare removes its temporary files).
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop);
+
+// Exit codes of `lra` (documented in `lra --help` and README.md "The `lra` command").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;     // any other error
+inline constexpr int kExitUsage = 2;     // a bad flag or value, or a task/model/run that is not there
+inline constexpr int kExitDiverged = 3;  // a run ended DIVERGED (non-finite or absurd loss)
+// A run ended CUT_SHORT: stopped by the train.max_minutes safety net before train.steps; it
+// is evaluated and in the tables, but its number depends on the machine's speed.
+inline constexpr int kExitCutShort = 4;
+// Stopped by Ctrl-C or SIGTERM: a run wrote last.ckpt (continue with --resume), any other command
+// removed its temporary files (128 + SIGINT, the shell's code for an interrupted command).
+inline constexpr int kExitInterrupted = 130;
+
+// The exit code for a command's result: a code RunCommand attached to the status, else
+// kExitInterrupted for CancelledError, kExitUsage for InvalidArgument and NotFound, kExitError
+// for any other error.
+int ExitCode(const absl::Status& status);
 
 }  // namespace lra::harness
 

@@ -159,6 +159,9 @@ absl::StatusOr<ExportReport> ExportRun(const ExportOptions& options) {
         "--out='", report.path, "' is a folder; give a file path such as ",
         (fs::path(report.path) / (options.checkpoint + ".npz")).string()));
   }
+  if (options.cancelled && options.cancelled()) {
+    return absl::CancelledError(absl::StrCat("interrupted; ", report.path, " was not written"));
+  }
   if (absl::Status written = WriteFileAtomically(report.path, *archive); !written.ok()) {
     return absl::Status(written.code(),
                         absl::StrCat("cannot write the export to '", report.path, "' (",

@@ -22,6 +22,7 @@
 #define LRA_HARNESS_EXPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,9 @@ struct ExportOptions {
   std::string format = "npz";       // the only format
   std::string out;                  // empty: <run_dir>/<checkpoint>.npz
   std::string data_dir;             // where the run's dataset is (the model's task info)
+  // Checked before the file is written; once true, ExportRun returns CancelledError and writes
+  // nothing. May be empty.
+  std::function<bool()> cancelled;
 };
 
 struct ExportReport {

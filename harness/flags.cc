@@ -63,8 +63,9 @@ ABSL_FLAG(uint64_t, seed, 0, "train: seed for initialization, dropout and data o
 ABSL_FLAG(std::string, run_name, "",
           "train: run folder name under --runs_dir; default <task>-<model>-<tier>-s<seed>.");
 ABSL_FLAG(bool, resume, false,
-          "train: continue the run from its last checkpoint; finishes bitwise equal to an "
-          "uninterrupted run.");
+          "train: continue the run from its last checkpoint (from step 0 if it has none yet); "
+          "finishes bitwise equal to an uninterrupted run. The config must equal the run's "
+          "config.txt (train.max_minutes may change); a run that does not exist is an error.");
 ABSL_FLAG(std::string, run, "",
           "eval/export: run folder (or run name under --runs_dir) to evaluate or export.");
 ABSL_FLAG(std::string, checkpoint, "best",

@@ -1,4 +1,7 @@
 // lra: the Long Range Arena harness. `lra help` lists the commands, `lra --help` every flag.
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -43,11 +46,32 @@ Commands:
   bench    Measure training speed and memory against sequence length (LRA Table 2 protocol).
   help     This message.
 
+Ctrl-C (or SIGTERM) stops any command cleanly: a run writes last.ckpt (continue with the same
+command and --resume), prepare removes its temporary files. A second Ctrl-C stops at once.
+
+Exit codes:
+  0    success (every run COMPLETED)
+  1    an error (the message says what and how to fix it; a run folder in use by another
+       process is one)
+  2    a bad flag or value, or a task, model or run that is not there
+  3    a run DIVERGED (non-finite loss, parameter or moment, or a loss above 100 x ln(classes))
+  4    a run was CUT_SHORT by its train.max_minutes safety net (evaluated, but its result
+       depends on the machine's speed)
+  130  interrupted by Ctrl-C or SIGTERM (a run checkpointed: continue with --resume)
+A suite exits 1 if any run failed, else 3 if any diverged, else 4 if any was cut short.
+
 Every flag with its help text and default: lra --help)";
 
 std::atomic<bool> g_stop{false};
 
-void OnSignal(int) { g_stop.store(true); }
+// A first signal asks the running command to stop cleanly (lra::harness::RunCommand polls
+// g_stop); a second one ends the process at once. Only async-signal-safe calls here.
+void OnSignal(int) {
+  if (g_stop.exchange(true)) _exit(lra::harness::kExitInterrupted);
+  static constexpr char kMessage[] =
+      "\nlra: stopping cleanly (press Ctrl-C again to stop at once)\n";
+  (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+}
 
 }  // namespace
 
@@ -73,17 +97,12 @@ int main(int argc, char** argv) {
     std::printf("%s\n", kUsage);
     return 0;
   }
-  // A first Ctrl-C asks the training loop to checkpoint and stop; a second one kills.
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   absl::Status status = lra::harness::InitProcess();
   if (status.ok()) status = lra::harness::RunCommand(command, &g_stop);
   if (!status.ok()) {
     std::fprintf(stderr, "lra %s: %s\n", command.c_str(), std::string(status.message()).c_str());
-    return status.code() == absl::StatusCode::kInvalidArgument ||
-                   status.code() == absl::StatusCode::kNotFound
-               ? 2
-               : 1;
   }
-  return 0;
+  return lra::harness::ExitCode(status);
 }

@@ -1,19 +1,25 @@
 #include "harness/trainer.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/status_macros.h"
@@ -27,9 +33,11 @@
 #include "core/tape.h"
 #include "core/tensor.h"
 #include "datasets/dataset.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "harness/config.h"
 #include "harness/memory_check.h"
 #include "harness/progress.h"
+#include "harness/run_lock.h"
 #include "harness/report/file_util.h"
 #include "harness/report/result_io.h"
 #include "harness/system_info.h"
@@ -80,7 +88,47 @@ struct LoopState {
   double best_test = -1;
   double best_val_loss = 0, best_test_loss = 0;
   int64_t train_tokens = 0;
+  // The train metrics window since the last train line: a resume in the middle of a window
+  // continues it, so metrics.jsonl equals an uninterrupted run's whatever checkpoint_every is.
+  double window_loss = 0;  // sum of loss x examples
+  int64_t window_correct = 0, window_examples = 0, window_tokens = 0;
 };
+
+// A run is DIVERGED when a loss (train step or validation) passes this many times ln(C), the
+// cross-entropy of a uniform prediction over C classes, which is what an untrained classifier's
+// first steps give. 100 ln(C) means a mean probability of C^-100 on the true class (for C = 2,
+// e^-69): logits that far apart come from a blown-up update (lr=1e30 gives ~7e29), never from
+// learning or ordinary overfitting, whose validation loss stays within a few times ln(C). A
+// function of the task alone, so a resumed run applies the same ceiling.
+constexpr double kLossCeilingFactor = 100;
+
+double LossCeiling(const models::TaskInfo& task) {
+  return kLossCeilingFactor * std::log(std::max(task.num_classes, 2));
+}
+
+// The first parameter or Adam moment holding a NaN or Inf ("parameter 'w'", "Adam moment
+// 'w/v'"), or "" when all are finite. One read of the state per step: a small cost next to the
+// step's forward and backward passes.
+std::string FirstNonFinite(const TrainingSetup& s) {
+  auto finite = [](const Tensor& t) {
+    if (!t.defined()) return true;
+    const float* x = t.dtype() == DType::kF32 ? t.data<float>()
+                                              : reinterpret_cast<const float*>(t.data<c64>());
+    const int64_t n = static_cast<int64_t>(t.nbytes() / sizeof(float));
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(x[i])) return false;
+    }
+    return true;
+  };
+  const std::vector<Var> params = s.optimizer->Parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!finite(params[i].value())) return absl::StrCat("parameter '", params[i].name(), "'");
+    const Adam::Moments& m = s.optimizer->moments()[i];
+    if (!finite(m.m)) return absl::StrCat("Adam moment '", params[i].name(), "/m'");
+    if (!finite(m.v)) return absl::StrCat("Adam moment '", params[i].name(), "/v'");
+  }
+  return "";
+}
 
 absl::StatusOr<Setup> BuildSetup(const RunConfig& config, const std::string& data_dir) {
   LRA_RETURN_IF_ERROR(ValidateRunConfig(config));
@@ -191,37 +239,111 @@ absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopStat
   m["best_test"] = absl::StrFormat("%.17g", st.best_test);
   m["best_val_loss"] = absl::StrFormat("%.17g", st.best_val_loss);
   m["best_test_loss"] = absl::StrFormat("%.17g", st.best_test_loss);
+  m["window_loss"] = absl::StrFormat("%.17g", st.window_loss);
+  m["window_correct"] = absl::StrCat(st.window_correct);
+  m["window_examples"] = absl::StrCat(st.window_examples);
+  m["window_tokens"] = absl::StrCat(st.window_tokens);
   return SaveCheckpoint(path, state);
 }
+
+// The trainer's fields of a checkpoint, each range-checked against the run's config and dataset
+// (a file with a valid CRC can still hold step=-1000 or epoch=3e9). Fields written since
+// (window_*) default to 0 when absent, so checkpoints of older runs still load.
+class CheckpointFields {
+ public:
+  CheckpointFields(const std::string& path, const std::map<std::string, std::string>& metadata)
+      : path_(path), metadata_(metadata) {}
+
+  // Reads metadata field `key` into `out` (int64_t or double) and checks lo <= out <= hi (a NaN
+  // fails). An absent optional field reads as 0.
+  template <typename T>
+  absl::Status Get(const char* key, T lo, T hi, T* out, bool optional = false) {
+    auto it = metadata_.find(key);
+    if (it == metadata_.end()) {
+      *out = 0;
+      if (optional) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat(path_, ": checkpoint lacks trainer field '", key,
+                                              "'; it was not written by `lra train`"));
+    }
+    if (!Parse(it->second, out)) {
+      return absl::DataLossError(absl::StrCat(path_, ": checkpoint field '", key, "' is '",
+                                              it->second, "', not ",
+                                              std::is_integral_v<T> ? "an integer" : "a number",
+                                              kFix));
+    }
+    return InRange(key, *out >= lo && *out <= hi, it->second, absl::StrCat(lo), absl::StrCat(hi));
+  }
+
+  // For fields that are not in the metadata map (step, the optimizer's step).
+  absl::Status InRange(absl::string_view key, bool ok, absl::string_view value,
+                       absl::string_view lo, absl::string_view hi) const {
+    if (ok) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat(path_, ": checkpoint field '", key, "' = ", value,
+                                            " is outside [", lo, ", ", hi, "] for this run",
+                                            kFix));
+  }
+
+ private:
+  static constexpr char kFix[] =
+      "; the file is damaged or belongs to another run: use an older checkpoint or start the "
+      "run again";
+  static bool Parse(const std::string& text, int64_t* out) { return absl::SimpleAtoi(text, out); }
+  static bool Parse(const std::string& text, double* out) { return absl::SimpleAtod(text, out); }
+  const std::string& path_;
+  const std::map<std::string, std::string>& metadata_;
+};
 
 absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st, Rng* dropout) {
   TrainingState state = CheckpointedState(s, dropout);
   LRA_RETURN_IF_ERROR(LoadCheckpoint(path, &state));
+  const TrainConfig& t = s.config.train();
+  CheckpointFields f(path, state.metadata);
   st->step = state.step;
-  auto int_field = [&](const char* key, int64_t* out) -> absl::Status {
-    auto it = state.metadata.find(key);
-    if (it == state.metadata.end() || !absl::SimpleAtoi(it->second, out)) {
-      return absl::DataLossError(absl::StrCat(path, ": checkpoint lacks trainer field '", key,
-                                              "'; it was not written by `lra train`"));
-    }
-    return absl::OkStatus();
-  };
-  auto double_field = [&](const char* key, double* out) -> absl::Status {
-    auto it = state.metadata.find(key);
-    if (it == state.metadata.end() || !absl::SimpleAtod(it->second, out)) {
-      return absl::DataLossError(absl::StrCat(path, ": checkpoint lacks trainer field '", key,
-                                              "'; it was not written by `lra train`"));
-    }
-    return absl::OkStatus();
-  };
-  LRA_RETURN_IF_ERROR(int_field("epoch", &st->epoch));
-  LRA_RETURN_IF_ERROR(int_field("batch_in_epoch", &st->batch_in_epoch));
-  LRA_RETURN_IF_ERROR(int_field("best_step", &st->best_step));
-  LRA_RETURN_IF_ERROR(int_field("train_tokens", &st->train_tokens));
-  LRA_RETURN_IF_ERROR(double_field("best_val", &st->best_val));
-  LRA_RETURN_IF_ERROR(double_field("best_test", &st->best_test));
-  LRA_RETURN_IF_ERROR(double_field("best_val_loss", &st->best_val_loss));
-  LRA_RETURN_IF_ERROR(double_field("best_test_loss", &st->best_test_loss));
+  LRA_RETURN_IF_ERROR(f.InRange("step", st->step >= 0 && st->step <= t.steps(),
+                                absl::StrCat(st->step), "0", absl::StrCat(t.steps())));
+  // One optimizer update per step: Adam's bias correction depends on its count.
+  LRA_RETURN_IF_ERROR(f.InRange("optimizer_step", s.optimizer->step() == st->step,
+                                absl::StrCat(s.optimizer->step()), absl::StrCat(st->step),
+                                absl::StrCat(st->step)));
+  // The dropout generator is the run's: its key comes from train.seed; any counter is a valid
+  // position in its stream.
+  const Rng::State want = Rng(t.seed()).Stream(RngStream::kDropout).state();
+  const Rng::State have = dropout->state();
+  LRA_RETURN_IF_ERROR(f.InRange("rng dropout (seed, stream)",
+                                have.seed == want.seed && have.stream == want.stream,
+                                absl::StrCat("(", have.seed, ", ", have.stream, ")"),
+                                absl::StrCat("(", want.seed, ", ", want.stream, ")"),
+                                absl::StrCat("(", want.seed, ", ", want.stream, ")")));
+  int64_t train_examples = 0;
+  for (const datasets::Split& sp : s.data.manifest.splits()) {
+    if (sp.name() == "train") train_examples = sp.num_examples();
+  }
+  const int64_t batch = t.batch_size();
+  // Each epoch takes at least one batch, and an epoch holds at most train / batch_size of them.
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("epoch", 0, st->step, &st->epoch));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("batch_in_epoch", 0,
+                                     std::min(st->step, train_examples / batch),
+                                     &st->batch_in_epoch));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("best_step", -1, st->step, &st->best_step));
+  // Both documents of a pair, each at most max_length tokens.
+  const int64_t max_tokens = st->step * batch * 2 * std::max(s.data.info.max_length, 1);
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("train_tokens", 0, max_tokens, &st->train_tokens));
+  // -1 before the first evaluation, else an accuracy.
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_val", -1, 1, &st->best_val));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_test", -1, 1, &st->best_test));
+  const double inf = std::numeric_limits<double>::max();
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_val_loss", 0, inf, &st->best_val_loss));
+  LRA_RETURN_IF_ERROR(f.Get<double>("best_test_loss", 0, inf, &st->best_test_loss));
+  const int64_t log_every = t.log_every() > 0 ? t.log_every() : 50;
+  const int64_t window_max = std::min(st->step, log_every) * batch;
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_examples", 0, window_max, &st->window_examples,
+                                     /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_correct", 0, st->window_examples,
+                                     &st->window_correct, /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_tokens", 0, st->train_tokens, &st->window_tokens,
+                                     /*optional=*/true));
+  LRA_RETURN_IF_ERROR(f.Get<double>("window_loss", 0, inf, &st->window_loss,
+                                    /*optional=*/true));
   return absl::OkStatus();
 }
 
@@ -233,8 +355,13 @@ class MetricsLog {
  public:
   absl::Status Open(const std::string& path, int64_t resume_step) {
     path_ = path;
+    if (resume_step < 0) {
+      out_.open(path, std::ios::trunc);
+      if (!out_) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+      return absl::OkStatus();
+    }
     std::vector<std::string> kept;
-    if (resume_step >= 0) {
+    {
       absl::StatusOr<std::vector<MetricsRecord>> old = report::ReadMetricsJsonl(path);
       if (old.ok()) {
         for (const MetricsRecord& r : *old) {
@@ -251,9 +378,16 @@ class MetricsLog {
     if (!out_) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
     return absl::OkStatus();
   }
-  void Add(const MetricsRecord& r) {
+  // A line that cannot be written (a full disk) stops the run: a run whose metrics are
+  // incomplete must not look finished.
+  absl::Status Add(const MetricsRecord& r) {
     out_ << report::MetricsRecordToJsonLine(r) << "\n";
     out_.flush();
+    if (!out_) {
+      return absl::DataLossError(absl::StrCat(path_, ": write failed (", std::strerror(errno),
+                                              "); is the disk full? Free space, then --resume"));
+    }
+    return absl::OkStatus();
   }
   // Wall time of the run before this process, read back from the kept lines on resume. It is
   // kept out of checkpoints so that two runs of one config write byte-identical checkpoints.
@@ -325,6 +459,68 @@ absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
       "unknown train.schedule '", name, "'; use constant, lra_rsqrt, lra_cosine or cosine"));
 }
 
+// Every field where the run's recorded config (config.txt) and `now` differ, one line each
+// ("modified: train.lr: 0.01 -> 0.02"). train.max_minutes is a safety net that leaves the result
+// alone, so it may change on resume.
+std::string ConfigDifferences(const RunConfig& recorded, const RunConfig& now) {
+  RunConfig a = recorded, b = now;
+  a.mutable_train()->clear_max_minutes();
+  b.mutable_train()->clear_max_minutes();
+  std::string report;
+  {
+    // The report is complete once the differencer (and its stream) is gone.
+    google::protobuf::util::MessageDifferencer differ;
+    differ.ReportDifferencesToString(&report);
+    differ.Compare(a, b);
+  }
+  return report;
+}
+
+// Makes or checks the run folder and locks it: a new run must not find config.txt there; a
+// resumed one must, with the same config. A resumed run that does not exist creates nothing.
+absl::StatusOr<std::unique_ptr<RunLock>> OpenRunFolder(const std::string& run_dir,
+                                                       const RunConfig& config,
+                                                       const TrainOptions& options) {
+  std::error_code ec;
+  const fs::path config_path = fs::path(run_dir) / "config.txt";
+  if (options.resume) {
+    if (!fs::is_regular_file(config_path, ec)) {
+      return absl::NotFoundError(absl::StrCat(
+          "no run to resume: '", run_dir, "' ",
+          fs::exists(run_dir, ec) ? "has no config.txt" : "does not exist",
+          ". Drop --resume to start it, or check --run_name and --runs_dir"));
+    }
+  } else {
+    fs::create_directories(run_dir, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
+    }
+  }
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<RunLock> lock,
+                       RunLock::Acquire(run_dir, options.resume ? "train --resume" : "train"));
+  // Checked under the lock: a process that held it may have just written config.txt.
+  if (!options.resume && fs::exists(config_path, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "run folder '", run_dir, "' exists. Continue it with --resume (a run without a "
+        "checkpoint starts again from step 0), pick another --run_name, or delete the folder."));
+  }
+  if (options.resume) {
+    RunConfig recorded;
+    LRA_RETURN_IF_ERROR(ParseTextProtoFile(config_path.string(), &recorded));
+    const std::string differences = ConfigDifferences(recorded, config);
+    if (!differences.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot resume '", run_dir, "' with a different config (", config_path.string(),
+          " -> now):\n  ",
+          absl::StrReplaceAll(absl::StripTrailingAsciiWhitespace(differences), {{"\n", "\n  "}}),
+          "\nResume with the run's own flags and --set values, or start a new run "
+          "(another --run_name)."));
+    }
+  }
+  return lock;
+}
+
 }  // namespace
 
 absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
@@ -384,26 +580,23 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   const std::string last_path = (fs::path(run_dir) / kLastCheckpoint).string();
   const std::string best_path = (fs::path(run_dir) / kBestCheckpoint).string();
 
-  std::error_code ec;
-  if (!options.resume && fs::exists(fs::path(run_dir) / "config.txt", ec)) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "run folder '", run_dir, "' exists. Continue it with --resume, pick another --run_name, "
-        "or delete the folder."));
-  }
-  fs::create_directories(run_dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
-
   LoopState st;
   Rng dropout = Rng(t.seed()).Stream(RngStream::kDropout);
+  // Held until Train returns; a second process on this folder is refused (harness/run_lock.h).
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<RunLock> lock, OpenRunFolder(run_dir, s.config, options));
   int64_t resume_step = -1;
-  if (options.resume) {
+  if (options.resume && fs::exists(last_path)) {
     absl::Status loaded = LoadRunCheckpoint(last_path, s, &st, &dropout);
     if (!loaded.ok()) {
-      return absl::NotFoundError(absl::StrCat("cannot resume '", run_dir, "': ",
-                                              loaded.message()));
+      return absl::Status(loaded.code(),
+                          absl::StrCat("cannot resume '", run_dir, "': ", loaded.message()));
     }
     resume_step = st.step;
+  } else if (options.resume) {
+    std::fprintf(stderr, "%s has no checkpoint yet: starting it from step 0\n", run_dir.c_str());
   }
+  // The step of the newest last.ckpt in the folder (-1: none), named when the run diverges.
+  int64_t checkpoint_step = resume_step;
   LRA_RETURN_IF_ERROR(
       report::WriteFileAtomically((fs::path(run_dir) / "config.txt").string(), ToTextProto(s.config)));
   MetricsLog metrics;
@@ -463,13 +656,25 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   std::string status_message;
   const absl::Time loop_start = absl::Now();
   const double prior_seconds = metrics.prior_seconds();
-  double window_loss = 0;
-  int64_t window_correct = 0, window_examples = 0, window_tokens = 0;
   absl::Time window_start = absl::Now();
   datasets::Batch batch;
   auto seconds_now = [&] { return prior_seconds + absl::ToDoubleSeconds(absl::Now() - loop_start); };
 
-  auto save_last = [&]() -> absl::Status { return SaveRunCheckpoint(last_path, s, st, &dropout); };
+  auto save_last = [&]() -> absl::Status {
+    LRA_RETURN_IF_ERROR(SaveRunCheckpoint(last_path, s, st, &dropout));
+    checkpoint_step = st.step;
+    return absl::OkStatus();
+  };
+  const double loss_ceiling = LossCeiling(s.data.info);
+  auto diverge = [&](const std::string& what) {
+    status = DIVERGED;
+    status_message = absl::StrCat(
+        what, "; ",
+        checkpoint_step >= 0
+            ? absl::StrCat("last.ckpt (step ", checkpoint_step, ") is the last good checkpoint")
+            : "no checkpoint was written before it diverged",
+        ". Lower train.lr or set train.grad_clip.");
+  };
 
   while (st.step < t.steps()) {
     if ((options.stop != nullptr && options.stop->load()) ||
@@ -510,14 +715,22 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
 
     const StepResult step = TrainStep(s, ToModelBatch(batch), batch.labels, st.step, dropout);
     if (!std::isfinite(step.loss)) {
-      status = DIVERGED;
-      status_message = absl::StrCat("non-finite loss at step ", st.step + 1,
-                                    "; the last good checkpoint is kept. Lower train.lr or set "
-                                    "train.grad_clip.");
+      diverge(absl::StrCat("non-finite loss at step ", st.step + 1));
+      break;
+    }
+    if (step.loss > loss_ceiling) {
+      diverge(absl::StrFormat("training loss %g at step %d is above the ceiling %g (%g x ln of "
+                              "%d classes)",
+                              step.loss, st.step + 1, loss_ceiling, kLossCeilingFactor,
+                              s.data.info.num_classes));
+      break;
+    }
+    if (const std::string bad = FirstNonFinite(s); !bad.empty()) {
+      diverge(absl::StrCat("step ", st.step + 1, " made ", bad, " non-finite"));
       break;
     }
     const float loss_value = step.loss;
-    window_correct += step.correct;
+    st.window_correct += step.correct;
     ++st.step;
 
     int64_t tokens = 0;
@@ -525,14 +738,14 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
       tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
     }
     st.train_tokens += tokens;
-    window_tokens += tokens;
-    window_loss += loss_value * batch.batch_size;
-    window_examples += batch.batch_size;
+    st.window_tokens += tokens;
+    st.window_loss += loss_value * batch.batch_size;
+    st.window_examples += batch.batch_size;
     double window_seconds = absl::ToDoubleSeconds(absl::Now() - window_start);
-    double tps = window_seconds > 0 ? window_tokens / window_seconds : 0;
+    double tps = window_seconds > 0 ? st.window_tokens / window_seconds : 0;
     progress.Update(st.step,
-                    {{"loss", window_loss / window_examples},
-                     {"acc", double(window_correct) / window_examples}},
+                    {{"loss", st.window_loss / st.window_examples},
+                     {"acc", double(st.window_correct) / st.window_examples}},
                     tps);
 
     const bool log_now = st.step % (t.log_every() > 0 ? t.log_every() : 50) == 0;
@@ -541,23 +754,26 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
       MetricsRecord r;
       r.set_step(st.step);
       r.set_split("train");
-      r.set_loss(window_loss / window_examples);
-      r.set_accuracy(double(window_correct) / window_examples);
+      r.set_loss(st.window_loss / st.window_examples);
+      r.set_accuracy(double(st.window_correct) / st.window_examples);
       r.set_lr(step.lr);
       r.set_tokens_per_second(tps);
       r.set_wall_seconds(seconds_now());
-      metrics.Add(r);
-      window_loss = 0;
-      window_correct = window_examples = window_tokens = 0;
+      LRA_RETURN_IF_ERROR(metrics.Add(r));
+      st.window_loss = 0;
+      st.window_correct = st.window_examples = st.window_tokens = 0;
       window_start = absl::Now();
     }
     if (eval_now) {
       LRA_ASSIGN_OR_RETURN(EvalStats val, Evaluate(s, "val", t.eval_examples()));
-      if (!std::isfinite(val.loss)) {
-        status = DIVERGED;
-        status_message = absl::StrCat("non-finite validation loss at step ", st.step,
-                                      "; the last good checkpoint is kept. Lower train.lr or set "
-                                      "train.grad_clip.");
+      if (!std::isfinite(val.loss) || val.loss > loss_ceiling) {
+        diverge(absl::StrFormat("validation loss %g at step %d is %s", val.loss, st.step,
+                                std::isfinite(val.loss)
+                                    ? absl::StrFormat("above the ceiling %g (%g x ln of %d "
+                                                      "classes)",
+                                                      loss_ceiling, kLossCeilingFactor,
+                                                      s.data.info.num_classes)
+                                    : std::string("not finite")));
         break;
       }
       MetricsRecord r;
@@ -566,7 +782,7 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
       r.set_loss(val.loss);
       r.set_accuracy(val.accuracy);
       r.set_wall_seconds(seconds_now());
-      metrics.Add(r);
+      LRA_RETURN_IF_ERROR(metrics.Add(r));
       std::string note;
       if (val.accuracy > st.best_val) {
         LRA_ASSIGN_OR_RETURN(EvalStats test, Evaluate(s, "test", t.eval_examples()));
@@ -574,7 +790,7 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
         tr.set_split("test");
         tr.set_loss(test.loss);
         tr.set_accuracy(test.accuracy);
-        metrics.Add(tr);
+        LRA_RETURN_IF_ERROR(metrics.Add(tr));
         st.best_val = val.accuracy;
         st.best_val_loss = val.loss;
         st.best_test = test.accuracy;
@@ -696,6 +912,12 @@ absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::st
   std::string checkpoint_path;
   LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &checkpoint_path));
   LRA_ASSIGN_OR_RETURN(EvalStats stats, Evaluate(s, split, 0));
+  if (!std::isfinite(stats.loss)) {
+    return absl::DataLossError(absl::StrCat(
+        checkpoint_path, ": the model overflows on split '", split, "' (loss ", stats.loss,
+        "); the checkpoint is unusable: use --checkpoint=", which == "best" ? "last" : "best",
+        " or train again"));
+  }
   return EvalResult{stats.examples, stats.loss, stats.accuracy};
 }
 

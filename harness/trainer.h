@@ -11,11 +11,19 @@
 //   metrics.jsonl   train / val / test lines (harness/report/README.md)
 //   result.json     the RunResult
 //   last.ckpt, best.ckpt
-// `resume` continues from last.ckpt and ends bitwise equal to an uninterrupted run: the data
-// order is a function of (seed, epoch) and the checkpoint holds parameters, optimizer and RNG
-// state, the step and the best-so-far. A stop request (SIGINT/SIGTERM) writes last.ckpt and
-// returns status INTERRUPTED; a non-finite loss stops with DIVERGED and keeps the last good
-// checkpoint.
+//   lock            flock'ed while a process trains the run (harness/run_lock.h): a second
+//                   process on the folder is refused, naming the holder's pid, host and start
+// `resume` continues from last.ckpt and ends bitwise equal to an uninterrupted run, metrics.jsonl
+// included (wall-clock fields aside): the data order is a function of (seed, epoch) and the
+// checkpoint holds parameters, optimizer and RNG state, the step, the best-so-far and the open
+// train-metrics window. Every trainer field of a checkpoint is range-checked against the config
+// on load. `resume` needs the run's config.txt and the same config (train.max_minutes aside; the
+// differing fields are named), never creates a folder, and starts a run that has no checkpoint
+// yet from step 0. A stop request (SIGINT/SIGTERM) writes last.ckpt and returns status
+// INTERRUPTED. A non-finite loss, a step that makes a parameter or Adam moment non-finite, or a
+// train or validation loss above 100 ln(num_classes) stops with DIVERGED; no checkpoint is
+// written from then on, and the message names the last good one or says there is none. A
+// metrics line that cannot be written stops the run with an error.
 #ifndef LRA_HARNESS_TRAINER_H_
 #define LRA_HARNESS_TRAINER_H_
 

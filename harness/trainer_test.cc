@@ -12,10 +12,21 @@
 #include <sstream>
 #include <string>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
+#include "core/checkpoint.pb.h"
+#include "core/checkpoint_format.h"
+#include "core/testing/checkpoint_edit.h"
 #include "datasets/dataset.h"
 #include "gtest/gtest.h"
 #include "harness/report/result_io.h"
+#include "harness/run_lock.h"
 #include "harness/task_data.h"
 #include "tasks/specs.h"
 
@@ -241,16 +252,250 @@ TEST_F(TrainerTest, BestCheckpointIsTheBestValidationStep) {
   EXPECT_DOUBLE_EQ(eval->accuracy, r->best().test_accuracy());
 }
 
-TEST_F(TrainerTest, NonFiniteLossStopsAsDiverged) {
+// A huge learning rate gives a finite but absurd loss (the lr=1e30 gave 7e29 on S4D; the
+// bag model's loss overflows at that rate, so 1e4 here): DIVERGED by the loss ceiling, 100 ln C.
+TEST_F(TrainerTest, AbsurdLossStopsAsDiverged) {
   RunConfig config = TinyConfig();
-  config.mutable_train()->set_lr(1e30);
+  config.mutable_train()->set_lr(1e4);
   config.mutable_train()->set_schedule("constant");
   options_.run_name = "diverged";
   absl::StatusOr<RunResult> r = Train(config, options_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status(), DIVERGED);
-  EXPECT_NE(r->status_message().find("non-finite loss"), std::string::npos);
+  EXPECT_NE(r->status_message().find("above the ceiling 230.2"), std::string::npos)
+      << r->status_message();
   EXPECT_LT(r->steps(), 40);
+}
+
+// train.lr=inf with checkpoint_every=1: the first update makes the parameters non-finite. The
+// old loop saved them as last.ckpt and called it "the last good checkpoint"; now nothing is
+// written and the message says so.
+TEST_F(TrainerTest, DivergedBeforeAnyCheckpointWritesNoneAndSaysSo) {
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_lr(std::numeric_limits<double>::infinity());
+  config.mutable_train()->set_schedule("constant");
+  config.mutable_train()->set_checkpoint_every(1);
+  options_.run_name = "inf";
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status(), DIVERGED);
+  EXPECT_NE(r->status_message().find("no checkpoint was written before it diverged"),
+            std::string::npos)
+      << r->status_message();
+  EXPECT_NE(r->status_message().find("non-finite"), std::string::npos) << r->status_message();
+  EXPECT_FALSE(fs::exists(options_.runs_dir + "/inf/last.ckpt"));
+  EXPECT_FALSE(fs::exists(options_.runs_dir + "/inf/best.ckpt"));
+}
+
+
+// Every trainer field of a checkpoint is range-checked on resume, naming field, value and range
+// (the old reader resumed step=-1000 for 1,020 steps and let epoch=3e9 overflow).
+TEST_F(TrainerTest, CheckpointFieldsOutOfRangeAreRefusedOnResume) {
+  const RunConfig config = TinyConfig();
+  struct Case {
+    std::function<void(core::CheckpointProto*)> edit;
+    std::string expected;
+  };
+  auto meta = [](const char* key, const char* value) {
+    return [key, value](core::CheckpointProto* p) { (*p->mutable_metadata())[key] = value; };
+  };
+  const std::vector<Case> cases = {
+      {[](core::CheckpointProto* p) { p->set_step(-1000); }, "step = -1000 is outside [0, 2^53]"},
+      {[](core::CheckpointProto* p) { p->set_step(1000); }, "'step' = 1000 is outside [0, 40]"},
+      {[](core::CheckpointProto* p) { p->set_optimizer_step(12); },
+       "'optimizer_step' = 12 is outside [13, 13]"},
+      {meta("epoch", "3000000000"), "'epoch' = 3000000000 is outside [0, 13]"},
+      {meta("epoch", "3e9"), "'epoch' is '3e9', not an integer"},
+      {meta("batch_in_epoch", "-1"), "'batch_in_epoch' = -1 is outside [0, 13]"},
+      {meta("best_step", "14"), "'best_step' = 14 is outside [-1, 13]"},
+      {meta("train_tokens", "-5"), "'train_tokens' = -5 is outside"},
+      {meta("best_val", "1.5"), "'best_val' = 1.5 is outside [-1, 1]"},
+      {meta("best_test_loss", "nan"), "'best_test_loss' = nan is outside"},
+      {meta("window_correct", "99"), "'window_correct' = 99 is outside [0, 48]"},
+      {[](core::CheckpointProto* p) { p->mutable_rngs(0)->set_stream(77); },
+       "'rng dropout (seed, stream)' = ("},
+  };
+  options_.run_name = "edited";
+  options_.stop_after_step = 13;
+  ASSERT_TRUE(Train(config, options_).ok());
+  const std::string last = options_.runs_dir + "/edited/last.ckpt";
+  const std::string good = FileBytes(last);
+  options_.stop_after_step = -1;
+  options_.resume = true;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.expected);
+    std::ofstream(last, std::ios::binary | std::ios::trunc) << good;
+    testing::EditCheckpoint(last, c.edit);
+    absl::StatusOr<RunResult> r = Train(config, options_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+    EXPECT_NE(r.status().message().find(c.expected), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find(last), std::string::npos) << r.status();
+  }
+}
+
+// `lra eval` on a checkpoint holding a NaN is an error, not "loss -nan" with success.
+TEST_F(TrainerTest, EvalRefusesANonFiniteCheckpoint) {
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_steps(10);
+  options_.run_name = "nan";
+  ASSERT_TRUE(Train(config, options_).ok());
+  const std::string best = options_.runs_dir + "/nan/best.ckpt";
+  testing::EditCheckpoint(best, [](core::CheckpointProto* p) {
+    std::string data = p->params(0).data();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(&data[0], &nan, 4);
+    p->mutable_params(0)->set_data(data);
+  });
+  absl::StatusOr<EvalResult> eval =
+      EvaluateRun(options_.runs_dir + "/nan", "best", "test", options_.data_dir);
+  ASSERT_FALSE(eval.ok()) << "loss " << eval->loss;
+  EXPECT_NE(eval.status().message().find("non-finite value (nan)"), std::string::npos)
+      << eval.status();
+}
+
+// metrics.jsonl of a resumed run equals the uninterrupted run's (wall-clock fields aside) even
+// when the checkpoint falls inside a log window (checkpoint_every not a multiple of log_every),
+// and so do the checkpoints, byte for byte.
+TEST_F(TrainerTest, ResumedRunWritesTheSameMetricsAndCheckpoints) {
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_checkpoint_every(7);
+  options_.run_name = "straight";
+  ASSERT_TRUE(Train(config, options_).ok());
+  options_.run_name = "resumed";
+  options_.stop_after_step = 13;
+  ASSERT_TRUE(Train(config, options_).ok());
+  options_.stop_after_step = -1;
+  options_.resume = true;
+  ASSERT_TRUE(Train(config, options_).ok());
+  auto lines = [&](const std::string& run) {
+    absl::StatusOr<std::vector<MetricsRecord>> m =
+        report::ReadMetricsJsonl(options_.runs_dir + "/" + run + "/metrics.jsonl");
+    EXPECT_TRUE(m.ok()) << m.status();
+    std::vector<std::string> out;
+    for (MetricsRecord r : *m) {
+      r.clear_wall_seconds();
+      r.clear_tokens_per_second();
+      out.push_back(report::MetricsRecordToJsonLine(r));
+    }
+    return out;
+  };
+  const std::vector<std::string> straight = lines("straight"), resumed = lines("resumed");
+  EXPECT_GE(straight.size(), 12u);
+  EXPECT_EQ(straight, resumed);
+  for (const char* which : {"last.ckpt", "best.ckpt"}) {
+    EXPECT_EQ(FileBytes(options_.runs_dir + "/straight/" + which),
+              FileBytes(options_.runs_dir + "/resumed/" + which))
+        << which;
+  }
+}
+
+// A line of metrics.jsonl that cannot be written stops the run with an error naming the file.
+TEST_F(TrainerTest, MetricsWriteFailureStopsTheRun) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  fs::create_directories(options_.runs_dir + "/full");
+  fs::create_symlink("/dev/full", options_.runs_dir + "/full/metrics.jsonl");
+  options_.run_name = "full";
+  absl::StatusOr<RunResult> r = Train(TinyConfig(), options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_NE(r.status().message().find("metrics.jsonl: write failed"), std::string::npos)
+      << r.status();
+}
+
+// --resume of a run that does not exist creates nothing; a run with no checkpoint yet (it
+// failed before its first) starts again from step 0 and ends as an uninterrupted run does.
+TEST_F(TrainerTest, ResumeWithoutCheckpointStartsFromZeroAndMissingRunCreatesNothing) {
+  RunConfig config = TinyConfig();
+  options_.run_name = "nothing";
+  options_.resume = true;
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_NE(r.status().message().find("Drop --resume"), std::string::npos) << r.status();
+  EXPECT_FALSE(fs::exists(options_.runs_dir + "/nothing"));
+
+  options_.resume = false;
+  options_.run_name = "straight";
+  ASSERT_TRUE(Train(config, options_).ok());
+  options_.run_name = "crashed";
+  options_.stop_after_step = 3;  // before the first evaluation; then lose the checkpoint
+  ASSERT_TRUE(Train(config, options_).ok());
+  fs::remove(options_.runs_dir + "/crashed/last.ckpt");
+  options_.stop_after_step = -1;
+  absl::StatusOr<RunResult> again = Train(config, options_);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("starts again from step 0"), std::string::npos);
+  options_.resume = true;
+  r = Train(config, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status(), COMPLETED);
+  EXPECT_EQ(FileBytes(options_.runs_dir + "/straight/last.ckpt"),
+            FileBytes(options_.runs_dir + "/crashed/last.ckpt"));
+}
+
+// --resume with another config is refused, naming every field that differs.
+TEST_F(TrainerTest, ResumeWithADifferentConfigNamesTheFields) {
+  RunConfig config = TinyConfig();
+  options_.run_name = "changed";
+  options_.stop_after_step = 5;
+  ASSERT_TRUE(Train(config, options_).ok());
+  options_.stop_after_step = -1;
+  options_.resume = true;
+  config.mutable_train()->set_lr(0.02);
+  config.mutable_train()->set_steps(60);
+  config.mutable_train()->set_max_minutes(30);  // a safety net: allowed to change
+  absl::StatusOr<RunResult> r = Train(config, options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find("train.lr: 0.01 -> 0.02"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train.steps: 40 -> 60"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("max_minutes"), std::string::npos) << msg;
+  config = TinyConfig();
+  config.mutable_train()->set_max_minutes(30);
+  r = Train(config, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status(), COMPLETED);
+}
+
+// Two processes on one run folder: the second is refused and told which process holds it.
+TEST_F(TrainerTest, SecondProcessOnARunFolderIsRefusedAndToldWhoHoldsIt) {
+  const std::string run_dir = options_.runs_dir + "/locked";
+  fs::create_directories(run_dir);
+  int locked[2], release[2];
+  ASSERT_EQ(pipe(locked), 0);
+  ASSERT_EQ(pipe(release), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // holds the lock until the parent closes `release`
+    close(locked[0]);
+    close(release[1]);
+    absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(run_dir, "train");
+    char c = lock.ok() ? 'y' : 'n';
+    if (write(locked[1], &c, 1) != 1) _exit(2);
+    if (read(release[0], &c, 1) < 0) _exit(3);
+    _exit(lock.ok() ? 0 : 1);
+  }
+  close(release[0]);
+  close(locked[1]);
+  char c = 0;
+  ASSERT_EQ(read(locked[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  options_.run_name = "locked";
+  absl::StatusOr<RunResult> r = Train(TinyConfig(), options_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  const std::string msg(r.status().message());
+  EXPECT_NE(msg.find(absl::StrCat("pid: ", child, ", host: ")), std::string::npos) << msg;
+  EXPECT_NE(msg.find("started: 20"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("command: lra train"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(run_dir + "/config.txt"));
+  close(release[1]);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  r = Train(TinyConfig(), options_);  // released when the holder exits
+  ASSERT_TRUE(r.ok()) << r.status();
 }
 
 TEST_F(TrainerTest, MissingDatasetSaysWhichPrepareCommandToRun) {

@@ -18,6 +18,12 @@
 namespace lra::tasks {
 namespace {
 
+absl::Status Cancelled() {
+  return absl::CancelledError(
+      "interrupted; the temporary files were removed and any existing dataset is unchanged. "
+      "Run the same prepare again to redo it");
+}
+
 // Streams a converter's examples into a DatasetWriter, counting them per split and reporting
 // progress every 1,000.
 class WriterSink : public ExampleSink {
@@ -25,6 +31,7 @@ class WriterSink : public ExampleSink {
   WriterSink(datasets::DatasetWriter* writer, const TaskContext& context, int64_t expected)
       : writer_(writer), context_(context), expected_(expected) {}
   absl::Status Add(absl::string_view split, const datasets::Example& example) override {
+    if (context_.cancelled && context_.cancelled()) return Cancelled();
     ++counts_[std::string(split)];
     if (context_.progress && ++added_ % 1000 == 0) {
       context_.progress("converting", added_, expected_);
@@ -78,6 +85,7 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   c.spec = r.spec;
   c.seed = o.seed;
   c.progress = o.progress;
+  c.cancelled = o.cancelled;
   LRA_ASSIGN_OR_RETURN(c.encoding, FindEncoding(spec, o.encoding));
 
   // Max length: the encoding's, else the task's; overrides only where the spec allows a range.
@@ -269,8 +277,15 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   }
 
   // Generated sources are written in the original format first, then converted like any
-  // other source.
+  // other source. The temporary copy goes on every way out, an error or a cancel included.
   std::string scratch;
+  struct RemoveScratch {
+    const std::string* dir;
+    bool keep;
+    ~RemoveScratch() {
+      if (!keep && !dir->empty()) (void)RemoveTree(*dir);
+    }
+  } remove_scratch{&scratch, !options.keep_source.empty()};
   if (options.generate) {
     scratch = options.keep_source.empty() ? options.out_dir + ".source.tmp" : options.keep_source;
     if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
@@ -281,7 +296,9 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
         if (d.name() == r.context.difficulty) target = JoinPath(scratch, d.folder());
       }
     }
-    LRA_RETURN_IF_ERROR(r.hooks.generate(r.context, r.size, target));
+    const absl::Status generated = r.hooks.generate(r.context, r.size, target);
+    if (r.context.cancelled && r.context.cancelled()) return Cancelled();
+    LRA_RETURN_IF_ERROR(generated);
     r.context.source = scratch;
   }
   LRA_ASSIGN_OR_RETURN(Plan plan, r.hooks.plan(r.context));
@@ -327,7 +344,10 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
       return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
     }
   }
-  if (options.generate && options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+  if (options.generate && options.keep_source.empty()) {
+    LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+    scratch.clear();
+  }
   LRA_ASSIGN_OR_RETURN(rep.manifest, datasets::ReadManifest(options.out_dir));
   if (!options.generate) CheckSplitSizes(spec, rep.manifest, &rep.stats.notes);
   rep.seconds =

@@ -45,6 +45,10 @@ struct PrepareOptions {
   std::string keep_source;
   // Reports long work (generating, converting); see TaskContext::progress. May be empty.
   std::function<void(absl::string_view stage, int64_t done, int64_t total)> progress;
+  // Polled while generating and converting; once it returns true, PrepareTask stops with
+  // CancelledError and removes every temporary folder it made (an existing dataset is kept).
+  // May be empty.
+  std::function<bool()> cancelled;
 };
 
 struct PrepareReport {

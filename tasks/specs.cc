@@ -56,6 +56,7 @@ absl::Status GeneratePathfinder(const TaskContext& context, int64_t size,
   if (context.progress) {
     options.progress = [&](int64_t done) { context.progress("generating", done, size); };
   }
+  options.cancelled = context.cancelled;
   return generators::WritePathfinderTree(options, dir);
 }
 

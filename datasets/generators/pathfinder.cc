@@ -1003,6 +1003,12 @@ absl::Status WritePathfinderTree(const PathfinderOptions& options, const std::st
 #pragma omp for schedule(dynamic, 16)
     for (int64_t i = 0; i < options.num_images; ++i) {
       if (failed.load(std::memory_order_relaxed)) continue;
+      if (options.cancelled && options.cancelled()) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (first_error.ok()) first_error = absl::CancelledError("interrupted while generating");
+        failed = true;
+        continue;
+      }
       absl::Status status;
       absl::StatusOr<PathfinderImage> image = generator.Generate(options.seed, i);
       if (!image.ok()) {

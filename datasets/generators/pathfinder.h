@@ -122,6 +122,9 @@ struct PathfinderOptions {
   // Called with the number of images written so far, every few hundred images and at the end;
   // one call at a time, from whichever worker thread reached the mark. May be empty.
   std::function<void(int64_t images_done)> progress;
+  // Polled between images (from the worker threads); once it returns true the remaining images
+  // are skipped and WritePathfinderTree returns CancelledError. May be empty.
+  std::function<bool()> cancelled;
 };
 
 // Writes the tree described at the top into `dir` (the difficulty folder, e.g.

@@ -33,6 +33,9 @@ struct TaskContext {
   // Reports long work: `stage` ("generating", "converting"), items done, and the total
   // (0 when unknown). May be empty.
   std::function<void(absl::string_view stage, int64_t done, int64_t total)> progress;
+  // True once the user asked to stop (Ctrl-C); long loops check it and return CancelledError.
+  // May be empty (never cancelled).
+  std::function<bool()> cancelled;
 };
 
 // Counters a run reports back (printed by `lra prepare`, checked by tests).
