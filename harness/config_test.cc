@@ -150,6 +150,8 @@ TEST(Config, RecipeSetsUseThePaperDefaults) {
   EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[0], "harness/configs/paper.textproto");
   EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[1], "models/s4d/configs/listops.v4.textproto");
   EXPECT_EQ(ConfigLayers("listops", "s4d", "small")[0], "harness/configs/small.textproto");
+}
+
 RunConfig ValidConfig() {
   RunConfig c;
   c.set_task("listops");
