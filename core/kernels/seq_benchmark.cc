@@ -3,7 +3,8 @@
 //   bazel --output_base=/root/.cache/bazel-<you> run --config=native //core/kernels:seq_benchmark
 //
 // Flop conventions (effective GFLOP/s, counted from the algorithm, not from what ran):
-//   FFT conv: one real transform of size n (r2c or c2r) = 2.5 n log2 n (TOOLCHAIN.md §3).
+//   FFT conv: one real transform of size n (r2c or c2r) = 2.5 n log2 n (FFTW's
+//   convention for its benchmark "mflops", fftw.org/speed/method.html).
 //     Forward = H kernel r2c + B*H (r2c + c2r); backward = H kernel r2c + B*H (2 r2c + c2r)
 //     + H c2r for dk: (5BH + 3H) transforms per fwd+bwd. Spectrum products are not counted.
 //   Attention: 2 flops per multiply-add of the GEMMs of the dense algorithm, non-causal:

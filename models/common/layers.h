@@ -1,6 +1,7 @@
 // Model building blocks shared by every plugin: a parameter store that tags each parameter with
 // its optimizer group, and the encoders, pooling, classification heads and retrieval dual head of
-// LRA and S4 (/work/shared/reference/LRA.md section 1.7, S4.md section 1.6).
+// LRA and S4 (google-research/long-range-arena cd31e5c lra_benchmarks/models/layers/
+// common_layers.py; state-spaces/s4 e757cef src/tasks/encoders.py, decoders.py).
 //
 //   ParamStore ps(seed);
 //   Encoder enc(ps, "encoder", task, /*dim=*/64, /*linear_pixels=*/false);
