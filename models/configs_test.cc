@@ -187,9 +187,10 @@ TEST(ConfigsTest, RecipeSetsCarryTheirUpstreamValues) {
   }
 }
 
-// Pixel encodings: S4 and S4D never mask (`nomask`, S4.md); the LRA Transformer masks black
-// pixels (`lra`, LRA.md 1.5) in every tier, and its paper configs carry LRA's attention dropout
-// (LRA.md 1.8: 0.2 for the CIFAR-10 recipe, 0.1 elsewhere).
+// Pixel encodings: S4 and S4D never mask (`nomask`); the LRA Transformer masks black pixels
+// (`lra`: google-research/long-range-arena cd31e5c lra_benchmarks/models/transformer/
+// transformer.py line 148, `inputs > 0`) in every tier, and its paper configs carry LRA's
+// attention dropout (0.2 in image/configs/cifar10/base_cifar10_config.py line 53, 0.1 elsewhere).
 TEST(ConfigsTest, PixelEncodingsAndAttentionDropout) {
   for (const auto& [task, td] : kTasks) {
     for (const char* model : {"s4", "s4d", "transformer"}) {

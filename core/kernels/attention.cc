@@ -267,8 +267,8 @@ namespace {
 int DenseRowBlock(int L) { return std::max(32, std::min(256, (1 << 17) / L)) / 8 * 8; }
 
 // C = alpha op(A) op(B) + beta C, row-major with leading dimensions, through oneDNN's sgemm
-// (TOOLCHAIN.md §6: oneDNN's fp32 GEMM is about 1.4x Eigen's). Called inside the outer OpenMP
-// loop it runs on the calling thread (no nesting; TOOLCHAIN.md §4 case E). Unlike a matmul
+// (faster than Eigen's here: core/kernels/onednn/gemm.h has the measured figures). Called
+// inside the outer OpenMP loop it runs on the calling thread (no nested parallel region). Unlike a matmul
 // primitive it keeps no per-thread state, so any pool thread may call it (a cached matmul
 // primitive must run on the thread that created it while oneDNN's scratchpad is global), and the
 // strided [B, L, heads, d] operands are read in place. Measured with `perf stat -e page-faults`

@@ -52,7 +52,7 @@
 // (measured before masked queries took the uniform row; not re-measured).
 //
 // Threads: the loops over (batch, head) run under OpenMP; the GEMMs inside run single-threaded
-// within the parallel region (TOOLCHAIN.md §4, cases E and I): oneDNN's sgemm for kDense (which
+// within the parallel region (no nested OpenMP teams): oneDNN's sgemm for kDense (which
 // also works through each pair in blocks of query rows so P stays in L2) and for kBlocked's
 // tiles; Eigen only for small element-wise steps.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_

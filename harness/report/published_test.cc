@@ -46,7 +46,8 @@ TEST(PublishedTest, EmbeddedTablesParseWithTheExpectedShape) {
   ASSERT_NE(FindEfficiencyTable(data, "s4_table3"), nullptr);
   ASSERT_NE(FindEfficiencyTable(data, "s4_table2"), nullptr);
   EXPECT_EQ(data.Figures().size(), 3u);
-  // Spot values, straight from LRA.md 3.1 / 3.2 and S4.md 3.1.
+  // Spot values, straight from the papers: LRA (arXiv 2011.04006) Tables 1 and 2, S4 (arXiv
+  // 2111.00396v3) Table 4.
   EXPECT_DOUBLE_EQ(FindRow(*t1, "BigBird")->printed_avg(), 55.01);
   EXPECT_DOUBLE_EQ(FindRow(*FindAccuracyTable(data, "s4_lra"), "S4 (original, v1)")->path_x().value(),
                    88.10);
@@ -166,7 +167,7 @@ TEST(PublishedTest, S4TableIsArxivV3WithTheTable10Baselines) {
 TEST(PublishedTest, ConventionsOnPublishedRows) {
   const PublishedData data = Embedded();
   const AccuracyRow& transformer = FindAccuracyTable(data, "lra_table1")->row(0);
-  // LRA.md 3.1: 54.39 under LRA, 53.66 under S4.
+  // The Transformer row of LRA Table 1: 54.39 under LRA's 5-task average, 53.66 under S4's.
   EXPECT_NEAR(*ConventionAverage(transformer, LRA_5), 54.39, 0.005);
   EXPECT_NEAR(*ConventionAverage(transformer, S4_6), 53.66, 0.005);
   // Sinkhorn: the printed 51.39 is flagged; the true mean is 51.476.
