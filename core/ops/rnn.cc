@@ -1,0 +1,271 @@
+#include "core/ops/rnn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/check.h"
+#include "core/kernels/onednn/gemm.h"
+#include "core/kernels/vmath/vmath.h"
+#include "core/parallel.h"
+
+#pragma GCC optimize("O3")
+
+namespace lra {
+namespace {
+
+// out[j] = sum over rows of m[r, j] for a [rows, n] matrix; each column sums its rows in order
+// (thread-count independent); columns split over threads in blocks of 64.
+void ColumnSums(const float* m, int64_t rows, int64_t n, float* out) {
+  constexpr int64_t kCols = 64;
+  ParallelFor(
+      (n + kCols - 1) / kCols,
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t cb = c0; cb < c1; ++cb) {
+          const int64_t j0 = cb * kCols, j1 = std::min(n, j0 + kCols);
+          std::fill(out + j0, out + j1, 0.0f);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = j0; j < j1; ++j) out[j] += m[r * n + j];
+        }
+      },
+      rows * kCols);
+}
+
+void CheckRnn(const char* op, const Var& xproj, const Var& w, const Var& b, int gates) {
+  LRA_CHECK(xproj.rank() == 3 && xproj.dim(2) % gates == 0)
+      << op << ": xproj " << xproj.shape().ToString() << " must be [B, L, " << gates << "H]";
+  const int64_t h = xproj.dim(2) / gates;
+  LRA_CHECK(w.shape() == (Shape{h, gates * h}))
+      << op << ": w_hh " << w.shape().ToString() << ", want [" << h << ", " << gates * h << "]";
+  if (b.defined())
+    LRA_CHECK(b.shape() == Shape{gates * h})
+        << op << ": b_hh " << b.shape().ToString() << ", want [" << gates * h << "]";
+}
+
+// gates[r, :] = x[r * xstride, :] (+ bias) for rows r < bsz; then += hprev w (if hprev).
+void Preactivation(const float* x, int64_t xstride, const float* bias, const float* hprev,
+                   const float* w, int64_t bsz, int64_t h, int64_t g, float* gates) {
+  for (int64_t r = 0; r < bsz; ++r) {
+    float* o = gates + r * g;
+    if (x) {
+      std::memcpy(o, x + r * xstride, g * sizeof(float));
+    } else {
+      std::fill(o, o + g, 0.0f);
+    }
+    if (bias)
+      for (int64_t j = 0; j < g; ++j) o[j] += bias[j];
+  }
+  if (hprev) onednn::Gemm(1, bsz, g, h, false, false, hprev, w, nullptr, gates, true);
+}
+
+// LSTM cell on one row: a = [a_i | a_f | a_g | a_o] -> activations in place; c = f cprev + i g;
+// tc = tanh(c); h = o tc. cprev may be null (zero).
+void LstmCell(float* a, const float* cprev, float* c, float* tc, float* hout, int64_t h) {
+  vmath::Sigmoid(a, a, 2 * h);
+  vmath::Tanh(a + 2 * h, a + 2 * h, h);
+  vmath::Sigmoid(a + 3 * h, a + 3 * h, h);
+  for (int64_t j = 0; j < h; ++j) c[j] = (cprev ? a[h + j] * cprev[j] : 0.0f) + a[j] * a[2 * h + j];
+  vmath::Tanh(c, tc, h);
+  for (int64_t j = 0; j < h; ++j) hout[j] = a[3 * h + j] * tc[j];
+}
+
+// GRU cell on one row: x = [x_r | x_z | x_n], s = [s_r | s_z | s_n] (h w_hh + b_hh). Writes
+// act = [r | z | n | s_n] and h = (1 - z) n + z hprev (hprev null: zero).
+void GruCell(const float* x, const float* s, const float* hprev, float* act, float* hout,
+             int64_t h) {
+  for (int64_t j = 0; j < 2 * h; ++j) act[j] = x[j] + s[j];
+  vmath::Sigmoid(act, act, 2 * h);
+  for (int64_t j = 0; j < h; ++j) {
+    act[3 * h + j] = s[2 * h + j];
+    act[2 * h + j] = x[2 * h + j] + act[j] * s[2 * h + j];
+  }
+  vmath::Tanh(act + 2 * h, act + 2 * h, h);
+  for (int64_t j = 0; j < h; ++j) {
+    const float z = act[h + j], n = act[2 * h + j];
+    hout[j] = (1.0f - z) * n + (hprev ? z * hprev[j] : 0.0f);
+  }
+}
+
+// Weight and bias gradients from the per-step gate gradients dg [L, B, G] and the states
+// hs [L, B, H]: dw = sum_{t >= 1} h_{t-1}^T dg_t (one GEMM), db = column sums of dg.
+void WeightGrads(const Var& w, const Var& b, const Tensor& hs, const Tensor& dg, int64_t len,
+                 int64_t bsz, int64_t h, int64_t g) {
+  if (w.requires_grad()) {
+    Tensor dw = Tensor::Zeros(w.shape());
+    if (len > 1)
+      onednn::Gemm(1, h, g, (len - 1) * bsz, true, false, hs.data<float>(),
+                   dg.data<float>() + bsz * g, nullptr, dw.data<float>(), false);
+    AccumulateGrad(w, dw);
+  }
+  if (b.defined() && b.requires_grad()) {
+    Tensor db = Tensor::Empty(b.shape());
+    ColumnSums(dg.data<float>(), len * bsz, g, db.data<float>());
+    AccumulateGrad(b, db);
+  }
+}
+
+}  // namespace
+
+// Saves the gate activations [L, B, 4H], c and h [L, B, H] (time-major).
+Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
+  CheckRnn("Lstm", xproj, w_hh, b_hh, 4);
+  const int64_t bsz = xproj.dim(0), len = xproj.dim(1), g = xproj.dim(2), h = g / 4;
+  Tensor act = Tensor::Empty({len, bsz, g});
+  Tensor cs = Tensor::Empty({len, bsz, h});
+  Tensor hs = Tensor::Empty({len, bsz, h});
+  Tensor out = Tensor::Empty({bsz, len, h});
+  const float* xp = xproj.value().data<float>();
+  const float* wp = w_hh.value().data<float>();
+  const float* bp = b_hh.defined() ? b_hh.value().data<float>() : nullptr;
+  std::vector<float> tc(h);
+  for (int64_t t = 0; t < len; ++t) {
+    float* a = act.data<float>() + t * bsz * g;
+    const float* hprev = t > 0 ? hs.data<float>() + (t - 1) * bsz * h : nullptr;
+    Preactivation(xp + t * g, len * g, bp, hprev, wp, bsz, h, g, a);
+    for (int64_t r = 0; r < bsz; ++r) {
+      float* c = cs.data<float>() + (t * bsz + r) * h;
+      const float* cprev = t > 0 ? c - bsz * h : nullptr;
+      float* hr = hs.data<float>() + (t * bsz + r) * h;
+      LstmCell(a + r * g, cprev, c, tc.data(), hr, h);
+      std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
+    }
+  }
+  return MakeOp("Lstm", out, b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh}
+                                             : std::vector<Var>{xproj, w_hh},
+                [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
+    Tensor dg = Tensor::Empty({len, bsz, g});
+    std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
+    const float* dp = dout.data<float>();
+    for (int64_t t = len - 1; t >= 0; --t) {
+      for (int64_t r = 0; r < bsz; ++r) {
+        const float* a = act.data<float>() + (t * bsz + r) * g;
+        const float* c = cs.data<float>() + (t * bsz + r) * h;
+        const float* cprev = t > 0 ? c - bsz * h : nullptr;
+        float* d = dg.data<float>() + (t * bsz + r) * g;
+        vmath::Tanh(c, tc.data(), h);
+        for (int64_t j = 0; j < h; ++j) {
+          const float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
+          const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
+          const float dc = dh * o * (1.0f - tc[j] * tc[j]) + dc_next[r * h + j];
+          d[j] = dc * gg * i * (1.0f - i);
+          d[h + j] = (cprev ? dc * cprev[j] : 0.0f) * f * (1.0f - f);
+          d[2 * h + j] = dc * i * (1.0f - gg * gg);
+          d[3 * h + j] = dh * tc[j] * o * (1.0f - o);
+          dc_next[r * h + j] = dc * f;
+        }
+      }
+      // dh_{t-1} = dg_t w_hh^T (w_hh stored [H, 4H] is w_hh^T's transposed layout).
+      if (t > 0)
+        onednn::Gemm(1, bsz, h, g, false, true, dg.data<float>() + t * bsz * g,
+                     w_hh.value().data<float>(), nullptr, dh_rec.data(), false);
+    }
+    if (xproj.requires_grad()) {
+      Tensor dx = Tensor::Empty(xproj.shape());
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t r = 0; r < bsz; ++r)
+          std::memcpy(dx.data<float>() + (r * len + t) * g, dg.data<float>() + (t * bsz + r) * g,
+                      g * sizeof(float));
+      AccumulateGrad(xproj, dx);
+    }
+    WeightGrads(w_hh, b_hh, hs, dg, len, bsz, h, g);
+  });
+}
+
+// Saves [r | z | n | s_n] [L, B, 4H] and h [L, B, H] (time-major).
+Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
+  CheckRnn("Gru", xproj, w_hh, b_hh, 3);
+  const int64_t bsz = xproj.dim(0), len = xproj.dim(1), g = xproj.dim(2), h = g / 3;
+  Tensor act = Tensor::Empty({len, bsz, 4 * h});
+  Tensor hs = Tensor::Empty({len, bsz, h});
+  Tensor out = Tensor::Empty({bsz, len, h});
+  const float* xp = xproj.value().data<float>();
+  const float* wp = w_hh.value().data<float>();
+  const float* bp = b_hh.defined() ? b_hh.value().data<float>() : nullptr;
+  std::vector<float> s(bsz * g);
+  for (int64_t t = 0; t < len; ++t) {
+    const float* hprev = t > 0 ? hs.data<float>() + (t - 1) * bsz * h : nullptr;
+    Preactivation(nullptr, 0, bp, hprev, wp, bsz, h, g, s.data());
+    for (int64_t r = 0; r < bsz; ++r) {
+      float* hr = hs.data<float>() + (t * bsz + r) * h;
+      GruCell(xp + (r * len + t) * g, s.data() + r * g, hprev ? hprev + r * h : nullptr,
+              act.data<float>() + (t * bsz + r) * 4 * h, hr, h);
+      std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
+    }
+  }
+  return MakeOp("Gru", out, b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh}
+                                            : std::vector<Var>{xproj, w_hh},
+                [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
+    Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
+    Tensor dx = Tensor::Empty(xproj.shape());
+    std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
+    const float* dp = dout.data<float>();
+    for (int64_t t = len - 1; t >= 0; --t) {
+      for (int64_t r = 0; r < bsz; ++r) {
+        const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
+        const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
+        float* dsh = dgh.data<float>() + (t * bsz + r) * g;
+        float* dxr = dx.data<float>() + (r * len + t) * g;
+        for (int64_t j = 0; j < h; ++j) {
+          const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
+          const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
+          const float hp = hprev ? hprev[j] : 0.0f;
+          const float dnp = dh * (1.0f - z) * (1.0f - n * n);
+          const float drp = dnp * sn * rr * (1.0f - rr);
+          const float dzp = dh * (hp - n) * z * (1.0f - z);
+          dxr[j] = drp;
+          dxr[h + j] = dzp;
+          dxr[2 * h + j] = dnp;
+          dsh[j] = drp;
+          dsh[h + j] = dzp;
+          dsh[2 * h + j] = dnp * rr;
+          dh_direct[r * h + j] = dh * z;
+        }
+      }
+      // dh_{t-1} = dh_t z + ds_t w_hh^T.
+      dh_rec.swap(dh_direct);
+      if (t > 0)
+        onednn::Gemm(1, bsz, h, g, false, true, dgh.data<float>() + t * bsz * g,
+                     w_hh.value().data<float>(), nullptr, dh_rec.data(), true);
+    }
+    if (xproj.requires_grad()) AccumulateGrad(xproj, dx);
+    WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);
+  });
+}
+
+Tensor LstmStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, Tensor& h,
+                Tensor& c) {
+  LRA_CHECK(xproj_t.rank() == 2 && h.rank() == 2 && xproj_t.dim(1) == 4 * h.dim(1) &&
+            h.shape() == c.shape() && xproj_t.dim(0) == h.dim(0))
+      << "LstmStep: xproj_t " << xproj_t.shape().ToString() << " must be [batch, 4H], h "
+      << h.shape().ToString() << " and c " << c.shape().ToString() << " [batch, H]";
+  const int64_t bsz = h.dim(0), hd = h.dim(1), g = 4 * hd;
+  LRA_CHECK(w_hh.shape() == (Shape{hd, g}) && (!b_hh.defined() || b_hh.shape() == Shape{g}))
+      << "LstmStep: w_hh " << w_hh.shape().ToString() << " / b_hh";
+  std::vector<float> a(bsz * g), tc(hd);
+  Preactivation(xproj_t.data<float>(), g, b_hh.defined() ? b_hh.data<float>() : nullptr,
+                h.data<float>(), w_hh.data<float>(), bsz, hd, g, a.data());
+  for (int64_t r = 0; r < bsz; ++r)
+    LstmCell(a.data() + r * g, c.data<float>() + r * hd, c.data<float>() + r * hd, tc.data(),
+             h.data<float>() + r * hd, hd);
+  return h.Clone();
+}
+
+Tensor GruStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, Tensor& h) {
+  LRA_CHECK(xproj_t.rank() == 2 && h.rank() == 2 && xproj_t.dim(1) == 3 * h.dim(1) &&
+            xproj_t.dim(0) == h.dim(0))
+      << "GruStep: xproj_t " << xproj_t.shape().ToString() << " must be [batch, 3H], h "
+      << h.shape().ToString() << " [batch, H]";
+  const int64_t bsz = h.dim(0), hd = h.dim(1), g = 3 * hd;
+  LRA_CHECK(w_hh.shape() == (Shape{hd, g}) && (!b_hh.defined() || b_hh.shape() == Shape{g}))
+      << "GruStep: w_hh " << w_hh.shape().ToString() << " / b_hh";
+  std::vector<float> s(bsz * g), act(4 * hd);
+  Preactivation(nullptr, 0, b_hh.defined() ? b_hh.data<float>() : nullptr, h.data<float>(),
+                w_hh.data<float>(), bsz, hd, g, s.data());
+  for (int64_t r = 0; r < bsz; ++r) {
+    float* hr = h.data<float>() + r * hd;
+    GruCell(xproj_t.data<float>() + r * g, s.data() + r * g, hr, act.data(), hr, hd);
+  }
+  return h.Clone();
+}
+
+}  // namespace lra

@@ -1,0 +1,747 @@
+#include "core/ops/ssm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/check.h"
+#include "core/kernels/vmath/vmath.h"
+#include "core/parallel.h"
+
+#pragma GCC optimize("O3")
+
+// The lane loops below are written for the vectoriser; compile them for AVX-512, AVX2 and
+// baseline x86-64 and pick at load time, as core/kernels/vmath does.
+#define LRA_SSM_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+
+namespace lra {
+namespace ssm_internal {
+
+constexpr int kW = 16;      // channel lanes per block (one AVX-512 vector of floats)
+constexpr int kT = 64;      // time steps per chunk; also the spacing of saved states
+constexpr int kGroup = 4;   // channel blocks per work item (64 channels)
+
+// log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
+// 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
+inline float Log1pUnit(float t) {
+  const float s = t / (2.0f + t);
+  const float s2 = s * s;
+  float p = 1.0f / 15;
+  p = p * s2 + 1.0f / 13;
+  p = p * s2 + 1.0f / 11;
+  p = p * s2 + 1.0f / 9;
+  p = p * s2 + 1.0f / 7;
+  p = p * s2 + 1.0f / 5;
+  p = p * s2 + 1.0f / 3;
+  p = p * s2 + 1.0f;
+  return 2.0f * s * p;
+}
+
+// y = softplus(x) = max(x, 0) + log1p(exp(-|x|)) (x itself above 20), and, if sig is non-null,
+// sig = sigmoid(x) = d softplus / dx, both from one exp. e holds n floats of scratch.
+LRA_SSM_CLONES void Softplus(const float* x, float* y, float* sig, float* e, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) e[i] = -std::fabs(x[i]);
+  vmath::Exp(e, e, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float sp = std::max(v, 0.0f) + Log1pUnit(e[i]);
+    y[i] = v > 20.0f ? v : sp;
+    if (sig) sig[i] = (v >= 0.0f ? 1.0f : e[i]) / (1.0f + e[i]);
+  }
+}
+
+struct ScanArgs {
+  int64_t batch = 0, len = 0, dim = 0, nstate = 0;
+  const float* u = nullptr;
+  const float* delta = nullptr;
+  const float* A = nullptr;
+  const float* B = nullptr;
+  const float* C = nullptr;
+  const float* D = nullptr;      // optional
+  const float* z = nullptr;      // optional
+  const float* bias = nullptr;   // optional
+  bool softplus = false;
+  int64_t nblocks = 0, ngroups = 0, nchunks = 0, dpad = 0;
+};
+
+// Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
+// a zero state and contribute nothing to any sum.
+struct Scratch {
+  explicit Scratch(int64_t n)
+      : dt(kT * kW), sig(kT * kW), u(kT * kW), sz(kT * kW), zv(kT * kW), dout(kT * kW),
+        y(kT * kW), g(kT * kW), gu(kT * kW), tmp(kT * kW), dA(kT * n * kW), hs(kT * n * kW),
+        dBl(kT * n * kW), dCl(kT * n * kW), At(kGroup * n * kW), h(kGroup * n * kW),
+        carry(kGroup * n * kW), dAacc(kGroup * n * kW), dDacc(kGroup * kW), dbacc(kGroup * kW) {}
+  std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
+  std::vector<float> dA, hs, dBl, dCl;                        // [kT][N][kW]
+  std::vector<float> At, h, carry, dAacc;                     // [kGroup][N][kW]
+  std::vector<float> dDacc, dbacc;                            // [kGroup][kW]
+};
+
+// dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
+inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
+                      float* dst) {
+  for (int t = 0; t < T; ++t) {
+    const float* src = x + (row0 + t) * dim + d0;
+    float* o = dst + t * kW;
+    std::memcpy(o, src, valid * sizeof(float));
+    std::fill(o + valid, o + kW, 0.0f);
+  }
+}
+
+inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
+                       float* x) {
+  for (int t = 0; t < T; ++t)
+    std::memcpy(x + (row0 + t) * dim + d0, src + t * kW, valid * sizeof(float));
+}
+
+// Loads one block's chunk: u, dt (delta + bias, softplus), sigmoid(z) and z, and dA = exp(dt A).
+void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
+                  const float* At, Scratch& s) {
+  const int64_t row0 = b * a.len + t0;
+  const int64_t n = a.nstate;
+  LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
+  LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
+  if (a.bias) {
+    for (int t = 0; t < T; ++t)
+      for (int w = 0; w < valid; ++w) s.dt[t * kW + w] += a.bias[d0 + w];
+  }
+  if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
+  if (a.z) {
+    LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
+    vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
+  }
+  float* dA = s.dA.data();
+  for (int t = 0; t < T; ++t)
+    for (int64_t j = 0; j < n; ++j)
+      for (int w = 0; w < kW; ++w) dA[(t * n + j) * kW + w] = s.dt[t * kW + w] * At[j * kW + w];
+  vmath::Exp(dA, dA, T * n * kW);
+}
+
+// The recurrence over one chunk of one block: h [N][kW] in/out; y[t][w] = sum_n C h; hs (if
+// non-null) receives every state [T][N][kW].
+LRA_SSM_CLONES void ForwardChunk(int T, int64_t n, const float* dA, const float* dt,
+                                 const float* u, const float* Bp, const float* Cp, float* h,
+                                 float* hs, float* y) {
+  for (int t = 0; t < T; ++t) {
+    float du[kW], acc[kW];
+    for (int w = 0; w < kW; ++w) {
+      du[w] = dt[t * kW + w] * u[t * kW + w];
+      acc[w] = 0.0f;
+    }
+    const float* at = dA + t * n * kW;
+    for (int64_t j = 0; j < n; ++j) {
+      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
+      float* hj = h + j * kW;
+      for (int w = 0; w < kW; ++w) {
+        hj[w] = at[j * kW + w] * hj[w] + du[w] * bn;
+        acc[w] += hj[w] * cn;
+      }
+    }
+    if (hs) std::memcpy(hs + t * n * kW, h, n * kW * sizeof(float));
+    for (int w = 0; w < kW; ++w) y[t * kW + w] = acc[w];
+  }
+}
+
+// Reverse recurrence over one chunk of one block, given the recomputed states hs and the state
+// h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] = dA_{t+1} dh_{t+1}
+// from the chunk after (zero after the last). Writes g[t][w] = d/d dt and gu[t][w] = d/du from
+// the recurrence; adds into dAacc [N][kW] and the lanes of dBl, dCl [T][N][kW].
+LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dA, const float* dt,
+                                  const float* u, const float* Bp, const float* Cp,
+                                  const float* At, const float* h0, const float* hs,
+                                  const float* dy, float* carry, float* dAacc, float* g,
+                                  float* gu, float* dBl, float* dCl) {
+  for (int t = T - 1; t >= 0; --t) {
+    const float* at = dA + t * n * kW;
+    const float* hp = t > 0 ? hs + (t - 1) * n * kW : h0;
+    const float* ht = hs + t * n * kW;
+    float gdt[kW], gdu[kW], dtu[kW], dyt[kW], dtt[kW];
+    for (int w = 0; w < kW; ++w) {
+      gdt[w] = 0.0f;
+      gdu[w] = 0.0f;
+      dtt[w] = dt[t * kW + w];
+      dtu[w] = dtt[w] * u[t * kW + w];
+      dyt[w] = dy[t * kW + w];
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
+      float* cj = carry + j * kW;
+      float* dAj = dAacc + j * kW;
+      float* dBj = dBl + (t * n + j) * kW;
+      float* dCj = dCl + (t * n + j) * kW;
+      const float* aj = at + j * kW;
+      const float* Aj = At + j * kW;
+      const float* hpj = hp + j * kW;
+      const float* htj = ht + j * kW;
+      for (int w = 0; w < kW; ++w) {
+        const float dh = dyt[w] * cn + cj[w];
+        const float x = dh * hpj[w] * aj[w];  // d/d(dA) * dA
+        gdt[w] += x * Aj[w] + dh * bn * u[t * kW + w];
+        dAj[w] += x * dtt[w];
+        gdu[w] += dh * bn;
+        dBj[w] += dh * dtu[w];
+        dCj[w] += dyt[w] * htj[w];
+        cj[w] = dh * aj[w];
+      }
+    }
+    for (int w = 0; w < kW; ++w) {
+      g[t * kW + w] = gdt[w];
+      gu[t * kW + w] = gdu[w] * dtt[w];
+    }
+  }
+}
+
+// Blocks of work item (b, group): [j0, j1).
+struct Item {
+  int64_t b, j0, j1;
+};
+inline Item ItemOf(const ScanArgs& a, int64_t i) {
+  const int64_t b = i / a.ngroups, g = i % a.ngroups;
+  return {b, g * kGroup, std::min(a.nblocks, (g + 1) * kGroup)};
+}
+inline int ValidLanes(const ScanArgs& a, int64_t j) {
+  return static_cast<int>(std::min<int64_t>(kW, a.dim - j * kW));
+}
+
+// At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels).
+void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
+  const int64_t n = a.nstate;
+  std::fill(s.At.begin(), s.At.end(), 0.0f);
+  for (int64_t j = it.j0; j < it.j1; ++j) {
+    float* at = s.At.data() + (j - it.j0) * n * kW;
+    const int valid = ValidLanes(a, j);
+    for (int w = 0; w < valid; ++w)
+      for (int64_t k = 0; k < n; ++k) at[k * kW + w] = a.A[(j * kW + w) * n + k];
+  }
+}
+
+// out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
+void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
+  for (int t = 0; t < T; ++t)
+    for (int w = 0; w < kW; ++w) {
+      float v = s.y[t * kW + w];
+      if (a.D && w < valid) v += a.D[d0 + w] * s.u[t * kW + w];
+      if (a.z) v *= s.zv[t * kW + w] * s.sz[t * kW + w];
+      s.y[t * kW + w] = v;
+    }
+}
+
+// ckpt (may be null): [B, nchunks, N, dpad], the state before each chunk. last (may be null):
+// [B, D, N].
+void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
+  const Item it = ItemOf(a, i);
+  const int64_t n = a.nstate;
+  Scratch s(n);
+  LoadA(a, it, s);
+  for (int64_t c = 0; c < a.nchunks; ++c) {
+    const int64_t t0 = c * kT;
+    const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
+    const float* Bp = a.B + (it.b * a.len + t0) * n;
+    const float* Cp = a.C + (it.b * a.len + t0) * n;
+    for (int64_t j = it.j0; j < it.j1; ++j) {
+      const int64_t d0 = j * kW;
+      const int valid = ValidLanes(a, j);
+      const float* At = s.At.data() + (j - it.j0) * n * kW;
+      float* h = s.h.data() + (j - it.j0) * n * kW;
+      if (ckpt) {
+        for (int64_t k = 0; k < n; ++k)
+          std::memcpy(ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0, h + k * kW,
+                      kW * sizeof(float));
+      }
+      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
+      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, h, nullptr, s.y.data());
+      Finish(a, T, d0, valid, s);
+      StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
+    }
+  }
+  if (last) {
+    for (int64_t j = it.j0; j < it.j1; ++j) {
+      const float* h = s.h.data() + (j - it.j0) * n * kW;
+      for (int w = 0; w < ValidLanes(a, j); ++w)
+        for (int64_t k = 0; k < n; ++k) last[(it.b * a.dim + j * kW + w) * n + k] = h[k * kW + w];
+    }
+  }
+}
+
+struct ScanGrads {
+  float* du;      // [B, L, D]
+  float* ddelta;  // [B, L, D]
+  float* dz;      // [B, L, D] or null
+  float* dB;      // partials [B, ngroups, L, N]
+  float* dC;      // partials [B, ngroups, L, N]
+  float* dA;      // partials [B, D, N]
+  float* dD;      // partials [B, D]
+  float* dbias;   // partials [B, D]
+};
+
+void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* ckpt,
+                  const ScanGrads& gr) {
+  const Item it = ItemOf(a, i);
+  const int64_t n = a.nstate;
+  const int64_t g = i % a.ngroups;
+  Scratch s(n);
+  LoadA(a, it, s);
+  std::vector<float> h0(n * kW);
+  for (int64_t c = a.nchunks - 1; c >= 0; --c) {
+    const int64_t t0 = c * kT;
+    const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
+    const int64_t row0 = it.b * a.len + t0;
+    const float* Bp = a.B + row0 * n;
+    const float* Cp = a.C + row0 * n;
+    std::fill(s.dBl.begin(), s.dBl.end(), 0.0f);
+    std::fill(s.dCl.begin(), s.dCl.end(), 0.0f);
+    for (int64_t j = it.j0; j < it.j1; ++j) {
+      const int64_t d0 = j * kW;
+      const int valid = ValidLanes(a, j);
+      const int64_t jj = j - it.j0;
+      const float* At = s.At.data() + jj * n * kW;
+      for (int64_t k = 0; k < n; ++k)
+        std::memcpy(h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
+                    kW * sizeof(float));
+      std::copy(h0.begin(), h0.end(), s.h.begin() + jj * n * kW);
+      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
+      LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
+      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp,
+                   s.h.data() + jj * n * kW, s.hs.data(), s.y.data());
+      // Gate and skip: out = (y + D u) silu(z). dy = dout silu(z); dz = dout (y + D u) silu'(z)
+      // with silu'(z) = sz (1 + z (1 - sz)); dD += dy u; du = dy D (+ the recurrence below).
+      float* dDacc = s.dDacc.data() + jj * kW;
+      for (int t = 0; t < T; ++t)
+        for (int w = 0; w < kW; ++w) {
+          const int q = t * kW + w;
+          const float dw = w < valid && a.D ? a.D[d0 + w] : 0.0f;
+          float dy = s.dout[q];
+          if (a.z) {
+            const float yf = s.y[q] + dw * s.u[q];
+            const float sz = s.sz[q], zv = s.zv[q];
+            s.tmp[q] = s.dout[q] * yf * sz * (1.0f + zv * (1.0f - sz));  // dz
+            dy *= zv * sz;
+          }
+          s.dout[q] = dy;
+          dDacc[w] += dy * s.u[q];
+          s.y[q] = dy * dw;  // du from the skip
+        }
+      if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
+      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, h0.data(),
+                    s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
+                    s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(),
+                    s.dCl.data());
+      float* dbacc = s.dbacc.data() + jj * kW;
+      for (int t = 0; t < T; ++t)
+        for (int w = 0; w < kW; ++w) {
+          const int q = t * kW + w;
+          s.y[q] += s.gu[q];
+          if (a.softplus) s.g[q] *= s.sig[q];
+          dbacc[w] += s.g[q];
+        }
+      StoreLanes(s.y.data(), a.dim, row0, T, d0, valid, gr.du);
+      StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
+    }
+    // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
+    float* pB = gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n;
+    float* pC = gr.dC + ((it.b * a.ngroups + g) * a.len + t0) * n;
+    for (int64_t q = 0; q < T * n; ++q) {
+      float sb = 0.0f, sc = 0.0f;
+      for (int w = 0; w < kW; ++w) {
+        sb += s.dBl[q * kW + w];
+        sc += s.dCl[q * kW + w];
+      }
+      pB[q] = sb;
+      pC[q] = sc;
+    }
+  }
+  for (int64_t j = it.j0; j < it.j1; ++j) {
+    const int64_t jj = j - it.j0;
+    for (int w = 0; w < ValidLanes(a, j); ++w) {
+      const int64_t d = j * kW + w;
+      for (int64_t k = 0; k < n; ++k)
+        gr.dA[(it.b * a.dim + d) * n + k] = s.dAacc[(jj * n + k) * kW + w];
+      gr.dD[it.b * a.dim + d] = s.dDacc[jj * kW + w];
+      gr.dbias[it.b * a.dim + d] = s.dbacc[jj * kW + w];
+    }
+  }
+}
+
+// out[i] = sum_p part[p * n + i] over p in [0, parts), in that order.
+void SumParts(const float* part, int64_t parts, int64_t n, float* out) {
+  ParallelFor(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < parts; ++p) s += part[p * n + i];
+      out[i] = s;
+    }
+  });
+}
+
+LRA_SSM_CLONES void StepLanes(int64_t dim, int64_t n, const float* dA, const float* dt,
+                              const float* u, const float* Bp, const float* Cp, float* h,
+                              float* y) {
+  for (int64_t d = 0; d < dim; ++d) {
+    const float du = dt[d] * u[d];
+    float acc = 0.0f;
+    float* hd = h + d * n;
+    const float* ad = dA + d * n;
+    for (int64_t k = 0; k < n; ++k) {
+      hd[k] = ad[k] * hd[k] + du * Bp[k];
+      acc += hd[k] * Cp[k];
+    }
+    y[d] = acc;
+  }
+}
+
+}  // namespace ssm_internal
+
+using namespace ssm_internal;  // NOLINT: this file's own helpers
+
+namespace {
+
+void CheckOptional(const Var& v, const Shape& want, const char* name) {
+  if (v.defined())
+    LRA_CHECK(v.shape() == want) << "SelectiveScan: " << name << " " << v.shape().ToString()
+                                 << ", want " << want.ToString();
+}
+
+// Adds g into v's gradient when v takes one.
+void Give(const Var& v, const Tensor& g) {
+  if (v.defined() && v.requires_grad()) AccumulateGrad(v, g);
+}
+
+}  // namespace
+
+Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, const Var& C,
+                  const Var& D, const Var& z, const Var& delta_bias, SelectiveScanOptions options,
+                  Tensor* last_state) {
+  LRA_CHECK(u.rank() == 3) << "SelectiveScan: u " << u.shape().ToString() << " must be [B, L, D]";
+  LRA_CHECK(A.rank() == 2 && A.dim(0) == u.dim(2))
+      << "SelectiveScan: A " << A.shape().ToString() << " must be [D, N], D = " << u.dim(2);
+  const int64_t bsz = u.dim(0), len = u.dim(1), dim = u.dim(2), n = A.dim(1);
+  LRA_CHECK(delta.shape() == u.shape())
+      << "SelectiveScan: delta " << delta.shape().ToString() << " != u " << u.shape().ToString();
+  const Shape bc{bsz, len, n};
+  LRA_CHECK(B.shape() == bc && C.shape() == bc)
+      << "SelectiveScan: B " << B.shape().ToString() << " C " << C.shape().ToString()
+      << ", want " << bc.ToString();
+  CheckOptional(D, Shape{dim}, "D");
+  CheckOptional(delta_bias, Shape{dim}, "delta_bias");
+  CheckOptional(z, u.shape(), "z");
+
+  ScanArgs a;
+  a.batch = bsz;
+  a.len = len;
+  a.dim = dim;
+  a.nstate = n;
+  a.u = u.value().data<float>();
+  a.delta = delta.value().data<float>();
+  a.A = A.value().data<float>();
+  a.B = B.value().data<float>();
+  a.C = C.value().data<float>();
+  a.D = D.defined() ? D.value().data<float>() : nullptr;
+  a.z = z.defined() ? z.value().data<float>() : nullptr;
+  a.bias = delta_bias.defined() ? delta_bias.value().data<float>() : nullptr;
+  a.softplus = options.delta_softplus;
+  a.nblocks = (dim + kW - 1) / kW;
+  a.ngroups = (a.nblocks + kGroup - 1) / kGroup;
+  a.nchunks = (len + kT - 1) / kT;
+  a.dpad = a.nblocks * kW;
+
+  std::vector<Var> inputs = {u, delta, A, B, C};
+  for (const Var* v : {&D, &z, &delta_bias})
+    if (v->defined()) inputs.push_back(*v);
+  const bool need = NeedsGrad(inputs);
+  Tensor out = Tensor::Empty(u.shape());
+  Tensor ckpt = need ? Tensor::Empty({bsz, std::max<int64_t>(a.nchunks, 1), n, a.dpad}) : Tensor();
+  if (last_state) *last_state = Tensor::Zeros({bsz, dim, n});
+  const int64_t items = bsz * a.ngroups;
+  const int64_t item_cost = len * kGroup * kW * n;
+  float* outp = out.data<float>();
+  float* ckp = need ? ckpt.data<float>() : nullptr;
+  float* lastp = last_state ? last_state->data<float>() : nullptr;
+  ParallelFor(
+      items,
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) ForwardItem(a, i, outp, ckp, lastp);
+      },
+      item_cost);
+  if (!need) return MakeOp("SelectiveScan", out, inputs, nullptr);
+
+  return MakeOp("SelectiveScan", out, inputs,
+                [a, u, delta, A, B, C, D, z, delta_bias, ckpt](const Tensor& dout) {
+    const int64_t bsz = a.batch, len = a.len, dim = a.dim, n = a.nstate;
+    Tensor du = Tensor::Empty(u.shape()), ddelta = Tensor::Empty(u.shape());
+    Tensor dz = a.z ? Tensor::Empty(u.shape()) : Tensor();
+    Tensor pB = Tensor::Empty({bsz, a.ngroups, len, n}), pC = Tensor::Empty({bsz, a.ngroups, len, n});
+    Tensor pA = Tensor::Empty({bsz, dim, n}), pD = Tensor::Empty({bsz, dim}),
+           pb = Tensor::Empty({bsz, dim});
+    ScanGrads gr{du.data<float>(),  ddelta.data<float>(), a.z ? dz.data<float>() : nullptr,
+                 pB.data<float>(),  pC.data<float>(),     pA.data<float>(),
+                 pD.data<float>(),  pb.data<float>()};
+    const float* doutp = dout.data<float>();
+    const float* ckp = ckpt.data<float>();
+    ParallelFor(
+        bsz * a.ngroups,
+        [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) BackwardItem(a, i, doutp, ckp, gr);
+        },
+        len * kGroup * kW * n);
+    Give(u, du);
+    Give(delta, ddelta);
+    Give(z, dz);
+    // Per-group partials of dB and dC, per-batch partials of dA, dD and d delta_bias: summed
+    // in a fixed order.
+    auto give_sum = [&](const Var& v, const Tensor& part, int64_t parts, int64_t rows) {
+      if (!v.defined() || !v.requires_grad()) return;
+      Tensor g = Tensor::Empty(v.shape());
+      const int64_t per = g.numel() / rows;
+      const float* pp = part.data<float>();
+      float* gp = g.data<float>();
+      for (int64_t r = 0; r < rows; ++r) SumParts(pp + r * parts * per, parts, per, gp + r * per);
+      AccumulateGrad(v, g);
+    };
+    give_sum(B, pB, a.ngroups, bsz);
+    give_sum(C, pC, a.ngroups, bsz);
+    give_sum(A, pA, bsz, 1);
+    give_sum(D, pD, bsz, 1);
+    give_sum(delta_bias, pb, bsz, 1);
+  });
+}
+
+Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, const Tensor& A,
+                         const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
+                         const Tensor& delta_bias, SelectiveScanOptions options) {
+  LRA_CHECK(u.rank() == 2 && A.rank() == 2 && A.dim(0) == u.dim(1))
+      << "SelectiveScanStep: u " << u.shape().ToString() << " must be [batch, D], A "
+      << A.shape().ToString() << " [D, N]";
+  const int64_t bsz = u.dim(0), dim = u.dim(1), n = A.dim(1);
+  LRA_CHECK(delta.shape() == u.shape() && (!z.defined() || z.shape() == u.shape()))
+      << "SelectiveScanStep: delta " << delta.shape().ToString() << " / z must match u "
+      << u.shape().ToString();
+  LRA_CHECK(B.shape() == (Shape{bsz, n}) && C.shape() == (Shape{bsz, n}))
+      << "SelectiveScanStep: B " << B.shape().ToString() << " C " << C.shape().ToString()
+      << ", want [" << bsz << ", " << n << "]";
+  LRA_CHECK(state.shape() == (Shape{bsz, dim, n}))
+      << "SelectiveScanStep: state " << state.shape().ToString() << ", want [" << bsz << ", "
+      << dim << ", " << n << "]";
+  LRA_CHECK((!D.defined() || D.shape() == Shape{dim}) &&
+            (!delta_bias.defined() || delta_bias.shape() == Shape{dim}))
+      << "SelectiveScanStep: D and delta_bias must be [" << dim << "]";
+  Tensor out = Tensor::Empty({bsz, dim});
+  const float* Ap = A.data<float>();
+  float* hp = state.data<float>();
+  float* op = out.data<float>();
+  ParallelFor(
+      bsz,
+      [&](int64_t b0, int64_t b1) {
+        std::vector<float> dt(dim), sig(dim), tmp(dim), sz(dim), dA(dim * n);
+        for (int64_t b = b0; b < b1; ++b) {
+          const float* dp = delta.data<float>() + b * dim;
+          for (int64_t d = 0; d < dim; ++d)
+            dt[d] = dp[d] + (delta_bias.defined() ? delta_bias.data<float>()[d] : 0.0f);
+          if (options.delta_softplus) Softplus(dt.data(), dt.data(), nullptr, tmp.data(), dim);
+          for (int64_t d = 0; d < dim; ++d)
+            for (int64_t k = 0; k < n; ++k) dA[d * n + k] = dt[d] * Ap[d * n + k];
+          vmath::Exp(dA.data(), dA.data(), dim * n);
+          const float* up = u.data<float>() + b * dim;
+          float* y = op + b * dim;
+          StepLanes(dim, n, dA.data(), dt.data(), up, B.data<float>() + b * n,
+                    C.data<float>() + b * n, hp + b * dim * n, y);
+          if (D.defined())
+            for (int64_t d = 0; d < dim; ++d) y[d] += D.data<float>()[d] * up[d];
+          if (z.defined()) {
+            const float* zp = z.data<float>() + b * dim;
+            vmath::Sigmoid(zp, sz.data(), dim);
+            for (int64_t d = 0; d < dim; ++d) y[d] *= zp[d] * sz[d];
+          }
+        }
+      },
+      dim * n * 8);
+  return out;
+}
+
+// ---- Causal depthwise conv1d ----
+
+namespace {
+
+// pre[r, :] = bias + sum_k w[:, k] x[r - K + 1 + k, :] for rows r in [r0, r1) of [B*L, D]
+// (rows of other sequences masked); wt is w transposed to [K, D].
+LRA_SSM_CLONES void ConvRows(const float* x, const float* wt, const float* bias, int64_t len,
+                             int64_t dim, int64_t kw, int64_t r0, int64_t r1, float* pre) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r % len;
+    float* o = pre + r * dim;
+    for (int64_t d = 0; d < dim; ++d) o[d] = bias ? bias[d] : 0.0f;
+    for (int64_t k = 0; k < kw; ++k) {
+      const int64_t s = t - kw + 1 + k;
+      if (s < 0) continue;
+      const float* xs = x + (r - t + s) * dim;
+      const float* wk = wt + k * dim;
+      for (int64_t d = 0; d < dim; ++d) o[d] += wk[d] * xs[d];
+    }
+  }
+}
+
+Tensor TransposeDK(const Tensor& w) {
+  const int64_t dim = w.dim(0), kw = w.dim(1);
+  Tensor wt = Tensor::Empty({kw, dim});
+  for (int64_t d = 0; d < dim; ++d)
+    for (int64_t k = 0; k < kw; ++k) wt.data<float>()[k * dim + d] = w.data<float>()[d * kw + k];
+  return wt;
+}
+
+// y = pre * sigmoid(pre) over rows [r0, r1) (in place on y, which holds pre).
+void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    vmath::Sigmoid(y + r * dim, sig, dim);
+    for (int64_t d = 0; d < dim; ++d) y[r * dim + d] *= sig[d];
+  }
+}
+
+}  // namespace
+
+Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
+  LRA_CHECK(x.rank() == 3 && w.rank() == 2 && w.dim(0) == x.dim(2))
+      << "CausalConv1d: x " << x.shape().ToString() << " must be [B, L, D] and w "
+      << w.shape().ToString() << " [D, K]";
+  if (bias.defined())
+    LRA_CHECK(bias.shape() == Shape{x.dim(2)}) << "CausalConv1d: bias " << bias.shape().ToString();
+  const int64_t len = x.dim(1), dim = x.dim(2), kw = w.dim(1), rows = x.dim(0) * len;
+  Tensor wt = TransposeDK(w.value());
+  Tensor y = Tensor::Empty(x.shape());
+  const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
+  ParallelFor(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        ConvRows(x.value().data<float>(), wt.data<float>(), bp, len, dim, kw, r0, r1,
+                 y.data<float>());
+        if (silu) {
+          std::vector<float> sig(dim);
+          SiluRows(y.data<float>(), sig.data(), dim, r0, r1);
+        }
+      },
+      dim * kw);
+  std::vector<Var> inputs = {x, w};
+  if (bias.defined()) inputs.push_back(bias);
+  return MakeOp("CausalConv1d", y, inputs, [x, w, bias, silu, wt, len, dim, kw, rows](
+                                               const Tensor& dy) {
+    // g = dy * act'(pre), recomputing pre; silu'(p) = s (1 + p (1 - s)).
+    Tensor g = Tensor::Empty(x.shape());
+    const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
+    const float* xp = x.value().data<float>();
+    float* gp = g.data<float>();
+    const float* dyp = dy.data<float>();
+    ParallelFor(
+        rows,
+        [&](int64_t r0, int64_t r1) {
+          if (!silu) {
+            std::memcpy(gp + r0 * dim, dyp + r0 * dim, (r1 - r0) * dim * sizeof(float));
+            return;
+          }
+          ConvRows(xp, wt.data<float>(), bp, len, dim, kw, r0, r1, gp);
+          std::vector<float> sig(dim);
+          for (int64_t r = r0; r < r1; ++r) {
+            float* gr = gp + r * dim;
+            vmath::Sigmoid(gr, sig.data(), dim);
+            for (int64_t d = 0; d < dim; ++d)
+              gr[d] = dyp[r * dim + d] * sig[d] * (1.0f + gr[d] * (1.0f - sig[d]));
+          }
+        },
+        dim * kw);
+    if (x.requires_grad()) {
+      // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
+      Tensor dx = Tensor::Empty(x.shape());
+      float* dxp = dx.data<float>();
+      const float* wtp = wt.data<float>();
+      ParallelFor(
+          rows,
+          [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+              const int64_t s = r % len;
+              float* o = dxp + r * dim;
+              std::fill(o, o + dim, 0.0f);
+              for (int64_t k = 0; k < kw; ++k) {
+                const int64_t t = s + kw - 1 - k;
+                if (t >= len) continue;
+                const float* gt = gp + (r - s + t) * dim;
+                for (int64_t d = 0; d < dim; ++d) o[d] += wtp[k * dim + d] * gt[d];
+              }
+            }
+          },
+          dim * kw);
+      AccumulateGrad(x, dx);
+    }
+    const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+    if (need_w || need_b) {
+      // Partials over fixed blocks of rows, summed in block order (thread-count independent).
+      constexpr int64_t kRows = 256;
+      const int64_t nb = (rows + kRows - 1) / kRows;
+      std::vector<float> part(nb * (kw + 1) * dim, 0.0f);
+      ParallelFor(
+          nb,
+          [&](int64_t b0, int64_t b1) {
+            for (int64_t blk = b0; blk < b1; ++blk) {
+              float* p = part.data() + blk * (kw + 1) * dim;
+              for (int64_t r = blk * kRows; r < std::min(rows, (blk + 1) * kRows); ++r) {
+                const int64_t t = r % len;
+                const float* gr = gp + r * dim;
+                for (int64_t k = 0; k < kw; ++k) {
+                  const int64_t s = t - kw + 1 + k;
+                  if (s < 0) continue;
+                  const float* xs = xp + (r - t + s) * dim;
+                  for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
+                }
+                for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
+              }
+            }
+          },
+          kRows * dim * kw);
+      std::vector<float> tot((kw + 1) * dim);
+      SumParts(part.data(), nb, (kw + 1) * dim, tot.data());
+      if (need_w) {
+        Tensor dw = Tensor::Empty(w.shape());
+        for (int64_t d = 0; d < dim; ++d)
+          for (int64_t k = 0; k < kw; ++k) dw.data<float>()[d * kw + k] = tot[k * dim + d];
+        AccumulateGrad(w, dw);
+      }
+      if (need_b) {
+        Tensor db = Tensor::Empty(bias.shape());
+        std::copy(tot.begin() + kw * dim, tot.end(), db.data<float>());
+        AccumulateGrad(bias, db);
+      }
+    }
+  });
+}
+
+Tensor CausalConv1dStep(Tensor& state, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        bool silu) {
+  LRA_CHECK(x.rank() == 2 && w.rank() == 2 && w.dim(0) == x.dim(1))
+      << "CausalConv1dStep: x " << x.shape().ToString() << " must be [batch, D], w "
+      << w.shape().ToString() << " [D, K]";
+  const int64_t bsz = x.dim(0), dim = x.dim(1), kw = w.dim(1);
+  LRA_CHECK(state.shape() == (Shape{bsz, dim, kw}))
+      << "CausalConv1dStep: state " << state.shape().ToString() << ", want [" << bsz << ", "
+      << dim << ", " << kw << "]";
+  LRA_CHECK(!bias.defined() || bias.shape() == Shape{dim})
+      << "CausalConv1dStep: bias " << bias.shape().ToString();
+  Tensor y = Tensor::Empty({bsz, dim});
+  float* sp = state.data<float>();
+  float* yp = y.data<float>();
+  const float* wp = w.data<float>();
+  for (int64_t b = 0; b < bsz; ++b) {
+    for (int64_t d = 0; d < dim; ++d) {
+      float* s = sp + (b * dim + d) * kw;
+      std::memmove(s, s + 1, (kw - 1) * sizeof(float));
+      s[kw - 1] = x.data<float>()[b * dim + d];
+      float acc = bias.defined() ? bias.data<float>()[d] : 0.0f;
+      for (int64_t k = 0; k < kw; ++k) acc += wp[d * kw + k] * s[k];
+      yp[b * dim + d] = acc;
+    }
+  }
+  if (silu) {
+    std::vector<float> sig(dim);
+    SiluRows(yp, sig.data(), dim, 0, bsz);
+  }
+  return y;
+}
+
+}  // namespace lra

@@ -1,0 +1,249 @@
+// SelectiveScan and CausalConv1d against double-precision references (forward and central
+// finite-difference gradients, core/testing/grad_check.h), streaming steps against the
+// training-mode ops, and thread-count independence.
+#include "core/ops/ssm.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "core/random.h"
+#include "core/tape.h"
+#include "core/testing/grad_check.h"
+
+namespace lra {
+namespace {
+
+using testing::CheckOp;
+using testing::kEpsF32;
+using testing::OpCheck;
+using testing::RandomTensor;
+
+struct ScanCase {
+  int64_t b, l, d, n;
+  bool has_D, has_z, has_bias, softplus;
+};
+
+// selective_scan_ref (state-spaces/mamba e9594ce, mamba_ssm/ops/selective_scan_interface.py)
+// in double and [B, L, D] layout. in = {u, delta, A, B, C, [D], [z], [delta_bias]}.
+std::vector<double> RefScan(const ScanCase& k, const std::vector<std::vector<double>>& in) {
+  const auto &u = in[0], &delta = in[1], &A = in[2], &Bm = in[3], &Cm = in[4];
+  size_t next = 5;
+  const std::vector<double>* D = k.has_D ? &in[next++] : nullptr;
+  const std::vector<double>* z = k.has_z ? &in[next++] : nullptr;
+  const std::vector<double>* bias = k.has_bias ? &in[next++] : nullptr;
+  std::vector<double> out(k.b * k.l * k.d);
+  for (int64_t b = 0; b < k.b; ++b)
+    for (int64_t d = 0; d < k.d; ++d) {
+      std::vector<double> h(k.n, 0.0);
+      for (int64_t t = 0; t < k.l; ++t) {
+        const int64_t i = (b * k.l + t) * k.d + d;
+        double dt = delta[i] + (bias ? (*bias)[d] : 0.0);
+        if (k.softplus) dt = dt > 20 ? dt : std::log1p(std::exp(dt));
+        double y = 0;
+        for (int64_t j = 0; j < k.n; ++j) {
+          h[j] = std::exp(dt * A[d * k.n + j]) * h[j] + dt * Bm[(b * k.l + t) * k.n + j] * u[i];
+          y += Cm[(b * k.l + t) * k.n + j] * h[j];
+        }
+        if (D) y += (*D)[d] * u[i];
+        if (z) y *= (*z)[i] / (1 + std::exp(-(*z)[i]));
+        out[i] = y;
+      }
+    }
+  return out;
+}
+
+// Inputs for a case: u, delta in [-1, 1]; A = -(1..N) scaled into [-1.5, -0.1] per channel
+// (S4D-Real-like, decaying); B, C, D, z, bias in [-1, 1].
+std::vector<Tensor> ScanInputs(const ScanCase& k, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<Tensor> in = {RandomTensor({k.b, k.l, k.d}, rng), RandomTensor({k.b, k.l, k.d}, rng),
+                            RandomTensor({k.d, k.n}, rng, -1.5f, -0.1f),
+                            RandomTensor({k.b, k.l, k.n}, rng), RandomTensor({k.b, k.l, k.n}, rng)};
+  if (k.has_D) in.push_back(RandomTensor({k.d}, rng));
+  if (k.has_z) in.push_back(RandomTensor({k.b, k.l, k.d}, rng, -2.0f, 2.0f));
+  if (k.has_bias) in.push_back(RandomTensor({k.d}, rng, -0.5f, 0.5f));
+  return in;
+}
+
+Var RunScan(const ScanCase& k, const std::vector<Var>& in, Tensor* last = nullptr) {
+  size_t next = 5;
+  const Var D = k.has_D ? in[next++] : Var();
+  const Var z = k.has_z ? in[next++] : Var();
+  const Var bias = k.has_bias ? in[next++] : Var();
+  SelectiveScanOptions o;
+  o.delta_softplus = k.softplus;
+  return SelectiveScan(in[0], in[1], in[2], in[3], in[4], D, z, bias, o, last);
+}
+
+// Tolerances (grad_check.h): an output is a sum over the N states of terms that each add up to
+// L decayed inputs, so the forward's reduction length is L * N. A gradient sums at most every
+// term of the forward (dB and dC over D channels and L steps, dA, dD and delta_bias over B and
+// L): B * L * D * N bounds every backward sum.
+void CheckScan(const ScanCase& k) {
+  OpCheck c;
+  c.op = [k](const std::vector<Var>& in) { return RunScan(k, in); };
+  c.ref = [k](const std::vector<std::vector<double>>& in) { return RefScan(k, in); };
+  c.reduction_length = static_cast<double>(k.l * k.n);
+  c.grad_reduction_length = static_cast<double>(k.b * k.l * k.d * k.n);
+  CheckOp(c, ScanInputs(k, 11));
+}
+
+TEST(SelectiveScanTest, AllInputsAcrossChunksAndBlocks) {
+  // L = 70 crosses the 64-step chunk; D = 20 is one full 16-lane block and a partial one.
+  CheckScan({2, 70, 20, 3, true, true, true, true});
+}
+
+TEST(SelectiveScanTest, TwoChannelGroups) {
+  // D = 70: five blocks in two work items per batch row, so dB and dC sum two partials.
+  CheckScan({1, 20, 70, 2, false, false, true, true});
+}
+
+TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
+
+TEST(SelectiveScanTest, SoftplusAboveThresholdIsIdentity) {
+  const ScanCase k{1, 3, 2, 1, false, false, false, true};
+  std::vector<Tensor> in = ScanInputs(k, 3);
+  in[1].Fill(25.0f);  // softplus(25) taken as 25, as the reference kernel does
+  Var out = RunScan(k, {Var(in[0]), Var(in[1]), Var(in[2]), Var(in[3]), Var(in[4])});
+  std::vector<std::vector<double>> din;
+  for (const Tensor& t : in) din.push_back(testing::ToDouble(t));
+  const std::vector<double> ref = RefScan(k, din);
+  for (size_t i = 0; i < ref.size(); ++i)
+    EXPECT_NEAR(out.value().data<float>()[i], ref[i], 64 * kEpsF32 * std::max(1.0, std::abs(ref[i])));
+}
+
+// Stepping one token at a time equals the scan. Both are fp32 evaluations of the same sums and
+// each is within 16 eps sqrt(L N) scale of the exact result (the forward bound above), so they
+// differ by at most twice that.
+TEST(SelectiveScanTest, StepMatchesScan) {
+  const ScanCase k{2, 150, 20, 4, true, true, true, true};
+  const std::vector<Tensor> in = ScanInputs(k, 5);
+  Tensor last;
+  Var out;
+  {
+    NoGrad ng;
+    std::vector<Var> vars;
+    for (const Tensor& t : in) vars.emplace_back(t);
+    out = RunScan(k, vars, &last);
+  }
+  Tensor state = Tensor::Zeros({k.b, k.d, k.n});
+  double scale = 1;
+  for (float v : out.value().ToVector()) scale = std::max(scale, std::abs(double(v)));
+  const double tol = 2 * 16 * kEpsF32 * std::sqrt(double(k.l * k.n)) * scale;
+  SelectiveScanOptions o;
+  o.delta_softplus = true;
+  auto slice = [&](const Tensor& x, int64_t t) {  // x[:, t, :]
+    const int64_t w = x.dim(2);
+    Tensor s = Tensor::Empty({k.b, w});
+    for (int64_t b = 0; b < k.b; ++b)
+      for (int64_t j = 0; j < w; ++j) s.data<float>()[b * w + j] = x.data<float>()[(b * k.l + t) * w + j];
+    return s;
+  };
+  for (int64_t t = 0; t < k.l; ++t) {
+    const Tensor y = SelectiveScanStep(state, slice(in[0], t), slice(in[1], t), in[2],
+                                       slice(in[3], t), slice(in[4], t), in[5], slice(in[6], t),
+                                       in[7], o);
+    for (int64_t b = 0; b < k.b; ++b)
+      for (int64_t d = 0; d < k.d; ++d)
+        ASSERT_NEAR(y.data<float>()[b * k.d + d],
+                    out.value().data<float>()[(b * k.l + t) * k.d + d], tol)
+            << "t " << t << " b " << b << " d " << d;
+  }
+  // The scan's last state continues the stream: it equals the stepped state.
+  double sscale = 1;
+  for (float v : state.ToVector()) sscale = std::max(sscale, std::abs(double(v)));
+  const double stol = 2 * 16 * kEpsF32 * std::sqrt(double(k.l)) * sscale;
+  for (int64_t i = 0; i < state.numel(); ++i)
+    ASSERT_NEAR(last.data<float>()[i], state.data<float>()[i], stol) << i;
+}
+
+// Output and every gradient are bitwise identical with 1 and 2 threads (fixed partial sums).
+TEST(SelectiveScanTest, ThreadCountIndependent) {
+  const ScanCase k{3, 130, 70, 5, true, true, true, true};
+  const std::vector<Tensor> in = ScanInputs(k, 9);
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    std::vector<Var> vars;
+    for (const Tensor& t : in) vars.emplace_back(t.Clone(), true);
+    Var out = RunScan(k, vars);
+    Rng rng(2);
+    Backward(out, RandomTensor(out.shape(), rng));
+    std::vector<std::vector<float>> r = {out.value().ToVector()};
+    for (const Var& v : vars) r.push_back(v.grad().ToVector());
+    return r;
+  };
+  const int prev = omp_get_max_threads();
+  const auto one = run(1), two = run(2);
+  omp_set_num_threads(prev);
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], two[i]) << "tensor " << i;
+}
+
+// ---- CausalConv1d ----
+
+std::vector<double> RefConv(int64_t bsz, int64_t len, int64_t dim, int64_t kw, bool has_bias,
+                            bool silu, const std::vector<std::vector<double>>& in) {
+  std::vector<double> y(bsz * len * dim);
+  for (int64_t b = 0; b < bsz; ++b)
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t d = 0; d < dim; ++d) {
+        double acc = has_bias ? in[2][d] : 0.0;
+        for (int64_t k = 0; k < kw; ++k) {
+          const int64_t s = t - kw + 1 + k;
+          if (s >= 0) acc += in[1][d * kw + k] * in[0][(b * len + s) * dim + d];
+        }
+        y[(b * len + t) * dim + d] = silu ? acc / (1 + std::exp(-acc)) : acc;
+      }
+  return y;
+}
+
+void CheckConv(bool has_bias, bool silu) {
+  const int64_t bsz = 2, len = 11, dim = 5, kw = 4;
+  Rng rng(4);
+  std::vector<Tensor> in = {RandomTensor({bsz, len, dim}, rng), RandomTensor({dim, kw}, rng)};
+  if (has_bias) in.push_back(RandomTensor({dim}, rng));
+  OpCheck c;
+  c.op = [&](const std::vector<Var>& v) {
+    return CausalConv1d(v[0], v[1], has_bias ? v[2] : Var(), silu);
+  };
+  c.ref = [&](const std::vector<std::vector<double>>& v) {
+    return RefConv(bsz, len, dim, kw, has_bias, silu, v);
+  };
+  c.reduction_length = kw + 1;                  // K products and the bias
+  c.grad_reduction_length = bsz * len * kw;     // dw, dbias sum over B and L
+  CheckOp(c, in);
+}
+
+TEST(CausalConv1dTest, Plain) { CheckConv(false, false); }
+TEST(CausalConv1dTest, BiasAndSilu) { CheckConv(true, true); }
+
+// Same sums in the same order (bias, then k = 0..K-1; missing inputs are zeros in the step),
+// so the step equals the op to a few ulp: 16 eps sqrt(K + 1) scale, as the forward bound.
+TEST(CausalConv1dTest, StepMatchesConv) {
+  const int64_t bsz = 2, len = 9, dim = 19, kw = 4;
+  Rng rng(6);
+  const Tensor x = RandomTensor({bsz, len, dim}, rng), w = RandomTensor({dim, kw}, rng),
+               bias = RandomTensor({dim}, rng);
+  Var y;
+  {
+    NoGrad ng;
+    y = CausalConv1d(Var(x), Var(w), Var(bias), true);
+  }
+  Tensor state = Tensor::Zeros({bsz, dim, kw});
+  const double tol = 16 * kEpsF32 * std::sqrt(double(kw + 1)) * 5;  // scale: |pre| <= 1 + K
+  for (int64_t t = 0; t < len; ++t) {
+    Tensor xt = Tensor::Empty({bsz, dim});
+    for (int64_t b = 0; b < bsz; ++b)
+      for (int64_t d = 0; d < dim; ++d) xt.data<float>()[b * dim + d] = x.data<float>()[(b * len + t) * dim + d];
+    const Tensor yt = CausalConv1dStep(state, xt, w, bias, true);
+    for (int64_t b = 0; b < bsz; ++b)
+      for (int64_t d = 0; d < dim; ++d)
+        ASSERT_NEAR(yt.data<float>()[b * dim + d], y.value().data<float>()[(b * len + t) * dim + d], tol);
+  }
+}
+
+}  // namespace
+}  // namespace lra
