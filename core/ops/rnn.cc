@@ -14,6 +14,61 @@
 namespace lra {
 namespace {
 
+// out[r, c0 + c] += sum_kk a[r, kk] w[kk, c0 + c] for R rows and kC columns, the R x kC
+// accumulators held in registers (8 x 32 floats = 16 AVX-512 registers) while w's rows stream
+// through once. Sums run over kk in order.
+constexpr int kCols = 32;
+template <int R>
+__attribute__((always_inline)) inline void RowBlock(int64_t k, int64_t n, int64_t c0,
+                                                    const float* __restrict__ a,
+                                                    const float* __restrict__ w,
+                                                    float* __restrict__ out) {
+  float acc[R][kCols];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < kCols; ++c) acc[r][c] = out[r * n + c0 + c];
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const float* wr = w + kk * n + c0;
+    for (int r = 0; r < R; ++r) {
+      const float ar = a[r * k + kk];
+      for (int c = 0; c < kCols; ++c) acc[r][c] += ar * wr[c];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < kCols; ++c) out[r * n + c0 + c] = acc[r][c];
+}
+
+// out [rows, n] += a [rows, k] w [k, n] on the calling thread: the per-step hidden-to-hidden
+// product ([8, 128] x [128, 512] for the LSTM at H = 128 is 0.5 MFMA, a few microseconds). A
+// oneDNN call per step would cost its dispatch and, from 1 MFLOP, a parallel region per step;
+// this loop costs neither, and every step (training or streaming) sums in the same order.
+__attribute__((target_clones("avx512f", "avx2,fma", "default"))) void RowsTimesMatrix(
+    int64_t rows, int64_t k, int64_t n, const float* a, const float* w, float* out) {
+  constexpr int kRows = 8;
+  const int64_t ncol = n / kCols * kCols;
+  int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    for (int64_t c0 = 0; c0 < ncol; c0 += kCols)
+      RowBlock<kRows>(k, n, c0, a + r * k, w, out + r * n);
+  for (; r < rows; ++r)
+    for (int64_t c0 = 0; c0 < ncol; c0 += kCols) RowBlock<1>(k, n, c0, a + r * k, w, out + r * n);
+  if (ncol == n) return;
+  for (int64_t i = 0; i < rows; ++i)  // columns beyond the last full block of 32
+    for (int64_t c = ncol; c < n; ++c) {
+      float s = out[i * n + c];
+      for (int64_t kk = 0; kk < k; ++kk) s += a[i * k + kk] * w[kk * n + c];
+      out[i * n + c] = s;
+    }
+}
+
+// w [k, n] -> [n, k].
+Tensor Transposed(const Tensor& w) {
+  const int64_t k = w.dim(0), n = w.dim(1);
+  Tensor t = Tensor::Empty({n, k});
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < n; ++j) t.data<float>()[j * k + i] = w.data<float>()[i * n + j];
+  return t;
+}
+
 // out[j] = sum over rows of m[r, j] for a [rows, n] matrix; each column sums its rows in order
 // (thread-count independent); columns split over threads in blocks of 64.
 void ColumnSums(const float* m, int64_t rows, int64_t n, float* out) {
@@ -55,7 +110,7 @@ void Preactivation(const float* x, int64_t xstride, const float* bias, const flo
     if (bias)
       for (int64_t j = 0; j < g; ++j) o[j] += bias[j];
   }
-  if (hprev) onednn::Gemm(1, bsz, g, h, false, false, hprev, w, nullptr, gates, true);
+  if (hprev) RowsTimesMatrix(bsz, h, g, hprev, w, gates);
 }
 
 // LSTM cell on one row: a = [a_i | a_f | a_g | a_o] -> activations in place; c = f cprev + i g;
@@ -134,6 +189,7 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                                              : std::vector<Var>{xproj, w_hh},
                 [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
     Tensor dg = Tensor::Empty({len, bsz, g});
+    const Tensor wt = Transposed(w_hh.value());  // [4H, H]
     std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
     const float* dp = dout.data<float>();
     for (int64_t t = len - 1; t >= 0; --t) {
@@ -154,10 +210,11 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
           dc_next[r * h + j] = dc * f;
         }
       }
-      // dh_{t-1} = dg_t w_hh^T (w_hh stored [H, 4H] is w_hh^T's transposed layout).
+      // dh_{t-1} = dg_t w_hh^T.
+      std::fill(dh_rec.begin(), dh_rec.end(), 0.0f);
       if (t > 0)
-        onednn::Gemm(1, bsz, h, g, false, true, dg.data<float>() + t * bsz * g,
-                     w_hh.value().data<float>(), nullptr, dh_rec.data(), false);
+        RowsTimesMatrix(bsz, g, h, dg.data<float>() + t * bsz * g, wt.data<float>(),
+                        dh_rec.data());
     }
     if (xproj.requires_grad()) {
       Tensor dx = Tensor::Empty(xproj.shape());
@@ -197,6 +254,7 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                 [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
     Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
     Tensor dx = Tensor::Empty(xproj.shape());
+    const Tensor wt = Transposed(w_hh.value());  // [3H, H]
     std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
     const float* dp = dout.data<float>();
     for (int64_t t = len - 1; t >= 0; --t) {
@@ -224,8 +282,8 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
       // dh_{t-1} = dh_t z + ds_t w_hh^T.
       dh_rec.swap(dh_direct);
       if (t > 0)
-        onednn::Gemm(1, bsz, h, g, false, true, dgh.data<float>() + t * bsz * g,
-                     w_hh.value().data<float>(), nullptr, dh_rec.data(), true);
+        RowsTimesMatrix(bsz, g, h, dgh.data<float>() + t * bsz * g, wt.data<float>(),
+                        dh_rec.data());
     }
     if (xproj.requires_grad()) AccumulateGrad(xproj, dx);
     WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);

@@ -73,8 +73,7 @@ Var RunRnn(bool lstm, const std::vector<Var>& in) {
 // Tolerances (grad_check.h): each pre-activation sums H products and the state carries the
 // sums of all L steps, so the forward's reduction length is L * H; the weight and bias
 // gradients also sum over the B rows: B * L * H for the backward.
-void CheckRnn(bool lstm, bool has_bias) {
-  const int64_t bsz = 2, len = 7, h = 5;
+void CheckRnn(bool lstm, bool has_bias, int64_t bsz = 2, int64_t len = 7, int64_t h = 5) {
   OpCheck c;
   c.op = [lstm](const std::vector<Var>& in) { return RunRnn(lstm, in); };
   c.ref = [=](const std::vector<std::vector<double>>& in) {
@@ -88,6 +87,10 @@ void CheckRnn(bool lstm, bool has_bias) {
 TEST(LstmTest, GradCheck) { CheckRnn(true, true); }
 TEST(LstmTest, GradCheckNoBias) { CheckRnn(true, false); }
 TEST(GruTest, GradCheck) { CheckRnn(false, true); }
+// 9 rows and 3H = 33 / 4H = 44 columns: the 8-row and 1-row register blocks of the
+// hidden-to-hidden product and its column tail (H = 5 above only takes the tail).
+TEST(LstmTest, GradCheckBlockedProduct) { CheckRnn(true, true, 9, 4, 11); }
+TEST(GruTest, GradCheckBlockedProduct) { CheckRnn(false, true, 9, 4, 11); }
 TEST(GruTest, GradCheckNoBias) { CheckRnn(false, false); }
 
 // Stepping equals the sequence op. Both are fp32 evaluations of the same sums, each within
