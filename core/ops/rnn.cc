@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/kernels/onednn/gemm.h"
 #include "core/kernels/vmath/vmath.h"
+#include "core/ops/recurrent_internal.h"
 #include "core/parallel.h"
 
 #pragma GCC optimize("O3")
@@ -217,12 +218,12 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                         dh_rec.data());
     }
     if (xproj.requires_grad()) {
-      Tensor dx = Tensor::Empty(xproj.shape());
+      recurrent_internal::GradBuffer dx(xproj, xproj.shape());
       for (int64_t t = 0; t < len; ++t)
         for (int64_t r = 0; r < bsz; ++r)
-          std::memcpy(dx.data<float>() + (r * len + t) * g, dg.data<float>() + (t * bsz + r) * g,
+          std::memcpy(dx.data() + (r * len + t) * g, dg.data<float>() + (t * bsz + r) * g,
                       g * sizeof(float));
-      AccumulateGrad(xproj, dx);
+      dx.Finish();
     }
     WeightGrads(w_hh, b_hh, hs, dg, len, bsz, h, g);
   });
@@ -253,7 +254,7 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                                             : std::vector<Var>{xproj, w_hh},
                 [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
     Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
-    Tensor dx = Tensor::Empty(xproj.shape());
+    recurrent_internal::GradBuffer dx(xproj, xproj.shape());
     const Tensor wt = Transposed(w_hh.value());  // [3H, H]
     std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
     const float* dp = dout.data<float>();
@@ -262,7 +263,7 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
         const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
         const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
         float* dsh = dgh.data<float>() + (t * bsz + r) * g;
-        float* dxr = dx.data<float>() + (r * len + t) * g;
+        float* dxr = dx.data() + (r * len + t) * g;
         for (int64_t j = 0; j < h; ++j) {
           const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
           const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
@@ -285,7 +286,7 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
         RowsTimesMatrix(bsz, g, h, dgh.data<float>() + t * bsz * g, wt.data<float>(),
                         dh_rec.data());
     }
-    if (xproj.requires_grad()) AccumulateGrad(xproj, dx);
+    dx.Finish();
     WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);
   });
 }

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/kernels/vmath/vmath.h"
+#include "core/ops/recurrent_internal.h"
 #include "core/parallel.h"
 
 #pragma GCC optimize("O3")
@@ -413,11 +414,6 @@ void CheckOptional(const Var& v, const Shape& want, const char* name) {
                                  << ", want " << want.ToString();
 }
 
-// Adds g into v's gradient when v takes one.
-void Give(const Var& v, const Tensor& g) {
-  if (v.defined() && v.requires_grad()) AccumulateGrad(v, g);
-}
-
 }  // namespace
 
 Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, const Var& C,
@@ -479,12 +475,12 @@ Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, co
   return MakeOp("SelectiveScan", out, inputs,
                 [a, u, delta, A, B, C, D, z, delta_bias, ckpt](const Tensor& dout) {
     const int64_t bsz = a.batch, len = a.len, dim = a.dim, n = a.nstate;
-    Tensor du = Tensor::Empty(u.shape()), ddelta = Tensor::Empty(u.shape());
-    Tensor dz = a.z ? Tensor::Empty(u.shape()) : Tensor();
+    recurrent_internal::GradBuffer du(u, u.shape()), ddelta(delta, u.shape());
+    recurrent_internal::GradBuffer dz(z, u.shape());
     Tensor pB = Tensor::Empty({bsz, a.ngroups, len, n}), pC = Tensor::Empty({bsz, a.ngroups, len, n});
     Tensor pA = Tensor::Empty({bsz, dim, n}), pD = Tensor::Empty({bsz, dim}),
            pb = Tensor::Empty({bsz, dim});
-    ScanGrads gr{du.data<float>(),  ddelta.data<float>(), a.z ? dz.data<float>() : nullptr,
+    ScanGrads gr{du.data(),         ddelta.data(),        a.z ? dz.data() : nullptr,
                  pB.data<float>(),  pC.data<float>(),     pA.data<float>(),
                  pD.data<float>(),  pb.data<float>()};
     const float* doutp = dout.data<float>();
@@ -495,9 +491,9 @@ Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, co
           for (int64_t i = i0; i < i1; ++i) BackwardItem(a, i, doutp, ckp, gr);
         },
         len * kGroup * kW * n);
-    Give(u, du);
-    Give(delta, ddelta);
-    Give(z, dz);
+    du.Finish();
+    ddelta.Finish();
+    dz.Finish();
     // Per-group partials of dB and dC, per-batch partials of dA, dD and d delta_bias: summed
     // in a fixed order.
     auto give_sum = [&](const Var& v, const Tensor& part, int64_t parts, int64_t rows) {
@@ -661,8 +657,8 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
         dim * kw);
     if (x.requires_grad()) {
       // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
-      Tensor dx = Tensor::Empty(x.shape());
-      float* dxp = dx.data<float>();
+      recurrent_internal::GradBuffer dx(x, x.shape());
+      float* dxp = dx.data();
       const float* wtp = wt.data<float>();
       ParallelFor(
           rows,
@@ -680,7 +676,7 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
             }
           },
           dim * kw);
-      AccumulateGrad(x, dx);
+      dx.Finish();
     }
     const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
     if (need_w || need_b) {

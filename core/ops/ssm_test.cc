@@ -182,6 +182,26 @@ TEST(SelectiveScanTest, ThreadCountIndependent) {
   for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], two[i]) << "tensor " << i;
 }
 
+// A second backward adds into the gradients the first one wrote (the first writes in place,
+// the second through a temporary): every gradient doubles exactly.
+TEST(SelectiveScanTest, SecondBackwardAccumulates) {
+  const ScanCase k{2, 70, 20, 3, true, true, true, true};
+  const std::vector<Tensor> in = ScanInputs(k, 13);
+  std::vector<Var> vars;
+  for (const Tensor& t : in) vars.emplace_back(t.Clone(), true);
+  Rng rng(5);
+  const Tensor dy = RandomTensor({k.b, k.l, k.d}, rng);
+  Backward(RunScan(k, vars), dy);
+  std::vector<std::vector<float>> once;
+  for (const Var& v : vars) once.push_back(v.grad().ToVector());
+  Backward(RunScan(k, vars), dy);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    std::vector<float> twice = once[i];
+    for (float& g : twice) g *= 2;
+    EXPECT_EQ(vars[i].grad().ToVector(), twice) << "input " << i;
+  }
+}
+
 // ---- CausalConv1d ----
 
 std::vector<double> RefConv(int64_t bsz, int64_t len, int64_t dim, int64_t kw, bool has_bias,

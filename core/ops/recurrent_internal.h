@@ -1,0 +1,41 @@
+// Internal to ssm.cc and rnn.cc: a gradient buffer a backward pass can overwrite.
+#ifndef LRA_CORE_OPS_RECURRENT_INTERNAL_H_
+#define LRA_CORE_OPS_RECURRENT_INTERNAL_H_
+
+#include "core/tape.h"
+
+namespace lra {
+namespace recurrent_internal {
+
+// For an input v (which may be undefined or need no gradient) and its shape: data() is a
+// buffer the caller fills completely; when this is v's first gradient it is v's gradient
+// itself (no temporary, no copy), otherwise a temporary that Finish() adds in.
+class GradBuffer {
+ public:
+  GradBuffer(const Var& v, const Shape& shape) : v_(v) {
+    if (v.defined() && v.requires_grad()) {
+      bool overwrite;
+      Tensor& g = v.GradForWrite(&overwrite);
+      if (overwrite) {
+        buf_ = g;  // shares the gradient's storage
+        direct_ = true;
+        return;
+      }
+    }
+    buf_ = Tensor::Empty(shape);
+  }
+  float* data() { return buf_.data<float>(); }
+  void Finish() {
+    if (!direct_ && v_.defined() && v_.requires_grad()) AddInto(v_.GradForAccumulate(), buf_);
+  }
+
+ private:
+  Var v_;
+  Tensor buf_;
+  bool direct_ = false;
+};
+
+}  // namespace recurrent_internal
+}  // namespace lra
+
+#endif  // LRA_CORE_OPS_RECURRENT_INTERNAL_H_
