@@ -1,6 +1,8 @@
-// Internal to ssm.cc and rnn.cc: a gradient buffer a backward pass can overwrite.
+// Internal to ssm.cc and rnn.cc: a gradient buffer a backward pass can overwrite, a transpose.
 #ifndef LRA_CORE_OPS_RECURRENT_INTERNAL_H_
 #define LRA_CORE_OPS_RECURRENT_INTERNAL_H_
+
+#include <cstdint>
 
 #include "core/tape.h"
 
@@ -34,6 +36,17 @@ class GradBuffer {
   Tensor buf_;
   bool direct_ = false;
 };
+
+// w [k, n] -> a new [n, k] tensor.
+inline Tensor Transposed2d(const Tensor& w) {
+  const int64_t k = w.dim(0), n = w.dim(1);
+  Tensor t = Tensor::Empty({n, k});
+  const float* src = w.data<float>();
+  float* dst = t.data<float>();
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < n; ++j) dst[j * k + i] = src[i * n + j];
+  return t;
+}
 
 }  // namespace recurrent_internal
 }  // namespace lra

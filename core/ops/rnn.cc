@@ -61,14 +61,6 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) void RowsTimesM
     }
 }
 
-// w [k, n] -> [n, k].
-Tensor Transposed(const Tensor& w) {
-  const int64_t k = w.dim(0), n = w.dim(1);
-  Tensor t = Tensor::Empty({n, k});
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j < n; ++j) t.data<float>()[j * k + i] = w.data<float>()[i * n + j];
-  return t;
-}
 
 // out[j] = sum over rows of m[r, j] for a [rows, n] matrix; each column sums its rows in order
 // (thread-count independent); columns split over threads in blocks of 64.
@@ -190,7 +182,7 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                                              : std::vector<Var>{xproj, w_hh},
                 [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
     Tensor dg = Tensor::Empty({len, bsz, g});
-    const Tensor wt = Transposed(w_hh.value());  // [4H, H]
+    const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [4H, H]
     std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
     const float* dp = dout.data<float>();
     for (int64_t t = len - 1; t >= 0; --t) {
@@ -255,7 +247,7 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
                 [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
     Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
     recurrent_internal::GradBuffer dx(xproj, xproj.shape());
-    const Tensor wt = Transposed(w_hh.value());  // [3H, H]
+    const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [3H, H]
     std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
     const float* dp = dout.data<float>();
     for (int64_t t = len - 1; t >= 0; --t) {

@@ -86,15 +86,25 @@ inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t 
   for (int t = 0; t < T; ++t) {
     const float* src = x + (row0 + t) * dim + d0;
     float* o = dst + t * kW;
-    std::memcpy(o, src, valid * sizeof(float));
-    std::fill(o + valid, o + kW, 0.0f);
+    if (valid == kW) {  // fixed length: an inline vector copy, not a memcpy call per row
+      for (int w = 0; w < kW; ++w) o[w] = src[w];
+    } else {
+      std::memcpy(o, src, valid * sizeof(float));
+      std::fill(o + valid, o + kW, 0.0f);
+    }
   }
 }
 
 inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
                        float* x) {
-  for (int t = 0; t < T; ++t)
-    std::memcpy(x + (row0 + t) * dim + d0, src + t * kW, valid * sizeof(float));
+  for (int t = 0; t < T; ++t) {
+    float* o = x + (row0 + t) * dim + d0;
+    if (valid == kW) {
+      for (int w = 0; w < kW; ++w) o[w] = src[t * kW + w];
+    } else {
+      std::memcpy(o, src + t * kW, valid * sizeof(float));
+    }
+  }
 }
 
 // dA[t][n][w] = dt[t][w] A[n][w] (exponentiated by the caller).
@@ -589,14 +599,6 @@ LRA_SSM_CLONES void ConvRows(const float* x, const float* wt, const float* bias,
   }
 }
 
-Tensor TransposeDK(const Tensor& w) {
-  const int64_t dim = w.dim(0), kw = w.dim(1);
-  Tensor wt = Tensor::Empty({kw, dim});
-  for (int64_t d = 0; d < dim; ++d)
-    for (int64_t k = 0; k < kw; ++k) wt.data<float>()[k * dim + d] = w.data<float>()[d * kw + k];
-  return wt;
-}
-
 // y = pre * sigmoid(pre) over rows [r0, r1) (in place on y, which holds pre).
 void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -614,7 +616,7 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
   if (bias.defined())
     LRA_CHECK(bias.shape() == Shape{x.dim(2)}) << "CausalConv1d: bias " << bias.shape().ToString();
   const int64_t len = x.dim(1), dim = x.dim(2), kw = w.dim(1), rows = x.dim(0) * len;
-  Tensor wt = TransposeDK(w.value());
+  Tensor wt = recurrent_internal::Transposed2d(w.value());  // [K, D]
   Tensor y = Tensor::Empty(x.shape());
   const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
   ParallelFor(
