@@ -61,22 +61,20 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) void RowsTimesM
     }
 }
 
-
 // out[j] = sum over rows of m[r, j] for a [rows, n] matrix; each column sums its rows in order
 // (thread-count independent); columns split over threads in blocks of 64.
 void ColumnSums(const float* m, int64_t rows, int64_t n, float* out) {
   constexpr int64_t kCols = 64;
-  ParallelFor(
-      (n + kCols - 1) / kCols,
-      [&](int64_t c0, int64_t c1) {
-        for (int64_t cb = c0; cb < c1; ++cb) {
-          const int64_t j0 = cb * kCols, j1 = std::min(n, j0 + kCols);
-          std::fill(out + j0, out + j1, 0.0f);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = j0; j < j1; ++j) out[j] += m[r * n + j];
-        }
-      },
-      rows * kCols);
+  ParallelFor((n + kCols - 1) / kCols,
+              [&](int64_t c0, int64_t c1) {
+                for (int64_t cb = c0; cb < c1; ++cb) {
+                  const int64_t j0 = cb * kCols, j1 = std::min(n, j0 + kCols);
+                  std::fill(out + j0, out + j1, 0.0f);
+                  for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t j = j0; j < j1; ++j) out[j] += m[r * n + j];
+                }
+              },
+              rows * kCols);
 }
 
 void CheckRnn(const char* op, const Var& xproj, const Var& w, const Var& b, int gates) {
@@ -178,47 +176,48 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
       std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
     }
   }
-  return MakeOp("Lstm", out, b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh}
-                                             : std::vector<Var>{xproj, w_hh},
-                [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
-    Tensor dg = Tensor::Empty({len, bsz, g});
-    const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [4H, H]
-    std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
-    const float* dp = dout.data<float>();
-    for (int64_t t = len - 1; t >= 0; --t) {
-      for (int64_t r = 0; r < bsz; ++r) {
-        const float* a = act.data<float>() + (t * bsz + r) * g;
-        const float* c = cs.data<float>() + (t * bsz + r) * h;
-        const float* cprev = t > 0 ? c - bsz * h : nullptr;
-        float* d = dg.data<float>() + (t * bsz + r) * g;
-        vmath::Tanh(c, tc.data(), h);
-        for (int64_t j = 0; j < h; ++j) {
-          const float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
-          const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
-          const float dc = dh * o * (1.0f - tc[j] * tc[j]) + dc_next[r * h + j];
-          d[j] = dc * gg * i * (1.0f - i);
-          d[h + j] = (cprev ? dc * cprev[j] : 0.0f) * f * (1.0f - f);
-          d[2 * h + j] = dc * i * (1.0f - gg * gg);
-          d[3 * h + j] = dh * tc[j] * o * (1.0f - o);
-          dc_next[r * h + j] = dc * f;
+  return MakeOp(
+      "Lstm", out,
+      b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh} : std::vector<Var>{xproj, w_hh},
+      [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
+        Tensor dg = Tensor::Empty({len, bsz, g});
+        const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [4H, H]
+        std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
+        const float* dp = dout.data<float>();
+        for (int64_t t = len - 1; t >= 0; --t) {
+          for (int64_t r = 0; r < bsz; ++r) {
+            const float* a = act.data<float>() + (t * bsz + r) * g;
+            const float* c = cs.data<float>() + (t * bsz + r) * h;
+            const float* cprev = t > 0 ? c - bsz * h : nullptr;
+            float* d = dg.data<float>() + (t * bsz + r) * g;
+            vmath::Tanh(c, tc.data(), h);
+            for (int64_t j = 0; j < h; ++j) {
+              const float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
+              const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
+              const float dc = dh * o * (1.0f - tc[j] * tc[j]) + dc_next[r * h + j];
+              d[j] = dc * gg * i * (1.0f - i);
+              d[h + j] = (cprev ? dc * cprev[j] : 0.0f) * f * (1.0f - f);
+              d[2 * h + j] = dc * i * (1.0f - gg * gg);
+              d[3 * h + j] = dh * tc[j] * o * (1.0f - o);
+              dc_next[r * h + j] = dc * f;
+            }
+          }
+          // dh_{t-1} = dg_t w_hh^T.
+          std::fill(dh_rec.begin(), dh_rec.end(), 0.0f);
+          if (t > 0)
+            RowsTimesMatrix(bsz, g, h, dg.data<float>() + t * bsz * g, wt.data<float>(),
+                            dh_rec.data());
         }
-      }
-      // dh_{t-1} = dg_t w_hh^T.
-      std::fill(dh_rec.begin(), dh_rec.end(), 0.0f);
-      if (t > 0)
-        RowsTimesMatrix(bsz, g, h, dg.data<float>() + t * bsz * g, wt.data<float>(),
-                        dh_rec.data());
-    }
-    if (xproj.requires_grad()) {
-      recurrent_internal::GradBuffer dx(xproj, xproj.shape());
-      for (int64_t t = 0; t < len; ++t)
-        for (int64_t r = 0; r < bsz; ++r)
-          std::memcpy(dx.data() + (r * len + t) * g, dg.data<float>() + (t * bsz + r) * g,
-                      g * sizeof(float));
-      dx.Finish();
-    }
-    WeightGrads(w_hh, b_hh, hs, dg, len, bsz, h, g);
-  });
+        if (xproj.requires_grad()) {
+          recurrent_internal::GradBuffer dx(xproj, xproj.shape());
+          for (int64_t t = 0; t < len; ++t)
+            for (int64_t r = 0; r < bsz; ++r)
+              std::memcpy(dx.data() + (r * len + t) * g, dg.data<float>() + (t * bsz + r) * g,
+                          g * sizeof(float));
+          dx.Finish();
+        }
+        WeightGrads(w_hh, b_hh, hs, dg, len, bsz, h, g);
+      });
 }
 
 // Saves [r | z | n | s_n] [L, B, 4H] and h [L, B, H] (time-major).
@@ -242,45 +241,46 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
       std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
     }
   }
-  return MakeOp("Gru", out, b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh}
-                                            : std::vector<Var>{xproj, w_hh},
-                [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
-    Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
-    recurrent_internal::GradBuffer dx(xproj, xproj.shape());
-    const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [3H, H]
-    std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
-    const float* dp = dout.data<float>();
-    for (int64_t t = len - 1; t >= 0; --t) {
-      for (int64_t r = 0; r < bsz; ++r) {
-        const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
-        const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
-        float* dsh = dgh.data<float>() + (t * bsz + r) * g;
-        float* dxr = dx.data() + (r * len + t) * g;
-        for (int64_t j = 0; j < h; ++j) {
-          const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
-          const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
-          const float hp = hprev ? hprev[j] : 0.0f;
-          const float dnp = dh * (1.0f - z) * (1.0f - n * n);
-          const float drp = dnp * sn * rr * (1.0f - rr);
-          const float dzp = dh * (hp - n) * z * (1.0f - z);
-          dxr[j] = drp;
-          dxr[h + j] = dzp;
-          dxr[2 * h + j] = dnp;
-          dsh[j] = drp;
-          dsh[h + j] = dzp;
-          dsh[2 * h + j] = dnp * rr;
-          dh_direct[r * h + j] = dh * z;
+  return MakeOp(
+      "Gru", out,
+      b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh} : std::vector<Var>{xproj, w_hh},
+      [xproj, w_hh, b_hh, act, hs, bsz, len, h, g](const Tensor& dout) {
+        Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
+        recurrent_internal::GradBuffer dx(xproj, xproj.shape());
+        const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [3H, H]
+        std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
+        const float* dp = dout.data<float>();
+        for (int64_t t = len - 1; t >= 0; --t) {
+          for (int64_t r = 0; r < bsz; ++r) {
+            const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
+            const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
+            float* dsh = dgh.data<float>() + (t * bsz + r) * g;
+            float* dxr = dx.data() + (r * len + t) * g;
+            for (int64_t j = 0; j < h; ++j) {
+              const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
+              const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
+              const float hp = hprev ? hprev[j] : 0.0f;
+              const float dnp = dh * (1.0f - z) * (1.0f - n * n);
+              const float drp = dnp * sn * rr * (1.0f - rr);
+              const float dzp = dh * (hp - n) * z * (1.0f - z);
+              dxr[j] = drp;
+              dxr[h + j] = dzp;
+              dxr[2 * h + j] = dnp;
+              dsh[j] = drp;
+              dsh[h + j] = dzp;
+              dsh[2 * h + j] = dnp * rr;
+              dh_direct[r * h + j] = dh * z;
+            }
+          }
+          // dh_{t-1} = dh_t z + ds_t w_hh^T.
+          dh_rec.swap(dh_direct);
+          if (t > 0)
+            RowsTimesMatrix(bsz, g, h, dgh.data<float>() + t * bsz * g, wt.data<float>(),
+                            dh_rec.data());
         }
-      }
-      // dh_{t-1} = dh_t z + ds_t w_hh^T.
-      dh_rec.swap(dh_direct);
-      if (t > 0)
-        RowsTimesMatrix(bsz, g, h, dgh.data<float>() + t * bsz * g, wt.data<float>(),
-                        dh_rec.data());
-    }
-    dx.Finish();
-    WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);
-  });
+        dx.Finish();
+        WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);
+      });
 }
 
 Tensor LstmStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, Tensor& h,

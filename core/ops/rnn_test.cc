@@ -6,10 +6,10 @@
 #include <cmath>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "core/random.h"
 #include "core/tape.h"
 #include "core/testing/grad_check.h"
+#include "gtest/gtest.h"
 
 namespace lra {
 namespace {

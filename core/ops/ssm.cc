@@ -19,9 +19,9 @@
 namespace lra {
 namespace ssm_internal {
 
-constexpr int kW = 16;      // channel lanes per block (one AVX-512 vector of floats)
-constexpr int kT = 64;      // time steps per chunk; also the spacing of saved states
-constexpr int kGroup = 4;   // channel blocks per work item (64 channels)
+constexpr int kW = 16;     // channel lanes per block (one AVX-512 vector of floats)
+constexpr int kT = 64;     // time steps per chunk; also the spacing of saved states
+constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
@@ -59,9 +59,9 @@ struct ScanArgs {
   const float* A = nullptr;
   const float* B = nullptr;
   const float* C = nullptr;
-  const float* D = nullptr;      // optional
-  const float* z = nullptr;      // optional
-  const float* bias = nullptr;   // optional
+  const float* D = nullptr;     // optional
+  const float* z = nullptr;     // optional
+  const float* bias = nullptr;  // optional
   bool softplus = false;
   int64_t nblocks = 0, ngroups = 0, nchunks = 0, dpad = 0;
 };
@@ -70,14 +70,30 @@ struct ScanArgs {
 // a zero state and contribute nothing to any sum.
 struct Scratch {
   explicit Scratch(int64_t n)
-      : dt(kT * kW), sig(kT * kW), u(kT * kW), sz(kT * kW), zv(kT * kW), dout(kT * kW),
-        y(kT * kW), g(kT * kW), gu(kT * kW), tmp(kT * kW), dA(kT * n * kW), hs(kT * n * kW),
-        dBl(kT * n * kW), dCl(kT * n * kW), At(kGroup * n * kW), h(kGroup * n * kW),
-        carry(kGroup * n * kW), dAacc(kGroup * n * kW), dDacc(kGroup * kW), dbacc(kGroup * kW) {}
+      : dt(kT * kW),
+        sig(kT * kW),
+        u(kT * kW),
+        sz(kT * kW),
+        zv(kT * kW),
+        dout(kT * kW),
+        y(kT * kW),
+        g(kT * kW),
+        gu(kT * kW),
+        tmp(kT * kW),
+        dA(kT * n * kW),
+        hs(kT * n * kW),
+        dBl(kT * n * kW),
+        dCl(kT * n * kW),
+        At(kGroup * n * kW),
+        h(kGroup * n * kW),
+        carry(kGroup * n * kW),
+        dAacc(kGroup * n * kW),
+        dDacc(kGroup * kW),
+        dbacc(kGroup * kW) {}
   std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
-  std::vector<float> dA, hs, dBl, dCl;                        // [kT][N][kW]
-  std::vector<float> At, h, carry, dAacc;                     // [kGroup][N][kW]
-  std::vector<float> dDacc, dbacc;                            // [kGroup][kW]
+  std::vector<float> dA, hs, dBl, dCl;                         // [kT][N][kW]
+  std::vector<float> At, h, carry, dAacc;                      // [kGroup][N][kW]
+  std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
 };
 
 // dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
@@ -324,8 +340,8 @@ void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* 
       std::copy(h0.begin(), h0.end(), s.h.begin() + jj * n * kW);
       PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
       LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
-      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp,
-                   s.h.data() + jj * n * kW, s.hs.data(), s.y.data());
+      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, s.h.data() + jj * n * kW,
+                   s.hs.data(), s.y.data());
       // Gate and skip: out = (y + D u) silu(z). dy = dout silu(z); dz = dout (y + D u) silu'(z)
       // with silu'(z) = sz (1 + z (1 - sz)); dD += dy u; du = dy D (+ the recurrence below).
       float* dDacc = s.dDacc.data() + jj * kW;
@@ -345,10 +361,9 @@ void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* 
           s.y[q] = dy * dw;  // du from the skip
         }
       if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
-      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, h0.data(),
-                    s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
-                    s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(),
-                    s.dCl.data());
+      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, h0.data(), s.hs.data(),
+                    s.dout.data(), s.carry.data() + jj * n * kW, s.dAacc.data() + jj * n * kW,
+                    s.g.data(), s.gu.data(), s.dBl.data(), s.dCl.data());
       float* dbacc = s.dbacc.data() + jj * kW;
       for (int t = 0; t < T; ++t)
         for (int w = 0; w < kW; ++w) {
@@ -437,8 +452,8 @@ Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, co
       << "SelectiveScan: delta " << delta.shape().ToString() << " != u " << u.shape().ToString();
   const Shape bc{bsz, len, n};
   LRA_CHECK(B.shape() == bc && C.shape() == bc)
-      << "SelectiveScan: B " << B.shape().ToString() << " C " << C.shape().ToString()
-      << ", want " << bc.ToString();
+      << "SelectiveScan: B " << B.shape().ToString() << " C " << C.shape().ToString() << ", want "
+      << bc.ToString();
   CheckOptional(D, Shape{dim}, "D");
   CheckOptional(delta_bias, Shape{dim}, "delta_bias");
   CheckOptional(z, u.shape(), "z");
@@ -484,43 +499,46 @@ Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, co
 
   return MakeOp("SelectiveScan", out, inputs,
                 [a, u, delta, A, B, C, D, z, delta_bias, ckpt](const Tensor& dout) {
-    const int64_t bsz = a.batch, len = a.len, dim = a.dim, n = a.nstate;
-    recurrent_internal::GradBuffer du(u, u.shape()), ddelta(delta, u.shape());
-    recurrent_internal::GradBuffer dz(z, u.shape());
-    Tensor pB = Tensor::Empty({bsz, a.ngroups, len, n}), pC = Tensor::Empty({bsz, a.ngroups, len, n});
-    Tensor pA = Tensor::Empty({bsz, dim, n}), pD = Tensor::Empty({bsz, dim}),
-           pb = Tensor::Empty({bsz, dim});
-    ScanGrads gr{du.data(),         ddelta.data(),        a.z ? dz.data() : nullptr,
-                 pB.data<float>(),  pC.data<float>(),     pA.data<float>(),
-                 pD.data<float>(),  pb.data<float>()};
-    const float* doutp = dout.data<float>();
-    const float* ckp = ckpt.data<float>();
-    ParallelFor(
-        bsz * a.ngroups,
-        [&](int64_t i0, int64_t i1) {
-          for (int64_t i = i0; i < i1; ++i) BackwardItem(a, i, doutp, ckp, gr);
-        },
-        len * kGroup * kW * n);
-    du.Finish();
-    ddelta.Finish();
-    dz.Finish();
-    // Per-group partials of dB and dC, per-batch partials of dA, dD and d delta_bias: summed
-    // in a fixed order.
-    auto give_sum = [&](const Var& v, const Tensor& part, int64_t parts, int64_t rows) {
-      if (!v.defined() || !v.requires_grad()) return;
-      Tensor g = Tensor::Empty(v.shape());
-      const int64_t per = g.numel() / rows;
-      const float* pp = part.data<float>();
-      float* gp = g.data<float>();
-      for (int64_t r = 0; r < rows; ++r) SumParts(pp + r * parts * per, parts, per, gp + r * per);
-      AccumulateGrad(v, g);
-    };
-    give_sum(B, pB, a.ngroups, bsz);
-    give_sum(C, pC, a.ngroups, bsz);
-    give_sum(A, pA, bsz, 1);
-    give_sum(D, pD, bsz, 1);
-    give_sum(delta_bias, pb, bsz, 1);
-  });
+                  const int64_t bsz = a.batch, len = a.len, dim = a.dim, n = a.nstate;
+                  recurrent_internal::GradBuffer du(u, u.shape()), ddelta(delta, u.shape());
+                  recurrent_internal::GradBuffer dz(z, u.shape());
+                  Tensor pB = Tensor::Empty({bsz, a.ngroups, len, n}),
+                         pC = Tensor::Empty({bsz, a.ngroups, len, n});
+                  Tensor pA = Tensor::Empty({bsz, dim, n}), pD = Tensor::Empty({bsz, dim}),
+                         pb = Tensor::Empty({bsz, dim});
+                  ScanGrads gr{du.data(),        ddelta.data(),    a.z ? dz.data() : nullptr,
+                               pB.data<float>(), pC.data<float>(), pA.data<float>(),
+                               pD.data<float>(), pb.data<float>()};
+                  const float* doutp = dout.data<float>();
+                  const float* ckp = ckpt.data<float>();
+                  ParallelFor(
+                      bsz * a.ngroups,
+                      [&](int64_t i0, int64_t i1) {
+                        for (int64_t i = i0; i < i1; ++i) BackwardItem(a, i, doutp, ckp, gr);
+                      },
+                      len * kGroup * kW * n);
+                  du.Finish();
+                  ddelta.Finish();
+                  dz.Finish();
+                  // Per-group partials of dB and dC, per-batch partials of dA, dD and d delta_bias:
+                  // summed in a fixed order.
+                  auto give_sum = [&](const Var& v, const Tensor& part, int64_t parts,
+                                      int64_t rows) {
+                    if (!v.defined() || !v.requires_grad()) return;
+                    Tensor g = Tensor::Empty(v.shape());
+                    const int64_t per = g.numel() / rows;
+                    const float* pp = part.data<float>();
+                    float* gp = g.data<float>();
+                    for (int64_t r = 0; r < rows; ++r)
+                      SumParts(pp + r * parts * per, parts, per, gp + r * per);
+                    AccumulateGrad(v, g);
+                  };
+                  give_sum(B, pB, a.ngroups, bsz);
+                  give_sum(C, pC, a.ngroups, bsz);
+                  give_sum(A, pA, bsz, 1);
+                  give_sum(D, pD, bsz, 1);
+                  give_sum(delta_bias, pb, bsz, 1);
+                });
 }
 
 Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, const Tensor& A,
@@ -537,8 +555,8 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
       << "SelectiveScanStep: B " << B.shape().ToString() << " C " << C.shape().ToString()
       << ", want [" << bsz << ", " << n << "]";
   LRA_CHECK(state.shape() == (Shape{bsz, dim, n}))
-      << "SelectiveScanStep: state " << state.shape().ToString() << ", want [" << bsz << ", "
-      << dim << ", " << n << "]";
+      << "SelectiveScanStep: state " << state.shape().ToString() << ", want [" << bsz << ", " << dim
+      << ", " << n << "]";
   LRA_CHECK((!D.defined() || D.shape() == Shape{dim}) &&
             (!delta_bias.defined() || delta_bias.shape() == Shape{dim}))
       << "SelectiveScanStep: D and delta_bias must be [" << dim << "]";
@@ -632,94 +650,94 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
       dim * kw);
   std::vector<Var> inputs = {x, w};
   if (bias.defined()) inputs.push_back(bias);
-  return MakeOp("CausalConv1d", y, inputs, [x, w, bias, silu, wt, len, dim, kw, rows](
-                                               const Tensor& dy) {
-    // g = dy * act'(pre), recomputing pre; silu'(p) = s (1 + p (1 - s)).
-    Tensor g = Tensor::Empty(x.shape());
-    const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
-    const float* xp = x.value().data<float>();
-    float* gp = g.data<float>();
-    const float* dyp = dy.data<float>();
-    ParallelFor(
-        rows,
-        [&](int64_t r0, int64_t r1) {
-          if (!silu) {
-            std::memcpy(gp + r0 * dim, dyp + r0 * dim, (r1 - r0) * dim * sizeof(float));
-            return;
-          }
-          ConvRows(xp, wt.data<float>(), bp, len, dim, kw, r0, r1, gp);
-          std::vector<float> sig(dim);
-          for (int64_t r = r0; r < r1; ++r) {
-            float* gr = gp + r * dim;
-            vmath::Sigmoid(gr, sig.data(), dim);
-            for (int64_t d = 0; d < dim; ++d)
-              gr[d] = dyp[r * dim + d] * sig[d] * (1.0f + gr[d] * (1.0f - sig[d]));
-          }
-        },
-        dim * kw);
-    if (x.requires_grad()) {
-      // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
-      recurrent_internal::GradBuffer dx(x, x.shape());
-      float* dxp = dx.data();
-      const float* wtp = wt.data<float>();
-      ParallelFor(
-          rows,
-          [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-              const int64_t s = r % len;
-              float* o = dxp + r * dim;
-              std::fill(o, o + dim, 0.0f);
-              for (int64_t k = 0; k < kw; ++k) {
-                const int64_t t = s + kw - 1 - k;
-                if (t >= len) continue;
-                const float* gt = gp + (r - s + t) * dim;
-                for (int64_t d = 0; d < dim; ++d) o[d] += wtp[k * dim + d] * gt[d];
+  return MakeOp(
+      "CausalConv1d", y, inputs, [x, w, bias, silu, wt, len, dim, kw, rows](const Tensor& dy) {
+        // g = dy * act'(pre), recomputing pre; silu'(p) = s (1 + p (1 - s)).
+        Tensor g = Tensor::Empty(x.shape());
+        const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
+        const float* xp = x.value().data<float>();
+        float* gp = g.data<float>();
+        const float* dyp = dy.data<float>();
+        ParallelFor(
+            rows,
+            [&](int64_t r0, int64_t r1) {
+              if (!silu) {
+                std::memcpy(gp + r0 * dim, dyp + r0 * dim, (r1 - r0) * dim * sizeof(float));
+                return;
               }
-            }
-          },
-          dim * kw);
-      dx.Finish();
-    }
-    const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
-    if (need_w || need_b) {
-      // Partials over fixed blocks of rows, summed in block order (thread-count independent).
-      constexpr int64_t kRows = 256;
-      const int64_t nb = (rows + kRows - 1) / kRows;
-      std::vector<float> part(nb * (kw + 1) * dim, 0.0f);
-      ParallelFor(
-          nb,
-          [&](int64_t b0, int64_t b1) {
-            for (int64_t blk = b0; blk < b1; ++blk) {
-              float* p = part.data() + blk * (kw + 1) * dim;
-              for (int64_t r = blk * kRows; r < std::min(rows, (blk + 1) * kRows); ++r) {
-                const int64_t t = r % len;
-                const float* gr = gp + r * dim;
-                for (int64_t k = 0; k < kw; ++k) {
-                  const int64_t s = t - kw + 1 + k;
-                  if (s < 0) continue;
-                  const float* xs = xp + (r - t + s) * dim;
-                  for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
+              ConvRows(xp, wt.data<float>(), bp, len, dim, kw, r0, r1, gp);
+              std::vector<float> sig(dim);
+              for (int64_t r = r0; r < r1; ++r) {
+                float* gr = gp + r * dim;
+                vmath::Sigmoid(gr, sig.data(), dim);
+                for (int64_t d = 0; d < dim; ++d)
+                  gr[d] = dyp[r * dim + d] * sig[d] * (1.0f + gr[d] * (1.0f - sig[d]));
+              }
+            },
+            dim * kw);
+        if (x.requires_grad()) {
+          // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
+          recurrent_internal::GradBuffer dx(x, x.shape());
+          float* dxp = dx.data();
+          const float* wtp = wt.data<float>();
+          ParallelFor(
+              rows,
+              [&](int64_t r0, int64_t r1) {
+                for (int64_t r = r0; r < r1; ++r) {
+                  const int64_t s = r % len;
+                  float* o = dxp + r * dim;
+                  std::fill(o, o + dim, 0.0f);
+                  for (int64_t k = 0; k < kw; ++k) {
+                    const int64_t t = s + kw - 1 - k;
+                    if (t >= len) continue;
+                    const float* gt = gp + (r - s + t) * dim;
+                    for (int64_t d = 0; d < dim; ++d) o[d] += wtp[k * dim + d] * gt[d];
+                  }
                 }
-                for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
-              }
-            }
-          },
-          kRows * dim * kw);
-      std::vector<float> tot((kw + 1) * dim);
-      SumParts(part.data(), nb, (kw + 1) * dim, tot.data());
-      if (need_w) {
-        Tensor dw = Tensor::Empty(w.shape());
-        for (int64_t d = 0; d < dim; ++d)
-          for (int64_t k = 0; k < kw; ++k) dw.data<float>()[d * kw + k] = tot[k * dim + d];
-        AccumulateGrad(w, dw);
-      }
-      if (need_b) {
-        Tensor db = Tensor::Empty(bias.shape());
-        std::copy(tot.begin() + kw * dim, tot.end(), db.data<float>());
-        AccumulateGrad(bias, db);
-      }
-    }
-  });
+              },
+              dim * kw);
+          dx.Finish();
+        }
+        const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+        if (need_w || need_b) {
+          // Partials over fixed blocks of rows, summed in block order (thread-count independent).
+          constexpr int64_t kRows = 256;
+          const int64_t nb = (rows + kRows - 1) / kRows;
+          std::vector<float> part(nb * (kw + 1) * dim, 0.0f);
+          ParallelFor(
+              nb,
+              [&](int64_t b0, int64_t b1) {
+                for (int64_t blk = b0; blk < b1; ++blk) {
+                  float* p = part.data() + blk * (kw + 1) * dim;
+                  for (int64_t r = blk * kRows; r < std::min(rows, (blk + 1) * kRows); ++r) {
+                    const int64_t t = r % len;
+                    const float* gr = gp + r * dim;
+                    for (int64_t k = 0; k < kw; ++k) {
+                      const int64_t s = t - kw + 1 + k;
+                      if (s < 0) continue;
+                      const float* xs = xp + (r - t + s) * dim;
+                      for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
+                    }
+                    for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
+                  }
+                }
+              },
+              kRows * dim * kw);
+          std::vector<float> tot((kw + 1) * dim);
+          SumParts(part.data(), nb, (kw + 1) * dim, tot.data());
+          if (need_w) {
+            Tensor dw = Tensor::Empty(w.shape());
+            for (int64_t d = 0; d < dim; ++d)
+              for (int64_t k = 0; k < kw; ++k) dw.data<float>()[d * kw + k] = tot[k * dim + d];
+            AccumulateGrad(w, dw);
+          }
+          if (need_b) {
+            Tensor db = Tensor::Empty(bias.shape());
+            std::copy(tot.begin() + kw * dim, tot.end(), db.data<float>());
+            AccumulateGrad(bias, db);
+          }
+        }
+      });
 }
 
 Tensor CausalConv1dStep(Tensor& state, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -729,8 +747,8 @@ Tensor CausalConv1dStep(Tensor& state, const Tensor& x, const Tensor& w, const T
       << w.shape().ToString() << " [D, K]";
   const int64_t bsz = x.dim(0), dim = x.dim(1), kw = w.dim(1);
   LRA_CHECK(state.shape() == (Shape{bsz, dim, kw}))
-      << "CausalConv1dStep: state " << state.shape().ToString() << ", want [" << bsz << ", "
-      << dim << ", " << kw << "]";
+      << "CausalConv1dStep: state " << state.shape().ToString() << ", want [" << bsz << ", " << dim
+      << ", " << kw << "]";
   LRA_CHECK(!bias.defined() || bias.shape() == Shape{dim})
       << "CausalConv1dStep: bias " << bias.shape().ToString();
   Tensor y = Tensor::Empty({bsz, dim});

@@ -8,9 +8,10 @@
 //   h[b,d,n]  <- exp(dt A[d,n]) h[b,d,n] + dt B[b,t,n] u[b,t,d]      (h starts at 0)
 //   y[b,t,d]   = sum_n C[b,t,n] h[b,d,n] + D[d] u[b,t,d]
 //   out[b,t,d] = y[b,t,d] * silu(z[b,t,d])                           (if z is given)
-// i.e. zero-order hold for A and the simplified Euler step dt B for B, as the reference (and the
-// paper's section 3.2 / appendix) does. Shapes: u, delta, z [B, L, D]; A [D, N];
-// B, C [B, L, N]; D, delta_bias [D]. D, z and delta_bias are optional (undefined Var).
+// i.e. zero-order hold for A and the simplified Euler step dt B for B, as the reference does
+// (deltaA = exp(delta A), deltaB_u = delta B u in selective_scan_ref). Shapes: u, delta, z
+// [B, L, D]; A [D, N]; B, C [B, L, N]; D, delta_bias [D]. D, z and delta_bias are optional
+// (undefined Var).
 // Softplus is log(1 + e^x), taken as x above 20 (the CUDA kernel's `<= 20.f ? log1pf(expf(.))`,
 // csrc/selective_scan/selective_scan_fwd_kernel.cuh; F.softplus's default threshold).
 //
@@ -19,13 +20,13 @@
 // core/kernels/vmath), the state of a block [N][16] staying in L1; time runs in chunks of 64
 // steps, for which exp(dt A) is evaluated in one vectorised call. Work items are (batch, group
 // of 4 channel blocks) run in parallel on the core/parallel.h pool. The [B, L, D, N] state
-// tensor is never formed: forward saves only the state at each chunk start ([B, L/64, N, D],
-// 1/64 of the states) when a gradient is needed, and backward recomputes each chunk's states
-// from its checkpoint before running the reverse recurrence, the scheme of the reference CUDA
-// kernel (csrc/selective_scan/selective_scan_fwd_kernel.cuh stores the state per chunk;
-// selective_scan_bwd_kernel.cuh recomputes). Reductions (dB, dC over channels; dA, dD,
-// d delta_bias over batch) go through per-item partials summed in a fixed order, so results do
-// not depend on the thread count.
+// tensor is never formed: when a gradient is needed, forward saves only the state at each chunk
+// start ([B, ceil(L/64), N, D rounded up to 16]: 1/64 of the states), and backward recomputes
+// each chunk's states from its checkpoint before running the reverse recurrence, the scheme of
+// the reference CUDA kernel (csrc/selective_scan/selective_scan_fwd_kernel.cuh stores the
+// state per chunk; selective_scan_bwd_kernel.cuh recomputes). Reductions (dB, dC over channels;
+// dA, dD, d delta_bias over batch) go through per-item partials summed in a fixed order, so
+// results do not depend on the thread count.
 //
 // Gradients flow to all of u, delta, A, B, C, D, z and delta_bias (delta's gradient is with
 // respect to the value before the bias and softplus).

@@ -8,10 +8,10 @@
 #include <cmath>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "core/random.h"
 #include "core/tape.h"
 #include "core/testing/grad_check.h"
+#include "gtest/gtest.h"
 
 namespace lra {
 namespace {
@@ -112,7 +112,8 @@ TEST(SelectiveScanTest, SoftplusAboveThresholdIsIdentity) {
   for (const Tensor& t : in) din.push_back(testing::ToDouble(t));
   const std::vector<double> ref = RefScan(k, din);
   for (size_t i = 0; i < ref.size(); ++i)
-    EXPECT_NEAR(out.value().data<float>()[i], ref[i], 64 * kEpsF32 * std::max(1.0, std::abs(ref[i])));
+    EXPECT_NEAR(out.value().data<float>()[i], ref[i],
+                64 * kEpsF32 * std::max(1.0, std::abs(ref[i])));
 }
 
 // Stepping one token at a time equals the scan. Both are fp32 evaluations of the same sums and
@@ -139,13 +140,14 @@ TEST(SelectiveScanTest, StepMatchesScan) {
     const int64_t w = x.dim(2);
     Tensor s = Tensor::Empty({k.b, w});
     for (int64_t b = 0; b < k.b; ++b)
-      for (int64_t j = 0; j < w; ++j) s.data<float>()[b * w + j] = x.data<float>()[(b * k.l + t) * w + j];
+      for (int64_t j = 0; j < w; ++j)
+        s.data<float>()[b * w + j] = x.data<float>()[(b * k.l + t) * w + j];
     return s;
   };
   for (int64_t t = 0; t < k.l; ++t) {
-    const Tensor y = SelectiveScanStep(state, slice(in[0], t), slice(in[1], t), in[2],
-                                       slice(in[3], t), slice(in[4], t), in[5], slice(in[6], t),
-                                       in[7], o);
+    const Tensor y =
+        SelectiveScanStep(state, slice(in[0], t), slice(in[1], t), in[2], slice(in[3], t),
+                          slice(in[4], t), in[5], slice(in[6], t), in[7], o);
     for (int64_t b = 0; b < k.b; ++b)
       for (int64_t d = 0; d < k.d; ++d)
         ASSERT_NEAR(y.data<float>()[b * k.d + d],
@@ -232,8 +234,8 @@ void CheckConv(bool has_bias, bool silu) {
   c.ref = [&](const std::vector<std::vector<double>>& v) {
     return RefConv(bsz, len, dim, kw, has_bias, silu, v);
   };
-  c.reduction_length = kw + 1;                  // K products and the bias
-  c.grad_reduction_length = bsz * len * kw;     // dw, dbias sum over B and L
+  c.reduction_length = kw + 1;               // K products and the bias
+  c.grad_reduction_length = bsz * len * kw;  // dw, dbias sum over B and L
   CheckOp(c, in);
 }
 
@@ -257,11 +259,13 @@ TEST(CausalConv1dTest, StepMatchesConv) {
   for (int64_t t = 0; t < len; ++t) {
     Tensor xt = Tensor::Empty({bsz, dim});
     for (int64_t b = 0; b < bsz; ++b)
-      for (int64_t d = 0; d < dim; ++d) xt.data<float>()[b * dim + d] = x.data<float>()[(b * len + t) * dim + d];
+      for (int64_t d = 0; d < dim; ++d)
+        xt.data<float>()[b * dim + d] = x.data<float>()[(b * len + t) * dim + d];
     const Tensor yt = CausalConv1dStep(state, xt, w, bias, true);
     for (int64_t b = 0; b < bsz; ++b)
       for (int64_t d = 0; d < dim; ++d)
-        ASSERT_NEAR(yt.data<float>()[b * dim + d], y.value().data<float>()[(b * len + t) * dim + d], tol);
+        ASSERT_NEAR(yt.data<float>()[b * dim + d], y.value().data<float>()[(b * len + t) * dim + d],
+                    tol);
   }
 }
 
