@@ -319,4 +319,34 @@ Tensor GruStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, Te
   return h.Clone();
 }
 
+namespace {
+
+// dst[b, t] = src[b, L - 1 - t] over rows of `inner` floats.
+void Reverse(const float* src, int64_t bsz, int64_t len, int64_t inner, float* dst) {
+  ParallelFor(
+      bsz * len,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t b = r / len, t = r % len;
+          std::memcpy(dst + r * inner, src + (b * len + len - 1 - t) * inner,
+                      inner * sizeof(float));
+        }
+      },
+      inner);
+}
+
+}  // namespace
+
+Var ReverseTime(const Var& x) {
+  LRA_CHECK(x.rank() >= 2) << "ReverseTime: x " << x.shape().ToString() << " must be [B, L, ...]";
+  const int64_t bsz = x.dim(0), len = x.dim(1), inner = x.numel() / std::max<int64_t>(1, bsz * len);
+  Tensor y = Tensor::Empty(x.shape());
+  Reverse(x.value().data<float>(), bsz, len, inner, y.data<float>());
+  return MakeOp("ReverseTime", y, {x}, [x, bsz, len, inner](const Tensor& dy) {
+    recurrent_internal::GradBuffer dx(x, x.shape());
+    Reverse(dy.data<float>(), bsz, len, inner, dx.data());
+    dx.Finish();
+  });
+}
+
 }  // namespace lra

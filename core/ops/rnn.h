@@ -44,6 +44,11 @@ Tensor LstmStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, T
                 Tensor& c);
 Tensor GruStep(const Tensor& xproj_t, const Tensor& w_hh, const Tensor& b_hh, Tensor& h);
 
+// x [B, L, ...] with the time axis (1) reversed: out[b, t] = x[b, L - 1 - t]. For bidirectional
+// layers (LSTM, GRU, Mamba): run the op on ReverseTime(x) and reverse its output back. The
+// gradient is the reversed output gradient.
+Var ReverseTime(const Var& x);
+
 }  // namespace lra
 
 #endif  // LRA_CORE_OPS_RNN_H_

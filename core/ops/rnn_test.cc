@@ -122,5 +122,22 @@ void CheckStep(bool lstm) {
 TEST(LstmTest, StepMatchesSequence) { CheckStep(true); }
 TEST(GruTest, StepMatchesSequence) { CheckStep(false); }
 
+// A permutation: exact forward and gradient (reduction length 1).
+TEST(ReverseTimeTest, GradCheck) {
+  const int64_t bsz = 2, len = 5, h = 3;
+  Rng rng(9);
+  OpCheck c;
+  c.op = [](const std::vector<Var>& in) { return ReverseTime(in[0]); };
+  c.ref = [=](const std::vector<std::vector<double>>& in) {
+    std::vector<double> y(in[0].size());
+    for (int64_t b = 0; b < bsz; ++b)
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t j = 0; j < h; ++j)
+          y[(b * len + t) * h + j] = in[0][(b * len + len - 1 - t) * h + j];
+    return y;
+  };
+  CheckOp(c, {RandomTensor({bsz, len, h}, rng)});
+}
+
 }  // namespace
 }  // namespace lra
