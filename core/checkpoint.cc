@@ -1,18 +1,12 @@
 #include "core/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/file_util.h"
 #include "core/checkpoint.pb.h"
 #include "core/checkpoint_format.h"
 
@@ -127,43 +121,15 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainingState& s) {
   }
   absl::StatusOr<std::string> framed = FrameCheckpoint(proto, path);
   if (!framed.ok()) return framed.status();
-  const std::string& bytes = *framed;
-
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    return absl::UnavailableError(absl::StrCat(tmp, ": cannot create (", std::strerror(errno),
-                                               "); check that the directory exists and is writable"));
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return absl::UnavailableError(absl::StrCat(tmp, ": write failed at byte ", off, " (",
-                                                 std::strerror(e), "); is the disk full?"));
-    }
-    off += n;
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat(tmp, ": fsync/close failed: ", std::strerror(errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return absl::UnavailableError(absl::StrCat("rename ", tmp, " -> ", path, " failed: ",
-                                               std::strerror(errno)));
-  return absl::OkStatus();
+  // <path>.tmp.<pid>, fsynced and renamed over `path` (core/base/file_util.h).
+  return WriteFileAtomically(path, *framed);
 }
 
 absl::Status LoadCheckpoint(const std::string& path, TrainingState* s) {
   if (absl::Status st = CheckNames(*s); !st.ok()) return st;
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open checkpoint (", std::strerror(errno), ")"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  absl::StatusOr<core::CheckpointProto> parsed = ParseCheckpoint(ss.str(), path);
+  absl::StatusOr<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<core::CheckpointProto> parsed = ParseCheckpoint(*bytes, path);
   if (!parsed.ok()) return parsed.status();
   const core::CheckpointProto& proto = *parsed;
 

@@ -9,7 +9,7 @@
 //
 // File format: the 8 bytes "LRACKPT1", a little-endian uint64 payload length, the serialized
 // lra.core.CheckpointProto (core/checkpoint.proto), then a little-endian uint32 CRC32C of the
-// payload (core/checkpoint_format.h). Writes go to "<path>.tmp" which is fsynced and renamed over
+// payload (core/checkpoint_format.h). Writes go to "<path>.tmp.<pid>" which is fsynced and renamed over
 // `path`, so a crash leaves either the old or the new checkpoint, never a torn one.
 //
 // Both directions check every field (CheckCheckpointFields): steps in range, tensor shapes

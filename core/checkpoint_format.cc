@@ -6,9 +6,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/crc32c.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "isa-l/crc.h"
 
 namespace lra {
 namespace {
@@ -17,19 +17,6 @@ constexpr char kMagic[8] = {'L', 'R', 'A', 'C', 'K', 'P', 'T', '1'};
 constexpr int64_t kMaxStep = int64_t{1} << 53;
 constexpr int kMaxRank = 8;
 constexpr int64_t kMaxDim = int64_t{1} << 40;
-
-// CRC32C (Castagnoli); ISA-L's crc32_iscsi applies no pre/post inversion, so both are done here
-// (isa-l/crc.h, crc32_iscsi).
-uint32_t Crc32c(absl::string_view s) {
-  uint32_t crc = 0xFFFFFFFFu;
-  size_t off = 0;
-  while (off < s.size()) {
-    const int n = static_cast<int>(std::min<size_t>(s.size() - off, size_t{1} << 30));
-    crc = crc32_iscsi(reinterpret_cast<unsigned char*>(const_cast<char*>(s.data() + off)), n, crc);
-    off += n;
-  }
-  return ~crc;
-}
 
 absl::Status OutOfRange(const std::string& path, absl::string_view field, absl::string_view value,
                         absl::string_view range) {
@@ -138,7 +125,7 @@ absl::StatusOr<std::string> FrameCheckpoint(const core::CheckpointProto& proto,
   const uint64_t len = payload.size();
   bytes.append(reinterpret_cast<const char*>(&len), 8);
   bytes += payload;
-  const uint32_t crc = Crc32c(payload);
+  const uint32_t crc = Crc32c(payload.data(), payload.size());
   bytes.append(reinterpret_cast<const char*>(&crc), 4);
   return bytes;
 }
@@ -160,7 +147,7 @@ absl::StatusOr<core::CheckpointProto> ParseCheckpoint(absl::string_view bytes,
   const absl::string_view payload = bytes.substr(16, len);
   uint32_t crc;
   std::memcpy(&crc, bytes.data() + 16 + len, 4);
-  if (crc != Crc32c(payload))
+  if (crc != Crc32c(payload.data(), payload.size()))
     return absl::DataLossError(absl::StrCat(path, ": CRC32C mismatch over bytes [16, ", 16 + len,
                                             "); the file is corrupt, use an older checkpoint"));
   core::CheckpointProto proto;

@@ -1,5 +1,7 @@
 #include "core/checkpoint.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -56,7 +58,7 @@ TEST(CheckpointTest, RoundTripRestoresEverything) {
   EXPECT_EQ(opt2.moments()[0].v.ToVector(), opt.moments()[0].v.ToVector());
   EXPECT_EQ(buf2.ToVector(), buf.ToVector());
   EXPECT_EQ(drop2.NextU64(), drop.NextU64());
-  std::ifstream tmp(path + ".tmp");
+  std::ifstream tmp(path + ".tmp." + std::to_string(::getpid()));  // AtomicFile's name
   EXPECT_FALSE(tmp.good()) << "temporary file left behind";
 }
 

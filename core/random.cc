@@ -4,20 +4,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/base/splitmix64.h"
 #include "core/check.h"
 #include "core/kernels/philox.h"
 #include "core/parallel.h"
 
 namespace lra {
 namespace {
-
-// SplitMix64: spreads (seed, stream) into a well-mixed 64-bit key.
-uint64_t SplitMix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Philox4x32-10 with the 64-bit counter in the first two words (the last two are 0).
 inline std::array<uint32_t, 4> Philox(uint64_t ctr, uint32_t k0, uint32_t k1) {
@@ -40,7 +33,8 @@ inline void BoxMuller(uint32_t a, uint32_t b, float* z0, float* z1) {
 }  // namespace
 
 Rng::Rng(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {
-  const uint64_t k = SplitMix(SplitMix(seed) ^ (stream * 0xA24BAED4963EE407ull + 1));
+  // SplitMix64 spreads (seed, stream) into a well-mixed 64-bit key.
+  const uint64_t k = SplitMix64Hash(SplitMix64Hash(seed) ^ (stream * 0xA24BAED4963EE407ull + 1));
   key_[0] = static_cast<uint32_t>(k);
   key_[1] = static_cast<uint32_t>(k >> 32);
 }

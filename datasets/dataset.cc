@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/base/file_util.h"
+#include "core/base/splitmix64.h"
 #include "core/base/status_macros.h"
 #include "datasets/sha256.h"
 #include "google/protobuf/text_format.h"
@@ -31,102 +32,12 @@ constexpr char kManifestTxt[] = "manifest.txt";
 
 std::string Errno() { return std::strerror(errno); }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-int64_t FileSize(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  return st.st_size;
-}
-
-// mkdir -p for the parent folders of a dataset.
-absl::Status MakeDirs(const std::string& path) {
-  if (path.empty() || Exists(path)) return absl::OkStatus();
-  const size_t slash = path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    LRA_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
-  }
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot create folder ", path, ": ", Errno()));
-  }
-  return absl::OkStatus();
-}
-
-// Deletes a flat folder (the writer's temporary folder holds only files).
-void RemoveFlatDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    ::unlink((dir + "/" + name).c_str());
-  }
-  ::closedir(d);
-  ::rmdir(dir.c_str());
-}
-
-absl::Status SyncPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", Errno()));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return absl::UnavailableError(absl::StrCat("fsync of ", path, ": ", Errno()));
-  return absl::OkStatus();
-}
-
-// Writes `path` atomically: `path`.tmp, fsync, rename.
-absl::Status WriteFileAtomic(const std::string& path, absl::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot create ", tmp, ": ", Errno()));
-  const char* p = bytes.data();
-  size_t n = bytes.size();
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      const std::string err = Errno();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return absl::UnavailableError(absl::StrCat("write to ", tmp, " failed: ", err));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return absl::UnavailableError(absl::StrCat("fsync/close of ", tmp, ": ", Errno()));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("rename ", tmp, " -> ", path, ": ", Errno()));
-  }
-  return absl::OkStatus();
-}
-
 bool ValidSplitName(absl::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
   }
   return true;
-}
-
-std::string Parent(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-// SplitMix64 (Steele, Lea, Flood 2014): a full-period 64-bit generator with a strong output
-// mix; fixed here rather than std:: distributions so shuffles match across standard libraries.
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 }  // namespace
@@ -146,14 +57,14 @@ absl::StatusOr<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(
   }
   std::string clean = dir;
   while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
-  if (Exists(clean)) {
+  if (PathExists(clean)) {
     return absl::AlreadyExistsError(absl::StrCat(
         "dataset folder ", clean, " already exists; delete it (or pass --overwrite) to rebuild"));
   }
-  LRA_RETURN_IF_ERROR(MakeDirs(Parent(clean)));
+  LRA_RETURN_IF_ERROR(MakeDirs(Dirname(clean)));
   const std::string tmp = absl::StrCat(clean, ".tmp.", ::getpid());
   // A folder of this name is a leftover of an earlier killed writer that had our pid.
-  if (Exists(tmp)) RemoveFlatDir(tmp);
+  if (PathExists(tmp)) RemoveTree(tmp).IgnoreError();
   if (::mkdir(tmp.c_str(), 0755) != 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create temporary dataset folder ", tmp, ": ", Errno()));
@@ -173,7 +84,7 @@ DatasetWriter::DatasetWriter(std::string dir, std::string tmp_dir, Manifest head
 DatasetWriter::~DatasetWriter() {
   if (!finished_) {
     for (SplitState& s : splits_) s.writer.reset();  // deletes their .tmp files
-    RemoveFlatDir(tmp_dir_);
+    RemoveTree(tmp_dir_).IgnoreError();
   }
 }
 
@@ -280,13 +191,13 @@ absl::Status DatasetWriter::Finish() {
     return Fail(absl::InternalError("cannot serialize the manifest"));
   }
   // manifest.pb is what marks a dataset complete, so it is the last file written.
-  if (absl::Status st = WriteFileAtomic(tmp_dir_ + "/" + kManifestTxt, text); !st.ok()) {
+  if (absl::Status st = WriteFileAtomically(tmp_dir_ + "/" + kManifestTxt, text); !st.ok()) {
     return Fail(st);
   }
-  if (absl::Status st = WriteFileAtomic(tmp_dir_ + "/" + kManifestPb, binary); !st.ok()) {
+  if (absl::Status st = WriteFileAtomically(tmp_dir_ + "/" + kManifestPb, binary); !st.ok()) {
     return Fail(st);
   }
-  if (absl::Status st = SyncPath(tmp_dir_); !st.ok()) return Fail(st);
+  if (absl::Status st = SyncDir(tmp_dir_); !st.ok()) return Fail(st);
   if (::rename(tmp_dir_.c_str(), dir_.c_str()) != 0) {
     const int err = errno;
     const std::string msg = absl::StrCat("cannot rename ", tmp_dir_, " to ", dir_, ": ",
@@ -297,7 +208,7 @@ absl::Status DatasetWriter::Finish() {
   }
   finished_ = true;
   // Durability of the rename itself; the dataset is complete either way.
-  return SyncPath(Parent(dir_));
+  return SyncDir(Dirname(dir_));
 }
 
 // ----------------------------------------------------------------------------- reading
@@ -306,7 +217,7 @@ namespace {
 
 // What to do about a damaged dataset, for every error that finds one.
 std::string RebuildAdvice(const std::string& dir, absl::string_view task) {
-  const std::string data_dir = Parent(dir);
+  const std::string data_dir = Dirname(dir);
   return absl::StrCat("run `lra verify --data_dir=", data_dir,
                       task.empty() ? std::string() : absl::StrCat(" --task=", task),
                       "` to check every shard, then rebuild the dataset (`lra prepare",
@@ -733,7 +644,8 @@ absl::StatusOr<bool> DatasetReader::NextRecord(absl::string_view* payload, Posit
       LRA_ASSIGN_OR_RETURN(reader_, RecordReader::Open(path));
       // A size check per shard is free and catches a file cut at a record boundary, which the
       // record framing alone cannot see.
-      const int64_t size = FileSize(path);
+      absl::StatusOr<int64_t> file_size = FileSize(path);
+      const int64_t size = file_size.ok() ? *file_size : -1;
       if (size != sh.num_bytes()) {
         return absl::DataLossError(absl::StrCat(
             "shard ", path, " has ", size, " bytes but the manifest says ", sh.num_bytes(),

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "datasets/crc32c.h"
+#include "core/base/crc32c.h"
 #include "datasets/record_io.h"
 
 namespace lra {

@@ -1,12 +1,14 @@
 #!/bin/bash
 # Builds datasets/record_fuzzer.cc with the reader sources under clang
 # -fsanitize=fuzzer,address,undefined and runs it for a bounded time on a seed corpus
-# (tools/fuzz_lib.sh). Fails if clang is missing, the build fails, or the fuzzer finds a crash,
+# (tools/libfuzzer.sh). Fails if clang is missing, the build fails, or the fuzzer finds a crash,
 # leak, timeout or property violation.
-source tools/fuzz_lib.sh
-bin="$fuzz_work/record_fuzzer"
+set -euo pipefail
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+source tools/libfuzzer.sh
+fuzz_setup record_fuzzer
+fuzz_compile -O1 datasets/record_fuzzer.cc datasets/record_io.cc core/base/crc32c.cc \
+  core/base/file_util.cc -- -DLRA_HAVE_ISAL
 # shellcheck disable=SC2046
-fuzz_build "$bin" -DLRA_HAVE_ISAL \
-  datasets/record_fuzzer.cc datasets/record_io.cc datasets/crc32c.cc \
-  -lisal $(pkg-config --libs absl_statusor absl_status absl_strings)
-fuzz_run "$bin" 4096
+fuzz_link -lisal $(pkg-config --libs absl_statusor absl_status absl_strings)
+fuzz_run -rss_limit_mb=2048 -use_value_profile=1 -max_len=4096

@@ -9,7 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "datasets/crc32c.h"
+#include "core/base/crc32c.h"
+#include "core/base/file_util.h"
 
 namespace lra {
 namespace datasets {
@@ -40,20 +41,6 @@ inline uint64_t GetLe64(const char* p) {
 
 std::string Errno(int err) { return std::strerror(err); }
 
-absl::Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return absl::UnavailableError(
-          absl::StrCat("write to ", path, " failed: ", Errno(errno), " (disk full?)"));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 void AppendRecord(absl::string_view payload, std::string* out) {
@@ -70,26 +57,17 @@ void AppendRecord(absl::string_view payload, std::string* out) {
 // ----------------------------------------------------------------------------- RecordWriter
 
 absl::StatusOr<std::unique_ptr<RecordWriter>> RecordWriter::Open(const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot create ", tmp, ": ", Errno(errno), " (does the folder exist and is it writable?)"));
-  }
-  return std::unique_ptr<RecordWriter>(new RecordWriter(path, fd));
+  absl::StatusOr<std::unique_ptr<AtomicFile>> file = AtomicFile::Open(path);
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<RecordWriter>(new RecordWriter(*std::move(file)));
 }
 
-RecordWriter::RecordWriter(std::string path, int fd)
-    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), fd_(fd) {
+RecordWriter::RecordWriter(std::unique_ptr<AtomicFile> file) : file_(std::move(file)) {
   buf_.reserve(kWriteBuffer + 64);
 }
 
-RecordWriter::~RecordWriter() {
-  if (!closed_) {
-    if (fd_ >= 0) ::close(fd_);
-    ::unlink(tmp_path_.c_str());
-  }
-}
+// Without Close(), file_'s destructor deletes the temporary file.
+RecordWriter::~RecordWriter() = default;
 
 absl::Status RecordWriter::Fail(absl::Status s) {
   if (status_.ok()) status_ = s;
@@ -97,14 +75,16 @@ absl::Status RecordWriter::Fail(absl::Status s) {
 }
 
 absl::Status RecordWriter::Flush() {
-  absl::Status s = WriteAll(fd_, buf_.data(), buf_.size(), tmp_path_);
+  absl::Status s = file_->Write(buf_);
   buf_.clear();
   return s.ok() ? s : Fail(s);
 }
 
 absl::Status RecordWriter::Write(absl::string_view payload) {
   if (!status_.ok()) return status_;
-  if (closed_) return absl::FailedPreconditionError(absl::StrCat(path_, ": Write after Close"));
+  if (closed_) {
+    return absl::FailedPreconditionError(absl::StrCat(file_->path(), ": Write after Close"));
+  }
   if (payload.size() >= kWriteBuffer) {
     // Large payloads go straight to the file rather than through the buffer.
     char header[kRecordHeaderBytes];
@@ -114,9 +94,7 @@ absl::Status RecordWriter::Write(absl::string_view payload) {
     PutLe32(MaskCrc(Crc32c(payload.data(), payload.size())), footer);
     buf_.append(header, sizeof(header));
     if (absl::Status s = Flush(); !s.ok()) return s;
-    if (absl::Status s = WriteAll(fd_, payload.data(), payload.size(), tmp_path_); !s.ok()) {
-      return Fail(s);
-    }
+    if (absl::Status s = file_->Write(payload); !s.ok()) return Fail(s);
     buf_.append(footer, sizeof(footer));
   } else {
     AppendRecord(payload, &buf_);
@@ -133,19 +111,8 @@ absl::Status RecordWriter::Close() {
   if (!status_.ok()) return status_;
   if (closed_) return absl::OkStatus();
   if (absl::Status s = Flush(); !s.ok()) return s;
-  // fsync before rename: otherwise a power loss can leave `path` present but empty.
-  if (::fsync(fd_) != 0) {
-    return Fail(absl::UnavailableError(absl::StrCat("fsync of ", tmp_path_, ": ", Errno(errno))));
-  }
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) {
-    return Fail(absl::UnavailableError(absl::StrCat("close of ", tmp_path_, ": ", Errno(errno))));
-  }
-  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    return Fail(absl::UnavailableError(
-        absl::StrCat("rename ", tmp_path_, " -> ", path_, ": ", Errno(errno))));
-  }
+  // fsync, then rename (AtomicFile::Commit): a power loss never leaves `path` present but empty.
+  if (absl::Status s = file_->Commit(); !s.ok()) return Fail(s);
   closed_ = true;
   return absl::OkStatus();
 }

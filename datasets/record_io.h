@@ -3,7 +3,7 @@
 // TensorFlow, e.g. a TensorFlow Datasets cache). Each record is
 //
 //   uint64  length             little-endian
-//   uint32  masked_crc(length) CRC32C of the 8 length bytes, masked (crc32c.h MaskCrc)
+//   uint32  masked_crc(length) CRC32C of the 8 length bytes, masked (core/base/crc32c.h MaskCrc)
 //   byte    data[length]
 //   uint32  masked_crc(data)
 //
@@ -21,6 +21,9 @@
 #include "absl/strings/string_view.h"
 
 namespace lra {
+
+class AtomicFile;  // core/base/file_util.h
+
 namespace datasets {
 
 inline constexpr size_t kRecordHeaderBytes = 12;  // length + its CRC
@@ -29,9 +32,9 @@ inline constexpr size_t kRecordFooterBytes = 4;   // data CRC
 // Appends `payload` framed as one TFRecord to `out` (for tests and in-memory producers).
 void AppendRecord(absl::string_view payload, std::string* out);
 
-// Writes `path + ".tmp"` and renames it to `path` in Close() after an fsync, so `path` either
-// does not exist or holds every record written. Destroying a writer without Close() deletes the
-// temporary file.
+// Writes through an AtomicFile (core/base/file_util.h): `<path>.tmp.<pid>`, fsynced and renamed
+// to `path` in Close(), so `path` either does not exist or holds every record written.
+// Destroying a writer without Close() deletes the temporary file.
 class RecordWriter {
  public:
   static absl::StatusOr<std::unique_ptr<RecordWriter>> Open(const std::string& path);
@@ -47,13 +50,11 @@ class RecordWriter {
   uint64_t records_written() const { return records_written_; }
 
  private:
-  RecordWriter(std::string path, int fd);
+  explicit RecordWriter(std::unique_ptr<AtomicFile> file);
   absl::Status Flush();
   absl::Status Fail(absl::Status s);
 
-  std::string path_;
-  std::string tmp_path_;
-  int fd_;
+  std::unique_ptr<AtomicFile> file_;
   std::string buf_;
   uint64_t bytes_written_ = 0;
   uint64_t records_written_ = 0;

@@ -1,10 +1,12 @@
 #include "datasets/record_io.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "datasets/crc32c.h"
+#include "core/base/crc32c.h"
 #include "gtest/gtest.h"
 
 namespace lra {
@@ -20,6 +22,11 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   ASSERT_NE(f, nullptr) << path;
   ASSERT_EQ(fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
   fclose(f);
+}
+
+// AtomicFile's temporary name (core/base/file_util.h).
+std::string TempPath(const std::string& path) {
+  return path + ".tmp." + std::to_string(getpid());
 }
 
 std::string ReadFile(const std::string& path) {
@@ -80,7 +87,7 @@ TEST(RecordIo, RoundTripIncludingEmptyAndLargeRecords) {
   EXPECT_EQ((*writer)->records_written(), records.size());
   const std::string bytes = ReadFile(path);
   EXPECT_EQ(bytes.size(), expected_bytes);
-  EXPECT_EQ(ReadFile(path + ".tmp"), "");  // the temporary is gone
+  EXPECT_EQ(ReadFile(TempPath(path)), "");  // the temporary is gone
 
   // The file is exactly the AppendRecord framing (the same bytes TensorFlow writes).
   std::string framed;
@@ -124,7 +131,7 @@ TEST(RecordIo, WriterWithoutCloseLeavesNothing) {
     ASSERT_TRUE((*writer)->Write("data").ok());
   }
   EXPECT_EQ(fopen(path.c_str(), "rb"), nullptr);
-  EXPECT_EQ(fopen((path + ".tmp").c_str(), "rb"), nullptr);
+  EXPECT_EQ(fopen(TempPath(path).c_str(), "rb"), nullptr);
 }
 
 // A small shard of a few records, used by the damage tests below.

@@ -10,11 +10,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "datasets/generators/listops.h"
-#include "datasets/generators/pathfinder.h"
+#include "tasks/listops/generator.h"
+#include "tasks/pathfinder/generator.h"
 #include "datasets/record_io.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/spec.h"
 #include "tasks/common/split.h"
 #include "tasks/common/task.h"
@@ -240,6 +240,6 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  lra::tasks::RemoveTree(lra::tasks::Root()).IgnoreError();
+  lra::RemoveTree(lra::tasks::Root()).IgnoreError();
   return 0;
 }

@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
 #include "datasets/dataset.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/spec.h"
 
 namespace lra::tasks {

@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "datasets/dataset.h"
-#include "datasets/generators/png_testing.h"
+#include "tasks/common/png_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 
 namespace lra::tasks {
 namespace {
@@ -191,7 +191,7 @@ TEST(RegistryTest, HugeDeclaredPngIsRefusedAndLeavesNoFolder) {
   ASSERT_TRUE(PathExists(image));
   for (uint32_t side : {1000000u, 30000u}) {
     ASSERT_TRUE(
-        WriteFileAtomically(image, generators::testing::PngDeclaring(side, side)).ok());
+        WriteFileAtomically(image, testing::PngDeclaring(side, side)).ok());
     PrepareOptions p;
     p.task = "pathfinder";
     p.source = g.keep_source;

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
-#include "datasets/generators/listops.h"
-#include "datasets/generators/pathfinder.h"
+#include "tasks/listops/generator.h"
+#include "tasks/pathfinder/generator.h"
 #include "tasks/common/spec.h"
 #include "tasks/fashion_mnist/fashion_mnist.h"
 #include "tasks/image/cifar.h"
@@ -30,7 +30,7 @@ extern const char kFashionMnistSpec[];
 
 namespace {
 
-// LRA's generator, writing listops-1000-style TSVs (datasets/generators/listops.h). Below the
+// LRA's generator, writing listops-1000-style TSVs (tasks/listops/generator.h). Below the
 // original's bound of 2000 tokens (a "small" ListOps, --max_length), trees are drawn with
 // max_length / 4 < length < max_length, so no expression is cut and the EOS of the s4_eos
 // encoding still fits.
@@ -43,7 +43,7 @@ absl::Status GenerateListOps(const TaskContext& context, int64_t size, const std
   return generators::WriteListOpsTsv(options, dir);
 }
 
-// The snakes generator, writing one difficulty folder (datasets/generators/pathfinder.h); the
+// The snakes generator, writing one difficulty folder (tasks/pathfinder/generator.h); the
 // converter then reads `dir` as that folder.
 absl::Status GeneratePathfinder(const TaskContext& context, int64_t size,
                                 const std::string& dir) {
@@ -67,12 +67,12 @@ struct Entry {
 
 const std::vector<Entry>& Entries() {
   static const auto* entries = new std::vector<Entry>{
-      {kListOpsSpec, {PlanListOps, GenerateListOps, "datasets/generators/listops"}},
+      {kListOpsSpec, {PlanListOps, GenerateListOps, "tasks/listops generator"}},
       {kTextSpec, {PlanText, GenerateSyntheticText, "tasks/text synthetic"}},
       {kRetrievalSpec, {PlanRetrieval, GenerateSyntheticRetrieval, "tasks/retrieval synthetic"}},
       {kImageSpec, {PlanImage, nullptr, ""}},
-      {kPathfinderSpec, {PlanPathfinder, GeneratePathfinder, "datasets/generators/pathfinder"}},
-      {kPathXSpec, {PlanPathfinder, GeneratePathfinder, "datasets/generators/pathfinder"}},
+      {kPathfinderSpec, {PlanPathfinder, GeneratePathfinder, "tasks/pathfinder generator"}},
+      {kPathXSpec, {PlanPathfinder, GeneratePathfinder, "tasks/pathfinder generator"}},
       {kFashionMnistSpec, {PlanFashionMnist, nullptr, ""}},
   };
   return *entries;

@@ -5,8 +5,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tasks/common/chars.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/split.h"
 
 namespace lra::tasks {
@@ -36,7 +36,7 @@ TEST(LineReaderTest, NumbersLinesKeepsCarriageReturnAndReadsLastLineWithoutNewli
 }
 
 TEST(FilesTest, MissingFileIsNotFoundAndNamesThePath) {
-  auto s = ReadFileToString(TempPath("nope"));
+  auto s = ReadFile(TempPath("nope"));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("nope"));
 }

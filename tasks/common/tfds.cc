@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "datasets/record_io.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/tfds_info.pb.h"
 
 namespace lra::tasks {
@@ -67,7 +67,7 @@ absl::StatusOr<TfdsSplit> TfdsShards(const std::string& dir, absl::string_view n
         info_path, " is missing: TFDS writes it beside the shards and it records how many "
         "examples each shard holds, which is how a shortened shard is caught", refetch));
   }
-  LRA_ASSIGN_OR_RETURN(std::string json, ReadFileToString(info_path));
+  LRA_ASSIGN_OR_RETURN(std::string json, ReadFile(info_path));
   tfds::DatasetInfo info;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/split.h"
 
 namespace lra::tasks {

@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/test_util.h"
 
 namespace lra::tasks {

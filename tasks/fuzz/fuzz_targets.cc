@@ -32,8 +32,8 @@
 #include "absl/strings/string_view.h"
 #include "datasets/dataset.h"
 #include "datasets/record_io.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/sink.h"
 #include "tasks/common/spec.h"
 #include "tasks/common/task.h"
@@ -57,6 +57,9 @@ extern const char kFashionMnistSpec[];
 namespace {
 
 using namespace lra::tasks;  // NOLINT: a test binary over one namespace
+using ::lra::JoinPath;        // core/base/file_util.h
+using ::lra::MakeDirs;
+using ::lra::RemoveTree;
 namespace datasets = lra::datasets;
 
 void Check(bool ok, const std::string& what) {

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/split.h"
 #include "tasks/common/tfds.h"
 #include "tasks/image/grayscale.h"
@@ -50,7 +50,7 @@ absl::Status CheckBatchSize(const std::string& path, int64_t size, int64_t recor
 }
 
 absl::StatusOr<std::string> ReadBatchFile(const std::string& path, int64_t records) {
-  LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   LRA_RETURN_IF_ERROR(CheckBatchSize(path, static_cast<int64_t>(bytes.size()), records));
   return bytes;
 }

@@ -6,8 +6,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "datasets/record_io.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/tf_example.pb.h"
 #include "tasks/common/test_util.h"
 #include "tasks/image/grayscale.h"
@@ -70,7 +70,7 @@ TEST(CifarTest, BinaryReleaseGivesGrayTokensAndTheNinetyTenSplit) {
 TEST(CifarTest, TruncatedFileAndBadLabelNameFileAndOffset) {
   const std::string root = WriteBinary("cifar_bad", 2);
   const std::string dir = JoinPath(root, "cifar-10-batches-bin");
-  auto bytes = ReadFileToString(JoinPath(dir, "data_batch_3.bin"));
+  auto bytes = ReadFile(JoinPath(dir, "data_batch_3.bin"));
   ASSERT_TRUE(WriteFileAtomically(JoinPath(dir, "data_batch_3.bin"), bytes->substr(0, 5000)).ok());
   auto t = MakeContext(kImageSpec, dir);
   absl::Status s = PlanImageWithBatchSize(t.context, 2).status();
@@ -100,7 +100,7 @@ TEST(CifarTest, BatchFileCutAtARecordBoundaryOrEmptyFails) {
   const std::string dir = JoinPath(WriteBinary("cifar_short", 4), "cifar-10-batches-bin");
   auto t = MakeContext(kImageSpec, dir);
   const std::string batch2 = JoinPath(dir, "data_batch_2.bin");
-  auto bytes = ReadFileToString(batch2);
+  auto bytes = ReadFile(batch2);
   ASSERT_TRUE(WriteFileAtomically(batch2, bytes->substr(0, 2 * 3073)).ok());
   absl::Status s = PlanImageWithBatchSize(t.context, 4).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
@@ -193,7 +193,7 @@ TEST(CifarTest, TfdsShardsAreCheckedAgainstDatasetInfo) {
   const std::string root = WriteTfds("cifar_tfds_short", 4);
   const std::string dir = JoinPath(root, "cifar10/3.0.2");
   const std::string shard = JoinPath(dir, "cifar10-train.tfrecord-00000-of-00001");
-  const std::string full = *ReadFileToString(shard);
+  const std::string full = *ReadFile(shard);
   auto t = MakeContext(kImageSpec, root);
   auto run = [&] { return PlanAndRun(PlanImage(t.context)); };
   ASSERT_TRUE(run().ok());

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/base/status_macros.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 
 namespace lra::tasks {
 namespace {

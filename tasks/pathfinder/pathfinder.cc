@@ -9,8 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/base/status_macros.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/split.h"
 
 namespace lra::tasks {
@@ -179,7 +179,7 @@ absl::StatusOr<Plan> PlanPathfinder(const TaskContext& context) {
         continue;
       }
       const std::string path = JoinPath(dir, item.image);
-      LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+      LRA_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
       LRA_ASSIGN_OR_RETURN(Image8 image, DecodePng(bytes, path, PngSize{side, side}));
       if (image.width != side || image.height != side || image.channels != 1) {
         return absl::InvalidArgumentError(absl::StrCat(

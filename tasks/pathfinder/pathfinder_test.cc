@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tasks/common/files.h"
-#include "tasks/common/png.h"
+#include "core/base/file_util.h"
+#include "tasks/common/png_codec.h"
 #include "tasks/common/test_util.h"
 
 namespace lra::tasks {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/status_macros.h"
 #include "tasks/common/bytes.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/split.h"
 #include "tasks/common/words.h"
 

@@ -5,7 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/test_util.h"
 #include "tasks/common/words.h"
 

@@ -11,7 +11,7 @@
 #include "core/base/status_macros.h"
 #include "tasks/common/bytes.h"
 #include "tasks/common/chars.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/split.h"
 #include "tasks/common/tfds.h"
 #include "tasks/common/words.h"
@@ -155,7 +155,7 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
     // S4 counts its vocabulary over the training reviews only (lra.py line 118-119).
     CharVocabularyBuilder builder(*context.encoding, context.max_length);
     for (const Review& r : listed_train) {
-      LRA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(r.path));
+      LRA_ASSIGN_OR_RETURN(std::string text, ReadFile(r.path));
       LRA_RETURN_IF_ERROR(builder.Add(text, r.path));
     }
     LRA_ASSIGN_OR_RETURN(chars, BuildCharEncoder(builder, *context.encoding, &plan.vocab));
@@ -167,7 +167,7 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
                  ExampleSink* sink, RunStats* stats) mutable -> absl::Status {
     datasets::Example e;
     auto convert = [&](const Review& r, std::initializer_list<const char*> splits) {
-      absl::StatusOr<std::string> text = ReadFileToString(r.path);
+      absl::StatusOr<std::string> text = ReadFile(r.path);
       if (!text.ok()) return text.status();
       e.Clear();
       e.set_id(r.id);

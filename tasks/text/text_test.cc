@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "datasets/record_io.h"
-#include "tasks/common/files.h"
+#include "core/base/file_util.h"
 #include "tasks/common/tf_example.pb.h"
 #include "tasks/common/test_util.h"
 #include "tasks/common/words.h"
@@ -302,7 +302,7 @@ TEST(TextTest, CorruptTfRecordNamesFileAndOffset) {
   const std::string root = WriteTfds("tfds_bad");
   const std::string shard =
       JoinPath(root, "imdb_reviews/plain_text/1.0.0/imdb_reviews-train.tfrecord-00000-of-00002");
-  std::string bytes = *ReadFileToString(shard);
+  std::string bytes = *ReadFile(shard);
   const size_t second = bytes.size() / 2 + 8;  // inside the second record
   bytes[second] ^= 0x20;
   ASSERT_TRUE(WriteFileAtomically(shard, bytes).ok());

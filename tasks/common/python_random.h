@@ -17,8 +17,8 @@
 //   until the value is < n. Note n.bit_length(), not (n-1).bit_length(): _randbelow(4) draws
 //   3 bits, which matters for stream parity.
 // - choice(seq) = seq[_randbelow(len(seq))].
-#ifndef LRA_DATASETS_GENERATORS_PYTHON_RANDOM_H_
-#define LRA_DATASETS_GENERATORS_PYTHON_RANDOM_H_
+#ifndef LRA_TASKS_COMMON_PYTHON_RANDOM_H_
+#define LRA_TASKS_COMMON_PYTHON_RANDOM_H_
 
 #include <array>
 #include <cstddef>
@@ -73,4 +73,4 @@ class PythonRandom {
 }  // namespace generators
 }  // namespace lra
 
-#endif  // LRA_DATASETS_GENERATORS_PYTHON_RANDOM_H_
+#endif  // LRA_TASKS_COMMON_PYTHON_RANDOM_H_

@@ -1,6 +1,8 @@
-// ListOps generator: a step-for-step port of LRA's `lra_benchmarks/data/listops.py`
-// (/work/shared/reference/LRA.md section 1.2), with CPython's `random` stream (python_random.h),
-// so that seed s gives the trees Python gives after `random.seed(s)`.
+// ListOps generator: a step-for-step port of LRA's ListOps generator
+// (google-research/long-range-arena@cd31e5c lra_benchmarks/data/listops.py: generate_tree,
+// to_string, to_value, write_to_file, main), with CPython's `random` stream
+// (tasks/common/python_random.h), so that seed s gives the trees Python gives after
+// `random.seed(s)`.
 //
 //   ListOpsOptions options = ListOpsOptionsForSize(1000, /*seed=*/7);
 //   LRA_RETURN_IF_ERROR(WriteListOpsTsv(options, "/data/listops-1000"));
@@ -14,8 +16,8 @@
 // - Uniqueness is decided on a 128-bit hash of the pre-order token sequence instead of on the
 //   tree itself (equal sequences <=> equal trees); a false "duplicate" needs a 128-bit
 //   collision, probability below 1e-28 for 1e5 trees.
-#ifndef LRA_DATASETS_GENERATORS_LISTOPS_H_
-#define LRA_DATASETS_GENERATORS_LISTOPS_H_
+#ifndef LRA_TASKS_LISTOPS_GENERATOR_H_
+#define LRA_TASKS_LISTOPS_GENERATOR_H_
 
 #include <cstdint>
 #include <string>
@@ -27,8 +29,9 @@
 namespace lra {
 namespace generators {
 
-// Defaults are the original's flags (LRA.md 1.2): 96,000 / 2,000 / 2,000 examples, depth 10,
-// 10 arguments, 500 < length < 2000.
+// Defaults are the original's flags (listops.py lines 24-50: num_train_samples 96000,
+// num_valid_samples 2000, num_test_samples 2000, max_depth 10, max_args 10, max_length 2000,
+// min_length 500, task 'basic').
 struct ListOpsOptions {
   int64_t num_train = 96000;
   int64_t num_val = 2000;
@@ -80,4 +83,4 @@ absl::Status WriteListOpsTsv(const ListOpsOptions& options, const std::string& d
 }  // namespace generators
 }  // namespace lra
 
-#endif  // LRA_DATASETS_GENERATORS_LISTOPS_H_
+#endif  // LRA_TASKS_LISTOPS_GENERATOR_H_

@@ -1,4 +1,4 @@
-#include "datasets/crc32c.h"
+#include "core/base/crc32c.h"
 
 #include <cstring>
 #include <limits>
@@ -13,11 +13,10 @@
 #endif
 
 namespace lra {
-namespace datasets {
 namespace crc32c_internal {
 namespace {
 
-constexpr uint32_t kPoly = 0x82F63B78u;  // reflected Castagnoli polynomial
+constexpr uint32_t kPoly = 0x82F63B78u;  // 0x1EDC6F41 bit-reversed (RFC 3720 section 12.1)
 
 // Slice-by-8 tables: kTable[k][b] is the CRC contribution of byte b followed by k zero bytes.
 struct Tables {
@@ -101,9 +100,9 @@ uint32_t ExtendSse42(uint32_t crc, const void* data, size_t n) {
 #ifdef LRA_HAVE_ISAL
 bool HaveIsal() { return true; }
 
-// crc32_iscsi applies no pre- or post-inversion and takes an `int` length
-// (/work/shared/reference/TOOLCHAIN.md section 5), so invert around it and feed it at most 1 GiB
-// at a time.
+// crc32_iscsi(buffer, int len, init_crc) (intel/isa-l include/crc.h, Debian libisal-dev 2.30)
+// applies no pre- or post-inversion (crc32c_test's RFC 3720 vectors check this path), and its
+// length is an `int`, so invert around it and feed it at most 1 GiB at a time.
 uint32_t ExtendIsal(uint32_t crc, const void* data, size_t n) {
   constexpr size_t kMaxChunk = size_t{1} << 30;
   unsigned char* p = const_cast<unsigned char*>(static_cast<const unsigned char*>(data));
@@ -136,5 +135,4 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
 
 uint32_t Crc32c(const void* data, size_t n) { return Crc32cExtend(0, data, n); }
 
-}  // namespace datasets
 }  // namespace lra

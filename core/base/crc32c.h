@@ -1,19 +1,24 @@
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and xorout 0xFFFFFFFF) and the
-// TFRecord masking of it.
+// CRC32C and the TFRecord masking of it: the one CRC of lra (record framing in datasets/,
+// checkpoint files in core/).
 //
-// Crc32c() runs at memory speed through ISA-L's `crc32_iscsi` (it picks its own SIMD path at run
-// time; /work/shared/reference/TOOLCHAIN.md section 5 measured 74 GB/s at 1 MiB). Builds without
-// ISA-L (LRA_HAVE_ISAL undefined) fall back to SSE4.2 `crc32` instructions when the CPU has them
-// (about 10 GB/s) and to a portable slice-by-8 table otherwise (about 2 GB/s). Every path gives
-// the same value; crc32c_test checks the standard vectors on each.
-#ifndef LRA_DATASETS_CRC32C_H_
-#define LRA_DATASETS_CRC32C_H_
+// CRC32C is the CRC-32 with the Castagnoli polynomial 0x1EDC6F41 (G. Castagnoli, S. Braeuer,
+// M. Herrmann, "Optimization of cyclic redundancy-check codes with 24 and 32 parity bits",
+// IEEE Trans. Commun. 41(6), 1993), as specified for iSCSI in RFC 3720 section 12.1 and
+// Appendix B.4: bits reflected (0x1EDC6F41 bit-reversed is 0x82F63B78), initial value and
+// final xor 0xFFFFFFFF. RFC 3720 B.4's test vectors are in crc32c_test.
+//
+// Crc32c() goes through ISA-L's `crc32_iscsi` (intel/isa-l, include/crc.h; it picks its own SIMD
+// path at run time). Builds without ISA-L (LRA_HAVE_ISAL undefined) fall back to SSE4.2 `crc32`
+// instructions when the CPU has them and to a portable slice-by-8 table otherwise. Every path
+// gives the same value; crc32c_test checks the standard vectors on each. Measured rates of the
+// three, and the command that measures them, are in datasets/README.md.
+#ifndef LRA_CORE_BASE_CRC32C_H_
+#define LRA_CORE_BASE_CRC32C_H_
 
 #include <cstddef>
 #include <cstdint>
 
 namespace lra {
-namespace datasets {
 
 // CRC32C of `n` bytes at `data`. Crc32c("123456789", 9) == 0xE3069283.
 uint32_t Crc32c(const void* data, size_t n);
@@ -42,7 +47,6 @@ uint32_t ExtendSse42(uint32_t crc, const void* data, size_t n);
 uint32_t ExtendTable(uint32_t crc, const void* data, size_t n);
 }  // namespace crc32c_internal
 
-}  // namespace datasets
 }  // namespace lra
 
-#endif  // LRA_DATASETS_CRC32C_H_
+#endif  // LRA_CORE_BASE_CRC32C_H_

@@ -16,8 +16,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
-#include "datasets/generators/listops.h"
-#include "datasets/generators/pathfinder.h"
+#include "tasks/listops/generator.h"
+#include "tasks/pathfinder/generator.h"
 
 ABSL_FLAG(std::string, kind, "", "What to generate: `listops` or `pathfinder`. Required.");
 ABSL_FLAG(std::string, out, "",

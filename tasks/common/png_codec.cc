@@ -1,4 +1,4 @@
-#include "tasks/common/png.h"
+#include "tasks/common/png_codec.h"
 
 #include <png.h>
 

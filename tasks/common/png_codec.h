@@ -1,10 +1,12 @@
-// 8-bit PNG decoding and encoding with libpng.
+// 8-bit PNG decoding and encoding with libpng: the one PNG codec of lra (the CIFAR and
+// Pathfinder converters decode with it, the Pathfinder generator and the fixtures encode with
+// it). Named png_codec.h so that it never shadows libpng's own <png.h>.
 //
 // Decoding keeps the stored sample values exactly (no gamma or colour conversion), like
 // tf.image.decode_png does for 8-bit files: palette and sub-byte gray images are expanded to 8
 // bits, 16-bit images are refused (no LRA source has them).
-#ifndef LRA_TASKS_COMMON_PNG_H_
-#define LRA_TASKS_COMMON_PNG_H_
+#ifndef LRA_TASKS_COMMON_PNG_CODEC_H_
+#define LRA_TASKS_COMMON_PNG_CODEC_H_
 
 #include <cstdint>
 #include <string>
@@ -41,9 +43,10 @@ struct PngSize {
 absl::StatusOr<Image8> DecodePng(absl::string_view data, absl::string_view name,
                                  PngSize max_size = {});
 
-// Encodes channels 1 (gray) or 3 (RGB); for fixtures and synthetic sources.
+// Encodes channels 1 (gray) or 3 (RGB), 8 bits, no interlacing, libpng's default compression
+// and filters; for fixtures and synthetic sources (the Pathfinder generator's images).
 absl::StatusOr<std::string> EncodePng(const Image8& image);
 
 }  // namespace lra::tasks
 
-#endif  // LRA_TASKS_COMMON_PNG_H_
+#endif  // LRA_TASKS_COMMON_PNG_CODEC_H_

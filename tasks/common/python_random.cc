@@ -1,4 +1,4 @@
-#include "datasets/generators/python_random.h"
+#include "tasks/common/python_random.h"
 
 #include "absl/base/internal/raw_logging.h"
 

@@ -1,4 +1,4 @@
-#include "datasets/crc32c.h"
+#include "core/base/crc32c.h"
 
 #include <cstdint>
 #include <cstring>
@@ -9,7 +9,6 @@
 #include "gtest/gtest.h"
 
 namespace lra {
-namespace datasets {
 namespace {
 
 using ExtendFn = uint32_t (*)(uint32_t, const void*, size_t);
@@ -110,5 +109,4 @@ TEST(Crc32c, CrcOfDataPlusItsCrcIsTheResidueUnlessMasked) {
 }
 
 }  // namespace
-}  // namespace datasets
 }  // namespace lra

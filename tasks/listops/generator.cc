@@ -1,4 +1,4 @@
-#include "datasets/generators/listops.h"
+#include "tasks/listops/generator.h"
 
 #include <cstring>
 #include <utility>
@@ -6,9 +6,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/file_util.h"
 #include "core/base/status_macros.h"
-#include "datasets/generators/atomic_file.h"
-#include "datasets/generators/python_random.h"
+#include "tasks/common/python_random.h"
 
 namespace lra {
 namespace generators {
@@ -220,7 +220,7 @@ class ListOpsStream {
 ListOpsOptions ListOpsOptionsForSize(int64_t size, uint64_t seed) {
   ListOpsOptions options;
   options.seed = seed;
-  // 96,000 / 2,000 / 2,000 of 100,000 (LRA.md section 0).
+  // 96,000 / 2,000 / 2,000 of 100,000: the original's flag defaults (listops.py lines 26-35).
   int64_t val = size / 50;
   if (val == 0 && size >= 3) val = 1;
   options.num_val = val;

@@ -1,12 +1,12 @@
 // Test helper: the bytes of a PNG whose header declares any size (the pixel data is one empty
 // zlib stream), to check that readers refuse a size before they allocate for it.
-#ifndef LRA_DATASETS_GENERATORS_PNG_TESTING_H_
-#define LRA_DATASETS_GENERATORS_PNG_TESTING_H_
+#ifndef LRA_TASKS_COMMON_PNG_TESTING_H_
+#define LRA_TASKS_COMMON_PNG_TESTING_H_
 
 #include <cstdint>
 #include <string>
 
-namespace lra::generators::testing {
+namespace lra::tasks::testing {
 
 // An 8-bit grayscale PNG header declaring width x height, with valid chunk CRCs.
 inline std::string PngDeclaring(uint32_t width, uint32_t height) {
@@ -33,6 +33,6 @@ inline std::string PngDeclaring(uint32_t width, uint32_t height) {
          chunk("IEND", "");
 }
 
-}  // namespace lra::generators::testing
+}  // namespace lra::tasks::testing
 
-#endif  // LRA_DATASETS_GENERATORS_PNG_TESTING_H_
+#endif  // LRA_TASKS_COMMON_PNG_TESTING_H_

@@ -1,6 +1,8 @@
-// Pathfinder generator: a port of the snakes generator of Linsley et al. (drewlinsley/pathfinder,
-// `snakes2.py` + `snakes.py`, /work/shared/reference/LRA.md section 2) with LRA's per-resolution
-// constants (LRA.md 2.1), writing the original release layout (LRA.md 1.6):
+// Pathfinder generator: a port of the snakes generator of Linsley et al. (drewlinsley/pathfinder
+// at ab9c130, `snakes2.py` + `snakes.py`, driven by `snakes2_wrapper.py`), which made LRA's
+// Pathfinder and Path-X data (google-research/long-range-arena@cd31e5c README.md, "Pathfinder",
+// and lra_benchmarks/data/pathfinder.py), with LRA's per-resolution constants (the docstrings of
+// that file), writing the original release layout (snakes2.from_wrapper):
 //
 //   <dir>/imgs/<b>/sample_<i>.png   8-bit grayscale, min-max byte-scaled
 //   <dir>/metadata/<b>.npy          plain text, one line per image:
@@ -11,11 +13,17 @@
 //   options.num_images = 2000;
 //   LRA_RETURN_IF_ERROR(WritePathfinderTree(options, "/data/pathfinder32/curv_contour_length_14"));
 //
+// The task: Linsley, Kim, Veerabadran, Windolf, Serre, "Learning long-range spatial dependencies
+// with horizontal gated recurrent units", NeurIPS 2018; the generator version LRA used: Kim,
+// Linsley, Thakkar, Serre, "Disentangling neural mechanisms for perceptual grouping", ICLR 2020
+// (the citation of LRA's TFDS builder).
+//
 // Image i depends only on (seed, i): it draws from its own MT19937 stream seeded with
 // init_by_array({seed_lo, seed_hi, i_lo, i_hi}), so the output does not depend on the number of
 // threads. What is ported and what differs from the original is listed in README.md here.
-#ifndef LRA_DATASETS_GENERATORS_PATHFINDER_H_
-#define LRA_DATASETS_GENERATORS_PATHFINDER_H_
+// Code: params.cc (constants), snakes.cc (the snakes), raster.h (drawing), tree_writer.cc.
+#ifndef LRA_TASKS_PATHFINDER_GENERATOR_H_
+#define LRA_TASKS_PATHFINDER_GENERATOR_H_
 
 #include <array>
 #include <cstdint>
@@ -32,8 +40,9 @@
 namespace lra {
 namespace generators {
 
-// LRA's names and the generator's folder names (LRA.md 1.6): easy = curv_baseline (contour
-// length 6), intermediate = curv_contour_length_9, hard = curv_contour_length_14.
+// LRA's split names and the generator's folder names (lra_benchmarks/data/pathfinder.py,
+// _split_generators): easy = curv_baseline (contour length 6), intermediate =
+// curv_contour_length_9, hard = curv_contour_length_14.
 enum class PathfinderDifficulty { kEasy, kIntermediate, kHard };
 
 // Accepts easy/intermediate/hard or the folder names.
@@ -64,7 +73,8 @@ struct PathfinderParams {
   std::string paddle_thickness_text;
 };
 
-// LRA's constants for resolution 32, 64, 128 or 256 (LRA.md 2.1 table) and a difficulty.
+// LRA's constants for resolution 32, 64, 128 or 256 and a difficulty (the table and its sources
+// are in params.cc).
 absl::StatusOr<PathfinderParams> PathfinderParamsFor(int resolution,
                                                      PathfinderDifficulty difficulty);
 
@@ -113,7 +123,8 @@ class PathfinderGenerator {
 struct PathfinderOptions {
   int resolution = 32;
   PathfinderDifficulty difficulty = PathfinderDifficulty::kHard;
-  int64_t num_images = 200000;  // LRA.md 1.6: 200,000 images per difficulty.
+  // snakes2_wrapper.Args n_images (drewlinsley/pathfinder@ab9c130 snakes2_wrapper.py line 9).
+  int64_t num_images = 200000;
   // Images per imgs/<b> folder and metadata/<b>.npy file. The original fans out one batch per
   // machine; 1000 is our choice (200 batches for 200k images).
   int64_t images_per_batch = 1000;
@@ -129,7 +140,8 @@ struct PathfinderOptions {
 
 // Writes the tree described at the top into `dir` (the difficulty folder, e.g.
 // .../pathfinder32/curv_contour_length_14), creating it if missing. Files are written to a
-// temporary name and renamed; a metadata file is written after all of its batch's images.
+// temporary name and renamed (AtomicFile, without fsync: the tree is scratch that the converter
+// reads and deletes); a metadata file is written after all of its batch's images.
 absl::Status WritePathfinderTree(const PathfinderOptions& options, const std::string& dir);
 
 // One metadata line (without the newline) in the original field order.
@@ -139,4 +151,4 @@ std::string PathfinderMetadataLine(const PathfinderParams& params, int64_t batch
 }  // namespace generators
 }  // namespace lra
 
-#endif  // LRA_DATASETS_GENERATORS_PATHFINDER_H_
+#endif  // LRA_TASKS_PATHFINDER_GENERATOR_H_
