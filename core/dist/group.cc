@@ -98,51 +98,81 @@ absl::StatusOr<Group*> Group::World() {
 }
 
 template <typename T>
-absl::Status Group::SumInRankOrderImpl(absl::Span<T> data) {
-  if (size_ == 1) return absl::OkStatus();
-  Timer timer(&traffic_);
-  const int64_t n = static_cast<int64_t>(data.size());
+absl::Status Group::SumInOrderImpl(absl::Span<T> data, int per_rank) {
+  if (per_rank < 1 || data.size() % per_rank != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("SumInOrder: ", data.size(),
+                                                   " values are not ", per_rank, " vectors"));
+  }
+  const int64_t n = static_cast<int64_t>(data.size()) / per_rank;
   const int k = size_;
-  if (n / k + 1 > INT_MAX / k) {
+  if (k == 1) {  // one process: add the local vectors in order
+    T* out = data.data();
+    for (int j = 1; j < per_rank; ++j) {
+      const T* x = out + j * n;
+      for (int64_t i = 0; i < n; ++i) out[i] += x[i];
+    }
+    return absl::OkStatus();
+  }
+  Timer timer(&traffic_);
+  if (int64_t{per_rank} * (n / k + 1) > INT_MAX / k) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "SumInRankOrder: ", n, " elements over ", k, " ranks exceed MPI's int counts"));
+        "SumInOrder: ", n, " x ", per_rank, " values over ", k, " ranks exceed MPI's int counts"));
   }
-  // Reduce-scatter as an exact exchange: rank r receives slice r of every rank's vector.
-  std::vector<int> send_counts(k), send_offsets(k), recv_counts(k), recv_offsets(k);
+  // Reduce-scatter as an exact exchange: rank c receives slice c of every vector of every rank.
+  // Pack by destination: for rank c, slice c of local vectors 0..per_rank-1.
   const int mine = static_cast<int>(SliceLength(n, k, rank_));
-  for (int r = 0; r < k; ++r) {
-    send_counts[r] = static_cast<int>(SliceLength(n, k, r));
-    send_offsets[r] = static_cast<int>(SliceStart(n, k, r));
-    recv_counts[r] = mine;
-    recv_offsets[r] = r * mine;
+  std::vector<int> send_counts(k), send_offsets(k), recv_counts(k), recv_offsets(k);
+  std::vector<int> gather_counts(k), gather_offsets(k);
+  for (int c = 0; c < k; ++c) {
+    gather_counts[c] = static_cast<int>(SliceLength(n, k, c));
+    gather_offsets[c] = static_cast<int>(SliceStart(n, k, c));
+    send_counts[c] = per_rank * gather_counts[c];
+    send_offsets[c] = per_rank * gather_offsets[c];
+    recv_counts[c] = per_rank * mine;
+    recv_offsets[c] = c * per_rank * mine;
   }
-  const size_t scratch_bytes = sizeof(T) * static_cast<size_t>(k) * mine;
-  if (scratch_.size() < scratch_bytes) scratch_.resize(scratch_bytes);
-  T* received = reinterpret_cast<T*>(scratch_.data());
+  const size_t values = static_cast<size_t>(data.size()) + static_cast<size_t>(k) * per_rank * mine;
+  if (scratch_.size() < sizeof(T) * values) scratch_.resize(sizeof(T) * values);
+  T* packed = reinterpret_cast<T*>(scratch_.data());
+  T* received = packed + data.size();
+  if (per_rank == 1) {
+    packed = data.data();  // already in destination order
+  } else {
+    for (int c = 0; c < k; ++c) {
+      for (int j = 0; j < per_rank; ++j) {
+        std::memcpy(packed + send_offsets[c] + int64_t{j} * gather_counts[c],
+                    data.data() + j * n + gather_offsets[c], sizeof(T) * gather_counts[c]);
+      }
+    }
+  }
   const MPI_Datatype type = MpiType<T>();
-  int code = MPI_Alltoallv(data.data(), send_counts.data(), send_offsets.data(), type, received,
+  int code = MPI_Alltoallv(packed, send_counts.data(), send_offsets.data(), type, received,
                            recv_counts.data(), recv_offsets.data(), type, MPI_COMM_WORLD);
   if (code != MPI_SUCCESS) return MpiStatus(code, "MPI_Alltoallv (gradient reduce-scatter)");
 
-  // Sum slice `rank_` strictly left to right over ranks, straight into its place in `data`.
+  // Sum this rank's slice strictly left to right over (rank, local vector), into its place.
   T* out = data.data() + SliceStart(n, k, rank_);
   std::memcpy(out, received, sizeof(T) * mine);
-  for (int r = 1; r < k; ++r) {
-    const T* x = received + static_cast<int64_t>(r) * mine;
+  for (int v = 1; v < k * per_rank; ++v) {
+    const T* x = received + int64_t{v} * mine;
     for (int i = 0; i < mine; ++i) out[i] += x[i];
   }
 
   // Allgather the summed slices in place.
-  code = MPI_Allgatherv(MPI_IN_PLACE, 0, type, data.data(), send_counts.data(),
-                        send_offsets.data(), type, MPI_COMM_WORLD);
+  code = MPI_Allgatherv(MPI_IN_PLACE, 0, type, data.data(), gather_counts.data(),
+                        gather_offsets.data(), type, MPI_COMM_WORLD);
   if (code != MPI_SUCCESS) return MpiStatus(code, "MPI_Allgatherv (gradient allgather)");
-  traffic_.bytes_sent += static_cast<int64_t>(sizeof(T)) * ((n - mine) + int64_t{mine} * (k - 1));
+  traffic_.bytes_sent += static_cast<int64_t>(sizeof(T)) *
+                         (per_rank * (n - mine) + int64_t{mine} * (k - 1));
   return absl::OkStatus();
 }
 
-absl::Status Group::SumInRankOrder(absl::Span<float> data) { return SumInRankOrderImpl(data); }
-absl::Status Group::SumInRankOrder(absl::Span<double> data) { return SumInRankOrderImpl(data); }
-absl::Status Group::SumInRankOrder(absl::Span<int64_t> data) { return SumInRankOrderImpl(data); }
+absl::Status Group::SumInRankOrder(absl::Span<float> data) { return SumInOrderImpl(data, 1); }
+absl::Status Group::SumInRankOrder(absl::Span<double> data) { return SumInOrderImpl(data, 1); }
+absl::Status Group::SumInRankOrder(absl::Span<int64_t> data) { return SumInOrderImpl(data, 1); }
+absl::Status Group::SumInOrder(absl::Span<float> data, int per_rank) {
+  return SumInOrderImpl(data, per_rank);
+}
 
 absl::Status Group::Broadcast(std::string* bytes) {
   if (size_ == 1) return absl::OkStatus();

@@ -62,6 +62,18 @@ class Group {
   absl::Status SumInRankOrder(absl::Span<double> data);
   absl::Status SumInRankOrder(absl::Span<int64_t> data);
 
+  // Gradient accumulation over P = size() * per_rank micro-batches: `data` holds this rank's
+  // `per_rank` vectors of n = data.size() / per_rank values back to back (its micro-batches
+  // rank * per_rank ... rank * per_rank + per_rank - 1). On return data[0, n) holds, on every
+  // rank, the sum of all P vectors added strictly left to right in micro-batch order; the rest
+  // of `data` is scratch. So the result depends on P alone, not on how the micro-batches are
+  // spread over ranks: 2 ranks x 2 micro-batches, 4 ranks x 1 and 1 process x 4 agree bit for
+  // bit. In one process this is a local loop. Across K ranks each sends per_rank * n (K-1)/K
+  // values in the reduce-scatter (every local vector's other slices) and n (K-1)/K in the
+  // allgather (its summed slice), so per_rank > 1 costs more traffic than summing locally first;
+  // that would group the additions by rank and make the bits depend on K.
+  absl::Status SumInOrder(absl::Span<float> data, int per_rank);
+
   // Rank 0's `bytes` on every rank.
   absl::Status Broadcast(std::string* bytes);
 
@@ -79,7 +91,7 @@ class Group {
  private:
   Group(int rank, int size, bool mpi) : rank_(rank), size_(size), mpi_(mpi) {}
   template <typename T>
-  absl::Status SumInRankOrderImpl(absl::Span<T> data);
+  absl::Status SumInOrderImpl(absl::Span<T> data, int per_rank);
 
   int rank_;
   int size_;

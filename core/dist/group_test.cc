@@ -57,6 +57,31 @@ TEST(GroupTest, SumInRankOrderEqualsSequentialAccumulationBitForBit) {
   if (k >= 3) EXPECT_GT(order_matters, 0);
 }
 
+// P = size x per_rank micro-batch vectors: the sum is the same left-to-right sum over all P
+// whatever the split, so `mpirun -np 2` with 2 per rank equals -np 1 with 4 and -np 4 with 1.
+TEST(GroupTest, SumInOrderDependsOnlyOnTheMicroBatchCount) {
+  Group& group = World();
+  const int k = group.size();
+  for (int per_rank : {1, 2, 3}) {
+    const int p = k * per_rank;
+    for (int64_t n : {int64_t{1}, int64_t{k + 2}, int64_t{4099}}) {
+      std::vector<float> data(per_rank * n);
+      for (int j = 0; j < per_rank; ++j) {
+        for (int64_t i = 0; i < n; ++i) data[j * n + i] = Contribution(group.rank() * per_rank + j, i);
+      }
+      ASSERT_TRUE(group.SumInOrder(absl::MakeSpan(data), per_rank).ok());
+      for (int64_t i = 0; i < n; ++i) {
+        float expected = Contribution(0, i);
+        for (int v = 1; v < p; ++v) expected += Contribution(v, i);
+        ASSERT_EQ(std::memcmp(&data[i], &expected, sizeof(float)), 0)
+            << "per_rank=" << per_rank << " n=" << n << " i=" << i;
+      }
+    }
+  }
+  std::vector<float> odd(5);
+  EXPECT_EQ(group.SumInOrder(absl::MakeSpan(odd), 2).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(GroupTest, SumsDoublesAndCounts) {
   Group& group = World();
   std::vector<double> d = {0.1 * (group.rank() + 1), 1.0};

@@ -12,7 +12,7 @@ fail=0
 "$bin" || fail=1
 # Every rank would share these two gtest files; the single-process run above used them.
 unset TEST_PREMATURE_EXIT_FILE XML_OUTPUT_FILE
-for np in 2 3; do
+for np in 2 3 4; do
   echo "== mpirun -np $np"
   "${mpirun[@]}" -np "$np" "$bin" --gtest_brief=1 || { echo "FAIL: -np $np"; fail=1; }
 done
