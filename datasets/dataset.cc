@@ -573,6 +573,12 @@ absl::StatusOr<std::unique_ptr<DatasetReader>> DatasetReader::Open(const std::st
     return absl::InvalidArgumentError(
         absl::StrCat("shuffle_buffer must be >= 1 when shuffling, got ", options.shuffle_buffer));
   }
+  if (options.parts < 1 || options.num_parts < 1 || options.first_part < 0 ||
+      options.first_part + options.num_parts > options.parts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reader parts: need 0 <= first_part (", options.first_part, ") and first_part + num_parts (",
+        options.num_parts, ") <= parts (", options.parts, ")"));
+  }
   if (options.pad_to < 0 || options.epoch < 0) {
     return absl::InvalidArgumentError(absl::StrCat("pad_to (", options.pad_to, ") and epoch (",
                                                    options.epoch, ") must be >= 0"));
@@ -610,6 +616,8 @@ DatasetReader::DatasetReader(std::string dir, Manifest manifest, int split_index
     buffer_.reserve(std::min<int64_t>(options_.shuffle_buffer, split().num_examples()));
   }
   examples_.resize(options_.batch_size);
+  raw_.resize(options_.batch_size);
+  decoded_.resize(options_.batch_size);
 }
 
 uint64_t DatasetReader::RandomBelow(uint64_t n) {
@@ -689,12 +697,17 @@ absl::Status DatasetReader::ParseExample(absl::string_view payload, const Positi
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> DatasetReader::NextExample(Example* example) {
+absl::StatusOr<bool> DatasetReader::NextExample(Example* example, Pending* raw) {
   absl::string_view payload;
   Position position;
   if (!options_.shuffle) {
     LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &position));
     if (!more) return false;
+    if (raw != nullptr) {
+      raw->payload.assign(payload.data(), payload.size());
+      raw->position = position;
+      return true;
+    }
     LRA_RETURN_IF_ERROR(ParseExample(payload, position, example));
     return true;
   }
@@ -710,7 +723,12 @@ absl::StatusOr<bool> DatasetReader::NextExample(Example* example) {
   if (buffer_.empty()) return false;
   const size_t j = RandomBelow(buffer_.size());
   Pending& p = buffer_[j];
-  LRA_RETURN_IF_ERROR(ParseExample(p.payload, p.position, example));
+  if (raw != nullptr) {
+    raw->payload = p.payload;
+    raw->position = p.position;
+  } else {
+    LRA_RETURN_IF_ERROR(ParseExample(p.payload, p.position, example));
+  }
   bool refilled = false;
   if (!source_done_) {
     LRA_ASSIGN_OR_RETURN(bool more, NextRecord(&payload, &position));
@@ -729,22 +747,65 @@ absl::StatusOr<bool> DatasetReader::NextExample(Example* example) {
   return true;
 }
 
-absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
+absl::StatusOr<int> DatasetReader::DrawBatch(int keep_begin, int keep_end) {
   if (!status_.ok()) return status_;
-  if (done_) return false;
+  if (done_) return 0;
   int count = 0;
   while (count < options_.batch_size) {
-    absl::StatusOr<bool> more = NextExample(&examples_[count]);
+    const bool keep = count >= keep_begin && count < keep_end;
+    absl::StatusOr<bool> more =
+        NextExample(&examples_[count], keep ? nullptr : &raw_[count]);
     if (!more.ok()) return Fail(more.status());
     if (!*more) break;
+    decoded_[count] = keep;
     ++count;
   }
   if (count < options_.batch_size) done_ = true;
-  if (count == 0 || (done_ && options_.drop_remainder)) return false;
+  if (count == 0 || (done_ && options_.drop_remainder)) return 0;
+  return count;
+}
 
+absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
+  if (options_.parts != 1) {
+    return Fail(absl::FailedPreconditionError("DatasetReader::Next with parts > 1; use NextParts"));
+  }
+  LRA_ASSIGN_OR_RETURN(const int count, DrawBatch(0, options_.batch_size));
+  if (count == 0) return false;
+  LRA_RETURN_IF_ERROR(Assemble(0, count, count, batch));
+  return true;
+}
+
+int PartStart(int count, int parts, int p) {
+  return p * (count / parts) + std::min(p, count % parts);
+}
+
+absl::StatusOr<bool> DatasetReader::NextParts(std::vector<Batch>* parts) {
+  const int k = options_.parts, first = options_.first_part, n = options_.num_parts;
+  // Decode our rows of a full batch while drawing; the epoch's shorter last batch splits
+  // differently, and Assemble decodes what it then needs.
+  const int full = options_.batch_size;
+  LRA_ASSIGN_OR_RETURN(const int count,
+                       DrawBatch(PartStart(full, k, first), PartStart(full, k, first + n)));
+  if (count == 0) return false;
+  parts->resize(n);
+  for (int i = 0; i < n; ++i) {
+    const int p = first + i;
+    LRA_RETURN_IF_ERROR(
+        Assemble(PartStart(count, k, p), PartStart(count, k, p + 1), count, &(*parts)[i]));
+  }
+  return true;
+}
+
+absl::Status DatasetReader::Assemble(int begin, int end, int drawn, Batch* batch) {
+  const int count = end - begin;
   const bool pair = manifest_.pair();
   int len = 0, len2 = 0;
-  for (int i = 0; i < count; ++i) {
+  for (int i = begin; i < end; ++i) {
+    if (!decoded_[i]) {
+      absl::Status parsed = ParseExample(raw_[i].payload, raw_[i].position, &examples_[i]);
+      if (!parsed.ok()) return Fail(parsed);
+      decoded_[i] = true;
+    }
     const Example& ex = examples_[i];
     const int l = ex.tokens_size(), l2 = ex.tokens2_size();
     if (options_.pad_to > 0 && (l > options_.pad_to || (pair && l2 > options_.pad_to))) {
@@ -764,6 +825,7 @@ absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
 
   const int32_t pad = manifest_.vocab().pad_id();
   batch->batch_size = count;
+  batch->global_batch_size = drawn;
   batch->length = len;
   batch->length2 = len2;
   batch->tokens.assign(static_cast<size_t>(count) * len, pad);
@@ -774,7 +836,7 @@ absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
   batch->ids.resize(count);
   // Tokens and labels were checked against the manifest when each record was parsed.
   for (int i = 0; i < count; ++i) {
-    const Example& ex = examples_[i];
+    const Example& ex = examples_[begin + i];
     std::copy(ex.tokens().begin(), ex.tokens().end(),
               batch->tokens.begin() + static_cast<size_t>(i) * len);
     batch->lengths[i] = ex.tokens_size();
@@ -786,7 +848,7 @@ absl::StatusOr<bool> DatasetReader::Next(Batch* batch) {
     batch->labels[i] = ex.label();
     batch->ids[i] = ex.id();
   }
-  return true;
+  return absl::OkStatus();
 }
 
 }  // namespace datasets

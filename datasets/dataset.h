@@ -128,6 +128,8 @@ struct Batch {  // B = batch size, L = padded length of this batch
   std::vector<int32_t> lengths2;
   std::vector<int32_t> labels;  // [B]
   std::vector<std::string> ids;  // [B]
+  // Rows drawn for the whole batch this one is a part of (ReaderOptions::parts); B when whole.
+  int global_batch_size = 0;
 };
 
 struct ReaderOptions {
@@ -138,7 +140,19 @@ struct ReaderOptions {
   int epoch = 0;
   bool drop_remainder = false;
   int pad_to = 0;  // 0: pad to the longest in the batch; >0: pad every batch to this length
+  // Data-parallel reading (NextParts): each batch of up to batch_size drawn examples is split into
+  // `parts` contiguous row ranges, the first (count % parts) one row longer, and this reader
+  // returns parts [first_part, first_part + num_parts), each padded on its own. It decodes only
+  // the examples of those parts; the draw itself does not depend on these options, so every rank
+  // of a run sees the same sequence of whole batches.
+  int parts = 1;
+  int first_part = 0;
+  int num_parts = 1;
 };
+
+// Row range [PartStart(count, parts, p), PartStart(count, parts, p + 1)) of part p when a batch
+// of `count` rows is split into `parts` (ReaderOptions::parts).
+int PartStart(int count, int parts, int p);
 
 // Streams one split. Unshuffled: the shards in manifest order, records in file order. Shuffled:
 // the shard order is permuted and records pass through a buffer of `shuffle_buffer` examples
@@ -151,8 +165,12 @@ class DatasetReader {
   static absl::StatusOr<std::unique_ptr<DatasetReader>> Open(const std::string& dir,
                                                              absl::string_view split,
                                                              const ReaderOptions& options);
-  // Fills `batch`; false when the epoch is done. Errors are sticky.
+  // Fills `batch`; false when the epoch is done. Errors are sticky. Only with parts == 1.
   absl::StatusOr<bool> Next(Batch* batch);
+  // Fills (*parts)[i] with part first_part + i of the next batch, for i < num_parts; a part can
+  // have no rows (batch_size 0) when the epoch's last batch is shorter than `parts`. False when
+  // the epoch is done.
+  absl::StatusOr<bool> NextParts(std::vector<Batch>* parts);
   const Manifest& manifest() const { return manifest_; }
   // The split being read (its shards and counts).
   const Split& split() const { return manifest_.splits(split_index_); }
@@ -171,7 +189,15 @@ class DatasetReader {
   DatasetReader(std::string dir, Manifest manifest, int split_index, ReaderOptions options);
   // Next record from the shards, in shard order; checks each shard's size and count.
   absl::StatusOr<bool> NextRecord(absl::string_view* payload, Position* position);
-  absl::StatusOr<bool> NextExample(Example* example);
+  // Next example in draw order: parsed into *example, or with `raw` its undecoded record is
+  // copied there instead.
+  absl::StatusOr<bool> NextExample(Example* example, Pending* raw = nullptr);
+  // Draws the next batch into examples_, decoding rows in [keep_begin, keep_end) and keeping the
+  // others' records undecoded in raw_ (Assemble decodes them if asked to); returns how many were
+  // drawn (0 at the end of the epoch).
+  absl::StatusOr<int> DrawBatch(int keep_begin, int keep_end);
+  // Rows [begin, end) of examples_ as one padded batch.
+  absl::Status Assemble(int begin, int end, int drawn, Batch* batch);
   // Parses and checks (CheckExample) one record.
   absl::Status ParseExample(absl::string_view payload, const Position& position,
                             Example* example) const;
@@ -192,6 +218,8 @@ class DatasetReader {
   uint64_t rng_state_ = 0;
   std::vector<Pending> buffer_;
   std::vector<Example> examples_;
+  std::vector<Pending> raw_;         // per row of the batch being drawn: its record, if undecoded
+  std::vector<char> decoded_;        // per row: examples_[row] holds it
   absl::Status status_;
   bool done_ = false;
 };

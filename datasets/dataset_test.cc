@@ -217,6 +217,79 @@ TEST(Dataset, WriterDestroyedWithoutFinishLeavesNothing) {
   EXPECT_FALSE(Exists(dir));
 }
 
+// Data-parallel reading: the parts of each batch, read by separate readers (one per rank) or by
+// one reader (micro-batches), are the rows of the whole batch, in order, each padded on its own;
+// the epoch's short last batch (10 = 4 + 4 + 2 rows) is split too, leaving a part empty when it has fewer rows than parts.
+TEST(Dataset, NextPartsSplitsEachBatchIntoContiguousRowRanges) {
+  const std::string dir = BuildDataset("parts", 10, 4);
+  for (const bool shuffle : {false, true}) {
+    ReaderOptions whole;
+    whole.batch_size = 4;
+    whole.shuffle = shuffle;
+    whole.seed = 7;
+    std::vector<Batch> batches;
+    {
+      auto r = DatasetReader::Open(dir, "train", whole);
+      ASSERT_TRUE(r.ok()) << r.status();
+      Batch b;
+      while (*(*r)->Next(&b)) batches.push_back(b);
+      ASSERT_EQ(batches.size(), 3u);  // 4 + 4 + 2
+    }
+    const int k = 3;
+    for (int first = 0; first < k; ++first) {
+      for (int n = 1; first + n <= k; ++n) {
+        ReaderOptions opt = whole;
+        opt.parts = k;
+        opt.first_part = first;
+        opt.num_parts = n;
+        auto r = DatasetReader::Open(dir, "train", opt);
+        ASSERT_TRUE(r.ok()) << r.status();
+        std::vector<Batch> parts;
+        for (const Batch& want : batches) {
+          absl::StatusOr<bool> more = (*r)->NextParts(&parts);
+          ASSERT_TRUE(more.ok() && *more) << more.status();
+          ASSERT_EQ(parts.size(), static_cast<size_t>(n));
+          for (int i = 0; i < n; ++i) {
+            const Batch& got = parts[i];
+            const int begin = PartStart(want.batch_size, k, first + i);
+            const int end = PartStart(want.batch_size, k, first + i + 1);
+            ASSERT_EQ(got.batch_size, end - begin);
+            EXPECT_EQ(got.global_batch_size, want.batch_size);
+            int longest = 0;
+            for (int row = 0; row < got.batch_size; ++row) {
+              EXPECT_EQ(got.ids[row], want.ids[begin + row]);
+              EXPECT_EQ(got.labels[row], want.labels[begin + row]);
+              longest = std::max(longest, want.lengths[begin + row]);
+              for (int t = 0; t < got.lengths[row]; ++t) {
+                ASSERT_EQ(got.tokens[row * got.length + t], want.tokens[(begin + row) * want.length + t]);
+              }
+            }
+            EXPECT_EQ(got.length, longest);  // padded to its own longest row
+          }
+        }
+        absl::StatusOr<bool> more = (*r)->NextParts(&parts);
+        ASSERT_TRUE(more.ok());
+        EXPECT_FALSE(*more);
+      }
+    }
+  }
+  EXPECT_EQ(PartStart(2, 3, 0), 0);  // the last batch's 2 rows over 3 parts: 1, 1, 0
+  EXPECT_EQ(PartStart(2, 3, 2), 2);
+  EXPECT_EQ(PartStart(2, 3, 3), 2);
+
+  ReaderOptions bad;
+  bad.parts = 2;
+  bad.first_part = 1;
+  bad.num_parts = 2;
+  EXPECT_EQ(DatasetReader::Open(dir, "train", bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  bad.num_parts = 1;
+  auto r = DatasetReader::Open(dir, "train", bad);
+  ASSERT_TRUE(r.ok());
+  Batch b;
+  EXPECT_EQ((*r)->Next(&b).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(Dataset, BatchingPaddingAndDropRemainder) {
   const std::string dir = BuildDataset("batching", 10, 4);
   ReaderOptions opt;

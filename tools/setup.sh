@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libfftw3-dev libeigen3-dev libisal-dev
   libpng-dev zlib1g-dev
+  libopenmpi-dev openmpi-bin   # `mpirun -np K lra train`: data-parallel training (core/dist)
   dataset-fashion-mnist  # real image data on every Debian machine
   python3                # tools/: plots only
   python3-numpy          # harness:export_numpy_test reads `lra export` files with numpy.load
