@@ -57,12 +57,6 @@
 namespace lra::s4 {
 namespace {
 
-using internal::cd;
-using internal::cf;
-using internal::CheckDims;
-using internal::ReduceShared;
-using internal::ScopedFlushDenormals;
-
 constexpr double kTwoPi = 6.28318530717958647692;
 
 // Frequencies k = 0..L/2: 1 - w and s = (1 + w)/2 for w = exp(-2 pi i k/L), from half-angle

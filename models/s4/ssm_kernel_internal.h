@@ -1,6 +1,6 @@
 // Pieces shared by the two SSM kernel families (ssm_kernel_s4d.cc, ssm_kernel_dplr.cc): the
 // denormal guard, the dimension check and the reduction of per-channel gradients onto the
-// (A, B) copies. Private to those two files.
+// (A, B) copies. Private to those two files (the BUILD lists this header in srcs, not hdrs).
 #ifndef LRA_MODELS_S4_SSM_KERNEL_INTERNAL_H_
 #define LRA_MODELS_S4_SSM_KERNEL_INTERNAL_H_
 
@@ -15,7 +15,7 @@
 #include <xmmintrin.h>
 #endif
 
-namespace lra::s4::internal {
+namespace lra::s4 {
 
 using cd = std::complex<double>;
 using cf = std::complex<float>;
@@ -57,6 +57,6 @@ void ReduceShared(const SsmDims& d, const std::vector<double>& ga_re,
   }
 }
 
-}  // namespace lra::s4::internal
+}  // namespace lra::s4
 
 #endif  // LRA_MODELS_S4_SSM_KERNEL_INTERNAL_H_

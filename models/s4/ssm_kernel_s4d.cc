@@ -15,12 +15,6 @@
 namespace lra::s4 {
 namespace {
 
-using internal::cd;
-using internal::cf;
-using internal::CheckDims;
-using internal::ReduceShared;
-using internal::ScopedFlushDenormals;
-
 // Per (channel, mode) discretization in double, with the derivatives the backward needs.
 // Ct = C B E and z = exp(logz); E and logz depend on (dt, A) holomorphically in A.
 struct ModeCoefs {
