@@ -33,7 +33,9 @@ bool IsSevenSmooth(int n) {
 }
 
 // The interleaved complex rows of the block buffers, as RealFft takes them.
-inline std::complex<float>* AsComplex(float* x) { return reinterpret_cast<std::complex<float>*>(x); }
+inline std::complex<float>* AsComplex(float* x) {
+  return reinterpret_cast<std::complex<float>*>(x);
+}
 
 // y[i] = a[i] * b[i] (conj_a: conj(a[i]) * b[i]) over interleaved complex rows.
 inline void ComplexMul(const float* a, const float* b, float* y, int count, bool conj_a) {

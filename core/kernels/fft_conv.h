@@ -15,7 +15,8 @@
 //   bidirectional: y[b,t,h] = sum_{s<=t} kf[h, t-s] u[b,s,h] + sum_{s>t} kb[h, s-t-1] u[b,s,h]
 // The bidirectional form is S4's: the length-n two-sided kernel is kf padded on the right plus
 // flip(kb) padded on the left, so the lag -1 uses kb[0] (the same fftconv.py, lines 96-99:
-// `F.pad(k0, (0, L)) + F.pad(k1.flip(-1), (L, 0))`) and kb[h, L-1] (lag -L) never contributes; its gradient is exactly 0.
+// `F.pad(k0, (0, L)) + F.pad(k1.flip(-1), (L, 0))`) and kb[h, L-1] (lag -L) never contributes;
+// its gradient is exactly 0.
 // The D*u skip term of S4 is not part of this kernel.
 //
 // Method: zero-padded real FFTs of size n >= 2L (so circular = linear convolution; both

@@ -11,17 +11,19 @@
 //   B, C~ (Algorithm 1 step 1) b, c (the trained C is C-tilde; models/s4/ssm_recurrent.h maps it)
 //   omega in Omega_L           w_k = exp(-2 pi i k/L), k = 0..L/2 (the rfft half);
 //                              one_minus_w = 1 - w, s = (1 + w)/2 (DplrFreqs)
-//   (g(w) - Lambda_n)^-1       cauchy[n] = 1/((1 - w) - s dt Lambda_n) = (g(w) - Lambda_n)^-1/(dt s),
-//     g(w) = (2/Delta)(1-w)/(1+w)   and cauchy_conj[n] the same with conj(Lambda_n)
-//   k_ab(w) (step 2)           kab = k_ab(w)/s = dt sum_n [v_ab,n cauchy_n + conj(v_ab,n) cauchy_conj_n]:
+//   (g(w) - Lambda_n)^-1,      cauchy[n] = 1/((1 - w) - s dt Lambda_n)
+//     g(w) = (2/Delta)(1-w)/(1+w)          = (g(w) - Lambda_n)^-1 / (dt s);
+//                              cauchy_conj[n] the same with conj(Lambda_n)
+//   k_ab(w) (step 2)           kab = k_ab(w)/s
+//                                  = dt sum_n [v_ab,n cauchy_n + conj(v_ab,n) cauchy_conj_n]:
 //                              the step-3 factor 2/(1+w) = 1/s folded in (the reference's r_ab)
 //   numerators of k_ab         v00 = C~ B, v01 = C~ P, v10 = conj(P) B, v11 = |P|^2
 //   K^(w) (step 3)             khat = k00 - s k01 k10 / (1 + s k11)
 //   K (step 5)                 k = irfft(khat, L)
 //   adjoints                   adj_x: the holomorphic adjoint U_x of x (dF = Re(U_x dx))
 //
-// Forward (rewritten so that w = -1 is regular). In the full 2M-mode eigenbasis, A = Lambda - p p*,
-// and for w on the unit circle the generating function of the length-L kernel is (truncation by
+// Forward (rewritten so that w = -1 is regular). In the full 2M-mode eigenbasis,
+// A = Lambda - p p*, and for w on the unit circle the generating function of the length-L kernel is (truncation by
 // C-tilde, Algorithm 1 step 1)
 //   khat(w) = C~^T (I - w dA)^-1 dB = (2/(1+w)) C~^T (z - dt A)^-1 dt B,  z = 2(1-w)/(1+w).
 // Moving 2/(1+w) = 1/s into each Cauchy denominator and applying Woodbury to the rank-1 term
@@ -37,11 +39,14 @@
 //   kab = dt sum [v cauchy + conj(v) cauchy_conj]:
 //                             adj_v += dt (adj_kab cauchy + conj(adj_kab cauchy_conj))
 //   d cauchy / d(dt Lambda) = s cauchy^2:
-//       adj_dt_lambda += dt (s cauchy^2 sum_ab adj_kab v + conj(s cauchy_conj^2 sum_ab adj_kab conj v))
-//   dt explicit:              dF/ddt += Re(sum_ab adj_kab kab) / dt;  via dt Lambda: Re(adj_dt_lambda Lambda)
+//       adj_dt_lambda += dt (s cauchy^2 sum_ab adj_kab v
+//                            + conj(s cauchy_conj^2 sum_ab adj_kab conj v))
+//   dt explicit:              dF/ddt += Re(sum_ab adj_kab kab) / dt;
+//                             via dt Lambda: dF/ddt += Re(adj_dt_lambda Lambda)
 //   adj_Lambda = dt adj_dt_lambda;  Lambda = -f(re) - i im:  dF/dre = -f' Re adj_Lambda,
 //                                                            dF/dim = Im adj_Lambda
-//   v00 = C~ B, v01 = C~ P:   adj_C~ = adj_v00 B + adj_v01 P,  adj_B += adj_v00 C~,  adj_P += adj_v01 C~
+//   v00 = C~ B, v01 = C~ P:   adj_C~ = adj_v00 B + adj_v01 P,
+//                             adj_B += adj_v00 C~,  adj_P += adj_v01 C~
 //   v10 = conj(P) B:          adj_B += adj_v10 conj(P),  adj_P += conj(adj_v10 B)
 //   v11 = conj(P) P:          adj_P += adj_v11 conj(P) + conj(adj_v11 P)
 // The finite-difference test (ssm_kernel_test DplrKernel.*) checks every term.

@@ -52,7 +52,9 @@ void ReduceShared(const SsmDims& d, const std::vector<double>& ga_re,
       const size_t i = static_cast<size_t>(h) * d.m + n, o = static_cast<size_t>(s) * d.m + n;
       if (g.a_re_raw) g.a_re_raw[o] += static_cast<T>(ga_re[i]);
       if (g.a_im) g.a_im[o] += static_cast<T>(ga_im[i]);
-      if (g.b) g.b[o] += std::complex<T>(static_cast<T>(gb[i].real()), static_cast<T>(gb[i].imag()));
+      if (g.b) {
+        g.b[o] += std::complex<T>(static_cast<T>(gb[i].real()), static_cast<T>(gb[i].imag()));
+      }
     }
   }
 }

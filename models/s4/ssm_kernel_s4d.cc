@@ -264,6 +264,92 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
   }
 }
 
+namespace {
+
+// G0[q][n] = sum_l dK[q,h,l] z_n^l and G1[q][n] = sum_l l dK[q,h,l] z_n^l for one channel and
+// one q, block by block from the tables (written to t->g{0,1}{r,i} row q).
+void S4dPowerSums(const SsmDims& d, int h, int q, int jb, int nb, const float* dk,
+                  S4dScratch* t) {
+  const int m = d.m;
+  double* g0r = t->g0r.data() + q * m;
+  double* g0i = t->g0i.data() + q * m;
+  double* g1r = t->g1r.data() + q * m;
+  double* g1i = t->g1i.data() + q * m;
+  for (int bi = 0; bi < nb; ++bi) {
+    const int len = std::min(jb, d.l - bi * jb);
+    const double base = static_cast<double>(bi) * jb;
+    const float* src =
+        dk + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
+    const double* br = t->zbr.data() + static_cast<size_t>(bi) * m;
+    const double* bim = t->zbi.data() + static_cast<size_t>(bi) * m;
+    bool live = false;
+    for (int n = 0; n < m; ++n) live |= (br[n] != 0.0 || bim[n] != 0.0);
+    if (!live) continue;  // every mode decayed below 1e-30 in this block
+    // S0[n] = sum_j dK[bJ+j] z_n^j and S1[n] = sum_j j dK[bJ+j] z_n^j for all modes at
+    // once: a (1 x J) x (J x M) product with the modes as the SIMD axis, so there are no
+    // horizontal reductions. The sums are short (J terms) and combined in double, so the
+    // float error is ~J u_f relative to sum |dK||z|^l instead of growing with L.
+    float* s0r = t->s0r.data();
+    float* s0i = t->s0i.data();
+    float* s1r = t->s1r.data();
+    float* s1i = t->s1i.data();
+    std::fill(s0r, s0r + m, 0.f);
+    std::fill(s0i, s0i + m, 0.f);
+    std::fill(s1r, s1r + m, 0.f);
+    std::fill(s1i, s1i + m, 0.f);
+    for (int j = 0; j < len; ++j) {
+      const float dv = src[j], jv = static_cast<float>(j) * src[j];
+      const float* zr = t->zrt.data() + static_cast<size_t>(j) * m;
+      const float* zi = t->zit.data() + static_cast<size_t>(j) * m;
+#pragma omp simd
+      for (int n = 0; n < m; ++n) {
+        s0r[n] += dv * zr[n];
+        s0i[n] += dv * zi[n];
+        s1r[n] += jv * zr[n];
+        s1i[n] += jv * zi[n];
+      }
+    }
+    // G0 += Z[b] * S0;  G1 += Z[b] * (bJ S0 + S1)   (l = bJ + j)
+#pragma omp simd
+    for (int n = 0; n < m; ++n) {
+      const double t1r = base * s0r[n] + s1r[n], t1i = base * s0i[n] + s1i[n];
+      g0r[n] += br[n] * s0r[n] - bim[n] * s0i[n];
+      g0i[n] += br[n] * s0i[n] + bim[n] * s0r[n];
+      g1r[n] += br[n] * t1r - bim[n] * t1i;
+      g1i[n] += br[n] * t1i + bim[n] * t1r;
+    }
+  }
+}
+
+// The power sums of channel h to its parameters (S4dChain per mode): C into g.c, (A, B) into the
+// per-channel rows of ga_re / ga_im / gb; returns dF/ddt (before the dt transform).
+double S4dChannelGrads(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
+                       const SsmGrads<float>& g, int h, S4dScratch* t, double* ga_re,
+                       double* ga_im, cd* gb) {
+  const int m = d.m, s = h % d.s;
+  double gdt = 0;
+  for (int n = 0; n < m; ++n) {
+    const size_t i = static_cast<size_t>(h) * m + n;
+    const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s * m + n]);
+    for (int q = 0; q < d.q; ++q) {
+      t->g0[q] = cd(t->g0r[q * m + n], t->g0i[q * m + n]);
+      t->g1[q] = cd(t->g1r[q * m + n], t->g1i[q * m + n]);
+      t->cq[q] = cd(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
+    }
+    gdt += S4dChain(t->modes[n], t->g0.data(), t->g1.data(), t->cq.data(), d.q,
+                    cd(p.b[s * m + n]), fp, &ga_re[i], &ga_im[i], &gb[i], t->gcq.data());
+    if (g.c) {
+      for (int q = 0; q < d.q; ++q) {
+        g.c[(static_cast<size_t>(q) * d.h + h) * m + n] +=
+            cf(static_cast<float>(t->gcq[q].real()), static_cast<float>(t->gcq[q].imag()));
+      }
+    }
+  }
+  return gdt;
+}
+
+}  // namespace
+
 void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
                        const float* dk, const SsmGrads<float>& g) {
   CheckDims(d);
@@ -284,74 +370,9 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
     for (int h = 0; h < d.h; ++h) {
       BuildTables(d, o, p, h, jb, nb, &t);
       for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) std::fill(v->begin(), v->end(), 0.0);
-      for (int q = 0; q < d.q; ++q) {
-        double* g0r = t.g0r.data() + q * m;
-        double* g0i = t.g0i.data() + q * m;
-        double* g1r = t.g1r.data() + q * m;
-        double* g1i = t.g1i.data() + q * m;
-        for (int bi = 0; bi < nb; ++bi) {
-          const int len = std::min(jb, d.l - bi * jb);
-          const double base = static_cast<double>(bi) * jb;
-          const float* src = dk + (static_cast<size_t>(q) * d.h + h) * d.l + static_cast<size_t>(bi) * jb;
-          const double* br = t.zbr.data() + static_cast<size_t>(bi) * m;
-          const double* bim = t.zbi.data() + static_cast<size_t>(bi) * m;
-          bool live = false;
-          for (int n = 0; n < m; ++n) live |= (br[n] != 0.0 || bim[n] != 0.0);
-          if (!live) continue;  // every mode decayed below 1e-30 in this block
-          // S0[n] = sum_j dK[bJ+j] z_n^j and S1[n] = sum_j j dK[bJ+j] z_n^j for all modes at
-          // once: a (1 x J) x (J x M) product with the modes as the SIMD axis, so there are no
-          // horizontal reductions. The sums are short (J terms) and combined in double, so the
-          // float error is ~J u_f relative to sum |dK||z|^l instead of growing with L.
-          float* s0r = t.s0r.data();
-          float* s0i = t.s0i.data();
-          float* s1r = t.s1r.data();
-          float* s1i = t.s1i.data();
-          std::fill(s0r, s0r + m, 0.f);
-          std::fill(s0i, s0i + m, 0.f);
-          std::fill(s1r, s1r + m, 0.f);
-          std::fill(s1i, s1i + m, 0.f);
-          for (int j = 0; j < len; ++j) {
-            const float dv = src[j], jv = static_cast<float>(j) * src[j];
-            const float* zr = t.zrt.data() + static_cast<size_t>(j) * m;
-            const float* zi = t.zit.data() + static_cast<size_t>(j) * m;
-#pragma omp simd
-            for (int n = 0; n < m; ++n) {
-              s0r[n] += dv * zr[n];
-              s0i[n] += dv * zi[n];
-              s1r[n] += jv * zr[n];
-              s1i[n] += jv * zi[n];
-            }
-          }
-          // G0 += Z[b] * S0;  G1 += Z[b] * (bJ S0 + S1)   (l = bJ + j)
-#pragma omp simd
-          for (int n = 0; n < m; ++n) {
-            const double t1r = base * s0r[n] + s1r[n], t1i = base * s0i[n] + s1i[n];
-            g0r[n] += br[n] * s0r[n] - bim[n] * s0i[n];
-            g0i[n] += br[n] * s0i[n] + bim[n] * s0r[n];
-            g1r[n] += br[n] * t1r - bim[n] * t1i;
-            g1i[n] += br[n] * t1i + bim[n] * t1r;
-          }
-        }
-      }
-      const int s = h % d.s;
-      double gdt = 0;
-      for (int n = 0; n < m; ++n) {
-        const size_t i = static_cast<size_t>(h) * m + n;
-        const double fp = RealTransformDeriv(o.real_transform, p.a_re_raw[s * m + n]);
-        for (int q = 0; q < d.q; ++q) {
-          t.g0[q] = cd(t.g0r[q * m + n], t.g0i[q * m + n]);
-          t.g1[q] = cd(t.g1r[q * m + n], t.g1i[q * m + n]);
-          t.cq[q] = cd(p.c[(static_cast<size_t>(q) * d.h + h) * m + n]);
-        }
-        gdt += S4dChain(t.modes[n], t.g0.data(), t.g1.data(), t.cq.data(), d.q,
-                        cd(p.b[s * m + n]), fp, &ga_re[i], &ga_im[i], &gb[i], t.gcq.data());
-        if (g.c) {
-          for (int q = 0; q < d.q; ++q) {
-            g.c[(static_cast<size_t>(q) * d.h + h) * m + n] +=
-                cf(static_cast<float>(t.gcq[q].real()), static_cast<float>(t.gcq[q].imag()));
-          }
-        }
-      }
+      for (int q = 0; q < d.q; ++q) S4dPowerSums(d, h, q, jb, nb, dk, &t);
+      const double gdt =
+          S4dChannelGrads(d, o, p, g, h, &t, ga_re.data(), ga_im.data(), gb.data());
       if (g.dt_raw) g.dt_raw[h] += static_cast<float>(gdt * DtDeriv(o.dt_transform, p.dt_raw[h]));
     }
   }
