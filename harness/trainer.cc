@@ -593,7 +593,7 @@ namespace {
 //   OpenRun        setup: model, optimizer, dataset, the locked run folder
 //   Resume         last.ckpt (if resuming) into parameters, optimizer, RNG and loop state
 //   StartRecords   config.txt, metrics.jsonl, the RunResult's description of the run
-//   OpenEpoch      the shuffled train reader, positioned where the loop state says
+//   OpenTrainData  the shuffled train reader (OpenEpoch), positioned where the loop state says
 //   per step (RunLoop):
 //     ShouldStop       a stop request or the max_minutes safety net
 //     NextBatch        the next batch, starting a new epoch when one is used up
