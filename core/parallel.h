@@ -1,8 +1,12 @@
-// One OpenMP pool for the whole process (see /work/shared/reference/TOOLCHAIN.md section 4).
+// One OpenMP pool for the whole process: oneDNN (built with its OpenMP runtime), Eigen, FFTW's
+// OpenMP helpers and our own loops all run on the one libgomp team (core/README.md, "Threads and
+// the libraries").
 //
 // Call SetNumThreads(n) once at start-up, before the first matmul: oneDNN fixes a primitive's
-// thread count when the primitive is created (TOOLCHAIN.md 2c, case D), so a later change would
-// leave cached primitives on the old count. The matmul primitive cache keys on the thread count,
+// thread count when the primitive is created (its primitive cache key holds `impl_nthr_`, the
+// thread count the implementation was made for: oneapi-src/oneDNN 0730dbf,
+// src/common/primitive_hashing.hpp, key_t), so a later change would leave cached primitives on
+// the old count. The matmul primitive cache keys on the thread count,
 // so a change is still correct, only slower on the first call after it.
 //
 // ParallelFor splits [0, n) into one contiguous static chunk per thread, so which thread

@@ -11,8 +11,9 @@
 // Memory comes from a process-wide caching pool (BufferPool): a freed buffer goes back to a
 // free list keyed by its (rounded) size and is handed out again to the next request of that size.
 // A training step that repeats the same shapes therefore takes nothing from the system after the
-// first step, and never page-faults freshly mmapped memory (the cost TOOLCHAIN.md and issue 4
-// describe for PyTorch on these VMs). Buffers are never returned to the system unless
+// first step, and never page-faults freshly mmapped memory: glibc serves blocks above
+// M_MMAP_THRESHOLD with mmap and returns them with munmap on free (mallopt(3)), so every new
+// large buffer would fault its pages in again, which is slow on virtual machines. Buffers are never returned to the system unless
 // BufferPool::Trim() is called.
 //
 // A Tensor is either empty (no storage, numel() == 0, !defined()) or owns a shared buffer.

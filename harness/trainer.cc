@@ -57,6 +57,17 @@ struct Setup : TrainingSetup {
   TaskData data;
 };
 
+// Steps between "train" metrics lines (train.log_every; 0 means 50).
+int64_t LogEvery(const TrainConfig& t) { return t.log_every() > 0 ? t.log_every() : 50; }
+
+// Examples in the dataset's train split (0 when the manifest lists none).
+int64_t TrainExamples(const TaskData& data) {
+  for (const datasets::Split& sp : data.manifest.splits()) {
+    if (sp.name() == "train") return sp.num_examples();
+  }
+  return 0;
+}
+
 // The share of `split` in its most common class (0 for an empty split): one pass over the
 // split's records at the start of a run.
 absl::StatusOr<double> MajorityClassAccuracy(const std::string& dir, const std::string& split) {
@@ -160,16 +171,10 @@ void TruncateBatch(int max_length, datasets::Batch* batch) {
   if (!batch->tokens2.empty()) cut(batch->tokens2, batch->lengths2, &batch->length2);
 }
 
-struct EvalStats {
-  int64_t examples = 0;
-  double loss = 0;
-  double accuracy = 0;
-};
-
 // Evaluates on `split` without gradients: all of it, or with `max_examples` > 0 on a fixed
 // seeded sample of that size (the same sample at every evaluation and in every run; not the
 // first examples in file order, which a converter may have grouped by label).
-absl::StatusOr<EvalStats> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
+absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
   datasets::ReaderOptions ro;
   ro.batch_size = s.config.train().batch_size();
   if (max_examples > 0) {
@@ -180,7 +185,7 @@ absl::StatusOr<EvalStats> Evaluate(Setup& s, const std::string& split, int64_t m
   LRA_ASSIGN_OR_RETURN(auto reader, datasets::DatasetReader::Open(s.data.dir, split, ro));
   NoGrad no_grad;
   Rng unused(0);
-  EvalStats stats;
+  EvalResult stats;
   double loss_sum = 0;
   int64_t correct = 0;
   datasets::Batch batch;
@@ -314,10 +319,7 @@ absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st,
                                 absl::StrCat("(", have.seed, ", ", have.stream, ")"),
                                 absl::StrCat("(", want.seed, ", ", want.stream, ")"),
                                 absl::StrCat("(", want.seed, ", ", want.stream, ")")));
-  int64_t train_examples = 0;
-  for (const datasets::Split& sp : s.data.manifest.splits()) {
-    if (sp.name() == "train") train_examples = sp.num_examples();
-  }
+  const int64_t train_examples = TrainExamples(s.data);
   const int64_t batch = t.batch_size();
   // Each epoch takes at least one batch, and an epoch holds at most train / batch_size of them.
   LRA_RETURN_IF_ERROR(f.Get<int64_t>("epoch", 0, st->step, &st->epoch));
@@ -334,8 +336,7 @@ absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st,
   const double inf = std::numeric_limits<double>::max();
   LRA_RETURN_IF_ERROR(f.Get<double>("best_val_loss", 0, inf, &st->best_val_loss));
   LRA_RETURN_IF_ERROR(f.Get<double>("best_test_loss", 0, inf, &st->best_test_loss));
-  const int64_t log_every = t.log_every() > 0 ? t.log_every() : 50;
-  const int64_t window_max = std::min(st->step, log_every) * batch;
+  const int64_t window_max = std::min(st->step, LogEvery(t)) * batch;
   LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_examples", 0, window_max, &st->window_examples,
                                      /*optional=*/true));
   LRA_RETURN_IF_ERROR(f.Get<int64_t>("window_correct", 0, st->window_examples,
@@ -548,8 +549,8 @@ absl::StatusOr<TrainingSetup> MakeTrainingSetup(const RunConfig& config,
   return s;
 }
 
-StepResult TrainStep(TrainingSetup& s, const models::Batch& batch,
-                     const std::vector<int32_t>& labels, int64_t step, Rng& dropout) {
+StepResult ComputeGradients(TrainingSetup& s, const models::Batch& batch,
+                            const std::vector<int32_t>& labels, Rng& dropout) {
   StepResult r;
   Var logits = s.model->Forward(batch, /*training=*/true, dropout);
   Var loss = CrossEntropy(logits, labels);
@@ -557,13 +558,24 @@ StepResult TrainStep(TrainingSetup& s, const models::Batch& batch,
   if (!std::isfinite(r.loss)) return r;
   r.correct = CountCorrect(logits.value(), labels);
   Backward(loss);
+  return r;
+}
+
+double ApplyUpdate(TrainingSetup& s, int64_t step) {
   const TrainConfig& t = s.config.train();
   if (t.grad_clip() > 0) ClipGradNorm(s.optimizer->Parameters(), static_cast<float>(t.grad_clip()));
   // The schedule counts updates from 1; `step` is the number of updates made before this one.
   const double factor = s.schedule->Factor(step + 1);
-  r.lr = t.lr() * factor;
   s.optimizer->Step(static_cast<float>(factor));
   s.optimizer->ZeroGrad();
+  return t.lr() * factor;
+}
+
+StepResult TrainStep(TrainingSetup& s, const models::Batch& batch,
+                     const std::vector<int32_t>& labels, int64_t step, Rng& dropout) {
+  StepResult r = ComputeGradients(s, batch, labels, dropout);
+  if (!std::isfinite(r.loss)) return r;
+  r.lr = ApplyUpdate(s, step);
   return r;
 }
 
@@ -573,47 +585,100 @@ std::string RunDir(const RunConfig& config, const TrainOptions& options) {
       .string();
 }
 
-absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options) {
-  LRA_ASSIGN_OR_RETURN(Setup s, BuildSetup(config, options.data_dir));
-  const TrainConfig& t = s.config.train();
-  const std::string run_dir = RunDir(s.config, options);
-  const std::string last_path = (fs::path(run_dir) / kLastCheckpoint).string();
-  const std::string best_path = (fs::path(run_dir) / kBestCheckpoint).string();
+namespace {
 
+// --- The training run, step by step --------------------------------------------------------------
+//
+// Train reads top to bottom:
+//   OpenRun        setup: model, optimizer, dataset, the locked run folder
+//   Resume         last.ckpt (if resuming) into parameters, optimizer, RNG and loop state
+//   StartRecords   config.txt, metrics.jsonl, the RunResult's description of the run
+//   OpenTrainData  the shuffled train reader (OpenEpoch), positioned where the loop state says
+//   per step (RunLoop):
+//     ShouldStop       a stop request or the max_minutes safety net
+//     NextBatch        the next batch, starting a new epoch when one is used up
+//     TrainStep        ComputeGradients (forward, loss, backward), then ApplyUpdate (clip, lr,
+//                      optimizer step)
+//     CheckStep        a non-finite or runaway loss, a non-finite parameter: DIVERGED
+//     CountStep        the train metrics window, the progress bar
+//     LogTrainWindow   every log_every steps and at each evaluation
+//     EvaluateAndKeepBest  every eval_every steps and at the last: validation, and on a new
+//                      best the test split and best.ckpt; then last.ckpt
+//     SaveLast         also every checkpoint_every steps
+//   Finish         last.ckpt, val and test at the last step, result.json
+
+// The state Train's steps share. Built once by OpenRun and never moved.
+struct Run {
+  Setup s;
+  TrainOptions options;
+  std::string run_dir, last_path, best_path;
   LoopState st;
-  Rng dropout = Rng(t.seed()).Stream(RngStream::kDropout);
-  // Held until Train returns; a second process on this folder is refused (harness/run_lock.h).
-  LRA_ASSIGN_OR_RETURN(std::unique_ptr<RunLock> lock, OpenRunFolder(run_dir, s.config, options));
-  int64_t resume_step = -1;
-  if (options.resume && fs::exists(last_path)) {
-    absl::Status loaded = LoadRunCheckpoint(last_path, s, &st, &dropout);
-    if (!loaded.ok()) {
-      return absl::Status(loaded.code(),
-                          absl::StrCat("cannot resume '", run_dir, "': ", loaded.message()));
-    }
-    resume_step = st.step;
-  } else if (options.resume) {
-    std::fprintf(stderr, "%s has no checkpoint yet: starting it from step 0\n", run_dir.c_str());
-  }
-  // The step of the newest last.ckpt in the folder (-1: none), named when the run diverges.
-  int64_t checkpoint_step = resume_step;
-  LRA_RETURN_IF_ERROR(
-      report::WriteFileAtomically((fs::path(run_dir) / "config.txt").string(), ToTextProto(s.config)));
+  Rng dropout{0};
+  std::unique_ptr<RunLock> lock;  // held until Train returns (harness/run_lock.h)
+  int64_t resume_step = -1;       // the checkpoint's step when resumed from one
+  int64_t checkpoint_step = -1;   // the step of the newest last.ckpt in the folder (-1: none)
   MetricsLog metrics;
-  LRA_RETURN_IF_ERROR(metrics.Open((fs::path(run_dir) / report::kMetricsFileName).string(), resume_step));
-
   RunResult result;
+  datasets::ReaderOptions reader_options;
+  std::unique_ptr<datasets::DatasetReader> reader;
+  std::unique_ptr<Progress> progress;
+  RunStatus status = COMPLETED;
+  std::string status_message;
+  absl::Time loop_start, window_start;
+  double loss_ceiling = 0;
+
+  const TrainConfig& t() const { return s.config.train(); }
+  // Wall time of the run, earlier processes of a resumed run included.
+  double Seconds() const {
+    return metrics.prior_seconds() + absl::ToDoubleSeconds(absl::Now() - loop_start);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Run>> OpenRun(const RunConfig& config, const TrainOptions& options) {
+  auto run = std::make_unique<Run>();
+  LRA_ASSIGN_OR_RETURN(run->s, BuildSetup(config, options.data_dir));
+  run->options = options;
+  run->run_dir = RunDir(run->s.config, options);
+  run->last_path = (fs::path(run->run_dir) / kLastCheckpoint).string();
+  run->best_path = (fs::path(run->run_dir) / kBestCheckpoint).string();
+  run->dropout = Rng(run->t().seed()).Stream(RngStream::kDropout);
+  // A second process on this folder is refused.
+  LRA_ASSIGN_OR_RETURN(run->lock, OpenRunFolder(run->run_dir, run->s.config, options));
+  run->loss_ceiling = LossCeiling(run->s.data.info);
+  return run;
+}
+
+absl::Status Resume(Run& run) {
+  if (!run.options.resume) return absl::OkStatus();
+  if (!fs::exists(run.last_path)) {
+    std::fprintf(stderr, "%s has no checkpoint yet: starting it from step 0\n",
+                 run.run_dir.c_str());
+    return absl::OkStatus();
+  }
+  absl::Status loaded = LoadRunCheckpoint(run.last_path, run.s, &run.st, &run.dropout);
+  if (!loaded.ok()) {
+    return absl::Status(loaded.code(),
+                        absl::StrCat("cannot resume '", run.run_dir, "': ", loaded.message()));
+  }
+  run.resume_step = run.checkpoint_step = run.st.step;
+  return absl::OkStatus();
+}
+
+// What result.json says about the run before it starts: identity, machine, data, budget.
+absl::Status DescribeRun(Run& run) {
+  const Setup& s = run.s;
+  const TrainConfig& t = run.t();
+  RunResult& result = run.result;
   result.set_task(s.config.task());
   result.set_model(s.config.model());
   result.set_config(s.config.tier());
   result.set_recipe(s.config.recipe());
   result.set_seed(t.seed());
-  result.set_threads(options.threads);
-  result.set_matmul_precision(
-      GetMatmulPrecision() == MatmulPrecision::kBf16 ? "bf16" : "fp32");
+  result.set_threads(run.options.threads);
+  result.set_matmul_precision(GetMatmulPrecision() == MatmulPrecision::kBf16 ? "bf16" : "fp32");
   result.set_commit(SourceCommit());
   result.set_machine(MachineDescription());
-  result.set_run_name(fs::path(run_dir).filename().string());
+  result.set_run_name(fs::path(run.run_dir).filename().string());
   result.set_started_at(NowRfc3339());
   result.set_parameters(s.parameters);
   DataInfo* di = result.mutable_data();
@@ -631,214 +696,275 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
   // stopped), so it stays out of the description and the table stays machine-independent.
   budget->set_description(
       absl::StrFormat("%s: %d steps x batch %d", s.config.tier(), t.steps(), t.batch_size()));
+  return absl::OkStatus();
+}
 
-  datasets::ReaderOptions ro;
-  ro.batch_size = t.batch_size();
-  ro.shuffle = true;
-  ro.seed = Rng(t.seed()).Stream(RngStream::kData).NextU64();
-  ro.drop_remainder = true;
-  std::unique_ptr<datasets::DatasetReader> reader;
-  auto open_epoch = [&](int64_t epoch, int64_t skip) -> absl::Status {
-    ro.epoch = static_cast<int>(epoch);
-    LRA_ASSIGN_OR_RETURN(reader, datasets::DatasetReader::Open(s.data.dir, "train", ro));
-    datasets::Batch skipped;
-    for (int64_t i = 0; i < skip; ++i) {
-      LRA_ASSIGN_OR_RETURN(bool more, reader->Next(&skipped));
-      if (!more) return absl::DataLossError("training split is shorter than the checkpoint says");
-    }
-    return absl::OkStatus();
-  };
-  LRA_RETURN_IF_ERROR(open_epoch(st.epoch, st.batch_in_epoch));
+// config.txt, metrics.jsonl (cut back to the checkpoint's step on resume) and the description.
+absl::Status StartRecords(Run& run) {
+  LRA_RETURN_IF_ERROR(report::WriteFileAtomically(
+      (fs::path(run.run_dir) / "config.txt").string(), ToTextProto(run.s.config)));
+  LRA_RETURN_IF_ERROR(run.metrics.Open(
+      (fs::path(run.run_dir) / report::kMetricsFileName).string(), run.resume_step));
+  return DescribeRun(run);
+}
 
-  Progress progress(absl::StrCat(s.config.task(), " ", s.config.model(), " ", s.config.tier()),
-                    t.steps(), options.terminal, t.log_every() > 0 ? t.log_every() : 50);
-  RunStatus status = COMPLETED;
-  std::string status_message;
-  const absl::Time loop_start = absl::Now();
-  const double prior_seconds = metrics.prior_seconds();
-  absl::Time window_start = absl::Now();
-  datasets::Batch batch;
-  auto seconds_now = [&] { return prior_seconds + absl::ToDoubleSeconds(absl::Now() - loop_start); };
+// The train reader for `epoch` (the data order is a function of seed and epoch), with its first
+// `skip` batches consumed.
+absl::Status OpenEpoch(Run& run, int64_t epoch, int64_t skip) {
+  run.reader_options.epoch = static_cast<int>(epoch);
+  LRA_ASSIGN_OR_RETURN(run.reader,
+                       datasets::DatasetReader::Open(run.s.data.dir, "train", run.reader_options));
+  datasets::Batch skipped;
+  for (int64_t i = 0; i < skip; ++i) {
+    LRA_ASSIGN_OR_RETURN(bool more, run.reader->Next(&skipped));
+    if (!more) return absl::DataLossError("training split is shorter than the checkpoint says");
+  }
+  return absl::OkStatus();
+}
 
-  auto save_last = [&]() -> absl::Status {
-    LRA_RETURN_IF_ERROR(SaveRunCheckpoint(last_path, s, st, &dropout));
-    checkpoint_step = st.step;
-    return absl::OkStatus();
-  };
-  const double loss_ceiling = LossCeiling(s.data.info);
-  auto diverge = [&](const std::string& what) {
-    status = DIVERGED;
-    status_message = absl::StrCat(
-        what, "; ",
-        checkpoint_step >= 0
-            ? absl::StrCat("last.ckpt (step ", checkpoint_step, ") is the last good checkpoint")
-            : "no checkpoint was written before it diverged",
-        ". Lower train.lr or set train.grad_clip.");
-  };
+absl::Status OpenTrainData(Run& run) {
+  const TrainConfig& t = run.t();
+  run.reader_options.batch_size = t.batch_size();
+  run.reader_options.shuffle = true;
+  run.reader_options.seed = Rng(t.seed()).Stream(RngStream::kData).NextU64();
+  run.reader_options.drop_remainder = true;
+  return OpenEpoch(run, run.st.epoch, run.st.batch_in_epoch);
+}
 
-  while (st.step < t.steps()) {
-    if ((options.stop != nullptr && options.stop->load()) ||
-        (options.stop_after_step >= 0 && st.step >= options.stop_after_step)) {
-      status = INTERRUPTED;
-      status_message = absl::StrCat("stopped at step ", st.step, "; continue with --resume");
-      break;
-    }
-    if (t.max_minutes() > 0 && seconds_now() > 60 * t.max_minutes()) {
-      status = CUT_SHORT;
-      status_message = absl::StrFormat(
-          "cut short by the train.max_minutes safety net (%.3g min) at step %d of %d; the "
-          "result depends on this machine's speed. Raise train.max_minutes or lower train.steps.",
-          t.max_minutes(), st.step, t.steps());
-      break;
-    }
-    // train.train_examples caps an epoch: a small run then cycles through fresh shuffles of
-    // the split instead of waiting for a pass over all of it.
-    const bool epoch_full = t.train_examples() > 0 &&
-                            st.batch_in_epoch * t.batch_size() >= t.train_examples();
-    bool more = false;
-    if (!epoch_full) {
-      LRA_ASSIGN_OR_RETURN(more, reader->Next(&batch));
-    }
+absl::Status SaveLast(Run& run) {
+  LRA_RETURN_IF_ERROR(SaveRunCheckpoint(run.last_path, run.s, run.st, &run.dropout));
+  run.checkpoint_step = run.st.step;
+  return absl::OkStatus();
+}
+
+// A new best: the loop state remembers (val, test) at this step, and best.ckpt holds it.
+absl::Status KeepBest(Run& run, const EvalResult& val, const EvalResult& test) {
+  LoopState& st = run.st;
+  st.best_step = st.step;
+  st.best_val = val.accuracy;
+  st.best_val_loss = val.loss;
+  st.best_test = test.accuracy;
+  st.best_test_loss = test.loss;
+  return SaveRunCheckpoint(run.best_path, run.s, st, &run.dropout);
+}
+
+void Diverge(Run& run, const std::string& what) {
+  run.status = DIVERGED;
+  run.status_message = absl::StrCat(
+      what, "; ",
+      run.checkpoint_step >= 0
+          ? absl::StrCat("last.ckpt (step ", run.checkpoint_step, ") is the last good checkpoint")
+          : "no checkpoint was written before it diverged",
+      ". Lower train.lr or set train.grad_clip.");
+}
+
+std::string AboveCeiling(const Run& run) {
+  return absl::StrFormat("above the ceiling %g (%g x ln of %d classes)", run.loss_ceiling,
+                         kLossCeilingFactor, run.s.data.info.num_classes);
+}
+
+// A stop request (INTERRUPTED) or the train.max_minutes safety net (CUT_SHORT).
+bool ShouldStop(Run& run) {
+  const TrainConfig& t = run.t();
+  const int64_t step = run.st.step;
+  if ((run.options.stop != nullptr && run.options.stop->load()) ||
+      (run.options.stop_after_step >= 0 && step >= run.options.stop_after_step)) {
+    run.status = INTERRUPTED;
+    run.status_message = absl::StrCat("stopped at step ", step, "; continue with --resume");
+    return true;
+  }
+  if (t.max_minutes() > 0 && run.Seconds() > 60 * t.max_minutes()) {
+    run.status = CUT_SHORT;
+    run.status_message = absl::StrFormat(
+        "cut short by the train.max_minutes safety net (%.3g min) at step %d of %d; the "
+        "result depends on this machine's speed. Raise train.max_minutes or lower train.steps.",
+        t.max_minutes(), step, t.steps());
+    return true;
+  }
+  return false;
+}
+
+// The next training batch, cut to the config's max_length. train.train_examples caps an epoch: a
+// small run then cycles through fresh shuffles of the split instead of waiting for a pass over
+// all of it.
+absl::Status NextBatch(Run& run, datasets::Batch* batch) {
+  const TrainConfig& t = run.t();
+  LoopState& st = run.st;
+  const bool epoch_full =
+      t.train_examples() > 0 && st.batch_in_epoch * t.batch_size() >= t.train_examples();
+  bool more = false;
+  if (!epoch_full) {
+    LRA_ASSIGN_OR_RETURN(more, run.reader->Next(batch));
+  }
+  if (!more) {
+    ++st.epoch;
+    st.batch_in_epoch = 0;
+    LRA_RETURN_IF_ERROR(OpenEpoch(run, st.epoch, 0));
+    LRA_ASSIGN_OR_RETURN(more, run.reader->Next(batch));
     if (!more) {
-      ++st.epoch;
-      st.batch_in_epoch = 0;
-      LRA_RETURN_IF_ERROR(open_epoch(st.epoch, 0));
-      LRA_ASSIGN_OR_RETURN(more, reader->Next(&batch));
-      if (!more) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the training split of ", s.data.dir, " has fewer examples than one batch (",
-            t.batch_size(), "); lower train.batch_size or prepare more data"));
-      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the training split of ", run.s.data.dir, " has fewer examples than one batch (",
+          t.batch_size(), "); lower train.batch_size or prepare more data"));
     }
-    ++st.batch_in_epoch;
-    TruncateBatch(s.data.info.max_length, &batch);
+  }
+  ++st.batch_in_epoch;
+  TruncateBatch(run.s.data.info.max_length, batch);
+  return absl::OkStatus();
+}
 
-    const StepResult step = TrainStep(s, ToModelBatch(batch), batch.labels, st.step, dropout);
-    if (!std::isfinite(step.loss)) {
-      diverge(absl::StrCat("non-finite loss at step ", st.step + 1));
-      break;
-    }
-    if (step.loss > loss_ceiling) {
-      diverge(absl::StrFormat("training loss %g at step %d is above the ceiling %g (%g x ln of "
-                              "%d classes)",
-                              step.loss, st.step + 1, loss_ceiling, kLossCeilingFactor,
-                              s.data.info.num_classes));
-      break;
-    }
-    if (const std::string bad = FirstNonFinite(s); !bad.empty()) {
-      diverge(absl::StrCat("step ", st.step + 1, " made ", bad, " non-finite"));
-      break;
-    }
-    const float loss_value = step.loss;
-    st.window_correct += step.correct;
-    ++st.step;
+// False (and DIVERGED) when the step's loss is not finite or above the ceiling, or the update made
+// a parameter or Adam moment non-finite. Messages count steps from 1.
+bool CheckStep(Run& run, const StepResult& r) {
+  const int64_t step = run.st.step + 1;
+  if (!std::isfinite(r.loss)) {
+    Diverge(run, absl::StrCat("non-finite loss at step ", step));
+    return false;
+  }
+  if (r.loss > run.loss_ceiling) {
+    Diverge(run, absl::StrFormat("training loss %g at step %d is %s", r.loss, step,
+                                 AboveCeiling(run)));
+    return false;
+  }
+  if (const std::string bad = FirstNonFinite(run.s); !bad.empty()) {
+    Diverge(run, absl::StrCat("step ", step, " made ", bad, " non-finite"));
+    return false;
+  }
+  return true;
+}
 
-    int64_t tokens = 0;
-    for (int i = 0; i < batch.batch_size; ++i) {
-      tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
-    }
-    st.train_tokens += tokens;
-    st.window_tokens += tokens;
-    st.window_loss += loss_value * batch.batch_size;
-    st.window_examples += batch.batch_size;
-    double window_seconds = absl::ToDoubleSeconds(absl::Now() - window_start);
-    double tps = window_seconds > 0 ? st.window_tokens / window_seconds : 0;
-    progress.Update(st.step,
-                    {{"loss", st.window_loss / st.window_examples},
-                     {"acc", double(st.window_correct) / st.window_examples}},
-                    tps);
+// Counts a taken step into the loop state and the train metrics window; returns the window's
+// tokens per second.
+double CountStep(Run& run, const datasets::Batch& batch, const StepResult& r) {
+  LoopState& st = run.st;
+  st.window_correct += r.correct;
+  ++st.step;
+  int64_t tokens = 0;
+  for (int i = 0; i < batch.batch_size; ++i) {
+    tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
+  }
+  st.train_tokens += tokens;
+  st.window_tokens += tokens;
+  st.window_loss += r.loss * batch.batch_size;
+  st.window_examples += batch.batch_size;
+  const double window_seconds = absl::ToDoubleSeconds(absl::Now() - run.window_start);
+  const double tps = window_seconds > 0 ? st.window_tokens / window_seconds : 0;
+  run.progress->Update(st.step,
+                       {{"loss", st.window_loss / st.window_examples},
+                        {"acc", double(st.window_correct) / st.window_examples}},
+                       tps);
+  return tps;
+}
 
-    const bool log_now = st.step % (t.log_every() > 0 ? t.log_every() : 50) == 0;
+// One "train" metrics line for the window since the last one, which then starts over.
+absl::Status LogTrainWindow(Run& run, double lr, double tokens_per_second) {
+  LoopState& st = run.st;
+  MetricsRecord r;
+  r.set_step(st.step);
+  r.set_split("train");
+  r.set_loss(st.window_loss / st.window_examples);
+  r.set_accuracy(double(st.window_correct) / st.window_examples);
+  r.set_lr(lr);
+  r.set_tokens_per_second(tokens_per_second);
+  r.set_wall_seconds(run.Seconds());
+  LRA_RETURN_IF_ERROR(run.metrics.Add(r));
+  st.window_loss = 0;
+  st.window_correct = st.window_examples = st.window_tokens = 0;
+  run.window_start = absl::Now();
+  return absl::OkStatus();
+}
+
+// Validation; on a new best also test (so "test at best val" needs no reload) and best.ckpt; then
+// last.ckpt. Returns false (and DIVERGED, nothing written) when the validation loss runs away.
+absl::StatusOr<bool> EvaluateAndKeepBest(Run& run) {
+  LoopState& st = run.st;
+  const int64_t eval_examples = run.t().eval_examples();
+  LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", eval_examples));
+  if (!std::isfinite(val.loss) || val.loss > run.loss_ceiling) {
+    Diverge(run, absl::StrFormat("validation loss %g at step %d is %s", val.loss, st.step,
+                                 std::isfinite(val.loss) ? AboveCeiling(run) : "not finite"));
+    return false;
+  }
+  MetricsRecord r;
+  r.set_step(st.step);
+  r.set_split("val");
+  r.set_loss(val.loss);
+  r.set_accuracy(val.accuracy);
+  r.set_wall_seconds(run.Seconds());
+  LRA_RETURN_IF_ERROR(run.metrics.Add(r));
+  std::string note;
+  if (val.accuracy > st.best_val) {
+    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", eval_examples));
+    MetricsRecord tr = r;
+    tr.set_split("test");
+    tr.set_loss(test.loss);
+    tr.set_accuracy(test.accuracy);
+    LRA_RETURN_IF_ERROR(run.metrics.Add(tr));
+    LRA_RETURN_IF_ERROR(KeepBest(run, val, test));
+    note = absl::StrFormat(" (best; test %.2f%%)", 100 * test.accuracy);
+  }
+  run.progress->Message(absl::StrFormat("step %d: val acc %.2f%% loss %.4f%s", st.step,
+                                        100 * val.accuracy, val.loss, note));
+  LRA_RETURN_IF_ERROR(SaveLast(run));
+  return true;
+}
+
+// The training loop: until train.steps, a stop, or divergence (run.status says which).
+absl::Status RunLoop(Run& run) {
+  const TrainConfig& t = run.t();
+  LoopState& st = run.st;
+  run.progress = std::make_unique<Progress>(
+      absl::StrCat(run.s.config.task(), " ", run.s.config.model(), " ", run.s.config.tier()),
+      t.steps(), run.options.terminal, LogEvery(t));
+  run.loop_start = run.window_start = absl::Now();
+  datasets::Batch batch;
+  while (st.step < t.steps()) {
+    if (ShouldStop(run)) break;
+    LRA_RETURN_IF_ERROR(NextBatch(run, &batch));
+    const StepResult step =
+        TrainStep(run.s, ToModelBatch(batch), batch.labels, st.step, run.dropout);
+    if (!CheckStep(run, step)) break;
+    const double tokens_per_second = CountStep(run, batch, step);
+
+    const bool log_now = st.step % LogEvery(t) == 0;
     const bool eval_now = st.step % t.eval_every() == 0 || st.step == t.steps();
-    if (log_now || eval_now) {
-      MetricsRecord r;
-      r.set_step(st.step);
-      r.set_split("train");
-      r.set_loss(st.window_loss / st.window_examples);
-      r.set_accuracy(double(st.window_correct) / st.window_examples);
-      r.set_lr(step.lr);
-      r.set_tokens_per_second(tps);
-      r.set_wall_seconds(seconds_now());
-      LRA_RETURN_IF_ERROR(metrics.Add(r));
-      st.window_loss = 0;
-      st.window_correct = st.window_examples = st.window_tokens = 0;
-      window_start = absl::Now();
-    }
+    if (log_now || eval_now) LRA_RETURN_IF_ERROR(LogTrainWindow(run, step.lr, tokens_per_second));
     if (eval_now) {
-      LRA_ASSIGN_OR_RETURN(EvalStats val, Evaluate(s, "val", t.eval_examples()));
-      if (!std::isfinite(val.loss) || val.loss > loss_ceiling) {
-        diverge(absl::StrFormat("validation loss %g at step %d is %s", val.loss, st.step,
-                                std::isfinite(val.loss)
-                                    ? absl::StrFormat("above the ceiling %g (%g x ln of %d "
-                                                      "classes)",
-                                                      loss_ceiling, kLossCeilingFactor,
-                                                      s.data.info.num_classes)
-                                    : std::string("not finite")));
-        break;
-      }
-      MetricsRecord r;
-      r.set_step(st.step);
-      r.set_split("val");
-      r.set_loss(val.loss);
-      r.set_accuracy(val.accuracy);
-      r.set_wall_seconds(seconds_now());
-      LRA_RETURN_IF_ERROR(metrics.Add(r));
-      std::string note;
-      if (val.accuracy > st.best_val) {
-        LRA_ASSIGN_OR_RETURN(EvalStats test, Evaluate(s, "test", t.eval_examples()));
-        MetricsRecord tr = r;
-        tr.set_split("test");
-        tr.set_loss(test.loss);
-        tr.set_accuracy(test.accuracy);
-        LRA_RETURN_IF_ERROR(metrics.Add(tr));
-        st.best_val = val.accuracy;
-        st.best_val_loss = val.loss;
-        st.best_test = test.accuracy;
-        st.best_test_loss = test.loss;
-        st.best_step = st.step;
-        LRA_RETURN_IF_ERROR(SaveRunCheckpoint(best_path, s, st, &dropout));
-        note = absl::StrFormat(" (best; test %.2f%%)", 100 * test.accuracy);
-      }
-      progress.Message(absl::StrFormat("step %d: val acc %.2f%% loss %.4f%s", st.step,
-                                       100 * val.accuracy, val.loss, note));
-      LRA_RETURN_IF_ERROR(save_last());
+      LRA_ASSIGN_OR_RETURN(const bool healthy, EvaluateAndKeepBest(run));
+      if (!healthy) break;
     } else if (t.checkpoint_every() > 0 && st.step % t.checkpoint_every() == 0) {
-      LRA_RETURN_IF_ERROR(save_last());
+      LRA_RETURN_IF_ERROR(SaveLast(run));
     }
   }
-  progress.Finish();
-  if (status == INTERRUPTED) LRA_RETURN_IF_ERROR(save_last());
+  run.progress->Finish();
+  if (run.status == INTERRUPTED) LRA_RETURN_IF_ERROR(SaveLast(run));
+  return absl::OkStatus();
+}
 
+// After the loop: the totals; for a run that reached its end (or the time limit) last.ckpt and
+// validation and test at the last step (what the original LRA code reports), which may also be a
+// new best; the best point; result.json.
+absl::StatusOr<RunResult> Finish(Run& run) {
+  const TrainConfig& t = run.t();
+  LoopState& st = run.st;
+  RunResult& result = run.result;
   result.set_steps(static_cast<int32_t>(st.step));
-  int64_t train_examples = 0;
-  for (const datasets::Split& sp : s.data.manifest.splits()) {
-    if (sp.name() == "train") train_examples = sp.num_examples();
-  }
-  di->set_train_examples(static_cast<int32_t>(train_examples));
+  const int64_t train_examples = TrainExamples(run.s.data);
+  result.mutable_data()->set_train_examples(static_cast<int32_t>(train_examples));
   if (train_examples > 0) result.set_epochs(double(st.step) * t.batch_size() / train_examples);
-  result.set_wall_seconds(seconds_now());
-  result.set_tokens_per_second(seconds_now() > 0 ? st.train_tokens / seconds_now() : 0);
+  result.set_wall_seconds(run.Seconds());
+  result.set_tokens_per_second(run.Seconds() > 0 ? st.train_tokens / run.Seconds() : 0);
 
-  if (status == COMPLETED || status == CUT_SHORT) {
-    // The last step: validation and test on the final parameters (what the original LRA code
-    // reports), after making sure the last checkpoint matches them.
-    LRA_RETURN_IF_ERROR(save_last());
-    LRA_ASSIGN_OR_RETURN(EvalStats val, Evaluate(s, "val", t.eval_examples()));
-    LRA_ASSIGN_OR_RETURN(EvalStats test, Evaluate(s, "test", t.eval_examples()));
+  if (run.status == COMPLETED || run.status == CUT_SHORT) {
+    LRA_RETURN_IF_ERROR(SaveLast(run));  // the last checkpoint matches the final parameters
+    LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", t.eval_examples()));
+    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", t.eval_examples()));
     EvalPoint* last = result.mutable_last();
     last->set_step(static_cast<int32_t>(st.step));
     last->set_val_accuracy(val.accuracy);
     last->set_test_accuracy(test.accuracy);
     last->set_val_loss(val.loss);
     last->set_test_loss(test.loss);
-    if (val.accuracy > st.best_val) {
-      st.best_val = val.accuracy;
-      st.best_test = test.accuracy;
-      st.best_val_loss = val.loss;
-      st.best_test_loss = test.loss;
-      st.best_step = st.step;
-      LRA_RETURN_IF_ERROR(SaveRunCheckpoint(best_path, s, st, &dropout));
-    }
+    if (val.accuracy > st.best_val) LRA_RETURN_IF_ERROR(KeepBest(run, val, test));
   }
   if (st.best_step >= 0) {
     EvalPoint* best = result.mutable_best();
@@ -848,12 +974,23 @@ absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& opt
     best->set_val_loss(st.best_val_loss);
     best->set_test_loss(st.best_test_loss);
   }
-  result.set_status(status);
-  result.set_status_message(status_message);
+  result.set_status(run.status);
+  result.set_status_message(run.status_message);
   result.set_peak_memory_bytes(PeakRssBytes());
-  LRA_RETURN_IF_ERROR(
-      report::WriteRunResult((fs::path(run_dir) / report::kResultFileName).string(), result));
+  LRA_RETURN_IF_ERROR(report::WriteRunResult(
+      (fs::path(run.run_dir) / report::kResultFileName).string(), result));
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options) {
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<Run> run, OpenRun(config, options));
+  LRA_RETURN_IF_ERROR(Resume(*run));
+  LRA_RETURN_IF_ERROR(StartRecords(*run));
+  LRA_RETURN_IF_ERROR(OpenTrainData(*run));
+  LRA_RETURN_IF_ERROR(RunLoop(*run));
+  return Finish(*run);
 }
 
 namespace {
@@ -911,14 +1048,14 @@ absl::StatusOr<EvalResult> EvaluateRun(const std::string& run_dir, const std::st
   LoopState st;
   std::string checkpoint_path;
   LRA_ASSIGN_OR_RETURN(Setup s, LoadRunSetup(run_dir, which, data_dir, &st, &checkpoint_path));
-  LRA_ASSIGN_OR_RETURN(EvalStats stats, Evaluate(s, split, 0));
+  LRA_ASSIGN_OR_RETURN(EvalResult stats, Evaluate(s, split, 0));
   if (!std::isfinite(stats.loss)) {
     return absl::DataLossError(absl::StrCat(
         checkpoint_path, ": the model overflows on split '", split, "' (loss ", stats.loss,
         "); the checkpoint is unusable: use --checkpoint=", which == "best" ? "last" : "best",
         " or train again"));
   }
-  return EvalResult{stats.examples, stats.loss, stats.accuracy};
+  return stats;
 }
 
 }  // namespace lra::harness

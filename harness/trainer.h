@@ -62,9 +62,21 @@ struct StepResult {
   double lr = 0;        // the learning rate used (global lr x schedule factor)
 };
 
-// Forward, cross-entropy, Backward, clipping, optimizer step at step `step` of the schedule.
+// One optimizer step on one batch: ComputeGradients, then (for a finite loss) ApplyUpdate at
+// step `step` of the schedule. On a non-finite loss it returns before Backward, leaving
+// parameters, gradients and optimizer untouched.
 StepResult TrainStep(TrainingSetup& setup, const models::Batch& batch,
                      const std::vector<int32_t>& labels, int64_t step, Rng& dropout);
+
+// The two halves of TrainStep, apart so that gradients of several batches (or processes) can be
+// summed before one update. ComputeGradients: Forward, cross-entropy and Backward, which adds the
+// batch's gradients to the parameters' (loss and correct are set, lr is not; on a non-finite loss
+// it returns before Backward). ApplyUpdate: gradient clipping (train.grad_clip), the optimizer
+// step at the scheduled learning rate for update `step` (0-based), and zeroing the gradients;
+// returns the learning rate used.
+StepResult ComputeGradients(TrainingSetup& setup, const models::Batch& batch,
+                            const std::vector<int32_t>& labels, Rng& dropout);
+double ApplyUpdate(TrainingSetup& setup, int64_t step);
 
 struct TrainOptions {
   std::string data_dir;

@@ -213,6 +213,53 @@ TEST_F(TrainerTest, TwoRunsOfOneConfigWriteIdenticalCheckpoints) {
 
 // train.max_minutes is a safety net, not a budget: a run it stops is CUT_SHORT (and still
 // evaluated), never COMPLETED, and its budget text does not mention the cap.
+// TrainStep is ComputeGradients then ApplyUpdate (the split data-parallel training and gradient
+// accumulation build on): parameters equal bitwise after several steps, ComputeGradients alone
+// leaves the parameters untouched and fills their gradients, and ApplyUpdate clears them.
+TEST_F(TrainerTest, TrainStepIsComputeGradientsThenApplyUpdate) {
+  absl::StatusOr<TaskData> data = OpenTaskData(options_.data_dir, "listops");
+  ASSERT_TRUE(data.ok()) << data.status();
+  RunConfig config = TinyConfig();
+  config.mutable_train()->set_grad_clip(0.5);  // so the update path clips
+  absl::StatusOr<TrainingSetup> whole = MakeTrainingSetup(config, data->info);
+  absl::StatusOr<TrainingSetup> halves = MakeTrainingSetup(config, data->info);
+  ASSERT_TRUE(whole.ok() && halves.ok());
+  datasets::ReaderOptions ro;
+  ro.batch_size = 16;
+  absl::StatusOr<std::unique_ptr<datasets::DatasetReader>> reader =
+      datasets::DatasetReader::Open(data->dir, "train", ro);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  Rng dropout_a(3), dropout_b(3);
+  auto values = [](const TrainingSetup& s) {
+    std::vector<std::vector<float>> out;
+    for (const Var& p : s.optimizer->Parameters()) out.push_back(p.value().ToVector());
+    return out;
+  };
+  for (int64_t step = 0; step < 3; ++step) {
+    datasets::Batch batch;
+    absl::StatusOr<bool> more = (*reader)->Next(&batch);
+    ASSERT_TRUE(more.ok() && *more);
+    const StepResult a = TrainStep(*whole, ToModelBatch(batch), batch.labels, step, dropout_a);
+
+    const std::vector<std::vector<float>> before = values(*halves);
+    const StepResult b = ComputeGradients(*halves, ToModelBatch(batch), batch.labels, dropout_b);
+    EXPECT_EQ(values(*halves), before) << "ComputeGradients changed a parameter";
+    EXPECT_EQ(b.lr, 0);
+    int with_grad = 0;
+    for (const Var& p : halves->optimizer->Parameters()) with_grad += p.has_grad();
+    EXPECT_GT(with_grad, 0) << "ComputeGradients left no gradient";
+    const double lr = ApplyUpdate(*halves, step);
+    for (const Var& p : halves->optimizer->Parameters()) {
+      EXPECT_FALSE(p.has_grad()) << p.name() << ": ApplyUpdate left its gradient";
+    }
+
+    EXPECT_EQ(a.loss, b.loss);
+    EXPECT_EQ(a.correct, b.correct);
+    EXPECT_EQ(a.lr, lr);
+    EXPECT_EQ(values(*whole), values(*halves)) << "step " << step;
+  }
+}
+
 TEST_F(TrainerTest, TimeCapMarksTheRunCutShort) {
   RunConfig config = TinyConfig();
   config.mutable_train()->set_max_minutes(1e-9);

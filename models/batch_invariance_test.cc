@@ -22,7 +22,7 @@
 // attention's key loops and GEMM blocking over B*L rows. Per layer, the FFT convolution's
 // normwise relative error is <= 3 log2(2L) u (forward FFT, product, inverse FFT; Higham,
 // "Accuracy and Stability of Numerical Algorithms", 2nd ed., section 24.1), the S4D kernel's
-// <= 2(2M + 2) u (models/s4/ssm_kernel.cc), and a GEMM or norm over H features <= H u. With
+// <= 2(2M + 2) u (models/s4/ssm_kernel_s4d.cc), and a GEMM or norm over H features <= H u. With
 // u = 2^-24, L <= 512, M <= 32, H <= 512 and at most 8 layers, the relative change of the
 // logits is bounded by about 8 (3 * 9 + 132 + 512) u = 3.2e-4 times (1 + max |logit|), so the
 // test allows kRelTol = 1e-3 (3x for gains through later layers). A pad position that leaks

@@ -1,23 +1,22 @@
 #include "core/kernels/fft_conv.h"
 
-#include <fftw3.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <complex>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <utility>
 
 #include "absl/base/internal/raw_logging.h"
+#include "core/kernels/fft.h"
 
 namespace lra {
 namespace kernels {
 namespace {
 
 // Rows are padded so every row starts on a 64-byte boundary. FFTW's new-array execute needs the
-// same SIMD alignment as the arrays the plan was made with; an unpadded complex stride of n/2+1
-// misaligns odd rows and crashes (TOOLCHAIN.md §3, "alignment trap").
+// same SIMD alignment as the arrays the plan was made with (FFTW 3 manual,
+// fftw.org/fftw3_doc/New_002darray-Execute-Functions.html); an unpadded complex stride of n/2+1
+// misaligns odd rows, and a kSimd plan then reads them with aligned loads and crashes.
 constexpr int kFloatsPerLine = 16;
 int RoundUp(int x, int m) { return (x + m - 1) / m * m; }
 // One extra cache line per real row: the gather/scatter walks a column across a block's rows,
@@ -33,39 +32,9 @@ bool IsSevenSmooth(int n) {
   return n == 1;
 }
 
-// One r2c and one c2r plan for size n, made once per process and never destroyed (executing a
-// plan from many threads with new arrays is thread-safe; making one is not).
-struct Plans {
-  fftwf_plan r2c = nullptr;
-  fftwf_plan c2r = nullptr;
-};
-
-const Plans& GetPlans(int n, FftRigor rigor) {
-  static std::mutex* mu = new std::mutex;
-  static auto* cache = new std::map<std::pair<int, int>, Plans>;
-  std::lock_guard<std::mutex> lock(*mu);
-  static bool thread_safe_planner = [] {
-    // Other code in the process (another kernel, a test) may plan concurrently.
-    fftwf_make_planner_thread_safe();
-    return true;
-  }();
-  (void)thread_safe_planner;
-  auto key = std::make_pair(n, static_cast<int>(rigor));
-  auto it = cache->find(key);
-  if (it != cache->end()) return it->second;
-  // Plan on scratch arrays from fftwf_malloc: FFTW_MEASURE overwrites them, and their alignment
-  // is what later arrays must match (ours are 64-byte aligned, which is at least as strict).
-  float* real = fftwf_alloc_real(RealStride(n));
-  fftwf_complex* cplx = fftwf_alloc_complex(ComplexStride(n));
-  ABSL_RAW_CHECK(real != nullptr && cplx != nullptr, "fftwf_malloc failed");
-  unsigned flags = rigor == FftRigor::kMeasure ? FFTW_MEASURE : FFTW_ESTIMATE;
-  Plans plans;
-  plans.r2c = fftwf_plan_dft_r2c_1d(n, real, cplx, flags);
-  plans.c2r = fftwf_plan_dft_c2r_1d(n, cplx, real, flags);
-  ABSL_RAW_CHECK(plans.r2c != nullptr && plans.c2r != nullptr, "FFTW planning failed");
-  fftwf_free(real);
-  fftwf_free(cplx);
-  return cache->emplace(key, plans).first->second;
+// The interleaved complex rows of the block buffers, as RealFft takes them.
+inline std::complex<float>* AsComplex(float* x) {
+  return reinterpret_cast<std::complex<float>*>(x);
 }
 
 // y[i] = a[i] * b[i] (conj_a: conj(a[i]) * b[i]) over interleaved complex rows.
@@ -114,11 +83,11 @@ void Scatter(const float* rows, int length, int channels, int hb, int rs, float*
 struct FftConv::Buffer {
   float* data = nullptr;
   int64_t floats = 0;
-  ~Buffer() { fftwf_free(data); }
+  ~Buffer() { FftFree(data); }
   void Reserve(int64_t n) {
     if (n <= floats) return;
-    fftwf_free(data);
-    data = fftwf_alloc_real(n);
+    FftFree(data);
+    data = FftAllocFloats(n);
     ABSL_RAW_CHECK(data != nullptr, "FftConv: out of memory for workspace");
     floats = n;
   }
@@ -169,8 +138,9 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   lay.bins = lay.n / 2 + 1;
   int hb = options_.channel_block;
   if (hb <= 0) {
-    // Per channel: 2 real rows (8n bytes) + 1 complex row (4n bytes). 1 MiB leaves half of the
-    // 2 MiB L2 (TOOLCHAIN.md header) for the source/destination lines and FFTW's twiddles.
+    // Per channel: 2 real rows (8n bytes) + 1 complex row (4n bytes). 1 MiB leaves half of a
+    // 2 MiB per-core L2 (core/README.md, "Machine assumptions") for the source/destination lines
+    // and FFTW's twiddles.
     constexpr int64_t kBudget = 1 << 20;
     hb = 16;
     while (hb > 1 && 12LL * lay.n * hb > kBudget) hb /= 2;
@@ -190,7 +160,7 @@ void FftConv::Reserve(const Layout& lay) {
 void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const float* k) {
   const int L = shape.length, H = shape.channels, n = lay.n;
   spectrum_->Reserve(static_cast<int64_t>(H) * lay.cs);
-  const Plans& plans = GetPlans(n, options_.rigor);
+  const RealFft& fft = RealFft::Get(n, options_.rigor);
   float* spec = spectrum_->data;
   float* scratch = scratch_->data;
   const int64_t per_thread = lay.PerThreadFloats();
@@ -208,7 +178,7 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
       for (int i = 0; i < L; ++i) row[n - 1 - i] = kb[i];
     }
     float* out = spec + static_cast<int64_t>(h) * lay.cs;
-    fftwf_execute_dft_r2c(plans.r2c, row, reinterpret_cast<fftwf_complex*>(out));
+    fft.Forward(row, AsComplex(out));
     for (int i = 0; i < 2 * lay.bins; ++i) out[i] *= inv_n;
   }
 }
@@ -217,7 +187,7 @@ void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, fl
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
-  const Plans& plans = GetPlans(lay.n, options_.rigor);
+  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int L = shape.length, H = shape.channels;
   const int64_t per_thread = lay.PerThreadFloats();
   const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
@@ -234,10 +204,9 @@ void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, fl
     Gather(u + base, L, H, hb, lay.n, lay.rs, rows);
     for (int i = 0; i < hb; ++i) {
       float* r = rows + i * lay.rs;
-      auto* c = reinterpret_cast<fftwf_complex*>(crow);
-      fftwf_execute_dft_r2c(plans.r2c, r, c);
+      fft.Forward(r, AsComplex(crow));
       ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
-      fftwf_execute_dft_c2r(plans.c2r, c, r);
+      fft.Inverse(AsComplex(crow), r);
     }
     Scatter(rows, L, H, hb, lay.rs, y + base);
   }
@@ -249,7 +218,7 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   if (du != nullptr) KernelSpectrum(shape, lay, k);
-  const Plans& plans = GetPlans(lay.n, options_.rigor);
+  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
   const bool bidir = shape.direction == ConvDirection::kBidirectional;
   const int64_t per_thread = lay.PerThreadFloats();
@@ -276,16 +245,14 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
       if (dk != nullptr) Gather(u + base, L, H, hb, n, lay.rs, urows);
       Gather(dy + base, L, H, hb, n, lay.rs, drows);
       for (int i = 0; i < hb; ++i) {
-        auto* ccu = reinterpret_cast<fftwf_complex*>(cu);
-        auto* ccd = reinterpret_cast<fftwf_complex*>(cd);
-        fftwf_execute_dft_r2c(plans.r2c, drows + i * lay.rs, ccd);
+        fft.Forward(drows + i * lay.rs, AsComplex(cd));
         if (dk != nullptr) {
-          fftwf_execute_dft_r2c(plans.r2c, urows + i * lay.rs, ccu);
+          fft.Forward(urows + i * lay.rs, AsComplex(cu));
           ComplexConjMulAdd(cu, cd, acc + i * lay.cs, lay.bins);
         }
         if (du != nullptr) {
           ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
-          fftwf_execute_dft_c2r(plans.c2r, ccu, drows + i * lay.rs);
+          fft.Inverse(AsComplex(cu), drows + i * lay.rs);
         }
       }
       if (du != nullptr) Scatter(drows, L, H, hb, lay.rs, du + base);
@@ -293,7 +260,7 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
     if (dk != nullptr) {
       for (int i = 0; i < hb; ++i) {
         float* g = urows + i * lay.rs;
-        fftwf_execute_dft_c2r(plans.c2r, reinterpret_cast<fftwf_complex*>(acc + i * lay.cs), g);
+        fft.Inverse(AsComplex(acc + i * lay.cs), g);
         float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
         for (int j = 0; j < L; ++j) dkf[j] = g[j] * inv_n;
         if (bidir) {

@@ -15,13 +15,14 @@
 //   bidirectional: y[b,t,h] = sum_{s<=t} kf[h, t-s] u[b,s,h] + sum_{s>t} kb[h, s-t-1] u[b,s,h]
 // The bidirectional form is S4's: the length-n two-sided kernel is kf padded on the right plus
 // flip(kb) padded on the left, so the lag -1 uses kb[0] (the same fftconv.py, lines 96-99:
-// `F.pad(k0, (0, L)) + F.pad(k1.flip(-1), (L, 0))`) and kb[h, L-1] (lag -L) never contributes; its gradient is exactly 0.
+// `F.pad(k0, (0, L)) + F.pad(k1.flip(-1), (L, 0))`) and kb[h, L-1] (lag -L) never contributes;
+// its gradient is exactly 0.
 // The D*u skip term of S4 is not part of this kernel.
 //
 // Method: zero-padded real FFTs of size n >= 2L (so circular = linear convolution; both
-// directions share the one transform), per channel, with FFTW 1-D r2c/c2r plans run by
-// new-array execute inside an OpenMP loop over (batch, channel block). The [B, L, H] <-> [H, n]
-// transposes are fused into each block's gather/scatter, and a block's rfft -> multiply ->
+// directions share the one transform), per channel, with the cached FFTW 1-D r2c/c2r plans of
+// core/kernels/fft.h run inside an OpenMP loop over (batch, channel block). The [B, L, H] <->
+// [H, n] transposes are fused into each block's gather/scatter, and a block's rfft -> multiply ->
 // irfft runs while its rows are in L2 (the measured effect is in README "Measured performance").
 // n is 2L when 2L is 7-smooth (every power of two, 1000, 1024, ...), otherwise the next
 // 7-smooth even size, which FFTW handles faster than 2 x a large prime; the result is the same.
@@ -32,19 +33,12 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/kernels/fft.h"
+
 namespace lra {
 namespace kernels {
 
 enum class ConvDirection { kCausal, kBidirectional };
-
-// FFTW planner effort. kEstimate (the default) picks the algorithm from the size alone, so a
-// size gets the same plan, and the same rounding, in every process on a CPU with the same SIMD
-// features: training is bitwise reproducible. kMeasure times candidate algorithms (0.3-0.5 s
-// for the first plan of a size in the process, then cached) and keeps the fastest; the choice
-// follows the timings, so two processes can get different plans and results that differ in the
-// last bits (seen as two runs of the smoke suite giving different checkpoints for Path-X and
-// Fashion-MNIST). Use it only where reproducibility does not matter.
-enum class FftRigor { kMeasure, kEstimate };
 
 struct FftConvOptions {
   FftRigor rigor = FftRigor::kEstimate;

@@ -353,8 +353,8 @@ class S4Block {
     return cfg_.prenorm ? r : norm_.Forward(r, training);
   }
 
-  // ---- recurrent mode (S4.md 1.4): ssm_recurrent.h's S4dRecurrence / DplrRecurrence, then the
-  // rest of the block per token ----
+  // ---- recurrent mode: ssm_recurrent.h's S4dRecurrence / DplrRecurrence (references there),
+  // then the rest of the block per token ----
   struct Step {
     std::shared_ptr<::lra::s4::DplrRecurrence> dplr;  // DPLR: dense 2M recurrence per channel
     std::shared_ptr<::lra::s4::S4dRecurrence> diag;   // S4D: the raw kernels' SIMD recurrence
@@ -538,7 +538,9 @@ class S4Model : public Model {
   std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
 
   RecurrentModel* Recurrent() override {
-    // Causal layers only; BatchNorm's batch statistics have no streaming form (S4.md 1.4), and
+    // Causal layers only; BatchNorm's batch statistics have no streaming form (the
+    // reference allows only layer or no norm in a step: state-spaces/s4 e757cef,
+    // src/models/nn/normalization.py, Normalization.step), and
     // pair tasks need two streams per example.
     if (cfg_.bidirectional || cfg_.norm == NormKind::kBatch || task_.pair ||
         cfg_.pool != PoolKind::kMean)
@@ -715,6 +717,6 @@ ModelInfo Info(const char* name, const char* mode, const char* description) {
 
 LRA_REGISTER_MODEL(lra::models::s4model::Info(
     "s4d", "diag",
-    "S4D: diagonal SSM layers (Vandermonde kernel), GELU, Linear+GLU, residual, norm; S4.md 1.2"));
+    "S4D: diagonal SSM layers (Vandermonde kernel), GELU, Linear+GLU, residual, norm; arXiv 2206.11893"));
 LRA_REGISTER_MODEL(lra::models::s4model::Info(
-    "s4", "nplr", "S4: DPLR SSM layers with HiPPO-LegS (Cauchy kernel + Woodbury); S4.md 1.5"));
+    "s4", "nplr", "S4: DPLR SSM layers with HiPPO-LegS (Cauchy kernel + Woodbury); arXiv 2111.00396"));

@@ -1,8 +1,12 @@
 // Golden tests for the "s4d" model: a tiny fixed-seed model's logits and the gradients of every
-// parameter equal an independent double-precision implementation of S4.md sections 1.2-1.6
+// parameter equal an independent double-precision implementation of the S4D / S4 layer and block
+// (arXiv 2206.11893 Section 3, arXiv 2111.00396 Section 3.3; the block of state-spaces/s4
+// e757cef, src/models/sequence/modules/s4block.py and src/models/sequence/backbones/block.py)
 // written below (forward directly from the equations: Vandermonde kernel by explicit powers,
 // convolution by the direct double sum; gradients by central differences of that reference).
-// Also: convolution mode equals recurrent mode, the optimizer groups match S4.md 1.7, and the
+// Also: convolution mode equals recurrent mode, the optimizer groups match the reference's (`_optim` per
+// parameter, state-spaces/s4 e757cef, src/models/sequence/kernels/kernel.py, Kernel.register),
+// and the
 // loss falls on a toy problem.
 //
 // Tolerance: the float model chains ~25 ops over sums of <= 2L*M + H terms; errors stay below
@@ -79,7 +83,8 @@ std::vector<cd> Solve(std::vector<cd> a, std::vector<cd> b, int n) {
   return x;
 }
 
-// DPLR S4 kernel by materializing the state space (S4.md 1.5) in the full 2M basis:
+// DPLR S4 kernel by materializing the state space (arXiv 2111.00396, Section 3.2) in the full
+// 2M basis:
 // A = diag(Lambda, conj Lambda) - p p*, bilinear dA, dB; C-tilde stands for C (I - dA^Lk), so
 // at the Lk-th roots of unity w the generating function is C~ (I - w dA)^-1 dB and
 // K[l] = (1/Lk) sum_k G(w_k) w_k^-l, l < L.

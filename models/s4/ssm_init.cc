@@ -92,7 +92,7 @@ std::vector<double> HippoLegsP(int n) {
 NplrInit HippoLegsNplr(int n) {
   ABSL_RAW_CHECK(n >= 2 && n % 2 == 0, "HiPPO-LegS NPLR needs an even state size");
   const std::vector<double> a = HippoLegsA(n), b = HippoLegsB(n), p = HippoLegsP(n);
-  // S = A + P P^T + I/2 is exactly skew-symmetric (section 1.5); i*S is Hermitian, so a
+  // S = A + P P^T + I/2 is exactly skew-symmetric (S4 paper, arXiv 2111.00396, Section 3.2 / Appendix C.1); i*S is Hermitian, so a
   // Hermitian solver gives orthonormal V and real mu with S = V diag(-i mu) V*. This avoids a
   // general (non-symmetric) eigensolver, whose eigenvectors would only be unitary up to the
   // conditioning of the problem.

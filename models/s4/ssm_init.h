@@ -1,9 +1,15 @@
 // Initializations and parameter transforms for the S4 family (S4D diagonal and DPLR/NPLR S4).
 //
 // Shapes: H = channels (d_model), N = state size (d_state), M = N/2 complex modes (conjugate
-// pairs), S = n_ssm copies of (A, B). Reference: /work/shared/reference/S4.md sections 1.2, 1.5.
+// pairs), S = n_ssm copies of (A, B). References: S4D (arXiv 2206.11893, Section 4:
+// S4D-LegS, S4D-Inv, S4D-Lin), S4 (arXiv 2111.00396, Section 3.2 and Theorem 1: the NPLR form
+// of HiPPO-LegS; HiPPO-LegS itself: Gu et al., "HiPPO: Recurrent Memory with Optimal Polynomial
+// Projections", arXiv 2008.07669), and the reference code, state-spaces/s4 e757cef,
+// src/models/sequence/kernels/dplr.py (dplr: the S4D inits), src/models/hippo/hippo.py
+// (transition, rank_correction, nplr) and src/models/sequence/kernels/ssm.py (init_dt,
+// init_ssm_dplr, SSMKernelDiag's `real_transform`).
 //
-// Conventions (section 1.2): A = -f(a_re_raw) - i * a_im, where f is the real transform
+// Conventions (dplr.py, `A = -real_part - 1j * imag_part`): A = -f(a_re_raw) - i * a_im, where f is the real transform
 // (exp by default, so Re A < 0 always). We store the negative-imaginary member of each pair,
 // i.e. a_im >= 0 for the standard inits; the sign does not matter after the factor 2 Re(.).
 // dt = exp(dt_raw) or softplus(dt_raw). Complex arrays are std::complex (interleaved re, im).
@@ -27,7 +33,7 @@ namespace lra::s4 {
 enum class RealTransform { kExp, kRelu, kNone };
 // How the stored parameter maps to dt (reference `dt_transform`).
 enum class DtTransform { kExp, kSoftplus };
-// S4D initializations (section 1.2).
+// S4D initializations (dplr.py, `init` = linear / inverse / legs / real).
 enum class DiagInit { kLin, kInv, kLegs, kReal };
 
 // ---- transforms (value and derivative; double so both paths share them) ----
@@ -52,16 +58,17 @@ std::complex<double> AFromRaw(RealTransform t, double a_re_raw, double a_im);
 //   kReal: -(n+1), imaginary part 0.
 std::vector<std::complex<double>> S4dInitA(DiagInit init, int n_state);
 // B: ones for Lin/Inv/Real; for LegS V* B_legs with the imaginary part clipped to [-2, 2]
-// (section 1.2: the code leaves out the paper's factor 1/2).
+// (dplr.py, B_init == 'legs': the code leaves out the factor 1/2 the S4D paper's theory asks for).
 std::vector<std::complex<double>> S4dInitB(DiagInit init, int n_state);
 
-// C ~ CN(0, 1): real and imaginary parts each N(0, 1/2) (section 1.2), `count` values.
+// C ~ CN(0, 1): real and imaginary parts each N(0, 1/2) (ssm.py init_ssm_dplr: torch.randn with a
+// complex dtype), `count` values.
 void InitC(int count, std::mt19937_64& rng, std::complex<float>* c);
 // dt_raw[h] = DtInverse(exp(U[log dt_min, log dt_max])) for h < count.
 void InitDtRaw(DtTransform t, double dt_min, double dt_max, int count, std::mt19937_64& rng,
                float* dt_raw);
 
-// ---- HiPPO-LegS and its NPLR form (section 1.5) ----
+// ---- HiPPO-LegS and its NPLR form (S4 paper eq. (2) and Theorem 1; hippo.py) ----
 // Row-major N x N: A_nk = -sqrt(2n+1) sqrt(2k+1) (n > k), -(n+1) (n = k), 0 (n < k).
 std::vector<double> HippoLegsA(int n_state);
 std::vector<double> HippoLegsB(int n_state);  // sqrt(2n+1)

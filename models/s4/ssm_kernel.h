@@ -1,7 +1,12 @@
-// S4 convolution kernels as raw functions on plain arrays: S4D (diagonal, Vandermonde) and S4
-// (DPLR/NPLR, Cauchy + Woodbury at the roots of unity), each with an explicit Forward and
-// Backward. Nothing here knows about the autodiff tape; a model wraps Forward/Backward as one
-// custom op. Math: /work/shared/reference/S4.md sections 1.2 (S4D) and 1.5 (DPLR).
+// S4 convolution kernels as raw functions on plain arrays: S4D (diagonal, Vandermonde;
+// ssm_kernel_s4d.cc) and S4 (DPLR/NPLR, Cauchy + Woodbury at the roots of unity;
+// ssm_kernel_dplr.cc), each with an explicit Forward and Backward. Nothing here knows about the
+// autodiff tape; a model wraps Forward/Backward as one custom op. Math: S4D, Gu et al., "On the
+// Parameterization and Initialization of Diagonal State Space Models", arXiv 2206.11893,
+// Section 3 (the Vandermonde kernel, ZOH and bilinear discretization); S4, Gu, Goel, Re,
+// "Efficiently Modeling Long Sequences with Structured State Spaces", arXiv 2111.00396,
+// Section 3.3 and Algorithm 1 (DPLR). Reference code: state-spaces/s4 e757cef,
+// src/models/sequence/kernels/ssm.py, SSMKernelDiag.forward and SSMKernelDPLR.forward.
 //
 // Shapes. H = channels, M = modes (N/2 conjugate pairs), S = n_ssm copies of (A, B, P)
 // (H % S == 0; channel h uses copy h % S, as the reference's `repeat('t n -> (v t) n')`),
@@ -9,7 +14,8 @@
 //   dt_raw [H]  a_re_raw, a_im, b, p [S, M]  c [Q, H, M]  ->  k [Q, H, L] (L contiguous)
 // The D skip is not part of the kernel: the layer adds D * u.
 //
-// Bidirectional (section 1.3): call with Q = 2. Both halves share dt, A and B (as in the
+// Bidirectional (state-spaces/s4 e757cef, src/models/sequence/kernels/fftconv.py,
+// FFTConv.forward, `bidirectional`): call with Q = 2. Both halves share dt, A and B (as in the
 // reference, where only C gets the extra `channels` axis) and have their own C; k[0] is the
 // forward kernel k0 and k[1] the backward kernel k1. The layer then convolves with the two-sided
 // kernel y[t] = sum_{s<=t} k0[t-s] u[s] + sum_{s>t} k1[s-t-1] u[s] (one 2L FFT: k0 padded with
@@ -50,8 +56,8 @@ struct SsmOptions {
   RealTransform real_transform = RealTransform::kExp;
 };
 
-// Non-owning views of the trainable raw parameters. For DPLR, `c` holds C-tilde (section 1.5)
-// and `a_*` hold Lambda; `p` is unused by S4D.
+// Non-owning views of the trainable raw parameters. For DPLR, `c` holds C-tilde (the S4 paper's
+// Algorithm 1 step 1, C~ = (I - dA^L)* C) and `a_*` hold Lambda; `p` is unused by S4D.
 template <typename T>
 struct SsmParams {
   const T* dt_raw = nullptr;                // [H]
@@ -75,7 +81,7 @@ struct SsmGrads {  // same shapes as SsmParams; += ; nullptr skips
 // ---- S4D: K[q,h,l] = 2 Re( sum_n Ct[q,h,n] z[h,n]^l ) ----
 // ZOH: z = exp(dtA), Ct = C B (exp(dtA) - 1)/A; bilinear: z = (1 + dtA/2)/(1 - dtA/2),
 // Ct = C B dt/(1 - dtA/2). Float fast path: per channel, powers z^(bJ+j) = Z[b] * zj[j] from two
-// tables computed in double (see ssm_kernel.cc), then a float GEMM-shaped sum over modes.
+// tables computed in double (see ssm_kernel_s4d.cc), then a float GEMM-shaped sum over modes.
 // OpenMP over channels; deterministic for any thread count.
 void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p, float* k);
 void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
@@ -90,9 +96,10 @@ void S4dKernelBackwardReference(const SsmDims& d, const SsmOptions& o,
 // ---- DPLR S4 (rank 1, bilinear) ----
 // k_hat(w) = q00 - s q01 q10 / (1 + s q11), s = (1 + w)/2, at w_k = exp(-2 pi i k/L),
 // q_ab = dt sum_{2M modes} a_n b_n / ((1 - w) - s dt Lambda_n), (a, b) in {C~, conj P} x {B, P};
-// K = irfft(k_hat, L). Equals the reference's 2/(1+w) * Woodbury(r) (section 1.5) with the
-// factor 2/(1+w) folded into the denominators, so w = -1 (k = L/2) is not a singular point.
-// Float: FFTW (thread-safe planner, plans cached per L); O(Q H M L) work, OpenMP over channels.
+// K = irfft(k_hat, L). Equals the S4 paper's Algorithm 1 step 3, 2/(1+w) * Woodbury(k_ab(w))
+// (arXiv 2111.00396, Section 3.3), with the factor 2/(1+w) folded into the denominators, so
+// w = -1 (k = L/2) is not a singular point; ssm_kernel_dplr.cc has the legend of symbols.
+// Float: core/kernels/fft.h (plans cached per L); O(Q H M L) work, OpenMP over channels.
 void DplrKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,
                        float* k);
 void DplrKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p,

@@ -1,6 +1,8 @@
 // Kernel generation and recurrent step timings for the S4 family. Run by hand:
 //   bazel run --config=native //models/s4:ssm_kernel_benchmark
-// Shapes follow the S4.md section 5 reference model: H = 128, N = 64 (M = 32), L up to 4096.
+// Shapes: H = 128 channels; N = 64 (M = 32), the reference's default d_state (state-spaces/s4
+// e757cef, src/models/sequence/kernels/ssm.py, `d_state: int = 64`); L up to 4096, the LRA Text
+// length (configs/experiment/lra/s4-imdb.yaml there, `l_max: 4096`).
 #include <complex>
 #include <random>
 #include <vector>
@@ -125,8 +127,8 @@ void BM_DplrBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_DplrBackward)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// One stream, 4 layers' worth of SSM steps (H = 128, N = 64) per token: the SSM part of the
-// S4.md section 5 recurrent benchmark (PyTorch: 3,219 tokens/s for the whole model).
+// One stream, 4 layers' worth of SSM steps (H = 128, N = 64) per token: the SSM part of a
+// 4-layer model's recurrent step (//models:model_benchmark times the whole model).
 template <typename Rec>
 void RunSteps(benchmark::State& state, const Rec& rec, int h) {
   std::vector<float> st(4 * rec.state_floats(), 0.f), u(h, 0.5f), y(h);

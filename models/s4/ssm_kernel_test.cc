@@ -67,7 +67,7 @@ TEST(S4dKernel, MatchesClosedFormAtInit) {
         bound += 2 * std::abs(term);
       }
       EXPECT_NEAR(kref[h * d.l + l], want, 1e-12 * bound + 1e-300);
-      // Fast path: see the error analysis in ssm_kernel.cc: <= c * 2M * u_f * 2 sum |Ct||z|^l,
+      // Fast path: see the error analysis in ssm_kernel_s4d.cc: <= c * 2M * u_f * 2 sum |Ct||z|^l,
       // with c = 2 for the two roundings before the sum.
       EXPECT_NEAR(k[h * d.l + l], want, 2 * (2 * d.m + 2) * kEpsF * bound + 1e-30)
           << "h=" << h << " l=" << l;
@@ -100,7 +100,7 @@ TEST_P(S4dFastVsReference, ForwardAndBackward) {
   std::vector<double> kref(kn);
   S4dKernelForward(d, o, p.View(), k.data());
   S4dKernelReference(d, o, pd.View(), kref.data());
-  // Forward bound: |K_fast - K| <= 2 (2M + 2) u_f * 2 sum_n |Ct_n| |z_n|^l (ssm_kernel.cc).
+  // Forward bound: |K_fast - K| <= 2 (2M + 2) u_f * 2 sum_n |Ct_n| |z_n|^l (ssm_kernel_s4d.cc).
   // Bound per row from |K| alone is not available, so use the reference's own scale
   // sum_n |Ct_n| (|z|^l <= 1) as an upper bound of that sum: computed through the reference by
   // evaluating the kernel of |Ct| at l = 0 would need internals, so take the max over the row of

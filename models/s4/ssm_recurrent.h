@@ -1,6 +1,9 @@
 // Recurrent (step) mode of the S4 family, for streaming inference of causal layers, and the
-// dense state-space form of DPLR S4 (also used to build C-tilde). Reference:
-// /work/shared/reference/S4.md section 1.4.
+// dense state-space form of DPLR S4 (also used to build C-tilde). References: the recurrent view
+// of the S4 paper (arXiv 2111.00396, Section 2.3, eq. (3): bilinear discretization), the S4D
+// paper (arXiv 2206.11893, Section 3: ZOH and bilinear for diagonal A), and state-spaces/s4
+// e757cef, src/models/sequence/kernels/ssm.py (SSMKernelDiag._setup_step / step,
+// SSMKernelDPLR._setup_C / _setup_step / step).
 //
 // The layer discretizes once per parameter version, then for every token t:
 //   x_t = dA x_{t-1} + dB u_t,   y_t = 2 Re(C x_t)   (+ D u_t, added by the layer)

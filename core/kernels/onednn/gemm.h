@@ -3,7 +3,8 @@
 //   C[b] (= or +=) op(A[b]) * op(B[b]) (+ bias)    for b in [0, batch)
 //
 // op(A) is [M, K]: A is stored row-major as [M, K], or as [K, M] when trans_a (oneDNN reads it
-// through a `ba`/`acb` memory descriptor, so no transpose copy is made; TOOLCHAIN.md 2c).
+// through a `ba`/`acb` memory descriptor, so no transpose copy is made: oneDNN's matmul takes
+// any strides, oneDNN developer guide, "Matmul", oneapi-src.github.io/oneDNN/dev_guide_matmul.html).
 // Likewise op(B) is [K, N], stored [N, K] when trans_b. C is [M, N] contiguous. Batches are
 // contiguous. `accumulate` adds into C (a oneDNN sum post-op), which is how backward passes add
 // into existing gradients without a temporary. `bias` (length N, may be null) is added to every
@@ -23,7 +24,8 @@
 // faster (README "Measured performance").
 //
 // Primitive creation costs 10-100 us; the cache key includes omp_get_max_threads() because a
-// primitive keeps the thread count it was created with (TOOLCHAIN.md 2c, case D). Products
+// primitive keeps the thread count it was created with (oneDNN's own primitive cache keys on it:
+// oneapi-src/oneDNN 0730dbf, src/common/primitive_hashing.hpp, key_t::impl_nthr_). Products
 // under 1 MFLOP run on one thread.
 #ifndef LRA_CORE_KERNELS_ONEDNN_GEMM_H_
 #define LRA_CORE_KERNELS_ONEDNN_GEMM_H_

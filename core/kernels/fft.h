@@ -1,0 +1,80 @@
+// Real 1-D FFTs of one size, planned once per process: the project's only door to FFTW. Every
+// FFT in the project (core/kernels/fft_conv.cc, models/s4/ssm_kernel_dplr.cc) goes through it, so
+// there is one plan cache, one planner lock and one place that decides the planner flags.
+//
+//   const RealFft& fft = RealFft::Get(n);        // cached; FftRigor::kEstimate by default
+//   fft.Forward(x, spectrum);                     // n floats -> n/2 + 1 complex, unnormalized
+//   fft.Inverse(spectrum, x);                     // n/2 + 1 complex -> n floats, times n; destroys
+//                                                 // spectrum
+//
+// Both directions follow FFTW's sign and scale conventions (forward exp(-2 pi i jk/n), inverse
+// exp(+2 pi i jk/n), neither scaled: FFTW 3 manual,
+// fftw.org/fftw3_doc/The-1d-Real_002ddata-DFT.html), so Inverse(Forward(x)) = n x. Inverse reads
+// only the real parts of the first and (n even) the last bin: c2r assumes Hermitian input.
+//
+// Thread safety: Get may be called from any thread (the cache and FFTW's planner are guarded by
+// one mutex, and fftwf_make_planner_thread_safe guards planning done elsewhere in the process);
+// Forward and Inverse may run concurrently from any number of threads on distinct arrays: "the
+// only thread-safe routine in FFTW is fftw_execute (and the new-array variants thereof)"
+// (FFTW 3 manual, fftw.org/fftw3_doc/Thread-safety.html).
+// Plans live until the process exits.
+#ifndef LRA_CORE_KERNELS_FFT_H_
+#define LRA_CORE_KERNELS_FFT_H_
+
+#include <complex>
+#include <cstdint>
+
+namespace lra {
+namespace kernels {
+
+// FFTW planner effort. kEstimate (the default) picks the algorithm from the size alone, so a
+// size gets the same plan, and the same rounding, in every process on a CPU with the same SIMD
+// features: training is bitwise reproducible. kMeasure times candidate algorithms (0.3-0.5 s
+// for the first plan of a size in the process, then cached) and keeps the fastest; the choice
+// follows the timings, so two processes can get different plans and results that differ in the
+// last bits (seen as two runs of the smoke suite giving different checkpoints for Path-X and
+// Fashion-MNIST). Use it only where reproducibility does not matter. (FFTW_ESTIMATE and
+// FFTW_MEASURE: FFTW 3 manual, fftw.org/fftw3_doc/Planner-Flags.html.)
+enum class FftRigor { kMeasure, kEstimate };
+
+// What the arrays passed to Forward / Inverse promise. kSimd: every array is aligned at least as
+// fftwf_malloc aligns (FftAllocFloats gives that; 64-byte aligned arrays are); the plan may then
+// use SIMD loads that need alignment (FFTW 3 manual,
+// fftw.org/fftw3_doc/SIMD-alignment-and-fftw_005fmalloc.html). kAny: any array, e.g. a
+// std::vector (FFTW_UNALIGNED); the plan may be slower and may round differently from a kSimd
+// plan, so a caller keeps one choice for results to stay bitwise the same.
+enum class FftAlignment { kSimd, kAny };
+
+class RealFft {
+ public:
+  // The plans for size n >= 1, made on first use and cached per (n, rigor, alignment).
+  static const RealFft& Get(int n, FftRigor rigor = FftRigor::kEstimate,
+                            FftAlignment alignment = FftAlignment::kSimd);
+
+  int size() const { return n_; }
+
+  // out[k] = sum_j x[j] exp(-2 pi i jk/n), k = 0..n/2. x (n floats) is not modified.
+  void Forward(const float* x, std::complex<float>* out) const;
+  // out[j] = sum_{k=0}^{n-1} X[k] exp(+2 pi i jk/n) with X Hermitian-extended from x[0..n/2]:
+  // n times the inverse DFT. x is overwritten (FFTW's c2r destroys its input).
+  void Inverse(std::complex<float>* x, float* out) const;
+
+  RealFft(const RealFft&) = delete;
+  RealFft& operator=(const RealFft&) = delete;
+
+ private:
+  RealFft() = default;
+  int n_ = 0;
+  void* r2c_ = nullptr;  // fftwf_plan
+  void* c2r_ = nullptr;  // fftwf_plan
+};
+
+// Floats from FFTW's allocator, aligned for FftAlignment::kSimd plans; nullptr when out of
+// memory. Free with FftFree.
+float* FftAllocFloats(int64_t count);
+void FftFree(float* p);
+
+}  // namespace kernels
+}  // namespace lra
+
+#endif  // LRA_CORE_KERNELS_FFT_H_
