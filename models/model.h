@@ -127,6 +127,10 @@ struct ModelInfo {
   // pair). Optional: a model without it is built without a memory check.
   std::function<MemoryEstimate(const TaskInfo&, const Options&, int64_t batch, int64_t length)>
       estimate;
+  // The folder of the model's config files, relative to the repository root (harness/config.h
+  // reads <configs>/<tier>.textproto and <configs>/<task>.<tier>.textproto). Empty means
+  // models/<name>/configs; a library that registers several models gives each its own folder.
+  std::string configs;
 };
 
 // Total number of trainable scalars (a complex parameter counts 2).
