@@ -1,9 +1,10 @@
 // "example": a model that exists only for tests, to show (and check) that adding a model is this
 // folder plus one line in a model list (models/README.md "Add a model";
 // //models/testing:add_a_model_test). Token embedding -> mean over the unpadded tokens -> one
-// Linear layer to the classes (for pair tasks, the NLI dual head over both documents).
+// Linear layer to the classes (for pair tasks, over both documents' features side by side).
 #include <memory>
 
+#include "core/ops/ops.h"
 #include "models/common/layers.h"
 #include "models/registry.h"
 
@@ -15,22 +16,19 @@ class ExampleModel : public Model {
   ExampleModel(const TaskInfo& task, const Options& o, uint64_t seed) : task_(task), ps_(seed) {
     const int h = o.Int("d_model");
     encoder_ = Encoder(ps_, "encoder", task, h, /*linear_pixels=*/false);
-    if (task.pair) {
-      dual_ = DualHead(ps_, "head", h, task.num_classes, DualKind::kNli, h, /*gelu=*/false);
-    } else {
-      head_ = ClassifierHead(ps_, "head", h, task.num_classes, HeadKind::kLinear, 0);
-    }
+    // Pair tasks: the two documents' features side by side.
+    head_ = LinearLayer(ps_, "head", task.pair ? 2 * h : h, task.num_classes);
   }
 
   Var Forward(const Batch& batch, bool training, Rng& rng) override {
-    auto encode = [&](const int32_t* tokens, const int32_t* lengths, int b, int l) {
-      return Pool(encoder_.Forward(tokens, b, l), PoolKind::kMean, lengths);
-    };
+    const int b = batch.batch_size;
+    Var x = Pool(encoder_.Forward(batch.tokens, b, batch.length), PoolKind::kMean, batch.lengths);
     if (task_.pair) {
-      auto [x1, x2] = EncodePair(batch, task_.pad_id, encode);
-      return dual_.Forward(x1, x2);
+      x = Concat({x, Pool(encoder_.Forward(batch.tokens2, b, batch.length2), PoolKind::kMean,
+                          batch.lengths2)},
+                 1);
     }
-    return head_.Forward(encode(batch.tokens, batch.lengths, batch.batch_size, batch.length));
+    return head_.Forward(x);
   }
 
   std::vector<ParamGroup> ParamGroups() override { return ps_.Groups(); }
@@ -39,8 +37,7 @@ class ExampleModel : public Model {
   TaskInfo task_;
   ParamStore ps_;
   Encoder encoder_;
-  ClassifierHead head_;
-  DualHead dual_;
+  LinearLayer head_;
 };
 
 ModelInfo ExampleInfo() {
