@@ -1,5 +1,6 @@
 #include "harness/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -26,12 +27,134 @@ using google::protobuf::Reflection;
 
 bool IsRecipeSet(absl::string_view tier) { return tier == "v3" || tier == "v4"; }
 
-std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view model,
-                                      absl::string_view tier) {
+namespace {
+
+std::string TierDefaultsFile(absl::string_view tier) {
   // Recipe sets are paper-sized configs and share the paper tier's defaults.
-  const absl::string_view defaults = IsRecipeSet(tier) ? absl::string_view("paper") : tier;
-  return {absl::StrCat("harness/configs/", defaults, ".textproto"),
-          absl::StrCat("models/", model, "/configs/", task, ".", tier, ".textproto")};
+  return absl::StrCat("harness/tiers/", IsRecipeSet(tier) ? absl::string_view("paper") : tier,
+                      ".textproto");
+}
+std::string BaseFile(absl::string_view dir, absl::string_view tier) {
+  return absl::StrCat(dir, "/", tier, ".textproto");
+}
+std::string OverrideFile(absl::string_view dir, absl::string_view task, absl::string_view tier) {
+  return absl::StrCat(dir, "/", task, ".", tier, ".textproto");
+}
+
+// The one place that maps a config's repository-relative name to its content: today the file
+// under RepoRoot() (harness/paths.h). Parses it into *layer; false when there is no such file.
+absl::StatusOr<bool> ReadConfig(const std::string& relative, RunConfig* layer) {
+  absl::StatusOr<std::string> path = RepoFile(relative);
+  if (!path.ok()) return false;
+  LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, layer));
+  return true;
+}
+
+std::string AvailableConfigs(absl::string_view dir) {
+  std::vector<std::string> names = ConfigNames(dir);
+  return names.empty() ? absl::StrCat("none (", dir, " has no .textproto files)")
+                       : absl::StrJoin(names, ", ");
+}
+
+// task, model and tier name the request; a file that sets them is refused.
+absl::Status CheckNoRunIdentity(const std::string& file, const RunConfig& layer) {
+  for (const auto& [set, field] : {std::pair<bool, const char*>{layer.has_task(), "task"},
+                                   {layer.has_model(), "model"},
+                                   {layer.has_tier(), "tier"}}) {
+    if (set) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ": sets `", field, "`, which comes from the run asked for (the file's folder and "
+          "name say which model, task and tier it serves); remove the line"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The model's layers of (task, tier) in `dir`: the base and, if present, the task override.
+// A base with use_tier T is replaced by the layers at T; `used_by` is the file that named this
+// tier through use_tier ("" when the caller asked for it).
+absl::StatusOr<std::vector<RunConfig>> ModelLayers(absl::string_view dir, absl::string_view task,
+                                                   absl::string_view model,
+                                                   absl::string_view tier,
+                                                   const std::string& used_by) {
+  const std::string base_file = BaseFile(dir, tier);
+  std::vector<RunConfig> layers(1);
+  LRA_ASSIGN_OR_RETURN(bool has_base, ReadConfig(base_file, &layers[0]));
+  if (!has_base && !used_by.empty()) {
+    return absl::NotFoundError(absl::StrCat(used_by, ": use_tier '", tier, "' but ", base_file,
+                                            " does not exist. Its configs: ",
+                                            AvailableConfigs(dir)));
+  }
+  if (!has_base) {
+    return absl::NotFoundError(absl::StrCat(
+        "model '", model, "' has no config at tier '", tier, "' (", base_file,
+        ", the base every task of that tier starts from). Its configs: ", AvailableConfigs(dir),
+        ". Add the file, or pick one of those tiers."));
+  }
+  LRA_RETURN_IF_ERROR(CheckNoRunIdentity(base_file, layers[0]));
+  const std::string override_file = OverrideFile(dir, task, tier);
+  RunConfig task_layer;
+  LRA_ASSIGN_OR_RETURN(bool has_override, ReadConfig(override_file, &task_layer));
+  if (has_override) {
+    LRA_RETURN_IF_ERROR(CheckNoRunIdentity(override_file, task_layer));
+    if (task_layer.has_use_tier()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          override_file, ": use_tier belongs in the tier's base ", base_file,
+          " (it applies to every task); remove it here"));
+    }
+  }
+  if (!layers[0].has_use_tier()) {
+    if (has_override) layers.push_back(std::move(task_layer));
+    return layers;
+  }
+  const std::string used = layers[0].use_tier();
+  if (!used_by.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        base_file, ": use_tier again (named by ", used_by, "); use_tier goes one level only"));
+  }
+  RunConfig rest = layers[0];
+  rest.clear_use_tier();
+  if (rest.ByteSizeLong() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        base_file, ": a base with use_tier may set nothing else; move the other fields into ",
+        BaseFile(dir, used)));
+  }
+  if (has_override) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        override_file, " is never read: ", base_file, " says use_tier '", used,
+        "'; move its fields into ", OverrideFile(dir, task, used)));
+  }
+  return ModelLayers(dir, task, model, used, base_file);
+}
+
+}  // namespace
+
+std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view configs_dir,
+                                      absl::string_view tier) {
+  return {TierDefaultsFile(tier), BaseFile(configs_dir, tier),
+          OverrideFile(configs_dir, task, tier)};
+}
+
+std::vector<std::string> ConfigNames(absl::string_view configs_dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(RepoRoot()) / std::string(configs_dir), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ec) && absl::EndsWith(name, ".textproto")) {
+      names.push_back(name.substr(0, name.size() - std::string(".textproto").size()));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> ConfigTiers(absl::string_view configs_dir) {
+  std::vector<std::string> tiers;
+  for (const std::string& name : ConfigNames(configs_dir)) {
+    if (name.find('.') == std::string::npos) tiers.push_back(name);
+  }
+  return tiers;
 }
 
 void MergeLayer(const RunConfig& layer, RunConfig* config) {
@@ -39,73 +162,22 @@ void MergeLayer(const RunConfig& layer, RunConfig* config) {
   config->MergeFrom(layer);
 }
 
-namespace {
-
-std::string AvailableConfigs(absl::string_view model) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  fs::path dir = fs::path(RepoRoot()) / "models" / std::string(model) / "configs";
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (absl::EndsWith(name, ".textproto")) names.push_back(name.substr(0, name.size() - 10));
-  }
-  std::sort(names.begin(), names.end());
-  return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
-}
-
-// `file` says use_tier: T. Replaces *layer with the model's file for the same task at tier T.
-absl::Status ReadUsedTier(const std::string& file, absl::string_view task, absl::string_view model,
-                          RunConfig* layer) {
-  RunConfig rest = *layer;
-  rest.clear_task();
-  rest.clear_model();
-  rest.clear_use_tier();
-  if (rest.ByteSizeLong() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file, ": a file with use_tier may set only task, model and use_tier; move the other "
-              "fields into the file it names"));
-  }
-  const std::string target =
-      absl::StrCat("models/", model, "/configs/", task, ".", layer->use_tier(), ".textproto");
-  absl::StatusOr<std::string> path = RepoFile(target);
-  if (!path.ok()) {
-    return absl::NotFoundError(absl::StrCat(file, ": use_tier '", layer->use_tier(), "' but ",
-                                            target, " does not exist. Its configs: ",
-                                            AvailableConfigs(model)));
-  }
-  RunConfig used;
-  LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, &used));
-  if (used.has_use_tier()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        target, ": use_tier again (named by ", file, "); use_tier goes one level only"));
-  }
-  *layer = std::move(used);
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::StatusOr<RunConfig> ResolveRunConfig(absl::string_view task, absl::string_view model,
-                                           absl::string_view tier, const RunConfig& overrides) {
+absl::StatusOr<RunConfig> ResolveRunConfigIn(absl::string_view configs_dir,
+                                             absl::string_view task, absl::string_view model,
+                                             absl::string_view tier, const RunConfig& overrides) {
   RunConfig config;
-  std::vector<std::string> layers = ConfigLayers(task, model, tier);
-  for (size_t i = 0; i < layers.size(); ++i) {
-    absl::StatusOr<std::string> path = RepoFile(layers[i]);
-    if (!path.ok()) {
-      if (i == 0) {
-        return absl::NotFoundError(absl::StrCat("unknown tier '", tier, "': no ", layers[i],
-                                                ". Tiers: paper, small, smoke; recipe sets: v3, v4"));
-      }
-      return absl::NotFoundError(absl::StrCat(
-          "model '", model, "' has no config for task '", task, "' at tier '", tier, "' (",
-          layers[i], "). Its configs: ", AvailableConfigs(model),
-          ". Add the file, or pick one of those."));
-    }
-    RunConfig layer;
-    LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, &layer));
-    if (layer.has_use_tier()) LRA_RETURN_IF_ERROR(ReadUsedTier(*path, task, model, &layer));
-    MergeLayer(layer, &config);
+  const std::string defaults_file = TierDefaultsFile(tier);
+  LRA_ASSIGN_OR_RETURN(bool has_defaults, ReadConfig(defaults_file, &config));
+  if (!has_defaults) {
+    std::vector<std::string> tiers = ConfigTiers("harness/tiers");
+    return absl::NotFoundError(absl::StrCat("unknown tier '", tier, "': no ", defaults_file,
+                                            ". Tiers: ", absl::StrJoin(tiers, ", "),
+                                            "; recipe sets: v3, v4"));
   }
+  LRA_RETURN_IF_ERROR(CheckNoRunIdentity(defaults_file, config));
+  LRA_ASSIGN_OR_RETURN(std::vector<RunConfig> layers,
+                       ModelLayers(configs_dir, task, model, tier, ""));
+  for (const RunConfig& layer : layers) MergeLayer(layer, &config);
   MergeLayer(overrides, &config);
   config.set_task(std::string(task));
   config.set_model(std::string(model));

@@ -15,7 +15,7 @@ fuzz_compile -O1 harness/config_fuzzer.cc harness/config.cc harness/paths.cc \
   core/base/textproto.cc -- -I"$work/gen"
 # shellcheck disable=SC2046
 fuzz_link $(pkg-config --libs protobuf absl_statusor absl_status absl_strings absl_str_format)
-for f in harness/configs/*.textproto harness/suites/*.textproto; do
+for f in harness/tiers/*.textproto harness/suites/*.textproto; do
   cp "$f" "$work/seeds/$(dirname "$f" | tr / _)_$(basename "$f")"
 done
 # Debian's libprotobuf is not instrumented: ASan's container-overflow check would misfire on

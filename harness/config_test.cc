@@ -3,7 +3,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -93,63 +95,171 @@ class FakeRepo {
   std::filesystem::path root_;
 };
 
-// The paper tier's S4 files name a recipe set ("use_tier"); the harness reads that set's file in
-// their place, with the paper tier's defaults, and keeps the tier the user asked for.
+constexpr char kDir[] = "models/m/configs";
+
+// Tier defaults, then the model's base for the tier, then the task's override (only what it
+// changes), then the caller's overrides: later layers win per field, and per option name.
+TEST(Config, BaseAndTaskOverrideCompose) {
+  FakeRepo repo("compose");
+  repo.Write("harness/tiers/small.textproto",
+             "train { lr: 0.003 steps: 600 seed: 1 }\n");
+  repo.Write("models/m/configs/small.textproto",
+             "model_option: \"d_model=64\"\nmodel_option: \"n_layers=2\"\n"
+             "train { steps: 300 batch_size: 16 }\n");
+  repo.Write("models/m/configs/text.small.textproto",
+             "max_length: 1024\nmodel_option: \"d_model=32\"\ntrain { lr: 0.01 }\n");
+  RunConfig overrides;
+  overrides.add_model_option("n_layers=3");
+  absl::StatusOr<RunConfig> c = ResolveRunConfigIn(kDir, "text", "m", "small", overrides);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->task(), "text");
+  EXPECT_EQ(c->model(), "m");
+  EXPECT_EQ(c->tier(), "small");
+  EXPECT_EQ(c->max_length(), 1024);
+  EXPECT_DOUBLE_EQ(c->train().lr(), 0.01);     // override over tier defaults
+  EXPECT_EQ(c->train().steps(), 300);          // base over tier defaults
+  EXPECT_EQ(c->train().batch_size(), 16);      // base
+  EXPECT_EQ(c->train().seed(), 1u);            // tier defaults
+  absl::StatusOr<std::map<std::string, std::string>> options = ModelOptionMap(*c);
+  ASSERT_TRUE(options.ok());
+  EXPECT_EQ(options->at("d_model"), "32");     // the task's override of the base
+  EXPECT_EQ(options->at("n_layers"), "3");     // the caller's override of the base
+
+  // A task without an override gets the base as is.
+  c = ResolveRunConfigIn(kDir, "image", "m", "small", RunConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->has_max_length());
+  EXPECT_DOUBLE_EQ(c->train().lr(), 0.003);
+  options = ModelOptionMap(*c);
+  ASSERT_TRUE(options.ok());
+  EXPECT_EQ(options->at("d_model"), "64");
+  EXPECT_EQ(ConfigTiers(kDir), std::vector<std::string>{"small"});
+  EXPECT_EQ(ConfigNames(kDir), (std::vector<std::string>{"small", "text.small"}));
+}
+
+TEST(Config, MissingBaseOrTierListsWhatExists) {
+  FakeRepo repo("missing");
+  repo.Write("harness/tiers/small.textproto", "");
+  repo.Write("harness/tiers/smoke.textproto", "");
+  repo.Write("models/m/configs/small.textproto", "");
+  repo.Write("models/m/configs/text.small.textproto", "");
+  absl::StatusOr<RunConfig> c = ResolveRunConfigIn(kDir, "text", "m", "smoke", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("models/m/configs/smoke.textproto"), std::string::npos)
+      << c.status();
+  EXPECT_NE(c.status().message().find("Its configs: small, text.small"), std::string::npos)
+      << c.status();
+  c = ResolveRunConfigIn(kDir, "text", "m", "huge", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("unknown tier 'huge'"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("Tiers: small, smoke"), std::string::npos) << c.status();
+}
+
+TEST(Config, AFileThatNamesTheRunIsAnError) {
+  FakeRepo repo("identity");
+  repo.Write("harness/tiers/small.textproto", "");
+  repo.Write("models/m/configs/small.textproto", "");
+  repo.Write("models/m/configs/text.small.textproto", "task: \"image\"\n");
+  absl::StatusOr<RunConfig> c = ResolveRunConfigIn(kDir, "text", "m", "small", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("text.small.textproto: sets `task`"), std::string::npos)
+      << c.status();
+}
+
+// The paper tier's S4 base names a recipe set ("use_tier"); the harness reads that set's base
+// and task override in its place, with the paper tier's defaults, and keeps the tier the user
+// asked for.
 TEST(Config, UseTierReadsTheNamedRecipeSet) {
   FakeRepo repo("use_tier");
-  repo.Write("harness/configs/paper.textproto", "train { seed: 1 eval_examples: 0 }\n");
-  repo.Write("models/s4/configs/listops.paper.textproto",
-             "task: \"listops\"\nmodel: \"s4\"\nuse_tier: \"v3\"\n");
-  repo.Write("models/s4/configs/listops.v3.textproto",
-             "task: \"listops\"\nmodel: \"s4\"\nrecipe: \"o/r@abc:x.yaml\"\n"
-             "model_option: \"n_layers=8\"\ntrain { steps: 76800 schedule_steps: 80000 }\n");
+  repo.Write("harness/tiers/paper.textproto", "train { seed: 1 eval_examples: 0 }\n");
+  repo.Write("models/m/configs/paper.textproto", "use_tier: \"v3\"\n");
+  repo.Write("models/m/configs/v3.textproto",
+             "model_option: \"n_layers=6\"\nmodel_option: \"d_state=64\"\n"
+             "train { steps: 1000 schedule_steps: 50000 }\n");
+  repo.Write("models/m/configs/listops.v3.textproto",
+             "recipe: \"o/r@abc:x.yaml\"\nmodel_option: \"n_layers=8\"\n"
+             "train { steps: 76800 schedule_steps: 80000 }\n");
   for (const char* tier : {"paper", "v3"}) {
     SCOPED_TRACE(tier);
-    absl::StatusOr<RunConfig> c = ResolveRunConfig("listops", "s4", tier, RunConfig());
+    absl::StatusOr<RunConfig> c = ResolveRunConfigIn(kDir, "listops", "m", tier, RunConfig());
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_EQ(c->tier(), tier);
     EXPECT_EQ(c->recipe(), "o/r@abc:x.yaml");
     EXPECT_FALSE(c->has_use_tier());
     EXPECT_EQ(c->train().seed(), 1u);  // the paper defaults, for the recipe set too
+    EXPECT_EQ(c->train().steps(), 76800);
     EXPECT_EQ(c->train().schedule_steps(), 80000);
-    ASSERT_EQ(c->model_option_size(), 1);
-    EXPECT_EQ(c->model_option(0), "n_layers=8");
+    absl::StatusOr<std::map<std::string, std::string>> options = ModelOptionMap(*c);
+    ASSERT_TRUE(options.ok());
+    EXPECT_EQ(options->at("n_layers"), "8");
+    EXPECT_EQ(options->at("d_state"), "64");
   }
 }
 
-TEST(Config, UseTierFileWithOtherFieldsOrChainsIsAnError) {
+TEST(Config, UseTierWithOtherFieldsChainsOrOverridesIsAnError) {
   FakeRepo repo("use_tier_bad");
-  repo.Write("harness/configs/paper.textproto", "");
-  repo.Write("models/s4/configs/text.paper.textproto",
-             "task: \"text\"\nmodel: \"s4\"\nuse_tier: \"v3\"\ntrain { lr: 0.1 }\n");
-  repo.Write("models/s4/configs/text.v3.textproto", "task: \"text\"\nmodel: \"s4\"\n");
-  absl::StatusOr<RunConfig> c = ResolveRunConfig("text", "s4", "paper", RunConfig());
+  repo.Write("harness/tiers/paper.textproto", "");
+  repo.Write("models/a/configs/paper.textproto", "use_tier: \"v3\"\ntrain { lr: 0.1 }\n");
+  repo.Write("models/a/configs/v3.textproto", "");
+  absl::StatusOr<RunConfig> c = ResolveRunConfigIn("models/a/configs", "text", "a", "paper",
+                                                   RunConfig());
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("text.paper.textproto"), std::string::npos) << c.status();
-  EXPECT_NE(c.status().message().find("only task, model and use_tier"), std::string::npos);
+  EXPECT_NE(c.status().message().find("paper.textproto: a base with use_tier may set nothing "
+                                      "else"),
+            std::string::npos)
+      << c.status();
 
-  repo.Write("models/s4/configs/image.paper.textproto",
-             "task: \"image\"\nmodel: \"s4\"\nuse_tier: \"v3\"\n");
-  repo.Write("models/s4/configs/image.v3.textproto",
-             "task: \"image\"\nmodel: \"s4\"\nuse_tier: \"v4\"\n");
-  c = ResolveRunConfig("image", "s4", "paper", RunConfig());
+  repo.Write("models/b/configs/paper.textproto", "use_tier: \"v3\"\n");
+  repo.Write("models/b/configs/v3.textproto", "use_tier: \"v4\"\n");
+  c = ResolveRunConfigIn("models/b/configs", "image", "b", "paper", RunConfig());
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("one level only"), std::string::npos) << c.status();
 
-  repo.Write("models/s4/configs/pathx.paper.textproto",
-             "task: \"pathx\"\nmodel: \"s4\"\nuse_tier: \"v9\"\n");
-  c = ResolveRunConfig("pathx", "s4", "paper", RunConfig());
+  repo.Write("models/c/configs/paper.textproto", "use_tier: \"v9\"\n");
+  c = ResolveRunConfigIn("models/c/configs", "pathx", "c", "paper", RunConfig());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(c.status().message().find("pathx.v9.textproto"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("models/c/configs/v9.textproto"), std::string::npos)
+      << c.status();
+
+  // A task override beside a use_tier base would never be read.
+  repo.Write("models/d/configs/paper.textproto", "use_tier: \"v3\"\n");
+  repo.Write("models/d/configs/v3.textproto", "");
+  repo.Write("models/d/configs/text.paper.textproto", "max_length: 9\n");
+  c = ResolveRunConfigIn("models/d/configs", "text", "d", "paper", RunConfig());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("text.paper.textproto is never read"), std::string::npos)
+      << c.status();
+  EXPECT_NE(c.status().message().find("text.v3.textproto"), std::string::npos) << c.status();
+
+  // use_tier in a task override is refused: it belongs in the base.
+  repo.Write("models/e/configs/paper.textproto", "");
+  repo.Write("models/e/configs/text.paper.textproto", "use_tier: \"v3\"\n");
+  c = ResolveRunConfigIn("models/e/configs", "text", "e", "paper", RunConfig());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("use_tier belongs in the tier's base"), std::string::npos)
+      << c.status();
 }
 
 TEST(Config, RecipeSetsUseThePaperDefaults) {
   EXPECT_TRUE(IsRecipeSet("v3"));
   EXPECT_TRUE(IsRecipeSet("v4"));
   EXPECT_FALSE(IsRecipeSet("paper"));
-  EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[0], "harness/configs/paper.textproto");
-  EXPECT_EQ(ConfigLayers("listops", "s4d", "v4")[1], "models/s4d/configs/listops.v4.textproto");
-  EXPECT_EQ(ConfigLayers("listops", "s4d", "small")[0], "harness/configs/small.textproto");
+  const std::vector<std::string> layers = ConfigLayers("listops", "models/s4/configs/s4d", "v4");
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_EQ(layers[0], "harness/tiers/paper.textproto");
+  EXPECT_EQ(layers[1], "models/s4/configs/s4d/v4.textproto");
+  EXPECT_EQ(layers[2], "models/s4/configs/s4d/listops.v4.textproto");
+  EXPECT_EQ(ConfigLayers("listops", "models/s4/configs/s4d", "small")[0],
+            "harness/tiers/small.textproto");
+}
+
+// A model's configs live where its registration says; an unknown model lists the registered
+// ones (none are linked into this test).
+TEST(Config, UnknownModelIsNamed) {
+  absl::StatusOr<RunConfig> c = ResolveRunConfig("text", "nosuchmodel", "small", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("unknown model 'nosuchmodel'"), std::string::npos)
+      << c.status();
 }
 
 RunConfig ValidConfig() {

@@ -51,7 +51,8 @@ ABSL_FLAG(std::string, tier, "small",
           "train: config tier: smoke (seconds), small (minutes on 2 cores), paper (the recipe "
           "behind each published row), or an S4/S4D recipe set: v3 (the S4 V3 repository, behind "
           "the published S4 and S4D rows) or v4 (its current configs). Files: "
-          "models/<model>/configs/<task>.<tier>.textproto.");
+          "harness/tiers/<tier>.textproto, then the model's <tier>.textproto and "
+          "<task>.<tier>.textproto (harness/config.h).");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "train/suite: config overrides, comma-separated field=value pairs on RunConfig "
           "(harness/config.proto), e.g. --set=train.lr=0.001,train.steps=200,"

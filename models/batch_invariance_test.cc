@@ -6,7 +6,7 @@
 //
 // Cases are built at run time (after every plugin has registered), one gtest per
 //   (model from the registry) x (task from the task specs with variable lengths) x
-//   (the model's defaults, and the model options of each models/<model>/configs/<task>.*.textproto)
+//   (the model's defaults, and the model options of its resolved config at each tier it has)
 // so a new model, task or config is covered without editing this file. The task's vocabulary,
 // pad id, classes, pair flag, pooling and pad-token masking come from its spec and the encoding
 // the config names (tasks/specs.h). Two things are stand-ins, to keep the test small:
@@ -31,22 +31,20 @@
 // <= 2.1e-7 (S4/S4D), 0 (bag, Transformer).
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "core/base/textproto.h"
 #include "core/random.h"
 #include "core/tape.h"
 #include "gtest/gtest.h"
-// Test-only: the RunConfig schema the model configs are written in and the task specs (models/
-// code never depends on harness/ or tasks/; only this check does, as configs_test does).
-#include "harness/config.pb.h"
+// Test-only: the config resolution and the task specs (models/ code never depends on harness/ or
+// tasks/; only this check does, as configs_test does).
+#include "harness/config.h"
 #include "models/registry.h"
+#include "models/testing/spec_task.h"
 #include "tasks/specs.h"
 
 namespace lra::models {
@@ -58,7 +56,7 @@ constexpr double kRelTol = 1e-3;
 
 struct Case {
   std::string name;     // gtest name: <model>_<task>_<source>
-  std::string model, task, source;  // source: "defaults" or the config file
+  std::string model, task, source;  // source: "defaults" or the config (model x task x tier)
   std::map<std::string, std::string> options;
   std::string encoding;  // "" = the task's default
   std::string error;     // a case that could not be set up fails with this message
@@ -76,32 +74,20 @@ std::vector<Case> Cases() {
     for (const ModelInfo* info : AllModels()) {
       cases.push_back({absl::StrCat(info->name, "_", task, "_defaults"), info->name, task,
                        "defaults", {}, "", ""});
-      const std::string dir = "models/" + info->name + "/configs";
-      if (!std::filesystem::is_directory(dir)) continue;
-      std::vector<std::string> files;
-      for (const auto& e : std::filesystem::directory_iterator(dir)) {
-        const std::string f = e.path().filename().string();
-        if (f.rfind(task + ".", 0) == 0 && e.path().extension() == ".textproto") files.push_back(f);
-      }
-      std::sort(files.begin(), files.end());
-      for (const std::string& f : files) {
-        Case c{absl::StrCat(info->name, "_", task, "_",
-                            f.substr(task.size() + 1, f.size() - task.size() - 11)),
-               info->name, task, dir + "/" + f, {}, "", ""};
-        harness::RunConfig config;
-        absl::Status st = ParseTextProtoFile(c.source, &config);
-        if (!st.ok()) {
-          c.error = st.ToString();
+      // The model's resolved config of this task at each tier it has (harness/config.h).
+      const std::string dir = ConfigsDir(*info);
+      for (const std::string& tier : harness::ConfigTiers(dir)) {
+        Case c{absl::StrCat(info->name, "_", task, "_", tier), info->name, task,
+               absl::StrCat(info->name, " x ", task, " x ", tier, " (", dir, ")"), {}, "", ""};
+        absl::StatusOr<harness::RunConfig> config =
+            harness::ResolveRunConfig(task, info->name, tier, harness::RunConfig());
+        absl::StatusOr<std::map<std::string, std::string>> options =
+            config.ok() ? harness::ModelOptionMap(*config) : config.status();
+        if (!options.ok()) {
+          c.error = options.status().ToString();
         } else {
-          c.encoding = config.encoding();
-          for (const std::string& kv : config.model_option()) {
-            std::vector<std::string> parts = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-            if (parts.size() != 2) {
-              c.error = absl::StrCat(c.source, ": model_option '", kv, "' is not name=value");
-              break;
-            }
-            c.options[parts[0]] = parts[1];
-          }
+          c.encoding = config->encoding();
+          c.options = *options;
         }
         cases.push_back(std::move(c));
       }
@@ -164,24 +150,10 @@ class BatchInvarianceTest : public ::testing::Test {
   void TestBody() override {
     ASSERT_TRUE(c_.error.empty()) << c_.error;
     SCOPED_TRACE(c_.source);
-    absl::StatusOr<const tasks::TaskSpec*> spec = tasks::GetTaskSpec(c_.task);
-    ASSERT_TRUE(spec.ok()) << spec.status();
-    const std::string enc_name = c_.encoding.empty() ? (*spec)->default_encoding() : c_.encoding;
-    const tasks::Encoding* enc = nullptr;
-    for (const tasks::Encoding& e : (*spec)->encodings())
-      if (e.name() == enc_name) enc = &e;
-    ASSERT_NE(enc, nullptr) << "task " << c_.task << " has no encoding '" << enc_name << "'";
-    TaskInfo task;
-    task.name = c_.task;
-    task.vocab_size = enc->vocab_size() > 0 ? enc->vocab_size() : kDataVocab;
-    task.pad_id = enc->pad_id();
-    task.num_classes = (*spec)->num_classes();
-    task.max_length = kMaxLength;
-    task.pair = (*spec)->pair();
-    task.mask_pad_tokens = enc->mask_pad_tokens();
-    task.pooling = (*spec)->default_pooling() == tasks::CLS     ? "cls"
-                   : (*spec)->default_pooling() == tasks::FIRST ? "first"
-                                                                 : "mean";
+    absl::StatusOr<TaskInfo> task_info =
+        testing::TaskInfoFromSpec(c_.task, c_.encoding, kMaxLength, kDataVocab);
+    ASSERT_TRUE(task_info.ok()) << task_info.status();
+    const TaskInfo& task = *task_info;
     absl::StatusOr<std::unique_ptr<Model>> model = CreateModel(c_.model, task, c_.options, 1);
     if (!model.ok() && c_.source == "defaults") {
       // A model whose bare defaults do not fit a task (the Transformer's pool defaults to the

@@ -4,7 +4,8 @@
 // flipped and each string option set to each of its other choices (the variants that add or
 // drop arrays), and checks that every name (layer index written {i}) appears in backquotes in
 // the README of the model's folder. A model change that renames or adds an array, or a new
-// model, fails here until its README says so.
+// model, fails here until its README says so. The README is the one next to the model's configs
+// folder (models::ConfigsDir); //models/all_models:docs brings every model's README.
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -81,18 +82,14 @@ std::vector<std::map<std::string, std::string>> Variants(const ModelInfo& info) 
 }
 
 TEST(ExportNames, EveryModelReadmeListsEveryName) {
-  const std::map<std::string, std::string> readmes = {
-      {"s4d", "models/s4/README.md"},
-      {"s4", "models/s4/README.md"},
-      {"transformer", "models/transformer/README.md"},
-      {"bag", "models/bag/README.md"},
-  };
   for (const ModelInfo* info : AllModels()) {
-    auto readme_path = readmes.find(info->name);
-    ASSERT_NE(readme_path, readmes.end())
-        << "model '" << info->name << "': list its exported names in its folder's README and "
-        << "add the README here (and to this test's data)";
-    const std::string readme = ReadRunfile(readme_path->second);
+    // The model's folder: where its configs folder sits (models/s4/configs/s4d -> models/s4).
+    const std::string configs = ConfigsDir(*info);
+    const std::string readme_path = configs.substr(0, configs.rfind("/configs")) + "/README.md";
+    SCOPED_TRACE(readme_path);
+    const std::string readme = ReadRunfile(readme_path);
+    ASSERT_FALSE(readme.empty()) << "model '" << info->name
+                                 << "': list its exported names in its folder's README";
     std::set<std::string> missing;
     int built = 0, variants = 0;
     for (const auto& options : Variants(*info)) {
@@ -109,7 +106,7 @@ TEST(ExportNames, EveryModelReadmeListsEveryName) {
     }
     // Most variants are valid alone; a few need a partner option (and are covered by others).
     EXPECT_GE(built, 2 * variants) << info->name << ": too few option variants build";
-    EXPECT_TRUE(missing.empty()) << readme_path->second << " does not list these " << info->name
+    EXPECT_TRUE(missing.empty()) << readme_path << " does not list these " << info->name
                                  << " arrays (as `name`): " << absl::StrJoin(missing, ", ");
   }
 }

@@ -46,8 +46,9 @@ struct TaskInfo {
   std::string pooling;   // the task's default pooling: "cls", "mean" or "first"
   // The selected encoding's `mask_pad_tokens` (tasks/task_spec.proto): a token equal to pad_id
   // is padding wherever it stands, not only past the length. LRA's attention mask is
-  // `inputs > 0`, so in its `lra` pixel encodings black pixels (token 0) are masked keys
-  // (LRA.md 1.5); the `nomask` encodings (S4) leave it false. Models without a key mask ignore it.
+  // `inputs > 0` (google-research/long-range-arena@cd31e5c:lra_benchmarks/models/transformer/
+  // transformer.py line 148), so in its `lra` pixel encodings black pixels (token 0) are masked
+  // keys; the `nomask` encodings (S4) leave it false. Models without a key mask ignore it.
   bool mask_pad_tokens = false;
 };
 
@@ -62,7 +63,9 @@ struct Batch {
 };
 
 // An optimizer parameter group: unset lr / weight_decay mean the run's global values. The
-// schedule multiplies every group's lr (S4.md section 1.7).
+// schedule multiplies every group's lr, as S4's one scheduler over the optimizer does
+// (state-spaces/s4@e757cef:train.py configure_optimizers; a torch LambdaLR scales every
+// param group).
 struct ParamGroup {
   std::string name;  // "default", "no_decay", "ssm", ...
   std::vector<Var> params;
@@ -127,6 +130,10 @@ struct ModelInfo {
   // pair). Optional: a model without it is built without a memory check.
   std::function<MemoryEstimate(const TaskInfo&, const Options&, int64_t batch, int64_t length)>
       estimate;
+  // The folder of the model's config files, relative to the repository root (harness/config.h
+  // reads <configs>/<tier>.textproto and <configs>/<task>.<tier>.textproto). Empty means
+  // models/<name>/configs; a library that registers several models gives each its own folder.
+  std::string configs;
 };
 
 // Total number of trainable scalars (a complex parameter counts 2).

@@ -1,5 +1,5 @@
 // Training and inference throughput of the models at the shapes of the PyTorch CPU reference
-// (/work/shared/reference/S4.md section 5; issue 5): batch 8, vocabulary 256, 10 classes,
+// (models/README.md "Benchmark" describes it; issue 5): batch 8, vocabulary 256, 10 classes,
 // H = 128, 4 layers, L = 1K / 2K / 4K, 2 threads.
 //
 //   S4D:          causal S4D-Lin, N = 64 (32 complex modes), pre-LayerNorm, mean pooling
@@ -8,7 +8,7 @@
 // A training step is forward + cross-entropy + backward + AdamW (core/optim) over the model's
 // parameter groups. Counters: tokens/s (B * L per step), peak pool bytes (BufferPool peak in the
 // timed loop), GFLOP/s from an analytic count of the dominant terms and its fraction of the
-// 2-core fp32 FMA peak (453 GFLOP/s, TOOLCHAIN.md section 1).
+// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says).
 //
 // Run: bazel run --config=native //models:model_benchmark [-- --matmul_precision=bf16]
 #include <sys/resource.h>
@@ -114,7 +114,7 @@ void BM_TransformerTrain(benchmark::State& s) { Train(s, "transformer"); }
 BENCHMARK(BM_S4dTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TransformerTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// One stream, token by token through all 4 layers (S4.md 1.4): tokens/s.
+// One stream, token by token through all 4 layers (the recurrent mode, ssm_recurrent.h): tokens/s.
 void BM_S4dRecurrentOneStream(benchmark::State& state) {
   SetNumThreads(2);
   std::unique_ptr<Model> model = Make("s4d", 1024);

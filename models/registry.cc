@@ -52,7 +52,8 @@ absl::StatusOr<const ModelInfo*> GetModel(absl::string_view name) {
   if (const ModelInfo* info = FindModel(name)) return info;
   return absl::NotFoundError(absl::StrCat(
       "unknown model '", name, "'; registered: ", RegisteredNames(),
-      ". A new model's library must be alwayslink and listed in models/all_models/BUILD.bazel"));
+      ". A new model's library is made by lra_model (models/model.bzl) and listed in "
+      "models/all_models/BUILD.bazel"));
 }
 
 std::vector<const ModelInfo*> AllModels() {
@@ -80,6 +81,10 @@ absl::StatusOr<std::optional<MemoryEstimate>> EstimateMemory(
   if (!opts.ok()) return opts.status();
   if (!(*info)->estimate) return std::optional<MemoryEstimate>();
   return std::optional<MemoryEstimate>((*info)->estimate(task, *opts, batch, length));
+}
+
+std::string ConfigsDir(const ModelInfo& info) {
+  return info.configs.empty() ? absl::StrCat("models/", info.name, "/configs") : info.configs;
 }
 
 std::string DescribeModels() {

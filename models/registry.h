@@ -2,9 +2,10 @@
 //
 //   LRA_REGISTER_MODEL(BagModelInfo());   // a function returning ModelInfo
 //
-// and its cc_library sets `alwayslink = True` (the registration runs in a static initializer,
-// which the linker would otherwise drop) and is listed in //models/all_models. The map lives in
-// a function-local static, so registration order between translation units does not matter.
+// and its library is made by `lra_model` (models/model.bzl), which sets `alwayslink = True` (the
+// registration runs in a static initializer, which the linker would otherwise drop); one line in
+// //models/all_models links it into lra. The map lives in a function-local static, so
+// registration order between translation units does not matter.
 #ifndef LRA_MODELS_REGISTRY_H_
 #define LRA_MODELS_REGISTRY_H_
 
@@ -35,6 +36,10 @@ absl::StatusOr<std::unique_ptr<Model>> CreateModel(absl::string_view name, const
 absl::StatusOr<std::optional<MemoryEstimate>> EstimateMemory(
     absl::string_view name, const TaskInfo& task,
     const std::map<std::string, std::string>& options, int64_t batch, int64_t length);
+
+// The folder of `info`'s config files relative to the repository root: ModelInfo::configs, or
+// models/<name>/configs when that is empty.
+std::string ConfigsDir(const ModelInfo& info);
 
 // Help text for `lra models`: every model, its description and options with defaults.
 std::string DescribeModels();

@@ -4,28 +4,42 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 
 namespace lra::models {
 namespace {
 
-// Linked with //models/all_models: a plugin missing here is a plugin whose library is not
-// alwayslink or not in the list.
-TEST(RegistryTest, EveryPluginIsRegistered) {
-  for (const char* name : {"bag", "s4", "s4d", "transformer"})
-    EXPECT_NE(FindModel(name), nullptr) << name;
+// Linked with //models/all_models (the list; lra_model makes every library alwayslink). The
+// registry is sorted by name, and each model finds itself.
+TEST(RegistryTest, ModelsAreRegisteredSortedAndFound) {
   std::vector<const ModelInfo*> all = AllModels();
-  ASSERT_GE(all.size(), 4u);
+  ASSERT_FALSE(all.empty());
   for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1]->name, all[i]->name);
+  for (const ModelInfo* info : all) EXPECT_EQ(FindModel(info->name), info) << info->name;
 }
 
 TEST(RegistryTest, UnknownModelListsRegisteredOnes) {
   auto m = GetModel("s5");
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(m.status().message().find("bag, s4, s4d, transformer"), std::string::npos)
+  std::vector<std::string> names;
+  for (const ModelInfo* info : AllModels()) names.push_back(info->name);
+  EXPECT_NE(m.status().message().find(absl::StrJoin(names, ", ")), std::string::npos)
       << m.status().message();
   EXPECT_NE(m.status().message().find("all_models"), std::string::npos);
+  EXPECT_NE(m.status().message().find("lra_model"), std::string::npos);
+}
+
+// A model's configs are in models/<name>/configs unless its registration names the folder.
+TEST(RegistryTest, ConfigsDirDefaultsToTheModelsFolder) {
+  ModelInfo info;
+  info.name = "m";
+  EXPECT_EQ(ConfigsDir(info), "models/m/configs");
+  info.configs = "models/family/configs/m";
+  EXPECT_EQ(ConfigsDir(info), "models/family/configs/m");
+  ASSERT_NE(FindModel("s4d"), nullptr);
+  EXPECT_EQ(ConfigsDir(*FindModel("s4d")), "models/s4/configs/s4d");
 }
 
 TEST(RegistryTest, CreateValidatesOptions) {

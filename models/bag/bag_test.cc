@@ -2,7 +2,6 @@
 // through one encoder.
 #include "core/random.h"
 #include "gtest/gtest.h"
-#include "core/ops/loss.h"
 #include "models/registry.h"
 #include "models/testing/train_util.h"
 
@@ -13,20 +12,9 @@ TEST(BagTest, LossFallsOnToyProblem) {
   TaskInfo task{"toy", 8, 0, 2, 32, false, false, "mean"};
   auto model = CreateModel("bag", task, {{"d_model", "16"}, {"mlp_dim", "32"}}, 3);
   ASSERT_TRUE(model.ok()) << model.status();
-  Adam opt(OptimizerGroups((*model)->ParamGroups(), 0.01, 0.0),
-           AdamOptions{.decoupled_weight_decay = true});
-  Rng rng(2);
-  double first = 0, last = 0;
-  for (int step = 0; step < 40; ++step) {
-    testing::ToyBatch tb = testing::MakeToyBatch(32, 32, 8, 100 + step);
-    Var loss = lra::CrossEntropy((*model)->Forward(tb.AsBatch(32, 32), true, rng), tb.labels);
-    if (step < 5) first += loss.value().data<float>()[0] / 5;
-    if (step >= 35) last += loss.value().data<float>()[0] / 5;
-    Backward(loss);
-    opt.Step();
-    opt.ZeroGrad();
-  }
-  EXPECT_LT(last, 0.75 * first) << "first 5 steps " << first << ", last 5 " << last;
+  const testing::LossDrop drop = testing::TrainOnToyProblem(**model, 8, 0.01, 40);
+  EXPECT_LT(drop.last, 0.75 * drop.first) << "first 5 steps " << drop.first << ", last 5 "
+                                          << drop.last;
 }
 
 TEST(BagTest, PairBatchGivesOneRowPerPairAndIsSymmetricInPadding) {

@@ -26,7 +26,8 @@
 namespace lra::models {
 
 // Optimizer-group tags. kDefault gets the run's lr and weight decay; kNoDecay the run's lr and
-// weight decay 0 (biases, norms, embeddings: S4.md section 1.7 `add_optimizer_hooks`). Models
+// weight decay 0 (biases, norms, embeddings: state-spaces/s4@e757cef:src/utils/optim_groups.py
+// add_optimizer_hooks). Models
 // may add their own tags (the S4 layer uses "ssm_A", "ssm_B", "ssm_dt", "ssm_C").
 inline constexpr char kDefault[] = "default";
 inline constexpr char kNoDecay[] = "no_decay";

@@ -709,6 +709,7 @@ ModelInfo Info(const char* name, const char* mode, const char* description) {
   info.options = S4Options(mode);
   info.create = CreateS4;
   info.estimate = EstimateS4;
+  info.configs = std::string("models/s4/configs/") + name;  // one library, a folder per model
   return info;
 }
 }  // namespace

@@ -2,6 +2,10 @@
 
 #include <random>
 
+#include "core/ops/loss.h"
+#include "core/optim/adam.h"
+#include "core/random.h"
+
 namespace lra::models::testing {
 
 Batch ToyBatch::AsBatch(int b, int l) const {
@@ -30,6 +34,24 @@ ToyBatch MakeToyBatch(int batch, int length, int vocab, uint64_t seed) {
     t.labels.push_back(c1 > c2 ? 1 : 0);
   }
   return t;
+}
+
+LossDrop TrainOnToyProblem(Model& model, int vocab, double lr, int steps) {
+  Adam opt(OptimizerGroups(model.ParamGroups(), lr, 0.0),
+           AdamOptions{.decoupled_weight_decay = true});
+  Rng rng(2);
+  LossDrop out;
+  for (int step = 0; step < steps; ++step) {
+    ToyBatch tb = MakeToyBatch(32, 32, vocab, 100 + step);
+    Var loss = lra::CrossEntropy(model.Forward(tb.AsBatch(32, 32), true, rng), tb.labels);
+    const double value = loss.value().data<float>()[0];
+    if (step < 5) out.first += value / 5;
+    if (step >= steps - 5) out.last += value / 5;
+    Backward(loss);
+    opt.Step();
+    opt.ZeroGrad();
+  }
+  return out;
 }
 
 }  // namespace lra::models::testing

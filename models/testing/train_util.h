@@ -20,6 +20,14 @@ struct ToyBatch {
 };
 ToyBatch MakeToyBatch(int batch, int length, int vocab, uint64_t seed);
 
+// Trains `model` with AdamW at `lr` (no weight decay) for `steps` steps on fresh toy batches of
+// 32 sequences of 32 tokens from `vocab` ids, and returns the mean loss of the first 5 and the
+// last 5 steps.
+struct LossDrop {
+  double first = 0, last = 0;
+};
+LossDrop TrainOnToyProblem(Model& model, int vocab, double lr, int steps);
+
 }  // namespace lra::models::testing
 
 #endif  // LRA_MODELS_TESTING_TRAIN_UTIL_H_
