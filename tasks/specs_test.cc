@@ -14,7 +14,8 @@ TEST(SpecsTest, AllSevenTasksParseInTableOrder) {
                                        "pathx", "fashion_mnist"));
 }
 
-// The constants of LRA.md section 0, checked against the embedded specs.
+// The constants of the LRA paper (arXiv:2011.04006, Section 2.2) and code (long-range-arena@cd31e5c,
+// lra_benchmarks/*/input_pipeline.py), checked against the embedded specs (tasks/README.md).
 TEST(SpecsTest, ConstantsMatchTheReferenceTable) {
   struct Row {
     const char* name;
