@@ -15,7 +15,8 @@ absl::StatusOr<std::vector<std::string>> Names(
   const std::string where = absl::StrCat("suite '", suite.name(), "', run entry ", entry + 1);
   if (has_single && !list.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(where, " gives both ", field, " and ", field,
-                                                   "s; keep one (", field, "s: [...] for a product)"));
+                                                   "s; keep one (", field,
+                                                   "s: [...] for a product)"));
   }
   if (has_single) return std::vector<std::string>{single};
   if (list.empty()) {
