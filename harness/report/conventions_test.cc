@@ -42,7 +42,8 @@ TEST(ConventionsTest, S4AverageCountsFailAsFifty) {
   EXPECT_DOUBLE_EQ(a.value, 200.0 / 6.0);
   EXPECT_EQ(a.failed, 1);
   EXPECT_EQ(a.missing, 0);
-  // The LRA.md 3.1 trap: the LRA Transformer is 54.39 under LRA and 53.66 under S4.
+  // The averaging trap: the LRA Transformer is 54.39 under LRA (arXiv:2011.04006, Table 1) and
+  // 53.66 under S4 (arXiv:2111.00396, Table 10).
   LraScores t = Row(36.37, 64.27, 57.46, 42.44, 71.40);
   EXPECT_NEAR(*LraAverage(t), 54.388, 1e-9);
   EXPECT_NEAR(ComputeS4Average(t).value, 53.656666666666666, 1e-9);
