@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/report/task_columns.h"
 #include "harness/report/test_util.h"
 
 namespace lra::report {
@@ -245,6 +246,37 @@ TEST(AccuracyTableTest, PublishedRowsDeduplicatedWithBothAveragesAndNotes) {
   ASSERT_EQ(later.rows.size(), 2u);
   EXPECT_EQ(later.rows[0].model, "S5");
   EXPECT_EQ(later.rows[0].verification, UNVERIFIED);
+}
+
+// The columns and both averages follow the task columns: an LRA-group task that enters both
+// averages widens them, and published rows keep the papers' six-task averages with "—" for it.
+TEST(AccuracyTableTest, ColumnsAndAveragesFollowTheTaskColumns) {
+  absl::StatusOr<PublishedData> published = LoadEmbeddedPublished();
+  ASSERT_TRUE(published.ok());
+  AccuracyTableOptions options;
+  options.columns = TaskColumnsFromSpecs();
+  TaskColumn copy;
+  copy.key = "copy";
+  copy.display_name = "Copy";
+  copy.in_lra_average = copy.in_s4_average = true;
+  options.columns.insert(options.columns.begin() + 6, copy);  // after Path-X
+  std::vector<LoadedRun> runs;
+  for (const char* task : {"listops", "text", "retrieval", "image", "pathfinder", "copy"}) {
+    runs.push_back(MakeRun("s4d", task, 0.60));
+  }
+  const AccuracyTableData t = BuildAccuracyTable(runs, &*published, options);
+  EXPECT_TRUE(t.warnings.empty());
+  const std::string md = AccuracyTableMarkdown(t);
+  EXPECT_THAT(md,
+              HasSubstr("| Path-X | Copy | Avg (LRA, 6 tasks) | Avg (S4, 7 tasks, FAIL=50) |\n"));
+  EXPECT_THAT(md, HasSubstr("Avg (LRA) = mean of the 6 tasks without Path-X (LRA paper); Avg (S4) "
+                            "= mean of 7 tasks"));
+  EXPECT_THAT(md, HasSubstr("| Transformer | [1][2] | 36.37 | 64.27 | 57.46 | 42.44 | 71.40 | "
+                            "FAIL | — | 54.39 | 53.66 |\n"));
+  const TableRow* ours = FindRow(t, "s4d", true);
+  ASSERT_NE(ours, nullptr);
+  EXPECT_NEAR(*ours->lra_avg, 60.0, 1e-12);
+  EXPECT_NEAR(ours->s4_avg.value, (6 * 60.0 + 50) / 7, 1e-12);  // Path-X missing
 }
 
 TEST(AccuracyTableTest, CsvIsRectangularAndMachineReadable) {
