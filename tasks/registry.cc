@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -88,7 +89,8 @@ absl::StatusOr<int> ResolveMaxLength(const TaskSpec& spec, const Encoding& encod
     for (const std::string& name : ListTasks()) {
       const TaskSpec& t = **GetTaskSpec(name);
       if (t.min_max_length() > 0)
-        ranged.push_back(absl::StrCat(name, " (", t.min_max_length(), "..", t.max_max_length(), ")"));
+        ranged.push_back(
+            absl::StrCat(name, " (", t.min_max_length(), "..", t.max_max_length(), ")"));
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "task ", spec.name(), " has a fixed max length of ", fixed,
@@ -103,7 +105,7 @@ absl::StatusOr<int> ResolveMaxLength(const TaskSpec& spec, const Encoding& encod
   return requested;
 }
 
-// The names of the tasks whose spec has a non-empty `field` (for "--x applies to ..." errors).
+// The names of the tasks whose spec satisfies `has_field` (for "--x applies to ..." errors).
 template <typename HasField>
 std::string TasksWith(HasField has_field) {
   std::vector<std::string> names;
@@ -238,6 +240,99 @@ void CheckSplitSizes(const TaskSpec& spec, const datasets::Manifest& manifest,
   }
 }
 
+// An existing dataset in out_dir: the same request is a no-op (its manifest is returned);
+// anything else needs --overwrite. nullopt when there is none, or with --overwrite.
+absl::StatusOr<std::optional<datasets::Manifest>> FindSameDataset(
+    const PrepareOptions& options, const Resolved& r) {
+  if (!PathExists(options.out_dir) || options.overwrite) return std::nullopt;
+  absl::StatusOr<datasets::Manifest> found = datasets::ReadManifest(options.out_dir);
+  if (!found.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.out_dir, " exists but holds no readable dataset (", found.status().message(),
+        "); remove it or pass --overwrite"));
+  }
+  auto it = found->provenance().options().find("request");
+  const std::string previous = it == found->provenance().options().end() ? "" : it->second;
+  if (previous != r.request) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.out_dir, " already holds a dataset prepared with [", previous, "], not [",
+        r.request, "]; pass --overwrite to replace it or choose another folder"));
+  }
+  return *std::move(found);
+}
+
+// Writes the generated source, in the original format, into `scratch` (into its difficulty
+// folder for Pathfinder/Path-X) and points the context at it.
+absl::Status GenerateSource(const PrepareOptions& options, const std::string& scratch,
+                            Resolved* r) {
+  if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+  LRA_RETURN_IF_ERROR(MakeDirs(scratch));
+  std::string target = scratch;
+  for (const Difficulty& d : r->spec->difficulties()) {
+    if (d.name() == r->context.difficulty) target = JoinPath(scratch, d.folder());
+  }
+  const absl::Status generated = r->hooks.generate(r->context, r->size, target);
+  if (r->context.cancelled && r->context.cancelled()) return Cancelled();
+  LRA_RETURN_IF_ERROR(generated);
+  r->context.source = scratch;
+  return absl::OkStatus();
+}
+
+// The manifest fields known before the first example: the spec's constants, the plan's
+// vocabulary and provenance, and the request line.
+datasets::Manifest ManifestHeader(const PrepareOptions& options, const Resolved& r,
+                                  const Plan& plan) {
+  const TaskSpec& spec = *r.spec;
+  datasets::Manifest header;
+  header.set_task(spec.name());
+  header.set_preprocessing_version(spec.preprocessing_version());
+  *header.mutable_vocab() = plan.vocab;
+  header.set_max_length(r.context.max_length);
+  header.set_num_classes(spec.num_classes());
+  header.set_pair(spec.pair());
+  header.set_encoding(r.context.encoding->name());
+  datasets::Provenance& provenance = *header.mutable_provenance();
+  provenance = plan.provenance;
+  if (options.generate) {
+    provenance.set_kind(spec.generate() == "synthetic" ? datasets::Provenance::SYNTHETIC
+                                                       : datasets::Provenance::GENERATED);
+    provenance.set_generator(r.hooks.generator_name);
+    provenance.set_seed(options.seed);
+    (*provenance.mutable_options())["generated_size"] = absl::StrCat(r.size);
+    if (options.keep_source.empty()) {
+      provenance.clear_source_files();  // the temporary copy is deleted
+    }
+  }
+  (*provenance.mutable_options())["request"] = r.request;
+  return header;
+}
+
+// Runs the plan into a new dataset at out_dir. Over an existing one (--overwrite) it builds
+// beside it, then swaps, so a failed run keeps the old one.
+absl::Status WriteDataset(const PrepareOptions& options, const Resolved& r, const Plan& plan,
+                          const datasets::Manifest& header, RunStats* stats) {
+  const bool exists = PathExists(options.out_dir);
+  const std::string target = exists ? options.out_dir + ".new" : options.out_dir;
+  if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
+                       datasets::DatasetWriter::Create(target, header));
+  WriterSink sink(writer.get(), r.context, options.generate ? r.size : 0);
+  LRA_RETURN_IF_ERROR(plan.run(&sink, stats));
+  LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
+      *r.spec, sink,
+      options.generate ? absl::StrCat("the generated source (--size=", r.size, ")")
+                       : r.context.source,
+      options.generate));
+  LRA_RETURN_IF_ERROR(writer->Finish());
+  if (exists) {
+    LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));
+    if (std::rename(target.c_str(), options.out_dir.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string ProvenanceKindName(datasets::Provenance::Kind kind) {
@@ -278,6 +373,8 @@ absl::StatusOr<std::string> DefaultDatasetDir(const std::string& data_root,
   return JoinPath(data_root, name);
 }
 
+// Resolve the options, stop if the same dataset is there, generate the source if asked, plan,
+// write, then read the manifest back.
 absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   const auto start = std::chrono::steady_clock::now();
   PrepareReport local;
@@ -285,27 +382,11 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   rep = PrepareReport();
   if (options.out_dir.empty()) return absl::InvalidArgumentError("PrepareTask: no out_dir");
   LRA_ASSIGN_OR_RETURN(Resolved r, Resolve(options));
-  const TaskSpec& spec = *r.spec;
   rep.out_dir = options.out_dir;
-
-  // An existing dataset: the same request is a no-op; anything else needs --overwrite.
-  const bool exists = PathExists(options.out_dir);
-  if (exists && !options.overwrite) {
-    absl::StatusOr<datasets::Manifest> found = datasets::ReadManifest(options.out_dir);
-    if (!found.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          options.out_dir, " exists but holds no readable dataset (", found.status().message(),
-          "); remove it or pass --overwrite"));
-    }
-    auto it = found->provenance().options().find("request");
-    const std::string previous = it == found->provenance().options().end() ? "" : it->second;
-    if (previous != r.request) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          options.out_dir, " already holds a dataset prepared with [", previous,
-          "], not [", r.request, "]; pass --overwrite to replace it or choose another folder"));
-    }
+  LRA_ASSIGN_OR_RETURN(std::optional<datasets::Manifest> same, FindSameDataset(options, r));
+  if (same.has_value()) {
     rep.already_present = true;
-    rep.manifest = *std::move(found);
+    rep.manifest = *std::move(same);
     return absl::OkStatus();
   }
 
@@ -321,68 +402,17 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   } remove_scratch{&scratch, !options.keep_source.empty()};
   if (options.generate) {
     scratch = options.keep_source.empty() ? options.out_dir + ".source.tmp" : options.keep_source;
-    if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
-    LRA_RETURN_IF_ERROR(MakeDirs(scratch));
-    std::string target = scratch;
-    if (spec.difficulties_size() > 0) {
-      for (const Difficulty& d : spec.difficulties()) {
-        if (d.name() == r.context.difficulty) target = JoinPath(scratch, d.folder());
-      }
-    }
-    const absl::Status generated = r.hooks.generate(r.context, r.size, target);
-    if (r.context.cancelled && r.context.cancelled()) return Cancelled();
-    LRA_RETURN_IF_ERROR(generated);
-    r.context.source = scratch;
+    LRA_RETURN_IF_ERROR(GenerateSource(options, scratch, &r));
   }
   LRA_ASSIGN_OR_RETURN(Plan plan, r.hooks.plan(r.context));
-
-  datasets::Manifest header;
-  header.set_task(spec.name());
-  header.set_preprocessing_version(spec.preprocessing_version());
-  *header.mutable_vocab() = plan.vocab;
-  header.set_max_length(r.context.max_length);
-  header.set_num_classes(spec.num_classes());
-  header.set_pair(spec.pair());
-  header.set_encoding(r.context.encoding->name());
-  datasets::Provenance& provenance = *header.mutable_provenance();
-  provenance = plan.provenance;
-  if (options.generate) {
-    provenance.set_kind(spec.generate() == "synthetic" ? datasets::Provenance::SYNTHETIC
-                                                       : datasets::Provenance::GENERATED);
-    provenance.set_generator(r.hooks.generator_name);
-    provenance.set_seed(options.seed);
-    (*provenance.mutable_options())["generated_size"] = absl::StrCat(r.size);
-    if (options.keep_source.empty()) {
-      provenance.clear_source_files();  // the temporary copy is deleted below
-    }
-  }
-  (*provenance.mutable_options())["request"] = r.request;
-
-  // Overwrite: build beside the old dataset, then swap, so a failed run keeps the old one.
-  const std::string target = exists ? options.out_dir + ".new" : options.out_dir;
-  if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
-  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
-                       datasets::DatasetWriter::Create(target, header));
-  WriterSink sink(writer.get(), r.context, options.generate ? r.size : 0);
-  LRA_RETURN_IF_ERROR(plan.run(&sink, &rep.stats));
-  LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
-      spec, sink,
-      options.generate ? absl::StrCat("the generated source (--size=", r.size, ")")
-                       : r.context.source,
-      options.generate));
-  LRA_RETURN_IF_ERROR(writer->Finish());
-  if (exists) {
-    LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));
-    if (std::rename(target.c_str(), options.out_dir.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
-    }
-  }
+  LRA_RETURN_IF_ERROR(
+      WriteDataset(options, r, plan, ManifestHeader(options, r, plan), &rep.stats));
   if (options.generate && options.keep_source.empty()) {
     LRA_RETURN_IF_ERROR(RemoveTree(scratch));
     scratch.clear();
   }
   LRA_ASSIGN_OR_RETURN(rep.manifest, datasets::ReadManifest(options.out_dir));
-  if (!options.generate) CheckSplitSizes(spec, rep.manifest, &rep.stats.notes);
+  if (!options.generate) CheckSplitSizes(*r.spec, rep.manifest, &rep.stats.notes);
   rep.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return absl::OkStatus();

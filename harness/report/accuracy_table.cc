@@ -365,8 +365,8 @@ AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
     }
     const std::optional<size_t> column = find_column(r.task());
     if (!column.has_value()) {
-      table.warnings.push_back(absl::StrCat(run.path, ": task '", r.task(),
-                                            "' has no task spec (`lra tasks` lists them); left out"));
+      table.warnings.push_back(absl::StrCat(
+          run.path, ": task '", r.task(), "' has no task spec (`lra tasks` lists them); left out"));
       continue;
     }
     TableRow& row = ours[{r.model(), TierOrder(r.config()), r.config()}];

@@ -6,7 +6,8 @@ namespace lra::tasks {
 extern const char kRetrievalSpec[];
 namespace {
 
-LRA_REGISTER_TASK(kRetrievalSpec, (TaskHooks{PlanRetrieval, GenerateSyntheticRetrieval, "tasks/retrieval synthetic"}));
+LRA_REGISTER_TASK(kRetrievalSpec, (TaskHooks{PlanRetrieval, GenerateSyntheticRetrieval,
+                                             "tasks/retrieval synthetic"}));
 
 }  // namespace
 }  // namespace lra::tasks
