@@ -31,6 +31,7 @@
 #include "harness/report/bench_table.h"
 #include "harness/report/plots.h"
 #include "harness/report/result_io.h"
+#include "harness/suite.h"
 #include "harness/task_data.h"
 #include "harness/trainer.h"
 #include "models/registry.h"
@@ -358,7 +359,8 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
     LRA_RETURN_IF_ERROR(Prepare(o, stop));
   }
   int failures = 0, diverged = 0, cut_short = 0;
-  for (const Suite::Run& r : suite.run()) {
+  LRA_ASSIGN_OR_RETURN(const std::vector<Suite::Run> runs, ExpandSuiteRuns(suite));
+  for (const Suite::Run& r : runs) {
     if (!selected(r.task())) continue;
     std::vector<uint64_t> seeds(r.seeds().begin(), r.seeds().end());
     if (seeds.empty()) seeds.push_back(0);

@@ -22,7 +22,7 @@ ABSL_FLAG(std::string, matmul_precision, "fp32",
 
 // --- prepare -----------------------------------------------------------------------------------
 ABSL_FLAG(std::string, task, "",
-          "Task: listops, text, retrieval, image, pathfinder, pathx, fashion_mnist (`lra tasks`). "
+          "Task: a name `lra tasks` lists (the registered tasks, e.g. listops, pathx). "
           "verify: only this task's datasets (default: every dataset under --data_dir).");
 ABSL_FLAG(std::string, source, "",
           "prepare: folder with the task's original files (LRA release, aclImdb, CIFAR-10 "

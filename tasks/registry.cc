@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +77,134 @@ struct Resolved {
   std::string request;
 };
 
+// --max_length: the encoding's length, else the task's; an override only where the spec gives a
+// range (Text).
+absl::StatusOr<int> ResolveMaxLength(const TaskSpec& spec, const Encoding& encoding,
+                                     int requested) {
+  const int fixed = encoding.max_length() > 0 ? encoding.max_length() : spec.max_length();
+  if (requested == 0) return fixed;
+  if (spec.min_max_length() == 0) {
+    if (requested == fixed) return fixed;
+    std::vector<std::string> ranged;
+    for (const std::string& name : ListTasks()) {
+      const TaskSpec& t = **GetTaskSpec(name);
+      if (t.min_max_length() > 0)
+        ranged.push_back(
+            absl::StrCat(name, " (", t.min_max_length(), "..", t.max_max_length(), ")"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", spec.name(), " has a fixed max length of ", fixed,
+        "; --max_length applies to ", absl::StrJoin(ranged, " and ")));
+  }
+  if (requested < spec.min_max_length() || requested > spec.max_max_length()) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_length=", requested, " for ",
+                                                   spec.name(), " must be in [",
+                                                   spec.min_max_length(), ", ",
+                                                   spec.max_max_length(), "]"));
+  }
+  return requested;
+}
+
+// The names of the tasks whose spec satisfies `has_field` (for "--x applies to ..." errors).
+template <typename HasField>
+std::string TasksWith(HasField has_field) {
+  std::vector<std::string> names;
+  for (const std::string& name : ListTasks()) {
+    if (has_field(**GetTaskSpec(name))) names.push_back(name);
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+// --split: one of the spec's split conventions (the first by default); "" for a task with fixed
+// splits.
+absl::StatusOr<std::string> ResolveSplitConvention(const TaskSpec& spec,
+                                                   const std::string& requested) {
+  if (spec.split_conventions_size() == 0) {
+    if (requested.empty()) return std::string();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", spec.name(), " has fixed splits; --split applies to ",
+        TasksWith([](const TaskSpec& t) { return t.split_conventions_size() > 1; })));
+  }
+  const std::string want = requested.empty() ? spec.split_conventions(0) : requested;
+  for (const std::string& s : spec.split_conventions()) {
+    if (s == want) return want;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown split convention --split=", want, " for ", spec.name(),
+      "; known: ", absl::StrJoin(spec.split_conventions(), ", ")));
+}
+
+// --difficulty: a difficulty name or its release folder name (the first by default); "" for a
+// task without difficulties.
+absl::StatusOr<std::string> ResolveDifficulty(const TaskSpec& spec,
+                                              const std::string& requested) {
+  if (spec.difficulties_size() == 0) {
+    if (requested.empty()) return std::string();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", spec.name(), " has no difficulties; --difficulty applies to ",
+        TasksWith([](const TaskSpec& t) { return t.difficulties_size() > 0; })));
+  }
+  const std::string want = requested.empty() ? spec.difficulties(0).name() : requested;
+  std::vector<std::string> names;
+  for (const Difficulty& d : spec.difficulties()) {
+    if (d.name() == want || d.folder() == want) return d.name();
+    names.push_back(d.name());
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown difficulty '", want, "' for ",
+                                                 spec.name(), "; known: ",
+                                                 absl::StrJoin(names, ", ")));
+}
+
+// --generate / --source / --size: sets r->size or r->context.source; returns the request's
+// source part ("generate=... size=... seed=..." or "source=...").
+absl::StatusOr<std::string> ResolveSource(const PrepareOptions& o, Resolved* r) {
+  const TaskSpec& spec = *r->spec;
+  if (o.generate) {
+    if (r->hooks.generate == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task ", spec.name(), " has no generator; prepare it from its files with --source (",
+          spec.source_formats_size() > 0 ? spec.source_formats(0).description() : "", ")"));
+    }
+    if (!o.source.empty()) {
+      return absl::InvalidArgumentError("give either --source or --generate, not both");
+    }
+    r->size = o.size > 0 ? o.size : spec.default_generate_size();
+    return absl::StrCat("generate=", spec.generate(), " size=", r->size, " seed=", o.seed);
+  }
+  if (o.size != 0) {
+    return absl::InvalidArgumentError("--size applies only with --generate");
+  }
+  r->context.source = o.source.empty() ? spec.default_source() : o.source;
+  if (r->context.source.empty()) {
+    std::vector<std::string> formats;
+    for (const SourceFormat& f : spec.source_formats()) formats.push_back(f.description());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", spec.name(), " needs --source: ", absl::StrJoin(formats, "; or "),
+        r->hooks.generate != nullptr ? absl::StrCat("; or --generate (", spec.generate(), ")")
+                                     : std::string()));
+  }
+  return absl::StrCat("source=", r->context.source);
+}
+
+// The canonical request line stored in the manifest (see Resolved::request).
+std::string RequestLine(const Resolved& r, const std::string& source_part, uint64_t seed) {
+  const TaskSpec& spec = *r.spec;
+  const TaskContext& c = r.context;
+  std::string request = absl::StrCat("task=", spec.name(), " encoding=", c.encoding->name(),
+                                     " max_length=", c.max_length, " ", source_part);
+  if (!c.split_convention.empty()) {
+    absl::StrAppend(&request, " split=", c.split_convention);
+    if (c.split_convention == "random") absl::StrAppend(&request, " seed=", seed);
+  }
+  if (!c.difficulty.empty()) absl::StrAppend(&request, " difficulty=", c.difficulty);
+  // Fashion-MNIST's line has carried its seed a second time since its first release; kept, so
+  // the datasets prepared since then still match their request.
+  if (spec.name() == "fashion_mnist") absl::StrAppend(&request, " seed=", seed);
+  return request;
+}
+
+// Every option checked against the spec, in the order a user reads the errors: task, encoding,
+// length, splits, difficulty, source.
 absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   Resolved r;
   LRA_ASSIGN_OR_RETURN(r.spec, GetTaskSpec(o.task));
@@ -87,105 +216,11 @@ absl::StatusOr<Resolved> Resolve(const PrepareOptions& o) {
   c.progress = o.progress;
   c.cancelled = o.cancelled;
   LRA_ASSIGN_OR_RETURN(c.encoding, FindEncoding(spec, o.encoding));
-
-  // Max length: the encoding's, else the task's; overrides only where the spec allows a range.
-  c.max_length = c.encoding->max_length() > 0 ? c.encoding->max_length() : spec.max_length();
-  if (o.max_length != 0) {
-    if (spec.min_max_length() == 0) {
-      if (o.max_length != c.max_length) {
-        std::vector<std::string> ranged;
-        for (const std::string& name : ListTasks()) {
-          const TaskSpec& t = **GetTaskSpec(name);
-          if (t.min_max_length() > 0)
-            ranged.push_back(absl::StrCat(name, " (", t.min_max_length(), "..", t.max_max_length(), ")"));
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            "task ", spec.name(), " has a fixed max length of ", c.max_length,
-            "; --max_length applies to ", absl::StrJoin(ranged, " and ")));
-      }
-    } else if (o.max_length < spec.min_max_length() || o.max_length > spec.max_max_length()) {
-      return absl::InvalidArgumentError(absl::StrCat("--max_length=", o.max_length, " for ",
-                                                     spec.name(), " must be in [",
-                                                     spec.min_max_length(), ", ",
-                                                     spec.max_max_length(), "]"));
-    }
-    c.max_length = o.max_length;
-  }
-
-  // Split convention.
-  if (spec.split_conventions_size() == 0) {
-    if (!o.split_convention.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", spec.name(), " has fixed splits; --split applies to pathfinder, pathx"));
-    }
-  } else {
-    c.split_convention = o.split_convention.empty() ? spec.split_conventions(0)
-                                                    : o.split_convention;
-    bool known = false;
-    for (const std::string& s : spec.split_conventions()) known |= s == c.split_convention;
-    if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown split convention --split=", c.split_convention, " for ", spec.name(),
-          "; known: ", absl::StrJoin(spec.split_conventions(), ", ")));
-    }
-  }
-
-  // Difficulty (names or release folder names).
-  if (spec.difficulties_size() == 0) {
-    if (!o.difficulty.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", spec.name(), " has no difficulties; --difficulty applies to pathfinder, pathx"));
-    }
-  } else {
-    const std::string want = o.difficulty.empty() ? spec.difficulties(0).name() : o.difficulty;
-    std::vector<std::string> names;
-    for (const Difficulty& d : spec.difficulties()) {
-      if (d.name() == want || d.folder() == want) c.difficulty = d.name();
-      names.push_back(d.name());
-    }
-    if (c.difficulty.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown difficulty '", want, "' for ",
-                                                     spec.name(), "; known: ",
-                                                     absl::StrJoin(names, ", ")));
-    }
-  }
-
-  // Source.
-  std::string source_desc;
-  if (o.generate) {
-    if (r.hooks.generate == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", spec.name(), " has no generator; prepare it from its files with --source (",
-          spec.source_formats_size() > 0 ? spec.source_formats(0).description() : "", ")"));
-    }
-    if (!o.source.empty()) {
-      return absl::InvalidArgumentError("give either --source or --generate, not both");
-    }
-    r.size = o.size > 0 ? o.size : spec.default_generate_size();
-    source_desc = absl::StrCat("generate=", spec.generate(), " size=", r.size, " seed=", o.seed);
-  } else {
-    if (o.size != 0) {
-      return absl::InvalidArgumentError("--size applies only with --generate");
-    }
-    c.source = o.source.empty() ? spec.default_source() : o.source;
-    if (c.source.empty()) {
-      std::vector<std::string> formats;
-      for (const SourceFormat& f : spec.source_formats()) formats.push_back(f.description());
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", spec.name(), " needs --source: ", absl::StrJoin(formats, "; or "),
-          r.hooks.generate != nullptr ? absl::StrCat("; or --generate (", spec.generate(), ")")
-                                      : std::string()));
-    }
-    source_desc = absl::StrCat("source=", c.source);
-  }
-  r.request = absl::StrCat("task=", spec.name(), " encoding=", c.encoding->name(),
-                           " max_length=", c.max_length, " ", source_desc);
-  if (!c.split_convention.empty()) {
-    absl::StrAppend(&r.request, " split=", c.split_convention);
-    if (c.split_convention == "random") absl::StrAppend(&r.request, " seed=", o.seed);
-  }
-  if (!c.difficulty.empty()) absl::StrAppend(&r.request, " difficulty=", c.difficulty);
-  if (spec.name() == "fashion_mnist") absl::StrAppend(&r.request, " seed=", o.seed);
+  LRA_ASSIGN_OR_RETURN(c.max_length, ResolveMaxLength(spec, *c.encoding, o.max_length));
+  LRA_ASSIGN_OR_RETURN(c.split_convention, ResolveSplitConvention(spec, o.split_convention));
+  LRA_ASSIGN_OR_RETURN(c.difficulty, ResolveDifficulty(spec, o.difficulty));
+  LRA_ASSIGN_OR_RETURN(const std::string source_part, ResolveSource(o, &r));
+  r.request = RequestLine(r, source_part, o.seed);
   return r;
 }
 
@@ -203,6 +238,99 @@ void CheckSplitSizes(const TaskSpec& spec, const datasets::Manifest& manifest,
                                     expected.expected_size()));
     }
   }
+}
+
+// An existing dataset in out_dir: the same request is a no-op (its manifest is returned);
+// anything else needs --overwrite. nullopt when there is none, or with --overwrite.
+absl::StatusOr<std::optional<datasets::Manifest>> FindSameDataset(
+    const PrepareOptions& options, const Resolved& r) {
+  if (!PathExists(options.out_dir) || options.overwrite) return std::nullopt;
+  absl::StatusOr<datasets::Manifest> found = datasets::ReadManifest(options.out_dir);
+  if (!found.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.out_dir, " exists but holds no readable dataset (", found.status().message(),
+        "); remove it or pass --overwrite"));
+  }
+  auto it = found->provenance().options().find("request");
+  const std::string previous = it == found->provenance().options().end() ? "" : it->second;
+  if (previous != r.request) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.out_dir, " already holds a dataset prepared with [", previous, "], not [",
+        r.request, "]; pass --overwrite to replace it or choose another folder"));
+  }
+  return *std::move(found);
+}
+
+// Writes the generated source, in the original format, into `scratch` (into its difficulty
+// folder for Pathfinder/Path-X) and points the context at it.
+absl::Status GenerateSource(const PrepareOptions& options, const std::string& scratch,
+                            Resolved* r) {
+  if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
+  LRA_RETURN_IF_ERROR(MakeDirs(scratch));
+  std::string target = scratch;
+  for (const Difficulty& d : r->spec->difficulties()) {
+    if (d.name() == r->context.difficulty) target = JoinPath(scratch, d.folder());
+  }
+  const absl::Status generated = r->hooks.generate(r->context, r->size, target);
+  if (r->context.cancelled && r->context.cancelled()) return Cancelled();
+  LRA_RETURN_IF_ERROR(generated);
+  r->context.source = scratch;
+  return absl::OkStatus();
+}
+
+// The manifest fields known before the first example: the spec's constants, the plan's
+// vocabulary and provenance, and the request line.
+datasets::Manifest ManifestHeader(const PrepareOptions& options, const Resolved& r,
+                                  const Plan& plan) {
+  const TaskSpec& spec = *r.spec;
+  datasets::Manifest header;
+  header.set_task(spec.name());
+  header.set_preprocessing_version(spec.preprocessing_version());
+  *header.mutable_vocab() = plan.vocab;
+  header.set_max_length(r.context.max_length);
+  header.set_num_classes(spec.num_classes());
+  header.set_pair(spec.pair());
+  header.set_encoding(r.context.encoding->name());
+  datasets::Provenance& provenance = *header.mutable_provenance();
+  provenance = plan.provenance;
+  if (options.generate) {
+    provenance.set_kind(spec.generate() == "synthetic" ? datasets::Provenance::SYNTHETIC
+                                                       : datasets::Provenance::GENERATED);
+    provenance.set_generator(r.hooks.generator_name);
+    provenance.set_seed(options.seed);
+    (*provenance.mutable_options())["generated_size"] = absl::StrCat(r.size);
+    if (options.keep_source.empty()) {
+      provenance.clear_source_files();  // the temporary copy is deleted
+    }
+  }
+  (*provenance.mutable_options())["request"] = r.request;
+  return header;
+}
+
+// Runs the plan into a new dataset at out_dir. Over an existing one (--overwrite) it builds
+// beside it, then swaps, so a failed run keeps the old one.
+absl::Status WriteDataset(const PrepareOptions& options, const Resolved& r, const Plan& plan,
+                          const datasets::Manifest& header, RunStats* stats) {
+  const bool exists = PathExists(options.out_dir);
+  const std::string target = exists ? options.out_dir + ".new" : options.out_dir;
+  if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
+  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
+                       datasets::DatasetWriter::Create(target, header));
+  WriterSink sink(writer.get(), r.context, options.generate ? r.size : 0);
+  LRA_RETURN_IF_ERROR(plan.run(&sink, stats));
+  LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
+      *r.spec, sink,
+      options.generate ? absl::StrCat("the generated source (--size=", r.size, ")")
+                       : r.context.source,
+      options.generate));
+  LRA_RETURN_IF_ERROR(writer->Finish());
+  if (exists) {
+    LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));
+    if (std::rename(target.c_str(), options.out_dir.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -245,6 +373,8 @@ absl::StatusOr<std::string> DefaultDatasetDir(const std::string& data_root,
   return JoinPath(data_root, name);
 }
 
+// Resolve the options, stop if the same dataset is there, generate the source if asked, plan,
+// write, then read the manifest back.
 absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   const auto start = std::chrono::steady_clock::now();
   PrepareReport local;
@@ -252,27 +382,11 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   rep = PrepareReport();
   if (options.out_dir.empty()) return absl::InvalidArgumentError("PrepareTask: no out_dir");
   LRA_ASSIGN_OR_RETURN(Resolved r, Resolve(options));
-  const TaskSpec& spec = *r.spec;
   rep.out_dir = options.out_dir;
-
-  // An existing dataset: the same request is a no-op; anything else needs --overwrite.
-  const bool exists = PathExists(options.out_dir);
-  if (exists && !options.overwrite) {
-    absl::StatusOr<datasets::Manifest> found = datasets::ReadManifest(options.out_dir);
-    if (!found.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          options.out_dir, " exists but holds no readable dataset (", found.status().message(),
-          "); remove it or pass --overwrite"));
-    }
-    auto it = found->provenance().options().find("request");
-    const std::string previous = it == found->provenance().options().end() ? "" : it->second;
-    if (previous != r.request) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          options.out_dir, " already holds a dataset prepared with [", previous,
-          "], not [", r.request, "]; pass --overwrite to replace it or choose another folder"));
-    }
+  LRA_ASSIGN_OR_RETURN(std::optional<datasets::Manifest> same, FindSameDataset(options, r));
+  if (same.has_value()) {
     rep.already_present = true;
-    rep.manifest = *std::move(found);
+    rep.manifest = *std::move(same);
     return absl::OkStatus();
   }
 
@@ -288,68 +402,17 @@ absl::Status PrepareTask(const PrepareOptions& options, PrepareReport* report) {
   } remove_scratch{&scratch, !options.keep_source.empty()};
   if (options.generate) {
     scratch = options.keep_source.empty() ? options.out_dir + ".source.tmp" : options.keep_source;
-    if (options.keep_source.empty()) LRA_RETURN_IF_ERROR(RemoveTree(scratch));
-    LRA_RETURN_IF_ERROR(MakeDirs(scratch));
-    std::string target = scratch;
-    if (spec.difficulties_size() > 0) {
-      for (const Difficulty& d : spec.difficulties()) {
-        if (d.name() == r.context.difficulty) target = JoinPath(scratch, d.folder());
-      }
-    }
-    const absl::Status generated = r.hooks.generate(r.context, r.size, target);
-    if (r.context.cancelled && r.context.cancelled()) return Cancelled();
-    LRA_RETURN_IF_ERROR(generated);
-    r.context.source = scratch;
+    LRA_RETURN_IF_ERROR(GenerateSource(options, scratch, &r));
   }
   LRA_ASSIGN_OR_RETURN(Plan plan, r.hooks.plan(r.context));
-
-  datasets::Manifest header;
-  header.set_task(spec.name());
-  header.set_preprocessing_version(spec.preprocessing_version());
-  *header.mutable_vocab() = plan.vocab;
-  header.set_max_length(r.context.max_length);
-  header.set_num_classes(spec.num_classes());
-  header.set_pair(spec.pair());
-  header.set_encoding(r.context.encoding->name());
-  datasets::Provenance& provenance = *header.mutable_provenance();
-  provenance = plan.provenance;
-  if (options.generate) {
-    provenance.set_kind(spec.generate() == "synthetic" ? datasets::Provenance::SYNTHETIC
-                                                       : datasets::Provenance::GENERATED);
-    provenance.set_generator(r.hooks.generator_name);
-    provenance.set_seed(options.seed);
-    (*provenance.mutable_options())["generated_size"] = absl::StrCat(r.size);
-    if (options.keep_source.empty()) {
-      provenance.clear_source_files();  // the temporary copy is deleted below
-    }
-  }
-  (*provenance.mutable_options())["request"] = r.request;
-
-  // Overwrite: build beside the old dataset, then swap, so a failed run keeps the old one.
-  const std::string target = exists ? options.out_dir + ".new" : options.out_dir;
-  if (exists) LRA_RETURN_IF_ERROR(RemoveTree(target));
-  LRA_ASSIGN_OR_RETURN(std::unique_ptr<datasets::DatasetWriter> writer,
-                       datasets::DatasetWriter::Create(target, header));
-  WriterSink sink(writer.get(), r.context, options.generate ? r.size : 0);
-  LRA_RETURN_IF_ERROR(plan.run(&sink, &rep.stats));
-  LRA_RETURN_IF_ERROR(CheckNoEmptySplit(
-      spec, sink,
-      options.generate ? absl::StrCat("the generated source (--size=", r.size, ")")
-                       : r.context.source,
-      options.generate));
-  LRA_RETURN_IF_ERROR(writer->Finish());
-  if (exists) {
-    LRA_RETURN_IF_ERROR(RemoveTree(options.out_dir));
-    if (std::rename(target.c_str(), options.out_dir.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("cannot rename ", target, " to ", options.out_dir));
-    }
-  }
+  LRA_RETURN_IF_ERROR(
+      WriteDataset(options, r, plan, ManifestHeader(options, r, plan), &rep.stats));
   if (options.generate && options.keep_source.empty()) {
     LRA_RETURN_IF_ERROR(RemoveTree(scratch));
     scratch.clear();
   }
   LRA_ASSIGN_OR_RETURN(rep.manifest, datasets::ReadManifest(options.out_dir));
-  if (!options.generate) CheckSplitSizes(spec, rep.manifest, &rep.stats.notes);
+  if (!options.generate) CheckSplitSizes(*r.spec, rep.manifest, &rep.stats.notes);
   rep.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return absl::OkStatus();

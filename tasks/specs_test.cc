@@ -14,7 +14,8 @@ TEST(SpecsTest, AllSevenTasksParseInTableOrder) {
                                        "pathx", "fashion_mnist"));
 }
 
-// The constants of LRA.md section 0, checked against the embedded specs.
+// The constants of the LRA paper (arXiv:2011.04006, Section 2.2) and code (long-range-arena@cd31e5c,
+// lra_benchmarks/*/input_pipeline.py), checked against the embedded specs (tasks/README.md).
 TEST(SpecsTest, ConstantsMatchTheReferenceTable) {
   struct Row {
     const char* name;
@@ -59,6 +60,25 @@ TEST(SpecsTest, ConstantsMatchTheReferenceTable) {
   EXPECT_EQ((*GetTaskSpec("pathx"))->difficulties(0).folder(), "curv_contour_length_14");
   EXPECT_EQ((*GetTaskSpec("text"))->generate(), "synthetic");
   EXPECT_EQ((*GetTaskSpec("listops"))->generate(), "generated");
+}
+
+// The report's columns come from the specs (harness/report/task_columns.h): every task says its
+// group and averages; the LRA paper averages five tasks (Path-X out), the S4 paper all six.
+TEST(SpecsTest, EveryTaskSaysHowItEntersTheReport) {
+  std::vector<std::string> lra_average, s4_average, extra;
+  for (const std::string& name : ListTasks()) {
+    const TaskSpec& s = **GetTaskSpec(name);
+    SCOPED_TRACE(name);
+    EXPECT_GT(s.order(), 0);
+    ASSERT_NE(s.report().group(), TASK_GROUP_UNSPECIFIED);
+    if (s.report().in_lra_average()) lra_average.push_back(name);
+    if (s.report().in_s4_average()) s4_average.push_back(name);
+    if (s.report().group() == TASK_GROUP_EXTRA) extra.push_back(name);
+  }
+  EXPECT_THAT(lra_average, ElementsAre("listops", "text", "retrieval", "image", "pathfinder"));
+  EXPECT_THAT(s4_average,
+              ElementsAre("listops", "text", "retrieval", "image", "pathfinder", "pathx"));
+  EXPECT_THAT(extra, ElementsAre("fashion_mnist"));
 }
 
 TEST(SpecsTest, UnknownTaskListsTheKnownOnes) {

@@ -15,6 +15,7 @@
 #include "core/base/status_macros.h"
 #include "harness/report/file_util.h"
 #include "harness/report/format_util.h"
+#include "harness/report/task_columns.h"
 
 namespace lra::report {
 namespace {
@@ -98,12 +99,12 @@ void Accumulate(const LoadedRun& run, TableMetric metric, std::map<std::string, 
   if (r.status() == harness::CUT_SHORT) ++cell->cut_short;
 }
 
-LraScores OurScores(const TableRow& row) {
-  LraScores scores;
-  for (int t = 0; t < kNumLraTasks; ++t) {
-    const OurCell& c = row.cells[t];
-    if (c.present()) scores[t].value = c.stats.mean;
-    scores[t].failed = c.failed();
+std::vector<TaskScore> OurScores(const TableRow& row) {
+  std::vector<TaskScore> scores(row.cells.size());
+  for (size_t i = 0; i < row.cells.size(); ++i) {
+    const OurCell& c = row.cells[i];
+    if (c.present()) scores[i].value = c.stats.mean;
+    scores[i].failed = c.failed();
   }
   return scores;
 }
@@ -148,13 +149,25 @@ std::string NoteRefs(const TableRow& row) {
   return out;
 }
 
-// The header cells shared by all three formats.
+int CountColumns(const AccuracyTableData& table, bool TaskColumn::*in_average) {
+  return static_cast<int>(std::count_if(table.columns.begin(), table.columns.end(),
+                                        [&](const TaskColumn& c) { return c.*in_average; }));
+}
+
+// The header cells shared by all three formats: the LRA group's columns, the two averages, the
+// extra columns.
 std::vector<std::string> Header(const AccuracyTableData& table) {
   std::vector<std::string> h = {"Model", "Source"};
-  for (LraTask t : kLraTasks) h.push_back(LraTaskDisplayName(t));
-  h.push_back("Avg (LRA, 5 tasks)");
-  h.push_back("Avg (S4, 6 tasks, FAIL=50)");
-  if (table.has_fashion_mnist) h.push_back("Fashion-MNIST (extra)");
+  for (const TaskColumn& c : table.columns) {
+    if (!c.extra) h.push_back(c.display_name);
+  }
+  h.push_back(absl::StrCat("Avg (LRA, ", CountColumns(table, &TaskColumn::in_lra_average),
+                           " tasks)"));
+  h.push_back(absl::StrCat("Avg (S4, ", CountColumns(table, &TaskColumn::in_s4_average),
+                           " tasks, FAIL=50)"));
+  for (const TaskColumn& c : table.columns) {
+    if (c.extra) h.push_back(absl::StrCat(c.display_name, " (extra)"));
+  }
   return h;
 }
 
@@ -170,20 +183,29 @@ std::string BaselineCell(const OurCell& cell) {
   return text;
 }
 
+// A published row's cell: the paper's number where the column has a published field; blank in
+// an extra column, "—" in an LRA-group column the papers do not have.
+std::string PublishedColumnCell(const TableRow& row, const TaskColumn& column) {
+  if (column.published.has_value()) {
+    return PublishedCell(row.published[static_cast<int>(*column.published)]);
+  }
+  return column.extra ? "" : kDash;
+}
+
 std::vector<std::string> DisplayCells(const AccuracyTableData& table, const TableRow& row) {
   std::vector<std::string> cells = {RowLabel(row) + NoteRefs(row), SourceText(row)};
-  for (int t = 0; t < kNumLraTasks; ++t) {
-    cells.push_back(row.baseline ? BaselineCell(row.cells[t])
-                    : row.ours   ? FormatOurCell(row.cells[t])
-                                 : PublishedCell(row.published[t]));
-  }
+  auto add_columns = [&](bool extra) {
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      if (table.columns[i].extra != extra) continue;
+      cells.push_back(row.baseline ? BaselineCell(row.cells[i])
+                      : row.ours   ? FormatOurCell(row.cells[i])
+                                   : PublishedColumnCell(row, table.columns[i]));
+    }
+  };
+  add_columns(/*extra=*/false);
   cells.push_back(row.lra_avg.has_value() ? Fixed(*row.lra_avg, 2) : kDash);
   cells.push_back(S4AvgText(row.s4_avg));
-  if (table.has_fashion_mnist) {
-    cells.push_back(row.baseline ? BaselineCell(row.fashion_mnist)
-                    : row.ours   ? FormatOurCell(row.fashion_mnist)
-                                 : "");
-  }
+  add_columns(/*extra=*/true);
   return cells;
 }
 
@@ -202,10 +224,17 @@ std::vector<std::string> LegendLines(const AccuracyTableData& table) {
       "(published) or every run diverged (ours); — = no number. \"cut short\": runs stopped by "
       "the train.max_minutes safety net before their step budget; such a number depends on the "
       "machine's speed.");
-  lines.push_back(
-      "Avg (LRA) = mean of the 5 tasks without Path-X (LRA paper); Avg (S4) = mean of 6 tasks "
-      "with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells filled "
-      "in. Both are recomputed from the cells shown; printed averages that differ are noted.");
+  std::vector<std::string> outside_lra;  // LRA-group columns left out of the LRA average
+  for (const TaskColumn& c : table.columns) {
+    if (!c.extra && !c.in_lra_average) outside_lra.push_back(c.display_name);
+  }
+  lines.push_back(absl::StrCat(
+      "Avg (LRA) = mean of the ", CountColumns(table, &TaskColumn::in_lra_average), " tasks",
+      outside_lra.empty() ? "" : absl::StrCat(" without ", absl::StrJoin(outside_lra, ", ")),
+      " (LRA paper); Avg (S4) = mean of ", CountColumns(table, &TaskColumn::in_s4_average),
+      " tasks with FAIL or a missing cell counted as 50 (S4 paper), \"(k×50)\" = k missing cells "
+      "filled in. Both are recomputed from the cells shown; printed averages that differ are "
+      "noted."));
   if (std::any_of(table.rows.begin(), table.rows.end(),
                   [](const TableRow& r) { return r.baseline; }))
     lines.push_back(
@@ -313,7 +342,18 @@ AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
     }
   }
 
-  // Our rows: (model, config) -> row.
+  // Our rows: (model, config) -> row, one cell per column.
+  std::vector<TaskColumn> columns = options.columns.empty() ? TaskColumnsFromSpecs()
+                                                            : options.columns;
+  std::stable_partition(columns.begin(), columns.end(),
+                        [](const TaskColumn& c) { return !c.extra; });
+  auto find_column = [&](const std::string& task) -> std::optional<size_t> {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (columns[i].Matches(task)) return i;
+    }
+    return std::nullopt;
+  };
+  std::vector<bool> has_runs(columns.size(), false);
   std::map<std::tuple<std::string, int, std::string>, TableRow> ours;
   std::map<std::string, int> budget_ids;
   for (const LoadedRun& run : runs) {
@@ -323,52 +363,57 @@ AccuracyTableData BuildAccuracyTable(const std::vector<LoadedRun>& runs,
           absl::StrCat(run.path, ": INTERRUPTED, left out (resume it with `lra train --resume`)"));
       continue;
     }
-    const std::optional<LraTask> task = ParseLraTask(r.task());
-    const bool fmnist = IsFashionMnist(r.task());
-    if (!task.has_value() && !fmnist) {
-      table.warnings.push_back(
-          absl::StrCat(run.path, ": task '", r.task(), "' is not an LRA task; left out"));
+    const std::optional<size_t> column = find_column(r.task());
+    if (!column.has_value()) {
+      table.warnings.push_back(absl::StrCat(
+          run.path, ": task '", r.task(), "' has no task spec (`lra tasks` lists them); left out"));
       continue;
     }
     TableRow& row = ours[{r.model(), TierOrder(r.config()), r.config()}];
     row.ours = true;
     row.model = r.model();
     row.config = r.config();
-    if (fmnist) {
-      table.has_fashion_mnist = true;
-      Accumulate(run, options.metric, &budget_ids, &table, &row.fashion_mnist);
-    } else {
-      Accumulate(run, options.metric, &budget_ids, &table, &row.cells[static_cast<int>(*task)]);
-    }
+    row.cells.resize(columns.size());
+    has_runs[*column] = true;
+    Accumulate(run, options.metric, &budget_ids, &table, &row.cells[*column]);
   }
   // The majority-class baseline of the data our runs used, from their results: one value per
   // dataset, normally the same for every run of a task.
   TableRow majority;
   majority.ours = majority.baseline = true;
   majority.model = "majority class";
+  majority.cells.resize(columns.size());
+  bool any_majority = false;
   for (const LoadedRun& run : runs) {
     const RunResult& r = run.result;
     const double m = r.data().test_majority_accuracy();
     if (m <= 0) continue;
-    const std::optional<LraTask> task = ParseLraTask(r.task());
-    OurCell* cell = task.has_value()        ? &majority.cells[static_cast<int>(*task)]
-                    : IsFashionMnist(r.task()) ? &majority.fashion_mnist
-                                               : nullptr;
-    if (cell == nullptr) continue;
+    const std::optional<size_t> column = find_column(r.task());
+    if (!column.has_value()) continue;
+    OurCell* cell = &majority.cells[*column];
     cell->provenance.insert(r.data().provenance());
     if (std::find(cell->values.begin(), cell->values.end(), m * 100.0) == cell->values.end())
       cell->values.push_back(m * 100.0);
+    any_majority = true;
   }
-  bool any_majority = !majority.fashion_mnist.values.empty();
-  for (const OurCell& c : majority.cells) any_majority |= !c.values.empty();
   if (any_majority) ours[{"~majority", 1000, ""}] = std::move(majority);  // sorts last
 
+  // Every LRA-group column is shown; an extra one only when it has runs.
+  std::vector<size_t> shown;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (!columns[i].extra || has_runs[i]) {
+      shown.push_back(i);
+      table.columns.push_back(columns[i]);
+    }
+  }
   for (auto& [key, row] : ours) {
+    std::vector<OurCell> cells;
+    for (size_t i : shown) cells.push_back(std::move(row.cells[i]));
+    row.cells = std::move(cells);
     for (OurCell& c : row.cells) c.stats = ComputeMeanStd(c.values);
-    row.fashion_mnist.stats = ComputeMeanStd(row.fashion_mnist.values);
-    const LraScores scores = OurScores(row);
-    row.lra_avg = LraAverage(scores);
-    row.s4_avg = ComputeS4Average(scores);
+    const std::vector<TaskScore> scores = OurScores(row);
+    row.lra_avg = LraAverage(table.columns, scores);
+    row.s4_avg = ComputeS4Average(table.columns, scores);
     table.rows.push_back(std::move(row));
   }
   return table;
@@ -414,12 +459,9 @@ std::string AccuracyTableMarkdown(const AccuracyTableData& table) {
 
 std::string AccuracyTableCsv(const AccuracyTableData& table) {
   std::vector<std::string> header = {"kind", "model", "config", "source"};
-  std::vector<std::string> columns;
-  for (LraTask t : kLraTasks) columns.push_back(LraTaskKey(t));
-  if (table.has_fashion_mnist) columns.push_back("fashion_mnist");
-  for (const std::string& c : columns) {
+  for (const TaskColumn& c : table.columns) {
     for (const char* suffix : {"", "_std", "_n", "_data", "_budget"}) {
-      header.push_back(absl::StrCat(c, suffix));
+      header.push_back(absl::StrCat(c.key, suffix));
     }
   }
   for (const char* h : {"avg_lra", "avg_s4", "avg_s4_cells_at_50", "metric"}) header.push_back(h);
@@ -439,18 +481,14 @@ std::string AccuracyTableCsv(const AccuracyTableData& table) {
       for (int b : c.budgets) budgets.push_back(absl::StrCat("b", b + 1));
       f.push_back(absl::StrJoin(budgets, ";"));
     };
-    for (int t = 0; t < kNumLraTasks; ++t) {
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      const TaskColumn& column = table.columns[i];
       if (row.ours) {
-        add_our_cell(row.cells[t]);
-      } else {
-        const TaskScore& s = row.published[t];
+        add_our_cell(row.cells[i]);
+      } else if (column.published.has_value()) {
+        const TaskScore& s = row.published[static_cast<int>(*column.published)];
         f.push_back(s.failed ? "FAIL" : s.value.has_value() ? Fixed(*s.value, 2) : "");
         f.insert(f.end(), {"", "", "", ""});
-      }
-    }
-    if (table.has_fashion_mnist) {
-      if (row.ours) {
-        add_our_cell(row.fashion_mnist);
       } else {
         f.insert(f.end(), {"", "", "", "", ""});
       }

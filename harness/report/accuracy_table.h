@@ -9,13 +9,16 @@
 //     checkpoint by default; TableMetric picks last-step test or best validation instead.
 //   - A cell with no completed run but a DIVERGED one is FAIL. INTERRUPTED runs are left out
 //     (and listed in the notes) unless include_interrupted.
-//   - Avg (LRA) = mean of the 5 cells without Path-X, only when all 5 have a number.
-//     Avg (S4) = mean of all 6, FAIL or missing = 50, with the number of cells filled in shown.
-//   - Fashion-MNIST is an extra column of our rows, in neither average.
+//   - The task columns come from the task specs (TaskColumnsFromSpecs(), task_columns.h): the LRA
+//     group's columns first, then the averages, then the extra tasks (e.g. Fashion-MNIST) that
+//     have runs in the table.
+//   - Avg (LRA) = mean of the columns the specs put in it (ListOps, Text, Retrieval, Image,
+//     Pathfinder), only when all have a number. Avg (S4) = mean of its columns (those five and
+//     Path-X), FAIL or missing = 50, with the number of cells filled in shown. Published rows
+//     are averaged over the paper's six tasks the same way.
 #ifndef LRA_HARNESS_REPORT_ACCURACY_TABLE_H_
 #define LRA_HARNESS_REPORT_ACCURACY_TABLE_H_
 
-#include <array>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +46,8 @@ struct AccuracyTableOptions {
   // "lra_readme_external"); empty = the tables marked in_default_table.
   std::vector<std::string> published_tables;
   bool include_interrupted = false;
+  // The task columns; empty = TaskColumnsFromSpecs(), the registered tasks.
+  std::vector<TaskColumn> columns;
 };
 
 // One cell of our rows: every completed run of the (model, config, task).
@@ -64,9 +69,8 @@ struct TableRow {
   bool baseline = false;  // ours: the majority-class row (cells hold the distinct values seen)
   std::vector<int> sources;  // published: indices into AccuracyTableData::sources
   Verification verification = VERIFICATION_UNSPECIFIED;
-  LraScores published;                       // published rows
-  std::array<OurCell, kNumLraTasks> cells;   // our rows
-  OurCell fashion_mnist;                     // our rows
+  LraScores published;         // published rows
+  std::vector<OurCell> cells;  // our rows: one per AccuracyTableData::columns
   std::optional<double> lra_avg;
   S4Average s4_avg;
   std::vector<int> notes;  // indices into AccuracyTableData::notes
@@ -80,7 +84,8 @@ struct AccuracyTableData {
   std::vector<std::string> sources;    // [1], [2], ...: citations of the published rows
   std::vector<std::string> notes;      // numbered footnotes
   std::vector<std::string> warnings;   // unreadable files, skipped runs, unknown tasks
-  bool has_fashion_mnist = false;
+  // The task columns shown: the LRA group's (always), then the extra tasks that have runs.
+  std::vector<TaskColumn> columns;
 };
 
 // `published` may be null (no published rows). `scan_errors` are copied into the warnings.

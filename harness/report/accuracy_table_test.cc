@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/report/task_columns.h"
 #include "harness/report/test_util.h"
 
 namespace lra::report {
@@ -126,12 +127,13 @@ TEST(AccuracyTableTest, OurCellsAndBothAverages) {
   EXPECT_TRUE(row.cells[3].failed());
   EXPECT_EQ(FormatOurCell(row.cells[3]), "FAIL (1 diverged) b1");
   EXPECT_EQ(FormatOurCell(row.cells[4]), "70.00 (n=1) S b1");
-  EXPECT_EQ(FormatOurCell(row.fashion_mnist), "90.00 (n=1) P b1");
+  ASSERT_EQ(t.columns.size(), 7u);  // the six LRA tasks, then the extra Fashion-MNIST
+  EXPECT_EQ(t.columns[6].key, "fashion_mnist");
+  EXPECT_EQ(FormatOurCell(row.cells[6]), "90.00 (n=1) P b1");
   EXPECT_FALSE(row.lra_avg.has_value());
   EXPECT_NEAR(row.s4_avg.value, (52.0 + 80 + 50 + 50 + 70 + 50) / 6, 1e-12);
   EXPECT_EQ(row.s4_avg.failed, 1);
   EXPECT_EQ(row.s4_avg.missing, 2);
-  EXPECT_TRUE(t.has_fashion_mnist);
   ASSERT_EQ(t.warnings.size(), 1u);
   EXPECT_THAT(t.warnings[0], HasSubstr("INTERRUPTED"));
   EXPECT_EQ(t.budgets, std::vector<std::string>{"config small: small: 600 steps"});
@@ -202,7 +204,7 @@ TEST(AccuracyTableTest, UnknownTasksAndMissingMetricsAreReportedNotAveraged) {
   const AccuracyTableData t = BuildAccuracyTable({odd, no_test}, nullptr, {}, {"bad.json: oops"});
   ASSERT_EQ(t.warnings.size(), 3u);
   EXPECT_EQ(t.warnings[0], "bad.json: oops");
-  EXPECT_THAT(t.warnings[1], HasSubstr("not an LRA task"));
+  EXPECT_THAT(t.warnings[1], HasSubstr("task 'sudoku' has no task spec"));
   EXPECT_THAT(t.warnings[2], HasSubstr("no test accuracy at the best-validation checkpoint"));
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_FALSE(t.rows[0].cells[1].present());
@@ -244,6 +246,37 @@ TEST(AccuracyTableTest, PublishedRowsDeduplicatedWithBothAveragesAndNotes) {
   ASSERT_EQ(later.rows.size(), 2u);
   EXPECT_EQ(later.rows[0].model, "S5");
   EXPECT_EQ(later.rows[0].verification, UNVERIFIED);
+}
+
+// The columns and both averages follow the task columns: an LRA-group task that enters both
+// averages widens them, and published rows keep the papers' six-task averages with "—" for it.
+TEST(AccuracyTableTest, ColumnsAndAveragesFollowTheTaskColumns) {
+  absl::StatusOr<PublishedData> published = LoadEmbeddedPublished();
+  ASSERT_TRUE(published.ok());
+  AccuracyTableOptions options;
+  options.columns = TaskColumnsFromSpecs();
+  TaskColumn copy;
+  copy.key = "copy";
+  copy.display_name = "Copy";
+  copy.in_lra_average = copy.in_s4_average = true;
+  options.columns.insert(options.columns.begin() + 6, copy);  // after Path-X
+  std::vector<LoadedRun> runs;
+  for (const char* task : {"listops", "text", "retrieval", "image", "pathfinder", "copy"}) {
+    runs.push_back(MakeRun("s4d", task, 0.60));
+  }
+  const AccuracyTableData t = BuildAccuracyTable(runs, &*published, options);
+  EXPECT_TRUE(t.warnings.empty());
+  const std::string md = AccuracyTableMarkdown(t);
+  EXPECT_THAT(md,
+              HasSubstr("| Path-X | Copy | Avg (LRA, 6 tasks) | Avg (S4, 7 tasks, FAIL=50) |\n"));
+  EXPECT_THAT(md, HasSubstr("Avg (LRA) = mean of the 6 tasks without Path-X (LRA paper); Avg (S4) "
+                            "= mean of 7 tasks"));
+  EXPECT_THAT(md, HasSubstr("| Transformer | [1][2] | 36.37 | 64.27 | 57.46 | 42.44 | 71.40 | "
+                            "FAIL | — | 54.39 | 53.66 |\n"));
+  const TableRow* ours = FindRow(t, "s4d", true);
+  ASSERT_NE(ours, nullptr);
+  EXPECT_NEAR(*ours->lra_avg, 60.0, 1e-12);
+  EXPECT_NEAR(ours->s4_avg.value, (6 * 60.0 + 50) / 7, 1e-12);  // Path-X missing
 }
 
 TEST(AccuracyTableTest, CsvIsRectangularAndMachineReadable) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
@@ -32,15 +34,21 @@ const char* LraTaskDisplayName(LraTask task) {
   return "?";
 }
 
-namespace {
-// Lower case with '-' and ' ' folded into '_'.
-std::string Normalize(absl::string_view name) {
+std::string NormalizeTaskName(absl::string_view name) {
   return absl::StrReplaceAll(absl::AsciiStrToLower(name), {{"-", "_"}, {" ", "_"}});
 }
-}  // namespace
+
+bool TaskColumn::Matches(absl::string_view task) const {
+  const std::string n = NormalizeTaskName(task);
+  if (n == NormalizeTaskName(key)) return true;
+  for (const std::string& alias : aliases) {
+    if (n == NormalizeTaskName(alias)) return true;
+  }
+  return false;
+}
 
 std::optional<LraTask> ParseLraTask(absl::string_view name) {
-  const std::string n = Normalize(name);
+  const std::string n = NormalizeTaskName(name);
   if (n == "listops") return LraTask::kListOps;
   if (n == "text" || n == "imdb") return LraTask::kText;
   if (n == "retrieval" || n == "aan") return LraTask::kRetrieval;
@@ -50,25 +58,58 @@ std::optional<LraTask> ParseLraTask(absl::string_view name) {
   return std::nullopt;
 }
 
-bool IsFashionMnist(absl::string_view name) {
-  const std::string n = Normalize(name);
-  return n == "fashion_mnist" || n == "fashionmnist" || n == "fmnist";
+namespace {
+// The published tables' six columns under the papers' conventions: Path-X outside the LRA
+// average (LRA Table 1), all six in the S4 one (S4 Tables 4 and 10).
+const std::vector<TaskColumn>& PaperColumns() {
+  static const auto* columns = [] {
+    auto* v = new std::vector<TaskColumn>;
+    for (LraTask t : kLraTasks) {
+      TaskColumn c;
+      c.key = LraTaskKey(t);
+      c.display_name = LraTaskDisplayName(t);
+      c.in_lra_average = t != LraTask::kPathX;
+      c.in_s4_average = true;
+      c.published = t;
+      v->push_back(std::move(c));
+    }
+    return v;
+  }();
+  return *columns;
 }
+}  // namespace
 
 std::optional<double> LraAverage(const LraScores& scores) {
-  double sum = 0;
-  for (int t = 0; t < kNumLraTasks; ++t) {
-    if (static_cast<LraTask>(t) == LraTask::kPathX) continue;
-    if (scores[t].failed || !scores[t].value.has_value()) return std::nullopt;
-    sum += *scores[t].value;
-  }
-  return sum / 5.0;
+  return LraAverage(PaperColumns(), std::vector<TaskScore>(scores.begin(), scores.end()));
 }
 
 S4Average ComputeS4Average(const LraScores& scores) {
+  return ComputeS4Average(PaperColumns(), std::vector<TaskScore>(scores.begin(), scores.end()));
+}
+
+std::optional<double> LraAverage(const std::vector<TaskColumn>& columns,
+                                 const std::vector<TaskScore>& scores) {
+  double sum = 0;
+  int n = 0;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (!columns[i].in_lra_average) continue;
+    if (scores[i].failed || !scores[i].value.has_value()) return std::nullopt;
+    sum += *scores[i].value;
+    ++n;
+  }
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
+S4Average ComputeS4Average(const std::vector<TaskColumn>& columns,
+                           const std::vector<TaskScore>& scores) {
   S4Average avg;
   double sum = 0;
-  for (const TaskScore& s : scores) {
+  int n = 0;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (!columns[i].in_s4_average) continue;
+    ++n;
+    const TaskScore& s = scores[i];
     if (s.failed) {
       ++avg.failed;
       sum += kFailScore;
@@ -79,7 +120,7 @@ S4Average ComputeS4Average(const LraScores& scores) {
       sum += *s.value;
     }
   }
-  avg.value = sum / kNumLraTasks;
+  if (n > 0) avg.value = sum / n;
   return avg;
 }
 

@@ -1,12 +1,17 @@
-// The six LRA tasks and the table conventions of the LRA literature.
+// The six LRA tasks of the published tables and the table conventions of the LRA literature.
 //
-// Two averages are in use (/work/shared/reference/LRA.md section 3.1, last bullet):
-//   LRA (Tay et al. 2021, Table 1): the mean of the 5 tasks ListOps, Text, Retrieval, Image,
-//     Pathfinder; Path-X is left out because every model failed it.
-//   S4 (Gu et al. 2022): the mean of all 6 tasks, with a failed task (chance, "FAIL"/"✗")
-//     counted as 50. Under it the LRA Transformer scores 53.66 instead of 54.39.
-// Our tables print both. For our own rows a missing task also counts as 50 under S4 (the row
-// says how many cells were substituted), while the LRA average needs all 5 tasks.
+// Two averages are in use:
+//   LRA (Tay et al., "Long Range Arena", ICLR 2021, arXiv:2011.04006, Table 1, "Avg"): the mean
+//     of the 5 tasks ListOps, Text, Retrieval, Image, Pathfinder; Path-X is left out because
+//     every model failed it.
+//   S4 (Gu, Goel, Re, "Efficiently Modeling Long Sequences with Structured State Spaces", ICLR
+//     2022, arXiv:2111.00396, Tables 4 and 10): the mean of all 6 tasks, with a failed task
+//     (chance, "FAIL"/"✗") counted as 50. Under it the LRA Transformer scores 53.66 (Table 10)
+//     instead of the 54.39 of LRA Table 1.
+// Our tables print both. Published rows are averaged over the paper's six tasks (LraScores); our
+// rows over the columns the task specs put in each average (TaskColumn, from tasks/*/spec.textproto
+// `report`). For our own rows a missing task also counts as 50 under S4 (the row says how many
+// cells were substituted), while the LRA average needs all of its tasks.
 #ifndef LRA_HARNESS_REPORT_CONVENTIONS_H_
 #define LRA_HARNESS_REPORT_CONVENTIONS_H_
 
@@ -37,8 +42,24 @@ const char* LraTaskDisplayName(LraTask task);
 // case-insensitive. nullopt for anything else (e.g. fashion_mnist, which is not an LRA task).
 std::optional<LraTask> ParseLraTask(absl::string_view name);
 
-// True for "fashion_mnist" and its aliases: the extra column of our rows.
-bool IsFashionMnist(absl::string_view name);
+// Lower case with '-' and ' ' read as '_': how task names and aliases are compared.
+std::string NormalizeTaskName(absl::string_view name);
+
+// One task column of the accuracy table: what a task spec's `report` block says
+// (tasks/task_spec.proto, ReportSpec). TaskColumnsFromSpecs() (task_columns.h) makes them.
+struct TaskColumn {
+  std::string key;           // the task registry key, e.g. "listops"; also the CSV column
+  std::string display_name;  // "ListOps"
+  bool extra = false;        // after the averages, "<display_name> (extra)"; only when it has runs
+  bool in_lra_average = false;
+  bool in_s4_average = false;
+  std::vector<std::string> aliases;  // other names result files use, e.g. "imdb"
+  // The published tables' field for this task (published.proto AccuracyRow), if any.
+  std::optional<LraTask> published;
+  // True when `task` (a result file's task field) names this column: its key or an alias,
+  // compared with NormalizeTaskName.
+  bool Matches(absl::string_view task) const;
+};
 
 // One cell, in percent.
 struct TaskScore {
@@ -58,6 +79,14 @@ struct S4Average {
 };
 // Mean of all 6 tasks, FAIL or missing = 50.
 S4Average ComputeS4Average(const LraScores& scores);
+
+// The same two averages over our columns: `scores[i]` is column i's. The LRA average is the mean
+// of the in_lra_average columns, nullopt unless all have a number; the S4 average the mean of
+// the in_s4_average columns with FAIL or missing = 50 (value 0 when no column is in it).
+std::optional<double> LraAverage(const std::vector<TaskColumn>& columns,
+                                 const std::vector<TaskScore>& scores);
+S4Average ComputeS4Average(const std::vector<TaskColumn>& columns,
+                           const std::vector<TaskScore>& scores);
 
 struct MeanStd {
   double mean = 0;

@@ -42,7 +42,8 @@ TEST(ConventionsTest, S4AverageCountsFailAsFifty) {
   EXPECT_DOUBLE_EQ(a.value, 200.0 / 6.0);
   EXPECT_EQ(a.failed, 1);
   EXPECT_EQ(a.missing, 0);
-  // The LRA.md 3.1 trap: the LRA Transformer is 54.39 under LRA and 53.66 under S4.
+  // The averaging trap: the LRA Transformer is 54.39 under LRA (arXiv:2011.04006, Table 1) and
+  // 53.66 under S4 (arXiv:2111.00396, Table 10).
   LraScores t = Row(36.37, 64.27, 57.46, 42.44, 71.40);
   EXPECT_NEAR(*LraAverage(t), 54.388, 1e-9);
   EXPECT_NEAR(ComputeS4Average(t).value, 53.656666666666666, 1e-9);
@@ -88,9 +89,35 @@ TEST(ConventionsTest, TaskNamesAndAliases) {
   EXPECT_EQ(ParseLraTask("path_x"), LraTask::kPathX);
   EXPECT_EQ(ParseLraTask("pathx"), LraTask::kPathX);
   EXPECT_FALSE(ParseLraTask("fashion_mnist").has_value());
-  EXPECT_TRUE(IsFashionMnist("fashion-mnist"));
   for (LraTask t : kLraTasks) EXPECT_EQ(ParseLraTask(LraTaskKey(t)), t);
   for (LraTask t : kLraTasks) EXPECT_EQ(ParseLraTask(LraTaskDisplayName(t)), t);
+}
+
+// A column matches its key and aliases the way result files spell them.
+TEST(ConventionsTest, TaskColumnMatchesKeyAndAliases) {
+  TaskColumn c;
+  c.key = "fashion_mnist";
+  c.aliases = {"fmnist"};
+  EXPECT_TRUE(c.Matches("Fashion-MNIST"));
+  EXPECT_TRUE(c.Matches("FMNIST"));
+  EXPECT_FALSE(c.Matches("mnist"));
+}
+
+// Over columns, each average takes exactly the columns the specs put in it.
+TEST(ConventionsTest, ColumnAveragesFollowTheColumnFlags) {
+  std::vector<TaskColumn> columns(3);
+  columns[0].in_lra_average = columns[0].in_s4_average = true;
+  columns[1].in_s4_average = true;  // like Path-X
+  // columns[2]: an extra task, in neither
+  std::vector<TaskScore> scores(3);
+  scores[0].value = 60;
+  scores[2].value = 99;
+  EXPECT_DOUBLE_EQ(*LraAverage(columns, scores), 60.0);
+  const S4Average s4 = ComputeS4Average(columns, scores);
+  EXPECT_DOUBLE_EQ(s4.value, (60.0 + 50) / 2);
+  EXPECT_EQ(s4.missing, 1);
+  scores[0].failed = true;
+  EXPECT_FALSE(LraAverage(columns, scores).has_value());
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// LRA's byte-level text encoding (tfds ByteTextEncoder, LRA.md sections 1.3 and 1.4): each
+// LRA's byte-level text encoding (tfds ByteTextEncoder in long-range-arena@cd31e5c,
+// lra_benchmarks/text_classification/input_pipeline.py and matching/input_pipeline.py): each
 // UTF-8 byte b becomes id b + 1 (id 0 is padding), vocabulary 257, no other tokens.
 #ifndef LRA_TASKS_COMMON_BYTES_H_
 #define LRA_TASKS_COMMON_BYTES_H_

@@ -1,4 +1,5 @@
-// Image: CIFAR-10 to sequential grayscale (LRA.md section 1.5).
+// Image: CIFAR-10 to sequential grayscale (long-range-arena@cd31e5c,
+// lra_benchmarks/image/input_pipeline.py, get_cifar10_datasets; tasks/README.md).
 //
 // Sources:
 //   cifar_binary: cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin, records of 1 label byte

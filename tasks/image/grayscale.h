@@ -1,4 +1,5 @@
-// tf.image.rgb_to_grayscale on uint8 pixels, bit for bit (LRA.md section 1.5).
+// tf.image.rgb_to_grayscale on uint8 pixels, bit for bit (long-range-arena@cd31e5c,
+// lra_benchmarks/image/input_pipeline.py, get_cifar10_datasets: tf.image.rgb_to_grayscale).
 //
 // TensorFlow converts uint8 to float32 by multiplying with float32(1/255), takes the dot product
 // with the float32 weights [0.2989, 0.5870, 0.1140], and converts back by multiplying with

@@ -17,7 +17,8 @@ bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-// The three split files; LRA names them basic_<split>.tsv (LRA.md section 1.2).
+// The three split files; LRA names them basic_<split>.tsv (long-range-arena@cd31e5c,
+// lra_benchmarks/listops/input_pipeline.py, get_datasets: task_name + '_<split>.tsv').
 constexpr const char* kSplits[] = {"train", "val", "test"};
 
 std::string SplitFile(const std::string& dir, absl::string_view split) {

@@ -1,4 +1,5 @@
-// ListOps from the LRA release TSV files (LRA.md section 1.2).
+// ListOps from the LRA release TSV files (long-range-arena@cd31e5c,
+// lra_benchmarks/listops/input_pipeline.py; tasks/README.md).
 //
 //   listops-1000/basic_{train,val,test}.tsv, header "Source<TAB>Target", e.g.
 //   ( ( ( [MAX 2 ) 9 ) ] )<TAB>9   ->  tokens [MAX 2 9 X  ->  ids 2 8 15 5 (encoding "lra")

@@ -16,7 +16,7 @@ using ::lra::tasks::testing::Tokens;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Writes a listops-1000 folder in the release format (LRA.md section 1.2).
+// Writes a listops-1000 folder in the release format (tasks/README.md).
 std::string WriteFixture(const std::string& name, const std::string& train_extra = "") {
   const std::string dir = TestDir(name);
   EXPECT_TRUE(MakeDirs(dir).ok());

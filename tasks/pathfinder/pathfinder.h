@@ -1,4 +1,5 @@
-// Pathfinder (32x32) and Path-X (128x128) from the PNG + metadata tree (LRA.md section 1.6):
+// Pathfinder (32x32) and Path-X (128x128) from the PNG + metadata tree (long-range-arena@cd31e5c,
+// lra_benchmarks/data/pathfinder.py and image/input_pipeline.py; formats in tasks/README.md):
 //
 //   <difficulty folder>/metadata/<b>.npy   plain text despite the name, one line per image:
 //                                          "imgs/<b> sample_<i>.png <i> <label> ..."

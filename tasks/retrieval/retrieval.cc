@@ -45,8 +45,9 @@ constexpr int kMaxWords = 560;
 absl::StatusOr<int> AanEncoder::Encode(absl::string_view text, const std::string& where,
                                        google::protobuf::RepeatedField<int32_t>* ids) {
   if (chars_ != nullptr) return chars_->Encode(text, max_length_, where, ids, &unknown_);
-  // Cut to the first max_source_bytes bytes, then encode and truncate (LRA.md 1.4). The
-  // recorded length is after the byte cut: the length the LRA pipeline sees.
+  // Cut to the first max_source_bytes bytes, then encode and truncate (long-range-arena@cd31e5c,
+  // matching/input_pipeline.py: `s.numpy()[:10000]`). The recorded length is after the byte
+  // cut: the length the LRA pipeline sees.
   return EncodeBytes(text.substr(0, max_source_bytes_), max_length_, ids);
 }
 

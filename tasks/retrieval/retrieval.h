@@ -1,4 +1,5 @@
-// Retrieval: byte-level AAN document matching (LRA.md section 1.4).
+// Retrieval: byte-level AAN document matching (long-range-arena@cd31e5c,
+// lra_benchmarks/matching/input_pipeline.py; tasks/README.md).
 //
 // Source: tsv_data/new_aan_pairs.{train,eval,test}.tsv, no header, tab-separated without
 // quoting: label, id1, id2, text1, text2. The label is parsed as a float and cast to int (LRA

@@ -182,7 +182,8 @@ absl::StatusOr<Plan> PlanAclImdb(const TaskContext& context, const std::string& 
       return absl::OkStatus();
     };
     for (const Review& r : train) LRA_RETURN_IF_ERROR(convert(r, {"train"}));
-    // LRA evaluates on the test set during training too: val = test (LRA.md 1.3).
+    // LRA evaluates on the test set during training too: val = test
+    // (long-range-arena@cd31e5c, text_classification/input_pipeline.py, get_imdb_dataset).
     for (const Review& r : test) LRA_RETURN_IF_ERROR(convert(r, {"val", "test"}));
     encoder.Report(stats);
     return absl::OkStatus();
@@ -232,7 +233,7 @@ absl::StatusOr<Plan> PlanTfdsImdb(const TaskContext& context, const std::string&
             LRA_RETURN_IF_ERROR(encoder.Encode(text, /*strip=*/false, where, &e));
             ++stats->examples;
             if (is_train) return sink->Add("train", e);
-            LRA_RETURN_IF_ERROR(sink->Add("val", e));  // val = test (LRA.md 1.3)
+            LRA_RETURN_IF_ERROR(sink->Add("val", e));  // val = test (get_imdb_dataset)
             return sink->Add("test", e);
           }));
       LRA_RETURN_IF_ERROR(CheckBothClasses(counts, split.name, split.shards.front()));

@@ -1,4 +1,5 @@
-// Text: byte-level IMDb (LRA.md section 1.3).
+// Text: byte-level IMDb (long-range-arena@cd31e5c,
+// lra_benchmarks/text_classification/input_pipeline.py, get_imdb_dataset; tasks/README.md).
 //
 // Sources:
 //   aclimdb: the Stanford aclImdb/ folder, {train,test}/{neg,pos}/<id>_<rating>.txt. Each
