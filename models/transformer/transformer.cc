@@ -41,6 +41,7 @@ struct Config {
   PoolKind pool;
   HeadKind head;
   RetrievalHeadKind retrieval;
+  AttentionFn attention;  // null: core's dense or blocked attention (`blocked`)
 };
 
 class Layer {
@@ -63,19 +64,31 @@ class Layer {
       return lra::Dropout(v, c_.dropout, training, rng);
     };
     Var h = ln1_.Forward(x, training);
+    const std::vector<int32_t> lens(lengths, lengths + x.dim(0));
+    if (c_.attention) {
+      Var a = c_.attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), lens, mask, c_.heads,
+                           training ? c_.attention_dropout : 0.0f, rng);
+      return Mlp(lra::Add(x, drop(o_.Forward(a))), training, rng);
+    }
     AttentionConfig att;
     att.heads = c_.heads;
     att.algorithm = c_.blocked ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
     att.dropout = training ? c_.attention_dropout : 0.0f;
-    Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h),
-                           std::vector<int32_t>(lengths, lengths + x.dim(0)), att, mask, &rng);
-    Var y = lra::Add(x, drop(o_.Forward(a)));
+    Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), lens, att, mask, &rng);
+    return Mlp(lra::Add(x, drop(o_.Forward(a))), training, rng);
+  }
+
+ private:
+  // y + Dropout(W2 Dropout(GELU(LN(y) W1 + b1)) + b2).
+  Var Mlp(const Var& y, bool training, Rng& rng) const {
+    auto drop = [&](const Var& v) {
+      return lra::Dropout(v, c_.dropout, training, rng);
+    };
     Var m = w1_.Forward(ln2_.Forward(y, training));
     m = drop(lra::Gelu(m, c_.gelu_tanh ? lra::GeluKind::kTanh : lra::GeluKind::kErf));
     return lra::Add(y, drop(w2_.Forward(m)));
   }
 
- private:
   Config c_;
   Norm ln1_, ln2_;
   LinearLayer q_, k_, v_, o_, w1_, w2_;
@@ -209,9 +222,15 @@ class TransformerModel : public Model {
   RetrievalHead dual_;
 };
 
-absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Options& o,
-                                              uint64_t seed) {
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& model,
+                                                         const TaskInfo& task, const Options& o,
+                                                         uint64_t seed, AttentionFn attention) {
   Config c;
+  c.attention = std::move(attention);
+  if (!c.attention && !o.Has("attention"))
+    return absl::InternalError(absl::StrCat(model, ": no attention option and no AttentionFn"));
   c.d_model = o.Int("d_model");
   c.n_layers = o.Int("n_layers");
   c.heads = o.Int("heads");
@@ -222,7 +241,7 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   c.attention_dropout = static_cast<float>(o.Float("attention_dropout"));
   c.positions = o.String("positions");
   c.cls = o.Bool("cls");
-  c.blocked = o.String("attention") == "blocked";
+  c.blocked = !c.attention && o.String("attention") == "blocked";
   c.gelu_tanh = o.Bool("gelu_tanh");
   c.decay_all = o.Bool("decay_all");
   std::string pool = o.String("pool");
@@ -240,26 +259,24 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
     c.retrieval = RetrievalHeadKind::kNli;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "transformer: retrieval_head '", rh, "': expected lra (the released code) or nli"));
+        model, ": retrieval_head '", rh, "': expected lra (the released code) or nli"));
   }
   if (c.pool == PoolKind::kCls && !c.cls)
-    return absl::InvalidArgumentError("transformer: pool=cls needs cls=true");
+    return absl::InvalidArgumentError(absl::StrCat(model, ": pool=cls needs cls=true"));
   if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 2)
     return absl::InvalidArgumentError(absl::StrCat(
-        "transformer: need d_model >= 1, mlp_dim >= 2 and qkv_dim (", c.qkv_dim,
+        model, ": need d_model >= 1, mlp_dim >= 2 and qkv_dim (", c.qkv_dim,
         ") divisible by heads (", c.heads, ")"));
   if (c.max_len < 1)
-    return absl::InvalidArgumentError(
-        "transformer: max_len is 0 and the task has no max_length; set max_len");
+    return absl::InvalidArgumentError(absl::StrCat(
+        model, ": max_len is 0 and the task has no max_length; set max_len"));
   if (c.dropout < 0 || c.dropout >= 1)
-    return absl::InvalidArgumentError("transformer: dropout must be in [0, 1)");
+    return absl::InvalidArgumentError(absl::StrCat(model, ": dropout must be in [0, 1)"));
   if (c.attention_dropout < 0 || c.attention_dropout >= 1)
-    return absl::InvalidArgumentError(absl::StrCat("transformer: attention_dropout (",
+    return absl::InvalidArgumentError(absl::StrCat(model, ": attention_dropout (",
                                                    c.attention_dropout, ") must be in [0, 1)"));
   return std::unique_ptr<Model>(new TransformerModel(task, c, seed));
 }
-
-}  // namespace
 
 std::vector<OptionSpec> TransformerOptions() {
   return {
@@ -309,8 +326,8 @@ std::vector<OptionSpec> TransformerOptions() {
 //    1024 tokens (//harness:memory_check_test prints it).
 constexpr double kTokenH = 16, kTokenM = 8, kTokenQ = 10, kScore = 2;
 
-MemoryEstimate EstimateTransformer(const TaskInfo& task, const Options& o, int64_t batch,
-                                   int64_t length) {
+MemoryEstimate EstimateTransformerEncoder(const TaskInfo& task, const Options& o, int64_t batch,
+                                          int64_t length, double keys_per_query) {
   const double h = o.Int("d_model"), layers = o.Int("n_layers"), heads = o.Int("heads");
   const double q = o.Int("qkv_dim") > 0 ? o.Int("qkv_dim") : h, m = o.Int("mlp_dim");
   const double k = task.num_classes, docs = task.pair ? 2 : 1;
@@ -324,12 +341,24 @@ MemoryEstimate EstimateTransformer(const TaskInfo& task, const Options& o, int64
                             : h * m + m + m * k + k);
   const double tokens = docs * double(batch) * l;
   double per_layer = tokens * (kTokenH * h + kTokenM * m + kTokenQ * q);
-  if (o.String("attention") == "dense") per_layer += kScore * docs * double(batch) * heads * l * l;
+  if (keys_per_query > 0) per_layer += kScore * docs * double(batch) * heads * l * keys_per_query;
   e.activations = layers * per_layer + 4 * tokens * h;
   return e;
 }
 
 namespace {
+MemoryEstimate EstimateTransformer(const TaskInfo& task, const Options& o, int64_t batch,
+                                   int64_t length) {
+  const double l = double(length) + (o.Bool("cls") ? 1 : 0);
+  return EstimateTransformerEncoder(task, o, batch, length,
+                                    o.String("attention") == "dense" ? l : 0);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Options& o,
+                                              uint64_t seed) {
+  return CreateTransformer("transformer", task, o, seed);
+}
+
 ModelInfo Info() {
   ModelInfo info;
   info.estimate = EstimateTransformer;

@@ -31,13 +31,44 @@
 #ifndef LRA_MODELS_TRANSFORMER_TRANSFORMER_H_
 #define LRA_MODELS_TRANSFORMER_TRANSFORMER_H_
 
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "core/random.h"
+#include "core/tape.h"
 #include "models/model.h"
 
 namespace lra::models::transformer {
 
 std::vector<OptionSpec> TransformerOptions();
+
+// The hook for efficient-attention variants of this encoder (models/local, ...): one layer's
+// attention over q, k, v [B, L, qkv_dim] with `heads` heads, the lengths [B] and the flax mask
+// (empty or [B, L], models' PadMask: a 0 marks a masked query and key), the attention dropout
+// rate (0 outside training) and the dropout stream. Returns [B, L, qkv_dim].
+using AttentionFn = std::function<Var(const Var& q, const Var& k, const Var& v,
+                                      const std::vector<int32_t>& lengths,
+                                      const std::vector<uint8_t>& mask, int heads, float dropout,
+                                      Rng& rng)>;
+
+// The Transformer of this file from its options: TransformerOptions(), of which a variant may
+// drop "attention" (then `attention` must be set) and add its own. A null `attention` uses
+// core's dense or blocked attention, as the "attention" option says. Error messages name
+// `model` (the registered name).
+absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& model,
+                                                         const TaskInfo& task, const Options& o,
+                                                         uint64_t seed,
+                                                         AttentionFn attention = nullptr);
+
+// The memory of one training step (harness/README.md "Memory estimate") with each query
+// attending to `keys_per_query` saved probabilities per head (dense: L; local: the window;
+// 0: O(L) state, as blocked attention).
+MemoryEstimate EstimateTransformerEncoder(const TaskInfo& task, const Options& o, int64_t batch,
+                                          int64_t length, double keys_per_query);
 
 // The fixed sinusoidal table [length, dim]: sin on even, cos on odd features,
 // div_term = exp(2i * -ln(10000) / dim) (common_layers.py sinusoidal_init at cd31e5c).
