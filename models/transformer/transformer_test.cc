@@ -1,6 +1,6 @@
 // Golden test for "transformer": a tiny fixed-seed model's logits and every parameter's gradient
-// equal an independent double-precision implementation of LRA's Transformer written below
-// (google-research/long-range-arena cd31e5c, lra_benchmarks/models/transformer/transformer.py
+// equal an independent double-precision implementation of LRA's Transformer (reference_model.h:
+// google-research/long-range-arena cd31e5c, lra_benchmarks/models/transformer/transformer.py
 // and models/layers/common_layers.py; flax's attention masking and LayerNorm epsilon 1e-6),
 // gradients by central differences of that reference. Tolerance as in s4_model_test.cc: float
 // chains of ~30 ops over sums of <= mlp_dim terms stay below ~1e-5 relative; 2e-4 (1 + max|ref|)
@@ -12,233 +12,32 @@
 #include <map>
 #include <random>
 #include <tuple>
+#include <utility>
 
 #include "core/random.h"
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
+#include "models/transformer/reference_model.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {
 namespace {
 
-using Vec = std::vector<double>;
-using Params = std::map<std::string, Vec>;
-
-Vec Lin(const Vec& x, int rows, int in, int out, const Vec& w, const Vec* b) {
-  Vec y(static_cast<size_t>(rows) * out);
-  for (int r = 0; r < rows; ++r)
-    for (int j = 0; j < out; ++j) {
-      double s = b ? (*b)[j] : 0.0;
-      for (int k = 0; k < in; ++k) s += x[r * in + k] * w[k * out + j];
-      y[r * out + j] = s;
-    }
-  return y;
-}
-
-Vec Ln(const Vec& x, int rows, int h, const Vec& g, const Vec& b, double eps) {
-  Vec y(x.size());
-  for (int r = 0; r < rows; ++r) {
-    double mu = 0, var = 0;
-    for (int j = 0; j < h; ++j) mu += x[r * h + j] / h;
-    for (int j = 0; j < h; ++j) var += (x[r * h + j] - mu) * (x[r * h + j] - mu) / h;
-    for (int j = 0; j < h; ++j) y[r * h + j] = (x[r * h + j] - mu) / std::sqrt(var + eps) * g[j] + b[j];
-  }
-  return y;
-}
-
-struct Cfg {
-  int h = 8, heads = 2, mlp = 16, layers = 2, vocab = 6, classes = 3;
-  bool cls = true, learned = true, mean_pool = false;
-  bool mask_pad = false;  // task.mask_pad_tokens: positions whose token is 0 are masked
-  double ln_eps = 1e-6;   // flax's LayerNorm epsilon
-};
-
-// Scores of masked query rows, frozen at the unperturbed parameters, per layer and row (see
-// RefEncode).
-using Frozen = std::map<std::pair<int, int>, Vec>;
-
-// The encoder, pooled: [B, H]. flax's masking: a query at a masked position (past the length,
-// or token 0 with mask_pad; the CLS row copies the first token's mask) has every score at
-// -1e10, so in fp32 its softmax is uniform over all L positions; flax's autodiff still passes
-// gradient through those scores (core/kernels/attention.h). The reference reproduces both with
-// P = softmax(s - s0) on such a row, where s0 are its scores at the unperturbed parameters:
-// uniform at that point, and its derivative there is the softmax Jacobian at the uniform P,
-// exactly what flax's autodiff computes. `frozen` records s0 when `record`, else replays them.
-Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& tok,
-              const std::vector<int32_t>& lens0, int B, int L0, Frozen& frozen, bool record,
-              int tower = 0) {
-  const int H = c.h, L = L0 + (c.cls ? 1 : 0), rows = B * L, d = H / c.heads;
-  Vec x(static_cast<size_t>(rows) * H);
-  std::vector<int> lens(B);
-  Vec sin_pe;
-  if (!c.learned) {
-    std::vector<float> pe = transformer::SinusoidalPositions(L, H);
-    // Independent check of the table's first entries is in SinusoidalTable below.
-    sin_pe.assign(pe.begin(), pe.end());
-  }
-  for (int b = 0; b < B; ++b) {
-    lens[b] = lens0[b] + (c.cls ? 1 : 0);
-    for (int t = 0; t < L; ++t)
-      for (int j = 0; j < H; ++j) {
-        double e = (c.cls && t == 0) ? p.at("cls")[j]
-                                     : p.at("encoder.embedding")[tok[b * L0 + t - (c.cls ? 1 : 0)] * H + j];
-        e += c.learned ? p.at("positions")[t * H + j] : sin_pe[t * H + j];
-        x[(b * L + t) * H + j] = e;
-      }
-  }
-  auto gelu = [](double v) {
-    return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-  };
-  for (int li = 0; li < c.layers; ++li) {
-    const std::string n = "layers." + std::to_string(li);
-    auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
-    Vec h = Ln(x, rows, H, P(".ln1.gamma"), P(".ln1.beta"), c.ln_eps);
-    Vec q = Lin(h, rows, H, H, P(".attn.q.w"), nullptr), k = Lin(h, rows, H, H, P(".attn.k.w"), nullptr),
-        v = Lin(h, rows, H, H, P(".attn.v.w"), nullptr);
-    Vec a(x.size(), 0.0);
-    for (int b = 0; b < B; ++b)
-      for (int hh = 0; hh < c.heads; ++hh)
-        for (int i = 0; i < L; ++i) {
-          // LRA's `inputs > 0` mask on queries and keys; the CLS row copies the first token's.
-          auto valid = [&](int j) {
-            return j < lens[b] &&
-                   !(c.mask_pad && tok[b * L0 + std::max(0, j - (c.cls ? 1 : 0))] == 0);
-          };
-          Vec s(L, 0.0), pr(L, 0.0);
-          for (int j = 0; j < L; ++j) {
-            double dot = 0;
-            for (int e = 0; e < d; ++e) dot += q[(b * L + i) * H + hh * d + e] * k[(b * L + j) * H + hh * d + e];
-            s[j] = dot / std::sqrt(double(d));
-          }
-          double mx = -1e300, z = 0;
-          if (valid(i)) {
-            for (int j = 0; j < L; ++j)
-              if (valid(j)) mx = std::max(mx, s[j]);
-            for (int j = 0; j < L; ++j) z += pr[j] = valid(j) ? std::exp(s[j] - mx) : 0.0;
-          } else {
-            Vec& s0 = frozen[{tower * 1000 + li, (b * c.heads + hh) * L + i}];
-            if (record) s0 = s;
-            for (int j = 0; j < L; ++j) z += pr[j] = std::exp(s[j] - s0[j]);
-          }
-          for (int j = 0; j < L; ++j)
-            for (int e = 0; e < d; ++e)
-              a[(b * L + i) * H + hh * d + e] += pr[j] / z * v[(b * L + j) * H + hh * d + e];
-        }
-    Vec o = Lin(a, rows, H, H, P(".attn.out.w"), nullptr);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-    Vec m = Lin(Ln(x, rows, H, P(".ln2.gamma"), P(".ln2.beta"), c.ln_eps), rows, H, c.mlp,
-                P(".mlp.w1.w"), &P(".mlp.w1.b"));
-    for (double& w : m) w = gelu(w);
-    Vec m2 = Lin(m, rows, c.mlp, H, P(".mlp.w2.w"), &P(".mlp.w2.b"));
-    for (size_t i = 0; i < x.size(); ++i) x[i] += m2[i];
-  }
-  x = Ln(x, rows, H, p.at("encoder_norm.gamma"), p.at("encoder_norm.beta"), c.ln_eps);
-  Vec pooled(static_cast<size_t>(B) * H, 0.0);
-  for (int b = 0; b < B; ++b)
-    for (int j = 0; j < H; ++j) {
-      if (c.mean_pool) {
-        for (int t = 0; t < lens[b]; ++t) pooled[b * H + j] += x[(b * L + t) * H + j] / lens[b];
-      } else {
-        pooled[b * H + j] = x[(b * L) * H + j];
-      }
-    }
-  return pooled;
-}
-
-Vec Relu(Vec x) {
-  for (double& w : x) w = w > 0 ? w : 0;
-  return x;
-}
-
-// LRA's classifier_head: Dense(mlp) -> ReLU -> Dense(classes).
-Vec Ref(const Cfg& c, const Params& p, const std::vector<int32_t>& tok,
-        const std::vector<int32_t>& lens0, int B, int L0, Frozen& frozen, bool record) {
-  Vec pooled = RefEncode(c, p, tok, lens0, B, L0, frozen, record);
-  Vec hd = Relu(Lin(pooled, B, c.h, c.mlp, p.at("head.hidden.w"), &p.at("head.hidden.b")));
-  return Lin(hd, B, c.mlp, c.classes, p.at("head.out.w"), &p.at("head.out.b"));
-}
-
-// Finite-difference gradients of `ref` (a function of the parameters; the first call records
-// the frozen scores) against the model's, for every parameter.
-void CheckGradients(const std::vector<Var>& vars, Params& p,
-                    const std::function<Vec(const Params&, bool record)>& ref,
-                    const std::vector<float>& r) {
-  ref(p, true);
-  for (const Var& v : vars) {
-    ASSERT_TRUE(v.has_grad()) << v.name();
-    std::vector<float> gr = v.grad().ToVector();
-    Vec& x = p[v.name()];
-    double gscale = 0, gerr = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double x0 = x[i], h = 1e-6;
-      x[i] = x0 + h;
-      Vec yp = ref(p, false);
-      x[i] = x0 - h;
-      Vec ym = ref(p, false);
-      x[i] = x0;
-      double num = 0;
-      for (size_t j = 0; j < r.size(); ++j) num += r[j] * (yp[j] - ym[j]) / (2 * h);
-      gscale = std::max(gscale, std::abs(num));
-      gerr = std::max(gerr, std::abs(num - gr[i]));
-    }
-    EXPECT_LE(gerr, 2e-4 * (1 + gscale)) << v.name();
-  }
-}
-
-Params ReadParams(Model& model, std::vector<Var>* vars) {
-  Params p;
-  for (const ParamGroup& grp : model.ParamGroups())
-    for (const Var& v : grp.params) {
-      std::vector<float> f = v.value().ToVector();
-      p[v.name()] = Vec(f.begin(), f.end());
-      if (vars) vars->push_back(v);
-    }
-  return p;
-}
-
-// max |ref - logits| / (1 + max |ref|).
-double RelErr(const Vec& ref, const Var& logits) {
-  double err = 0, scale = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::abs(ref[i]));
-    err = std::max(err, std::abs(ref[i] - logits.value().data<float>()[i]));
-  }
-  return err / (1 + scale);
-}
+using reference::Cfg;
+using reference::CheckGradients;
+using reference::Frozen;
+using reference::Lin;
+using reference::Params;
+using reference::ReadParams;
+using reference::Ref;
+using reference::RefEncode;
+using reference::RelErr;
+using reference::Relu;
+using reference::Vec;
 
 void RunGolden(const Cfg& c, std::map<std::string, std::string> opts) {
-  TaskInfo task{"toy", c.vocab, 0, c.classes, 5, false, false, "cls"};
-  task.mask_pad_tokens = c.mask_pad;
-  opts.insert({{"d_model", "8"}, {"heads", "2"}, {"mlp_dim", "16"}, {"n_layers", "2"},
-               {"dropout", "0"}});
-  auto model = CreateModel("transformer", task, opts, 11);
-  ASSERT_TRUE(model.ok()) << model.status();
-  const int B = 2, L = 5;
-  std::mt19937 g(5);
-  std::vector<int32_t> tok(B * L), lens = {5, 3};
-  for (auto& t : tok) t = 1 + static_cast<int32_t>(g() % (c.vocab - 1));
-  for (int t = 3; t < 5; ++t) tok[L + t] = 0;  // pads
-  if (c.mask_pad) {
-    // Pad tokens inside the sequence: tokens 0 and 2 of example 0 (so its CLS row is masked
-    // too); every token of example 1, whose attention rows are then all uniform.
-    tok[0] = tok[2] = 0;
-    for (int t = 0; t < 3; ++t) tok[L + t] = 0;
-  }
-  Rng rng(1);
-  Var logits = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, true, rng);
-  std::vector<Var> vars;
-  Params p = ReadParams(**model, &vars);
-  Frozen frozen;
-  Vec ref = Ref(c, p, tok, lens, B, L, frozen, true);
-  ASSERT_EQ(ref.size(), static_cast<size_t>(logits.numel()));
-  EXPECT_LE(RelErr(ref, logits), 2e-4) << "logits";
-  std::vector<float> r(ref.size());
-  for (auto& v : r) v = std::normal_distribution<float>()(g);
-  Backward(logits, Tensor::FromVector(logits.shape(), r));
-  CheckGradients(vars, p, [&](const Params& q, bool record) {
-    return Ref(c, q, tok, lens, B, L, frozen, record);
-  }, r);
+  reference::RunGolden("transformer", c, std::move(opts));
 }
 
 TEST(TransformerGolden, ClsLearnedPositionsDense) {
