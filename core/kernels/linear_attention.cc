@@ -1,0 +1,116 @@
+#include "core/kernels/linear_attention.h"
+
+#include <cmath>
+#include <cstdint>
+
+#include "Eigen/Core"
+#include "absl/base/internal/raw_logging.h"
+
+namespace lra {
+namespace kernels {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMatView = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
+using MatView = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+ConstMatView View(const float* p, int rows, int cols, int64_t stride) {
+  return ConstMatView(p, rows, cols, Eigen::OuterStride<>(stride));
+}
+MatView View(float* p, int rows, int cols, int64_t stride) {
+  return MatView(p, rows, cols, Eigen::OuterStride<>(stride));
+}
+
+// phi(x) = elu(x) + 1, and its derivative.
+RowMat Phi(const ConstMatView& x) {
+  return x.unaryExpr([](float t) { return t > 0 ? t + 1.0f : std::exp(t); });
+}
+RowMat PhiGrad(const ConstMatView& x) {
+  return x.unaryExpr([](float t) { return t > 0 ? 1.0f : std::exp(t); });
+}
+
+void Check(const LinearAttentionShape& s, const int* lengths) {
+  ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.head_dim >= 1,
+                 "LinearAttention: batch, length, heads and head_dim must be >= 1");
+  if (lengths)
+    for (int b = 0; b < s.batch; ++b)
+      ABSL_RAW_CHECK(lengths[b] >= 0 && lengths[b] <= s.length,
+                     "LinearAttention: lengths[b] must lie in [0, L]");
+}
+
+}  // namespace
+
+int64_t LinearAttentionSavedFloats(const LinearAttentionShape& s) {
+  return static_cast<int64_t>(s.batch) * s.heads * (int64_t{s.head_dim} * s.head_dim + s.head_dim);
+}
+
+void LinearAttentionForward(const LinearAttentionShape& s, const float* q, const float* k,
+                            const float* v, const int* lengths, float* out, float* saved) {
+  Check(s, lengths);
+  const int d = s.head_dim, l = s.length;
+  const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
+    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
+    const int len = lengths ? lengths[b] : l;
+    const int64_t off = int64_t{b} * l * stride + int64_t{h} * d;
+    MatView kv = View(saved + t * per, d, d, d);
+    Eigen::Map<Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
+    if (len > 0) {
+      const RowMat pk = Phi(View(k + off, len, d, stride));
+      kv.noalias() = pk.transpose() * View(v + off, len, d, stride);
+      ksum = pk.colwise().sum();
+    } else {
+      kv.setZero();
+      ksum.setZero();
+    }
+    const RowMat pq = Phi(View(q + off, l, d, stride));
+    const Eigen::VectorXf den = (pq * ksum.transpose()).array() + kLinearAttentionEps;
+    View(out + off, l, d, stride).noalias() = den.cwiseInverse().asDiagonal() * (pq * kv);
+  }
+}
+
+void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, const float* k,
+                             const float* v, const int* lengths, const float* out,
+                             const float* saved, const float* dout, float* dq, float* dk,
+                             float* dv) {
+  Check(s, lengths);
+  const int d = s.head_dim, l = s.length;
+  const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
+    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
+    const int len = lengths ? lengths[b] : l;
+    const int64_t off = int64_t{b} * l * stride + int64_t{h} * d;
+    const ConstMatView kv = View(saved + t * per, d, d, d);
+    const Eigen::Map<const Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
+    const ConstMatView qv = View(q + off, l, d, stride), g = View(dout + off, l, d, stride);
+    const RowMat pq = Phi(qv);
+    const Eigen::VectorXf inv =
+        ((pq * ksum.transpose()).array() + kLinearAttentionEps).inverse().matrix();
+    // out_i = num_i / den_i: dnum_i = g_i / den_i, dden_i = -(g_i . out_i) / den_i.
+    const RowMat gn = inv.asDiagonal() * g;
+    const Eigen::VectorXf gd =
+        -(View(out + off, l, d, stride).cwiseProduct(g).rowwise().sum().array() * inv.array())
+             .matrix();
+    // d phi(q_i) = KV dnum_i + ksum dden_i.
+    RowMat dpq = gn * kv.transpose() + gd * ksum;
+    View(dq + off, l, d, stride) = dpq.cwiseProduct(PhiGrad(qv));
+    // dKV = sum_i phi(q_i) dnum_i^T, dksum = sum_i phi(q_i) dden_i; keys j < len only.
+    const RowMat dkv = pq.transpose() * gn;
+    const Eigen::RowVectorXf dks = gd.transpose() * pq;
+    if (len > 0) {
+      const ConstMatView kk = View(k + off, len, d, stride);
+      const RowMat pk = Phi(kk);
+      View(dv + off, len, d, stride).noalias() = pk * dkv;
+      RowMat dpk = View(v + off, len, d, stride) * dkv.transpose();
+      dpk.rowwise() += dks;
+      View(dk + off, len, d, stride) = dpk.cwiseProduct(PhiGrad(kk));
+    }
+    for (int j = len; j < l; ++j)
+      for (int e = 0; e < d; ++e) dk[off + j * stride + e] = dv[off + j * stride + e] = 0.0f;
+  }
+}
+
+}  // namespace kernels
+}  // namespace lra
