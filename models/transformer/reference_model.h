@@ -55,6 +55,7 @@ struct Cfg {
   bool mask_pad = false;  // task.mask_pad_tokens: positions whose token is 0 are masked
   double ln_eps = 1e-6;   // flax's LayerNorm epsilon
   int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
+  bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
 };
 
 // Scores of masked query rows, frozen at the unperturbed parameters, per layer and row (see
@@ -100,7 +101,24 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
     Vec q = Lin(h, rows, H, H, P(".attn.q.w"), nullptr), k = Lin(h, rows, H, H, P(".attn.k.w"), nullptr),
         v = Lin(h, rows, H, H, P(".attn.v.w"), nullptr);
     Vec a(x.size(), 0.0);
-    for (int b = 0; b < B; ++b)
+    // Linear attention (core/kernels/linear_attention.h): out_i = sum_{j < len} w_ij v_j /
+    // (sum_{j < len} w_ij + 1e-6), w_ij = phi(q_i).phi(k_j), phi = elu + 1; no token mask, no
+    // 1/sqrt(d) scale.
+    auto phi = [](double t) { return t > 0 ? t + 1 : std::exp(t); };
+    for (int b = 0; b < B && c.linear; ++b)
+      for (int hh = 0; hh < c.heads; ++hh)
+        for (int i = 0; i < L; ++i) {
+          double den = 1e-6;
+          for (int j = 0; j < lens[b]; ++j) {
+            double w = 0;
+            for (int e = 0; e < d; ++e)
+              w += phi(q[(b * L + i) * H + hh * d + e]) * phi(k[(b * L + j) * H + hh * d + e]);
+            den += w;
+            for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] += w * v[(b * L + j) * H + hh * d + e];
+          }
+          for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] /= den;
+        }
+    for (int b = 0; b < B && !c.linear; ++b)
       for (int hh = 0; hh < c.heads; ++hh)
         for (int i = 0; i < L; ++i) {
           // LRA's `inputs > 0` mask on queries and keys; the CLS row copies the first token's.

@@ -238,7 +238,9 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
   c.mlp_dim = o.Int("mlp_dim");
   c.max_len = o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length;
   c.dropout = static_cast<float>(o.Float("dropout"));
-  c.attention_dropout = static_cast<float>(o.Float("attention_dropout"));
+  // A variant whose attention has no dropout (LRA's linear attention) drops the option.
+  c.attention_dropout =
+      o.Has("attention_dropout") ? static_cast<float>(o.Float("attention_dropout")) : 0.0f;
   c.positions = o.String("positions");
   c.cls = o.Bool("cls");
   c.blocked = !c.attention && o.String("attention") == "blocked";

@@ -56,7 +56,8 @@ using AttentionFn = std::function<Var(const Var& q, const Var& k, const Var& v,
                                       Rng& rng)>;
 
 // The Transformer of this file from its options: TransformerOptions(), of which a variant may
-// drop "attention" (then `attention` must be set) and add its own. A null `attention` uses
+// drop "attention" (then `attention` must be set) and "attention_dropout" (then 0) and add its
+// own. A null `attention` uses
 // core's dense or blocked attention, as the "attention" option says. Error messages name
 // `model` (the registered name).
 absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& model,
