@@ -5,21 +5,11 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
+#include "core/kernels/strided_view.h"
 
 namespace lra {
 namespace kernels {
 namespace {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMatView = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MatView = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-ConstMatView View(const float* p, int rows, int cols, int64_t stride) {
-  return ConstMatView(p, rows, cols, Eigen::OuterStride<>(stride));
-}
-MatView View(float* p, int rows, int cols, int64_t stride) {
-  return MatView(p, rows, cols, Eigen::OuterStride<>(stride));
-}
 
 // phi(x) = elu(x) + 1, and its derivative.
 RowMat Phi(const ConstMatView& x) {
@@ -38,6 +28,18 @@ void Check(const LinearAttentionShape& s, const int* lengths) {
                      "LinearAttention: lengths[b] must lie in [0, L]");
 }
 
+// fn(t, len, off) for every (batch, head) t = b * heads + h under OpenMP: len = the example's
+// length, off = the offset of (b, 0, h, 0) in the [B, L, heads, d] arrays.
+template <typename Fn>
+void ForEachHead(const LinearAttentionShape& s, const int* lengths, Fn fn) {
+  const int64_t stride = int64_t{s.heads} * s.head_dim;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
+    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
+    fn(t, lengths ? lengths[b] : s.length, int64_t{b} * s.length * stride + int64_t{h} * s.head_dim);
+  }
+}
+
 }  // namespace
 
 int64_t LinearAttentionSavedFloats(const LinearAttentionShape& s) {
@@ -49,11 +51,7 @@ void LinearAttentionForward(const LinearAttentionShape& s, const float* q, const
   Check(s, lengths);
   const int d = s.head_dim, l = s.length;
   const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
-    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
-    const int len = lengths ? lengths[b] : l;
-    const int64_t off = int64_t{b} * l * stride + int64_t{h} * d;
+  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t off) {
     MatView kv = View(saved + t * per, d, d, d);
     Eigen::Map<Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
     if (len > 0) {
@@ -67,7 +65,7 @@ void LinearAttentionForward(const LinearAttentionShape& s, const float* q, const
     const RowMat pq = Phi(View(q + off, l, d, stride));
     const Eigen::VectorXf den = (pq * ksum.transpose()).array() + kLinearAttentionEps;
     View(out + off, l, d, stride).noalias() = den.cwiseInverse().asDiagonal() * (pq * kv);
-  }
+  });
 }
 
 void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, const float* k,
@@ -77,11 +75,7 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
   Check(s, lengths);
   const int d = s.head_dim, l = s.length;
   const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
-    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
-    const int len = lengths ? lengths[b] : l;
-    const int64_t off = int64_t{b} * l * stride + int64_t{h} * d;
+  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t off) {
     const ConstMatView kv = View(saved + t * per, d, d, d);
     const Eigen::Map<const Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
     const ConstMatView qv = View(q + off, l, d, stride), g = View(dout + off, l, d, stride);
@@ -109,7 +103,7 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
     }
     for (int j = len; j < l; ++j)
       for (int e = 0; e < d; ++e) dk[off + j * stride + e] = dv[off + j * stride + e] = 0.0f;
-  }
+  });
 }
 
 }  // namespace kernels

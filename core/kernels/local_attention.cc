@@ -8,21 +8,11 @@
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/philox.h"
+#include "core/kernels/strided_view.h"
 
 namespace lra {
 namespace kernels {
 namespace {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatView = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using ConstMatView = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-MatView View(float* p, int rows, int cols, int64_t stride) {
-  return MatView(p, rows, cols, Eigen::OuterStride<>(stride));
-}
-ConstMatView View(const float* p, int rows, int cols, int64_t stride) {
-  return ConstMatView(p, rows, cols, Eigen::OuterStride<>(stride));
-}
 
 void CheckShape(const LocalAttentionShape& s, float rate) {
   ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.head_dim >= 1 && s.block >= 1,
