@@ -45,18 +45,6 @@ std::string RepoRoot() {
   return fs::current_path(ec).string();
 }
 
-absl::StatusOr<std::string> RepoFile(absl::string_view relative) {
-  fs::path p = fs::path(RepoRoot()) / std::string(relative);
-  std::error_code ec;
-  if (!fs::exists(p, ec)) {
-    return absl::NotFoundError(absl::StrCat("no file '", relative, "' under the repository root '",
-                                            RepoRoot(),
-                                            "'; run lra through `bazel run //:lra -- ...` or "
-                                            "from the repository root"));
-  }
-  return p.string();
-}
-
 bool RegisterEmbeddedFiles(const EmbeddedFile* files, size_t count) {
   for (size_t i = 0; i < count; ++i) Embedded().emplace(files[i].path, files[i].text);
   return true;

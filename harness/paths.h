@@ -39,9 +39,6 @@ std::string SourceTree();
 // --runs_dir default to when lra runs outside a source tree).
 std::string RepoRoot();
 
-// `relative` under RepoRoot(); NotFoundError naming both when it does not exist.
-absl::StatusOr<std::string> RepoFile(absl::string_view relative);
-
 // One file compiled into the binary: its path relative to the repository root, and its text.
 struct EmbeddedFile {
   const char* path;
