@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -19,7 +19,6 @@
 
 namespace lra::harness {
 
-namespace fs = std::filesystem;
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
@@ -41,12 +40,13 @@ std::string OverrideFile(absl::string_view dir, absl::string_view task, absl::st
   return absl::StrCat(dir, "/", task, ".", tier, ".textproto");
 }
 
-// The one place that maps a config's repository-relative name to its content: today the file
-// under RepoRoot() (harness/paths.h). Parses it into *layer; false when there is no such file.
+// The one place that maps a config's repository-relative name to its content: the source
+// tree's file, or outside one the copy embedded in the binary (the rule is in harness/paths.h).
+// Parses it into *layer; false when there is no such config.
 absl::StatusOr<bool> ReadConfig(const std::string& relative, RunConfig* layer) {
-  absl::StatusOr<std::string> path = RepoFile(relative);
-  if (!path.ok()) return false;
-  LRA_RETURN_IF_ERROR(ParseTextProtoFile(*path, layer));
+  LRA_ASSIGN_OR_RETURN(std::optional<RepoText> file, ReadRepoFile(relative));
+  if (!file.has_value()) return false;
+  LRA_RETURN_IF_ERROR(ParseTextProto(file->text, file->name, layer));
   return true;
 }
 
@@ -137,15 +137,12 @@ std::vector<std::string> ConfigLayers(absl::string_view task, absl::string_view 
 
 std::vector<std::string> ConfigNames(absl::string_view configs_dir) {
   std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry :
-       fs::directory_iterator(fs::path(RepoRoot()) / std::string(configs_dir), ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file(ec) && absl::EndsWith(name, ".textproto")) {
-      names.push_back(name.substr(0, name.size() - std::string(".textproto").size()));
+  constexpr absl::string_view kExtension = ".textproto";
+  for (const std::string& file : ListRepoFolder(configs_dir)) {
+    if (absl::EndsWith(file, kExtension)) {
+      names.push_back(file.substr(0, file.size() - kExtension.size()));
     }
   }
-  std::sort(names.begin(), names.end());
   return names;
 }
 
@@ -172,7 +169,8 @@ absl::StatusOr<RunConfig> ResolveRunConfigIn(absl::string_view configs_dir,
     std::vector<std::string> tiers = ConfigTiers("harness/tiers");
     return absl::NotFoundError(absl::StrCat("unknown tier '", tier, "': no ", defaults_file,
                                             ". Tiers: ", absl::StrJoin(tiers, ", "),
-                                            "; recipe sets: v3, v4"));
+                                            "; recipe sets: v3, v4 (configs read from ",
+                                            RepoFilesOrigin(), ")"));
   }
   LRA_RETURN_IF_ERROR(CheckNoRunIdentity(defaults_file, config));
   LRA_ASSIGN_OR_RETURN(std::vector<RunConfig> layers,
@@ -322,24 +320,21 @@ absl::Status ValidateRunConfig(const RunConfig& config) {
 }
 
 absl::StatusOr<Suite> LoadSuite(absl::string_view name_or_path) {
-  std::string path(name_or_path);
-  if (!absl::EndsWith(path, ".textproto")) {
-    absl::StatusOr<std::string> found = RepoFile(absl::StrCat("harness/suites/", path, ".textproto"));
-    if (!found.ok()) {
-      std::vector<std::string> names;
-      std::error_code ec;
-      for (const auto& e : fs::directory_iterator(fs::path(RepoRoot()) / "harness/suites", ec)) {
-        names.push_back(e.path().stem().string());
-      }
-      std::sort(names.begin(), names.end());
-      return absl::NotFoundError(absl::StrCat("unknown suite '", name_or_path,
-                                              "'. Suites: ", absl::StrJoin(names, ", "),
-                                              ", or a path to a .textproto file"));
-    }
-    path = *found;
-  }
   Suite suite;
-  LRA_RETURN_IF_ERROR(ParseTextProtoFile(path, &suite));
+  // A path is read from disk; a name by the rule of harness/paths.h.
+  if (absl::EndsWith(name_or_path, ".textproto")) {
+    LRA_RETURN_IF_ERROR(ParseTextProtoFile(std::string(name_or_path), &suite));
+    return suite;
+  }
+  const std::string relative = absl::StrCat("harness/suites/", name_or_path, ".textproto");
+  LRA_ASSIGN_OR_RETURN(std::optional<RepoText> file, ReadRepoFile(relative));
+  if (!file.has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "unknown suite '", name_or_path, "'. Suites: ",
+        absl::StrJoin(ConfigNames("harness/suites"), ", "),
+        ", or a path to a .textproto file (suites read from ", RepoFilesOrigin(), ")"));
+  }
+  LRA_RETURN_IF_ERROR(ParseTextProto(file->text, file->name, &suite));
   return suite;
 }
 

@@ -16,6 +16,10 @@
 // tier names its recipe set that way. One level only, and no task override beside it.
 // task, model and tier come from the request, never from a file (a file that sets one is an
 // error).
+//
+// Every file here is named by its path in the repository and read by the rule of
+// harness/paths.h: the source tree's file when lra runs in one, else the copy compiled into the
+// binary (so an installed lra finds them). LoadSuite reads a path (ending .textproto) from disk.
 #ifndef LRA_HARNESS_CONFIG_H_
 #define LRA_HARNESS_CONFIG_H_
 

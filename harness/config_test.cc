@@ -1,5 +1,6 @@
 #include "harness/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "harness/paths.h"
 
 namespace lra::harness {
 namespace {
@@ -260,6 +262,102 @@ TEST(Config, UnknownModelIsNamed) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(c.status().message().find("unknown model 'nosuchmodel'"), std::string::npos)
       << c.status();
+}
+
+// Outside any source tree for the life of the object: no Bazel variables, and a working
+// directory without harness/tiers (a binary started from anywhere, or installed).
+class NoSourceTree {
+ public:
+  NoSourceTree() : old_cwd_(std::filesystem::current_path()) {
+    for (const char* name : {"TEST_SRCDIR", "BUILD_WORKSPACE_DIRECTORY"}) {
+      if (const char* v = std::getenv(name)) saved_[name] = v;
+      unsetenv(name);
+    }
+    std::filesystem::path dir = std::filesystem::path(std::getenv("TEST_TMPDIR")) / "elsewhere";
+    std::filesystem::create_directories(dir);
+    std::filesystem::current_path(dir);
+  }
+  ~NoSourceTree() {
+    std::filesystem::current_path(old_cwd_);
+    for (const auto& [name, value] : saved_) setenv(name.c_str(), value.c_str(), 1);
+  }
+
+ private:
+  std::filesystem::path old_cwd_;
+  std::map<std::string, std::string> saved_;
+};
+
+// With no source tree, names resolve to the configs compiled into the binary (:embedded_configs,
+// linked into this test as into lra): the tiers, every model's configs and the suites.
+TEST(Config, OutsideASourceTreeTheEmbeddedConfigsAreRead) {
+  NoSourceTree outside;
+  EXPECT_EQ(SourceTree(), "");
+  EXPECT_EQ(ConfigTiers("harness/tiers"), (std::vector<std::string>{"paper", "small", "smoke"}));
+  const std::vector<std::string> bag = ConfigNames("models/bag/configs");
+  EXPECT_NE(std::find(bag.begin(), bag.end(), "pathx.smoke"), bag.end());
+  // Sub-folders are not files of the folder: s4's configs are in configs/s4 and configs/s4d.
+  EXPECT_TRUE(ConfigNames("models/s4/configs").empty());
+  EXPECT_EQ(ConfigTiers("models/s4/configs/s4d"),
+            (std::vector<std::string>{"paper", "small", "smoke", "v3", "v4"}));
+
+  // bag's smoke base over the smoke tier (harness/tiers/smoke.textproto: steps 12, seed 1;
+  // models/bag/configs/smoke.textproto: steps 20, d_model=16).
+  absl::StatusOr<RunConfig> c =
+      ResolveRunConfigIn("models/bag/configs", "listops", "bag", "smoke", RunConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->train().steps(), 20);
+  EXPECT_EQ(c->train().seed(), 1u);
+  absl::StatusOr<std::map<std::string, std::string>> options = ModelOptionMap(*c);
+  ASSERT_TRUE(options.ok());
+  EXPECT_EQ(options->at("d_model"), "16");
+
+  c = ResolveRunConfigIn("models/bag/configs", "listops", "bag", "huge", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("Tiers: paper, small, smoke;"), std::string::npos)
+      << c.status();
+  EXPECT_NE(c.status().message().find("embedded in this binary"), std::string::npos)
+      << c.status();
+
+  absl::StatusOr<Suite> suite = LoadSuite("smoke");
+  ASSERT_TRUE(suite.ok()) << suite.status();
+  EXPECT_EQ(suite->name(), "smoke");
+  suite = LoadSuite("no_such_suite");
+  EXPECT_NE(suite.status().message().find("Suites: paper, quick, smoke,"), std::string::npos)
+      << suite.status();
+}
+
+// Inside a source tree its files are the configs, although the binary embeds others: a tier the
+// tree lacks is unknown, and an edited file is read as it is now.
+TEST(Config, InASourceTreeItsFilesWinOverTheEmbeddedOnes) {
+  FakeRepo repo("tree_wins");
+  repo.Write("harness/tiers/smoke.textproto", "train { steps: 3 }\n");
+  repo.Write("models/bag/configs/smoke.textproto", "");
+  absl::StatusOr<RunConfig> c =
+      ResolveRunConfigIn("models/bag/configs", "listops", "bag", "smoke", RunConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->train().steps(), 3);
+  EXPECT_EQ(ConfigTiers("harness/tiers"), std::vector<std::string>{"smoke"});
+  EXPECT_EQ(ConfigNames("models/bag/configs"), std::vector<std::string>{"smoke"});
+  c = ResolveRunConfigIn("models/bag/configs", "listops", "bag", "paper", RunConfig());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("Tiers: smoke;"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("the source tree"), std::string::npos) << c.status();
+}
+
+// A working directory holding harness/tiers is a source tree (lra started in the repository
+// root); one without is not.
+TEST(Config, TheWorkingDirectoryIsASourceTreeWhenItHoldsTheTiers) {
+  NoSourceTree outside;
+  const std::filesystem::path tree =
+      std::filesystem::path(std::getenv("TEST_TMPDIR")) / "cwd_tree";
+  std::filesystem::create_directories(tree / "harness" / "tiers");
+  std::ofstream(tree / "harness" / "tiers" / "mine.textproto") << "train { steps: 7 }\n";
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(tree);
+  EXPECT_EQ(SourceTree(), tree.string());
+  EXPECT_EQ(ConfigTiers("harness/tiers"), std::vector<std::string>{"mine"});
+  std::filesystem::current_path(before);
+  EXPECT_EQ(SourceTree(), "");
 }
 
 RunConfig ValidConfig() {
