@@ -348,7 +348,8 @@ void MambaRecurrent::Step(const int32_t* tokens, float* logits) {
 // direction: the norm output, in_proj's [x | z] (2E), the conv output (E), x_proj's R + 2N,
 // dt (E), the scan output (E) and its checkpoints (N E / 64), the reverse copies, out_proj's
 // H, the residual, and every one of them again as a gradient: kTokenFloats * E per token is
-// a conservative bound (E = 2H by default).
+// a conservative bound (E = 2H by default). Measured: 1.45x the peak RSS at batch 8 x 1024
+// tokens, d_model 64, 2 bidirectional layers (//harness:memory_check_test prints it).
 constexpr double kTokenFloats = 16;
 
 MemoryEstimate Estimate(const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {

