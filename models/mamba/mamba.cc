@@ -52,6 +52,7 @@
 #include "models/common/layers.h"
 #include "models/registry.h"
 #include "models/rnn/reverse.h"
+#include "models/rnn/streaming.h"
 
 namespace lra::models::mamba {
 namespace {
@@ -250,10 +251,9 @@ class MambaRecurrent : public RecurrentModel {
  private:
   MambaModel* model_;
   int streams_ = 0;
-  int64_t count_ = 0;
   std::vector<LayerState> states_;
   Tensor features_;
-  std::vector<double> sum_;
+  RunningMeanHead mean_;
 };
 
 class MambaModel : public Model {
@@ -317,11 +317,10 @@ absl::Status MambaRecurrent::Reset(int num_streams) {
   if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
   NoGrad no_grad;
   streams_ = num_streams;
-  count_ = 0;
   states_.assign(model_->blocks_.size(), LayerState());
   for (size_t i = 0; i < states_.size(); ++i) model_->blocks_[i].ResetState(states_[i], streams_);
   features_ = Tensor::Zeros({streams_, model_->cfg_.d_model});
-  sum_.assign(static_cast<size_t>(streams_) * model_->cfg_.d_model, 0.0);
+  mean_.Reset(streams_, model_->cfg_.d_model);
   return absl::OkStatus();
 }
 
@@ -332,16 +331,7 @@ void MambaRecurrent::Step(const int32_t* tokens, float* logits) {
   for (int s = 0; s < streams_; ++s) model_->encoder_.EncodeToken(tokens[s], x.data<float>() + s * h);
   for (size_t i = 0; i < model_->blocks_.size(); ++i) x = model_->blocks_[i].Step(states_[i], x);
   features_ = model_->final_norm_.Forward(Constant(x)).value();
-  ++count_;
-  const float* f = features_.data<float>();
-  for (size_t i = 0; i < sum_.size(); ++i) sum_[i] += f[i];
-  if (logits == nullptr) return;
-  // Head on the running mean (the training-mode mean pool of the prefix).
-  Tensor pooled = Tensor::Empty({streams_, h});
-  for (size_t i = 0; i < sum_.size(); ++i)
-    pooled.data<float>()[i] = static_cast<float>(sum_[i] / count_);
-  Var out = model_->head_.Forward(Constant(pooled));
-  std::memcpy(logits, out.value().data<float>(), out.numel() * sizeof(float));
+  mean_.Add(features_, model_->head_, logits);
 }
 
 // The memory of one training step (harness/README.md "Memory estimate"), per layer and

@@ -27,6 +27,7 @@
 #include "models/common/layers.h"
 #include "models/registry.h"
 #include "models/rnn/reverse.h"
+#include "models/rnn/streaming.h"
 
 namespace lra::models::rnn {
 namespace {
@@ -106,10 +107,9 @@ class RnnRecurrent : public RecurrentModel {
  private:
   RnnModel* model_;
   int streams_ = 0;
-  int64_t count_ = 0;
   std::vector<Tensor> h_, c_;  // per layer [S, H]
   Tensor features_;
-  std::vector<double> sum_;
+  RunningMeanHead mean_;
 };
 
 class RnnModel : public Model {
@@ -167,7 +167,6 @@ int RnnRecurrent::feature_dim() const { return model_->feature_dim(); }
 absl::Status RnnRecurrent::Reset(int num_streams) {
   if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
   streams_ = num_streams;
-  count_ = 0;
   const int h = model_->cfg_.d_model;
   h_.assign(model_->layers_.size(), Tensor());
   c_.assign(model_->layers_.size(), Tensor());
@@ -176,7 +175,7 @@ absl::Status RnnRecurrent::Reset(int num_streams) {
     c_[i] = Tensor::Zeros({streams_, h});
   }
   features_ = Tensor::Zeros({streams_, feature_dim()});
-  sum_.assign(static_cast<size_t>(streams_) * feature_dim(), 0.0);
+  mean_.Reset(streams_, feature_dim());
   return absl::OkStatus();
 }
 
@@ -187,16 +186,7 @@ void RnnRecurrent::Step(const int32_t* tokens, float* logits) {
   for (int s = 0; s < streams_; ++s) model_->encoder_.EncodeToken(tokens[s], x.data<float>() + s * h);
   for (size_t i = 0; i < model_->layers_.size(); ++i) x = model_->layers_[i].Step(x, h_[i], c_[i]);
   features_ = x;
-  ++count_;
-  const float* f = features_.data<float>();
-  for (size_t i = 0; i < sum_.size(); ++i) sum_[i] += f[i];
-  if (logits == nullptr) return;
-  // Head on the running mean (the training-mode mean pool of the prefix).
-  Tensor pooled = Tensor::Empty({streams_, feature_dim()});
-  for (size_t i = 0; i < sum_.size(); ++i)
-    pooled.data<float>()[i] = static_cast<float>(sum_[i] / count_);
-  Var out = model_->head_.Forward(Constant(pooled));
-  std::memcpy(logits, out.value().data<float>(), out.numel() * sizeof(float));
+  mean_.Add(features_, model_->head_, logits);
 }
 
 // The memory of one training step (harness/README.md "Memory estimate"), per layer and

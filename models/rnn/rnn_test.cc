@@ -5,7 +5,7 @@
 // direction starts at the last real token; gradients by central differences. Also: the
 // streaming mode equals the training forward, and the loss falls on a toy problem.
 //
-// Tolerance: as models/s4/s4_model_test.cc, max|a - b| <= 2e-4 (1 + max|b|): fp32 rounding of
+// Tolerance (models/rnn/golden_check.h): as models/s4/s4_model_test.cc, max|a - b| <= 2e-4 (1 + max|b|): fp32 rounding of
 // ~20 chained ops per step over <= 7 steps and 2 layers leaves ~1e-6 .. 1e-5 relative; a wrong
 // term shows at 1e-2 or more.
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
+#include "models/rnn/golden_check.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {
@@ -26,7 +27,7 @@ namespace {
 
 using Vec = std::vector<double>;
 using Mat = std::vector<Vec>;
-using Params = std::map<std::string, Vec>;
+using Params = testing::RefParams;
 
 struct RefCfg {
   bool lstm;
@@ -121,62 +122,17 @@ class RnnGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(RnnGolden, LogitsAndGradientsMatchDoubleReference) {
   const GoldenCase& gc = GetParam();
-  const RefCfg& c = gc.cfg;
   const int vocab = 6;
-  TaskInfo task{"toy", vocab, 0, c.classes, 16, false, false, "mean"};
+  TaskInfo task{"toy", vocab, 0, gc.cfg.classes, 16, false, false, "mean"};
   auto model = CreateModel(gc.model, task, gc.options, /*seed=*/5);
   ASSERT_TRUE(model.ok()) << model.status();
   const int B = 3, L = 7;
   std::mt19937 g(3);
   std::vector<int32_t> tok(B * L), lens = {7, 4, 2};  // real ids past each length
   for (auto& t : tok) t = static_cast<int32_t>(g() % vocab);
-  Rng rng(1);
-  Var logits = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, /*training=*/true, rng);
-  Params p;
-  std::vector<Var> vars;
-  for (const ParamGroup& grp : (*model)->ParamGroups())
-    for (const Var& v : grp.params) {
-      const float* f = v.value().data<float>();
-      p[v.name()] = Vec(f, f + v.numel());
-      vars.push_back(v);
-    }
-  Vec ref = RefLogits(c, p, tok, lens, B, L);
-  ASSERT_EQ(ref.size(), static_cast<size_t>(logits.numel()));
-  double scale = 0, err = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::abs(ref[i]));
-    err = std::max(err, std::abs(ref[i] - logits.value().data<float>()[i]));
-  }
-  EXPECT_LE(err, 2e-4 * (1 + scale)) << "logits";
-  std::vector<float> r(ref.size());
-  for (auto& v : r) v = std::normal_distribution<float>()(g);
-  Backward(logits, Tensor::FromVector(logits.shape(), r));
-  auto loss = [&](const Params& q) {
-    Vec y = RefLogits(c, q, tok, lens, B, L);
-    double s = 0;
-    for (size_t i = 0; i < y.size(); ++i) s += r[i] * y[i];
-    return s;
-  };
-  int checked = 0;
-  for (const Var& v : vars) {
-    ASSERT_TRUE(v.has_grad()) << v.name();
-    const float* gr = v.grad().data<float>();
-    Vec& x = p[v.name()];
-    double gscale = 0, gerr = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double x0 = x[i], h = 1e-6 * std::max(1.0, std::abs(x0));
-      x[i] = x0 + h;
-      const double lp = loss(p);
-      x[i] = x0 - h;
-      const double lm = loss(p);
-      x[i] = x0;
-      const double num = (lp - lm) / (2 * h);
-      gscale = std::max(gscale, std::abs(num));
-      gerr = std::max(gerr, std::abs(num - gr[i]));
-      ++checked;
-    }
-    EXPECT_LE(gerr, 2e-4 * (1 + gscale)) << v.name() << " gradient";
-  }
+  const int checked = testing::CheckGoldenLogitsAndGradients(
+      **model, Batch{B, L, tok.data(), lens.data()},
+      [&](const Params& p) { return RefLogits(gc.cfg, p, tok, lens, B, L); }, /*seed=*/9);
   EXPECT_GT(checked, 100);
 }
 
@@ -205,33 +161,7 @@ TEST(RnnModel, StreamingEqualsTrainingForward) {
   for (const char* name : {"lstm", "gru"}) {
     auto model = CreateModel(name, task, {{"d_model", "32"}, {"n_layers", "3"}}, 7);
     ASSERT_TRUE(model.ok()) << model.status();
-    const int B = 2, L = 200;
-    std::mt19937 g(4);
-    std::vector<int32_t> tok(B * L);
-    for (auto& t : tok) t = static_cast<int32_t>(g() % 256);
-    std::vector<int32_t> lens = {137, L};
-    Rng rng(1);
-    NoGrad ng;
-    Var full = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, false, rng);
-    RecurrentModel* rec = (*model)->Recurrent();
-    ASSERT_NE(rec, nullptr);
-    ASSERT_TRUE(rec->Reset(B).ok());
-    std::vector<float> out(B * 10), at137(10);
-    for (int t = 0; t < L; ++t) {
-      const int32_t step_tok[2] = {tok[t], tok[L + t]};
-      rec->Step(step_tok, out.data());
-      if (t == 136) std::copy(out.begin(), out.begin() + 10, at137.begin());
-    }
-    // fp32 rounding over 3 layers x 200 steps: 1e-4 relative to the largest logit (as S4's
-    // conv == recurrent check).
-    double scale = 0, err = 0;
-    const float* f = full.value().data<float>();
-    for (int k = 0; k < 10; ++k) {
-      scale = std::max({scale, std::abs(double{f[k]}), std::abs(double{f[10 + k]})});
-      err = std::max({err, std::abs(double{f[k]} - at137[k]), std::abs(double{f[10 + k]} - out[10 + k])});
-    }
-    EXPECT_GT(scale, 0);
-    EXPECT_LE(err, 1e-4 * scale) << name << ": forward vs streaming";
+    testing::CheckStreamingEqualsForward(**model, name);
   }
 }
 
