@@ -91,6 +91,9 @@ TEST(MemoryCheck, EstimateIsWithinAFactorOfTheMeasuredPeak) {
       {"s4", 8, {"d_model=64", "n_layers=2", "d_state=64", "bidirectional=true"}},
       // The bag keeps one [B, L, H] tensor: a larger batch and width lift it above the noise.
       {"bag", 32, {"d_model=128", "mlp_dim=128"}},
+      {"mamba", 8, {"d_model=64", "n_layers=2", "bidirectional=true"}},
+      {"lstm", 8, {"d_model=64", "n_layers=2", "bidirectional=true"}},
+      {"gru", 8, {"d_model=64", "n_layers=2", "bidirectional=true"}},
   };
   const int length = 1024;
   for (const Case& c : cases) {

@@ -84,7 +84,8 @@ TEST(SuiteTest, RepositorySuitesNameKnownTasksAndModels) {
   }
 }
 
-// The smoke suite is every task with both models: the product spelled out, 14 runs.
+// The smoke suite is every task with s4d, the transformer and mamba (the product spelled out,
+// 21 runs), then lstm and gru on text.
 TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   absl::StatusOr<Suite> suite = LoadSuite("smoke");
   ASSERT_TRUE(suite.ok()) << suite.status();
@@ -92,8 +93,10 @@ TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   ASSERT_TRUE(runs.ok()) << runs.status();
   std::vector<std::pair<std::string, std::string>> want;
   for (const std::string& task : tasks::ListTasks()) {
-    for (const char* model : {"s4d", "transformer"}) want.emplace_back(task, model);
+    for (const char* model : {"s4d", "transformer", "mamba"}) want.emplace_back(task, model);
   }
+  want.emplace_back("text", "lstm");
+  want.emplace_back("text", "gru");
   EXPECT_EQ(Pairs(*runs), want);
 }
 
