@@ -171,10 +171,22 @@ void TruncateBatch(int max_length, datasets::Batch* batch) {
   if (!batch->tokens2.empty()) cut(batch->tokens2, batch->lengths2, &batch->length2);
 }
 
+// How a run's batches are split (TrainOptions, "Data parallelism"): P = processes x grad_accum
+// micro-batches, of which this process runs `per_rank`, starting at micro-batch `first()`.
+struct MicroBatches {
+  dist::Group* group = &dist::Group::Solo();
+  int per_rank = 1;
+  int parts() const { return group->size() * per_rank; }
+  int first() const { return group->rank() * per_rank; }
+};
+
 // Evaluates on `split` without gradients: all of it, or with `max_examples` > 0 on a fixed
 // seeded sample of that size (the same sample at every evaluation and in every run; not the
-// first examples in file order, which a converter may have grouped by label).
-absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
+// first examples in file order, which a converter may have grouped by label). Each process
+// evaluates its micro-batches of every batch; the loss sums of the micro-batches are added in
+// micro-batch order, so the metrics depend on P alone and every process gets them.
+absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t max_examples,
+                                    const MicroBatches& mb = MicroBatches()) {
   datasets::ReaderOptions ro;
   ro.batch_size = s.config.train().batch_size();
   if (max_examples > 0) {
@@ -182,35 +194,48 @@ absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t 
     ro.seed = 0x5A3B1E;  // fixed: the sample must not depend on the run's seed
     ro.epoch = 0;
   }
+  ro.parts = mb.parts();
+  ro.first_part = mb.first();
+  ro.num_parts = mb.per_rank;
   LRA_ASSIGN_OR_RETURN(auto reader, datasets::DatasetReader::Open(s.data.dir, split, ro));
   NoGrad no_grad;
   Rng unused(0);
-  EvalResult stats;
-  double loss_sum = 0;
+  std::vector<double> loss_sums(mb.per_rank, 0.0);  // per micro-batch, over all batches
   int64_t correct = 0;
-  datasets::Batch batch;
-  while (max_examples == 0 || stats.examples < max_examples) {
-    LRA_ASSIGN_OR_RETURN(bool more, reader->Next(&batch));
+  int64_t examples = 0;  // rows of whole batches: the same in every process
+  std::vector<datasets::Batch> parts;
+  while (max_examples == 0 || examples < max_examples) {
+    LRA_ASSIGN_OR_RETURN(bool more, reader->NextParts(&parts));
     if (!more) break;
-    TruncateBatch(s.data.info.max_length, &batch);
-    if (max_examples > 0 && stats.examples + batch.batch_size > max_examples) {
-      // Keep exactly max_examples: shrink the batch in place (rows are contiguous).
-      int keep = static_cast<int>(max_examples - stats.examples);
+    const int drawn = parts[0].global_batch_size;
+    const int64_t kept =
+        max_examples > 0 ? std::min<int64_t>(drawn, max_examples - examples) : drawn;
+    for (int a = 0; a < mb.per_rank; ++a) {
+      datasets::Batch& batch = parts[a];
+      // Keep exactly max_examples: shrink the part in place (rows are contiguous).
+      const int begin = datasets::PartStart(drawn, mb.parts(), mb.first() + a);
+      const int keep = static_cast<int>(std::clamp<int64_t>(kept - begin, 0, batch.batch_size));
+      if (keep == 0) continue;
+      TruncateBatch(s.data.info.max_length, &batch);
       batch.batch_size = keep;
       batch.labels.resize(keep);
+      Var logits = s.model->Forward(ToModelBatch(batch), /*training=*/false, unused);
+      Var loss = CrossEntropy(logits, batch.labels);
+      loss_sums[a] += double(loss.value().item()) * keep;
+      correct += CountCorrect(logits.value(), batch.labels);
     }
-    Var logits = s.model->Forward(ToModelBatch(batch), /*training=*/false, unused);
-    Var loss = CrossEntropy(logits, batch.labels);
-    loss_sum += double(loss.value().item()) * batch.batch_size;
-    correct += CountCorrect(logits.value(), batch.labels);
-    stats.examples += batch.batch_size;
+    examples += kept;
   }
-  if (stats.examples == 0) {
+  if (examples == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("split '", split, "' of ", s.data.dir, " has no examples"));
   }
-  stats.loss = loss_sum / stats.examples;
-  stats.accuracy = double(correct) / stats.examples;
+  LRA_RETURN_IF_ERROR(mb.group->SumInOrder(absl::MakeSpan(loss_sums), mb.per_rank));
+  LRA_RETURN_IF_ERROR(mb.group->SumInRankOrder(absl::MakeSpan(&correct, 1)));
+  EvalResult stats;
+  stats.examples = examples;
+  stats.loss = loss_sums[0] / examples;
+  stats.accuracy = double(correct) / examples;
   return stats;
 }
 

@@ -173,6 +173,9 @@ absl::Status Group::SumInRankOrder(absl::Span<int64_t> data) { return SumInOrder
 absl::Status Group::SumInOrder(absl::Span<float> data, int per_rank) {
   return SumInOrderImpl(data, per_rank);
 }
+absl::Status Group::SumInOrder(absl::Span<double> data, int per_rank) {
+  return SumInOrderImpl(data, per_rank);
+}
 
 absl::Status Group::Broadcast(std::string* bytes) {
   if (size_ == 1) return absl::OkStatus();

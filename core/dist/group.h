@@ -73,6 +73,7 @@ class Group {
   // allgather (its summed slice), so per_rank > 1 costs more traffic than summing locally first;
   // that would group the additions by rank and make the bits depend on K.
   absl::Status SumInOrder(absl::Span<float> data, int per_rank);
+  absl::Status SumInOrder(absl::Span<double> data, int per_rank);
 
   // Rank 0's `bytes` on every rank.
   absl::Status Broadcast(std::string* bytes);
