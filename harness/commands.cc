@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/status_macros.h"
+#include "core/dist/group.h"
 #include "core/ops/matmul.h"
 #include "core/parallel.h"
 #include "harness/bench.h"
@@ -229,7 +230,14 @@ absl::Status TrainOne(const std::string& task, const std::string& model, const s
   TrainOptions options = BaseTrainOptions(stop);
   options.resume = resume;
   options.run_name = run_name;
-  LRA_ASSIGN_OR_RETURN(RunResult result, Train(config, options));
+  options.stop_after_step = absl::GetFlag(FLAGS_stop_after_step);
+  LRA_ASSIGN_OR_RETURN(options.group, dist::Group::World());
+  absl::StatusOr<RunResult> trained = Train(config, options);
+  // An error in one process of several ends them all: the others may be waiting in a collective.
+  if (!trained.ok() && options.group->size() > 1) options.group->Abort(trained.status());
+  LRA_RETURN_IF_ERROR(trained.status());
+  const RunResult& result = *trained;
+  if (!options.group->is_root()) return RunOutcome(result);
   const std::string run_dir = RunDir(config, options);
   absl::StatusOr<std::string> plot = report::WriteTrainingCurves(run_dir);
   if (!plot.ok()) std::fprintf(stderr, "  (no training-curve plot: %s)\n", std::string(plot.status().message()).c_str());
@@ -443,8 +451,11 @@ absl::StatusOr<int> ResolveThreads(int requested, int cores) {
 
 absl::Status InitProcess() {
   // Checked before any command runs, so a bad value leaves no run folder or dataset behind.
-  LRA_ASSIGN_OR_RETURN(const int threads,
-                       ResolveThreads(absl::GetFlag(FLAGS_threads), omp_get_num_procs()));
+  // Processes of one MPI job on this machine share its cores.
+  LRA_ASSIGN_OR_RETURN(
+      const int threads,
+      ResolveThreads(absl::GetFlag(FLAGS_threads),
+                     std::max(1, omp_get_num_procs() / dist::LocalProcessCount())));
   SetNumThreads(threads);
   const std::string precision = absl::GetFlag(FLAGS_matmul_precision);
   if (precision == "fp32") return SetMatmulPrecision(MatmulPrecision::kF32);
@@ -472,6 +483,14 @@ int ExitCode(const absl::Status& status) {
 }
 
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop) {
+  if (dist::LaunchedByMpi()) {
+    LRA_ASSIGN_OR_RETURN(dist::Group * world, dist::Group::World());
+    if (world->size() > 1 && command != "train") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "`lra ", command, "` runs in one process; under mpirun only `lra train` splits its "
+          "work over processes. Run it without mpirun"));
+    }
+  }
   if (command == "prepare") return PrepareCommand(stop);
   if (command == "tasks") return TasksCommand();
   if (command == "models") return ModelsCommand();

@@ -67,6 +67,10 @@ ABSL_FLAG(bool, resume, false,
           "train: continue the run from its last checkpoint (from step 0 if it has none yet); "
           "finishes bitwise equal to an uninterrupted run. The config must equal the run's "
           "config.txt (train.max_minutes may change); a run that does not exist is an error.");
+ABSL_FLAG(int64_t, stop_after_step, -1,
+          "train: stop cleanly after this many steps as a Ctrl-C would (last.ckpt, exit 130; "
+          "continue with --resume); -1 = never. For testing resume and for splitting a run "
+          "into jobs of a fixed number of steps.");
 ABSL_FLAG(std::string, run, "",
           "eval/export: run folder (or run name under --runs_dir) to evaluate or export.");
 ABSL_FLAG(std::string, checkpoint, "best",

@@ -35,6 +35,7 @@ ABSL_DECLARE_FLAG(std::string, dataset);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, run_name);
 ABSL_DECLARE_FLAG(bool, resume);
+ABSL_DECLARE_FLAG(int64_t, stop_after_step);
 ABSL_DECLARE_FLAG(std::string, run);
 ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, suite);

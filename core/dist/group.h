@@ -104,6 +104,11 @@ class Group {
 // Whether an MPI launcher started this process (without initialising anything).
 bool LaunchedByMpi();
 
+// How many processes of this job the launcher started on this machine (Open MPI's
+// OMPI_COMM_WORLD_LOCAL_SIZE, else MPI_LOCALNRANKS, else SLURM_NTASKS_PER_NODE); 1 when not
+// launched by MPI or the launcher does not say. Sets the default threads per process.
+int LocalProcessCount();
+
 }  // namespace lra::dist
 
 #endif  // LRA_CORE_DIST_GROUP_H_
