@@ -1,5 +1,7 @@
 #include "harness/commands.h"
 
+#include <glob.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -309,9 +311,29 @@ absl::Status ExportCommand(const std::atomic<bool>* stop) {
 
 // Both tables at once: test accuracy at the best-validation checkpoint (lra_table.*) and at
 // the last step (lra_table_last.*, what the original LRA code reports).
+// --runs_dirs with its patterns expanded (glob(3)), or --runs_dir.
+absl::StatusOr<std::vector<std::string>> TableRunsDirs() {
+  const std::vector<std::string> given = absl::GetFlag(FLAGS_runs_dirs);
+  if (given.empty()) return std::vector<std::string>{RunsDir()};
+  std::vector<std::string> dirs;
+  for (const std::string& pattern : given) {
+    glob_t matches;
+    const int rc = glob(UserPath(pattern).c_str(), GLOB_NOCHECK | GLOB_TILDE, nullptr, &matches);
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) dirs.push_back(matches.gl_pathv[i]);
+    }
+    globfree(&matches);
+    if (rc != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--runs_dirs: cannot expand '", pattern, "'"));
+    }
+  }
+  return dirs;
+}
+
 absl::Status TableCommand() {
+  LRA_ASSIGN_OR_RETURN(const std::vector<std::string> runs_dirs, TableRunsDirs());
   LRA_ASSIGN_OR_RETURN(report::TableFiles files,
-                       report::WriteLraTables(RunsDir(), ResultsDir(), {}));
+                       report::WriteLraTables(runs_dirs, ResultsDir(), {}));
   for (const std::string& w : files.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::fprintf(stderr, "accuracy tables from %d runs:\n", files.runs);
   for (const std::string& f : files.written) std::fprintf(stderr, "  %s\n", f.c_str());

@@ -8,6 +8,10 @@ ABSL_FLAG(std::string, data_dir, "",
           "Folder of prepared datasets (one sub-folder per dataset). Default: <repo>/data.");
 ABSL_FLAG(std::string, runs_dir, "",
           "Folder of training runs (one sub-folder per run). Default: <repo>/results/runs.");
+ABSL_FLAG(std::vector<std::string>, runs_dirs, {},
+          "table (and the table a suite ends with): build the tables from the runs under these "
+          "folders (comma-separated; shell-style patterns such as 'cluster/*/runs' are "
+          "expanded), e.g. runs gathered from several machines; default: --runs_dir.");
 ABSL_FLAG(std::string, results_dir, "",
           "Where `table`, `bench` and `suite` write tables and plots. Default: <repo>/results.");
 ABSL_FLAG(int32_t, threads, 0,

@@ -11,6 +11,7 @@
 // Where things go.
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, runs_dir);
+ABSL_DECLARE_FLAG(std::vector<std::string>, runs_dirs);
 ABSL_DECLARE_FLAG(std::string, results_dir);
 ABSL_DECLARE_FLAG(int32_t, threads);
 ABSL_DECLARE_FLAG(std::string, matmul_precision);
