@@ -27,12 +27,9 @@ std::shared_ptr<internal::Node> NewNode(Tensor value) {
 void AddInto(Tensor& dst, const Tensor& src) {
   LRA_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype())
       << "gradient " << src.shape().ToString() << " does not match " << dst.shape().ToString();
-  const int64_t n = dst.numel() * (dst.dtype() == DType::kC64 ? 2 : 1);
-  float* d = static_cast<float*>(dst.dtype() == DType::kC64 ? (void*)dst.data<c64>()
-                                                            : (void*)dst.data<float>());
-  const float* s = static_cast<const float*>(src.dtype() == DType::kC64
-                                                 ? (const void*)src.data<c64>()
-                                                 : (const void*)src.data<float>());
+  const int64_t n = RealCount(dst);
+  float* d = Reals(dst);
+  const float* s = Reals(src);
   ParallelFor(n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) d[i] += s[i];
   });

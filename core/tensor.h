@@ -188,6 +188,19 @@ const T* Tensor::data() const {
   return st_ ? static_cast<const T*>(st_->data) : nullptr;
 }
 
+// A float or complex tensor as the floats it holds (a c64 is two: real, imaginary): what
+// optimizers, gradient accumulation and gradient exchange work on.
+inline int64_t RealCount(const Tensor& t) {
+  return t.numel() * (t.dtype() == DType::kC64 ? 2 : 1);
+}
+inline float* Reals(Tensor& t) {
+  return t.dtype() == DType::kC64 ? reinterpret_cast<float*>(t.data<c64>()) : t.data<float>();
+}
+inline const float* Reals(const Tensor& t) {
+  return t.dtype() == DType::kC64 ? reinterpret_cast<const float*>(t.data<c64>())
+                                  : t.data<float>();
+}
+
 }  // namespace lra
 
 #endif  // LRA_CORE_TENSOR_H_

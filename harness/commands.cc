@@ -1,5 +1,7 @@
 #include "harness/commands.h"
 
+#include <glob.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +21,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/status_macros.h"
+#include "core/base/textproto.h"
+#include "core/dist/group.h"
 #include "core/ops/matmul.h"
 #include "core/parallel.h"
 #include "harness/bench.h"
@@ -26,6 +30,7 @@
 #include "harness/export.h"
 #include "harness/flags.h"
 #include "harness/paths.h"
+#include "harness/plan.h"
 #include "harness/progress.h"
 #include "harness/report/accuracy_table.h"
 #include "harness/report/bench_table.h"
@@ -221,33 +226,6 @@ void PrintResult(const RunResult& r, const std::string& run_dir) {
   if (!r.status_message().empty()) std::fprintf(stderr, "  %s\n", r.status_message().c_str());
 }
 
-absl::Status TrainOne(const std::string& task, const std::string& model, const std::string& tier,
-                      const RunConfig& overrides, const std::atomic<bool>* stop, bool resume,
-                      const std::string& run_name, RunResult* out) {
-  LRA_ASSIGN_OR_RETURN(RunConfig config, ResolveRunConfig(task, model, tier, overrides));
-  LRA_RETURN_IF_ERROR(ApplyFlagOverrides(&config));
-  TrainOptions options = BaseTrainOptions(stop);
-  options.resume = resume;
-  options.run_name = run_name;
-  LRA_ASSIGN_OR_RETURN(RunResult result, Train(config, options));
-  const std::string run_dir = RunDir(config, options);
-  absl::StatusOr<std::string> plot = report::WriteTrainingCurves(run_dir);
-  if (!plot.ok()) std::fprintf(stderr, "  (no training-curve plot: %s)\n", std::string(plot.status().message()).c_str());
-  PrintResult(result, run_dir);
-  if (out != nullptr) *out = result;
-  return RunOutcome(result);
-}
-
-absl::Status TrainCommand(const std::atomic<bool>* stop) {
-  const std::string task = absl::GetFlag(FLAGS_task), model = absl::GetFlag(FLAGS_model);
-  LRA_RETURN_IF_ERROR(RequireFlag(task, "task", "--task=listops"));
-  LRA_RETURN_IF_ERROR(RequireFlag(model, "model", "--model=s4d (see `lra models`)"));
-  LRA_RETURN_IF_ERROR(models::GetModel(model).status());
-  LRA_RETURN_IF_ERROR(tasks::GetTaskSpec(task).status());
-  return TrainOne(task, model, absl::GetFlag(FLAGS_tier), RunConfig(), stop,
-                  absl::GetFlag(FLAGS_resume), absl::GetFlag(FLAGS_run_name), nullptr);
-}
-
 // A path the user typed: under `bazel run` the process starts in the runfiles tree, so a
 // relative path is taken from the folder the command was started in (BUILD_WORKING_DIRECTORY).
 std::string UserPath(const std::string& path) {
@@ -255,6 +233,76 @@ std::string UserPath(const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute() || cwd == nullptr || *cwd == '\0') return path;
   return (fs::path(cwd) / path).string();
 }
+
+// A run that finished before (any status but INTERRUPTED) is kept: *kept is set and its recorded
+// result returned. Otherwise the run is trained, continued from its folder when it has one
+// (from step 0 when it has no checkpoint yet). What `lra suite` and `lra train --continue` do, so
+// a suite, a plan's job, or a resubmitted array element picks up where the last one stopped.
+absl::StatusOr<RunResult> ContinueRun(const RunConfig& config, TrainOptions options, bool* kept) {
+  const std::string run_dir = RunDir(config, options);
+  absl::StatusOr<RunResult> done =
+      report::ReadRunResult((fs::path(run_dir) / report::kResultFileName).string());
+  *kept = done.ok() && done->status() != INTERRUPTED;
+  if (*kept) return *done;
+  options.resume = fs::exists(fs::path(run_dir) / "config.txt");
+  return Train(config, options);
+}
+
+// `lra train` of a resolved config: --resume or --continue, --run_name, --stop_after_step, and
+// under mpirun the job's processes.
+absl::Status TrainResolved(const RunConfig& config, const std::atomic<bool>* stop) {
+  TrainOptions options = BaseTrainOptions(stop);
+  options.resume = absl::GetFlag(FLAGS_resume);
+  options.run_name = absl::GetFlag(FLAGS_run_name);
+  options.stop_after_step = absl::GetFlag(FLAGS_stop_after_step);
+  LRA_ASSIGN_OR_RETURN(options.group, dist::Group::World());
+  bool kept = false;
+  absl::StatusOr<RunResult> trained = absl::GetFlag(FLAGS_continue)
+                                          ? ContinueRun(config, options, &kept)
+                                          : Train(config, options);
+  // An error in one process of several ends them all: the others may be waiting in a collective.
+  if (!trained.ok() && options.group->size() > 1) options.group->Abort(trained.status());
+  LRA_RETURN_IF_ERROR(trained.status());
+  const RunResult& result = *trained;
+  const std::string run_dir = RunDir(config, options);
+  if (kept) {
+    if (options.group->is_root()) std::fprintf(stderr, "%s: done before, kept\n", run_dir.c_str());
+    return absl::OkStatus();
+  }
+  if (!options.group->is_root()) return RunOutcome(result);
+  absl::StatusOr<std::string> plot = report::WriteTrainingCurves(run_dir);
+  if (!plot.ok()) std::fprintf(stderr, "  (no training-curve plot: %s)\n", std::string(plot.status().message()).c_str());
+  PrintResult(result, run_dir);
+  return RunOutcome(result);
+}
+
+absl::Status TrainCommand(const std::atomic<bool>* stop) {
+  RunConfig config;
+  const std::string file = absl::GetFlag(FLAGS_config);
+  if (!file.empty()) {
+    // A whole config (a run's config.txt, a plan's configs/*.textproto): no tier lookup, so
+    // this works from any directory and without the source tree.
+    if (!absl::GetFlag(FLAGS_task).empty() || !absl::GetFlag(FLAGS_model).empty()) {
+      return absl::InvalidArgumentError(
+          "--config gives the task and model; drop --task and --model, or drop --config");
+    }
+    LRA_RETURN_IF_ERROR(ParseTextProtoFile(UserPath(file), &config));
+    if (config.task().empty() || config.model().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--config=", file, " names no task or model; use a run's config.txt or a plan's config"));
+    }
+  } else {
+    const std::string task = absl::GetFlag(FLAGS_task), model = absl::GetFlag(FLAGS_model);
+    LRA_RETURN_IF_ERROR(RequireFlag(task, "task", "--task=listops"));
+    LRA_RETURN_IF_ERROR(RequireFlag(model, "model", "--model=s4d (see `lra models`)"));
+    LRA_ASSIGN_OR_RETURN(config, ResolveRunConfig(task, model, absl::GetFlag(FLAGS_tier), {}));
+  }
+  LRA_RETURN_IF_ERROR(models::GetModel(config.model()).status());
+  LRA_RETURN_IF_ERROR(tasks::GetTaskSpec(config.task()).status());
+  LRA_RETURN_IF_ERROR(ApplyFlagOverrides(&config));
+  return TrainResolved(config, stop);
+}
+
 
 // --run: a run folder, or the name of one under --runs_dir.
 absl::StatusOr<std::string> RunFromFlag() {
@@ -301,9 +349,29 @@ absl::Status ExportCommand(const std::atomic<bool>* stop) {
 
 // Both tables at once: test accuracy at the best-validation checkpoint (lra_table.*) and at
 // the last step (lra_table_last.*, what the original LRA code reports).
+// --runs_dirs with its patterns expanded (glob(3)), or --runs_dir.
+absl::StatusOr<std::vector<std::string>> TableRunsDirs() {
+  const std::vector<std::string> given = absl::GetFlag(FLAGS_runs_dirs);
+  if (given.empty()) return std::vector<std::string>{RunsDir()};
+  std::vector<std::string> dirs;
+  for (const std::string& pattern : given) {
+    glob_t matches;
+    const int rc = glob(UserPath(pattern).c_str(), GLOB_NOCHECK | GLOB_TILDE, nullptr, &matches);
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) dirs.push_back(matches.gl_pathv[i]);
+    }
+    globfree(&matches);
+    if (rc != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--runs_dirs: cannot expand '", pattern, "'"));
+    }
+  }
+  return dirs;
+}
+
 absl::Status TableCommand() {
+  LRA_ASSIGN_OR_RETURN(const std::vector<std::string> runs_dirs, TableRunsDirs());
   LRA_ASSIGN_OR_RETURN(report::TableFiles files,
-                       report::WriteLraTables(RunsDir(), ResultsDir(), {}));
+                       report::WriteLraTables(runs_dirs, ResultsDir(), {}));
   for (const std::string& w : files.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::fprintf(stderr, "accuracy tables from %d runs:\n", files.runs);
   for (const std::string& f : files.written) std::fprintf(stderr, "  %s\n", f.c_str());
@@ -336,14 +404,11 @@ absl::Status BenchCommand(const std::atomic<bool>* stop) {
 
 // --- suite --------------------------------------------------------------------------------------
 
-absl::Status SuiteCommand(const std::atomic<bool>* stop) {
-  LRA_ASSIGN_OR_RETURN(Suite suite, LoadSuite(absl::GetFlag(FLAGS_suite)));
-  const std::vector<std::string> only = absl::GetFlag(FLAGS_only);
-  auto selected = [&](const std::string& task) {
-    return only.empty() || std::find(only.begin(), only.end(), task) != only.end();
-  };
-  const absl::Time start = absl::Now();
-  std::fprintf(stderr, "suite %s: %s\n", suite.name().c_str(), suite.description().c_str());
+// The suite's data preparation, for the tasks --only selects; release files a suite marks
+// optional are skipped (with a note) where they are absent.
+std::vector<tasks::PrepareOptions> SuitePrepares(const Suite& suite,
+                                                 const std::function<bool(const std::string&)>& selected) {
+  std::vector<tasks::PrepareOptions> out;
   for (const Suite::Prepare& p : suite.prepare()) {
     if (!selected(p.task())) continue;
     tasks::PrepareOptions o;
@@ -356,47 +421,97 @@ absl::Status SuiteCommand(const std::atomic<bool>* stop) {
       std::fprintf(stderr, "skipping %s: no release files at %s\n", o.task.c_str(), o.source.c_str());
       continue;
     }
-    LRA_RETURN_IF_ERROR(Prepare(o, stop));
+    out.push_back(o);
   }
-  int failures = 0, diverged = 0, cut_short = 0;
+  return out;
+}
+
+// Every run of the suite (for the tasks --only selects) as a resolved config: one per seed, the
+// flags' overrides applied.
+absl::StatusOr<std::vector<RunConfig>> SuiteRuns(
+    const Suite& suite, const std::function<bool(const std::string&)>& selected) {
+  std::vector<RunConfig> out;
   LRA_ASSIGN_OR_RETURN(const std::vector<Suite::Run> runs, ExpandSuiteRuns(suite));
   for (const Suite::Run& r : runs) {
     if (!selected(r.task())) continue;
     std::vector<uint64_t> seeds(r.seeds().begin(), r.seeds().end());
     if (seeds.empty()) seeds.push_back(0);
     for (uint64_t seed : seeds) {
-      if (stop->load()) return absl::CancelledError("interrupted; rerun the suite to continue");
       RunConfig overrides = r.overrides();
       if (seed != 0) overrides.mutable_train()->set_seed(seed);
       LRA_ASSIGN_OR_RETURN(RunConfig config,
                            ResolveRunConfig(r.task(), r.model(), r.tier(), overrides));
       LRA_RETURN_IF_ERROR(ApplyFlagOverrides(&config));
-      TrainOptions options = BaseTrainOptions(stop);
-      const std::string run_dir = RunDir(config, options);
-      absl::StatusOr<RunResult> done =
-          report::ReadRunResult((fs::path(run_dir) / report::kResultFileName).string());
-      if (done.ok() && done->status() != INTERRUPTED) {
-        std::fprintf(stderr, "%s: done before, kept\n", run_dir.c_str());
-        continue;
-      }
-      // A run folder with a config is continued (from step 0 when it has no checkpoint yet).
-      options.resume = fs::exists(fs::path(run_dir) / "config.txt");
-      absl::StatusOr<RunResult> result = Train(config, options);
-      if (!result.ok()) {
-        // A task whose data is not on this machine (CIFAR-10 without its release files) is
-        // skipped and leaves a gap in the table; any other error is a failure. Neither stops
-        // the other runs.
-        const bool skipped = absl::IsNotFound(result.status());
-        std::fprintf(stderr, "%s %s/%s: %s\n", skipped ? "skipped" : "FAILED", r.task().c_str(),
-                     r.model().c_str(), std::string(result.status().message()).c_str());
-        if (!skipped) ++failures;
-        continue;
-      }
-      (void)report::WriteTrainingCurves(run_dir);
-      PrintResult(*result, run_dir);
-      diverged += result->status() == DIVERGED;
-      cut_short += result->status() == CUT_SHORT;
+      out.push_back(std::move(config));
     }
+  }
+  return out;
+}
+
+// `lra suite --plan=DIR`: the suite written as commands for a cluster (harness/plan.h).
+absl::Status PlanSuite(const Suite& suite, const std::vector<tasks::PrepareOptions>& prepares,
+                       const std::vector<RunConfig>& runs) {
+  PlanOptions o;
+  o.dir = fs::absolute(UserPath(absl::GetFlag(FLAGS_plan))).lexically_normal().string();
+  o.suite = suite.name();
+  std::error_code ec;
+  o.lra = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return absl::InternalError(absl::StrCat("cannot find this binary: ", ec.message()));
+  o.data_dir = fs::absolute(DataDir()).lexically_normal().string();
+  o.runs_dir = fs::absolute(RunsDir()).lexically_normal().string();
+  o.results_dir = fs::absolute(ResultsDir()).lexically_normal().string();
+  o.threads = absl::GetFlag(FLAGS_plan_threads);
+  o.processes = absl::GetFlag(FLAGS_plan_processes);
+  o.max_parallel = absl::GetFlag(FLAGS_plan_max_parallel);
+  if (o.threads < 1 || o.processes < 1 || o.max_parallel < 0) {
+    return absl::InvalidArgumentError(
+        "--plan_threads and --plan_processes must be >= 1, --plan_max_parallel >= 0");
+  }
+  LRA_RETURN_IF_ERROR(WritePlan(o, prepares, runs));
+  std::fprintf(stderr, "plan of suite %s: %zu runs in %s (see its README.md)\n",
+               suite.name().c_str(), runs.size(), o.dir.c_str());
+  std::printf("%s\n", o.dir.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status SuiteCommand(const std::atomic<bool>* stop) {
+  LRA_ASSIGN_OR_RETURN(Suite suite, LoadSuite(absl::GetFlag(FLAGS_suite)));
+  const std::vector<std::string> only = absl::GetFlag(FLAGS_only);
+  const std::function<bool(const std::string&)> selected = [&](const std::string& task) {
+    return only.empty() || std::find(only.begin(), only.end(), task) != only.end();
+  };
+  const std::vector<tasks::PrepareOptions> prepares = SuitePrepares(suite, selected);
+  LRA_ASSIGN_OR_RETURN(const std::vector<RunConfig> runs, SuiteRuns(suite, selected));
+  if (!absl::GetFlag(FLAGS_plan).empty()) return PlanSuite(suite, prepares, runs);
+  const absl::Time start = absl::Now();
+  std::fprintf(stderr, "suite %s: %s\n", suite.name().c_str(), suite.description().c_str());
+  for (const tasks::PrepareOptions& p : prepares) LRA_RETURN_IF_ERROR(Prepare(p, stop));
+  int failures = 0, diverged = 0, cut_short = 0;
+  for (const RunConfig& config : runs) {
+    if (stop->load()) return absl::CancelledError("interrupted; rerun the suite to continue");
+    TrainOptions options = BaseTrainOptions(stop);
+    const std::string run_dir = RunDir(config, options);
+    bool kept = false;
+    absl::StatusOr<RunResult> result = ContinueRun(config, options, &kept);
+    if (kept) {
+      std::fprintf(stderr, "%s: done before, kept\n", run_dir.c_str());
+      continue;
+    }
+    if (!result.ok()) {
+      // A task whose data is not on this machine (CIFAR-10 without its release files) is
+      // skipped and leaves a gap in the table; any other error is a failure. Neither stops
+      // the other runs.
+      const bool skipped = absl::IsNotFound(result.status());
+      std::fprintf(stderr, "%s %s/%s: %s\n", skipped ? "skipped" : "FAILED",
+                   config.task().c_str(), config.model().c_str(),
+                   std::string(result.status().message()).c_str());
+      if (!skipped) ++failures;
+      continue;
+    }
+    (void)report::WriteTrainingCurves(run_dir);
+    PrintResult(*result, run_dir);
+    diverged += result->status() == DIVERGED;
+    cut_short += result->status() == CUT_SHORT;
   }
   if (stop->load()) return absl::CancelledError("interrupted; rerun the suite to continue");
   if (!suite.bench_lengths().empty()) {
@@ -443,8 +558,11 @@ absl::StatusOr<int> ResolveThreads(int requested, int cores) {
 
 absl::Status InitProcess() {
   // Checked before any command runs, so a bad value leaves no run folder or dataset behind.
-  LRA_ASSIGN_OR_RETURN(const int threads,
-                       ResolveThreads(absl::GetFlag(FLAGS_threads), omp_get_num_procs()));
+  // Processes of one MPI job on this machine share its cores.
+  LRA_ASSIGN_OR_RETURN(
+      const int threads,
+      ResolveThreads(absl::GetFlag(FLAGS_threads),
+                     std::max(1, omp_get_num_procs() / dist::LocalProcessCount())));
   SetNumThreads(threads);
   const std::string precision = absl::GetFlag(FLAGS_matmul_precision);
   if (precision == "fp32") return SetMatmulPrecision(MatmulPrecision::kF32);
@@ -472,6 +590,14 @@ int ExitCode(const absl::Status& status) {
 }
 
 absl::Status RunCommand(const std::string& command, const std::atomic<bool>* stop) {
+  if (dist::LaunchedByMpi()) {
+    LRA_ASSIGN_OR_RETURN(dist::Group * world, dist::Group::World());
+    if (world->size() > 1 && command != "train") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "`lra ", command, "` runs in one process; under mpirun only `lra train` splits its "
+          "work over processes. Run it without mpirun"));
+    }
+  }
   if (command == "prepare") return PrepareCommand(stop);
   if (command == "tasks") return TasksCommand();
   if (command == "models") return ModelsCommand();

@@ -8,6 +8,10 @@ ABSL_FLAG(std::string, data_dir, "",
           "Folder of prepared datasets (one sub-folder per dataset). Default: <repo>/data.");
 ABSL_FLAG(std::string, runs_dir, "",
           "Folder of training runs (one sub-folder per run). Default: <repo>/results/runs.");
+ABSL_FLAG(std::vector<std::string>, runs_dirs, {},
+          "table (and the table a suite ends with): build the tables from the runs under these "
+          "folders (comma-separated; shell-style patterns such as 'cluster/*/runs' are "
+          "expanded), e.g. runs gathered from several machines; default: --runs_dir.");
 ABSL_FLAG(std::string, results_dir, "",
           "Where `table`, `bench` and `suite` write tables and plots. Default: <repo>/results.");
 ABSL_FLAG(int32_t, threads, 0,
@@ -67,12 +71,36 @@ ABSL_FLAG(bool, resume, false,
           "train: continue the run from its last checkpoint (from step 0 if it has none yet); "
           "finishes bitwise equal to an uninterrupted run. The config must equal the run's "
           "config.txt (train.max_minutes may change); a run that does not exist is an error.");
+ABSL_FLAG(std::string, config, "",
+          "train: a whole run config (RunConfig text format, e.g. a run's config.txt or a "
+          "plan's configs/*.textproto) instead of --task/--model/--tier; --set and --seed "
+          "still apply. Needs no source tree.");
+ABSL_FLAG(bool, continue, false,
+          "train: keep a run that finished before (exit 0), continue one that was interrupted "
+          "(as --resume), start one that does not exist: what `lra suite` does per run and what "
+          "each command of a plan (--plan) uses, so a job can be resubmitted.");
+ABSL_FLAG(int64_t, stop_after_step, -1,
+          "train: stop cleanly after this many steps as a Ctrl-C would (last.ckpt, exit 130; "
+          "continue with --resume); -1 = never. For testing resume and for splitting a run "
+          "into jobs of a fixed number of steps.");
 ABSL_FLAG(std::string, run, "",
           "eval/export: run folder (or run name under --runs_dir) to evaluate or export.");
 ABSL_FLAG(std::string, checkpoint, "best",
           "eval/export: which checkpoint, best (validation) or last.");
 ABSL_FLAG(std::string, suite, "quick",
           "suite: name in harness/suites/ (smoke, quick, paper) or a path to a .textproto file.");
+ABSL_FLAG(std::string, plan, "",
+          "suite: instead of running it, write a plan into this folder: one self-contained "
+          "`lra train --config=... --continue` command per (task, model, seed) in commands.txt, "
+          "their configs, prepare.sh (the data preparation, run once), slurm.sbatch (a Slurm "
+          "job array over commands.txt, resubmittable) and README.md. See README.md, "
+          "\"Running on a cluster\".");
+ABSL_FLAG(int32_t, plan_threads, 2, "suite --plan: threads per process of each planned run.");
+ABSL_FLAG(int32_t, plan_processes, 1,
+          "suite --plan: MPI processes per run (>1: each command is `mpirun -np N lra train`).");
+ABSL_FLAG(int32_t, plan_max_parallel, 0,
+          "suite --plan: most array elements Slurm runs at once (sbatch --array=...%M); 0 = no "
+          "limit.");
 ABSL_FLAG(std::vector<std::string>, only, {},
           "suite: run only these tasks (comma-separated), e.g. --only=listops,pathfinder.");
 

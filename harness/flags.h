@@ -11,6 +11,7 @@
 // Where things go.
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, runs_dir);
+ABSL_DECLARE_FLAG(std::vector<std::string>, runs_dirs);
 ABSL_DECLARE_FLAG(std::string, results_dir);
 ABSL_DECLARE_FLAG(int32_t, threads);
 ABSL_DECLARE_FLAG(std::string, matmul_precision);
@@ -35,6 +36,13 @@ ABSL_DECLARE_FLAG(std::string, dataset);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, run_name);
 ABSL_DECLARE_FLAG(bool, resume);
+ABSL_DECLARE_FLAG(int64_t, stop_after_step);
+ABSL_DECLARE_FLAG(std::string, config);
+ABSL_DECLARE_FLAG(bool, continue);
+ABSL_DECLARE_FLAG(std::string, plan);
+ABSL_DECLARE_FLAG(int32_t, plan_threads);
+ABSL_DECLARE_FLAG(int32_t, plan_processes);
+ABSL_DECLARE_FLAG(int32_t, plan_max_parallel);
 ABSL_DECLARE_FLAG(std::string, run);
 ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, suite);

@@ -103,6 +103,9 @@ struct LoopState {
   // continues it, so metrics.jsonl equals an uninterrupted run's whatever checkpoint_every is.
   double window_loss = 0;  // sum of loss x examples
   int64_t window_correct = 0, window_examples = 0, window_tokens = 0;
+  // Micro-batches per step (TrainOptions, "Data parallelism"); recorded so that a resume with
+  // another count, which would change the numbers, is refused. Absent in older checkpoints: 1.
+  int64_t micro_batches = 1;
 };
 
 // A run is DIVERGED when a loss (train step or validation) passes this many times ln(C), the
@@ -171,10 +174,22 @@ void TruncateBatch(int max_length, datasets::Batch* batch) {
   if (!batch->tokens2.empty()) cut(batch->tokens2, batch->lengths2, &batch->length2);
 }
 
+// How a run's batches are split (TrainOptions, "Data parallelism"): P = processes x grad_accum
+// micro-batches, of which this process runs `per_rank`, starting at micro-batch `first()`.
+struct MicroBatches {
+  dist::Group* group = &dist::Group::Solo();
+  int per_rank = 1;
+  int parts() const { return group->size() * per_rank; }
+  int first() const { return group->rank() * per_rank; }
+};
+
 // Evaluates on `split` without gradients: all of it, or with `max_examples` > 0 on a fixed
 // seeded sample of that size (the same sample at every evaluation and in every run; not the
-// first examples in file order, which a converter may have grouped by label).
-absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t max_examples) {
+// first examples in file order, which a converter may have grouped by label). Each process
+// evaluates its micro-batches of every batch; the loss sums of the micro-batches are added in
+// micro-batch order, so the metrics depend on P alone and every process gets them.
+absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t max_examples,
+                                    const MicroBatches& mb = MicroBatches()) {
   datasets::ReaderOptions ro;
   ro.batch_size = s.config.train().batch_size();
   if (max_examples > 0) {
@@ -182,35 +197,48 @@ absl::StatusOr<EvalResult> Evaluate(Setup& s, const std::string& split, int64_t 
     ro.seed = 0x5A3B1E;  // fixed: the sample must not depend on the run's seed
     ro.epoch = 0;
   }
+  ro.parts = mb.parts();
+  ro.first_part = mb.first();
+  ro.num_parts = mb.per_rank;
   LRA_ASSIGN_OR_RETURN(auto reader, datasets::DatasetReader::Open(s.data.dir, split, ro));
   NoGrad no_grad;
   Rng unused(0);
-  EvalResult stats;
-  double loss_sum = 0;
+  std::vector<double> loss_sums(mb.per_rank, 0.0);  // per micro-batch, over all batches
   int64_t correct = 0;
-  datasets::Batch batch;
-  while (max_examples == 0 || stats.examples < max_examples) {
-    LRA_ASSIGN_OR_RETURN(bool more, reader->Next(&batch));
+  int64_t examples = 0;  // rows of whole batches: the same in every process
+  std::vector<datasets::Batch> parts;
+  while (max_examples == 0 || examples < max_examples) {
+    LRA_ASSIGN_OR_RETURN(bool more, reader->NextParts(&parts));
     if (!more) break;
-    TruncateBatch(s.data.info.max_length, &batch);
-    if (max_examples > 0 && stats.examples + batch.batch_size > max_examples) {
-      // Keep exactly max_examples: shrink the batch in place (rows are contiguous).
-      int keep = static_cast<int>(max_examples - stats.examples);
+    const int drawn = parts[0].global_batch_size;
+    const int64_t kept =
+        max_examples > 0 ? std::min<int64_t>(drawn, max_examples - examples) : drawn;
+    for (int a = 0; a < mb.per_rank; ++a) {
+      datasets::Batch& batch = parts[a];
+      // Keep exactly max_examples: shrink the part in place (rows are contiguous).
+      const int begin = datasets::PartStart(drawn, mb.parts(), mb.first() + a);
+      const int keep = static_cast<int>(std::clamp<int64_t>(kept - begin, 0, batch.batch_size));
+      if (keep == 0) continue;
+      TruncateBatch(s.data.info.max_length, &batch);
       batch.batch_size = keep;
       batch.labels.resize(keep);
+      Var logits = s.model->Forward(ToModelBatch(batch), /*training=*/false, unused);
+      Var loss = CrossEntropy(logits, batch.labels);
+      loss_sums[a] += double(loss.value().item()) * keep;
+      correct += CountCorrect(logits.value(), batch.labels);
     }
-    Var logits = s.model->Forward(ToModelBatch(batch), /*training=*/false, unused);
-    Var loss = CrossEntropy(logits, batch.labels);
-    loss_sum += double(loss.value().item()) * batch.batch_size;
-    correct += CountCorrect(logits.value(), batch.labels);
-    stats.examples += batch.batch_size;
+    examples += kept;
   }
-  if (stats.examples == 0) {
+  if (examples == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("split '", split, "' of ", s.data.dir, " has no examples"));
   }
-  stats.loss = loss_sum / stats.examples;
-  stats.accuracy = double(correct) / stats.examples;
+  LRA_RETURN_IF_ERROR(mb.group->SumInOrder(absl::MakeSpan(loss_sums), mb.per_rank));
+  LRA_RETURN_IF_ERROR(mb.group->SumInRankOrder(absl::MakeSpan(&correct, 1)));
+  EvalResult stats;
+  stats.examples = examples;
+  stats.loss = loss_sums[0] / examples;
+  stats.accuracy = double(correct) / examples;
   return stats;
 }
 
@@ -248,6 +276,7 @@ absl::Status SaveRunCheckpoint(const std::string& path, Setup& s, const LoopStat
   m["window_correct"] = absl::StrCat(st.window_correct);
   m["window_examples"] = absl::StrCat(st.window_examples);
   m["window_tokens"] = absl::StrCat(st.window_tokens);
+  m["micro_batches"] = absl::StrCat(st.micro_batches);
   return SaveCheckpoint(path, state);
 }
 
@@ -345,6 +374,9 @@ absl::Status LoadRunCheckpoint(const std::string& path, Setup& s, LoopState* st,
                                      /*optional=*/true));
   LRA_RETURN_IF_ERROR(f.Get<double>("window_loss", 0, inf, &st->window_loss,
                                     /*optional=*/true));
+  st->micro_batches = 1;
+  LRA_RETURN_IF_ERROR(f.Get<int64_t>("micro_batches", 1, batch, &st->micro_batches,
+                                     /*optional=*/true));
   return absl::OkStatus();
 }
 
@@ -462,11 +494,14 @@ absl::StatusOr<LrSchedule> MakeSchedule(const TrainConfig& t) {
 
 // Every field where the run's recorded config (config.txt) and `now` differ, one line each
 // ("modified: train.lr: 0.01 -> 0.02"). train.max_minutes is a safety net that leaves the result
-// alone, so it may change on resume.
+// alone, so it may change on resume; so may train.grad_accum, as long as processes x grad_accum
+// stays what the checkpoint records (Resume checks that).
 std::string ConfigDifferences(const RunConfig& recorded, const RunConfig& now) {
   RunConfig a = recorded, b = now;
-  a.mutable_train()->clear_max_minutes();
-  b.mutable_train()->clear_max_minutes();
+  for (RunConfig* c : {&a, &b}) {
+    c->mutable_train()->clear_max_minutes();
+    c->mutable_train()->clear_grad_accum();
+  }
   std::string report;
   {
     // The report is complete once the differencer (and its stream) is gone.
@@ -595,10 +630,11 @@ namespace {
 //   StartRecords   config.txt, metrics.jsonl, the RunResult's description of the run
 //   OpenTrainData  the shuffled train reader (OpenEpoch), positioned where the loop state says
 //   per step (RunLoop):
-//     ShouldStop       a stop request or the max_minutes safety net
-//     NextBatch        the next batch, starting a new epoch when one is used up
-//     TrainStep        ComputeGradients (forward, loss, backward), then ApplyUpdate (clip, lr,
-//                      optimizer step)
+//     AgreeToStop      a stop request or the max_minutes safety net, in any process
+//     NextBatch        this process's micro-batches of the next batch, starting a new epoch when
+//                      one is used up
+//     Step             TrainStep (ComputeGradients: forward, loss, backward; ApplyUpdate: clip,
+//                      lr, optimizer step), or with several micro-batches MicroBatchStep
 //     CheckStep        a non-finite or runaway loss, a non-finite parameter: DIVERGED
 //     CountStep        the train metrics window, the progress bar
 //     LogTrainWindow   every log_every steps and at each evaluation
@@ -621,6 +657,9 @@ struct Run {
   RunResult result;
   datasets::ReaderOptions reader_options;
   std::unique_ptr<datasets::DatasetReader> reader;
+  MicroBatches mb;
+  std::vector<float> grads;                  // MicroBatchStep: per_rank gradient vectors, reused
+  std::vector<std::vector<float>> buffers;   // MicroBatchStep: micro-batch 0's model buffers
   std::unique_ptr<Progress> progress;
   RunStatus status = COMPLETED;
   std::string status_message;
@@ -628,11 +667,29 @@ struct Run {
   double loss_ceiling = 0;
 
   const TrainConfig& t() const { return s.config.train(); }
+  // Process 0 writes the run folder (checkpoints, metrics, result) and prints progress.
+  bool root() const { return mb.group->is_root(); }
   // Wall time of the run, earlier processes of a resumed run included.
   double Seconds() const {
     return metrics.prior_seconds() + absl::ToDoubleSeconds(absl::Now() - loop_start);
   }
 };
+
+// The run's micro-batches: P = processes x train.grad_accum, each with at least one example.
+absl::Status SplitIntoMicroBatches(Run& run) {
+  if (run.options.group != nullptr) run.mb.group = run.options.group;
+  const TrainConfig& t = run.t();
+  run.mb.per_rank = std::max(1, t.grad_accum());
+  const int parts = run.mb.parts();
+  if (t.grad_accum() < 0 || t.batch_size() < parts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train.batch_size (", t.batch_size(), ") must be at least the micro-batches per step: ",
+        run.mb.group->size(), " processes x train.grad_accum (", t.grad_accum(), ") = ", parts,
+        ". Raise train.batch_size, or lower train.grad_accum or the process count"));
+  }
+  run.st.micro_batches = parts;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Run>> OpenRun(const RunConfig& config, const TrainOptions& options) {
   auto run = std::make_unique<Run>();
@@ -642,8 +699,13 @@ absl::StatusOr<std::unique_ptr<Run>> OpenRun(const RunConfig& config, const Trai
   run->last_path = (fs::path(run->run_dir) / kLastCheckpoint).string();
   run->best_path = (fs::path(run->run_dir) / kBestCheckpoint).string();
   run->dropout = Rng(run->t().seed()).Stream(RngStream::kDropout);
-  // A second process on this folder is refused.
-  LRA_ASSIGN_OR_RETURN(run->lock, OpenRunFolder(run->run_dir, run->s.config, options));
+  LRA_RETURN_IF_ERROR(SplitIntoMicroBatches(*run));
+  // A second process on this folder is refused. The other processes of this run wait until
+  // process 0 has made or checked it.
+  if (run->root()) {
+    LRA_ASSIGN_OR_RETURN(run->lock, OpenRunFolder(run->run_dir, run->s.config, options));
+  }
+  LRA_RETURN_IF_ERROR(run->mb.group->Barrier());
   run->loss_ceiling = LossCeiling(run->s.data.info);
   return run;
 }
@@ -651,8 +713,10 @@ absl::StatusOr<std::unique_ptr<Run>> OpenRun(const RunConfig& config, const Trai
 absl::Status Resume(Run& run) {
   if (!run.options.resume) return absl::OkStatus();
   if (!fs::exists(run.last_path)) {
-    std::fprintf(stderr, "%s has no checkpoint yet: starting it from step 0\n",
-                 run.run_dir.c_str());
+    if (run.root()) {
+      std::fprintf(stderr, "%s has no checkpoint yet: starting it from step 0\n",
+                   run.run_dir.c_str());
+    }
     return absl::OkStatus();
   }
   absl::Status loaded = LoadRunCheckpoint(run.last_path, run.s, &run.st, &run.dropout);
@@ -661,6 +725,15 @@ absl::Status Resume(Run& run) {
                         absl::StrCat("cannot resume '", run.run_dir, "': ", loaded.message()));
   }
   run.resume_step = run.checkpoint_step = run.st.step;
+  const int parts = run.mb.parts();
+  if (run.st.micro_batches != parts) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume '", run.run_dir, "': it was trained with ", run.st.micro_batches,
+        " micro-batches per step and this launch makes ", parts, " (", run.mb.group->size(),
+        " processes x train.grad_accum ", run.mb.per_rank, "). Resume with processes x "
+        "train.grad_accum = ", run.st.micro_batches, ", e.g. one process with --set "
+        "train.grad_accum=", run.st.micro_batches));
+  }
   return absl::OkStatus();
 }
 
@@ -675,6 +748,8 @@ absl::Status DescribeRun(Run& run) {
   result.set_recipe(s.config.recipe());
   result.set_seed(t.seed());
   result.set_threads(run.options.threads);
+  result.set_processes(run.mb.group->size());
+  result.set_micro_batches(run.mb.parts());
   result.set_matmul_precision(GetMatmulPrecision() == MatmulPrecision::kBf16 ? "bf16" : "fp32");
   result.set_commit(SourceCommit());
   result.set_machine(MachineDescription());
@@ -701,6 +776,7 @@ absl::Status DescribeRun(Run& run) {
 
 // config.txt, metrics.jsonl (cut back to the checkpoint's step on resume) and the description.
 absl::Status StartRecords(Run& run) {
+  if (!run.root()) return DescribeRun(run);
   LRA_RETURN_IF_ERROR(report::WriteFileAtomically(
       (fs::path(run.run_dir) / "config.txt").string(), ToTextProto(run.s.config)));
   LRA_RETURN_IF_ERROR(run.metrics.Open(
@@ -714,9 +790,9 @@ absl::Status OpenEpoch(Run& run, int64_t epoch, int64_t skip) {
   run.reader_options.epoch = static_cast<int>(epoch);
   LRA_ASSIGN_OR_RETURN(run.reader,
                        datasets::DatasetReader::Open(run.s.data.dir, "train", run.reader_options));
-  datasets::Batch skipped;
+  std::vector<datasets::Batch> skipped;
   for (int64_t i = 0; i < skip; ++i) {
-    LRA_ASSIGN_OR_RETURN(bool more, run.reader->Next(&skipped));
+    LRA_ASSIGN_OR_RETURN(bool more, run.reader->NextParts(&skipped));
     if (!more) return absl::DataLossError("training split is shorter than the checkpoint says");
   }
   return absl::OkStatus();
@@ -728,11 +804,14 @@ absl::Status OpenTrainData(Run& run) {
   run.reader_options.shuffle = true;
   run.reader_options.seed = Rng(t.seed()).Stream(RngStream::kData).NextU64();
   run.reader_options.drop_remainder = true;
+  run.reader_options.parts = run.mb.parts();
+  run.reader_options.first_part = run.mb.first();
+  run.reader_options.num_parts = run.mb.per_rank;
   return OpenEpoch(run, run.st.epoch, run.st.batch_in_epoch);
 }
 
 absl::Status SaveLast(Run& run) {
-  LRA_RETURN_IF_ERROR(SaveRunCheckpoint(run.last_path, run.s, run.st, &run.dropout));
+  if (run.root()) LRA_RETURN_IF_ERROR(SaveRunCheckpoint(run.last_path, run.s, run.st, &run.dropout));
   run.checkpoint_step = run.st.step;
   return absl::OkStatus();
 }
@@ -745,6 +824,7 @@ absl::Status KeepBest(Run& run, const EvalResult& val, const EvalResult& test) {
   st.best_val_loss = val.loss;
   st.best_test = test.accuracy;
   st.best_test_loss = test.loss;
+  if (!run.root()) return absl::OkStatus();
   return SaveRunCheckpoint(run.best_path, run.s, st, &run.dropout);
 }
 
@@ -784,23 +864,41 @@ bool ShouldStop(Run& run) {
   return false;
 }
 
+// ShouldStop in every process: a stop request or the safety net in any of them stops them all at
+// the same step.
+absl::StatusOr<bool> AgreeToStop(Run& run) {
+  const bool stop = ShouldStop(run);
+  if (run.mb.group->size() == 1) return stop;
+  int64_t votes[2] = {stop && run.status == INTERRUPTED, stop && run.status == CUT_SHORT};
+  LRA_RETURN_IF_ERROR(run.mb.group->SumInRankOrder(absl::MakeSpan(votes, 2)));
+  if (votes[0] == 0 && votes[1] == 0) return false;
+  const RunStatus agreed = votes[0] > 0 ? INTERRUPTED : CUT_SHORT;
+  if (run.status != agreed) {
+    run.status = agreed;
+    run.status_message = absl::StrCat(agreed == INTERRUPTED ? "stopped" : "cut short",
+                                      " by another process at step ", run.st.step,
+                                      "; continue with --resume");
+  }
+  return true;
+}
+
 // The next training batch, cut to the config's max_length. train.train_examples caps an epoch: a
 // small run then cycles through fresh shuffles of the split instead of waiting for a pass over
 // all of it.
-absl::Status NextBatch(Run& run, datasets::Batch* batch) {
+absl::Status NextBatch(Run& run, std::vector<datasets::Batch>* parts) {
   const TrainConfig& t = run.t();
   LoopState& st = run.st;
   const bool epoch_full =
       t.train_examples() > 0 && st.batch_in_epoch * t.batch_size() >= t.train_examples();
   bool more = false;
   if (!epoch_full) {
-    LRA_ASSIGN_OR_RETURN(more, run.reader->Next(batch));
+    LRA_ASSIGN_OR_RETURN(more, run.reader->NextParts(parts));
   }
   if (!more) {
     ++st.epoch;
     st.batch_in_epoch = 0;
     LRA_RETURN_IF_ERROR(OpenEpoch(run, st.epoch, 0));
-    LRA_ASSIGN_OR_RETURN(more, run.reader->Next(batch));
+    LRA_ASSIGN_OR_RETURN(more, run.reader->NextParts(parts));
     if (!more) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the training split of ", run.s.data.dir, " has fewer examples than one batch (",
@@ -808,8 +906,146 @@ absl::Status NextBatch(Run& run, datasets::Batch* batch) {
     }
   }
   ++st.batch_in_epoch;
-  TruncateBatch(run.s.data.info.max_length, batch);
+  for (datasets::Batch& batch : *parts) TruncateBatch(run.s.data.info.max_length, &batch);
   return absl::OkStatus();
+}
+
+int64_t Tokens(const datasets::Batch& batch) {
+  int64_t tokens = 0;
+  for (int i = 0; i < batch.batch_size; ++i) {
+    tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
+  }
+  return tokens;
+}
+
+// What a step did, summed over all micro-batches of all processes.
+struct StepTotals {
+  StepResult result;
+  int64_t examples = 0;
+  int64_t tokens = 0;
+};
+
+// Micro-batch `part` of this step draws from its own block of the run's dropout stream: 2^32
+// Philox blocks (2^36 bytes of random bits) each, far more than one forward draws, at counter
+// (step * P + part) * 2^32, so its mask depends on (seed, step, part) alone.
+Rng MicroBatchDropout(const Run& run, int part) {
+  const uint64_t block = static_cast<uint64_t>(run.st.step) * run.mb.parts() + part;
+  return Rng(Rng::State{run.t().seed(), static_cast<uint64_t>(RngStream::kDropout), block << 32});
+}
+
+// Model buffers (BatchNorm running statistics) as floats, in Buffers() order.
+void CopyBuffers(models::Model& model, std::vector<std::vector<float>>* out) {
+  const auto buffers = model.Buffers();
+  out->resize(buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const Tensor& t = *buffers[i].second;
+    (*out)[i].assign(Reals(t), Reals(t) + RealCount(t));
+  }
+}
+
+void RestoreBuffers(models::Model& model, const std::vector<std::vector<float>>& in) {
+  const auto buffers = model.Buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    std::copy(in[i].begin(), in[i].end(), Reals(*buffers[i].second));
+  }
+}
+
+// Every process's model buffers become those micro-batch 0's forward left (process 0 holds them).
+absl::Status ShareBuffers(Run& run) {
+  if (run.s.model->Buffers().empty()) return absl::OkStatus();
+  if (run.mb.group->size() == 1) {
+    if (run.mb.per_rank > 1) RestoreBuffers(*run.s.model, run.buffers);
+    return absl::OkStatus();
+  }
+  std::string bytes;
+  if (run.root()) {
+    for (const std::vector<float>& b : run.buffers) {
+      bytes.append(reinterpret_cast<const char*>(b.data()), b.size() * sizeof(float));
+    }
+  }
+  LRA_RETURN_IF_ERROR(run.mb.group->Broadcast(&bytes));
+  size_t offset = 0;
+  for (auto& [name, t] : run.s.model->Buffers()) {
+    const size_t n = static_cast<size_t>(RealCount(*t)) * sizeof(float);
+    if (offset + n > bytes.size()) {
+      return absl::InternalError(absl::StrCat("model buffer '", name, "' differs between processes"));
+    }
+    std::memcpy(Reals(*t), bytes.data() + offset, n);
+    offset += n;
+  }
+  return absl::OkStatus();
+}
+
+// Forward and backward of this process's micro-batches, each gradient kept apart (scaled by its
+// share of the batch's rows, so the sum is the gradient of the batch's mean loss); then the sum
+// over all P micro-batches in order, in every process, and one update.
+absl::StatusOr<StepTotals> MicroBatchStep(Run& run, std::vector<datasets::Batch>& parts) {
+  Setup& s = run.s;
+  const MicroBatches& mb = run.mb;
+  const std::vector<Var> params = s.optimizer->Parameters();
+  int64_t n = 0;
+  for (const Var& p : params) n += RealCount(p.value());
+  run.grads.resize(static_cast<size_t>(mb.per_rank) * n);
+  std::vector<double> stats(3 * mb.per_rank, 0.0);  // per micro-batch: loss x rows, correct, tokens
+  std::vector<int64_t> reached(params.size(), 0);   // micro-batches whose gradient reached each
+  for (int a = 0; a < mb.per_rank; ++a) {
+    const datasets::Batch& batch = parts[a];
+    float* slot = run.grads.data() + a * n;
+    std::fill(slot, slot + n, 0.0f);
+    if (batch.batch_size == 0) continue;  // the epoch's short last batch may leave a part empty
+    Rng dropout = MicroBatchDropout(run, mb.first() + a);
+    const StepResult r = ComputeGradients(s, ToModelBatch(batch), batch.labels, dropout);
+    stats[3 * a] = double(r.loss) * batch.batch_size;
+    stats[3 * a + 1] = double(r.correct);
+    stats[3 * a + 2] = double(Tokens(batch));
+    const float share = float(batch.batch_size) / float(batch.global_batch_size);
+    float* out = slot;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const int64_t count = RealCount(params[i].value());
+      if (params[i].has_grad()) {
+        const float* g = Reals(params[i].grad());
+        for (int64_t j = 0; j < count; ++j) out[j] = g[j] * share;
+        ++reached[i];
+      }
+      out += count;
+    }
+    s.optimizer->ZeroGrad();
+    if (mb.first() + a == 0) CopyBuffers(*s.model, &run.buffers);
+  }
+  dist::Group& group = *mb.group;
+  LRA_RETURN_IF_ERROR(group.SumInOrder(absl::MakeSpan(stats), mb.per_rank));
+  LRA_RETURN_IF_ERROR(group.SumInRankOrder(absl::MakeSpan(reached)));
+  StepTotals totals;
+  totals.examples = parts[0].global_batch_size;
+  totals.result.loss = static_cast<float>(stats[0] / totals.examples);
+  totals.result.correct = static_cast<int64_t>(stats[1]);
+  totals.tokens = static_cast<int64_t>(stats[2]);
+  if (!std::isfinite(totals.result.loss)) return totals;  // the same in every process
+  LRA_RETURN_IF_ERROR(group.SumInOrder(absl::MakeSpan(run.grads), mb.per_rank));
+  const float* sum = run.grads.data();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t count = RealCount(params[i].value());
+    if (reached[i] > 0) {
+      bool overwrite = false;
+      float* g = Reals(params[i].GradForWrite(&overwrite));
+      std::copy(sum, sum + count, g);
+    }
+    sum += count;
+  }
+  LRA_RETURN_IF_ERROR(ShareBuffers(run));
+  totals.result.lr = ApplyUpdate(s, run.st.step);
+  return totals;
+}
+
+// One optimizer step on the next batch: TrainStep, or MicroBatchStep when the batch is split.
+absl::StatusOr<StepTotals> Step(Run& run, std::vector<datasets::Batch>& parts) {
+  if (run.mb.parts() > 1) return MicroBatchStep(run, parts);
+  const datasets::Batch& batch = parts[0];
+  StepTotals totals;
+  totals.result = TrainStep(run.s, ToModelBatch(batch), batch.labels, run.st.step, run.dropout);
+  totals.examples = batch.batch_size;
+  totals.tokens = Tokens(batch);
+  return totals;
 }
 
 // False (and DIVERGED) when the step's loss is not finite or above the ceiling, or the update made
@@ -834,21 +1070,18 @@ bool CheckStep(Run& run, const StepResult& r) {
 
 // Counts a taken step into the loop state and the train metrics window; returns the window's
 // tokens per second.
-double CountStep(Run& run, const datasets::Batch& batch, const StepResult& r) {
+double CountStep(Run& run, const StepTotals& step) {
   LoopState& st = run.st;
+  const StepResult& r = step.result;
   st.window_correct += r.correct;
   ++st.step;
-  int64_t tokens = 0;
-  for (int i = 0; i < batch.batch_size; ++i) {
-    tokens += batch.lengths[i] + (batch.lengths2.empty() ? 0 : batch.lengths2[i]);
-  }
-  st.train_tokens += tokens;
-  st.window_tokens += tokens;
-  st.window_loss += r.loss * batch.batch_size;
-  st.window_examples += batch.batch_size;
+  st.train_tokens += step.tokens;
+  st.window_tokens += step.tokens;
+  st.window_loss += r.loss * step.examples;
+  st.window_examples += step.examples;
   const double window_seconds = absl::ToDoubleSeconds(absl::Now() - run.window_start);
   const double tps = window_seconds > 0 ? st.window_tokens / window_seconds : 0;
-  run.progress->Update(st.step,
+  if (run.root()) run.progress->Update(st.step,
                        {{"loss", st.window_loss / st.window_examples},
                         {"acc", double(st.window_correct) / st.window_examples}},
                        tps);
@@ -866,7 +1099,7 @@ absl::Status LogTrainWindow(Run& run, double lr, double tokens_per_second) {
   r.set_lr(lr);
   r.set_tokens_per_second(tokens_per_second);
   r.set_wall_seconds(run.Seconds());
-  LRA_RETURN_IF_ERROR(run.metrics.Add(r));
+  if (run.root()) LRA_RETURN_IF_ERROR(run.metrics.Add(r));
   st.window_loss = 0;
   st.window_correct = st.window_examples = st.window_tokens = 0;
   run.window_start = absl::Now();
@@ -878,7 +1111,7 @@ absl::Status LogTrainWindow(Run& run, double lr, double tokens_per_second) {
 absl::StatusOr<bool> EvaluateAndKeepBest(Run& run) {
   LoopState& st = run.st;
   const int64_t eval_examples = run.t().eval_examples();
-  LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", eval_examples));
+  LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", eval_examples, run.mb));
   if (!std::isfinite(val.loss) || val.loss > run.loss_ceiling) {
     Diverge(run, absl::StrFormat("validation loss %g at step %d is %s", val.loss, st.step,
                                  std::isfinite(val.loss) ? AboveCeiling(run) : "not finite"));
@@ -890,19 +1123,19 @@ absl::StatusOr<bool> EvaluateAndKeepBest(Run& run) {
   r.set_loss(val.loss);
   r.set_accuracy(val.accuracy);
   r.set_wall_seconds(run.Seconds());
-  LRA_RETURN_IF_ERROR(run.metrics.Add(r));
+  if (run.root()) LRA_RETURN_IF_ERROR(run.metrics.Add(r));
   std::string note;
   if (val.accuracy > st.best_val) {
-    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", eval_examples));
+    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", eval_examples, run.mb));
     MetricsRecord tr = r;
     tr.set_split("test");
     tr.set_loss(test.loss);
     tr.set_accuracy(test.accuracy);
-    LRA_RETURN_IF_ERROR(run.metrics.Add(tr));
+    if (run.root()) LRA_RETURN_IF_ERROR(run.metrics.Add(tr));
     LRA_RETURN_IF_ERROR(KeepBest(run, val, test));
     note = absl::StrFormat(" (best; test %.2f%%)", 100 * test.accuracy);
   }
-  run.progress->Message(absl::StrFormat("step %d: val acc %.2f%% loss %.4f%s", st.step,
+  if (run.root()) run.progress->Message(absl::StrFormat("step %d: val acc %.2f%% loss %.4f%s", st.step,
                                         100 * val.accuracy, val.loss, note));
   LRA_RETURN_IF_ERROR(SaveLast(run));
   return true;
@@ -912,22 +1145,26 @@ absl::StatusOr<bool> EvaluateAndKeepBest(Run& run) {
 absl::Status RunLoop(Run& run) {
   const TrainConfig& t = run.t();
   LoopState& st = run.st;
-  run.progress = std::make_unique<Progress>(
-      absl::StrCat(run.s.config.task(), " ", run.s.config.model(), " ", run.s.config.tier()),
-      t.steps(), run.options.terminal, LogEvery(t));
+  if (run.root()) {
+    run.progress = std::make_unique<Progress>(
+        absl::StrCat(run.s.config.task(), " ", run.s.config.model(), " ", run.s.config.tier()),
+        t.steps(), run.options.terminal, LogEvery(t));
+  }
   run.loop_start = run.window_start = absl::Now();
-  datasets::Batch batch;
+  std::vector<datasets::Batch> parts;
   while (st.step < t.steps()) {
-    if (ShouldStop(run)) break;
-    LRA_RETURN_IF_ERROR(NextBatch(run, &batch));
-    const StepResult step =
-        TrainStep(run.s, ToModelBatch(batch), batch.labels, st.step, run.dropout);
-    if (!CheckStep(run, step)) break;
-    const double tokens_per_second = CountStep(run, batch, step);
+    LRA_ASSIGN_OR_RETURN(const bool stop, AgreeToStop(run));
+    if (stop) break;
+    LRA_RETURN_IF_ERROR(NextBatch(run, &parts));
+    LRA_ASSIGN_OR_RETURN(const StepTotals step, Step(run, parts));
+    if (!CheckStep(run, step.result)) break;
+    const double tokens_per_second = CountStep(run, step);
 
     const bool log_now = st.step % LogEvery(t) == 0;
     const bool eval_now = st.step % t.eval_every() == 0 || st.step == t.steps();
-    if (log_now || eval_now) LRA_RETURN_IF_ERROR(LogTrainWindow(run, step.lr, tokens_per_second));
+    if (log_now || eval_now) {
+      LRA_RETURN_IF_ERROR(LogTrainWindow(run, step.result.lr, tokens_per_second));
+    }
     if (eval_now) {
       LRA_ASSIGN_OR_RETURN(const bool healthy, EvaluateAndKeepBest(run));
       if (!healthy) break;
@@ -935,7 +1172,7 @@ absl::Status RunLoop(Run& run) {
       LRA_RETURN_IF_ERROR(SaveLast(run));
     }
   }
-  run.progress->Finish();
+  if (run.root()) run.progress->Finish();
   if (run.status == INTERRUPTED) LRA_RETURN_IF_ERROR(SaveLast(run));
   return absl::OkStatus();
 }
@@ -956,8 +1193,8 @@ absl::StatusOr<RunResult> Finish(Run& run) {
 
   if (run.status == COMPLETED || run.status == CUT_SHORT) {
     LRA_RETURN_IF_ERROR(SaveLast(run));  // the last checkpoint matches the final parameters
-    LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", t.eval_examples()));
-    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", t.eval_examples()));
+    LRA_ASSIGN_OR_RETURN(EvalResult val, Evaluate(run.s, "val", t.eval_examples(), run.mb));
+    LRA_ASSIGN_OR_RETURN(EvalResult test, Evaluate(run.s, "test", t.eval_examples(), run.mb));
     EvalPoint* last = result.mutable_last();
     last->set_step(static_cast<int32_t>(st.step));
     last->set_val_accuracy(val.accuracy);
@@ -977,6 +1214,13 @@ absl::StatusOr<RunResult> Finish(Run& run) {
   result.set_status(run.status);
   result.set_status_message(run.status_message);
   result.set_peak_memory_bytes(PeakRssBytes());
+  const int64_t steps_here = st.step - std::max<int64_t>(run.resume_step, 0);
+  if (run.mb.group->size() > 1 && steps_here > 0) {
+    const dist::Traffic& traffic = run.mb.group->traffic();
+    result.set_communication_seconds_per_step(traffic.seconds / steps_here);
+    result.set_bytes_sent_per_step(double(traffic.bytes_sent) / steps_here);
+  }
+  if (!run.root()) return result;
   LRA_RETURN_IF_ERROR(report::WriteRunResult(
       (fs::path(run.run_dir) / report::kResultFileName).string(), result));
   return result;

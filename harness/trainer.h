@@ -32,6 +32,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/dist/group.h"
 #include "core/optim/adam.h"
 #include "core/optim/schedule.h"
 #include "core/random.h"
@@ -78,6 +79,23 @@ StepResult ComputeGradients(TrainingSetup& setup, const models::Batch& batch,
                             const std::vector<int32_t>& labels, Rng& dropout);
 double ApplyUpdate(TrainingSetup& setup, int64_t step);
 
+// Data parallelism. A step's train.batch_size examples are split into P = processes x
+// train.grad_accum micro-batches of contiguous rows (datasets::ReaderOptions::parts); process r
+// reads and runs micro-batches r * grad_accum ... r * grad_accum + grad_accum - 1. Each
+// micro-batch's gradient (of its mean loss, weighted by its share of the batch's rows) is kept
+// apart, and the P gradients are added strictly in micro-batch order (dist::Group::SumInOrder)
+// before clipping and one optimizer update. What changes the bits is P alone: `mpirun -np 2` with
+// grad_accum 1, one process with grad_accum 2, and `mpirun -np 2` resumed as one process with
+// grad_accum 2 agree bit for bit (for a fixed thread count per process). Also fixed by P:
+//   - dropout: micro-batch p of step s draws from its own block of the run's dropout stream
+//     (counter (s * P + p) * 2^32), whichever process runs it;
+//   - model buffers (BatchNorm running statistics): after a step they are those micro-batch 0's
+//     forward left, as PyTorch's DistributedDataParallel broadcasts rank 0's buffers;
+//   - evaluation: every process evaluates its micro-batches of each batch; the loss sums of the P
+//     parts are added in order, so every process reports the same metrics.
+// P = 1 (the default) is the plain single-batch step. Only process 0 writes to the run folder;
+// every process reads last.ckpt on resume, so the run folder must be on storage all processes
+// see. A checkpoint records P; resuming with another P is refused.
 struct TrainOptions {
   std::string data_dir;
   std::string runs_dir;
@@ -89,6 +107,8 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // Testing: behave as if a stop was requested after this many steps (-1: never).
   int64_t stop_after_step = -1;
+  // The processes training this run together (null: this process alone).
+  dist::Group* group = nullptr;
 };
 
 absl::StatusOr<RunResult> Train(const RunConfig& config, const TrainOptions& options);

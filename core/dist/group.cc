@@ -65,6 +65,15 @@ bool LaunchedByMpi() {
          std::getenv("PMIX_RANK") != nullptr;
 }
 
+int LocalProcessCount() {
+  if (!LaunchedByMpi()) return 1;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && std::atoi(value) > 0) return std::atoi(value);
+  }
+  return 1;
+}
+
 Group& Group::Solo() {
   static Group* solo = new Group(0, 1, /*mpi=*/false);
   return *solo;
@@ -171,6 +180,9 @@ absl::Status Group::SumInRankOrder(absl::Span<float> data) { return SumInOrderIm
 absl::Status Group::SumInRankOrder(absl::Span<double> data) { return SumInOrderImpl(data, 1); }
 absl::Status Group::SumInRankOrder(absl::Span<int64_t> data) { return SumInOrderImpl(data, 1); }
 absl::Status Group::SumInOrder(absl::Span<float> data, int per_rank) {
+  return SumInOrderImpl(data, per_rank);
+}
+absl::Status Group::SumInOrder(absl::Span<double> data, int per_rank) {
   return SumInOrderImpl(data, per_rank);
 }
 

@@ -73,6 +73,7 @@ class Group {
   // allgather (its summed slice), so per_rank > 1 costs more traffic than summing locally first;
   // that would group the additions by rank and make the bits depend on K.
   absl::Status SumInOrder(absl::Span<float> data, int per_rank);
+  absl::Status SumInOrder(absl::Span<double> data, int per_rank);
 
   // Rank 0's `bytes` on every rank.
   absl::Status Broadcast(std::string* bytes);
@@ -102,6 +103,11 @@ class Group {
 
 // Whether an MPI launcher started this process (without initialising anything).
 bool LaunchedByMpi();
+
+// How many processes of this job the launcher started on this machine (Open MPI's
+// OMPI_COMM_WORLD_LOCAL_SIZE, else MPI_LOCALNRANKS, else SLURM_NTASKS_PER_NODE); 1 when not
+// launched by MPI or the launcher does not say. Sets the default threads per process.
+int LocalProcessCount();
 
 }  // namespace lra::dist
 

@@ -6,21 +6,11 @@
 #include "core/parallel.h"
 
 namespace lra {
-namespace {
 
-// Complex parameters (c64) are updated as pairs of reals: the moments of the real and the
-// imaginary part are kept separately, which is what PyTorch's Adam does for complex tensors
-// (it views them as real) and what S4's complex SSM parameters are trained with.
-int64_t RealCount(const Tensor& t) { return t.numel() * (t.dtype() == DType::kC64 ? 2 : 1); }
-float* Reals(Tensor& t) {
-  return t.dtype() == DType::kC64 ? reinterpret_cast<float*>(t.data<c64>()) : t.data<float>();
-}
-const float* Reals(const Tensor& t) {
-  return t.dtype() == DType::kC64 ? reinterpret_cast<const float*>(t.data<c64>())
-                                  : t.data<float>();
-}
-
-}  // namespace
+// Complex parameters (c64) are updated as pairs of reals (RealCount and Reals, core/tensor.h):
+// the moments of the real and the imaginary part are kept separately, which is what PyTorch's
+// Adam does for complex tensors (it views them as real) and what S4's complex SSM parameters are
+// trained with.
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
     : groups_(std::move(groups)), options_(options) {

@@ -562,9 +562,10 @@ std::string RunTimesMarkdown(const std::vector<LoadedRun>& runs) {
   return out;
 }
 
-absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
+absl::StatusOr<TableFiles> WriteLraTables(const std::vector<std::string>& runs_dirs,
+                                          const std::string& out_dir,
                                           const AccuracyTableOptions& options) {
-  LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(runs_dir));
+  LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(runs_dirs));
   LRA_ASSIGN_OR_RETURN(PublishedData published, LoadEmbeddedPublished());
   TableFiles files;
   files.runs = static_cast<int>(scan.runs.size());

@@ -107,7 +107,8 @@ struct TableFiles {
   int runs = 0;                       // result files used
 };
 
-// The whole `lra table` job: scans `runs_dir` for result.json files, loads the embedded
+// The whole `lra table` job: scans `runs_dirs` for result.json files (ScanRunResults), loads
+// the embedded
 // published numbers, and writes atomically into `out_dir`
 //   lra_table.{md,csv,html}       with options.metric (default: test at best val)
 //   lra_table_last.{md,csv,html}  test accuracy at the last step (skipped when options.metric
@@ -117,7 +118,8 @@ struct TableFiles {
 std::string RunTimesMarkdown(const std::vector<LoadedRun>& runs);
 
 // Writes lra_table.{md,csv,html}, lra_table_last.* and run_times.md into `out_dir`.
-absl::StatusOr<TableFiles> WriteLraTables(const std::string& runs_dir, const std::string& out_dir,
+absl::StatusOr<TableFiles> WriteLraTables(const std::vector<std::string>& runs_dirs,
+                                          const std::string& out_dir,
                                           const AccuracyTableOptions& options);
 
 }  // namespace lra::report

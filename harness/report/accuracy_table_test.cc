@@ -324,7 +324,7 @@ TEST(AccuracyTableTest, WriteLraTablesWritesEveryFormatAtomically) {
     ASSERT_TRUE(WriteRunResult((run_dir / "result.json").string(), run.result).ok());
   }
   absl::StatusOr<TableFiles> files =
-      WriteLraTables((dir / "runs").string(), (dir / "tables").string(), {});
+      WriteLraTables({(dir / "runs").string()}, (dir / "tables").string(), {});
   ASSERT_TRUE(files.ok()) << files.status();
   EXPECT_EQ(files->runs, 8);
   EXPECT_EQ(files->written.size(), 7u);  // lra_table.{md,csv,html}, lra_table_last.*, run_times.md
@@ -336,8 +336,36 @@ TEST(AccuracyTableTest, WriteLraTablesWritesEveryFormatAtomically) {
   }
   EXPECT_EQ(entries, 7);
   absl::StatusOr<TableFiles> missing =
-      WriteLraTables((dir / "nothing").string(), (dir / "tables").string(), {});
+      WriteLraTables({(dir / "nothing").string()}, (dir / "tables").string(), {});
   EXPECT_FALSE(missing.ok());
+}
+
+// Runs gathered from several machines make one table: the runs of every folder count, and a run
+// copied into two folders counts once (with a note naming both copies).
+TEST(AccuracyTableTest, TablesFromSeveralRunFoldersCountEachRunOnce) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "several_runs_dirs";
+  fs::remove_all(dir);
+  std::vector<LoadedRun> runs = S4dRuns();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].result.set_run_name("run" + std::to_string(i));
+    runs[i].result.set_started_at("2026-12-03T08:0" + std::to_string(i) + ":00Z");
+    const std::string machine = i % 2 == 0 ? "machine_a" : "machine_b";
+    const fs::path run_dir = dir / machine / ("run" + std::to_string(i));
+    ASSERT_TRUE(WriteRunResult((run_dir / "result.json").string(), runs[i].result).ok());
+  }
+  ASSERT_TRUE(
+      WriteRunResult((dir / "machine_b" / "copy" / "result.json").string(), runs[0].result).ok());
+  absl::StatusOr<RunScan> scan =
+      ScanRunResults({(dir / "machine_a").string(), (dir / "machine_b").string()});
+  ASSERT_TRUE(scan.ok()) << scan.status();
+  EXPECT_EQ(scan->runs.size(), runs.size());
+  ASSERT_EQ(scan->errors.size(), 1u);
+  EXPECT_THAT(scan->errors[0], HasSubstr("counted once"));
+  EXPECT_THAT(scan->errors[0], HasSubstr("machine_a"));
+  absl::StatusOr<TableFiles> files = WriteLraTables(
+      {(dir / "machine_a").string(), (dir / "machine_b").string()}, (dir / "tables").string(), {});
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(files->runs, static_cast<int>(runs.size()));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -245,6 +246,27 @@ absl::StatusOr<RunScan> ScanRunResults(const std::string& runs_dir) {
     }
   }
   return scan;
+}
+
+absl::StatusOr<RunScan> ScanRunResults(const std::vector<std::string>& runs_dirs) {
+  RunScan all;
+  std::map<std::string, std::string> seen;  // run identity -> the result.json counted
+  for (const std::string& dir : runs_dirs) {
+    LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(dir));
+    all.errors.insert(all.errors.end(), scan.errors.begin(), scan.errors.end());
+    for (LoadedRun& run : scan.runs) {
+      const RunResult& r = run.result;
+      const std::string identity = absl::StrCat(r.run_name(), " started ", r.started_at());
+      auto [it, fresh] = seen.emplace(identity, run.path);
+      if (!r.started_at().empty() && !fresh) {
+        all.errors.push_back(absl::StrCat(run.path, ": the same run (", identity, ") as ",
+                                          it->second, "; counted once"));
+        continue;
+      }
+      all.runs.push_back(std::move(run));
+    }
+  }
+  return all;
 }
 
 absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir) {

@@ -62,6 +62,11 @@ struct RunScan {
 // exist (with the command that makes runs).
 absl::StatusOr<RunScan> ScanRunResults(const std::string& runs_dir);
 
+// The runs below several folders (runs gathered from many machines), in the order given. A run
+// found twice (the same run name and start time: a run folder copied into two places) counts
+// once, from the first folder; the other copy is named in `errors`.
+absl::StatusOr<RunScan> ScanRunResults(const std::vector<std::string>& runs_dirs);
+
 struct BenchScan {
   std::vector<harness::BenchResult> results;  // sorted by file path
   std::vector<std::string> errors;
