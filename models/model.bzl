@@ -15,7 +15,7 @@ def lra_model(
         test_deps = [],
         test_size = "small",
         testonly = False,
-        visibility = ["//visibility:public"]):
+        visibility = ["//:__pkg__", "//harness:__subpackages__", "//models:__subpackages__"]):
     """A model plugin's targets, in the folder of its BUILD file.
 
     Makes
@@ -74,7 +74,7 @@ def _sibling(model, target):
     """(//models/bag, configs) -> //models/bag:configs; (//pkg:lib, configs) -> //pkg:configs."""
     return model.split(":")[0] + ":" + target
 
-def lra_model_list(name, models, testonly = False, visibility = ["//visibility:public"]):
+def lra_model_list(name, models, testonly = False, visibility = ["//:__pkg__", "//harness:__subpackages__", "//models:__subpackages__"]):
     """A list of models, one label each (a model's folder, or another list's package).
 
     Makes
