@@ -17,7 +17,7 @@
 #include "core/tensor.h"
 #include "harness/config.h"
 #include "harness/report/bench_table.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/plots.h"
 #include "harness/report/result_io.h"
 #include "harness/system_info.h"

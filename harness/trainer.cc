@@ -38,7 +38,7 @@
 #include "harness/memory_check.h"
 #include "harness/progress.h"
 #include "harness/run_lock.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/result_io.h"
 #include "harness/system_info.h"
 #include "harness/task_data.h"
@@ -406,7 +406,7 @@ class MetricsLog {
     }
     std::string text;
     for (const std::string& line : kept) absl::StrAppend(&text, line, "\n");
-    LRA_RETURN_IF_ERROR(report::WriteFileAtomically(path, text));
+    LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
     out_.open(path, std::ios::app);
     if (!out_) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
     return absl::OkStatus();
@@ -777,7 +777,7 @@ absl::Status DescribeRun(Run& run) {
 // config.txt, metrics.jsonl (cut back to the checkpoint's step on resume) and the description.
 absl::Status StartRecords(Run& run) {
   if (!run.root()) return DescribeRun(run);
-  LRA_RETURN_IF_ERROR(report::WriteFileAtomically(
+  LRA_RETURN_IF_ERROR(WriteFileAtomically(
       (fs::path(run.run_dir) / "config.txt").string(), ToTextProto(run.s.config)));
   LRA_RETURN_IF_ERROR(run.metrics.Open(
       (fs::path(run.run_dir) / report::kMetricsFileName).string(), run.resume_step));

@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "core/base/status_macros.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/format_util.h"
 #include "harness/report/task_columns.h"
 

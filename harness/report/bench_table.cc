@@ -13,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/format_util.h"
 #include "harness/report/svg_plot.h"
 #include "harness/report/result_io.h"

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/result_io.h"
 #include "harness/report/svg_plot.h"
 

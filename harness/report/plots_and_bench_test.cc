@@ -9,7 +9,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "harness/report/bench_table.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/plots.h"
 #include "harness/report/result_io.h"
 #include "harness/report/test_util.h"

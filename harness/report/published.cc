@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
 #include "core/base/textproto.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 #include "harness/report/published_embedded.h"
 
 namespace lra::report {

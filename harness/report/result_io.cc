@@ -15,7 +15,7 @@
 #include "absl/strings/strip.h"
 #include "core/base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
-#include "harness/report/file_util.h"
+#include "core/base/file_util.h"
 
 namespace lra::report {
 namespace {
