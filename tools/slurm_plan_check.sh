@@ -5,11 +5,13 @@
 # their state in a temporary folder) and stopped at the end. Installs slurm-wlm and munge when
 # missing (as root). Not part of tools/test.sh: it takes minutes.
 #
-#   tools/slurm_plan_check.sh [SUITE [ONLY]]     default: smoke listops
+#   tools/slurm_plan_check.sh [SUITE [ONLY]]     default: smoke listops; ONLY=all: every task
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-smoke}"
 only="${2:-listops}"
+only_flag=(--only="$only")
+[[ $only == all ]] && only_flag=()
 
 need=()
 for p in slurm-wlm munge; do
@@ -71,7 +73,7 @@ sinfo
 
 echo "== plan of suite $suite (only $only), run as a Slurm job array"
 common=(--threads=1 --data_dir="$work/data")
-"$lra" suite --suite="$suite" --only="$only" "${common[@]}" --runs_dir="$work/runs" \
+"$lra" suite --suite="$suite" "${only_flag[@]}" "${common[@]}" --runs_dir="$work/runs" \
   --results_dir="$work/plan_results" --plan="$work/plan" --plan_threads=1
 sh "$work/plan/prepare.sh"
 sbatch --wait "$work/plan/slurm.sbatch"
@@ -81,7 +83,7 @@ grep -h "done before, kept" "$work"/plan/logs/*.log | wc -l | xargs echo "kept o
 "$lra" table --runs_dirs="$work/runs" --results_dir="$work/plan_results"
 
 echo "== the same suite by lra suite"
-"$lra" suite --suite="$suite" --only="$only" "${common[@]}" --runs_dir="$work/direct_runs" \
+"$lra" suite --suite="$suite" "${only_flag[@]}" "${common[@]}" --runs_dir="$work/direct_runs" \
   --results_dir="$work/direct_results"
 
 if diff "$work/plan_results/lra_table.md" "$work/direct_results/lra_table.md"; then
