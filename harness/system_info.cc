@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <filesystem>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +22,8 @@
 
 namespace lra::harness {
 namespace {
+
+namespace fs = std::filesystem;
 
 // Value of "key:" in a /proc file, e.g. ProcField("/proc/self/status", "VmHWM") -> "1234 kB".
 std::string ProcField(const char* file, const char* key) {
@@ -97,7 +100,27 @@ std::string SourceCommitIn(const std::string& dir) {
   return (ok && !out.empty()) ? out : "unknown";
 }
 
-std::string SourceCommit() { return SourceCommitIn(RepoRoot()); }
+namespace {
+
+// What `bazel run //:install -- PREFIX` recorded beside PREFIX/bin/lra (tools/install.sh), or
+// "unknown".
+std::string InstalledSourceCommit() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "unknown";
+  std::ifstream in(exe.parent_path().parent_path() / "share" / "lra" / "source_commit");
+  std::string line;
+  if (!std::getline(in, line)) return "unknown";
+  line = std::string(absl::StripAsciiWhitespace(line));
+  return line.empty() ? "unknown" : line;
+}
+
+}  // namespace
+
+std::string SourceCommit() {
+  const std::string tree = SourceTree();
+  return tree.empty() ? InstalledSourceCommit() : SourceCommitIn(tree);
+}
 
 int64_t PeakRssBytes() { return KiloBytesField("/proc/self/status", "VmHWM"); }
 int64_t CurrentRssBytes() { return KiloBytesField("/proc/self/status", "VmRSS"); }

@@ -10,7 +10,10 @@ namespace lra::harness {
 // "Intel(R) Xeon(R) ... (2 threads), 23.4 GiB, Linux 6.1.0"
 std::string MachineDescription();
 
-// `git describe --always --dirty` of the repository, or "unknown" outside a git checkout.
+// The source this binary ran from: `git describe --always --dirty` of the source tree it runs in
+// (paths.h SourceTree: `bazel run`, a test, or a directory holding lra's harness/tiers); outside
+// one, the commit `bazel run //:install -- PREFIX` recorded in PREFIX/share/lra/source_commit
+// beside PREFIX/bin/lra; else "unknown". A git repository that is not lra's is never described.
 std::string SourceCommit();
 // The same for the repository at `dir`. git runs without a shell (fork/execvp with an argv), so
 // no character in `dir` can inject a command.

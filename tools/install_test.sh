@@ -13,13 +13,29 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # Install as `bazel run //:install -- PREFIX` does: from the runfiles root, the binary's path
 # first (the target's args), then the prefix. A relative prefix is taken from
 # BUILD_WORKING_DIRECTORY.
-(cd "$repo" && BUILD_WORKING_DIRECTORY="$TEST_TMPDIR" ./install harness/lra prefix) \
-  || fail "install"
+# BUILD_WORKSPACE_DIRECTORY names the checkout `bazel run` started in: a stand-in git repository
+# here, whose commit the install records for the installed binary's results.
+src="$TEST_TMPDIR/src"
+want_commit="unknown"
+if command -v git >/dev/null 2>&1; then
+  git init -q "$src"
+  git -C "$src" -c user.name=t -c user.email=t@t commit -q --allow-empty -m built
+  want_commit="$(git -C "$src" describe --always --dirty)"
+  # The directory the installed lra later runs in is another git repository: its commit must
+  # not be taken for lra's (the old binary described the working directory's repository).
+  git init -q "$elsewhere"
+  git -C "$elsewhere" -c user.name=t -c user.email=t@t commit -q --allow-empty -m other
+fi
+(cd "$repo" && BUILD_WORKING_DIRECTORY="$TEST_TMPDIR" BUILD_WORKSPACE_DIRECTORY="$src" \
+  ./install harness/lra prefix) || fail "install"
+[[ "$(cat "$prefix/share/lra/source_commit")" == "$want_commit" ]] \
+  || fail "source_commit holds '$(cat "$prefix/share/lra/source_commit")', not '$want_commit'"
 lra="$prefix/bin/lra"
 [[ -x "$lra" ]] || fail "no executable $lra"
 cmp -s "$lra" "$repo/harness/lra" || fail "$lra differs from the built binary"
 # Reinstalling over an existing copy works (the copy is renamed into place).
-(cd "$repo" && ./install harness/lra "$prefix") >/dev/null || fail "reinstall"
+(cd "$repo" && BUILD_WORKSPACE_DIRECTORY="$src" ./install harness/lra "$prefix") >/dev/null \
+  || fail "reinstall"
 rc=0
 (cd "$repo" && ./install harness/lra) 2>/dev/null || rc=$?
 [[ $rc -eq 2 ]] || fail "install without a prefix: exit $rc, expected 2"
@@ -43,6 +59,9 @@ run train --task=listops --model=bag --tier=smoke --threads=1 >"$TEST_TMPDIR/tra
 grep -q "COMPLETED after 20 steps" "$TEST_TMPDIR/train" \
   || { cat "$TEST_TMPDIR/train"; fail "the smoke run did not use bag's smoke config"; }
 [[ -d "$elsewhere/results/runs/listops-bag-smoke-s1" ]] || fail "no run folder under ./results"
+grep -qF "\"commit\": \"$want_commit\"" "$elsewhere/results/runs/listops-bag-smoke-s1/result.json" \
+  || { grep commit "$elsewhere/results/runs/listops-bag-smoke-s1/result.json";
+       fail "the run did not record the installed build's commit $want_commit"; }
 
 # An unknown tier still lists the tiers, and says where the configs came from.
 rc=0
