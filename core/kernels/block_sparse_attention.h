@@ -168,10 +168,12 @@ BlockSparseLayout BigBirdLayout(int length, int n, int block,
 // min(nb block, 1024) / block - 1 when min(nb block, 1024) > 2 block and nb - 1 otherwise
 // (lines 43-45; sparse_dot_product_attention passes last_idx = min(seq_length, 1024), line
 // 375, so beyond 1024 positions random blocks come from the first 1024 only). The
-// draws: LRA seeds numpy once per layer with hash(module path) (BigBirdAttention.apply, lines
-// 626-628) and draws every head's rows in turn (lines 366-376): fixed per layer and head,
-// never redrawn. Here a pure function of (seed, head, nb, i): a Fisher-Yates shuffle driven by
-// Philox4x32-10 with key `seed` and counter (step, i, head, nb).
+// draws: LRA seeds numpy with the layer's connectivity_seed, which BigBirdEncoder sets to the
+// layer index (bigbird.py line 207; sparse_dot_product_attention line 366), and draws every
+// head's rows in turn (lines 367-376): fixed per layer and head, never redrawn, the same in
+// every run. Here a pure function of (seed, head, nb, i): a Fisher-Yates shuffle driven by
+// Philox4x32-10 with key `seed` and counter (step, i, head, nb); models/bigbird passes the
+// layer index as `seed`.
 std::vector<std::vector<int>> BigBirdRandomBlocks(int nb, int block, int num_rand, uint64_t seed,
                                                   int head);
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/kernels/attention.h"
+#include "core/kernels/block_sparse_reference_masks.h"
 #include "core/kernels/local_attention.h"
 #include "gtest/gtest.h"
 
@@ -20,39 +21,9 @@ namespace {
 
 constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 
-// The released patterns as dense predicates over (query i, key j), written from the LRA code
-// (google-research/long-range-arena cd31e5c), independently of the layout builders.
-
-// sparse_attention.py build_mask(Fixed1Pattern(block), Fixed2Pattern(block, c)) over n = L - 1
-// positions padded with ones in front when use_cls_token (lines 63-95, 185-191).
-bool SparseMask(int i, int j, int block, int c, bool cls) {
-  if (cls) {
-    if (i == 0 || j == 0) return true;
-    --i;
-    --j;
-  }
-  const bool fixed1 = i / block == j / block;
-  const int rem = j % block;
-  const bool fixed2 = rem == 0 || rem >= block - c;
-  return j <= i && (fixed1 || fixed2);
-}
-
-// longformer_attention.py _build_sliding_window_mask OR _build_global_mask (lines 28-66).
-bool LongformerMask(int i, int j, int window, int global) {
-  const int right = window / 2, left = window - right;
-  const bool band = (i - j >= 0 && i - j < left) || (j - i >= 1 && j - i <= right);
-  return band || i < global || j < global;
-}
-
-// bigbird_attention.py band_start_block_rand_multi_attention_pad: first and last block rows
-// read all n keys, the others read blocks 0, i-1, i, i+1, nb-1 and their random blocks.
-bool BigBirdMask(int i, int j, int n, int block, const std::vector<std::vector<int>>& rnd) {
-  if (i >= n || j >= n) return false;
-  const int nb = (n + block - 1) / block, bi = i / block, bj = j / block;
-  if (bi == 0 || bi == nb - 1) return true;
-  if (bj == 0 || bj == nb - 1 || std::abs(bj - bi) <= 1) return true;
-  return std::count(rnd[bi].begin(), rnd[bi].end(), bj) > 0;
-}
+using reference::BigBirdMask;
+using reference::LongformerMask;
+using reference::SparseMask;
 
 // The kept set of a layout, from its blocks, ranges and element rule.
 std::set<std::pair<int, int>> Kept(const BlockSparseLayout& y) {
