@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/kernels/attention.h"
+#include "core/kernels/attention_reference_check.h"
 #include "core/kernels/block_sparse_reference_masks.h"
 #include "core/kernels/local_attention.h"
 #include "gtest/gtest.h"
@@ -19,7 +20,7 @@ namespace lra {
 namespace kernels {
 namespace {
 
-constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
+using testing::kEpsF32;
 
 using reference::BigBirdMask;
 using reference::LongformerMask;
@@ -139,10 +140,9 @@ TEST(BlockSparseLayout, BigBirdRandomBlocksFollowTheReleasedCandidates) {
   EXPECT_NE(BigBirdRandomBlocks(40, 16, 3, 5, 0), BigBirdRandomBlocks(40, 16, 3, 6, 0));
 }
 
-struct Case {
+struct Case : testing::KernelInputs {
   BlockSparseShape s;
   BlockSparsePattern pat;
-  std::vector<float> q, k, v, dout;
   std::vector<int> lengths;    // empty: none
   std::vector<uint8_t> mask;   // empty: none
   const int* lens() const { return lengths.empty() ? nullptr : lengths.data(); }
@@ -154,14 +154,9 @@ struct Case {
 
 Case MakeCase(int b, int l, int heads, int d, uint32_t seed) {
   Case c;
+  static_cast<testing::KernelInputs&>(c) =
+      testing::RandomKernelInputs(static_cast<size_t>(b) * l * heads * d, seed);
   c.s = {b, l, heads, d};
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n;
-  const size_t size = static_cast<size_t>(b) * l * heads * d;
-  for (auto* x : {&c.q, &c.k, &c.v, &c.dout}) {
-    x->resize(size);
-    for (float& y : *x) y = n(g);
-  }
   return c;
 }
 
@@ -220,8 +215,6 @@ std::vector<double> Ref(const Case& c, const std::vector<double>& q, const std::
   return out;
 }
 
-std::vector<double> D(const std::vector<float>& x) { return {x.begin(), x.end()}; }
-
 // Forward against the reference; dq, dk, dv against central differences of <Ref, dout>.
 // Tolerance as core/kernels/local_attention_test.cc derives it, with n the most keys a row
 // reads: every output is a sum of <= n probabilities times values, each from a length-d dot,
@@ -229,7 +222,8 @@ std::vector<double> D(const std::vector<float>& x) { return {x.begin(), x.end()}
 // D and the GEMMs. First-order bound (2n + 2d + 20) eps times the sum of absolute terms
 // (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., 3.1), a few times
 // max|ref| for N(0, 1) inputs and convex weights: 4 (2n + 2d + 20) eps (1 + max|ref|) forward,
-// twice that for gradients. Central differences with h = 1e-6 in double: ~1e-9.
+// twice that for gradients. Outputs and gradients start at 7 so rows the kernel must zero are
+// checked too.
 void Check(const Case& c) {
   const auto& s = c.s;
   int n = 1;
@@ -239,42 +233,16 @@ void Check(const Case& c) {
   std::vector<float> out(c.q.size(), 7.0f), saved(BlockSparseSavedFloats(s, c.pat));
   BlockSparseAttentionForward(s, c.pat, c.q.data(), c.k.data(), c.v.data(), c.lens(), c.m(), 0.0f,
                               0, out.data(), saved.data());
-  std::map<int64_t, std::vector<double>> frozen;
-  std::vector<double> q = D(c.q), k = D(c.k), v = D(c.v);
-  const std::vector<double> ref = Ref(c, q, k, v, frozen, true);
-  const double tol = 4 * (2 * n + 2 * s.head_dim + 20) * kEpsF32;
-  double scale = 0, err = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::abs(ref[i]));
-    err = std::max(err, std::abs(ref[i] - out[i]));
-  }
-  EXPECT_LE(err, tol * (1 + scale)) << "forward";
   std::vector<float> dq(c.q.size(), 7.0f), dk(c.q.size(), 7.0f), dv(c.q.size(), 7.0f);
   BlockSparseAttentionBackward(s, c.pat, c.q.data(), c.k.data(), c.v.data(), c.lens(), c.m(),
                                0.0f, 0, saved.data(), c.dout.data(), dq.data(), dk.data(),
                                dv.data());
-  auto loss = [&]() {
-    std::vector<double> o = Ref(c, q, k, v, frozen, false);
-    double l = 0;
-    for (size_t i = 0; i < o.size(); ++i) l += o[i] * c.dout[i];
-    return l;
-  };
-  for (auto [x, g, name] : {std::make_tuple(&q, &dq, "dq"), std::make_tuple(&k, &dk, "dk"),
-                            std::make_tuple(&v, &dv, "dv")}) {
-    double gs = 0, ge = 0;
-    for (size_t i = 0; i < x->size(); ++i) {
-      const double x0 = (*x)[i], h = 1e-6;
-      (*x)[i] = x0 + h;
-      const double lp = loss();
-      (*x)[i] = x0 - h;
-      const double lm = loss();
-      (*x)[i] = x0;
-      const double num = (lp - lm) / (2 * h);
-      gs = std::max(gs, std::abs(num));
-      ge = std::max(ge, std::abs(num - (*g)[i]));
-    }
-    EXPECT_LE(ge, 2 * tol * (1 + gs)) << name;
-  }
+  std::map<int64_t, std::vector<double>> frozen;
+  testing::CheckAgainstReference(
+      c, out, dq, dk, dv,
+      [&](const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+          bool record) { return Ref(c, q, k, v, frozen, record); },
+      4 * (2 * n + 2 * s.head_dim + 20) * kEpsF32);
 }
 
 // Padding inside a block, a masked position inside the length, an all-padding example.
