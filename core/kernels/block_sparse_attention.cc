@@ -52,9 +52,7 @@ void CheckShape(const BlockSparseShape& s, const BlockSparsePattern& pat, float 
     ABSL_RAW_CHECK(x >= 0 && x < static_cast<int>(pat.layouts.size()),
                    "BlockSparseAttention: layout_of index out of range");
   for (const BlockSparseLayout& y : pat.layouts)
-    ABSL_RAW_CHECK(y.key_begin.size() == y.blocks.size() + 1 &&
-                       (y.blocks.empty() || y.blocks.back().end <= s.length) &&
-                       y.covered_rows <= s.length,
+    ABSL_RAW_CHECK(y.key_begin.size() == y.blocks.size() + 1 && y.length == s.length,
                    "BlockSparseAttention: a layout is not Finalized for this length");
 }
 
@@ -230,6 +228,7 @@ void ZeroUncovered(const BlockSparseShape& s, const std::vector<Slice>& slices, 
 
 void Finalize(int length, BlockSparseLayout* y) {
   ABSL_RAW_CHECK(length >= 1, "BlockSparseLayout: length must be >= 1");
+  y->length = length;
   y->key_pos.clear();
   y->key_begin.assign(1, 0);
   y->saved_begin.assign(1, 0);

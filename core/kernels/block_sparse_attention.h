@@ -78,6 +78,7 @@ struct BlockSparseLayout {
   MaskedQuery masked = MaskedQuery::kUniform;
 
   // Derived by Finalize.
+  int length = 0;                   // L it was Finalized for
   std::vector<int> key_pos;         // the keys of block k: key_pos[key_begin[k] ...]
   std::vector<int64_t> key_begin;   // [blocks + 1]
   std::vector<int64_t> saved_begin; // [blocks + 1]: floats of saved probabilities

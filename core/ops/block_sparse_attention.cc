@@ -29,8 +29,9 @@ Var BlockSparseAttention(const Var& q, const Var& k, const Var& v,
       << "BlockSparseAttention: " << pattern->layout_of.size() << " layout indices for batch "
       << s.batch << " x " << s.heads << " heads";
   for (const kernels::BlockSparseLayout& y : pattern->layouts)
-    LRA_CHECK(!y.key_begin.empty() && (y.blocks.empty() || y.blocks.back().end <= s.length))
-        << "BlockSparseAttention: a layout is not Finalized for length " << s.length;
+    LRA_CHECK(!y.key_begin.empty() && y.length == s.length)
+        << "BlockSparseAttention: a layout Finalized for length " << y.length << ", not the "
+        << "input's " << s.length << " (build it with the layout functions for this length)";
   LRA_CHECK(lengths.empty() || static_cast<int>(lengths.size()) == s.batch)
       << "BlockSparseAttention: " << lengths.size() << " lengths for batch " << s.batch;
   for (int32_t n : lengths)
