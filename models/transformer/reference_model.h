@@ -55,8 +55,6 @@ struct Cfg {
   bool cls = true, learned = true, mean_pool = false;
   bool mask_pad = false;  // task.mask_pad_tokens: positions whose token is 0 are masked
   double ln_eps = 1e-6;   // flax's LayerNorm epsilon
-  int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
-  bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
   // ---- Block-sparse patterns (models/sparse_transformer, longformer, bigbird). When set, query
   // i of layer `layer`, head `head`, in an example of n positions (with the CLS row) reads key j
   // only if keep(layer, head, n, i, j) (core/kernels/block_sparse_reference_masks.h); a query
@@ -65,6 +63,8 @@ struct Cfg {
   std::function<bool(int layer, int head, int n, int i, int j)> keep;
   bool zero_masked = false;
   // ---- end of the block-sparse patterns.
+  int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
+  bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
 };
 
 // Scores of masked query rows, frozen at the unperturbed parameters, per layer and row (see
