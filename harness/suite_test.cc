@@ -85,7 +85,7 @@ TEST(SuiteTest, RepositorySuitesNameKnownTasksAndModels) {
 }
 
 // The smoke suite is every task with s4d, the transformer and mamba (the product spelled out,
-// 21 runs), then lstm and gru on text.
+// 21 runs), then lstm and gru on text, then the block-sparse Transformers on text.
 TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   absl::StatusOr<Suite> suite = LoadSuite("smoke");
   ASSERT_TRUE(suite.ok()) << suite.status();
@@ -97,6 +97,8 @@ TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   }
   want.emplace_back("text", "lstm");
   want.emplace_back("text", "gru");
+  for (const char* model : {"sparse_transformer", "longformer", "bigbird"})
+    want.emplace_back("text", model);
   EXPECT_EQ(Pairs(*runs), want);
 }
 

@@ -30,11 +30,13 @@
 // backward.
 //
 // Layouts: q, k, v, out and their gradients [B, L, heads, d] row-major (a [B*L, heads*d]
-// projection). Saved state: the undropped probabilities [B, heads, L, block] (row i of window
-// W holds |W| entries), B*heads*L*block floats: linear in L.
+// projection). Saved state: the undropped probabilities of each window, |W| x |W| floats per
+// (batch, head, window), at most B*heads*L*block floats: linear in L.
 //
-// Threads: OpenMP over (batch, head, window); each window's products are Eigen GEMMs on
-// in-place strided views (vectorised, single-threaded inside the parallel region).
+// Implementation: core/kernels/block_sparse_attention.h with LocalLayout (the windows are its
+// query blocks, each reading itself). Threads: OpenMP over (batch, head, window); each window's
+// products are Eigen GEMMs on in-place strided views (vectorised, single-threaded inside the
+// parallel region).
 #ifndef LRA_CORE_KERNELS_LOCAL_ATTENTION_H_
 #define LRA_CORE_KERNELS_LOCAL_ATTENTION_H_
 
@@ -51,7 +53,7 @@ struct LocalAttentionShape {
   int block = 0;     // window w >= 1
 };
 
-// Floats of `saved` that LocalAttentionForward writes: B * heads * L * block.
+// Floats of `saved` that LocalAttentionForward writes: sum over windows of |W|^2, times B * heads.
 int64_t LocalAttentionSavedFloats(const LocalAttentionShape& shape);
 
 // out = local attention(q, k, v); out and saved are overwritten. lengths [B] (each in [0, L])

@@ -8,17 +8,17 @@
 #include <vector>
 
 #include "core/kernels/attention.h"
+#include "core/kernels/attention_reference_check.h"
 #include "gtest/gtest.h"
 
 namespace lra {
 namespace kernels {
 namespace {
 
-constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
+using testing::kEpsF32;
 
-struct Case {
+struct Case : testing::KernelInputs {
   LocalAttentionShape s;
-  std::vector<float> q, k, v, dout;
   std::vector<int> lengths;    // empty: none
   std::vector<uint8_t> mask;   // empty: none
   const int* lens() const { return lengths.empty() ? nullptr : lengths.data(); }
@@ -27,14 +27,9 @@ struct Case {
 
 Case MakeCase(int b, int l, int heads, int d, int block, uint32_t seed) {
   Case c;
+  static_cast<testing::KernelInputs&>(c) =
+      testing::RandomKernelInputs(static_cast<size_t>(b) * l * heads * d, seed);
   c.s = {b, l, heads, d, block};
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n;
-  const size_t size = static_cast<size_t>(b) * l * heads * d;
-  for (auto* x : {&c.q, &c.k, &c.v, &c.dout}) {
-    x->resize(size);
-    for (float& y : *x) y = n(g);
-  }
   return c;
 }
 
@@ -83,8 +78,6 @@ std::vector<double> Ref(const Case& c, const std::vector<double>& q, const std::
   return out;
 }
 
-std::vector<double> D(const std::vector<float>& x) { return {x.begin(), x.end()}; }
-
 // Forward against the reference; dq, dk, dv against central differences of <Ref, dout>.
 // Tolerance: every output is a sum of <= w probabilities times values, each probability from a
 // length-d dot, an exp (~2 ulp) and a length-w normaliser; backward adds the length-w and
@@ -92,47 +85,21 @@ std::vector<double> D(const std::vector<float>& x) { return {x.begin(), x.end()}
 // sum of the absolute terms (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd
 // ed., 3.1); with N(0, 1) inputs and convex weights that sum is a few times max|ref|, so the
 // test allows 4 (2w + 2d + 20) eps (1 + max|ref|) forward and twice that for gradients (two
-// chained sums). Central differences with h = 1e-6 in double are accurate to ~1e-9.
+// chained sums).
 void Check(const Case& c) {
   const auto& s = c.s;
   std::vector<float> out(c.q.size()), saved(LocalAttentionSavedFloats(s));
   LocalAttentionForward(s, c.q.data(), c.k.data(), c.v.data(), c.lens(), c.m(), 0.0f, 0,
                         out.data(), saved.data());
-  std::map<int64_t, std::vector<double>> frozen;
-  std::vector<double> q = D(c.q), k = D(c.k), v = D(c.v);
-  const std::vector<double> ref = Ref(c, q, k, v, frozen, true);
-  const double tol = 4 * (2 * s.block + 2 * s.head_dim + 20) * kEpsF32;
-  double scale = 0, err = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::abs(ref[i]));
-    err = std::max(err, std::abs(ref[i] - out[i]));
-  }
-  EXPECT_LE(err, tol * (1 + scale)) << "forward";
   std::vector<float> dq(c.q.size()), dk(c.q.size()), dv(c.q.size());
   LocalAttentionBackward(s, c.q.data(), c.k.data(), c.v.data(), c.lens(), c.m(), 0.0f, 0,
                          saved.data(), c.dout.data(), dq.data(), dk.data(), dv.data());
-  auto loss = [&]() {
-    std::vector<double> o = Ref(c, q, k, v, frozen, false);
-    double l = 0;
-    for (size_t i = 0; i < o.size(); ++i) l += o[i] * c.dout[i];
-    return l;
-  };
-  for (auto [x, g, name] : {std::make_tuple(&q, &dq, "dq"), std::make_tuple(&k, &dk, "dk"),
-                            std::make_tuple(&v, &dv, "dv")}) {
-    double gs = 0, ge = 0;
-    for (size_t i = 0; i < x->size(); ++i) {
-      const double x0 = (*x)[i], h = 1e-6;
-      (*x)[i] = x0 + h;
-      const double lp = loss();
-      (*x)[i] = x0 - h;
-      const double lm = loss();
-      (*x)[i] = x0;
-      const double num = (lp - lm) / (2 * h);
-      gs = std::max(gs, std::abs(num));
-      ge = std::max(ge, std::abs(num - (*g)[i]));
-    }
-    EXPECT_LE(ge, 2 * tol * (1 + gs)) << name;
-  }
+  std::map<int64_t, std::vector<double>> frozen;
+  testing::CheckAgainstReference(
+      c, out, dq, dk, dv,
+      [&](const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+          bool record) { return Ref(c, q, k, v, frozen, record); },
+      4 * (2 * s.block + 2 * s.head_dim + 20) * kEpsF32);
 }
 
 TEST(LocalAttention, MatchesReferenceDivisible) { Check(MakeCase(2, 12, 2, 4, 4, 1)); }

@@ -3,7 +3,8 @@
 // lra_benchmarks/models/transformer/transformer.py and models/layers/common_layers.py; flax's
 // attention masking and LayerNorm epsilon 1e-6), with finite-difference gradient checks, for
 // the golden tests of "transformer" and of the variants built on its encoder with another
-// attention (Cfg::block: models/local's windows).
+// attention (Cfg::block: models/local's windows; Cfg::keep: the block-sparse patterns of
+// models/sparse_transformer, longformer and bigbird).
 #ifndef LRA_MODELS_TRANSFORMER_REFERENCE_MODEL_H_
 #define LRA_MODELS_TRANSFORMER_REFERENCE_MODEL_H_
 
@@ -54,6 +55,14 @@ struct Cfg {
   bool cls = true, learned = true, mean_pool = false;
   bool mask_pad = false;  // task.mask_pad_tokens: positions whose token is 0 are masked
   double ln_eps = 1e-6;   // flax's LayerNorm epsilon
+  // ---- Block-sparse patterns (models/sparse_transformer, longformer, bigbird). When set, query
+  // i of layer `layer`, head `head`, in an example of n positions (with the CLS row) reads key j
+  // only if keep(layer, head, n, i, j) (core/kernels/block_sparse_reference_masks.h); a query
+  // with no valid kept key (a masked one) is uniform over its kept keys, or 0 with zero_masked
+  // (bigbird: LRA multiplies masked rows by 0).
+  std::function<bool(int layer, int head, int n, int i, int j)> keep;
+  bool zero_masked = false;
+  // ---- end of the block-sparse patterns.
   int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
   bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
 };
@@ -129,6 +138,8 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
           // The keys query i may see: all L, or its window (core/kernels/local_attention.h).
           const int j0 = c.block ? i / c.block * c.block : 0;
           const int j1 = c.block ? std::min(j0 + c.block, L) : L;
+          // Block-sparse patterns: the keys of the window that Cfg::keep keeps.
+          auto kept = [&](int j) { return !c.keep || c.keep(li, hh, lens[b], i, j); };
           Vec s(L, 0.0), pr(L, 0.0);
           for (int j = j0; j < j1; ++j) {
             double dot = 0;
@@ -136,14 +147,18 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
             s[j] = dot / std::sqrt(double(d));
           }
           double mx = -1e300, z = 0;
-          if (valid(i)) {
+          bool any = false;
+          for (int j = j0; j < j1; ++j) any = any || (valid(i) && valid(j) && kept(j));
+          if (any) {
             for (int j = j0; j < j1; ++j)
-              if (valid(j)) mx = std::max(mx, s[j]);
-            for (int j = j0; j < j1; ++j) z += pr[j] = valid(j) ? std::exp(s[j] - mx) : 0.0;
+              if (valid(j) && kept(j)) mx = std::max(mx, s[j]);
+            for (int j = j0; j < j1; ++j) z += pr[j] = valid(j) && kept(j) ? std::exp(s[j] - mx) : 0.0;
+          } else if (c.zero_masked) {
+            continue;
           } else {
             Vec& s0 = frozen[{tower * 1000 + li, (b * c.heads + hh) * L + i}];
             if (record) s0 = s;
-            for (int j = j0; j < j1; ++j) z += pr[j] = std::exp(s[j] - s0[j]);
+            for (int j = j0; j < j1; ++j) z += pr[j] = kept(j) ? std::exp(s[j] - s0[j]) : 0.0;
           }
           for (int j = j0; j < j1; ++j)
             for (int e = 0; e < d; ++e)
