@@ -239,10 +239,11 @@ std::string StreamTableMarkdown(const StreamTableData& t) {
     absl::StrAppend(&out,
                     "\n## State held per stream\n\nAnalytic (RecurrentModel::StateBytes: SSM "
                     "state and conv window, RNN h/c, the Transformer's key/value cache at that "
-                    "context), and measured: the RSS growth from Reset to the start of the "
+                    "context), and measured: the growth of the process RSS per stream from the "
                     "window at ",
-                    last, ", per stream.\n\n| Model |", Header(t.contexts, "state"), " RSS growth ",
-                    last, " |\n", Rule(t.contexts.size() + 1));
+                    first, " to the window at ", last,
+                    " (the largest over stream counts).\n\n| Model |", Header(t.contexts, "state"),
+                    " RSS growth ", first, " to ", last, " |\n", Rule(t.contexts.size() + 1));
     for (const std::string& m : models) {
       absl::StrAppend(&out, "| ", m, " |");
       for (size_t i = 0; i < t.contexts.size(); ++i) {

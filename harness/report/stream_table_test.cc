@@ -120,9 +120,9 @@ Ours: `lra bench --mode=stream`, task text, tier small, threads 2, machine: test
 
 ## State held per stream
 
-Analytic (RecurrentModel::StateBytes: SSM state and conv window, RNN h/c, the Transformer's key/value cache at that context), and measured: the RSS growth from Reset to the start of the window at 16K, per stream.
+Analytic (RecurrentModel::StateBytes: SSM state and conv window, RNN h/c, the Transformer's key/value cache at that context), and measured: the growth of the process RSS per stream from the window at 1K to the window at 16K (the largest over stream counts).
 
-| Model | state 1K | state 4K | state 16K | RSS growth 16K |
+| Model | state 1K | state 4K | state 16K | RSS growth 1K to 16K |
 |---|---:|---:|---:|---:|
 | transformer | 1.0 MiB | 4.0 MiB | 16.0 MiB | 16.0 MiB |
 | lstm | 512 B | 512 B | — | — |
