@@ -295,6 +295,23 @@ absl::StatusOr<RunScan> ScanRunResults(const std::vector<std::string>& runs_dirs
   return all;
 }
 
+namespace {
+// Reads every file with `read`: a good one into `results`, a bad one's message into `errors`.
+template <typename Result>
+void ReadAll(const std::vector<std::string>& files,
+             absl::StatusOr<Result> (*read)(const std::string&), std::vector<Result>* results,
+             std::vector<std::string>* errors) {
+  for (const std::string& file : files) {
+    absl::StatusOr<Result> result = read(file);
+    if (result.ok()) {
+      results->push_back(*std::move(result));
+    } else {
+      errors->push_back(std::string(result.status().message()));
+    }
+  }
+}
+}  // namespace
+
 absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir) {
   LRA_ASSIGN_OR_RETURN(std::vector<std::string> files,
                        FindFiles(
@@ -304,14 +321,7 @@ absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir) {
                            },
                            "bench results are made by `lra bench`;"));
   BenchScan scan;
-  for (const std::string& file : files) {
-    absl::StatusOr<BenchResult> result = ReadBenchResult(file);
-    if (result.ok()) {
-      scan.results.push_back(*std::move(result));
-    } else {
-      scan.errors.push_back(std::string(result.status().message()));
-    }
-  }
+  ReadAll(files, &ReadBenchResult, &scan.results, &scan.errors);
   return scan;
 }
 
@@ -329,14 +339,7 @@ absl::StatusOr<StreamScan> ScanStreamResults(const std::string& bench_dir) {
                            },
                            "streaming results are made by `lra bench --mode=stream`;"));
   StreamScan scan;
-  for (const std::string& file : files) {
-    absl::StatusOr<StreamResult> result = ReadStreamResult(file);
-    if (result.ok()) {
-      scan.results.push_back(*std::move(result));
-    } else {
-      scan.errors.push_back(std::string(result.status().message()));
-    }
-  }
+  ReadAll(files, &ReadStreamResult, &scan.results, &scan.errors);
   return scan;
 }
 

@@ -7,11 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "core/base/file_util.h"
 #include "core/base/status_macros.h"
 #include "harness/report/bench_table.h"
 #include "harness/report/format_util.h"
@@ -24,10 +22,6 @@ namespace {
 using harness::StreamResult;
 
 constexpr char kDash[] = "—";
-
-bool SameModel(const std::string& a, const std::string& b) {
-  return absl::AsciiStrToLower(a) == absl::AsciiStrToLower(b);
-}
 
 template <typename T>
 std::string JoinSet(const std::set<T>& s) {
@@ -360,17 +354,13 @@ absl::StatusOr<TableFiles> WriteStreamTables(const std::string& bench_dir,
   TableFiles files;
   files.runs = static_cast<int>(scan.results.size());
   files.warnings = scan.errors;
-  const std::pair<const char*, std::string> outputs[] = {
-      {"stream_table.md", StreamTableMarkdown(table)},
-      {"stream_table.csv", StreamTableCsv(table)},
-      {"stream_table.json", StreamTableJson(table)},
-      {"stream.svg", StreamPlotSvg(table, "Streaming inference: tokens/s against context")},
-  };
-  for (const auto& [name, text] : outputs) {
-    const std::string path = absl::StrCat(out_dir, "/", name);
-    LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
-    files.written.push_back(path);
-  }
+  LRA_RETURN_IF_ERROR(WriteTableOutputs(
+      out_dir,
+      {{"stream_table.md", StreamTableMarkdown(table)},
+       {"stream_table.csv", StreamTableCsv(table)},
+       {"stream_table.json", StreamTableJson(table)},
+       {"stream.svg", StreamPlotSvg(table, "Streaming inference: tokens/s against context")}},
+      &files));
   return files;
 }
 
