@@ -88,6 +88,42 @@ std::string CellJson(const StreamCell& c) {
   return absl::StrCat("{", absl::StrJoin(f, ","), "}");
 }
 
+void AddClaims(const StreamTableOptions& options, StreamTableData* t) {
+  if (t->contexts.size() > 1) {
+    const int first = t->contexts.front(), last = t->contexts.back();
+    for (const StreamBlock& b : t->blocks) {
+      std::vector<std::string> growth;
+      for (const StreamRow& r : b.rows) {
+        if (r.latency_growth.has_value())
+          growth.push_back(absl::StrFormat("%s %.2fx", r.model, *r.latency_growth));
+      }
+      if (growth.empty()) continue;
+      t->claims.push_back(absl::StrCat(
+          "Per-token latency from ", LengthLabel(first), " to ", LengthLabel(last), " (",
+          absl::StrFormat("%.3g", double(last) / first), "x the context), ", b.streams,
+          b.streams == 1 ? " stream: " : " streams: ", absl::StrJoin(growth, ", "),
+          " (constant per-token cost: about 1x)."));
+    }
+  }
+  const auto at = std::find(t->contexts.begin(), t->contexts.end(), options.ratio_context);
+  if (at == t->contexts.end()) return;
+  const size_t i = at - t->contexts.begin();
+  std::vector<std::string> ratios;
+  for (const StreamBlock& b : t->blocks) {
+    for (const StreamRow& r : b.rows) {
+      if (SameModel(r.model, options.ratio_model) && r.cells[i].relative.has_value()) {
+        ratios.push_back(absl::StrFormat("%.2fx with %d stream%s", *r.cells[i].relative, b.streams,
+                                         b.streams == 1 ? "" : "s"));
+      }
+    }
+  }
+  if (ratios.empty()) return;
+  t->claims.push_back(absl::StrCat(options.ratio_model, " over ", options.reference_model,
+                                   " in tokens/s at ", LengthLabel(options.ratio_context), ": ",
+                                   absl::StrJoin(ratios, ", "), absl::StrFormat(
+                                       " (claimed: %gx).", options.claimed_ratio)));
+}
+
 }  // namespace
 
 std::string FormatBytes(int64_t bytes) {
@@ -186,6 +222,7 @@ StreamTableData BuildStreamTable(const std::vector<StreamResult>& results,
     }
     table.blocks.push_back(std::move(block));
   }
+  AddClaims(options, &table);
   return table;
 }
 
@@ -256,6 +293,10 @@ std::string StreamTableMarkdown(const StreamTableData& t) {
       absl::StrAppend(&out, "- ", m, ": ", OptionsText(options[m]), "\n");
     }
   }
+  if (!t.claims.empty()) {
+    out += "\n## Claims\n\n";
+    for (const std::string& c : t.claims) absl::StrAppend(&out, "- ", c, "\n");
+  }
   if (!t.notes.empty()) {
     out += "\n";
     for (const std::string& n : t.notes) absl::StrAppend(&out, "- ", n, "\n");
@@ -314,7 +355,8 @@ std::string StreamTableJson(const StreamTableData& t) {
                       ",\n  \"threads\": [", absl::StrJoin(t.threads, ", "),
                       "],\n  \"timed_steps\": [", absl::StrJoin(t.timed_steps, ", "),
                       "],\n  \"machines\": ", strings(t.machines), ",\n  \"notes\": ",
-                      strings(t.notes), ",\n  \"blocks\": [\n", absl::StrJoin(blocks, ",\n"),
+                      strings(t.notes), ",\n  \"claims\": ", strings(t.claims),
+                      ",\n  \"blocks\": [\n", absl::StrJoin(blocks, ",\n"),
                       "\n  ]\n}\n");
 }
 

@@ -22,6 +22,13 @@ namespace lra::report {
 
 struct StreamTableOptions {
   std::string reference_model = "transformer";  // the 1x row of every streams block
+  // The "Claims" lines: this model's tokens/s over the reference's at this context, against
+  // the claimed ratio. Mamba's authors claim 5x the Transformer's inference throughput (Gu and
+  // Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", arXiv
+  // 2312.00752, abstract: "5x higher throughput than Transformers").
+  std::string ratio_model = "mamba";
+  int ratio_context = 4096;
+  double claimed_ratio = 5;
 };
 
 // One (model, streams, context): the mean over repeated measurements (n).
@@ -56,6 +63,9 @@ struct StreamTableData {
   std::vector<StreamBlock> blocks;   // ascending streams
   std::vector<std::string> tiers, tasks, machines;
   std::vector<int> threads, timed_steps;
+  // What the table shows about the claims it is for: the latency growth of every model from the
+  // shortest to the longest context, and ratio_model over the reference at ratio_context.
+  std::vector<std::string> claims;
   std::vector<std::string> notes;
 };
 
