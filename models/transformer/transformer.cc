@@ -420,6 +420,10 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
     return absl::InvalidArgumentError(absl::StrCat(
         model, ": retrieval_head '", rh, "': expected lra (the released code) or nli"));
   }
+  if (c.causal && c.attention)
+    return absl::InvalidArgumentError(absl::StrCat(
+        model, ": causal=true needs core's attention; this model attends with its own "
+               "AttentionFn, which has no causal form"));
   if (c.pool == PoolKind::kCls && !c.cls)
     return absl::InvalidArgumentError(absl::StrCat(model, ": pool=cls needs cls=true"));
   if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 2)

@@ -390,13 +390,29 @@ TEST(TransformerTest, StreamingNeedsCausalMeanPoolAndNoCls) {
                                                {"pool", "mean"}}, 1);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)->Recurrent(), nullptr);
-  // Variants with their own attention have no streaming mode (and no causal option).
-  for (const char* variant : {"local", "linear_transformer"}) {
-    if (FindModel(variant) == nullptr) continue;  // not linked into this test
-    auto v = CreateModel(variant, task, {{"d_model", "8"}, {"heads", "2"}, {"pool", "mean"}}, 1);
-    ASSERT_TRUE(v.ok()) << v.status();
-    EXPECT_EQ((*v)->Recurrent(), nullptr) << variant;
-  }
+}
+
+// A variant built with its own AttentionFn (models/local, models/linear_transformer) has no
+// streaming mode, and causal=true, which its options do not declare, is refused if given.
+TEST(TransformerTest, VariantsWithTheirOwnAttentionDoNotStream) {
+  TaskInfo task{"toy", 16, 0, 3, 8, false, false, "mean"};
+  transformer::AttentionFn identity = [](const Var& q, const Var& k, const Var& v,
+                                         const std::vector<int32_t>&, const std::vector<uint8_t>&,
+                                         int, float, Rng&) { return v; };
+  std::vector<OptionSpec> specs = transformer::TransformerOptions();
+  auto o = Options::Make(specs, {{"d_model", "8"}, {"heads", "2"}, {"pool", "mean"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  auto v = transformer::CreateTransformer("variant", task, *o, 1, identity);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ((*v)->Recurrent(), nullptr);
+  specs.push_back({"causal", "false", "causal attention"});
+  auto causal = Options::Make(specs, {{"d_model", "8"}, {"heads", "2"}, {"causal", "true"}});
+  ASSERT_TRUE(causal.ok()) << causal.status();
+  const auto refused = transformer::CreateTransformer("variant", task, *causal, 1, identity);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("causal=true needs core's attention"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST(TransformerTest, RejectsBadOptions) {
