@@ -31,8 +31,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The Text task as a model sees it, at length `length` (LRA Table 2 measures on Text).
-absl::StatusOr<models::TaskInfo> TextTask(int length) {
+}  // namespace
+
+absl::StatusOr<models::TaskInfo> BenchTextTask(int length) {
   LRA_ASSIGN_OR_RETURN(const tasks::TaskSpec* spec, tasks::GetTaskSpec("text"));
   LRA_ASSIGN_OR_RETURN(const tasks::Encoding* enc, tasks::FindEncoding(*spec, ""));
   models::TaskInfo info;
@@ -44,6 +45,8 @@ absl::StatusOr<models::TaskInfo> TextTask(int length) {
   info.pooling = spec->default_pooling() == tasks::CLS ? "cls" : "mean";
   return info;
 }
+
+namespace {
 
 struct RandomBatch {
   std::vector<int32_t> tokens, lengths, labels;
@@ -74,7 +77,7 @@ absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
   r.set_threads(NumThreads());
   r.set_commit(SourceCommit());
   r.set_machine(MachineDescription());
-  LRA_ASSIGN_OR_RETURN(models::TaskInfo task, TextTask(length));
+  LRA_ASSIGN_OR_RETURN(models::TaskInfo task, BenchTextTask(length));
   RunConfig overrides;
   overrides.mutable_train()->set_batch_size(options.batch_size);
   overrides.mutable_train()->set_steps(1000);

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "models/model.h"
 
 namespace lra::harness {
 
@@ -28,6 +30,9 @@ struct BenchOptions {
   // so far stay in out_dir, no table is written). May be empty.
   std::function<bool()> cancelled;
 };
+
+// The Text task as a model sees it, with max_length `length` (LRA Table 2 measures on Text).
+absl::StatusOr<models::TaskInfo> BenchTextTask(int length);
 
 // Measures, writes one BenchResult file per point into options.out_dir, then the efficiency
 // tables and the speed/memory plot into results_dir.

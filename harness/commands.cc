@@ -26,6 +26,7 @@
 #include "core/ops/matmul.h"
 #include "core/parallel.h"
 #include "harness/bench.h"
+#include "harness/stream_bench.h"
 #include "harness/config.h"
 #include "harness/export.h"
 #include "harness/flags.h"
@@ -378,22 +379,54 @@ absl::Status TableCommand() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<int>> LengthsFromFlag() {
-  std::vector<int> lengths;
-  for (const std::string& s : absl::GetFlag(FLAGS_lengths)) {
+// A comma-separated list of positive integers from a flag; empty when the flag is.
+absl::StatusOr<std::vector<int>> PositiveIntsFromFlag(const std::vector<std::string>& given,
+                                                      const char* flag) {
+  std::vector<int> values;
+  for (const std::string& s : given) {
     int v = 0;
     if (!absl::SimpleAtoi(s, &v) || v <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--lengths: '", s, "' is not a positive integer"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", s, "' is not a positive integer"));
     }
-    lengths.push_back(v);
+    values.push_back(v);
   }
-  return lengths;
+  return values;
+}
+
+absl::Status StreamBenchCommand(const std::atomic<bool>* stop) {
+  StreamBenchOptions options;
+  options.cancelled = Cancelled(stop);
+  LRA_ASSIGN_OR_RETURN(std::vector<int> lengths,
+                       PositiveIntsFromFlag(absl::GetFlag(FLAGS_lengths), "lengths"));
+  if (!lengths.empty()) options.contexts = lengths;
+  LRA_ASSIGN_OR_RETURN(options.streams,
+                       PositiveIntsFromFlag(absl::GetFlag(FLAGS_streams), "streams"));
+  options.window = absl::GetFlag(FLAGS_stream_window);
+  options.models = absl::GetFlag(FLAGS_models);
+  options.model_options = absl::GetFlag(FLAGS_model_options);
+  options.tier = absl::GetFlag(FLAGS_tier);
+  options.out_dir = (fs::path(ResultsDir()) / "bench").string();
+  return RunStreamBench(options, ResultsDir());
 }
 
 absl::Status BenchCommand(const std::atomic<bool>* stop) {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode == "stream") return StreamBenchCommand(stop);
+  if (mode != "train") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mode: '", mode, "' is not a bench mode; use train or stream"));
+  }
+  if (!absl::GetFlag(FLAGS_model_options).empty()) {
+    return absl::InvalidArgumentError(
+        "--model_options applies to --mode=stream only; the training bench measures each "
+        "model's Text config as it is");
+  }
   BenchOptions options;
   options.cancelled = Cancelled(stop);
-  LRA_ASSIGN_OR_RETURN(options.lengths, LengthsFromFlag());
+  LRA_ASSIGN_OR_RETURN(std::vector<int> lengths,
+                       PositiveIntsFromFlag(absl::GetFlag(FLAGS_lengths), "lengths"));
+  if (!lengths.empty()) options.lengths = lengths;
   options.models = absl::GetFlag(FLAGS_models);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.steps = absl::GetFlag(FLAGS_bench_steps);

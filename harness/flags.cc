@@ -113,10 +113,28 @@ ABSL_FLAG(std::string, out, "",
           "A relative path is taken from the folder `bazel run` was started in.");
 
 // --- table / bench -----------------------------------------------------------------------------
+ABSL_FLAG(std::string, mode, "train",
+          "bench: train (training speed and memory against sequence length, LRA Table 2 "
+          "protocol: bench_table.*) or stream (streaming inference one token at a time against "
+          "context length, for the models with a streaming mode: stream_table.*; "
+          "harness/README.md \"Streaming inference\").");
 ABSL_FLAG(std::vector<std::string>, models, {},
-          "bench: models to measure (comma-separated); default: every registered model.");
-ABSL_FLAG(std::vector<std::string>, lengths,
-          std::vector<std::string>({"1024", "2048", "3072", "4096"}),
-          "bench: sequence lengths (LRA Table 2 protocol: 1K-4K; add 8192,16384 if you like).");
-ABSL_FLAG(int32_t, batch_size, 32, "bench: batch size (LRA Table 2 protocol: 32).");
-ABSL_FLAG(int32_t, bench_steps, 3, "bench: timed training steps per point, after one warm-up.");
+          "bench: models to measure (comma-separated); default: every registered model "
+          "(--mode=stream: every model with a streaming form).");
+ABSL_FLAG(std::vector<std::string>, lengths, {},
+          "bench: sequence lengths (--mode=train, default 1024,2048,3072,4096: LRA Table 2's 1K-4K; "
+          "add 8192,16384 if you like) or context lengths (--mode=stream, default "
+          "1024,4096,16384: the timed window is centred on each).");
+ABSL_FLAG(int32_t, batch_size, 32, "bench --mode=train: batch size (LRA Table 2 protocol: 32).");
+ABSL_FLAG(int32_t, bench_steps, 3,
+          "bench --mode=train: timed training steps per point, after one warm-up.");
+ABSL_FLAG(std::vector<std::string>, streams, std::vector<std::string>({"1", "8"}),
+          "bench --mode=stream: numbers of independent streams stepped together (the batch), "
+          "1 to 4096, comma-separated.");
+ABSL_FLAG(int32_t, stream_window, 256,
+          "bench --mode=stream: Steps timed per point, centred on each context length (the Steps "
+          "before it run untimed); at most 2 x the shortest length and the gap between lengths.");
+ABSL_FLAG(std::vector<std::string>, model_options, {},
+          "bench --mode=stream: options over each model's Text config and streaming form, "
+          "<model>.<option>=<value> or *.<option>=<value> for every model, comma-separated, "
+          "e.g. *.d_model=128,*.n_layers=4.");

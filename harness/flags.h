@@ -57,5 +57,9 @@ ABSL_DECLARE_FLAG(std::vector<std::string>, models);
 ABSL_DECLARE_FLAG(std::vector<std::string>, lengths);
 ABSL_DECLARE_FLAG(int32_t, batch_size);
 ABSL_DECLARE_FLAG(int32_t, bench_steps);
+ABSL_DECLARE_FLAG(std::string, mode);
+ABSL_DECLARE_FLAG(std::vector<std::string>, streams);
+ABSL_DECLARE_FLAG(int32_t, stream_window);
+ABSL_DECLARE_FLAG(std::vector<std::string>, model_options);
 
 #endif  // LRA_HARNESS_FLAGS_H_

@@ -43,7 +43,11 @@ Commands:
   suite    Prepare data and run a whole suite, then write the tables:
              lra suite --suite=quick     (smoke, quick, paper)
   table    Write the LRA accuracy table (Markdown, CSV, HTML) from the runs.
-  bench    Measure training speed and memory against sequence length (LRA Table 2 protocol).
+  bench    Measure training speed and memory against sequence length (LRA Table 2 protocol):
+             lra bench [--models=s4d,transformer] [--lengths=1024,2048,3072,4096]
+           or streaming inference, one token at a time, against context length (models with a
+           streaming mode; per-token latency, tokens/s and the state held per stream):
+             lra bench --mode=stream [--lengths=1024,4096,16384] [--streams=1,8]
   help     This message.
 
 Ctrl-C (or SIGTERM) stops any command cleanly: a run writes last.ckpt (continue with the same

@@ -104,6 +104,12 @@ class RecurrentModel {
   // Per-token features of the last Step before pooling: [num_streams, H] (for tests).
   virtual const float* LastFeatures() const = 0;
   virtual int feature_dim() const = 0;
+  // Bytes one stream's state holds after `tokens` Steps, counted from the model's shapes: what
+  // the layers carry from one token to the next (an SSM's state and conv window, an RNN's h/c,
+  // a Transformer's key/value cache), not the parameters or the O(H) running-mean accumulator
+  // every model keeps alike. Constant in `tokens` for a recurrence. `lra bench --mode=stream`
+  // reports it.
+  virtual int64_t StateBytes(int64_t tokens) const = 0;
 };
 
 // What one training step of a model holds, counted analytically in float32 scalars before the
@@ -134,6 +140,10 @@ struct ModelInfo {
   // reads <configs>/<tier>.textproto and <configs>/<task>.<tier>.textproto). Empty means
   // models/<name>/configs; a library that registers several models gives each its own folder.
   std::string configs;
+  // Options that turn the model's configs into its streaming form (Recurrent() non-null), e.g.
+  // {"bidirectional=false"}; `lra bench --mode=stream` applies them over the model's Text
+  // config. Empty: the model has no streaming mode.
+  std::vector<std::string> streaming_options;
 };
 
 // Total number of trainable scalars (a complex parameter counts 2).

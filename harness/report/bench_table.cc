@@ -25,10 +25,6 @@ using harness::BenchResult;
 
 constexpr char kDash[] = "—";
 
-bool SameModel(const std::string& a, const std::string& b) {
-  return absl::AsciiStrToLower(a) == absl::AsciiStrToLower(b);
-}
-
 double Examples(const BenchCell& c) {
   return c.examples_per_second > 0 ? c.examples_per_second : c.steps_per_second * c.batch_size;
 }
@@ -139,6 +135,21 @@ std::string CellJson(const BenchCell& c) {
 }
 
 }  // namespace
+
+bool SameModel(const std::string& a, const std::string& b) {
+  return absl::AsciiStrToLower(a) == absl::AsciiStrToLower(b);
+}
+
+absl::Status WriteTableOutputs(const std::string& out_dir,
+                               const std::vector<std::pair<std::string, std::string>>& outputs,
+                               TableFiles* files) {
+  for (const auto& [name, text] : outputs) {
+    const std::string path = absl::StrCat(out_dir, "/", name);
+    LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
+    files->written.push_back(path);
+  }
+  return absl::OkStatus();
+}
 
 std::string LengthLabel(int length) {
   if (length >= 1024 && length % 1024 == 0) return absl::StrCat(length / 1024, "K");
@@ -405,17 +416,13 @@ absl::StatusOr<TableFiles> WriteBenchTables(const std::string& bench_dir, const 
   TableFiles files;
   files.runs = static_cast<int>(scan.results.size());
   files.warnings = scan.errors;
-  const std::pair<const char*, std::string> outputs[] = {
-      {"bench_table.md", BenchTableMarkdown(table, published)},
-      {"bench_table.csv", BenchTableCsv(table)},
-      {"bench_table.json", BenchTableJson(table, published)},
-      {"bench.svg", BenchPlotSvg(table, absl::StrCat("Efficiency on ", options.task))},
-  };
-  for (const auto& [name, text] : outputs) {
-    const std::string path = absl::StrCat(out_dir, "/", name);
-    LRA_RETURN_IF_ERROR(WriteFileAtomically(path, text));
-    files.written.push_back(path);
-  }
+  LRA_RETURN_IF_ERROR(WriteTableOutputs(
+      out_dir,
+      {{"bench_table.md", BenchTableMarkdown(table, published)},
+       {"bench_table.csv", BenchTableCsv(table)},
+       {"bench_table.json", BenchTableJson(table, published)},
+       {"bench.svg", BenchPlotSvg(table, absl::StrCat("Efficiency on ", options.task))}},
+      &files));
   return files;
 }
 

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +63,15 @@ BenchTableData BuildBenchTable(const std::vector<harness::BenchResult>& results,
 
 // "1K" for 1024, "3K" for 3072, "16K" for 16384, else the number.
 std::string LengthLabel(int length);
+
+// Model names compare case-insensitively (the reference row "transformer" matches "Transformer").
+bool SameModel(const std::string& a, const std::string& b);
+
+// Writes each (file name, text) into `out_dir` atomically and appends the paths to
+// files->written (the efficiency and streaming tables).
+absl::Status WriteTableOutputs(const std::string& out_dir,
+                               const std::vector<std::pair<std::string, std::string>>& outputs,
+                               TableFiles* files);
 
 // `published` may be null (no published tables).
 std::string BenchTableMarkdown(const BenchTableData& table, const PublishedData* published);

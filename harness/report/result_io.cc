@@ -25,6 +25,7 @@ using harness::BenchResult;
 using harness::EvalPoint;
 using harness::MetricsRecord;
 using harness::RunResult;
+using harness::StreamResult;
 
 absl::Status Invalid(absl::string_view what) { return absl::InvalidArgumentError(what); }
 
@@ -172,6 +173,22 @@ absl::Status ValidateBenchResult(const BenchResult& r) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateStreamResult(const StreamResult& r) {
+  if (r.model().empty()) return Invalid("field 'model' is empty");
+  if (r.task().empty()) return Invalid("field 'task' is empty");
+  if (r.context() <= 0) return Invalid("field 'context' must be positive");
+  if (r.streams() <= 0) return Invalid("field 'streams' must be positive");
+  if (r.timed_steps() < 0) return Invalid("field 'timed_steps' is negative");
+  LRA_RETURN_IF_ERROR(CheckNonNegative(r.seconds_per_step(), "seconds_per_step"));
+  LRA_RETURN_IF_ERROR(CheckNonNegative(r.tokens_per_second(), "tokens_per_second"));
+  if (r.state_bytes_per_stream() < 0) return Invalid("field 'state_bytes_per_stream' is negative");
+  if (r.skipped_reason().empty() && (r.tokens_per_second() <= 0 || r.timed_steps() <= 0)) {
+    return Invalid("fields 'tokens_per_second' and 'timed_steps' must be positive when "
+                   "'skipped_reason' is empty");
+  }
+  return absl::OkStatus();
+}
+
 std::string RunResultToJson(const RunResult& result) { return ToJson(result); }
 std::string BenchResultToJson(const BenchResult& result) { return ToJson(result); }
 
@@ -191,6 +208,15 @@ absl::StatusOr<RunResult> ReadRunResult(const std::string& path) {
 
 absl::StatusOr<BenchResult> ReadBenchResult(const std::string& path) {
   return ReadJsonFile<BenchResult>(path, &ValidateBenchResult);
+}
+
+absl::Status WriteStreamResult(const std::string& path, const StreamResult& result) {
+  LRA_RETURN_IF_ERROR(WithPath(path, ValidateStreamResult(result)));
+  return WriteFileAtomically(path, ToJson(result));
+}
+
+absl::StatusOr<StreamResult> ReadStreamResult(const std::string& path) {
+  return ReadJsonFile<StreamResult>(path, &ValidateStreamResult);
 }
 
 std::string MetricsRecordToJsonLine(const MetricsRecord& record) {
@@ -269,6 +295,23 @@ absl::StatusOr<RunScan> ScanRunResults(const std::vector<std::string>& runs_dirs
   return all;
 }
 
+namespace {
+// Reads every file with `read`: a good one into `results`, a bad one's message into `errors`.
+template <typename Result>
+void ReadAll(const std::vector<std::string>& files,
+             absl::StatusOr<Result> (*read)(const std::string&), std::vector<Result>* results,
+             std::vector<std::string>* errors) {
+  for (const std::string& file : files) {
+    absl::StatusOr<Result> result = read(file);
+    if (result.ok()) {
+      results->push_back(*std::move(result));
+    } else {
+      errors->push_back(std::string(result.status().message()));
+    }
+  }
+}
+}  // namespace
+
 absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir) {
   LRA_ASSIGN_OR_RETURN(std::vector<std::string> files,
                        FindFiles(
@@ -278,19 +321,30 @@ absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir) {
                            },
                            "bench results are made by `lra bench`;"));
   BenchScan scan;
-  for (const std::string& file : files) {
-    absl::StatusOr<BenchResult> result = ReadBenchResult(file);
-    if (result.ok()) {
-      scan.results.push_back(*std::move(result));
-    } else {
-      scan.errors.push_back(std::string(result.status().message()));
-    }
-  }
+  ReadAll(files, &ReadBenchResult, &scan.results, &scan.errors);
   return scan;
 }
 
 std::string BenchFileName(const BenchResult& r) {
   return absl::StrCat("bench-", r.model(), "-", r.task(), "-L", r.seq_length(), "-B", r.batch_size(),
+                      ".json");
+}
+
+absl::StatusOr<StreamScan> ScanStreamResults(const std::string& bench_dir) {
+  LRA_ASSIGN_OR_RETURN(std::vector<std::string> files,
+                       FindFiles(
+                           bench_dir,
+                           [](const std::string& name) {
+                             return absl::StartsWith(name, "stream-") && absl::EndsWith(name, ".json");
+                           },
+                           "streaming results are made by `lra bench --mode=stream`;"));
+  StreamScan scan;
+  ReadAll(files, &ReadStreamResult, &scan.results, &scan.errors);
+  return scan;
+}
+
+std::string StreamFileName(const StreamResult& r) {
+  return absl::StrCat("stream-", r.model(), "-", r.task(), "-C", r.context(), "-S", r.streams(),
                       ".json");
 }
 

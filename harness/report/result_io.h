@@ -3,6 +3,7 @@
 //   <run dir>/result.json    one RunResult, protobuf JSON with proto field names
 //   <run dir>/metrics.jsonl  one MetricsRecord per line
 //   <bench dir>/bench-*.json one BenchResult each
+//   <bench dir>/stream-*.json one StreamResult each (`lra bench --mode=stream`)
 //
 //   LRA_RETURN_IF_ERROR(WriteRunResult(run_dir + "/result.json", result));
 //   LRA_ASSIGN_OR_RETURN(RunScan scan, ScanRunResults(DefaultRunsDir()));
@@ -28,6 +29,7 @@ inline constexpr char kMetricsFileName[] = "metrics.jsonl";
 // The message does not name a file; the Read/Write functions add it.
 absl::Status ValidateRunResult(const harness::RunResult& result);
 absl::Status ValidateBenchResult(const harness::BenchResult& result);
+absl::Status ValidateStreamResult(const harness::StreamResult& result);
 
 // JSON text (pretty-printed, proto field names, zero values included so people see every field).
 std::string RunResultToJson(const harness::RunResult& result);
@@ -40,6 +42,8 @@ absl::Status WriteBenchResult(const std::string& path, const harness::BenchResul
 // Parse and validate. Unknown fields are an error (a typo in a hand-edited file must not pass).
 absl::StatusOr<harness::RunResult> ReadRunResult(const std::string& path);
 absl::StatusOr<harness::BenchResult> ReadBenchResult(const std::string& path);
+absl::Status WriteStreamResult(const std::string& path, const harness::StreamResult& result);
+absl::StatusOr<harness::StreamResult> ReadStreamResult(const std::string& path);
 
 // One metrics.jsonl line (no trailing newline) and the whole file back. Unknown keys are
 // ignored when reading, so the training loop may log more than MetricsRecord holds; a line that
@@ -77,6 +81,17 @@ absl::StatusOr<BenchScan> ScanBenchResults(const std::string& bench_dir);
 
 // A file name for a measurement: "bench-<model>-<task>-L<len>-B<batch>.json".
 std::string BenchFileName(const harness::BenchResult& result);
+
+struct StreamScan {
+  std::vector<harness::StreamResult> results;  // sorted by file path
+  std::vector<std::string> errors;
+};
+
+// Every stream-*.json below `bench_dir` (any depth).
+absl::StatusOr<StreamScan> ScanStreamResults(const std::string& bench_dir);
+
+// "stream-<model>-<task>-C<context>-S<streams>.json".
+std::string StreamFileName(const harness::StreamResult& result);
 
 }  // namespace lra::report
 

@@ -247,6 +247,7 @@ class MambaRecurrent : public RecurrentModel {
   void Step(const int32_t* tokens, float* logits) override;
   const float* LastFeatures() const override { return features_.data<float>(); }
   int feature_dim() const override;
+  int64_t StateBytes(int64_t tokens) const override;
 
  private:
   MambaModel* model_;
@@ -312,6 +313,12 @@ class MambaModel : public Model {
 };
 
 int MambaRecurrent::feature_dim() const { return model_->cfg_.d_model; }
+
+// Per layer the conv window [E, d_conv] and the SSM state [E, N] (ResetState), whatever `tokens`.
+int64_t MambaRecurrent::StateBytes(int64_t /*tokens*/) const {
+  const Config& c = model_->cfg_;
+  return int64_t{c.n_layers} * c.d_inner * (c.d_conv + c.d_state) * int64_t{sizeof(float)};
+}
 
 absl::Status MambaRecurrent::Reset(int num_streams) {
   if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
@@ -393,6 +400,8 @@ ModelInfo Info() {
       {"pixel_norm", "unit", "linear pixel input: unit, s4_cifar or center (models/s4)",
        OptionType::kString, {"unit", "s4_cifar", "center"}},
   };
+  // Recurrent() needs causal blocks and mean pooling (MambaModel::Recurrent).
+  info.streaming_options = {"bidirectional=false", "pool=mean"};
   info.create = [](const TaskInfo& task, const Options& o,
                    uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
     absl::StatusOr<Config> cfg = ParseConfig(o);

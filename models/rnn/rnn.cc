@@ -103,6 +103,7 @@ class RnnRecurrent : public RecurrentModel {
   void Step(const int32_t* tokens, float* logits) override;
   const float* LastFeatures() const override { return features_.data<float>(); }
   int feature_dim() const override;
+  int64_t StateBytes(int64_t tokens) const override;
 
  private:
   RnnModel* model_;
@@ -163,6 +164,13 @@ class RnnModel : public Model {
 };
 
 int RnnRecurrent::feature_dim() const { return model_->feature_dim(); }
+
+// Per layer h [H] (and the LSTM's cell c [H]), whatever `tokens`: what the recurrence carries.
+// (Reset allocates c for the GRU too, unused; it is not state the GRU needs.)
+int64_t RnnRecurrent::StateBytes(int64_t /*tokens*/) const {
+  const Config& c = model_->cfg_;
+  return int64_t{c.n_layers} * c.d_model * (c.cell == Cell::kLstm ? 2 : 1) * int64_t{sizeof(float)};
+}
 
 absl::Status RnnRecurrent::Reset(int num_streams) {
   if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
@@ -252,6 +260,8 @@ ModelInfo Info(const char* name, Cell cell, const char* description) {
     return Estimate(cell, task, o, batch, length);
   };
   info.configs = std::string("models/rnn/configs/") + name;  // one library, a folder per model
+  // Recurrent() needs one direction and mean pooling (RnnModel::Recurrent).
+  info.streaming_options = {"bidirectional=false", "pool=mean"};
   return info;
 }
 

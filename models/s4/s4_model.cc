@@ -460,6 +460,7 @@ class S4Recurrent : public RecurrentModel {
   void Step(const int32_t* tokens, float* logits) override;
   const float* LastFeatures() const override { return features_.data(); }
   int feature_dim() const override;
+  int64_t StateBytes(int64_t tokens) const override;
 
  private:
   S4Model* model_;
@@ -562,6 +563,14 @@ class S4Model : public Model {
 };
 
 int S4Recurrent::feature_dim() const { return model_->cfg_.d_model; }
+
+// The complex state of every layer, [H, modes] per stream (Reset's state_), whatever `tokens`.
+int64_t S4Recurrent::StateBytes(int64_t /*tokens*/) const {
+  int64_t bytes = 0;
+  for (const S4Block& blk : model_->blocks_)
+    bytes += int64_t{model_->cfg_.d_model} * blk.modes() * int64_t{sizeof(std::complex<float>)};
+  return bytes;
+}
 
 absl::Status S4Recurrent::Reset(int num_streams) {
   if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
@@ -710,6 +719,8 @@ ModelInfo Info(const char* name, const char* mode, const char* description) {
   info.create = CreateS4;
   info.estimate = EstimateS4;
   info.configs = std::string("models/s4/configs/") + name;  // one library, a folder per model
+  // Recurrent() needs causal layers and a norm with a per-token form (see S4Model::Recurrent).
+  info.streaming_options = {"bidirectional=false", "norm=layer", "pool=mean"};
   return info;
 }
 }  // namespace

@@ -1,14 +1,20 @@
 #include "models/transformer/transformer.h"
 
+#include <Eigen/Core>
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/ops/ops.h"
+#include "core/parallel.h"
 #include "core/random.h"
 #include "models/common/layers.h"
 #include "models/registry.h"
+#include "models/rnn/streaming.h"
 
 namespace lra::models::transformer {
 
@@ -38,6 +44,7 @@ struct Config {
   float dropout, attention_dropout;
   std::string positions;
   bool cls, blocked, gelu_tanh, decay_all;
+  bool causal = false;  // query i attends to keys j <= i (core attention only)
   PoolKind pool;
   HeadKind head;
   RetrievalHeadKind retrieval;
@@ -74,11 +81,14 @@ class Layer {
     att.heads = c_.heads;
     att.algorithm = c_.blocked ? AttentionAlgorithm::kBlocked : AttentionAlgorithm::kDense;
     att.dropout = training ? c_.attention_dropout : 0.0f;
+    att.causal = c_.causal;
     Var a = lra::Attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), lens, att, mask, &rng);
     return Mlp(lra::Add(x, drop(o_.Forward(a))), training, rng);
   }
 
  private:
+  friend class TransformerRecurrent;  // steps the same weights one token at a time
+
   // y + Dropout(W2 Dropout(GELU(LN(y) W1 + b1)) + b2).
   Var Mlp(const Var& y, bool training, Rng& rng) const {
     auto drop = [&](const Var& v) {
@@ -127,10 +137,46 @@ class RetrievalHead {
   LinearLayer mlp_, mlp2_, logits_;
 };
 
+class TransformerModel;
+
+// Streaming inference of the causal Transformer (causal=true, no CLS row, mean pooling): per
+// layer and stream a key/value cache that grows by one position per Step. A Step embeds the
+// token, adds the position's row, and per layer projects q, k, v of the new token (the same
+// LayerNorm, projections and MLP as Forward), appends k and v to the cache and attends the
+// query to every cached position 0..t, softmax(q k_j / sqrt(d)) v_j per head, which is what the
+// causal Forward computes for query t (core/kernels/attention.h: a valid query attends to the
+// valid keys j <= i). Its cost per token is O(t) per layer, against O(1) for a recurrence.
+// The cache is held in pages of kPage positions, so it grows without copying what is there.
+class TransformerRecurrent : public RecurrentModel {
+ public:
+  static constexpr int kPage = 256;  // positions per cache page
+
+  explicit TransformerRecurrent(TransformerModel* model) : model_(model) {}
+  absl::Status Reset(int num_streams) override;
+  void Step(const int32_t* tokens, float* logits) override;
+  const float* LastFeatures() const override { return features_.data<float>(); }
+  int feature_dim() const override;
+  int64_t StateBytes(int64_t tokens) const override;
+
+ private:
+  // Keys and values of one (layer, stream): pages of [kPage, qkv_dim].
+  struct Cache {
+    std::vector<std::unique_ptr<float[]>> k, v;
+  };
+  TransformerModel* model_;
+  int streams_ = 0;
+  int64_t t_ = 0;             // positions stepped since Reset
+  std::vector<Cache> cache_;  // [layer * streams + stream]
+  std::vector<float> scores_;  // scratch [streams * heads, t + 1]
+  Tensor features_;
+  RunningMeanHead mean_;
+  Rng no_dropout_{1};  // Layer::Mlp's stream, never drawn from (dropout is off in a Step)
+};
+
 class TransformerModel : public Model {
  public:
   TransformerModel(const TaskInfo& task, const Config& c, uint64_t seed)
-      : task_(task), c_(c), ps_(seed) {
+      : task_(task), c_(c), ps_(seed), recurrent_(this) {
     encoder_ = Encoder(ps_, "encoder", task, c.d_model, /*linear_pixels=*/false);
     const int rows = c.max_len + (c.cls ? 1 : 0);
     if (c.positions == "learned") {
@@ -210,7 +256,20 @@ class TransformerModel : public Model {
     return {all};
   }
 
+  RecurrentModel* Recurrent() override {
+    // Causal core attention only (a variant's own AttentionFn has no step form here); the
+    // running mean is the streaming form of mean pooling, and a CLS row would be a second
+    // input; pair tasks need two streams per example; with mask_pad_tokens a pad token's query
+    // attends to every position, future ones included (core/kernels/attention.h), which no
+    // stream can see.
+    if (c_.attention || !c_.causal || c_.cls || c_.pool != PoolKind::kMean || task_.pair ||
+        task_.mask_pad_tokens)
+      return nullptr;
+    return &recurrent_;
+  }
+
  private:
+  friend class TransformerRecurrent;
   TaskInfo task_;
   Config c_;
   ParamStore ps_;
@@ -220,7 +279,101 @@ class TransformerModel : public Model {
   Norm final_norm_;
   ClassifierHead head_;
   RetrievalHead dual_;
+  TransformerRecurrent recurrent_;
 };
+
+int TransformerRecurrent::feature_dim() const { return model_->c_.d_model; }
+
+absl::Status TransformerRecurrent::Reset(int num_streams) {
+  if (num_streams < 1) return absl::InvalidArgumentError("Reset: num_streams must be >= 1");
+  streams_ = num_streams;
+  t_ = 0;
+  cache_.clear();
+  cache_.resize(model_->layers_.size() * num_streams);
+  features_ = Tensor::Zeros({streams_, model_->c_.d_model});
+  mean_.Reset(streams_, model_->c_.d_model);
+  return absl::OkStatus();
+}
+
+// Keys and values of every layer: 2 x qkv_dim floats per position, in whole pages.
+int64_t TransformerRecurrent::StateBytes(int64_t tokens) const {
+  const int64_t pages = (tokens + kPage - 1) / kPage;
+  return int64_t{model_->c_.n_layers} * 2 * pages * kPage * model_->c_.qkv_dim *
+         int64_t{sizeof(float)};
+}
+
+void TransformerRecurrent::Step(const int32_t* tokens, float* logits) {
+  NoGrad no_grad;
+  const Config& c = model_->c_;
+  const int h = c.d_model, q = c.qkv_dim, heads = c.heads, d = q / heads;
+  LRA_CHECK(!model_->pos_.defined() || t_ < c.max_len)
+      << "transformer: streaming position " << t_ << " >= max_len " << c.max_len
+      << " (positions table); build the model with a larger max_len";
+  Tensor x = Tensor::Empty({streams_, h});
+  float* xp = x.data<float>();
+  for (int s = 0; s < streams_; ++s) {
+    model_->encoder_.EncodeToken(tokens[s], xp + int64_t{s} * h);
+    if (!model_->pos_.defined()) continue;
+    const float* pos = model_->pos_.value().data<float>() + t_ * h;
+    for (int j = 0; j < h; ++j) xp[int64_t{s} * h + j] += pos[j];
+  }
+  const int64_t n = t_ + 1, page = t_ / kPage, row = t_ % kPage;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  scores_.resize(static_cast<size_t>(streams_) * heads * n);
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Block = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
+  for (size_t l = 0; l < model_->layers_.size(); ++l) {
+    const Layer& layer = model_->layers_[l];
+    const Var xv = Constant(x);
+    const Var hn = layer.ln1_.Forward(xv, false);
+    const Tensor qt = layer.q_.Forward(hn).value(), kt = layer.k_.Forward(hn).value(),
+                 vt = layer.v_.Forward(hn).value();
+    for (int s = 0; s < streams_; ++s) {
+      Cache& cache = cache_[l * streams_ + s];
+      if (row == 0) {
+        cache.k.emplace_back(new float[static_cast<size_t>(kPage) * q]);
+        cache.v.emplace_back(new float[static_cast<size_t>(kPage) * q]);
+      }
+      std::memcpy(cache.k[page].get() + row * q, kt.data<float>() + int64_t{s} * q, q * sizeof(float));
+      std::memcpy(cache.v[page].get() + row * q, vt.data<float>() + int64_t{s} * q, q * sizeof(float));
+    }
+    Tensor a = Tensor::Empty({streams_, q});
+    // One (stream, head) per task: scores against the cached keys page by page, softmax, then
+    // the weighted sum of the cached values.
+    ParallelFor(
+        int64_t{streams_} * heads,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            const int s = static_cast<int>(i / heads), hd = static_cast<int>(i % heads);
+            const Cache& cache = cache_[l * streams_ + s];
+            const Eigen::Map<const Eigen::VectorXf> qv(qt.data<float>() + int64_t{s} * q + hd * d, d);
+            Eigen::Map<Eigen::VectorXf> sc(scores_.data() + i * n, n);
+            for (int64_t p = 0; p <= page; ++p) {
+              const int64_t rows = p < page ? kPage : row + 1;
+              sc.segment(p * kPage, rows).noalias() =
+                  Block(cache.k[p].get() + hd * d, rows, d, Eigen::OuterStride<>(q)) * qv;
+            }
+            sc *= scale;
+            sc = (sc.array() - sc.maxCoeff()).exp().matrix();
+            sc /= sc.sum();
+            Eigen::Map<Eigen::VectorXf> out(a.data<float>() + int64_t{s} * q + hd * d, d);
+            out.setZero();
+            for (int64_t p = 0; p <= page; ++p) {
+              const int64_t rows = p < page ? kPage : row + 1;
+              out.noalias() += Block(cache.v[p].get() + hd * d, rows, d, Eigen::OuterStride<>(q))
+                                   .transpose() *
+                               sc.segment(p * kPage, rows);
+            }
+          }
+        },
+        /*cost=*/4 * n * d);
+    const Var y = lra::Add(xv, layer.o_.Forward(Constant(a)));
+    x = layer.Mlp(y, /*training=*/false, no_dropout_).value();
+  }
+  ++t_;
+  features_ = model_->final_norm_.Forward(Constant(x), false).value();
+  mean_.Add(features_, model_->head_, logits);
+}
 
 }  // namespace
 
@@ -246,6 +399,9 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
   c.blocked = !c.attention && o.String("attention") == "blocked";
   c.gelu_tanh = o.Bool("gelu_tanh");
   c.decay_all = o.Bool("decay_all");
+  // Only "transformer" declares causal (Info below); a variant with its own AttentionFn has no
+  // causal form here.
+  c.causal = o.Has("causal") && o.Bool("causal");
   std::string pool = o.String("pool");
   if (pool.empty()) pool = task.pooling.empty() ? "mean" : task.pooling;
   auto pk = ParsePoolKind(pool);
@@ -263,6 +419,10 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
     return absl::InvalidArgumentError(absl::StrCat(
         model, ": retrieval_head '", rh, "': expected lra (the released code) or nli"));
   }
+  if (c.causal && c.attention)
+    return absl::InvalidArgumentError(absl::StrCat(
+        model, ": causal=true needs core's attention; this model attends with its own "
+               "AttentionFn, which has no causal form"));
   if (c.pool == PoolKind::kCls && !c.cls)
     return absl::InvalidArgumentError(absl::StrCat(model, ": pool=cls needs cls=true"));
   if (c.d_model < 1 || c.heads < 1 || c.qkv_dim % c.heads != 0 || c.mlp_dim < 2)
@@ -370,6 +530,11 @@ ModelInfo Info() {
       "and GELU MLP, final LayerNorm, pooling, Dense-ReLU-Dense head (retrieval: LRA's "
       "classifier_head_dual); google-research/long-range-arena cd31e5c";
   info.options = TransformerOptions();
+  info.options.push_back({"causal", "false",
+                          "causal attention (query i sees keys j <= i): with cls=false and "
+                          "pool=mean, a streaming mode with a key/value cache"});
+  // Recurrent() needs causal attention, no CLS row and mean pooling (TransformerModel::Recurrent).
+  info.streaming_options = {"causal=true", "cls=false", "pool=mean"};
   info.create = Create;
   return info;
 }

@@ -28,6 +28,10 @@
 // token's mask); a masked query attends uniformly to all positions, as in flax. Optimizer: a
 // single group (flax's optimizer decays every parameter) unless decay_all=false, which gives
 // biases, norms and embeddings weight decay 0 as the S4 recipe does.
+//
+// "transformer" alone has the option causal (query i attends to keys j <= i); with cls=false and
+// pool=mean its Recurrent() is a key/value-cache streaming mode (README.md here). Variants made
+// with their own AttentionFn have neither.
 #ifndef LRA_MODELS_TRANSFORMER_TRANSFORMER_H_
 #define LRA_MODELS_TRANSFORMER_TRANSFORMER_H_
 

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
+#include "models/rnn/golden_check.h"
 #include "models/transformer/reference_model.h"
 #include "models/testing/train_util.h"
 
@@ -319,6 +320,99 @@ TEST(TransformerTest, SinusoidalTable) {
   EXPECT_NEAR(pe[9], std::cos(2.0), 1e-6);
   EXPECT_NEAR(pe[10], std::sin(0.02), 1e-6);
   EXPECT_NEAR(pe[11], std::cos(0.02), 1e-6);
+}
+
+// The key/value-cache streaming mode equals the causal Forward on every prefix (the shared check
+// of models/rnn/golden_check.h: 2 streams x 200 tokens, logits after 137 and 200 steps, to 1e-4
+// of the largest logit). Derivation of that bound here: a Step computes the same LayerNorms,
+// projections and MLP on one row as Forward does on [B*L] rows (GEMMs that may sum in another
+// order: ~1e-7 relative per op), and a softmax over <= 200 keys in another order (a relative
+// rounding of ~200 x 6e-8 ~ 1e-5 in the worst case); over 2 layers and the head that stays
+// below ~3e-5 of the largest logit, so 1e-4 leaves 3x.
+TEST(TransformerTest, StreamingEqualsCausalForward) {
+  TaskInfo task{"toy", 256, 0, 10, 256, false, false, "mean"};
+  for (const char* positions : {"sinusoidal", "learned", "none"}) {
+    auto model = CreateModel("transformer", task,
+                             {{"d_model", "16"}, {"n_layers", "2"}, {"heads", "2"}, {"qkv_dim", "8"},
+                              {"mlp_dim", "24"}, {"causal", "true"}, {"pool", "mean"},
+                              {"positions", positions}, {"dropout", "0"}},
+                             3);
+    ASSERT_TRUE(model.ok()) << model.status();
+    testing::CheckStreamingEqualsForward(**model, positions);
+  }
+}
+
+// Causal attention changes Forward: the logits of a prefix no longer depend on later tokens.
+TEST(TransformerTest, CausalLogitsIgnoreLaterTokens) {
+  TaskInfo task{"toy", 16, 0, 3, 8, false, false, "mean"};
+  for (const bool causal : {true, false}) {
+    auto model = CreateModel("transformer", task,
+                             {{"d_model", "8"}, {"n_layers", "1"}, {"heads", "2"}, {"mlp_dim", "8"},
+                              {"causal", causal ? "true" : "false"}, {"pool", "first"},
+                              {"dropout", "0"}},
+                             5);
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::vector<int32_t> a = {1, 2, 3, 4, 5, 6, 7, 8}, b = {1, 9, 10, 11, 12, 13, 14, 15};
+    Rng rng(1);
+    NoGrad ng;
+    const Var la = (*model)->Forward(Batch{1, 8, a.data(), nullptr}, false, rng);
+    const Var lb = (*model)->Forward(Batch{1, 8, b.data(), nullptr}, false, rng);
+    float diff = 0;
+    for (int k = 0; k < 3; ++k)
+      diff = std::max(diff, std::abs(la.value().data<float>()[k] - lb.value().data<float>()[k]));
+    // pool=first reads position 0, which under causal attention sees only token 0.
+    if (causal) EXPECT_EQ(diff, 0.0f);
+    else EXPECT_GT(diff, 0.0f);
+  }
+}
+
+TEST(TransformerTest, StreamingNeedsCausalMeanPoolAndNoCls) {
+  TaskInfo task{"toy", 16, 0, 3, 8, false, false, "mean"};
+  auto make = [&](std::map<std::string, std::string> o) {
+    o["d_model"] = "8";
+    o["heads"] = "2";
+    auto m = CreateModel("transformer", task, o, 1);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return std::move(*m);
+  };
+  EXPECT_EQ(make({})->Recurrent(), nullptr);  // not causal
+  EXPECT_EQ(make({{"causal", "true"}, {"cls", "true"}, {"pool", "mean"}})->Recurrent(), nullptr);
+  EXPECT_EQ(make({{"causal", "true"}, {"pool", "first"}})->Recurrent(), nullptr);
+  auto streaming = make({{"causal", "true"}, {"pool", "mean"}});
+  ASSERT_NE(streaming->Recurrent(), nullptr);
+  // The cache: 2 x qkv_dim floats per position and layer (4 layers by default), in pages of
+  // 256 positions.
+  EXPECT_EQ(streaming->Recurrent()->StateBytes(256), 4 * 2 * 256 * 8 * 4);
+  EXPECT_EQ(streaming->Recurrent()->StateBytes(257), 4 * 2 * 512 * 8 * 4);
+  TaskInfo masked = task;
+  masked.mask_pad_tokens = true;
+  auto m = CreateModel("transformer", masked, {{"d_model", "8"}, {"heads", "2"}, {"causal", "true"},
+                                               {"pool", "mean"}}, 1);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ((*m)->Recurrent(), nullptr);
+}
+
+// A variant built with its own AttentionFn (models/local, models/linear_transformer) has no
+// streaming mode, and causal=true, which its options do not declare, is refused if given.
+TEST(TransformerTest, VariantsWithTheirOwnAttentionDoNotStream) {
+  TaskInfo task{"toy", 16, 0, 3, 8, false, false, "mean"};
+  transformer::AttentionFn identity = [](const Var& q, const Var& k, const Var& v,
+                                         const std::vector<int32_t>&, const std::vector<uint8_t>&,
+                                         int, float, Rng&) { return v; };
+  std::vector<OptionSpec> specs = transformer::TransformerOptions();
+  auto o = Options::Make(specs, {{"d_model", "8"}, {"heads", "2"}, {"pool", "mean"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  auto v = transformer::CreateTransformer("variant", task, *o, 1, identity);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ((*v)->Recurrent(), nullptr);
+  specs.push_back({"causal", "false", "causal attention"});
+  auto causal = Options::Make(specs, {{"d_model", "8"}, {"heads", "2"}, {"causal", "true"}});
+  ASSERT_TRUE(causal.ok()) << causal.status();
+  const auto refused = transformer::CreateTransformer("variant", task, *causal, 1, identity);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("causal=true needs core's attention"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST(TransformerTest, RejectsBadOptions) {
