@@ -1,0 +1,278 @@
+#include "core/kernels/lsh_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "absl/base/internal/raw_logging.h"
+
+namespace lra {
+namespace kernels {
+namespace {
+
+void CheckShape(const LshShape& s) {
+  ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.head_dim >= 1 &&
+                     s.n_hashes >= 1 && s.chunk >= 1,
+                 "LshAttention: batch, length, heads, head_dim, n_hashes and chunk must be >= 1");
+  ABSL_RAW_CHECK(s.n_buckets >= 2 && s.n_buckets % 2 == 0,
+                 "LshAttention: n_buckets must be even and >= 2");
+}
+
+int Length(const LshShape& s, const int* lengths, int b) {
+  if (lengths == nullptr) return s.length;
+  ABSL_RAW_CHECK(lengths[b] >= 0 && lengths[b] <= s.length,
+                 "LshAttention: lengths[b] must lie in [0, L]");
+  return lengths[b];
+}
+
+template <typename Fn>
+void ForEachHead(const LshShape& s, Fn fn) {
+  const int64_t tasks = static_cast<int64_t>(s.batch) * s.heads;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tasks; ++t) fn(static_cast<int>(t / s.heads), static_cast<int>(t % s.heads));
+}
+
+// One (batch, head): geometry, row access and the chunk structure of its sorted items.
+struct Head {
+  const LshShape& s;
+  int b, h, len, n, nch;
+  int64_t bh;
+  Head(const LshShape& s_, int b_, int h_, const int* lengths) : s(s_), b(b_), h(h_) {
+    len = Length(s, lengths, b);
+    n = s.n_hashes * len;
+    nch = (n + s.chunk - 1) / s.chunk;
+    bh = static_cast<int64_t>(b) * s.heads + h;
+  }
+  int64_t Row(int t) const {
+    return ((static_cast<int64_t>(b) * s.length + t) * s.heads + h) * s.head_dim;
+  }
+  // The sorted indices item i attends to: its chunk, then the chunk before (circular).
+  int Candidates(int i, int* cand) const {
+    const int m = i / s.chunk;
+    int k = 0;
+    for (int j = m * s.chunk; j < std::min(n, m * s.chunk + s.chunk); ++j) cand[k++] = j;
+    if (nch > 1) {
+      const int pm = (m + nch - 1) % nch;
+      for (int j = pm * s.chunk; j < std::min(n, pm * s.chunk + s.chunk); ++j) cand[k++] = j;
+    }
+    return k;
+  }
+  int32_t* Order(const LshSaved& sv) const { return sv.order + bh * s.n_hashes * s.length; }
+  float* Prob(const LshSaved& sv, int i) const {
+    return sv.p + (bh * s.n_hashes * s.length + i) * 2 * s.chunk;
+  }
+  // o_r(t) and lse_r(t).
+  float* O(const LshSaved& sv, int r, int t) const {
+    return sv.o + ((bh * s.n_hashes + r) * s.length + t) * s.head_dim;
+  }
+  float* Lse(const LshSaved& sv, int r, int t) const {
+    return sv.lse + (bh * s.n_hashes + r) * s.length + t;
+  }
+};
+
+float Dot(const float* a, const float* b, int d) {
+  float r = 0;
+  for (int e = 0; e < d; ++e) r += a[e] * b[e];
+  return r;
+}
+
+// Buckets of one (batch, head): bk[r * len + t].
+void HashHead(const LshShape& s, const Head& hd, const float* x, const float* rot, int32_t* bk) {
+  const int half = s.n_buckets / 2, d = s.head_dim;
+  std::vector<float> proj(half);
+  for (int t = 0; t < hd.len; ++t) {
+    const float* xt = x + hd.Row(t);
+    for (int r = 0; r < s.n_hashes; ++r) {
+      std::fill(proj.begin(), proj.end(), 0.0f);
+      for (int e = 0; e < d; ++e) {
+        const float* re = rot + (static_cast<int64_t>(e) * s.n_hashes + r) * half;
+        for (int k = 0; k < half; ++k) proj[k] += xt[e] * re[k];
+      }
+      // argmax over [proj, -proj], the first maximum (jnp.argmax).
+      int best = 0;
+      float bv = proj[0];
+      for (int k = 0; k < 2 * half; ++k) {
+        const float c = k < half ? proj[k] : -proj[k - half];
+        if (c > bv) {
+          bv = c;
+          best = k;
+        }
+      }
+      bk[r * hd.len + t] = best;
+    }
+  }
+}
+
+}  // namespace
+
+int64_t LshOrderInts(const LshShape& s) {
+  return static_cast<int64_t>(s.batch) * s.heads * s.n_hashes * s.length;
+}
+int64_t LshProbFloats(const LshShape& s) { return LshOrderInts(s) * 2 * s.chunk; }
+int64_t LshOutFloats(const LshShape& s) { return LshOrderInts(s) * s.head_dim; }
+int64_t LshLseFloats(const LshShape& s) { return LshOrderInts(s); }
+
+std::vector<int32_t> LshBuckets(const LshShape& s, const float* x, const float* rotations,
+                                const int* lengths) {
+  CheckShape(s);
+  std::vector<int32_t> out(LshOrderInts(s), -1);
+  ForEachHead(s, [&](int b, int h) {
+    const Head hd(s, b, h, lengths);
+    std::vector<int32_t> bk(hd.n);
+    HashHead(s, hd, x, rotations, bk.data());
+    for (int r = 0; r < s.n_hashes; ++r)
+      for (int t = 0; t < hd.len; ++t)
+        out[(hd.bh * s.n_hashes + r) * s.length + t] = bk[r * hd.len + t];
+  });
+  return out;
+}
+
+void LshAttentionForward(const LshShape& s, const float* x, const float* v,
+                         const float* rotations, const int* lengths, const uint8_t* mask,
+                         float* out, const LshSaved& sv) {
+  CheckShape(s);
+  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
+  const int d = s.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  ForEachHead(s, [&](int b, int h) {
+    const Head hd(s, b, h, lengths);
+    const uint8_t* m = mask ? mask + static_cast<int64_t>(b) * s.length : nullptr;
+    auto valid = [&](int t) { return t < hd.len && (!m || m[t]); };
+    // Hash and sort: key (r n_buckets + bucket, t), unique.
+    std::vector<int32_t> bk(hd.n);
+    HashHead(s, hd, x, rotations, bk.data());
+    int32_t* order = hd.Order(sv);
+    std::iota(order, order + hd.n, 0);
+    auto key = [&](int32_t it) {
+      const int r = it / hd.len, t = it % hd.len;
+      return (static_cast<int64_t>(r) * s.n_buckets + bk[it]) * hd.len + t;
+    };
+    std::sort(order, order + hd.n, [&](int32_t a, int32_t c) { return key(a) < key(c); });
+    // Attention inside the chunks.
+    std::vector<int> cand(2 * s.chunk);
+    std::vector<float> sc(2 * s.chunk);
+    for (int i = 0; i < hd.n; ++i) {
+      const int it = order[i], r = it / hd.len, t = it % hd.len;
+      const int nc = hd.Candidates(i, cand.data());
+      float* p = hd.Prob(sv, i);
+      float* o = hd.O(sv, r, t);
+      std::fill(o, o + d, 0.0f);
+      if (!valid(t)) {
+        for (int k = 0; k < nc; ++k) p[k] = 1.0f / nc;
+        *hd.Lse(sv, r, t) = std::log(static_cast<float>(nc));
+      } else {
+        const float* xt = x + hd.Row(t);
+        float mx = -INFINITY;
+        for (int k = 0; k < nc; ++k) {
+          const int tk = order[cand[k]] % hd.len;
+          sc[k] = valid(tk) ? scale * Dot(xt, x + hd.Row(tk), d) : -INFINITY;
+          mx = std::max(mx, sc[k]);
+        }
+        double z = 0;
+        for (int k = 0; k < nc; ++k) z += p[k] = sc[k] == -INFINITY ? 0.0f : std::exp(sc[k] - mx);
+        const float inv = static_cast<float>(1.0 / z);
+        for (int k = 0; k < nc; ++k) p[k] *= inv;
+        *hd.Lse(sv, r, t) = mx + static_cast<float>(std::log(z));
+      }
+      for (int k = 0; k < nc; ++k) {
+        if (p[k] == 0.0f) continue;
+        const float* vk = v + hd.Row(order[cand[k]] % hd.len);
+        for (int e = 0; e < d; ++e) o[e] += p[k] * vk[e];
+      }
+    }
+    // Combine the rounds.
+    std::vector<float> w(s.n_hashes);
+    for (int t = 0; t < s.length; ++t) {
+      float* y = out + hd.Row(t);
+      std::fill(y, y + d, 0.0f);
+      if (t >= hd.len) continue;
+      float mx = -INFINITY;
+      for (int r = 0; r < s.n_hashes; ++r) mx = std::max(mx, *hd.Lse(sv, r, t));
+      float z = 0;
+      for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*hd.Lse(sv, r, t) - mx);
+      for (int r = 0; r < s.n_hashes; ++r) {
+        const float* o = hd.O(sv, r, t);
+        for (int e = 0; e < d; ++e) y[e] += w[r] / z * o[e];
+      }
+    }
+  });
+}
+
+void LshAttentionBackward(const LshShape& s, const float* x, const float* v, const int* lengths,
+                          const uint8_t* mask, const LshSaved& sv, const float* dout, float* dx,
+                          float* dv) {
+  CheckShape(s);
+  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
+  const int d = s.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  ForEachHead(s, [&](int b, int h) {
+    const Head hd(s, b, h, lengths);
+    const uint8_t* m = mask ? mask + static_cast<int64_t>(b) * s.length : nullptr;
+    auto valid = [&](int t) { return t < hd.len && (!m || m[t]); };
+    for (int t = 0; t < s.length; ++t) {
+      std::fill(dx + hd.Row(t), dx + hd.Row(t) + d, 0.0f);
+      std::fill(dv + hd.Row(t), dv + hd.Row(t) + d, 0.0f);
+    }
+    if (hd.n == 0) return;
+    // Through the combination: do_r = w_r dout, dlse_r = w_r (dout.o_r - dout.out).
+    std::vector<float> dor(static_cast<size_t>(hd.n) * d), dlse(hd.n), w(s.n_hashes),
+        g(s.n_hashes);
+    for (int t = 0; t < hd.len; ++t) {
+      const float* go = dout + hd.Row(t);
+      float mx = -INFINITY;
+      for (int r = 0; r < s.n_hashes; ++r) mx = std::max(mx, *hd.Lse(sv, r, t));
+      float z = 0;
+      for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*hd.Lse(sv, r, t) - mx);
+      float gbar = 0;
+      for (int r = 0; r < s.n_hashes; ++r) {
+        w[r] /= z;
+        g[r] = Dot(go, hd.O(sv, r, t), d);
+        gbar += w[r] * g[r];
+      }
+      for (int r = 0; r < s.n_hashes; ++r) {
+        const int it = r * hd.len + t;
+        for (int e = 0; e < d; ++e) dor[static_cast<size_t>(it) * d + e] = w[r] * go[e];
+        dlse[it] = w[r] * (g[r] - gbar);
+      }
+    }
+    const int32_t* order = hd.Order(sv);
+    std::vector<int> cand(2 * s.chunk);
+    std::vector<float> dp(2 * s.chunk);
+    for (int i = 0; i < hd.n; ++i) {
+      const int it = order[i], t = it % hd.len;
+      const int nc = hd.Candidates(i, cand.data());
+      const float* p = hd.Prob(sv, i);
+      const float* go = dor.data() + static_cast<size_t>(it) * d;
+      for (int k = 0; k < nc; ++k) {
+        if (p[k] == 0.0f) continue;
+        float* dvk = dv + hd.Row(order[cand[k]] % hd.len);
+        for (int e = 0; e < d; ++e) dvk[e] += p[k] * go[e];
+      }
+      if (!valid(t)) continue;  // uniform row: no gradient through its scores
+      // ds_k = p_k (dp_k - sum_j p_j dp_j) + p_k dlse, dp_k = do . v_k.
+      float dsum = 0;
+      for (int k = 0; k < nc; ++k) {
+        dp[k] = p[k] == 0.0f ? 0.0f : Dot(go, v + hd.Row(order[cand[k]] % hd.len), d);
+        dsum += p[k] * dp[k];
+      }
+      const float* xt = x + hd.Row(t);
+      float* dxt = dx + hd.Row(t);
+      for (int k = 0; k < nc; ++k) {
+        if (p[k] == 0.0f) continue;
+        const float ds = scale * p[k] * (dp[k] - dsum + dlse[it]);
+        const int tk = order[cand[k]] % hd.len;
+        const float* xk = x + hd.Row(tk);
+        float* dxk = dx + hd.Row(tk);
+        for (int e = 0; e < d; ++e) {
+          dxt[e] += ds * xk[e];
+          dxk[e] += ds * xt[e];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace kernels
+}  // namespace lra
