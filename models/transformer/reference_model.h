@@ -58,7 +58,7 @@ struct Cfg {
   double ln_eps = 1e-6;   // flax's LayerNorm epsilon
   int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
   bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
-  // --- Variant attention hook (models/sinkhorn). When set, it replaces the attention above:
+  // --- Variant attention hook (models/sinkhorn, models/reformer). When set, it replaces the attention above:
   // returns [B * L, H] from the layer's q, k, v [B * L, H]; `valid(b, t)` is flax's mask.
   std::function<Vec(const AttentionArgs&)> attention;
 };
@@ -116,8 +116,9 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
     const std::string n = "layers." + std::to_string(li);
     auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
     Vec h = Ln(x, rows, H, P(".ln1.gamma"), P(".ln1.beta"), c.ln_eps);
-    Vec q = Lin(h, rows, H, H, P(".attn.q.w"), nullptr), k = Lin(h, rows, H, H, P(".attn.k.w"), nullptr),
-        v = Lin(h, rows, H, H, P(".attn.v.w"), nullptr);
+    // A projection the layer does not create (models/reformer's shared query/key) is empty.
+    auto proj = [&](const std::string& w) { return p.count(n + w) ? Lin(h, rows, H, H, P(w), nullptr) : Vec(); };
+    Vec q = proj(".attn.q.w"), k = proj(".attn.k.w"), v = proj(".attn.v.w");
     Vec a(x.size(), 0.0);
     if (c.attention) {
       a = c.attention({p, n, li, tower, q, k, v, B, L, H, c.heads, lens,
