@@ -7,8 +7,8 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
-#include "core/kernels/philox.h"
 #include "core/kernels/strided_view.h"
+#include "core/kernels/window_dropout.h"
 
 namespace lra {
 namespace kernels {
@@ -35,41 +35,11 @@ struct Window {
   const float* p;       // saved probabilities of row `start`: [n, block] (stride block)
 };
 
-// The dropout factors M_ij / (1 - p) of row i over keys [j0, j0 + n): core/kernels/attention.h's
-// mask (Philox counter (j / 4, i, h, b), word j % 4).
-void DropRow(int b, int h, int i, int j0, int n, uint32_t threshold, float scale, uint64_t seed,
-             float* factor) {
-  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int c = 0; c < n;) {
-    const int j = j0 + c;
-    uint32_t w[4];
-    Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i), static_cast<uint32_t>(h),
-               static_cast<uint32_t>(b), k0, k1, w[0], w[1], w[2], w[3]);
-    for (int lane = j % 4; lane < 4 && c < n; ++lane, ++c)
-      factor[c] = w[lane] >= threshold ? scale : 0.0f;
-  }
+// pd = P o M / (1 - p) for a window's rows (stride block): core/kernels/window_dropout.h.
+void ApplyDrop(const WindowDropout& drop, const LocalAttentionShape& s, const Window& w,
+               const float* p, float* pd) {
+  drop.Apply(w.b, w.h, w.start, w.n, w.start, w.n, s.block, p, pd);
 }
-
-struct Drop {
-  bool on = false;
-  uint32_t threshold = 0;
-  float scale = 1.0f;
-  uint64_t seed = 0;
-  Drop(float rate, uint64_t s) : seed(s) {
-    if (rate == 0.0f) return;
-    on = true;
-    threshold = static_cast<uint32_t>(std::min(4294967295.0, std::round(rate * 4294967296.0)));
-    scale = 1.0f / (1.0f - rate);
-  }
-  // pd = P o M / (1 - p) for the window's rows (stride block).
-  void Apply(const LocalAttentionShape& s, const Window& w, const float* p, float* pd) const {
-    std::vector<float> f(w.n);
-    for (int r = 0; r < w.n; ++r) {
-      DropRow(w.b, w.h, w.start + r, w.start, w.n, threshold, scale, seed, f.data());
-      for (int c = 0; c < w.n; ++c) pd[r * s.block + c] = p[r * s.block + c] * f[c];
-    }
-  }
-};
 
 template <typename Fn>
 void ForEachWindow(const LocalAttentionShape& s, const float* saved, Fn fn) {
@@ -104,7 +74,7 @@ void LocalAttentionForward(const LocalAttentionShape& s, const float* q, const f
                            float dropout_rate, uint64_t dropout_seed, float* out, float* saved) {
   CheckShape(s, dropout_rate);
   for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
-  const Drop drop(dropout_rate, dropout_seed);
+  const WindowDropout drop(dropout_rate, dropout_seed);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int d = s.head_dim;
   ForEachWindow(s, saved, [&](const Window& w) {
@@ -133,7 +103,7 @@ void LocalAttentionForward(const LocalAttentionShape& s, const float* q, const f
     const ConstMatView vv = View(v + w.offset, w.n, d, w.row_stride);
     if (drop.on) {
       std::vector<float> pd(static_cast<size_t>(w.n) * s.block);
-      drop.Apply(s, w, p, pd.data());
+      ApplyDrop(drop, s, w, p, pd.data());
       o.noalias() = View(pd.data(), w.n, w.n, s.block) * vv;
     } else {
       o.noalias() = View(static_cast<const float*>(p), w.n, w.n, s.block) * vv;
@@ -148,7 +118,7 @@ void LocalAttentionBackward(const LocalAttentionShape& s, const float* q, const 
   CheckShape(s, dropout_rate);
   (void)mask;  // the saved probabilities carry the mask (0 on masked keys, uniform rows)
   for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
-  const Drop drop(dropout_rate, dropout_seed);
+  const WindowDropout drop(dropout_rate, dropout_seed);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int d = s.head_dim;
   ForEachWindow(s, saved, [&](const Window& w) {
@@ -157,7 +127,7 @@ void LocalAttentionBackward(const LocalAttentionShape& s, const float* q, const 
     const float* pd_ptr = w.p;
     if (drop.on) {
       pd_buf.resize(static_cast<size_t>(w.n) * s.block);
-      drop.Apply(s, w, w.p, pd_buf.data());
+      ApplyDrop(drop, s, w, w.p, pd_buf.data());
       pd_ptr = pd_buf.data();
     }
     const ConstMatView pd = View(pd_ptr, w.n, w.n, s.block);  // P~ = P o M / (1 - p)

@@ -27,24 +27,21 @@ int Length(const LshShape& s, const int* lengths, int b) {
   return lengths[b];
 }
 
-template <typename Fn>
-void ForEachHead(const LshShape& s, Fn fn) {
-  const int64_t tasks = static_cast<int64_t>(s.batch) * s.heads;
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t t = 0; t < tasks; ++t) fn(static_cast<int>(t / s.heads), static_cast<int>(t % s.heads));
-}
-
 // One (batch, head): geometry, row access and the chunk structure of its sorted items.
 struct Head {
   const LshShape& s;
   int b, h, len, n, nch;
   int64_t bh;
-  Head(const LshShape& s_, int b_, int h_, const int* lengths) : s(s_), b(b_), h(h_) {
+  const uint8_t* m;  // the example's mask row, or null
+  Head(const LshShape& s_, int b_, int h_, const int* lengths, const uint8_t* mask)
+      : s(s_), b(b_), h(h_) {
     len = Length(s, lengths, b);
+    m = mask ? mask + static_cast<int64_t>(b) * s.length : nullptr;
     n = s.n_hashes * len;
     nch = (n + s.chunk - 1) / s.chunk;
     bh = static_cast<int64_t>(b) * s.heads + h;
   }
+  bool Valid(int t) const { return t < len && (!m || m[t]); }
   int64_t Row(int t) const {
     return ((static_cast<int64_t>(b) * s.length + t) * s.heads + h) * s.head_dim;
   }
@@ -70,7 +67,26 @@ struct Head {
   float* Lse(const LshSaved& sv, int r, int t) const {
     return sv.lse + (bh * s.n_hashes + r) * s.length + t;
   }
+  // w[r] = softmax_r(lse_r(t)), the weights of the rounds at position t.
+  void RoundWeights(const LshSaved& sv, int t, float* w) const {
+    float mx = -INFINITY;
+    for (int r = 0; r < s.n_hashes; ++r) mx = std::max(mx, *Lse(sv, r, t));
+    float z = 0;
+    for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*Lse(sv, r, t) - mx);
+    for (int r = 0; r < s.n_hashes; ++r) w[r] /= z;
+  }
 };
+
+// Checks the shape and lengths, then runs fn(head) for every (batch, head) in parallel.
+template <typename Fn>
+void ForEachHead(const LshShape& s, const int* lengths, const uint8_t* mask, Fn fn) {
+  CheckShape(s);
+  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
+  const int64_t tasks = static_cast<int64_t>(s.batch) * s.heads;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tasks; ++t)
+    fn(Head(s, static_cast<int>(t / s.heads), static_cast<int>(t % s.heads), lengths, mask));
+}
 
 float Dot(const float* a, const float* b, int d) {
   float r = 0;
@@ -116,10 +132,8 @@ int64_t LshLseFloats(const LshShape& s) { return LshOrderInts(s); }
 
 std::vector<int32_t> LshBuckets(const LshShape& s, const float* x, const float* rotations,
                                 const int* lengths) {
-  CheckShape(s);
   std::vector<int32_t> out(LshOrderInts(s), -1);
-  ForEachHead(s, [&](int b, int h) {
-    const Head hd(s, b, h, lengths);
+  ForEachHead(s, lengths, nullptr, [&](const Head& hd) {
     std::vector<int32_t> bk(hd.n);
     HashHead(s, hd, x, rotations, bk.data());
     for (int r = 0; r < s.n_hashes; ++r)
@@ -132,14 +146,10 @@ std::vector<int32_t> LshBuckets(const LshShape& s, const float* x, const float* 
 void LshAttentionForward(const LshShape& s, const float* x, const float* v,
                          const float* rotations, const int* lengths, const uint8_t* mask,
                          float* out, const LshSaved& sv) {
-  CheckShape(s);
-  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
   const int d = s.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  ForEachHead(s, [&](int b, int h) {
-    const Head hd(s, b, h, lengths);
-    const uint8_t* m = mask ? mask + static_cast<int64_t>(b) * s.length : nullptr;
-    auto valid = [&](int t) { return t < hd.len && (!m || m[t]); };
+  ForEachHead(s, lengths, mask, [&](const Head& hd) {
+    auto valid = [&](int t) { return hd.Valid(t); };
     // Hash and sort: key (r n_buckets + bucket, t), unique.
     std::vector<int32_t> bk(hd.n);
     HashHead(s, hd, x, rotations, bk.data());
@@ -188,13 +198,10 @@ void LshAttentionForward(const LshShape& s, const float* x, const float* v,
       float* y = out + hd.Row(t);
       std::fill(y, y + d, 0.0f);
       if (t >= hd.len) continue;
-      float mx = -INFINITY;
-      for (int r = 0; r < s.n_hashes; ++r) mx = std::max(mx, *hd.Lse(sv, r, t));
-      float z = 0;
-      for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*hd.Lse(sv, r, t) - mx);
+      hd.RoundWeights(sv, t, w.data());
       for (int r = 0; r < s.n_hashes; ++r) {
         const float* o = hd.O(sv, r, t);
-        for (int e = 0; e < d; ++e) y[e] += w[r] / z * o[e];
+        for (int e = 0; e < d; ++e) y[e] += w[r] * o[e];
       }
     }
   });
@@ -203,14 +210,10 @@ void LshAttentionForward(const LshShape& s, const float* x, const float* v,
 void LshAttentionBackward(const LshShape& s, const float* x, const float* v, const int* lengths,
                           const uint8_t* mask, const LshSaved& sv, const float* dout, float* dx,
                           float* dv) {
-  CheckShape(s);
-  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
   const int d = s.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  ForEachHead(s, [&](int b, int h) {
-    const Head hd(s, b, h, lengths);
-    const uint8_t* m = mask ? mask + static_cast<int64_t>(b) * s.length : nullptr;
-    auto valid = [&](int t) { return t < hd.len && (!m || m[t]); };
+  ForEachHead(s, lengths, mask, [&](const Head& hd) {
+    auto valid = [&](int t) { return hd.Valid(t); };
     for (int t = 0; t < s.length; ++t) {
       std::fill(dx + hd.Row(t), dx + hd.Row(t) + d, 0.0f);
       std::fill(dv + hd.Row(t), dv + hd.Row(t) + d, 0.0f);
@@ -221,13 +224,9 @@ void LshAttentionBackward(const LshShape& s, const float* x, const float* v, con
         g(s.n_hashes);
     for (int t = 0; t < hd.len; ++t) {
       const float* go = dout + hd.Row(t);
-      float mx = -INFINITY;
-      for (int r = 0; r < s.n_hashes; ++r) mx = std::max(mx, *hd.Lse(sv, r, t));
-      float z = 0;
-      for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*hd.Lse(sv, r, t) - mx);
+      hd.RoundWeights(sv, t, w.data());
       float gbar = 0;
       for (int r = 0; r < s.n_hashes; ++r) {
-        w[r] /= z;
         g[r] = Dot(go, hd.O(sv, r, t), d);
         gbar += w[r] * g[r];
       }

@@ -7,8 +7,8 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
-#include "core/kernels/philox.h"
 #include "core/kernels/strided_view.h"
+#include "core/kernels/window_dropout.h"
 
 namespace lra {
 namespace kernels {
@@ -76,41 +76,6 @@ void ForEach(int batch, int heads, Fn fn) {
 }
 
 // ---------------------------------------------------------------- attention
-
-// The dropout factors M_ij / (1 - p) of query i over key indices [j0, j0 + n): the mask of
-// core/kernels/local_attention.h (Philox counter (j / 4, i, h, b), word j % 4).
-struct Drop {
-  bool on = false;
-  uint32_t threshold = 0;
-  float scale = 1.0f;
-  uint64_t seed = 0;
-  Drop(float rate, uint64_t s) : seed(s) {
-    ABSL_RAW_CHECK(rate >= 0.0f && rate < 1.0f, "SortedBlockAttention: dropout must be in [0, 1)");
-    if (rate == 0.0f) return;
-    on = true;
-    threshold = static_cast<uint32_t>(std::min(4294967295.0, std::round(rate * 4294967296.0)));
-    scale = 1.0f / (1.0f - rate);
-  }
-  void Row(int b, int h, int i, int j0, int n, float* factor) const {
-    const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-    for (int c = 0; c < n;) {
-      const int j = j0 + c;
-      uint32_t w[4];
-      Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i), static_cast<uint32_t>(h),
-                 static_cast<uint32_t>(b), k0, k1, w[0], w[1], w[2], w[3]);
-      for (int lane = j % 4; lane < 4 && c < n; ++lane, ++c)
-        factor[c] = w[lane] >= threshold ? scale : 0.0f;
-    }
-  }
-  // pd = p o M / (1 - p) for the nq x w probabilities of block n (row i0 + r).
-  void Apply(int b, int h, int i0, int n0, int nq, int w, const float* p, float* pd) const {
-    std::vector<float> f(w);
-    for (int r = 0; r < nq; ++r) {
-      Row(b, h, i0 + r, n0, w, f.data());
-      for (int c = 0; c < w; ++c) pd[r * w + c] = p[r * w + c] * f[c];
-    }
-  }
-};
 
 // One (batch, head): its geometry and the valid-masked keys and values, gathered into
 // contiguous [nbL * w, d] arrays (Kg row t = position t; zero where t is invalid or >= L).
@@ -224,20 +189,33 @@ struct Saved {
   }
 };
 
+// Checks the shape, lengths and dropout rate, then runs fn(head, saved) for every (batch,
+// head) in parallel.
+template <typename Fn>
+void ForEachSortedHead(const SinkhornShape& s, const float* k, const float* v, const int* lengths,
+                       const uint8_t* mask, float dropout_rate, float* saved, Fn fn) {
+  CheckShape(s);
+  ABSL_RAW_CHECK(dropout_rate >= 0.0f && dropout_rate < 1.0f,
+                 "SortedBlockAttention: dropout must be in [0, 1)");
+  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
+  ForEach(s.batch, s.heads, [&](int b, int h) {
+    const Head hd(s, b, h, k, v, lengths, mask);
+    const Saved sv(s, saved, b, h);
+    fn(hd, sv);
+  });
+}
+
 }  // namespace
 
 void SortedBlockAttentionForward(const SinkhornShape& s, const float* q, const float* k,
                                  const float* v, const float* perm, const int* lengths,
                                  const uint8_t* mask, float dropout_rate, uint64_t dropout_seed,
                                  float* out, float* saved) {
-  CheckShape(s);
-  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
-  const Drop drop(dropout_rate, dropout_seed);
   const int w = s.block, d = s.head_dim, nbl = SinkhornBlocks(s);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  ForEach(s.batch, s.heads, [&](int b, int h) {
-    const Head hd(s, b, h, k, v, lengths, mask);
-    const Saved sv(s, saved, b, h);
+  const WindowDropout drop(dropout_rate, dropout_seed);
+  ForEachSortedHead(s, k, v, lengths, mask, dropout_rate, saved, [&](const Head& hd, const Saved& sv) {
+    const int b = hd.b, h = hd.h;
     Map ks(sv.ks, nbl, int64_t{w} * d), vs(sv.vs, nbl, int64_t{w} * d);
     ks.setZero();
     vs.setZero();
@@ -273,7 +251,7 @@ void SortedBlockAttentionForward(const SinkhornShape& s, const float* q, const f
       }
       MatView o = View(out + hd.offset + i0 * hd.stride, nq, d, hd.stride);
       if (drop.on) {
-        drop.Apply(b, h, i0, i0, nq, w, p, pd.data());
+        drop.Apply(b, h, i0, nq, i0, w, w, p, pd.data());
         o.noalias() = View(static_cast<const float*>(pd.data()), nq, w, w) * vsn;
       } else {
         o.noalias() = View(static_cast<const float*>(p), nq, w, w) * vsn;
@@ -287,14 +265,11 @@ void SortedBlockAttentionBackward(const SinkhornShape& s, const float* q, const 
                                   const uint8_t* mask, float dropout_rate, uint64_t dropout_seed,
                                   const float* saved, const float* dout, float* dq, float* dk,
                                   float* dv, float* dperm) {
-  CheckShape(s);
-  for (int b = 0; b < s.batch; ++b) Length(s, lengths, b);
-  const Drop drop(dropout_rate, dropout_seed);
   const int w = s.block, d = s.head_dim, nbl = SinkhornBlocks(s);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  ForEach(s.batch, s.heads, [&](int b, int h) {
-    const Head hd(s, b, h, k, v, lengths, mask);
-    const Saved sv(s, const_cast<float*>(saved), b, h);
+  const WindowDropout drop(dropout_rate, dropout_seed);
+  ForEachSortedHead(s, k, v, lengths, mask, dropout_rate, const_cast<float*>(saved), [&](const Head& hd, const Saved& sv) {
+    const int b = hd.b, h = hd.h;
     RowMat dks = RowMat::Zero(nbl, int64_t{w} * d), dvs = RowMat::Zero(nbl, int64_t{w} * d);
     std::vector<float> pd_buf(static_cast<size_t>(w) * w);
     for (int n = 0; n < nbl; ++n) {
@@ -302,7 +277,7 @@ void SortedBlockAttentionBackward(const SinkhornShape& s, const float* q, const 
       const float* p_ptr = sv.p + static_cast<int64_t>(i0) * w;
       const float* pd_ptr = p_ptr;
       if (drop.on) {
-        drop.Apply(b, h, i0, i0, nq, w, p_ptr, pd_buf.data());
+        drop.Apply(b, h, i0, nq, i0, w, w, p_ptr, pd_buf.data());
         pd_ptr = pd_buf.data();
       }
       const ConstMatView p = View(p_ptr, nq, w, w), pd = View(pd_ptr, nq, w, w);
