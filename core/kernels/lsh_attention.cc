@@ -143,9 +143,8 @@ std::vector<int32_t> LshBuckets(const LshShape& s, const float* x, const float* 
   return out;
 }
 
-void LshAttentionForward(const LshShape& s, const float* x, const float* v,
-                         const float* rotations, const int* lengths, const uint8_t* mask,
-                         float* out, const LshSaved& sv) {
+void LshAttentionForward(const LshShape& s, const float* x, const float* v, const float* rotations,
+                         const int* lengths, const uint8_t* mask, float* out, const LshSaved& sv) {
   const int d = s.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   ForEachHead(s, lengths, mask, [&](const Head& hd) {
@@ -220,8 +219,7 @@ void LshAttentionBackward(const LshShape& s, const float* x, const float* v, con
     }
     if (hd.n == 0) return;
     // Through the combination: do_r = w_r dout, dlse_r = w_r (dout.o_r - dout.out).
-    std::vector<float> dor(static_cast<size_t>(hd.n) * d), dlse(hd.n), w(s.n_hashes),
-        g(s.n_hashes);
+    std::vector<float> dor(static_cast<size_t>(hd.n) * d), dlse(hd.n), w(s.n_hashes), g(s.n_hashes);
     for (int t = 0; t < hd.len; ++t) {
       const float* go = dout + hd.Row(t);
       hd.RoundWeights(sv, t, w.data());

@@ -66,14 +66,14 @@ std::vector<int32_t> LshBuckets(const LshShape& s, const float* x, const float* 
 
 // out = LSH attention(x, v); lengths [B] and mask [B, L] may be null. rotations
 // [d, n_hashes, n_buckets / 2].
-void LshAttentionForward(const LshShape& s, const float* x, const float* v,
-                         const float* rotations, const int* lengths, const uint8_t* mask,
-                         float* out, const LshSaved& saved);
+void LshAttentionForward(const LshShape& s, const float* x, const float* v, const float* rotations,
+                         const int* lengths, const uint8_t* mask, float* out,
+                         const LshSaved& saved);
 
 // OVERWRITES dx, dv with the gradients of <out, dout> (buckets fixed); `saved` is Forward's.
 void LshAttentionBackward(const LshShape& s, const float* x, const float* v, const int* lengths,
-                          const uint8_t* mask, const LshSaved& saved, const float* dout,
-                          float* dx, float* dv);
+                          const uint8_t* mask, const LshSaved& saved, const float* dout, float* dx,
+                          float* dv);
 
 }  // namespace kernels
 }  // namespace lra

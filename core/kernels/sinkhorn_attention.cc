@@ -118,8 +118,8 @@ const float* PermOf(const SinkhornShape& s, const float* perm, int b, int h) {
 
 int SinkhornBlocks(const SinkhornShape& s) { return (s.length + s.block - 1) / s.block; }
 
-void SinkhornNormalizeForward(const SinkhornNormShape& s, const int* blocks,
-                              const float* logits, float* perm) {
+void SinkhornNormalizeForward(const SinkhornNormShape& s, const int* blocks, const float* logits,
+                              float* perm) {
   CheckNorm(s);
   const int nbl = s.nbl, cols = s.cols;
   const std::vector<bool> steps = Steps(s.iters);
@@ -136,8 +136,8 @@ void SinkhornNormalizeForward(const SinkhornNormShape& s, const int* blocks,
   });
 }
 
-void SinkhornNormalizeBackward(const SinkhornNormShape& s, const int* blocks,
-                               const float* logits, const float* dperm, float* dlogits) {
+void SinkhornNormalizeBackward(const SinkhornNormShape& s, const int* blocks, const float* logits,
+                               const float* dperm, float* dlogits) {
   CheckNorm(s);
   const int nbl = s.nbl, cols = s.cols;
   const std::vector<bool> steps = Steps(s.iters);
@@ -152,8 +152,9 @@ void SinkhornNormalizeBackward(const SinkhornNormShape& s, const int* blocks,
     std::vector<RowMat> sm(steps.size(), RowMat(n, n));
     for (size_t i = 0; i < steps.size(); ++i) LseStep(x, steps[i], &sm[i]);
     // dX_final = dP o P, P = exp(X_final).
-    RowMat dy = ConstMap(dperm + bh * nbl * nbl, nbl, nbl).topLeftCorner(n, n).cwiseProduct(
-        RowMat(x.array().exp().matrix()));
+    RowMat dy = ConstMap(dperm + bh * nbl * nbl, nbl, nbl)
+                    .topLeftCorner(n, n)
+                    .cwiseProduct(RowMat(x.array().exp().matrix()));
     for (size_t i = steps.size(); i-- > 0;) {
       if (steps[i]) {
         const Eigen::VectorXf sum = dy.rowwise().sum();
@@ -214,50 +215,53 @@ void SortedBlockAttentionForward(const SinkhornShape& s, const float* q, const f
   const int w = s.block, d = s.head_dim, nbl = SinkhornBlocks(s);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const WindowDropout drop(dropout_rate, dropout_seed);
-  ForEachSortedHead(s, k, v, lengths, mask, dropout_rate, saved, [&](const Head& hd, const Saved& sv) {
-    const int b = hd.b, h = hd.h;
-    Map ks(sv.ks, nbl, int64_t{w} * d), vs(sv.vs, nbl, int64_t{w} * d);
-    ks.setZero();
-    vs.setZero();
-    if (hd.nb > 0) {
-      const ConstMap pm(PermOf(s, perm, b, h), nbl, nbl);
-      ks.topRows(hd.nb).noalias() = pm.topLeftCorner(hd.nb, hd.nb) * hd.Kb(w, d).topRows(hd.nb);
-      vs.topRows(hd.nb).noalias() = pm.topLeftCorner(hd.nb, hd.nb) * hd.Vb(w, d).topRows(hd.nb);
-    }
-    std::vector<uint8_t> slot(w, 0);
-    for (int l = 0; l < hd.nb; ++l)
-      for (int j = 0; j < w; ++j) slot[j] |= hd.valid[static_cast<size_t>(l) * w + j];
-    std::vector<float> pd(static_cast<size_t>(w) * w);
-    for (int n = 0; n < nbl; ++n) {
-      const int i0 = n * w, nq = std::min(w, s.length - i0);
-      float* p = sv.p + static_cast<int64_t>(i0) * w;
-      const ConstMatView ksn = View(static_cast<const float*>(sv.ks) + static_cast<int64_t>(n) * w * d, w, d, d);
-      const ConstMatView vsn = View(static_cast<const float*>(sv.vs) + static_cast<int64_t>(n) * w * d, w, d, d);
-      View(p, nq, w, w).noalias() =
-          scale * View(q + hd.offset + i0 * hd.stride, nq, d, hd.stride) * ksn.transpose();
-      for (int r = 0; r < nq; ++r) {
-        float* row = p + static_cast<int64_t>(r) * w;
-        if (!hd.valid[i0 + r]) {  // flax: the whole row at -1e10, so uniform over the slots
-          std::fill(row, row + w, 1.0f / w);
-          continue;
+  ForEachSortedHead(
+      s, k, v, lengths, mask, dropout_rate, saved, [&](const Head& hd, const Saved& sv) {
+        const int b = hd.b, h = hd.h;
+        Map ks(sv.ks, nbl, int64_t{w} * d), vs(sv.vs, nbl, int64_t{w} * d);
+        ks.setZero();
+        vs.setZero();
+        if (hd.nb > 0) {
+          const ConstMap pm(PermOf(s, perm, b, h), nbl, nbl);
+          ks.topRows(hd.nb).noalias() = pm.topLeftCorner(hd.nb, hd.nb) * hd.Kb(w, d).topRows(hd.nb);
+          vs.topRows(hd.nb).noalias() = pm.topLeftCorner(hd.nb, hd.nb) * hd.Vb(w, d).topRows(hd.nb);
         }
-        float mx = -INFINITY;
-        for (int c = 0; c < w; ++c)
-          if (slot[c]) mx = std::max(mx, row[c]);
-        float z = 0;
-        for (int c = 0; c < w; ++c) z += row[c] = slot[c] ? std::exp(row[c] - mx) : 0.0f;
-        const float inv = 1.0f / z;
-        for (int c = 0; c < w; ++c) row[c] *= inv;
-      }
-      MatView o = View(out + hd.offset + i0 * hd.stride, nq, d, hd.stride);
-      if (drop.on) {
-        drop.Apply(b, h, i0, nq, i0, w, w, p, pd.data());
-        o.noalias() = View(static_cast<const float*>(pd.data()), nq, w, w) * vsn;
-      } else {
-        o.noalias() = View(static_cast<const float*>(p), nq, w, w) * vsn;
-      }
-    }
-  });
+        std::vector<uint8_t> slot(w, 0);
+        for (int l = 0; l < hd.nb; ++l)
+          for (int j = 0; j < w; ++j) slot[j] |= hd.valid[static_cast<size_t>(l) * w + j];
+        std::vector<float> pd(static_cast<size_t>(w) * w);
+        for (int n = 0; n < nbl; ++n) {
+          const int i0 = n * w, nq = std::min(w, s.length - i0);
+          float* p = sv.p + static_cast<int64_t>(i0) * w;
+          const ConstMatView ksn =
+              View(static_cast<const float*>(sv.ks) + static_cast<int64_t>(n) * w * d, w, d, d);
+          const ConstMatView vsn =
+              View(static_cast<const float*>(sv.vs) + static_cast<int64_t>(n) * w * d, w, d, d);
+          View(p, nq, w, w).noalias() =
+              scale * View(q + hd.offset + i0 * hd.stride, nq, d, hd.stride) * ksn.transpose();
+          for (int r = 0; r < nq; ++r) {
+            float* row = p + static_cast<int64_t>(r) * w;
+            if (!hd.valid[i0 + r]) {  // flax: the whole row at -1e10, so uniform over the slots
+              std::fill(row, row + w, 1.0f / w);
+              continue;
+            }
+            float mx = -INFINITY;
+            for (int c = 0; c < w; ++c)
+              if (slot[c]) mx = std::max(mx, row[c]);
+            float z = 0;
+            for (int c = 0; c < w; ++c) z += row[c] = slot[c] ? std::exp(row[c] - mx) : 0.0f;
+            const float inv = 1.0f / z;
+            for (int c = 0; c < w; ++c) row[c] *= inv;
+          }
+          MatView o = View(out + hd.offset + i0 * hd.stride, nq, d, hd.stride);
+          if (drop.on) {
+            drop.Apply(b, h, i0, nq, i0, w, w, p, pd.data());
+            o.noalias() = View(static_cast<const float*>(pd.data()), nq, w, w) * vsn;
+          } else {
+            o.noalias() = View(static_cast<const float*>(p), nq, w, w) * vsn;
+          }
+        }
+      });
 }
 
 void SortedBlockAttentionBackward(const SinkhornShape& s, const float* q, const float* k,
@@ -268,60 +272,69 @@ void SortedBlockAttentionBackward(const SinkhornShape& s, const float* q, const 
   const int w = s.block, d = s.head_dim, nbl = SinkhornBlocks(s);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const WindowDropout drop(dropout_rate, dropout_seed);
-  ForEachSortedHead(s, k, v, lengths, mask, dropout_rate, const_cast<float*>(saved), [&](const Head& hd, const Saved& sv) {
-    const int b = hd.b, h = hd.h;
-    RowMat dks = RowMat::Zero(nbl, int64_t{w} * d), dvs = RowMat::Zero(nbl, int64_t{w} * d);
-    std::vector<float> pd_buf(static_cast<size_t>(w) * w);
-    for (int n = 0; n < nbl; ++n) {
-      const int i0 = n * w, nq = std::min(w, s.length - i0);
-      const float* p_ptr = sv.p + static_cast<int64_t>(i0) * w;
-      const float* pd_ptr = p_ptr;
-      if (drop.on) {
-        drop.Apply(b, h, i0, nq, i0, w, w, p_ptr, pd_buf.data());
-        pd_ptr = pd_buf.data();
-      }
-      const ConstMatView p = View(p_ptr, nq, w, w), pd = View(pd_ptr, nq, w, w);
-      const ConstMatView ksn = View(static_cast<const float*>(sv.ks) + static_cast<int64_t>(n) * w * d, w, d, d);
-      const ConstMatView vsn = View(static_cast<const float*>(sv.vs) + static_cast<int64_t>(n) * w * d, w, d, d);
-      const ConstMatView go = View(dout + hd.offset + i0 * hd.stride, nq, d, hd.stride);
-      const ConstMatView qn = View(q + hd.offset + i0 * hd.stride, nq, d, hd.stride);
-      View(dvs.data() + static_cast<int64_t>(n) * w * d, w, d, d).noalias() = pd.transpose() * go;
-      // dP~ = dO Vs^T; D_i = sum_j P~_ij dP~_ij; dS = P~ o dP~ - P o D.
-      RowMat ds = go * vsn.transpose();
-      for (int r = 0; r < nq; ++r) {
-        float di = 0;
-        for (int c = 0; c < w; ++c) di += pd(r, c) * ds(r, c);
-        for (int c = 0; c < w; ++c) ds(r, c) = pd(r, c) * ds(r, c) - p(r, c) * di;
-      }
-      View(dq + hd.offset + i0 * hd.stride, nq, d, hd.stride).noalias() = scale * ds * ksn;
-      View(dks.data() + static_cast<int64_t>(n) * w * d, w, d, d).noalias() =
-          scale * ds.transpose() * qn;
-    }
-    // Mixing: Ks = P Kg, so dKg = P^T dKs and dP = dKs Kg^T (+ the same for V), over the
-    // example's nb blocks; Kg is zero at invalid positions, whose gradient is masked below.
-    Map dp(dperm + (static_cast<int64_t>(b) * s.heads + h) * nbl * nbl, nbl, nbl);
-    dp.setZero();
-    RowMat dkg = RowMat::Zero(nbl, int64_t{w} * d), dvg = RowMat::Zero(nbl, int64_t{w} * d);
-    if (hd.nb > 0) {
-      const int nb = hd.nb;
-      const ConstMap pm(PermOf(s, perm, b, h), nbl, nbl);
-      dkg.topRows(nb).noalias() = pm.topLeftCorner(nb, nb).transpose() * dks.topRows(nb);
-      dvg.topRows(nb).noalias() = pm.topLeftCorner(nb, nb).transpose() * dvs.topRows(nb);
-      dp.topLeftCorner(nb, nb).noalias() = dks.topRows(nb) * hd.Kb(w, d).topRows(nb).transpose();
-      dp.topLeftCorner(nb, nb).noalias() += dvs.topRows(nb) * hd.Vb(w, d).topRows(nb).transpose();
-    }
-    for (int t = 0; t < s.length; ++t) {
-      MatView dkt = View(dk + hd.offset + t * hd.stride, 1, d, hd.stride);
-      MatView dvt = View(dv + hd.offset + t * hd.stride, 1, d, hd.stride);
-      if (hd.valid[t]) {
-        dkt = View(static_cast<const float*>(dkg.data()) + static_cast<int64_t>(t) * d, 1, d, d);
-        dvt = View(static_cast<const float*>(dvg.data()) + static_cast<int64_t>(t) * d, 1, d, d);
-      } else {
-        dkt.setZero();
-        dvt.setZero();
-      }
-    }
-  });
+  ForEachSortedHead(
+      s, k, v, lengths, mask, dropout_rate, const_cast<float*>(saved),
+      [&](const Head& hd, const Saved& sv) {
+        const int b = hd.b, h = hd.h;
+        RowMat dks = RowMat::Zero(nbl, int64_t{w} * d), dvs = RowMat::Zero(nbl, int64_t{w} * d);
+        std::vector<float> pd_buf(static_cast<size_t>(w) * w);
+        for (int n = 0; n < nbl; ++n) {
+          const int i0 = n * w, nq = std::min(w, s.length - i0);
+          const float* p_ptr = sv.p + static_cast<int64_t>(i0) * w;
+          const float* pd_ptr = p_ptr;
+          if (drop.on) {
+            drop.Apply(b, h, i0, nq, i0, w, w, p_ptr, pd_buf.data());
+            pd_ptr = pd_buf.data();
+          }
+          const ConstMatView p = View(p_ptr, nq, w, w), pd = View(pd_ptr, nq, w, w);
+          const ConstMatView ksn =
+              View(static_cast<const float*>(sv.ks) + static_cast<int64_t>(n) * w * d, w, d, d);
+          const ConstMatView vsn =
+              View(static_cast<const float*>(sv.vs) + static_cast<int64_t>(n) * w * d, w, d, d);
+          const ConstMatView go = View(dout + hd.offset + i0 * hd.stride, nq, d, hd.stride);
+          const ConstMatView qn = View(q + hd.offset + i0 * hd.stride, nq, d, hd.stride);
+          View(dvs.data() + static_cast<int64_t>(n) * w * d, w, d, d).noalias() =
+              pd.transpose() * go;
+          // dP~ = dO Vs^T; D_i = sum_j P~_ij dP~_ij; dS = P~ o dP~ - P o D.
+          RowMat ds = go * vsn.transpose();
+          for (int r = 0; r < nq; ++r) {
+            float di = 0;
+            for (int c = 0; c < w; ++c) di += pd(r, c) * ds(r, c);
+            for (int c = 0; c < w; ++c) ds(r, c) = pd(r, c) * ds(r, c) - p(r, c) * di;
+          }
+          View(dq + hd.offset + i0 * hd.stride, nq, d, hd.stride).noalias() = scale * ds * ksn;
+          View(dks.data() + static_cast<int64_t>(n) * w * d, w, d, d).noalias() =
+              scale * ds.transpose() * qn;
+        }
+        // Mixing: Ks = P Kg, so dKg = P^T dKs and dP = dKs Kg^T (+ the same for V), over the
+        // example's nb blocks; Kg is zero at invalid positions, whose gradient is masked below.
+        Map dp(dperm + (static_cast<int64_t>(b) * s.heads + h) * nbl * nbl, nbl, nbl);
+        dp.setZero();
+        RowMat dkg = RowMat::Zero(nbl, int64_t{w} * d), dvg = RowMat::Zero(nbl, int64_t{w} * d);
+        if (hd.nb > 0) {
+          const int nb = hd.nb;
+          const ConstMap pm(PermOf(s, perm, b, h), nbl, nbl);
+          dkg.topRows(nb).noalias() = pm.topLeftCorner(nb, nb).transpose() * dks.topRows(nb);
+          dvg.topRows(nb).noalias() = pm.topLeftCorner(nb, nb).transpose() * dvs.topRows(nb);
+          dp.topLeftCorner(nb, nb).noalias() =
+              dks.topRows(nb) * hd.Kb(w, d).topRows(nb).transpose();
+          dp.topLeftCorner(nb, nb).noalias() +=
+              dvs.topRows(nb) * hd.Vb(w, d).topRows(nb).transpose();
+        }
+        for (int t = 0; t < s.length; ++t) {
+          MatView dkt = View(dk + hd.offset + t * hd.stride, 1, d, hd.stride);
+          MatView dvt = View(dv + hd.offset + t * hd.stride, 1, d, hd.stride);
+          if (hd.valid[t]) {
+            dkt =
+                View(static_cast<const float*>(dkg.data()) + static_cast<int64_t>(t) * d, 1, d, d);
+            dvt =
+                View(static_cast<const float*>(dvg.data()) + static_cast<int64_t>(t) * d, 1, d, d);
+          } else {
+            dkt.setZero();
+            dvt.setZero();
+          }
+        }
+      });
 }
 
 }  // namespace kernels

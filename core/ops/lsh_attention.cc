@@ -34,8 +34,8 @@ Var LshAttention(const Var& x, const Var& v, const std::vector<float>& rotations
       << "LshAttention: width " << x.dim(2) << " not divisible by " << config.heads << " heads";
   LRA_CHECK(config.n_hashes >= 1 && config.n_buckets >= 2 && config.n_buckets % 2 == 0 &&
             config.chunk >= 1)
-      << "LshAttention: n_hashes " << config.n_hashes << " (>= 1), n_buckets "
-      << config.n_buckets << " (even, >= 2), chunk " << config.chunk << " (>= 1)";
+      << "LshAttention: n_hashes " << config.n_hashes << " (>= 1), n_buckets " << config.n_buckets
+      << " (even, >= 2), chunk " << config.chunk << " (>= 1)";
   kernels::LshShape s;
   s.batch = static_cast<int>(x.dim(0));
   s.length = static_cast<int>(x.dim(1));
@@ -56,7 +56,8 @@ Var LshAttention(const Var& x, const Var& v, const std::vector<float>& rotations
   LRA_CHECK(mask.empty() || static_cast<int64_t>(mask.size()) == x.dim(0) * x.dim(1))
       << "LshAttention: mask of " << mask.size() << " bytes, want B * L = " << x.dim(0) * x.dim(1);
   auto order = std::make_shared<std::vector<int32_t>>(kernels::LshOrderInts(s));
-  Tensor p = Tensor::Empty({kernels::LshProbFloats(s)}), o = Tensor::Empty({kernels::LshOutFloats(s)}),
+  Tensor p = Tensor::Empty({kernels::LshProbFloats(s)}),
+         o = Tensor::Empty({kernels::LshOutFloats(s)}),
          lse = Tensor::Empty({kernels::LshLseFloats(s)});
   const kernels::LshSaved saved{order->data(), p.data<float>(), o.data<float>(), lse.data<float>()};
   Tensor out = Tensor::Empty(x.shape());
@@ -65,19 +66,19 @@ Var LshAttention(const Var& x, const Var& v, const std::vector<float>& rotations
   kernels::LshAttentionForward(s, x.value().data<float>(), v.value().data<float>(),
                                rotations.data(), lp, mp, out.data<float>(), saved);
   if (!NeedsGrad({x, v})) return Constant(out);
-  return MakeOp("LshAttention", out, {x, v},
-                [x, v, lengths, mask, s, order, p, o, lse](const Tensor& dout) {
-    Tensor dx = Tensor::Empty(x.shape()), dv = Tensor::Empty(v.shape());
-    const int* lp = lengths.empty() ? nullptr : lengths.data();
-    const uint8_t* mp = mask.empty() ? nullptr : mask.data();
-    Tensor pp = p, oo = o, ll = lse;  // non-const handles to the saved arrays
-    const kernels::LshSaved sv{order->data(), pp.data<float>(), oo.data<float>(),
-                               ll.data<float>()};
-    kernels::LshAttentionBackward(s, x.value().data<float>(), v.value().data<float>(), lp, mp, sv,
-                                  dout.data<float>(), dx.data<float>(), dv.data<float>());
-    if (x.requires_grad()) AddInto(x.GradForAccumulate(), dx);
-    if (v.requires_grad()) AddInto(v.GradForAccumulate(), dv);
-  });
+  return MakeOp(
+      "LshAttention", out, {x, v}, [x, v, lengths, mask, s, order, p, o, lse](const Tensor& dout) {
+        Tensor dx = Tensor::Empty(x.shape()), dv = Tensor::Empty(v.shape());
+        const int* lp = lengths.empty() ? nullptr : lengths.data();
+        const uint8_t* mp = mask.empty() ? nullptr : mask.data();
+        Tensor pp = p, oo = o, ll = lse;  // non-const handles to the saved arrays
+        const kernels::LshSaved sv{order->data(), pp.data<float>(), oo.data<float>(),
+                                   ll.data<float>()};
+        kernels::LshAttentionBackward(s, x.value().data<float>(), v.value().data<float>(), lp, mp,
+                                      sv, dout.data<float>(), dx.data<float>(), dv.data<float>());
+        if (x.requires_grad()) AddInto(x.GradForAccumulate(), dx);
+        if (v.requires_grad()) AddInto(v.GradForAccumulate(), dv);
+      });
 }
 
 }  // namespace lra

@@ -30,7 +30,8 @@ struct Geo {
 };
 
 // Buckets [b][h][r * len + t] in double.
-std::vector<std::vector<std::vector<int>>> RefBuckets(const Geo& g, const D& x, const std::vector<float>& rot) {
+std::vector<std::vector<std::vector<int>>> RefBuckets(const Geo& g, const D& x,
+                                                      const std::vector<float>& rot) {
   const int half = g.buckets / 2;
   std::vector<std::vector<std::vector<int>>> out(g.b, std::vector<std::vector<int>>(g.heads));
   for (int z = 0; z < g.b; ++z)
@@ -41,7 +42,8 @@ std::vector<std::vector<std::vector<int>>> RefBuckets(const Geo& g, const D& x, 
           std::vector<double> c(g.buckets);
           for (int k = 0; k < half; ++k) {
             double s = 0;
-            for (int e = 0; e < g.d; ++e) s += x[g.at(z, t, h) + e] * rot[(e * g.hashes + r) * half + k];
+            for (int e = 0; e < g.d; ++e)
+              s += x[g.at(z, t, h) + e] * rot[(e * g.hashes + r) * half + k];
             c[k] = s;
             c[half + k] = -s;
           }
@@ -52,7 +54,8 @@ std::vector<std::vector<std::vector<int>>> RefBuckets(const Geo& g, const D& x, 
   return out;
 }
 
-D RefLsh(const Geo& g, const D& x, const D& v, const std::vector<std::vector<std::vector<int>>>& bk) {
+D RefLsh(const Geo& g, const D& x, const D& v,
+         const std::vector<std::vector<std::vector<int>>>& bk) {
   D out(x.size(), 0.0);
   for (int z = 0; z < g.b; ++z)
     for (int h = 0; h < g.heads; ++h) {
@@ -61,7 +64,9 @@ D RefLsh(const Geo& g, const D& x, const D& v, const std::vector<std::vector<std
       std::vector<int> order(n);
       std::iota(order.begin(), order.end(), 0);
       std::sort(order.begin(), order.end(), [&](int a, int c) {
-        auto key = [&](int it) { return std::make_pair((it / len) * g.buckets + bk[z][h][it], it % len); };
+        auto key = [&](int it) {
+          return std::make_pair((it / len) * g.buckets + bk[z][h][it], it % len);
+        };
         return key(a) < key(c);
       });
       std::vector<D> o(n, D(g.d, 0.0));
@@ -69,10 +74,12 @@ D RefLsh(const Geo& g, const D& x, const D& v, const std::vector<std::vector<std
       for (int i = 0; i < n; ++i) {
         const int it = order[i], t = it % len, m = i / g.chunk;
         std::vector<int> cand;
-        for (int j = m * g.chunk; j < std::min(n, (m + 1) * g.chunk); ++j) cand.push_back(order[j] % len);
+        for (int j = m * g.chunk; j < std::min(n, (m + 1) * g.chunk); ++j)
+          cand.push_back(order[j] % len);
         if (nch > 1) {
           const int pm = (m + nch - 1) % nch;
-          for (int j = pm * g.chunk; j < std::min(n, (pm + 1) * g.chunk); ++j) cand.push_back(order[j] % len);
+          for (int j = pm * g.chunk; j < std::min(n, (pm + 1) * g.chunk); ++j)
+            cand.push_back(order[j] % len);
         }
         D p(cand.size(), 0.0);
         double z0 = 0;
@@ -104,7 +111,8 @@ D RefLsh(const Geo& g, const D& x, const D& v, const std::vector<std::vector<std
 void Check(const Geo& g, uint64_t seed) {
   Rng rng(seed);
   const int width = g.heads * g.d;
-  Tensor x = testing::RandomTensor({g.b, g.l, width}, rng), v = testing::RandomTensor({g.b, g.l, width}, rng);
+  Tensor x = testing::RandomTensor({g.b, g.l, width}, rng),
+         v = testing::RandomTensor({g.b, g.l, width}, rng);
   const std::vector<float> rot = LshRotations(seed, g.d, g.hashes, g.buckets);
   const auto bk = RefBuckets(g, testing::ToDouble(x), rot);
   // The kernel's float buckets are the reference's.
@@ -118,7 +126,8 @@ void Check(const Geo& g, uint64_t seed) {
           ASSERT_EQ(kb[((z * g.heads + h) * g.hashes + r) * g.l + t], bk[z][h][r * g.len(z) + t]);
   OpCheck c;
   c.op = [&](const std::vector<Var>& in) {
-    return LshAttention(in[0], in[1], rot, g.lengths, {g.heads, g.hashes, g.buckets, g.chunk}, g.mask);
+    return LshAttention(in[0], in[1], rot, g.lengths, {g.heads, g.hashes, g.buckets, g.chunk},
+                        g.mask);
   };
   c.ref = [&](const std::vector<D>& in) { return RefLsh(g, in[0], in[1], bk); };
   c.reduction_length = 2 * g.chunk * g.d * g.hashes;  // d per score, 2 chunk per round, rounds
@@ -168,7 +177,8 @@ TEST(LshAttentionOpTest, OneChunkIsDenseSharedQkAttention) {
 TEST(LshAttentionOpTest, PaddingDoesNotReachValidRows) {
   Rng rng(44);
   const int heads = 2, d = 4, len = 11, width = heads * d;
-  Tensor x = testing::RandomTensor({1, len, width}, rng), v = testing::RandomTensor({1, len, width}, rng);
+  Tensor x = testing::RandomTensor({1, len, width}, rng),
+         v = testing::RandomTensor({1, len, width}, rng);
   const std::vector<float> rot = LshRotations(3, d, 2, 4);
   auto run = [&](int l) {
     auto pad = [&](const Tensor& t) {
@@ -176,7 +186,8 @@ TEST(LshAttentionOpTest, PaddingDoesNotReachValidRows) {
       for (int i = len * width; i < l * width; ++i) y.push_back(50.0f * std::sin(float(i)));
       return Constant(Tensor::FromVector({1, l, width}, y));
     };
-    std::vector<float> o = LshAttention(pad(x), pad(v), rot, {len}, {heads, 2, 4, 3}).value().ToVector();
+    std::vector<float> o =
+        LshAttention(pad(x), pad(v), rot, {len}, {heads, 2, 4, 3}).value().ToVector();
     o.resize(len * width);
     return o;
   };

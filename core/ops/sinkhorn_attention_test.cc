@@ -33,7 +33,9 @@ struct Geo {
   int nb(int z) const { return (len(z) + w - 1) / w; }
   bool valid(int z, int t) const { return t < len(z) && (mask.empty() || mask[z * l + t]); }
   int width() const { return heads * d; }
-  double at(const D& x, int z, int t, int h, int e) const { return x[(z * l + t) * width() + h * d + e]; }
+  double at(const D& x, int z, int t, int h, int e) const {
+    return x[(z * l + t) * width() + h * d + e];
+  }
 };
 
 // logits [B, heads, nbl, cols] -> [B, heads, nbl, nbl].
@@ -148,7 +150,8 @@ D RefLayer(const Geo& g, const D& q, const D& k, const D& v, const D& wsort, int
   for (int z = 0; z < g.b; ++z)
     for (int t = 0; t < g.len(z); ++t)
       for (int h = 0; h < g.heads; ++h)
-        for (int e = 0; e < g.d; ++e) s[((z * g.heads + h) * nbl + t / g.w) * g.d + e] += g.at(k, z, t, h, e);
+        for (int e = 0; e < g.d; ++e)
+          s[((z * g.heads + h) * nbl + t / g.w) * g.d + e] += g.at(k, z, t, h, e);
   D r(static_cast<size_t>(g.b) * g.heads * nbl * cols, 0.0);
   for (size_t row = 0; row < r.size() / cols; ++row)
     for (int c = 0; c < cols; ++c)
@@ -222,7 +225,7 @@ TEST(SortedBlockAttentionTest, MatchesReferenceAndGradients) {
          v = testing::RandomTensor({g.b, g.l, g.width()}, rng),
          p = testing::RandomTensor({g.b, g.heads, nbl, nbl}, rng, 0.0f, 1.0f);
   for (int variant = 0; variant < 3; ++variant) {
-    if (variant >= 1) g.lengths = {7, 4};                           // example 1: 2 blocks
+    if (variant >= 1) g.lengths = {7, 4};                                   // example 1: 2 blocks
     if (variant == 2) g.mask = {1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1};  // pad tokens
     const std::vector<float> rows = RowMask(g);
     OpCheck c;
@@ -263,8 +266,8 @@ TEST(SinkhornLayerTest, ComposedOpsMatchReferenceAndGradients) {
     OpCheck c;
     c.op = [&](const std::vector<Var>& in) {
       const std::vector<int> blocks = SinkhornExampleBlocks(g.lengths, g.b, g.l, g.w);
-      Var p = SinkhornNormalize(Linear(BlockKeySum(in[1], g.lengths, g.heads, g.w), in[3]),
-                                blocks, {iters, 0.8f});
+      Var p = SinkhornNormalize(Linear(BlockKeySum(in[1], g.lengths, g.heads, g.w), in[3]), blocks,
+                                {iters, 0.8f});
       Var o = Add(LocalAttention(in[0], in[1], in[2], g.lengths, {g.heads, g.w}),
                   SortedBlockAttention(in[0], in[1], in[2], p, g.lengths, {g.heads, g.w}));
       return Mul(o, Constant(Tensor::FromVector(o.shape(), rows)));
@@ -283,7 +286,8 @@ TEST(SinkhornLayerTest, ComposedOpsMatchReferenceAndGradients) {
 TEST(SortedBlockAttentionTest, PaddingDoesNotReachValidRows) {
   Rng rng(35);
   const int heads = 2, d = 4, w = 4, len = 6, width = heads * d;
-  Tensor q = testing::RandomTensor({1, len, width}, rng), k = testing::RandomTensor({1, len, width}, rng),
+  Tensor q = testing::RandomTensor({1, len, width}, rng),
+         k = testing::RandomTensor({1, len, width}, rng),
          v = testing::RandomTensor({1, len, width}, rng), wt = testing::RandomTensor({d, 5}, rng);
   auto run = [&](int l) {
     auto pad = [&](const Tensor& x) {
@@ -322,8 +326,10 @@ TEST(SortedBlockAttentionTest, DropoutSharesLocalAttentionsMask) {
   const std::vector<float> sorted =
       SortedBlockAttention(q, k, v, p, {}, {heads, w, 0.5f}, {}, &r).value().ToVector();
   EXPECT_EQ(r.counter(), 1u);
-  const std::vector<float> local = LocalAttention(q, k, v, {}, {heads, w, 0.5f}, {}, &copy).value().ToVector();
-  const std::vector<float> plain = SortedBlockAttention(q, k, v, p, {}, {heads, w}).value().ToVector();
+  const std::vector<float> local =
+      LocalAttention(q, k, v, {}, {heads, w, 0.5f}, {}, &copy).value().ToVector();
+  const std::vector<float> plain =
+      SortedBlockAttention(q, k, v, p, {}, {heads, w}).value().ToVector();
   for (size_t i = 0; i < sorted.size(); ++i) EXPECT_NEAR(sorted[i], local[i], 1e-6) << i;
   EXPECT_NE(sorted, plain);
 }

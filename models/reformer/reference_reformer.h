@@ -33,7 +33,9 @@ struct ReformerRef {
 inline Vec LshAttention(const ReformerRef& rr, const AttentionArgs& a) {
   const int d = a.H / a.heads, L = a.L, half = rr.n_buckets / 2;
   Vec out(static_cast<size_t>(a.B) * L * a.H, 0.0);
-  auto at = [&](const Vec& x, int b, int t, int h, int e) { return x[(b * L + t) * a.H + h * d + e]; };
+  auto at = [&](const Vec& x, int b, int t, int h, int e) {
+    return x[(b * L + t) * a.H + h * d + e];
+  };
   for (int b = 0; b < a.B; ++b)
     for (int h = 0; h < a.heads; ++h) {
       const int len = a.lens[b], n = rr.n_hashes * len, nch = (n + rr.chunk - 1) / rr.chunk;
@@ -46,7 +48,8 @@ inline Vec LshAttention(const ReformerRef& rr, const AttentionArgs& a) {
             Vec c(rr.n_buckets);
             for (int k = 0; k < half; ++k) {
               double s = 0;
-              for (int e = 0; e < d; ++e) s += at(a.q, b, t, h, e) * rr.rotations[(e * rr.n_hashes + r) * half + k];
+              for (int e = 0; e < d; ++e)
+                s += at(a.q, b, t, h, e) * rr.rotations[(e * rr.n_hashes + r) * half + k];
               c[k] = s;
               c[half + k] = -s;
             }
@@ -64,10 +67,12 @@ inline Vec LshAttention(const ReformerRef& rr, const AttentionArgs& a) {
       for (int i = 0; i < n; ++i) {
         const int it = order[i], t = it % len, m = i / rr.chunk;
         std::vector<int> cand;
-        for (int j = m * rr.chunk; j < std::min(n, (m + 1) * rr.chunk); ++j) cand.push_back(order[j] % len);
+        for (int j = m * rr.chunk; j < std::min(n, (m + 1) * rr.chunk); ++j)
+          cand.push_back(order[j] % len);
         if (nch > 1) {
           const int pm = (m + nch - 1) % nch;
-          for (int j = pm * rr.chunk; j < std::min(n, (pm + 1) * rr.chunk); ++j) cand.push_back(order[j] % len);
+          for (int j = pm * rr.chunk; j < std::min(n, (pm + 1) * rr.chunk); ++j)
+            cand.push_back(order[j] % len);
         }
         Vec w(cand.size(), 0.0);
         double z = 0;
@@ -90,7 +95,8 @@ inline Vec LshAttention(const ReformerRef& rr, const AttentionArgs& a) {
         for (int r = 0; r < rr.n_hashes; ++r) zz += std::exp(lse[r * len + t]);
         for (int r = 0; r < rr.n_hashes; ++r)
           for (int e = 0; e < d; ++e)
-            out[(b * L + t) * a.H + h * d + e] += std::exp(lse[r * len + t]) / zz * o[r * len + t][e];
+            out[(b * L + t) * a.H + h * d + e] +=
+                std::exp(lse[r * len + t]) / zz * o[r * len + t][e];
       }
     }
   return out;

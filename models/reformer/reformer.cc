@@ -6,7 +6,8 @@
 // block's attention replaced by LSH attention (reformer_attention.py ReformerAttention and
 // lsh_attention_single_head; core/kernels/lsh_attention.h):
 //   shared query/key: one `query` projection serves as both (the layer has no key projection),
-//     a `value` projection, both bias-free xavier_uniform (ReformerBlock's kernel_init, bias=False);
+//     a `value` projection, both bias-free xavier_uniform (ReformerBlock's kernel_init,
+//     bias=False);
 //   n_hashes rounds of angular LSH into n_buckets buckets with fixed random rotations (LRA:
 //     jax.random.PRNGKey(0) in every layer, head and step; here lra::LshRotations(hash_seed),
 //     hash_seed 0, the same in every layer and head, as LRA), n_hashes=1 and n_buckets=10
@@ -54,8 +55,9 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   const int chunk_len = o.Int("chunk_len");
   const uint64_t hash_seed = static_cast<uint64_t>(o.Int("hash_seed"));
   if (n_buckets % 2 != 0)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "reformer: n_buckets (", n_buckets, ") must be even (LSH takes the argmax over [xR, -xR])"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reformer: n_buckets (", n_buckets,
+                     ") must be even (LSH takes the argmax over [xR, -xR])"));
   return transformer::CreateTransformerWithLayers(
       "reformer", task, o, seed,
       [=](ParamStore&, const std::string&, const transformer::AttentionLayerShape& shape) {
@@ -74,8 +76,8 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
 
 int Chunk(const TaskInfo& task, const Options& o) {
   if (o.Int("chunk_len") > 0) return o.Int("chunk_len");
-  const int max_len = (o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length) +
-                      (o.Bool("cls") ? 1 : 0);
+  const int max_len =
+      (o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length) + (o.Bool("cls") ? 1 : 0);
   return (max_len + o.Int("n_buckets") - 1) / o.Int("n_buckets");
 }
 

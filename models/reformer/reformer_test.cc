@@ -33,8 +33,12 @@ Cfg WithLsh(Cfg c, int n_hashes, int n_buckets, int chunk, uint64_t hash_seed) {
 // CLS row + 5 tokens; two rounds of 4 buckets, chunks of 2 (6 and 4 chunks per example).
 TEST(ReformerGolden, ClsLearnedTwoHashes) {
   RunGolden("reformer", WithLsh(Cfg{}, 2, 4, 2, 0),
-            {{"cls", "true"}, {"positions", "learned"}, {"pool", "cls"}, {"n_hashes", "2"},
-             {"n_buckets", "4"}, {"chunk_len", "2"}});
+            {{"cls", "true"},
+             {"positions", "learned"},
+             {"pool", "cls"},
+             {"n_hashes", "2"},
+             {"n_buckets", "4"},
+             {"chunk_len", "2"}});
 }
 
 // One round of 6 buckets, chunks of 3, mean pooling, another hash seed.
@@ -44,8 +48,11 @@ TEST(ReformerGolden, MeanPoolSinusoidalOneHash) {
   c.learned = false;
   c.mean_pool = true;
   RunGolden("reformer", WithLsh(c, 1, 6, 3, 5),
-            {{"positions", "sinusoidal"}, {"pool", "mean"}, {"n_buckets", "6"},
-             {"chunk_len", "3"}, {"hash_seed", "5"}});
+            {{"positions", "sinusoidal"},
+             {"pool", "mean"},
+             {"n_buckets", "6"},
+             {"chunk_len", "3"},
+             {"hash_seed", "5"}});
 }
 
 // LRA's `inputs > 0` mask inside the sequence: masked keys left out, masked queries uniform.
@@ -53,8 +60,12 @@ TEST(ReformerGolden, PadTokenMask) {
   Cfg c;
   c.mask_pad = true;
   RunGolden("reformer", WithLsh(c, 2, 4, 3, 0),
-            {{"cls", "true"}, {"positions", "learned"}, {"pool", "cls"}, {"n_hashes", "2"},
-             {"n_buckets", "4"}, {"chunk_len", "3"}});
+            {{"cls", "true"},
+             {"positions", "learned"},
+             {"pool", "cls"},
+             {"n_hashes", "2"},
+             {"n_buckets", "4"},
+             {"chunk_len", "3"}});
 }
 
 // Shared query/key: no key projection; no attention dropout option; the rest the Transformer's.
@@ -93,9 +104,14 @@ TEST(ReformerTest, OptionsAndErrors) {
 TEST(ReformerTest, NoRngDrawsAndDeterministic) {
   TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
   auto model = CreateModel("reformer", task,
-                           {{"d_model", "16"}, {"heads", "2"}, {"mlp_dim", "32"},
-                            {"n_layers", "2"}, {"dropout", "0"}, {"chunk_len", "4"},
-                            {"n_buckets", "4"}, {"n_hashes", "2"}},
+                           {{"d_model", "16"},
+                            {"heads", "2"},
+                            {"mlp_dim", "32"},
+                            {"n_layers", "2"},
+                            {"dropout", "0"},
+                            {"chunk_len", "4"},
+                            {"n_buckets", "4"},
+                            {"n_hashes", "2"}},
                            4);
   ASSERT_TRUE(model.ok());
   std::vector<int32_t> tok(2 * 16), lens = {16, 9};

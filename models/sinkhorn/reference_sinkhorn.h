@@ -57,7 +57,9 @@ inline Vec SinkhornAttention(const SinkhornRef& sr, const AttentionArgs& a) {
   const int cols = static_cast<int>(W.size()) / d;
   const int base = (a.tower * 1000 + a.layer_index) * 2;
   Vec out(static_cast<size_t>(a.B) * L * a.H, 0.0);
-  auto at = [&](const Vec& x, int b, int t, int h, int e) { return x[(b * L + t) * a.H + h * d + e]; };
+  auto at = [&](const Vec& x, int b, int t, int h, int e) {
+    return x[(b * L + t) * a.H + h * d + e];
+  };
   for (int b = 0; b < a.B; ++b)
     for (int h = 0; h < a.heads; ++h) {
       const int len = a.lens[b], nb = (len + w - 1) / w;
@@ -113,7 +115,8 @@ inline Vec SinkhornAttention(const SinkhornRef& sr, const AttentionArgs& a) {
         }
         Vec pr = RowSoftmax(s, keep, masked, a.frozen, {base, row}, a.record);
         for (int j = j0; j < j1; ++j)
-          for (int e = 0; e < d; ++e) out[(b * L + i) * a.H + h * d + e] += pr[j - j0] * at(a.v, b, j, h, e);
+          for (int e = 0; e < d; ++e)
+            out[(b * L + i) * a.H + h * d + e] += pr[j - j0] * at(a.v, b, j, h, e);
         // Sorted term over the w slots.
         Vec ss(w, 0.0);
         for (int j = 0; j < w; ++j) {
@@ -122,7 +125,8 @@ inline Vec SinkhornAttention(const SinkhornRef& sr, const AttentionArgs& a) {
         }
         Vec ps = RowSoftmax(ss, slot, masked, a.frozen, {base + 1, row}, a.record);
         for (int j = 0; j < w; ++j)
-          for (int e = 0; e < d; ++e) out[(b * L + i) * a.H + h * d + e] += ps[j] * vs[n][j * d + e];
+          for (int e = 0; e < d; ++e)
+            out[(b * L + i) * a.H + h * d + e] += ps[j] * vs[n][j * d + e];
       }
     }
   return out;

@@ -41,7 +41,8 @@ std::vector<OptionSpec> SinkhornOptions() {
                          "block length: queries attend within their block and to one sorted "
                          "block (LRA sinkhorn_attention.py default 50)"}
                   .Min(1));
-  o.push_back({"sort_activation", "softmax",
+  o.push_back({"sort_activation",
+               "softmax",
                "block permutation: softmax (row softmax, LRA's default) or sinkhorn (Sinkhorn "
                "balancing in log space)",
                OptionType::kString,
@@ -95,8 +96,7 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
 // local and the sorted term) instead of L; the sorted keys and values (2 qkv_dim per token) and
 // the nb x nb permutations are small beside them.
 MemoryEstimate Estimate(const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {
-  return transformer::EstimateTransformerEncoder(task, o, batch, length,
-                                                 2.0 * o.Int("block_size"));
+  return transformer::EstimateTransformerEncoder(task, o, batch, length, 2.0 * o.Int("block_size"));
 }
 
 ModelInfo Info() {

@@ -40,8 +40,11 @@ TEST(SinkhornGolden, MeanPoolSinusoidalShortLastBlockSinkhorn) {
   c.learned = false;
   c.mean_pool = true;
   RunGolden("sinkhorn", WithSinkhorn(c, {4, 3, 0.75}),
-            {{"positions", "sinusoidal"}, {"pool", "mean"}, {"block_size", "4"},
-             {"sort_activation", "sinkhorn"}, {"sinkhorn_iters", "3"},
+            {{"positions", "sinusoidal"},
+             {"pool", "mean"},
+             {"block_size", "4"},
+             {"sort_activation", "sinkhorn"},
+             {"sinkhorn_iters", "3"},
              {"sinkhorn_temperature", "0.75"}});
 }
 
@@ -51,8 +54,12 @@ TEST(SinkhornGolden, PadTokenMaskBlocksOfTwoSinkhorn) {
   Cfg c;
   c.mask_pad = true;
   RunGolden("sinkhorn", WithSinkhorn(c, {2, 2, 1.0}),
-            {{"cls", "true"}, {"positions", "learned"}, {"pool", "cls"}, {"block_size", "2"},
-             {"sort_activation", "sinkhorn"}, {"sinkhorn_iters", "2"}});
+            {{"cls", "true"},
+             {"positions", "learned"},
+             {"pool", "cls"},
+             {"block_size", "2"},
+             {"sort_activation", "sinkhorn"},
+             {"sinkhorn_iters", "2"}});
 }
 
 // The sort network: one bias-free [head_dim, blocks] Dense per layer, named
@@ -60,8 +67,12 @@ TEST(SinkhornGolden, PadTokenMaskBlocksOfTwoSinkhorn) {
 TEST(SinkhornTest, SortNetworkParameters) {
   TaskInfo task{"toy", 6, 0, 2, 100, false, false, "mean"};
   auto model = CreateModel("sinkhorn", task,
-                           {{"d_model", "16"}, {"heads", "4"}, {"n_layers", "2"},
-                            {"block_size", "25"}, {"cls", "true"}, {"pool", "cls"}},
+                           {{"d_model", "16"},
+                            {"heads", "4"},
+                            {"n_layers", "2"},
+                            {"block_size", "25"},
+                            {"cls", "true"},
+                            {"pool", "cls"}},
                            1);
   ASSERT_TRUE(model.ok()) << model.status();
   std::map<std::string, Shape> shapes;
@@ -97,8 +108,13 @@ TEST(SinkhornTest, OptionsAndErrors) {
 TEST(SinkhornTest, AttentionDropoutInTrainingOnly) {
   TaskInfo task{"toy", 8, 0, 2, 16, false, false, "mean"};
   auto model = CreateModel("sinkhorn", task,
-                           {{"d_model", "16"}, {"heads", "2"}, {"mlp_dim", "32"}, {"n_layers", "2"},
-                            {"dropout", "0"}, {"attention_dropout", "0.3"}, {"block_size", "4"}},
+                           {{"d_model", "16"},
+                            {"heads", "2"},
+                            {"mlp_dim", "32"},
+                            {"n_layers", "2"},
+                            {"dropout", "0"},
+                            {"attention_dropout", "0.3"},
+                            {"block_size", "4"}},
                            4);
   ASSERT_TRUE(model.ok());
   std::vector<int32_t> tok(2 * 16, 3), lens = {16, 9};

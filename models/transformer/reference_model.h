@@ -58,8 +58,9 @@ struct Cfg {
   double ln_eps = 1e-6;   // flax's LayerNorm epsilon
   int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
   bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
-  // --- Variant attention hook (models/sinkhorn, models/reformer). When set, it replaces the attention above:
-  // returns [B * L, H] from the layer's q, k, v [B * L, H]; `valid(b, t)` is flax's mask.
+  // --- Variant attention hook (models/sinkhorn, models/reformer). When set, it replaces the
+  // attention above: returns [B * L, H] from the layer's q, k, v [B * L, H] (a projection the
+  // layer does not create is empty); `valid(b, t)` is flax's mask.
   std::function<Vec(const AttentionArgs&)> attention;
 };
 
@@ -117,14 +118,16 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
     auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
     Vec h = Ln(x, rows, H, P(".ln1.gamma"), P(".ln1.beta"), c.ln_eps);
     // A projection the layer does not create (models/reformer's shared query/key) is empty.
-    auto proj = [&](const std::string& w) { return p.count(n + w) ? Lin(h, rows, H, H, P(w), nullptr) : Vec(); };
+    auto proj = [&](const std::string& w) {
+      return p.count(n + w) ? Lin(h, rows, H, H, P(w), nullptr) : Vec();
+    };
     Vec q = proj(".attn.q.w"), k = proj(".attn.k.w"), v = proj(".attn.v.w");
     Vec a(x.size(), 0.0);
     if (c.attention) {
       a = c.attention({p, n, li, tower, q, k, v, B, L, H, c.heads, lens,
                        [&](int b, int j) {
-                         return j < lens[b] &&
-                                !(c.mask_pad && tok[b * L0 + std::max(0, j - (c.cls ? 1 : 0))] == 0);
+                         const int t = std::max(0, j - (c.cls ? 1 : 0));
+                         return j < lens[b] && !(c.mask_pad && tok[b * L0 + t] == 0);
                        },
                        frozen, record});
     }
