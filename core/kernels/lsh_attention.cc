@@ -6,7 +6,9 @@
 #include <numeric>
 #include <vector>
 
+#include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
+#include "core/kernels/strided_view.h"
 
 namespace lra {
 namespace kernels {
@@ -74,6 +76,30 @@ struct Head {
     float z = 0;
     for (int r = 0; r < s.n_hashes; ++r) z += w[r] = std::exp(*Lse(sv, r, t) - mx);
     for (int r = 0; r < s.n_hashes; ++r) w[r] /= z;
+  }
+};
+
+// The rows of one chunk of a head's sorted items, gathered contiguous for the GEMMs: queries
+// q [nq, d] (sorted items q0 .. q0 + nq), candidates k, v [nc, d] at positions pos.
+struct ChunkRows {
+  int q0 = 0, nq = 0, nc = 0;
+  std::vector<int> cand, pos;
+  RowMat q, k, v;
+  explicit ChunkRows(const LshShape& s) : cand(2 * s.chunk), pos(2 * s.chunk) {}
+  void Load(const Head& hd, const int32_t* order, int m, const float* x, const float* val) {
+    const int d = hd.s.head_dim;
+    q0 = m * hd.s.chunk;
+    nq = std::min(hd.s.chunk, hd.n - q0);
+    nc = hd.Candidates(q0, cand.data());
+    q.resize(nq, d);
+    k.resize(nc, d);
+    v.resize(nc, d);
+    for (int a = 0; a < nq; ++a) q.row(a) = View(x + hd.Row(order[q0 + a] % hd.len), 1, d, d);
+    for (int c = 0; c < nc; ++c) {
+      pos[c] = order[cand[c]] % hd.len;
+      k.row(c) = View(x + hd.Row(pos[c]), 1, d, d);
+      v.row(c) = View(val + hd.Row(pos[c]), 1, d, d);
+    }
   }
 };
 
@@ -148,7 +174,6 @@ void LshAttentionForward(const LshShape& s, const float* x, const float* v, cons
   const int d = s.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   ForEachHead(s, lengths, mask, [&](const Head& hd) {
-    auto valid = [&](int t) { return hd.Valid(t); };
     // Hash and sort: key (r n_buckets + bucket, t), unique.
     std::vector<int32_t> bk(hd.n);
     HashHead(s, hd, x, rotations, bk.data());
@@ -159,36 +184,35 @@ void LshAttentionForward(const LshShape& s, const float* x, const float* v, cons
       return (static_cast<int64_t>(r) * s.n_buckets + bk[it]) * hd.len + t;
     };
     std::sort(order, order + hd.n, [&](int32_t a, int32_t c) { return key(a) < key(c); });
-    // Attention inside the chunks.
-    std::vector<int> cand(2 * s.chunk);
-    std::vector<float> sc(2 * s.chunk);
-    for (int i = 0; i < hd.n; ++i) {
-      const int it = order[i], r = it / hd.len, t = it % hd.len;
-      const int nc = hd.Candidates(i, cand.data());
-      float* p = hd.Prob(sv, i);
-      float* o = hd.O(sv, r, t);
-      std::fill(o, o + d, 0.0f);
-      if (!valid(t)) {
-        for (int k = 0; k < nc; ++k) p[k] = 1.0f / nc;
-        *hd.Lse(sv, r, t) = std::log(static_cast<float>(nc));
-      } else {
-        const float* xt = x + hd.Row(t);
-        float mx = -INFINITY;
-        for (int k = 0; k < nc; ++k) {
-          const int tk = order[cand[k]] % hd.len;
-          sc[k] = valid(tk) ? scale * Dot(xt, x + hd.Row(tk), d) : -INFINITY;
-          mx = std::max(mx, sc[k]);
+    // Attention inside the chunks: per chunk, one GEMM for the scores of its queries against
+    // its candidates and one for the outputs.
+    ChunkRows cr(s);
+    for (int m = 0; m < hd.nch; ++m) {
+      cr.Load(hd, order, m, x, v);
+      MatView pm = View(hd.Prob(sv, cr.q0), cr.nq, cr.nc, 2 * s.chunk);
+      pm.noalias() = scale * cr.q * cr.k.transpose();
+      for (int a = 0; a < cr.nq; ++a) {
+        const int it = order[cr.q0 + a], r = it / hd.len, t = it % hd.len;
+        float* p = &pm(a, 0);
+        if (!hd.Valid(t)) {
+          std::fill(p, p + cr.nc, 1.0f / cr.nc);
+          *hd.Lse(sv, r, t) = std::log(static_cast<float>(cr.nc));
+          continue;
         }
+        float mx = -INFINITY;
+        for (int k = 0; k < cr.nc; ++k)
+          if (hd.Valid(cr.pos[k])) mx = std::max(mx, p[k]);
         double z = 0;
-        for (int k = 0; k < nc; ++k) z += p[k] = sc[k] == -INFINITY ? 0.0f : std::exp(sc[k] - mx);
+        for (int k = 0; k < cr.nc; ++k)
+          z += p[k] = hd.Valid(cr.pos[k]) ? std::exp(p[k] - mx) : 0.0f;
         const float inv = static_cast<float>(1.0 / z);
-        for (int k = 0; k < nc; ++k) p[k] *= inv;
+        for (int k = 0; k < cr.nc; ++k) p[k] *= inv;
         *hd.Lse(sv, r, t) = mx + static_cast<float>(std::log(z));
       }
-      for (int k = 0; k < nc; ++k) {
-        if (p[k] == 0.0f) continue;
-        const float* vk = v + hd.Row(order[cand[k]] % hd.len);
-        for (int e = 0; e < d; ++e) o[e] += p[k] * vk[e];
+      const RowMat o = pm * cr.v;
+      for (int a = 0; a < cr.nq; ++a) {
+        const int it = order[cr.q0 + a];
+        View(hd.O(sv, it / hd.len, it % hd.len), 1, d, d) = o.row(a);
       }
     }
     // Combine the rounds.
@@ -212,7 +236,6 @@ void LshAttentionBackward(const LshShape& s, const float* x, const float* v, con
   const int d = s.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   ForEachHead(s, lengths, mask, [&](const Head& hd) {
-    auto valid = [&](int t) { return hd.Valid(t); };
     for (int t = 0; t < s.length; ++t) {
       std::fill(dx + hd.Row(t), dx + hd.Row(t) + d, 0.0f);
       std::fill(dv + hd.Row(t), dv + hd.Row(t) + d, 0.0f);
@@ -235,36 +258,40 @@ void LshAttentionBackward(const LshShape& s, const float* x, const float* v, con
       }
     }
     const int32_t* order = hd.Order(sv);
-    std::vector<int> cand(2 * s.chunk);
-    std::vector<float> dp(2 * s.chunk);
-    for (int i = 0; i < hd.n; ++i) {
-      const int it = order[i], t = it % hd.len;
-      const int nc = hd.Candidates(i, cand.data());
-      const float* p = hd.Prob(sv, i);
-      const float* go = dor.data() + static_cast<size_t>(it) * d;
-      for (int k = 0; k < nc; ++k) {
-        if (p[k] == 0.0f) continue;
-        float* dvk = dv + hd.Row(order[cand[k]] % hd.len);
-        for (int e = 0; e < d; ++e) dvk[e] += p[k] * go[e];
+    ChunkRows cr(s);
+    RowMat go;
+    for (int m = 0; m < hd.nch; ++m) {
+      cr.Load(hd, order, m, x, v);
+      const ConstMatView pm =
+          View(static_cast<const float*>(hd.Prob(sv, cr.q0)), cr.nq, cr.nc, 2 * s.chunk);
+      go.resize(cr.nq, d);
+      for (int a = 0; a < cr.nq; ++a)
+        go.row(a) =
+            View(static_cast<const float*>(dor.data()) + int64_t{order[cr.q0 + a]} * d, 1, d, d);
+      // dVc = P^T dO; dP = dO Vc^T; dS = scale P o (dP - rowsum(P o dP) + dlse), 0 on masked
+      // query rows (uniform: no gradient through their scores).
+      const RowMat dvc = pm.transpose() * go;
+      RowMat ds = go * cr.v.transpose();
+      for (int a = 0; a < cr.nq; ++a) {
+        const int it = order[cr.q0 + a];
+        if (!hd.Valid(it % hd.len)) {
+          ds.row(a).setZero();
+          continue;
+        }
+        const float dsum = pm.row(a).dot(ds.row(a));
+        ds.row(a) = scale * pm.row(a).cwiseProduct((ds.row(a).array() - dsum + dlse[it]).matrix());
       }
-      if (!valid(t)) continue;  // uniform row: no gradient through its scores
-      // ds_k = p_k (dp_k - sum_j p_j dp_j) + p_k dlse, dp_k = do . v_k.
-      float dsum = 0;
-      for (int k = 0; k < nc; ++k) {
-        dp[k] = p[k] == 0.0f ? 0.0f : Dot(go, v + hd.Row(order[cand[k]] % hd.len), d);
-        dsum += p[k] * dp[k];
+      const RowMat dq = ds * cr.k, dkc = ds.transpose() * cr.q;
+      for (int a = 0; a < cr.nq; ++a) {
+        float* dxt = dx + hd.Row(order[cr.q0 + a] % hd.len);
+        for (int e = 0; e < d; ++e) dxt[e] += dq(a, e);
       }
-      const float* xt = x + hd.Row(t);
-      float* dxt = dx + hd.Row(t);
-      for (int k = 0; k < nc; ++k) {
-        if (p[k] == 0.0f) continue;
-        const float ds = scale * p[k] * (dp[k] - dsum + dlse[it]);
-        const int tk = order[cand[k]] % hd.len;
-        const float* xk = x + hd.Row(tk);
-        float* dxk = dx + hd.Row(tk);
+      for (int k = 0; k < cr.nc; ++k) {
+        float* dxk = dx + hd.Row(cr.pos[k]);
+        float* dvk = dv + hd.Row(cr.pos[k]);
         for (int e = 0; e < d; ++e) {
-          dxt[e] += ds * xk[e];
-          dxk[e] += ds * xt[e];
+          dxk[e] += dkc(k, e);
+          dvk[e] += dvc(k, e);
         }
       }
     }

@@ -27,7 +27,8 @@
 // probabilities (float [B, heads, n_hashes L, 2 chunk]), o and lse (float [B, heads, n_hashes,
 // L, d] and [B, heads, n_hashes, L]).
 // Layouts: x, v, out and their gradients [B, L, heads, d] row-major. Threads: OpenMP over
-// (batch, head).
+// (batch, head); each chunk's scores, outputs and gradients are Eigen GEMMs on its rows, gathered
+// contiguous (single-threaded inside the parallel region).
 #ifndef LRA_CORE_KERNELS_LSH_ATTENTION_H_
 #define LRA_CORE_KERNELS_LSH_ATTENTION_H_
 
