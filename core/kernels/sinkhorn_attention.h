@@ -32,8 +32,8 @@
 //     s_ij = <q_i, Ks[n, j]> / sqrt(d);
 //   invalid query (flax's -1e10 on the whole row): uniform over the w slots, backward as
 //     flax's autodiff (dS = P (dP - D), as core/kernels/local_attention.h).
-// Dropout (rate p): the mask of core/kernels/local_attention.h for query i and key index
-// n w + j (Philox counter ((n w + j) / 4, i, head, b), key (seed low, seed high), word
+// Dropout (rate p): core/kernels/window_dropout.h's mask (local_attention.h's) for query i and
+// key index n w + j (Philox counter ((n w + j) / 4, i, head, b), key (seed low, seed high), word
 // (n w + j) % 4), so with the local term's key both terms drop the same (query, slot) pairs, as
 // LRA's two local_dot_product_attention calls share one dropout_rng.
 // Saved: the undropped probabilities [B, heads, L, w] and Ks, Vs [B, heads, nbL, w, d].
