@@ -99,6 +99,8 @@ TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   want.emplace_back("text", "gru");
   for (const char* model : {"sparse_transformer", "longformer", "bigbird"})
     want.emplace_back("text", model);
+  for (const char* task : {"text", "retrieval", "pathfinder"})
+    for (const char* model : {"sinkhorn", "reformer"}) want.emplace_back(task, model);
   EXPECT_EQ(Pairs(*runs), want);
 }
 

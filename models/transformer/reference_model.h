@@ -50,6 +50,8 @@ inline Vec Ln(const Vec& x, int rows, int h, const Vec& g, const Vec& b, double 
   return y;
 }
 
+struct AttentionArgs;  // the variant attention hook's arguments (below Cfg)
+
 struct Cfg {
   int h = 8, heads = 2, mlp = 16, layers = 2, vocab = 6, classes = 3;
   bool cls = true, learned = true, mean_pool = false;
@@ -65,11 +67,28 @@ struct Cfg {
   // ---- end of the block-sparse patterns.
   int block = 0;          // attention windows of `block` positions (models/local); 0 = dense
   bool linear = false;    // elu + 1 linear attention over keys < length (models/linear_transformer)
+  // --- Variant attention hook (models/sinkhorn, models/reformer). When set, it replaces the
+  // attention above: returns [B * L, H] from the layer's q, k, v [B * L, H] (a projection the
+  // layer does not create is empty); `valid(b, t)` is flax's mask.
+  std::function<Vec(const AttentionArgs&)> attention;
 };
 
 // Scores of masked query rows, frozen at the unperturbed parameters, per layer and row (see
 // RefEncode).
 using Frozen = std::map<std::pair<int, int>, Vec>;
+
+struct AttentionArgs {
+  const Params& p;
+  const std::string& layer;  // "layers.{i}"
+  int layer_index, tower;    // key_base = tower * 1000 + layer_index for `frozen`
+  const Vec &q, &k, &v;
+  int B, L, H, heads;
+  const std::vector<int>& lens;
+  std::function<bool(int b, int t)> valid;
+  Frozen& frozen;
+  bool record;
+};
+// --- End of the variant attention hook.
 
 // The encoder, pooled: [B, H]. flax's masking: a query at a masked position (past the length,
 // or token 0 with mask_pad; the CLS row copies the first token's mask) has every score at
@@ -107,14 +126,25 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
     const std::string n = "layers." + std::to_string(li);
     auto P = [&](const std::string& k) -> const Vec& { return p.at(n + k); };
     Vec h = Ln(x, rows, H, P(".ln1.gamma"), P(".ln1.beta"), c.ln_eps);
-    Vec q = Lin(h, rows, H, H, P(".attn.q.w"), nullptr), k = Lin(h, rows, H, H, P(".attn.k.w"), nullptr),
-        v = Lin(h, rows, H, H, P(".attn.v.w"), nullptr);
+    // A projection the layer does not create (models/reformer's shared query/key) is empty.
+    auto proj = [&](const std::string& w) {
+      return p.count(n + w) ? Lin(h, rows, H, H, P(w), nullptr) : Vec();
+    };
+    Vec q = proj(".attn.q.w"), k = proj(".attn.k.w"), v = proj(".attn.v.w");
     Vec a(x.size(), 0.0);
+    if (c.attention) {
+      a = c.attention({p, n, li, tower, q, k, v, B, L, H, c.heads, lens,
+                       [&](int b, int j) {
+                         const int t = std::max(0, j - (c.cls ? 1 : 0));
+                         return j < lens[b] && !(c.mask_pad && tok[b * L0 + t] == 0);
+                       },
+                       frozen, record});
+    }
     // Linear attention (core/kernels/linear_attention.h): out_i = sum_{j < len} w_ij v_j /
     // (sum_{j < len} w_ij + 1e-6), w_ij = phi(q_i).phi(k_j), phi = elu + 1; no token mask, no
     // 1/sqrt(d) scale.
     auto phi = [](double t) { return t > 0 ? t + 1 : std::exp(t); };
-    for (int b = 0; b < B && c.linear; ++b)
+    for (int b = 0; b < B && c.linear && !c.attention; ++b)
       for (int hh = 0; hh < c.heads; ++hh)
         for (int i = 0; i < L; ++i) {
           double den = 1e-6;
@@ -127,7 +157,7 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
           }
           for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] /= den;
         }
-    for (int b = 0; b < B && !c.linear; ++b)
+    for (int b = 0; b < B && !c.linear && !c.attention; ++b)
       for (int hh = 0; hh < c.heads; ++hh)
         for (int i = 0; i < L; ++i) {
           // LRA's `inputs > 0` mask on queries and keys; the CLS row copies the first token's.

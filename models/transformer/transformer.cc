@@ -48,16 +48,22 @@ struct Config {
   PoolKind pool;
   HeadKind head;
   RetrievalHeadKind retrieval;
-  AttentionFn attention;  // null: core's dense or blocked attention (`blocked`)
+  AttentionLayerFactory layer_attention;  // null: core's dense or blocked attention (`blocked`)
 };
 
 class Layer {
  public:
   Layer(ParamStore& ps, const std::string& n, const Config& c) : c_(c) {
     ln1_ = Norm(ps, n + ".ln1", c.d_model, NormKind::kLayer, kLayerNormEps);
-    q_ = LinearLayer(ps, n + ".attn.q", c.d_model, c.qkv_dim, false, InitKind::kXavier);
-    k_ = LinearLayer(ps, n + ".attn.k", c.d_model, c.qkv_dim, false, InitKind::kXavier);
-    v_ = LinearLayer(ps, n + ".attn.v", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    if (c.layer_attention)
+      attn_ = c.layer_attention(ps, n + ".attn",
+                                {c.d_model, c.qkv_dim, c.heads, c.max_len + (c.cls ? 1 : 0)});
+    if (attn_.use_q)
+      q_ = LinearLayer(ps, n + ".attn.q", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    if (attn_.use_k)
+      k_ = LinearLayer(ps, n + ".attn.k", c.d_model, c.qkv_dim, false, InitKind::kXavier);
+    if (attn_.use_v)
+      v_ = LinearLayer(ps, n + ".attn.v", c.d_model, c.qkv_dim, false, InitKind::kXavier);
     o_ = LinearLayer(ps, n + ".attn.out", c.qkv_dim, c.d_model, false, InitKind::kXavier);
     ln2_ = Norm(ps, n + ".ln2", c.d_model, NormKind::kLayer, kLayerNormEps);
     w1_ = LinearLayer(ps, n + ".mlp.w1", c.d_model, c.mlp_dim, true, InitKind::kXavier);
@@ -72,9 +78,12 @@ class Layer {
     };
     Var h = ln1_.Forward(x, training);
     const std::vector<int32_t> lens(lengths, lengths + x.dim(0));
-    if (c_.attention) {
-      Var a = c_.attention(q_.Forward(h), k_.Forward(h), v_.Forward(h), lens, mask, c_.heads,
-                           training ? c_.attention_dropout : 0.0f, rng);
+    if (attn_.forward) {
+      const Var q = attn_.use_q ? q_.Forward(h) : Var();
+      const Var k = attn_.use_k ? k_.Forward(h) : Var();
+      const Var v = attn_.use_v ? v_.Forward(h) : Var();
+      Var a = attn_.forward({h, q, k, v, lens, mask, c_.heads,
+                             training ? c_.attention_dropout : 0.0f, training, rng});
       return Mlp(lra::Add(x, drop(o_.Forward(a))), training, rng);
     }
     AttentionConfig att;
@@ -100,6 +109,7 @@ class Layer {
   }
 
   Config c_;
+  LayerAttention attn_;  // no forward: core's attention over all three projections
   Norm ln1_, ln2_;
   LinearLayer q_, k_, v_, o_, w1_, w2_;
 };
@@ -380,9 +390,25 @@ void TransformerRecurrent::Step(const int32_t* tokens, float* logits) {
 absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& model,
                                                          const TaskInfo& task, const Options& o,
                                                          uint64_t seed, AttentionFn attention) {
+  AttentionLayerFactory factory;
+  if (attention)
+    factory = [attention = std::move(attention)](ParamStore&, const std::string&,
+                                                 const AttentionLayerShape&) {
+      LayerAttention la;
+      la.forward = [attention](const AttentionInputs& in) {
+        return attention(in.q, in.k, in.v, in.lengths, in.mask, in.heads, in.dropout, in.rng);
+      };
+      return la;
+    };
+  return CreateTransformerWithLayers(model, task, o, seed, std::move(factory));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> CreateTransformerWithLayers(
+    const std::string& model, const TaskInfo& task, const Options& o, uint64_t seed,
+    AttentionLayerFactory layer_attention) {
   Config c;
-  c.attention = std::move(attention);
-  if (!c.attention && !o.Has("attention"))
+  c.layer_attention = std::move(layer_attention);
+  if (!c.layer_attention && !o.Has("attention"))
     return absl::InternalError(absl::StrCat(model, ": no attention option and no AttentionFn"));
   c.d_model = o.Int("d_model");
   c.n_layers = o.Int("n_layers");
@@ -396,7 +422,7 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
       o.Has("attention_dropout") ? static_cast<float>(o.Float("attention_dropout")) : 0.0f;
   c.positions = o.String("positions");
   c.cls = o.Bool("cls");
-  c.blocked = !c.attention && o.String("attention") == "blocked";
+  c.blocked = !c.layer_attention && o.String("attention") == "blocked";
   c.gelu_tanh = o.Bool("gelu_tanh");
   c.decay_all = o.Bool("decay_all");
   // Only "transformer" declares causal (Info below); a variant with its own AttentionFn has no

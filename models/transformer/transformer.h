@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "core/random.h"
 #include "core/tape.h"
+#include "models/common/layers.h"
 #include "models/model.h"
 
 namespace lra::models::transformer {
@@ -59,6 +60,45 @@ using AttentionFn = std::function<Var(const Var& q, const Var& k, const Var& v,
                                       const std::vector<uint8_t>& mask, int heads, float dropout,
                                       Rng& rng)>;
 
+// The per-layer form of the hook, for variants that own parameters in each layer or read the
+// layer's normalized input (Linformer's length projections, Synthesizer's logits, Sinkhorn's
+// sorting network). An AttentionLayerFactory is called once per encoder layer, at
+// construction and before the layer's q, k, v projections are made, with the model's
+// ParamStore, the layer's attention prefix ("layers.{i}.attn": name parameters
+// prefix + ".name"), and the shapes below; it returns the layer's attention and which of the
+// standard projections it reads (an unread projection is not created: no unused parameters).
+struct AttentionLayerShape {
+  int d_model;  // width of the normalized input h
+  int qkv_dim;  // width of q, k, v and of the attention's result
+  int heads;
+  int max_len;  // the longest sequence the layer sees: max_len, + 1 with the CLS row
+};
+
+// One call's inputs. q, k, v: [B, L, qkv_dim], or undefined (Var{}) for a projection the
+// layer said it does not read. h: LN1(x) [B, L, d_model]. lengths, mask, dropout, rng: as
+// AttentionFn's (dropout is 0 outside training).
+struct AttentionInputs {
+  const Var& h;
+  const Var& q;
+  const Var& k;
+  const Var& v;
+  const std::vector<int32_t>& lengths;
+  const std::vector<uint8_t>& mask;
+  int heads;
+  float dropout;
+  bool training;
+  Rng& rng;
+};
+
+struct LayerAttention {
+  // Returns [B, L, qkv_dim], which the layer's output projection maps back to d_model.
+  std::function<Var(const AttentionInputs&)> forward;
+  bool use_q = true, use_k = true, use_v = true;
+};
+
+using AttentionLayerFactory = std::function<LayerAttention(
+    ParamStore& ps, const std::string& prefix, const AttentionLayerShape& shape)>;
+
 // The Transformer of this file from its options: TransformerOptions(), of which a variant may
 // drop "attention" (then `attention` must be set) and "attention_dropout" (then 0) and add its
 // own. A null `attention` uses
@@ -68,6 +108,12 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformer(const std::string& mode
                                                          const TaskInfo& task, const Options& o,
                                                          uint64_t seed,
                                                          AttentionFn attention = nullptr);
+
+// The same with a per-layer attention (non-null `layer_attention`); the options as above
+// without "attention".
+absl::StatusOr<std::unique_ptr<Model>> CreateTransformerWithLayers(
+    const std::string& model, const TaskInfo& task, const Options& o, uint64_t seed,
+    AttentionLayerFactory layer_attention);
 
 // The memory of one training step (harness/README.md "Memory estimate") with each query
 // attending to `keys_per_query` saved probabilities per head (dense: L; local: the window;

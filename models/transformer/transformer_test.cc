@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
+#include "core/ops/ops.h"
 #include "models/registry.h"
 #include "models/rnn/golden_check.h"
 #include "models/transformer/reference_model.h"
@@ -311,6 +312,59 @@ TEST(TransformerTest, AttentionDropoutInTrainingOnly) {
   EXPECT_NE((*plain)->Forward(batch, true, r1).value().ToVector(),
             (*dropped)->Forward(batch, true, r2).value().ToVector());
   EXPECT_EQ(r2.counter(), 2u);  // one key per layer
+}
+
+// The per-layer hook (CreateTransformerWithLayers): the factory runs once per layer with the
+// layer's prefix and shapes (max_len counts the CLS row), its parameters join the model's,
+// the projections it declines are neither created nor passed, and the attention sees LN1(x).
+TEST(TransformerTest, LayerAttentionFactory) {
+  TaskInfo task{"toy", 8, 0, 2, 12, false, false, "cls"};
+  std::vector<OptionSpec> specs;
+  for (OptionSpec& s : transformer::TransformerOptions())
+    if (s.name != "attention") specs.push_back(std::move(s));
+  auto o = Options::Make(specs, {{"d_model", "8"}, {"heads", "2"}, {"qkv_dim", "4"},
+                                 {"mlp_dim", "16"}, {"n_layers", "2"}, {"cls", "true"},
+                                 {"pool", "cls"}, {"dropout", "0"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  std::vector<std::string> prefixes;
+  int calls = 0;
+  auto model = transformer::CreateTransformerWithLayers(
+      "hooked", task, *o, 5,
+      [&](ParamStore& ps, const std::string& prefix, const transformer::AttentionLayerShape& s) {
+        prefixes.push_back(prefix);
+        EXPECT_EQ(s.d_model, 8);
+        EXPECT_EQ(s.qkv_dim, 4);
+        EXPECT_EQ(s.heads, 2);
+        EXPECT_EQ(s.max_len, 13);  // 12 + the CLS row
+        Var g = ps.Add(prefix + ".g", Tensor::Full({4}, 1.0f));
+        transformer::LayerAttention la;
+        la.use_q = la.use_k = false;
+        la.forward = [g, &calls](const transformer::AttentionInputs& in) {
+          ++calls;
+          EXPECT_FALSE(in.q.defined());
+          EXPECT_FALSE(in.k.defined());
+          EXPECT_EQ(in.h.dim(2), 8);
+          EXPECT_EQ(in.v.dim(2), 4);
+          return lra::Mul(in.v, g);
+        };
+        return la;
+      });
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(prefixes, (std::vector<std::string>{"layers.0.attn", "layers.1.attn"}));
+  std::map<std::string, Var> params;
+  for (const ParamGroup& grp : (*model)->ParamGroups())
+    for (const Var& v : grp.params) params[v.name()] = v;
+  EXPECT_EQ(params.count("layers.0.attn.q.w"), 0u);
+  EXPECT_EQ(params.count("layers.1.attn.k.w"), 0u);
+  ASSERT_EQ(params.count("layers.1.attn.v.w"), 1u);
+  ASSERT_EQ(params.count("layers.1.attn.g"), 1u);
+  std::vector<int32_t> tok = {1, 2, 3, 4, 5, 6}, lens = {3, 3};
+  Rng rng(1);
+  Var logits = (*model)->Forward(Batch{2, 3, tok.data(), lens.data()}, false, rng);
+  EXPECT_EQ(calls, 2);
+  Backward(lra::Sum(logits));
+  EXPECT_TRUE(params["layers.1.attn.g"].has_grad());
+  EXPECT_TRUE(params["layers.1.attn.v.w"].has_grad());
 }
 
 TEST(TransformerTest, SinusoidalTable) {
