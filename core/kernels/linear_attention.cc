@@ -106,5 +106,97 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
   });
 }
 
+namespace {
+
+void Check(const FeatureAttentionShape& s, const int* lengths) {
+  ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.feature_dim >= 1 &&
+                     s.value_dim >= 1,
+                 "FeatureAttention: batch, length, heads, feature_dim, value_dim must be >= 1");
+  if (lengths)
+    for (int b = 0; b < s.batch; ++b)
+      ABSL_RAW_CHECK(lengths[b] >= 0 && lengths[b] <= s.length,
+                     "FeatureAttention: lengths[b] must lie in [0, L]");
+}
+
+// fn(t, len, fo, vo) for every (batch, head) t under OpenMP: fo, vo = the offsets of
+// (b, 0, h, 0) in the feature [B, L, heads, m] and value [B, L, heads, dv] arrays.
+template <typename Fn>
+void ForEachFeatureHead(const FeatureAttentionShape& s, const int* lengths, Fn fn) {
+  const int64_t fs = int64_t{s.heads} * s.feature_dim, vs = int64_t{s.heads} * s.value_dim;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
+    const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
+    fn(t, lengths ? lengths[b] : s.length, int64_t{b} * s.length * fs + int64_t{h} * s.feature_dim,
+       int64_t{b} * s.length * vs + int64_t{h} * s.value_dim);
+  }
+}
+
+// R + 2 s [|R| <= s], elementwise.
+Eigen::ArrayXf Stabilize(const Eigen::VectorXf& r, float s) {
+  return r.array() + (r.array().abs() <= s).cast<float>() * (2.0f * s);
+}
+
+}  // namespace
+
+int64_t FeatureAttentionSavedFloats(const FeatureAttentionShape& s) {
+  return int64_t{s.batch} * s.heads * (int64_t{s.feature_dim} * s.value_dim + s.feature_dim);
+}
+
+void FeatureAttentionForward(const FeatureAttentionShape& s, const float* qf, const float* kf,
+                             const float* v, const int* lengths, float stabilizer, float* out,
+                             float* saved) {
+  Check(s, lengths);
+  const int m = s.feature_dim, dv = s.value_dim, l = s.length;
+  const int64_t fs = int64_t{s.heads} * m, vs = int64_t{s.heads} * dv, per = int64_t{m} * dv + m;
+  ForEachFeatureHead(s, lengths, [&](int64_t t, int len, int64_t fo, int64_t vo) {
+    MatView z = View(saved + t * per, m, dv, dv);
+    Eigen::Map<Eigen::RowVectorXf> tsum(saved + t * per + int64_t{m} * dv, m);
+    if (len > 0) {
+      const ConstMatView k = View(kf + fo, len, m, fs);
+      z.noalias() = k.transpose() * View(v + vo, len, dv, vs);
+      tsum = k.colwise().sum();
+    } else {
+      z.setZero();
+      tsum.setZero();
+    }
+    const ConstMatView q = View(qf + fo, l, m, fs);
+    const Eigen::ArrayXf den = Stabilize(q * tsum.transpose(), stabilizer);
+    View(out + vo, l, dv, vs).noalias() = den.inverse().matrix().asDiagonal() * (q * z);
+  });
+}
+
+void FeatureAttentionBackward(const FeatureAttentionShape& s, const float* qf,
+                              const float* kf, const float* v, const int* lengths,
+                              float stabilizer, const float* out, const float* saved,
+                              const float* dout, float* dqf, float* dkf, float* dv) {
+  Check(s, lengths);
+  const int m = s.feature_dim, d = s.value_dim, l = s.length;
+  const int64_t fs = int64_t{s.heads} * m, vs = int64_t{s.heads} * d, per = int64_t{m} * d + m;
+  ForEachFeatureHead(s, lengths, [&](int64_t t, int len, int64_t fo, int64_t vo) {
+    const ConstMatView z = View(saved + t * per, m, d, d);
+    const Eigen::Map<const Eigen::RowVectorXf> tsum(saved + t * per + int64_t{m} * d, m);
+    const ConstMatView q = View(qf + fo, l, m, fs), g = View(dout + vo, l, d, vs);
+    const Eigen::VectorXf inv = Stabilize(q * tsum.transpose(), stabilizer).inverse().matrix();
+    // out_i = num_i / den_i: dnum_i = g_i / den_i, dden_i = -(g_i . out_i) / den_i.
+    const RowMat gn = inv.asDiagonal() * g;
+    const Eigen::VectorXf gd =
+        -(View(out + vo, l, d, vs).cwiseProduct(g).rowwise().sum().array() * inv.array())
+             .matrix();
+    View(dqf + fo, l, m, fs).noalias() = gn * z.transpose() + gd * tsum;
+    const RowMat dz = q.transpose() * gn;
+    const Eigen::RowVectorXf dt = gd.transpose() * q;
+    if (len > 0) {
+      View(dv + vo, len, d, vs).noalias() = View(kf + fo, len, m, fs) * dz;
+      MatView dk = View(dkf + fo, len, m, fs);
+      dk.noalias() = View(v + vo, len, d, vs) * dz.transpose();
+      dk.rowwise() += dt;
+    }
+    for (int j = len; j < l; ++j) {
+      for (int e = 0; e < m; ++e) dkf[fo + j * fs + e] = 0.0f;
+      for (int e = 0; e < d; ++e) dv[vo + j * vs + e] = 0.0f;
+    }
+  });
+}
+
 }  // namespace kernels
 }  // namespace lra
