@@ -220,6 +220,9 @@ class TransformerModel : public Model {
     return {all};
   }
 
+  // Constants a per-layer attention registered (models/performer's fixed projection).
+  std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
+
  private:
   TaskInfo task_;
   Config c_;
