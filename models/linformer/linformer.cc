@@ -26,9 +26,7 @@ namespace lra::models::linformer {
 namespace {
 
 std::vector<OptionSpec> LinformerOptions() {
-  std::vector<OptionSpec> o;
-  for (OptionSpec& s : transformer::TransformerOptions())
-    if (s.name != "attention") o.push_back(std::move(s));  // always low-rank here
+  std::vector<OptionSpec> o = transformer::TransformerOptionsWithout({"attention"});
   o.push_back(OptionSpec{"low_rank_features", "16",
                          "k: the projected length of keys and values (LRA "
                          "linformer_attention.py low_rank_features=16, what every LRA run used)"}

@@ -26,9 +26,8 @@ namespace lra::models::performer {
 namespace {
 
 std::vector<OptionSpec> PerformerOptions() {
-  std::vector<OptionSpec> o;
-  for (OptionSpec& s : transformer::TransformerOptions())
-    if (s.name != "attention" && s.name != "attention_dropout") o.push_back(std::move(s));
+  std::vector<OptionSpec> o =
+      transformer::TransformerOptionsWithout({"attention", "attention_dropout"});
   o.push_back({"feature_map", "relu",
                "relu (performer.py's default 'generalized' attention: relu(x) + 0.001, no "
                "random features) or favor (the 'softmax' class: FAVOR+ positive orthogonal "

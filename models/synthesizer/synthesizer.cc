@@ -37,9 +37,7 @@ namespace lra::models::synthesizer {
 namespace {
 
 std::vector<OptionSpec> SynthesizerOptions() {
-  std::vector<OptionSpec> o;
-  for (OptionSpec& s : transformer::TransformerOptions())
-    if (s.name != "attention") o.push_back(std::move(s));
+  std::vector<OptionSpec> o = transformer::TransformerOptionsWithout({"attention"});
   o.push_back({"synthesizer_mode", "random",
                "random (a learned [heads, P, P] logit matrix; SynthesizerBlock's default, what "
                "every LRA run used), dense (logits predicted per token) or dense+random",

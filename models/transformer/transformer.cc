@@ -1,5 +1,6 @@
 #include "models/transformer/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -342,6 +343,13 @@ std::vector<OptionSpec> TransformerOptions() {
       {"decay_all", "true", "weight decay on every parameter, as flax (false: not on biases, "
                             "norms, embeddings)"},
   };
+}
+
+std::vector<OptionSpec> TransformerOptionsWithout(const std::vector<std::string>& names) {
+  std::vector<OptionSpec> o;
+  for (OptionSpec& s : TransformerOptions())
+    if (std::find(names.begin(), names.end(), s.name) == names.end()) o.push_back(std::move(s));
+  return o;
 }
 
 // The memory of one training step, counted per layer (harness/README.md "Memory estimate"):
