@@ -97,6 +97,8 @@ TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
   }
   want.emplace_back("text", "lstm");
   want.emplace_back("text", "gru");
+  for (const char* model : {"performer", "linformer", "synthesizer"})
+    want.emplace_back("text", model);
   EXPECT_EQ(Pairs(*runs), want);
 }
 
