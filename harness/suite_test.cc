@@ -101,6 +101,8 @@ TEST(SuiteTest, SmokeIsEveryTaskWithBothModels) {
     want.emplace_back("text", model);
   for (const char* task : {"text", "retrieval", "pathfinder"})
     for (const char* model : {"sinkhorn", "reformer"}) want.emplace_back(task, model);
+  for (const char* model : {"performer", "linformer", "synthesizer"})
+    want.emplace_back("text", model);
   EXPECT_EQ(Pairs(*runs), want);
 }
 

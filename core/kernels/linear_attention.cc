@@ -19,24 +19,33 @@ RowMat PhiGrad(const ConstMatView& x) {
   return x.unaryExpr([](float t) { return t > 0 ? 1.0f : std::exp(t); });
 }
 
-void Check(const LinearAttentionShape& s, const int* lengths) {
-  ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.head_dim >= 1,
-                 "LinearAttention: batch, length, heads and head_dim must be >= 1");
+// Both entries as FeatureAttentionShape: the elu + 1 one has m = dv = d.
+FeatureAttentionShape AsFeature(const LinearAttentionShape& s) {
+  return {s.batch, s.length, s.heads, s.head_dim, s.head_dim};
+}
+
+void Check(const FeatureAttentionShape& s, const int* lengths) {
+  ABSL_RAW_CHECK(s.batch >= 1 && s.length >= 1 && s.heads >= 1 && s.feature_dim >= 1 &&
+                     s.value_dim >= 1,
+                 "LinearAttention, FeatureAttention: batch, length, heads and widths must be "
+                 ">= 1");
   if (lengths)
     for (int b = 0; b < s.batch; ++b)
       ABSL_RAW_CHECK(lengths[b] >= 0 && lengths[b] <= s.length,
-                     "LinearAttention: lengths[b] must lie in [0, L]");
+                     "LinearAttention, FeatureAttention: lengths[b] must lie in [0, L]");
 }
 
-// fn(t, len, off) for every (batch, head) t = b * heads + h under OpenMP: len = the example's
-// length, off = the offset of (b, 0, h, 0) in the [B, L, heads, d] arrays.
+// fn(t, len, fo, vo) for every (batch, head) t = b * heads + h under OpenMP: len = the
+// example's length, fo, vo = the offsets of (b, 0, h, 0) in the feature [B, L, heads, m] and
+// value [B, L, heads, dv] arrays (equal for the elu + 1 entry).
 template <typename Fn>
-void ForEachHead(const LinearAttentionShape& s, const int* lengths, Fn fn) {
-  const int64_t stride = int64_t{s.heads} * s.head_dim;
+void ForEachHead(const FeatureAttentionShape& s, const int* lengths, Fn fn) {
+  const int64_t fs = int64_t{s.heads} * s.feature_dim, vs = int64_t{s.heads} * s.value_dim;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < int64_t{s.batch} * s.heads; ++t) {
     const int b = static_cast<int>(t / s.heads), h = static_cast<int>(t % s.heads);
-    fn(t, lengths ? lengths[b] : s.length, int64_t{b} * s.length * stride + int64_t{h} * s.head_dim);
+    fn(t, lengths ? lengths[b] : s.length, int64_t{b} * s.length * fs + int64_t{h} * s.feature_dim,
+       int64_t{b} * s.length * vs + int64_t{h} * s.value_dim);
   }
 }
 
@@ -48,10 +57,10 @@ int64_t LinearAttentionSavedFloats(const LinearAttentionShape& s) {
 
 void LinearAttentionForward(const LinearAttentionShape& s, const float* q, const float* k,
                             const float* v, const int* lengths, float* out, float* saved) {
-  Check(s, lengths);
+  Check(AsFeature(s), lengths);
   const int d = s.head_dim, l = s.length;
   const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
-  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t off) {
+  ForEachHead(AsFeature(s), lengths, [&](int64_t t, int len, int64_t off, int64_t) {
     MatView kv = View(saved + t * per, d, d, d);
     Eigen::Map<Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
     if (len > 0) {
@@ -72,10 +81,10 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
                              const float* v, const int* lengths, const float* out,
                              const float* saved, const float* dout, float* dq, float* dk,
                              float* dv) {
-  Check(s, lengths);
+  Check(AsFeature(s), lengths);
   const int d = s.head_dim, l = s.length;
   const int64_t stride = int64_t{s.heads} * d, per = int64_t{d} * d + d;
-  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t off) {
+  ForEachHead(AsFeature(s), lengths, [&](int64_t t, int len, int64_t off, int64_t) {
     const ConstMatView kv = View(saved + t * per, d, d, d);
     const Eigen::Map<const Eigen::RowVectorXf> ksum(saved + t * per + int64_t{d} * d, d);
     const ConstMatView qv = View(q + off, l, d, stride), g = View(dout + off, l, d, stride);
@@ -103,6 +112,75 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
     }
     for (int j = len; j < l; ++j)
       for (int e = 0; e < d; ++e) dk[off + j * stride + e] = dv[off + j * stride + e] = 0.0f;
+  });
+}
+
+namespace {
+
+// R + 2 s [|R| <= s], elementwise.
+Eigen::ArrayXf Stabilize(const Eigen::VectorXf& r, float s) {
+  return r.array() + (r.array().abs() <= s).cast<float>() * (2.0f * s);
+}
+
+}  // namespace
+
+int64_t FeatureAttentionSavedFloats(const FeatureAttentionShape& s) {
+  return int64_t{s.batch} * s.heads * (int64_t{s.feature_dim} * s.value_dim + s.feature_dim);
+}
+
+void FeatureAttentionForward(const FeatureAttentionShape& s, const float* qf, const float* kf,
+                             const float* v, const int* lengths, float stabilizer, float* out,
+                             float* saved) {
+  Check(s, lengths);
+  const int m = s.feature_dim, dv = s.value_dim, l = s.length;
+  const int64_t fs = int64_t{s.heads} * m, vs = int64_t{s.heads} * dv, per = int64_t{m} * dv + m;
+  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t fo, int64_t vo) {
+    MatView z = View(saved + t * per, m, dv, dv);
+    Eigen::Map<Eigen::RowVectorXf> tsum(saved + t * per + int64_t{m} * dv, m);
+    if (len > 0) {
+      const ConstMatView k = View(kf + fo, len, m, fs);
+      z.noalias() = k.transpose() * View(v + vo, len, dv, vs);
+      tsum = k.colwise().sum();
+    } else {
+      z.setZero();
+      tsum.setZero();
+    }
+    const ConstMatView q = View(qf + fo, l, m, fs);
+    const Eigen::ArrayXf den = Stabilize(q * tsum.transpose(), stabilizer);
+    View(out + vo, l, dv, vs).noalias() = den.inverse().matrix().asDiagonal() * (q * z);
+  });
+}
+
+void FeatureAttentionBackward(const FeatureAttentionShape& s, const float* qf,
+                              const float* kf, const float* v, const int* lengths,
+                              float stabilizer, const float* out, const float* saved,
+                              const float* dout, float* dqf, float* dkf, float* dv) {
+  Check(s, lengths);
+  const int m = s.feature_dim, d = s.value_dim, l = s.length;
+  const int64_t fs = int64_t{s.heads} * m, vs = int64_t{s.heads} * d, per = int64_t{m} * d + m;
+  ForEachHead(s, lengths, [&](int64_t t, int len, int64_t fo, int64_t vo) {
+    const ConstMatView z = View(saved + t * per, m, d, d);
+    const Eigen::Map<const Eigen::RowVectorXf> tsum(saved + t * per + int64_t{m} * d, m);
+    const ConstMatView q = View(qf + fo, l, m, fs), g = View(dout + vo, l, d, vs);
+    const Eigen::VectorXf inv = Stabilize(q * tsum.transpose(), stabilizer).inverse().matrix();
+    // out_i = num_i / den_i: dnum_i = g_i / den_i, dden_i = -(g_i . out_i) / den_i.
+    const RowMat gn = inv.asDiagonal() * g;
+    const Eigen::VectorXf gd =
+        -(View(out + vo, l, d, vs).cwiseProduct(g).rowwise().sum().array() * inv.array())
+             .matrix();
+    View(dqf + fo, l, m, fs).noalias() = gn * z.transpose() + gd * tsum;
+    const RowMat dz = q.transpose() * gn;
+    const Eigen::RowVectorXf dt = gd.transpose() * q;
+    if (len > 0) {
+      View(dv + vo, len, d, vs).noalias() = View(kf + fo, len, m, fs) * dz;
+      MatView dk = View(dkf + fo, len, m, fs);
+      dk.noalias() = View(v + vo, len, d, vs) * dz.transpose();
+      dk.rowwise() += dt;
+    }
+    for (int j = len; j < l; ++j) {
+      for (int e = 0; e < m; ++e) dkf[fo + j * fs + e] = 0.0f;
+      for (int e = 0; e < d; ++e) dv[vo + j * vs + e] = 0.0f;
+    }
   });
 }
 

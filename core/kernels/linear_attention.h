@@ -50,6 +50,37 @@ void LinearAttentionBackward(const LinearAttentionShape& shape, const float* q, 
                              const float* saved, const float* dout, float* dq, float* dk,
                              float* dv);
 
+// The same attention over features computed outside (the Performer's, core/kernels/favor.h
+// and core/ops/performer_attention.h): per (b, head), with qf, kf [L, m] and v [L, dv],
+//   Z = sum_{j < len} kf_j v_j^T   [m x dv],     T = sum_{j < len} kf_j   [m],
+//   R_i = qf_i . T,   out_i = Z^T qf_i / (R_i + 2 s [|R_i| <= s])
+// with the stabilizer s of the performer library's FastAttentionviaLowRankDecomposition
+// (google-research/long-range-arena cd31e5c,
+// lra_benchmarks/models/performer/performer_attention.py dot_product_attention, the
+// bidirectional renormalized branch: `R + 2 * numerical_stabilizer * (abs(R) <= stabilizer)`;
+// s = 0 is a plain division). The indicator is piecewise constant: it passes no gradient, as in
+// jax. O(L m dv) time; the saved state is Z and T, B * heads * (m dv + m) floats. Masking and
+// zero-length examples as above (keys j >= len are left out; their dkf, dv are 0).
+struct FeatureAttentionShape {
+  int batch = 0;        // B >= 1
+  int length = 0;       // L >= 1
+  int heads = 0;        // >= 1
+  int feature_dim = 0;  // m >= 1: qf, kf are [B, L, heads, m]
+  int value_dim = 0;    // dv >= 1: v, out are [B, L, heads, dv]
+};
+
+int64_t FeatureAttentionSavedFloats(const FeatureAttentionShape& shape);
+
+void FeatureAttentionForward(const FeatureAttentionShape& shape, const float* qf, const float* kf,
+                             const float* v, const int* lengths, float stabilizer, float* out,
+                             float* saved);
+
+// OVERWRITES dqf, dkf, dv with the gradients of <out, dout>.
+void FeatureAttentionBackward(const FeatureAttentionShape& shape, const float* qf,
+                              const float* kf, const float* v, const int* lengths,
+                              float stabilizer, const float* out, const float* saved,
+                              const float* dout, float* dqf, float* dkf, float* dv);
+
 }  // namespace kernels
 }  // namespace lra
 

@@ -19,10 +19,7 @@ namespace lra::models::linear_transformer {
 namespace {
 
 std::vector<OptionSpec> LinearOptions() {
-  std::vector<OptionSpec> o;
-  for (OptionSpec& s : transformer::TransformerOptions())
-    if (s.name != "attention" && s.name != "attention_dropout") o.push_back(std::move(s));
-  return o;
+  return transformer::TransformerOptionsWithout({"attention", "attention_dropout"});
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Options& o,

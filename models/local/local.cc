@@ -19,9 +19,8 @@ namespace lra::models::local {
 namespace {
 
 std::vector<OptionSpec> LocalOptions() {
-  std::vector<OptionSpec> o;
-  for (OptionSpec& s : transformer::TransformerOptions())
-    if (s.name != "attention") o.push_back(std::move(s));  // always block-local here
+  // Always block-local here.
+  std::vector<OptionSpec> o = transformer::TransformerOptionsWithout({"attention"});
   o.push_back(OptionSpec{"block_size", "50",
                          "attention window: each query attends to the keys of its block of "
                          "block_size consecutive positions (LRA local.py default 50)"}

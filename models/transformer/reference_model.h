@@ -4,7 +4,9 @@
 // attention masking and LayerNorm epsilon 1e-6), with finite-difference gradient checks, for
 // the golden tests of "transformer" and of the variants built on its encoder with another
 // attention (Cfg::block: models/local's windows; Cfg::keep: the block-sparse patterns of
-// models/sparse_transformer, longformer and bigbird).
+// models/sparse_transformer, longformer and bigbird; Cfg::linear: models/linear_transformer;
+// Cfg::performer, Cfg::linformer, Cfg::synthesizer: models/performer, models/linformer,
+// models/synthesizer; Cfg::attention: models/sinkhorn and models/reformer).
 #ifndef LRA_MODELS_TRANSFORMER_REFERENCE_MODEL_H_
 #define LRA_MODELS_TRANSFORMER_REFERENCE_MODEL_H_
 
@@ -71,6 +73,15 @@ struct Cfg {
   // attention above: returns [B * L, H] from the layer's q, k, v [B * L, H] (a projection the
   // layer does not create is empty); `valid(b, t)` is flax's mask.
   std::function<Vec(const AttentionArgs&)> attention;
+  // models/performer: 0 none, 1 relu features (relu + 1e-3), 2 FAVOR+ features with the buffer
+  // layers.{i}.attn.projection [m, d]; keys < length, no token mask, no scale.
+  int performer = 0;
+  // models/linformer: keys and values projected by layers.{i}.attn.lr_kernel [P, k] over the
+  // positions < length, softmax over the k projected keys, no mask.
+  bool linformer = false;
+  // models/synthesizer: logits = [q.k / sqrt(d)] + random layers.{i}.attn.random [heads, P, P]
+  // + dense relu(h W1) W2 (layers.{i}.attn.dense_syn.w, dense_syn_len.w), flax's masking.
+  bool synth_random = false, synth_dense = false, synth_ignore_dot = false;
 };
 
 // Scores of masked query rows, frozen at the unperturbed parameters, per layer and row (see
@@ -131,6 +142,7 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
       return p.count(n + w) ? Lin(h, rows, H, H, P(w), nullptr) : Vec();
     };
     Vec q = proj(".attn.q.w"), k = proj(".attn.k.w"), v = proj(".attn.v.w");
+    const bool dot_product = !c.synth_ignore_dot;  // models/synthesizer's ignore_dot_product
     Vec a(x.size(), 0.0);
     if (c.attention) {
       a = c.attention({p, n, li, tower, q, k, v, B, L, H, c.heads, lens,
@@ -140,6 +152,93 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
                        },
                        frozen, record});
     }
+    // Performer (core/ops/performer_attention.h): out_i = sum_{j < len} (qf_i.kf_j) v_j /
+    // sum_{j < len} qf_i.kf_j with relu features relu(x) + 1e-3, or FAVOR+ features
+    // rho (exp(c x.w_r - c^2 |x|^2 / 2 - max) + 1e-6), c = d^-1/4, rho = m^-1/2, the max over
+    // the features of a query, or of all keys < len and features of a (b, head).
+    for (int b = 0; b < B && c.performer; ++b)
+      for (int hh = 0; hh < c.heads; ++hh) {
+        const Vec* w = c.performer == 2 ? &P(".attn.projection") : nullptr;
+        const int m = w ? static_cast<int>(w->size()) / d : d;
+        const double cc = std::pow(d, -0.25);
+        // u_r = c x.w_r (FAVOR+) or the relu features.
+        auto raw = [&](const Vec& src, int i) {
+          Vec f(m);
+          for (int r = 0; r < m; ++r) {
+            if (!w) {
+              f[r] = std::max(0.0, src[(b * L + i) * H + hh * d + r]) + 1e-3;
+              continue;
+            }
+            f[r] = 0;
+            for (int e = 0; e < d; ++e) f[r] += cc * src[(b * L + i) * H + hh * d + e] * (*w)[r * d + e];
+          }
+          return f;
+        };
+        // FAVOR+: rho (exp(u - g - mx) + 1e-6); mx = the row's own max when NaN (queries).
+        auto feat = [&](const Vec& src, int i, double mx) {
+          Vec f = raw(src, i);
+          if (!w) return f;
+          double g = 0;
+          for (int e = 0; e < d; ++e) g += src[(b * L + i) * H + hh * d + e] * src[(b * L + i) * H + hh * d + e];
+          g *= cc * cc / 2;
+          if (std::isnan(mx)) mx = *std::max_element(f.begin(), f.end());
+          for (int r = 0; r < m; ++r) f[r] = (std::exp(f[r] - g - mx) + 1e-6) / std::sqrt(double(m));
+          return f;
+        };
+        double kmax = -1e300;
+        for (int j = 0; j < lens[b] && w; ++j)
+          for (double u : raw(k, j)) kmax = std::max(kmax, u);
+        std::vector<Vec> kf;
+        for (int j = 0; j < lens[b]; ++j) kf.push_back(feat(k, j, kmax));
+        for (int i = 0; i < L; ++i) {
+          const Vec qf = feat(q, i, std::nan(""));
+          double den = 0;
+          for (int j = 0; j < lens[b]; ++j) {
+            double wij = 0;
+            for (int r = 0; r < m; ++r) wij += qf[r] * kf[j][r];
+            den += wij;
+            for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] += wij * v[(b * L + j) * H + hh * d + e];
+          }
+          if (w && std::abs(den) <= 1e-6) den += 2e-6;
+          for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] /= den;
+        }
+      }
+    // Linformer (core/ops/linformer_attention.h): K' = E^T K, V' = E^T V over positions < len.
+    for (int b = 0; b < B && c.linformer; ++b) {
+      const Vec& E = P(".attn.lr_kernel");
+      // RunGolden's max_len is its length: E has L rows.
+      const int kr = static_cast<int>(E.size()) / L;
+      Vec kp(static_cast<size_t>(kr) * H, 0.0), vp(static_cast<size_t>(kr) * H, 0.0);
+      for (int t = 0; t < kr; ++t)
+        for (int j = 0; j < lens[b]; ++j)
+          for (int e = 0; e < H; ++e) {
+            kp[t * H + e] += E[j * kr + t] * k[(b * L + j) * H + e];
+            vp[t * H + e] += E[j * kr + t] * v[(b * L + j) * H + e];
+          }
+      for (int hh = 0; hh < c.heads; ++hh)
+        for (int i = 0; i < L; ++i) {
+          Vec sc(kr);
+          double mx = -1e300, z = 0;
+          for (int t = 0; t < kr; ++t) {
+            double dot = 0;
+            for (int e = 0; e < d; ++e) dot += q[(b * L + i) * H + hh * d + e] * kp[t * H + hh * d + e];
+            mx = std::max(mx, sc[t] = dot / std::sqrt(double(d)));
+          }
+          for (int t = 0; t < kr; ++t) z += sc[t] = std::exp(sc[t] - mx);
+          for (int t = 0; t < kr; ++t)
+            for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] += sc[t] / z * vp[t * H + hh * d + e];
+        }
+    }
+    // Synthesizer dense logits: relu(h W1) per head [d], times W2 [d, P] (first L columns).
+    Vec dense_t;
+    int synth_p = 0;
+    if (c.synth_dense) {
+      dense_t = Lin(h, rows, H, H, P(".attn.dense_syn.w"), nullptr);
+      for (double& t : dense_t) t = std::max(0.0, t);
+      synth_p = static_cast<int>(P(".attn.dense_syn_len.w").size()) / d;
+    }
+    if (c.synth_random)
+      synth_p = static_cast<int>(std::lround(std::sqrt(P(".attn.random").size() / double(c.heads))));
     // Linear attention (core/kernels/linear_attention.h): out_i = sum_{j < len} w_ij v_j /
     // (sum_{j < len} w_ij + 1e-6), w_ij = phi(q_i).phi(k_j), phi = elu + 1; no token mask, no
     // 1/sqrt(d) scale.
@@ -157,7 +256,7 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
           }
           for (int e = 0; e < d; ++e) a[(b * L + i) * H + hh * d + e] /= den;
         }
-    for (int b = 0; b < B && !c.linear && !c.attention; ++b)
+    for (int b = 0; b < B && !c.linear && !c.attention && !c.performer && !c.linformer; ++b)
       for (int hh = 0; hh < c.heads; ++hh)
         for (int i = 0; i < L; ++i) {
           // LRA's `inputs > 0` mask on queries and keys; the CLS row copies the first token's.
@@ -173,8 +272,12 @@ inline Vec RefEncode(const Cfg& c, const Params& p, const std::vector<int32_t>& 
           Vec s(L, 0.0), pr(L, 0.0);
           for (int j = j0; j < j1; ++j) {
             double dot = 0;
-            for (int e = 0; e < d; ++e) dot += q[(b * L + i) * H + hh * d + e] * k[(b * L + j) * H + hh * d + e];
+            for (int e = 0; e < d && dot_product; ++e)
+              dot += q[(b * L + i) * H + hh * d + e] * k[(b * L + j) * H + hh * d + e];
             s[j] = dot / std::sqrt(double(d));
+            if (c.synth_random) s[j] += P(".attn.random")[(hh * synth_p + i) * synth_p + j];
+            for (int e = 0; e < d && c.synth_dense; ++e)
+              s[j] += dense_t[(b * L + i) * H + hh * d + e] * P(".attn.dense_syn_len.w")[e * synth_p + j];
           }
           double mx = -1e300, z = 0;
           bool any = false;
@@ -263,6 +366,10 @@ inline Params ReadParams(Model& model, std::vector<Var>* vars) {
       p[v.name()] = Vec(f.begin(), f.end());
       if (vars) vars->push_back(v);
     }
+  for (const auto& [name, t] : model.Buffers()) {  // constants (models/performer's projection)
+    std::vector<float> f = t->ToVector();
+    p[name] = Vec(f.begin(), f.end());
+  }
   return p;
 }
 

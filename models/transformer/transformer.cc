@@ -272,11 +272,13 @@ class TransformerModel : public Model {
     // input; pair tasks need two streams per example; with mask_pad_tokens a pad token's query
     // attends to every position, future ones included (core/kernels/attention.h), which no
     // stream can see.
-    if (c_.attention || !c_.causal || c_.cls || c_.pool != PoolKind::kMean || task_.pair ||
+    if (c_.layer_attention || !c_.causal || c_.cls || c_.pool != PoolKind::kMean || task_.pair ||
         task_.mask_pad_tokens)
       return nullptr;
     return &recurrent_;
   }
+  // Constants a per-layer attention registered (models/performer's fixed projection).
+  std::vector<std::pair<std::string, Tensor*>> Buffers() override { return ps_.Buffers(); }
 
  private:
   friend class TransformerRecurrent;
@@ -445,7 +447,7 @@ absl::StatusOr<std::unique_ptr<Model>> CreateTransformerWithLayers(
     return absl::InvalidArgumentError(absl::StrCat(
         model, ": retrieval_head '", rh, "': expected lra (the released code) or nli"));
   }
-  if (c.causal && c.attention)
+  if (c.causal && c.layer_attention)
     return absl::InvalidArgumentError(absl::StrCat(
         model, ": causal=true needs core's attention; this model attends with its own "
                "AttentionFn, which has no causal form"));
@@ -499,6 +501,13 @@ std::vector<OptionSpec> TransformerOptions() {
       {"decay_all", "true", "weight decay on every parameter, as flax (false: not on biases, "
                             "norms, embeddings)"},
   };
+}
+
+std::vector<OptionSpec> TransformerOptionsWithout(const std::vector<std::string>& names) {
+  std::vector<OptionSpec> o;
+  for (OptionSpec& s : TransformerOptions())
+    if (std::find(names.begin(), names.end(), s.name) == names.end()) o.push_back(std::move(s));
+  return o;
 }
 
 // The memory of one training step, counted per layer (harness/README.md "Memory estimate"):

@@ -51,6 +51,9 @@ namespace lra::models::transformer {
 
 std::vector<OptionSpec> TransformerOptions();
 
+// TransformerOptions() less the named ones (a variant's "attention", "attention_dropout").
+std::vector<OptionSpec> TransformerOptionsWithout(const std::vector<std::string>& names);
+
 // The hook for efficient-attention variants of this encoder (models/local, ...): one layer's
 // attention over q, k, v [B, L, qkv_dim] with `heads` heads, the lengths [B] and the flax mask
 // (empty or [B, L], models' PadMask: a 0 marks a masked query and key), the attention dropout
