@@ -67,9 +67,9 @@ struct ScanArgs {
 };
 
 // Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
-// a zero state and contribute nothing to any sum.
+// a zero state and contribute nothing to any sum. The [T][N][kW] buffers are backward's only.
 struct Scratch {
-  explicit Scratch(int64_t n)
+  Scratch(int64_t n, bool backward)
       : dt(kT * kW),
         sig(kT * kW),
         u(kT * kW),
@@ -80,19 +80,22 @@ struct Scratch {
         g(kT * kW),
         gu(kT * kW),
         tmp(kT * kW),
-        dA(kT * n * kW),
-        hs(kT * n * kW),
-        dBl(kT * n * kW),
-        dCl(kT * n * kW),
+        dA(backward ? kT * n * kW : 0),
+        hs(backward ? kT * n * kW : 0),
+        dBl(backward ? kT * n * kW : 0),
+        dCl(backward ? kT * n * kW : 0),
         At(kGroup * n * kW),
         h(kGroup * n * kW),
+        h0(n * kW),
         carry(kGroup * n * kW),
         dAacc(kGroup * n * kW),
         dDacc(kGroup * kW),
         dbacc(kGroup * kW) {}
   std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
   std::vector<float> dA, hs, dBl, dCl;                         // [kT][N][kW]
-  std::vector<float> At, h, carry, dAacc;                      // [kGroup][N][kW]
+  std::vector<float> At, h;                                    // [kGroup][N][kW]
+  std::vector<float> h0;                                       // [N][kW]
+  std::vector<float> carry, dAacc;                             // [kGroup][N][kW]
   std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
 };
 
@@ -101,6 +104,9 @@ inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t 
                       float* dst) {
   for (int t = 0; t < T; ++t) {
     const float* src = x + (row0 + t) * dim + d0;
+    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
+    // which does not follow this stride across pages.
+    __builtin_prefetch(src + 8 * dim);
     float* o = dst + t * kW;
     if (valid == kW) {  // fixed length: an inline vector copy, not a memcpy call per row
       for (int w = 0; w < kW; ++w) o[w] = src[w];
@@ -123,19 +129,11 @@ inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64
   }
 }
 
-// dA[t][n][w] = dt[t][w] A[n][w] (exponentiated by the caller).
-LRA_SSM_CLONES void DeltaA(int T, int64_t n, const float* __restrict__ dt,
-                           const float* __restrict__ At, float* __restrict__ dA) {
-  for (int t = 0; t < T; ++t)
-    for (int64_t j = 0; j < n; ++j)
-      for (int w = 0; w < kW; ++w) dA[(t * n + j) * kW + w] = dt[t * kW + w] * At[j * kW + w];
-}
-
-// Loads one block's chunk: u, dt (delta + bias, softplus), sigmoid(z) and z, and dA = exp(dt A).
+// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
+// z and sigmoid(z).
 void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
-                  const float* At, Scratch& s) {
+                  Scratch& s) {
   const int64_t row0 = b * a.len + t0;
-  const int64_t n = a.nstate;
   LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
   LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
   if (a.bias) {
@@ -147,87 +145,190 @@ void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, i
     LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
     vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
   }
-  DeltaA(T, n, s.dt.data(), At, s.dA.data());
-  vmath::Exp(s.dA.data(), s.dA.data(), T * n * kW);
 }
 
-// The recurrence over one chunk of one block: h [N][kW] in/out; y[t][w] = sum_n C h; hs (if
-// non-null) receives every state [T][N][kW].
-LRA_SSM_CLONES void ForwardChunk(int T, int64_t n, const float* __restrict__ dA,
-                                 const float* __restrict__ dt, const float* __restrict__ u,
-                                 const float* __restrict__ Bp, const float* __restrict__ Cp,
-                                 float* __restrict__ h, float* __restrict__ hs,
-                                 float* __restrict__ y) {
+// The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
+// registers, in each clone. Loads and stores are unaligned moves (memcpy of a fixed size).
+typedef float V __attribute__((vector_size(kW * sizeof(float))));
+typedef int32_t VI __attribute__((vector_size(kW * sizeof(int32_t))));
+#define LRA_SSM_INLINE inline __attribute__((always_inline))
+
+LRA_SSM_INLINE V Ld(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+LRA_SSM_INLINE void St(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+LRA_SSM_INLINE V Bc(float x) { return V{} + x; }
+
+// exp on 16 lanes: core/kernels/vmath's ExpF (vmath.cc) step for step, so the same values as
+// vmath::Exp, inlined into the recurrence instead of a pass over a [T][N][kW] buffer.
+LRA_SSM_INLINE V ExpV(V x) {
+  const V lo = Bc(-87.3f), hi = Bc(88.3f);
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const V k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  V r = x - k * 0.693145751953125f;
+  r = r - k * 1.428606765330187045e-06f;
+  V p = Bc(1.0f / 720);
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const VI ki = __builtin_convertvector(k, VI);
+  const VI k1 = ki >> 1, k2 = ki - k1;
+  return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1 2^k2
+}
+
+// The sum of the 16 lanes (pairwise halving).
+LRA_SSM_INLINE float HSum(V v) {
+  float s[kW];
+  St(s, v);
+  for (int w = 0; w < 8; ++w) s[w] += s[w + 8];
+  for (int w = 0; w < 4; ++w) s[w] += s[w + 4];
+  return (s[0] + s[2]) + (s[1] + s[3]);
+}
+
+// The recurrence over one chunk of one block, on kN states (0: N known only at run time; with
+// kN set the loops unroll and the state stays in registers):
+//   dA = exp(dt A);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
+// h [N][kW] in/out, At [N][kW], dt, u, y [T][kW], B, C [T][N] rows of the batch.
+// kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
+// (first) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
+template <int kN, bool kRecompute>
+LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
+                               const float* __restrict__ u, const float* __restrict__ At,
+                               const float* __restrict__ Bp, const float* __restrict__ Cp,
+                               float* __restrict__ h, float* __restrict__ y,
+                               float* __restrict__ hs, float* __restrict__ dAs,
+                               const float* __restrict__ dy, float* __restrict__ dCl,
+                               bool first) {
+  const int64_t n = kN > 0 ? kN : n_rt;
+  V hl[kN > 0 ? kN : 1];
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) hl[j] = Ld(h + j * kW);
   for (int t = 0; t < T; ++t) {
-    float du[kW], acc[kW];
-    for (int w = 0; w < kW; ++w) {
-      du[w] = dt[t * kW + w] * u[t * kW + w];
-      acc[w] = 0.0f;
-    }
-    const float* at = dA + t * n * kW;
-    for (int64_t j = 0; j < n; ++j) {
-      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
-      float* hj = h + j * kW;
-      for (int w = 0; w < kW; ++w) {
-        hj[w] = at[j * kW + w] * hj[w] + du[w] * bn;
-        acc[w] += hj[w] * cn;
+    const V dtv = Ld(dt + t * kW), duv = dtv * Ld(u + t * kW);
+    V dyv = V{};
+    if constexpr (kRecompute) dyv = Ld(dy + t * kW);
+    // State j: returns the new h_j; stores what backward keeps.
+    auto state = [&](int64_t j) __attribute__((always_inline)) {
+      V hv;
+      if constexpr (kN > 0) {
+        hv = hl[j];
+      } else {
+        hv = Ld(h + j * kW);
       }
+      const V da = ExpV(dtv * Ld(At + j * kW));
+      hv = da * hv + duv * Bp[t * n + j];
+      if constexpr (kN > 0) {
+        hl[j] = hv;
+      } else {
+        St(h + j * kW, hv);
+      }
+      if constexpr (kRecompute) {
+        const int64_t q = (t * n + j) * kW;
+        St(dAs + q, da);
+        St(hs + q, hv);
+        St(dCl + q, first ? dyv * hv : Ld(dCl + q) + dyv * hv);
+      }
+      return hv * Cp[t * n + j];
+    };
+    // Two partial sums over the states (even and odd j) halve the dependency chain.
+    V acc0 = V{}, acc1 = V{};
+    int64_t j = 0;
+#pragma GCC unroll 8
+    for (; j + 1 < n; j += 2) {
+      acc0 += state(j);
+      acc1 += state(j + 1);
     }
-    if (hs) std::memcpy(hs + t * n * kW, h, n * kW * sizeof(float));
-    for (int w = 0; w < kW; ++w) y[t * kW + w] = acc[w];
+    if (j < n) acc0 += state(j);
+    St(y + t * kW, acc0 + acc1);
+  }
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) St(h + j * kW, hl[j]);
+}
+
+LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
+                              const float* At, const float* Bp, const float* Cp, float* h,
+                              float* y, float* hs, float* dAs, const float* dy, float* dCl,
+                              bool first) {
+  if (n == 16) {  // Mamba's d_state
+    if (recompute) {
+      ScanChunkT<16, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    } else {
+      ScanChunkT<16, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    }
+  } else if (recompute) {
+    ScanChunkT<0, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+  } else {
+    ScanChunkT<0, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
   }
 }
 
-// Reverse recurrence over one chunk of one block, given the recomputed states hs and the state
-// h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] = dA_{t+1} dh_{t+1}
-// from the chunk after (zero after the last). Writes g[t][w] = d/d dt and gu[t][w] = d/du from
-// the recurrence; adds into dAacc [N][kW] and the lanes of dBl, dCl [T][N][kW].
-LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* __restrict__ dA,
-                                  const float* __restrict__ dt, const float* __restrict__ u,
-                                  const float* __restrict__ Bp, const float* __restrict__ Cp,
-                                  const float* __restrict__ At, const float* __restrict__ h0,
-                                  const float* __restrict__ hs, const float* __restrict__ dy,
-                                  float* __restrict__ carry, float* __restrict__ dAacc,
-                                  float* __restrict__ g, float* __restrict__ gu,
-                                  float* __restrict__ dBl, float* __restrict__ dCl) {
+// Reverse recurrence over one chunk of one block, given the recomputed states hs, their dA and
+// the state h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] =
+// dA_{t+1} dh_{t+1} from the chunk after (zero after the last). With dh = dy C + carry:
+//   g[t]  = d/d dt = sum_n dh (dA A h_{t-1} + B u)      gu[t] = d/du = dt sum_n dh B
+//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if first, else +=) dh dt u
+template <int kN>
+LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict__ dAs,
+                                   const float* __restrict__ dt, const float* __restrict__ u,
+                                   const float* __restrict__ Bp, const float* __restrict__ Cp,
+                                   const float* __restrict__ At, const float* __restrict__ h0,
+                                   const float* __restrict__ hs, const float* __restrict__ dy,
+                                   float* __restrict__ carry, float* __restrict__ dAacc,
+                                   float* __restrict__ g, float* __restrict__ gu,
+                                   float* __restrict__ dBl, bool first) {
+  const int64_t n = kN > 0 ? kN : n_rt;
   for (int t = T - 1; t >= 0; --t) {
-    const float* at = dA + t * n * kW;
+    const float* at = dAs + t * n * kW;
     const float* hp = t > 0 ? hs + (t - 1) * n * kW : h0;
-    const float* ht = hs + t * n * kW;
-    float gdt[kW], gdu[kW], dtu[kW], dyt[kW], dtt[kW];
-    for (int w = 0; w < kW; ++w) {
-      gdt[w] = 0.0f;
-      gdu[w] = 0.0f;
-      dtt[w] = dt[t * kW + w];
-      dtu[w] = dtt[w] * u[t * kW + w];
-      dyt[w] = dy[t * kW + w];
+    const V dyv = Ld(dy + t * kW), dtv = Ld(dt + t * kW), uv = Ld(u + t * kW);
+    const V dtu = dtv * uv;
+    // State j: adds its terms to ga (sum dh dA h A) and gb (sum dh B).
+    auto state = [&](int64_t j, V& ga, V& gb) __attribute__((always_inline)) {
+      const V aj = Ld(at + j * kW);
+      const V dh = dyv * Cp[t * n + j] + Ld(carry + j * kW);
+      const V x = dh * Ld(hp + j * kW) * aj;  // d/d(dA) * dA
+      ga += x * Ld(At + j * kW);
+      gb += dh * Bp[t * n + j];
+      St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
+      const int64_t q = (t * n + j) * kW;
+      St(dBl + q, first ? dh * dtu : Ld(dBl + q) + dh * dtu);
+      St(carry + j * kW, dh * aj);
+    };
+    V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
+    int64_t j = 0;
+#pragma GCC unroll 8
+    for (; j + 1 < n; j += 2) {
+      state(j, ga0, gb0);
+      state(j + 1, ga1, gb1);
     }
-    for (int64_t j = 0; j < n; ++j) {
-      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
-      float* cj = carry + j * kW;
-      float* dAj = dAacc + j * kW;
-      float* dBj = dBl + (t * n + j) * kW;
-      float* dCj = dCl + (t * n + j) * kW;
-      const float* aj = at + j * kW;
-      const float* Aj = At + j * kW;
-      const float* hpj = hp + j * kW;
-      const float* htj = ht + j * kW;
-      for (int w = 0; w < kW; ++w) {
-        const float dh = dyt[w] * cn + cj[w];
-        const float x = dh * hpj[w] * aj[w];  // d/d(dA) * dA
-        gdt[w] += x * Aj[w] + dh * bn * u[t * kW + w];
-        dAj[w] += x * dtt[w];
-        gdu[w] += dh * bn;
-        dBj[w] += dh * dtu[w];
-        dCj[w] += dyt[w] * htj[w];
-        cj[w] = dh * aj[w];
-      }
-    }
-    for (int w = 0; w < kW; ++w) {
-      g[t * kW + w] = gdt[w];
-      gu[t * kW + w] = gdu[w] * dtt[w];
-    }
+    if (j < n) state(j, ga0, gb0);
+    const V gb = gb0 + gb1;
+    St(g + t * kW, (ga0 + ga1) + gb * uv);
+    St(gu + t * kW, gb * dtv);
   }
+}
+
+LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const float* dt,
+                                  const float* u, const float* Bp, const float* Cp,
+                                  const float* At, const float* h0, const float* hs,
+                                  const float* dy, float* carry, float* dAacc, float* g, float* gu,
+                                  float* dBl, bool first) {
+  if (n == 16) {
+    BackwardChunkT<16>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+  } else {
+    BackwardChunkT<0>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+  }
+}
+
+// out[q] = sum of the 16 lanes of x[q][kW], for q < count.
+LRA_SSM_CLONES void SumLanes(const float* x, int64_t count, float* out) {
+  for (int64_t q = 0; q < count; ++q) out[q] = HSum(Ld(x + q * kW));
 }
 
 // Blocks of work item (b, group): [j0, j1).
@@ -270,7 +371,7 @@ void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
 void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
-  Scratch s(n);
+  Scratch s(n, /*backward=*/false);
   LoadA(a, it, s);
   for (int64_t c = 0; c < a.nchunks; ++c) {
     const int64_t t0 = c * kT;
@@ -287,8 +388,9 @@ void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* l
           std::memcpy(ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0, h + k * kW,
                       kW * sizeof(float));
       }
-      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
-      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, h, nullptr, s.y.data());
+      PrepareChunk(a, it.b, t0, T, d0, valid, s);
+      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+                nullptr, nullptr, nullptr, nullptr, false);
       Finish(a, T, d0, valid, s);
       StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
     }
@@ -318,52 +420,56 @@ void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* 
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
   const int64_t g = i % a.ngroups;
-  Scratch s(n);
+  Scratch s(n, /*backward=*/true);
   LoadA(a, it, s);
-  std::vector<float> h0(n * kW);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const int64_t row0 = it.b * a.len + t0;
     const float* Bp = a.B + row0 * n;
     const float* Cp = a.C + row0 * n;
-    std::fill(s.dBl.begin(), s.dBl.end(), 0.0f);
-    std::fill(s.dCl.begin(), s.dCl.end(), 0.0f);
     for (int64_t j = it.j0; j < it.j1; ++j) {
       const int64_t d0 = j * kW;
       const int valid = ValidLanes(a, j);
       const int64_t jj = j - it.j0;
+      const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
       for (int64_t k = 0; k < n; ++k)
-        std::memcpy(h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
+        std::memcpy(s.h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
                     kW * sizeof(float));
-      std::copy(h0.begin(), h0.end(), s.h.begin() + jj * n * kW);
-      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
+      float* h = s.h.data() + jj * n * kW;
+      std::copy(s.h0.begin(), s.h0.end(), h);
+      PrepareChunk(a, it.b, t0, T, d0, valid, s);
       LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
-      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, s.h.data() + jj * n * kW,
-                   s.hs.data(), s.y.data());
-      // Gate and skip: out = (y + D u) silu(z). dy = dout silu(z); dz = dout (y + D u) silu'(z)
-      // with silu'(z) = sz (1 + z (1 - sz)); dD += dy u; du = dy D (+ the recurrence below).
+      // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
+      if (a.z) {
+        for (int q = 0; q < T * kW; ++q) s.tmp[q] = s.dout[q] * s.zv[q] * s.sz[q];
+      } else {
+        std::copy(s.dout.begin(), s.dout.begin() + T * kW, s.tmp.begin());
+      }
+      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
+      // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
+      // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
       float* dDacc = s.dDacc.data() + jj * kW;
       for (int t = 0; t < T; ++t)
         for (int w = 0; w < kW; ++w) {
           const int q = t * kW + w;
           const float dw = w < valid && a.D ? a.D[d0 + w] : 0.0f;
-          float dy = s.dout[q];
+          const float dy = s.tmp[q];
           if (a.z) {
             const float yf = s.y[q] + dw * s.u[q];
             const float sz = s.sz[q], zv = s.zv[q];
             s.tmp[q] = s.dout[q] * yf * sz * (1.0f + zv * (1.0f - sz));  // dz
-            dy *= zv * sz;
           }
           s.dout[q] = dy;
           dDacc[w] += dy * s.u[q];
           s.y[q] = dy * dw;  // du from the skip
         }
       if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
-      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, h0.data(), s.hs.data(),
-                    s.dout.data(), s.carry.data() + jj * n * kW, s.dAacc.data() + jj * n * kW,
-                    s.g.data(), s.gu.data(), s.dBl.data(), s.dCl.data());
+      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, s.h0.data(),
+                    s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
+                    s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(), first);
       float* dbacc = s.dbacc.data() + jj * kW;
       for (int t = 0; t < T; ++t)
         for (int w = 0; w < kW; ++w) {
@@ -376,17 +482,8 @@ void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* 
       StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
-    float* pB = gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n;
-    float* pC = gr.dC + ((it.b * a.ngroups + g) * a.len + t0) * n;
-    for (int64_t q = 0; q < T * n; ++q) {
-      float sb = 0.0f, sc = 0.0f;
-      for (int w = 0; w < kW; ++w) {
-        sb += s.dBl[q * kW + w];
-        sc += s.dCl[q * kW + w];
-      }
-      pB[q] = sb;
-      pC[q] = sc;
-    }
+    SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
+    SumLanes(s.dCl.data(), T * n, gr.dC + ((it.b * a.ngroups + g) * a.len + t0) * n);
   }
   for (int64_t j = it.j0; j < it.j1; ++j) {
     const int64_t jj = j - it.j0;

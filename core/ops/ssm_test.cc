@@ -101,6 +101,11 @@ TEST(SelectiveScanTest, TwoChannelGroups) {
   CheckScan({1, 20, 70, 2, false, false, true, true});
 }
 
+TEST(SelectiveScanTest, SixteenStates) {
+  // N = 16 (Mamba's d_state) runs the kernels' unrolled path, the state held in registers.
+  CheckScan({1, 70, 20, 16, true, true, true, true});
+}
+
 TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
 
 TEST(SelectiveScanTest, SoftplusAboveThresholdIsIdentity) {
