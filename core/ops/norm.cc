@@ -111,6 +111,62 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
   });
 }
 
+// Saves x, gain and the per-row rstd.
+Var RmsNorm(const Var& x, const Var& gain, float eps) {
+  const int64_t h = x.dim(-1), rows = h ? x.numel() / h : 0;
+  LRA_CHECK(gain.numel() == h) << "RmsNorm: x " << x.shape().ToString() << " gain "
+                               << gain.shape().ToString();
+  Tensor y = Tensor::Empty(x.shape());
+  Tensor rstd = Tensor::Empty({rows});
+  const float* xp = x.value().data<float>();
+  const float* gp = gain.value().data<float>();
+  float* yp = y.data<float>();
+  float* sp = rstd.data<float>();
+  ParallelFor(
+      rows, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* xr = xp + r * h;
+          float ss = 0.0f;
+          for (int64_t j = 0; j < h; ++j) ss += xr[j] * xr[j];
+          const float rs = 1.0f / std::sqrt(ss / h + eps);
+          sp[r] = rs;
+          for (int64_t j = 0; j < h; ++j) yp[r * h + j] = xr[j] * rs * gp[j];
+        }
+      },
+      4 * h);
+  return MakeOp("RmsNorm", y, {x, gain}, [x, gain, rstd, rows, h](const Tensor& dy) {
+    const float* xp = x.value().data<float>();
+    const float* gp = gain.value().data<float>();
+    const float* sp = rstd.data<float>();
+    const float* dp = dy.data<float>();
+    if (x.requires_grad()) {
+      // dx = rstd (dxhat - xhat mean(dxhat xhat)), xhat = x rstd, dxhat = dy gain.
+      bool ow;
+      Tensor& gx = x.GradForWrite(&ow);
+      float* gxp = gx.data<float>();
+      ParallelFor(
+          rows, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+              const float rs = sp[r];
+              float m = 0.0f;
+              for (int64_t j = 0; j < h; ++j) m += dp[r * h + j] * gp[j] * xp[r * h + j] * rs;
+              m /= h;
+              for (int64_t j = 0; j < h; ++j) {
+                const float xhat = xp[r * h + j] * rs;
+                const float v = rs * (dp[r * h + j] * gp[j] - xhat * m);
+                gxp[r * h + j] = ow ? v : gxp[r * h + j] + v;
+              }
+            }
+          },
+          6 * h);
+    }
+    if (gain.requires_grad())
+      AccumulateVector(gain, ColumnReduce(rows, h, [&](int64_t r, int64_t j) {
+                         return dp[r * h + j] * xp[r * h + j] * sp[r];
+                       }));
+  });
+}
+
 BatchNormState BatchNormState::Create(int64_t channels) {
   BatchNormState s;
   s.running_mean = Tensor::Zeros({channels});
