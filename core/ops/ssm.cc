@@ -99,54 +99,6 @@ struct Scratch {
   std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
 };
 
-// dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
-inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                      float* dst) {
-  for (int t = 0; t < T; ++t) {
-    const float* src = x + (row0 + t) * dim + d0;
-    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
-    // which does not follow this stride across pages.
-    __builtin_prefetch(src + 8 * dim);
-    float* o = dst + t * kW;
-    if (valid == kW) {  // fixed length: an inline vector copy, not a memcpy call per row
-      for (int w = 0; w < kW; ++w) o[w] = src[w];
-    } else {
-      std::memcpy(o, src, valid * sizeof(float));
-      std::fill(o + valid, o + kW, 0.0f);
-    }
-  }
-}
-
-inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                       float* x) {
-  for (int t = 0; t < T; ++t) {
-    float* o = x + (row0 + t) * dim + d0;
-    if (valid == kW) {
-      for (int w = 0; w < kW; ++w) o[w] = src[t * kW + w];
-    } else {
-      std::memcpy(o, src + t * kW, valid * sizeof(float));
-    }
-  }
-}
-
-// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
-// z and sigmoid(z).
-void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
-                  Scratch& s) {
-  const int64_t row0 = b * a.len + t0;
-  LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
-  LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
-  if (a.bias) {
-    for (int t = 0; t < T; ++t)
-      for (int w = 0; w < valid; ++w) s.dt[t * kW + w] += a.bias[d0 + w];
-  }
-  if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
-  if (a.z) {
-    LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
-    vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
-  }
-}
-
 // The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
 // registers, in each clone. Loads and stores are unaligned moves (memcpy of a fixed size).
 typedef float V __attribute__((vector_size(kW * sizeof(float))));
@@ -160,6 +112,62 @@ LRA_SSM_INLINE V Ld(const float* p) {
 }
 LRA_SSM_INLINE void St(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 LRA_SSM_INLINE V Bc(float x) { return V{} + x; }
+
+// lanes[w] = p[d0 + w] for w < valid, 0 beyond (p may be null: all 0).
+LRA_SSM_INLINE V LoadPadded(const float* p, int64_t d0, int valid) {
+  float l[kW] = {};
+  if (p) std::memcpy(l, p + d0, valid * sizeof(float));
+  return Ld(l);
+}
+
+// dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
+inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
+                      float* dst) {
+  for (int t = 0; t < T; ++t) {
+    const float* src = x + (row0 + t) * dim + d0;
+    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
+    // which does not follow this stride across pages.
+    __builtin_prefetch(src + 8 * dim);
+    float* o = dst + t * kW;
+    if (valid == kW) {  // fixed length: one vector move, not a memcpy call per row
+      St(o, Ld(src));
+    } else {
+      std::memcpy(o, src, valid * sizeof(float));
+      std::fill(o + valid, o + kW, 0.0f);
+    }
+  }
+}
+
+inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
+                       float* x) {
+  for (int t = 0; t < T; ++t) {
+    float* o = x + (row0 + t) * dim + d0;
+    if (valid == kW) {
+      St(o, Ld(src + t * kW));
+    } else {
+      std::memcpy(o, src + t * kW, valid * sizeof(float));
+    }
+  }
+}
+
+// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
+// z and sigmoid(z).
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
+                  Scratch& s) {
+  const int64_t row0 = b * a.len + t0;
+  LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
+  LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
+  if (a.bias) {
+    const V bv = LoadPadded(a.bias, d0, valid);
+    for (int t = 0; t < T; ++t) St(&s.dt[t * kW], Ld(&s.dt[t * kW]) + bv);
+  }
+  if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
+  if (a.z) {
+    LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
+    vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
+  }
+}
+
 
 // exp on 16 lanes: core/kernels/vmath's ExpF (vmath.cc) step for step, so the same values as
 // vmath::Exp, inlined into the recurrence instead of a pass over a [T][N][kW] buffer.
@@ -356,19 +364,19 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
 }
 
 // out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
-void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
-  for (int t = 0; t < T; ++t)
-    for (int w = 0; w < kW; ++w) {
-      float v = s.y[t * kW + w];
-      if (a.D && w < valid) v += a.D[d0 + w] * s.u[t * kW + w];
-      if (a.z) v *= s.zv[t * kW + w] * s.sz[t * kW + w];
-      s.y[t * kW + w] = v;
-    }
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
+  const V dv = LoadPadded(a.D, d0, valid);
+  for (int t = 0; t < T; ++t) {
+    const int q = t * kW;
+    V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
+    if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
+    St(&s.y[q], v);
+  }
 }
 
 // ckpt (may be null): [B, nchunks, N, dpad], the state before each chunk. last (may be null):
 // [B, D, N].
-void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
+LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
   Scratch s(n, /*backward=*/false);
@@ -415,7 +423,7 @@ struct ScanGrads {
   float* dbias;   // partials [B, D]
 };
 
-void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* ckpt,
+LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* ckpt,
                   const ScanGrads& gr) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
@@ -442,42 +450,41 @@ void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* 
       PrepareChunk(a, it.b, t0, T, d0, valid, s);
       LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
-      if (a.z) {
-        for (int q = 0; q < T * kW; ++q) s.tmp[q] = s.dout[q] * s.zv[q] * s.sz[q];
-      } else {
-        std::copy(s.dout.begin(), s.dout.begin() + T * kW, s.tmp.begin());
-      }
+      for (int q = 0; q < T * kW; q += kW)
+        St(&s.tmp[q], a.z ? Ld(&s.dout[q]) * Ld(&s.zv[q]) * Ld(&s.sz[q]) : Ld(&s.dout[q]));
       ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
                 s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
       // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
       float* dDacc = s.dDacc.data() + jj * kW;
-      for (int t = 0; t < T; ++t)
-        for (int w = 0; w < kW; ++w) {
-          const int q = t * kW + w;
-          const float dw = w < valid && a.D ? a.D[d0 + w] : 0.0f;
-          const float dy = s.tmp[q];
-          if (a.z) {
-            const float yf = s.y[q] + dw * s.u[q];
-            const float sz = s.sz[q], zv = s.zv[q];
-            s.tmp[q] = s.dout[q] * yf * sz * (1.0f + zv * (1.0f - sz));  // dz
-          }
-          s.dout[q] = dy;
-          dDacc[w] += dy * s.u[q];
-          s.y[q] = dy * dw;  // du from the skip
+      const V dv = LoadPadded(a.D, d0, valid);
+      V dDv = Ld(dDacc);
+      for (int q = 0; q < T * kW; q += kW) {
+        const V dy = Ld(&s.tmp[q]), uv = Ld(&s.u[q]);
+        if (a.z) {
+          const V yf = Ld(&s.y[q]) + dv * uv;
+          const V sz = Ld(&s.sz[q]), zv = Ld(&s.zv[q]);
+          St(&s.tmp[q], Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)));  // dz
         }
+        St(&s.dout[q], dy);
+        dDv += dy * uv;
+        St(&s.y[q], dy * dv);  // du from the skip
+      }
+      St(dDacc, dDv);
       if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
       BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, s.h0.data(),
                     s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
                     s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(), first);
       float* dbacc = s.dbacc.data() + jj * kW;
-      for (int t = 0; t < T; ++t)
-        for (int w = 0; w < kW; ++w) {
-          const int q = t * kW + w;
-          s.y[q] += s.gu[q];
-          if (a.softplus) s.g[q] *= s.sig[q];
-          dbacc[w] += s.g[q];
-        }
+      V dbv = Ld(dbacc);
+      for (int q = 0; q < T * kW; q += kW) {
+        St(&s.y[q], Ld(&s.y[q]) + Ld(&s.gu[q]));
+        V gv = Ld(&s.g[q]);
+        if (a.softplus) gv *= Ld(&s.sig[q]);
+        St(&s.g[q], gv);
+        dbv += gv;
+      }
+      St(dbacc, dbv);
       StoreLanes(s.y.data(), a.dim, row0, T, d0, valid, gr.du);
       StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
     }
