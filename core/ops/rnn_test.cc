@@ -3,8 +3,6 @@
 // against the sequence ops.
 #include "core/ops/rnn.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 
@@ -130,20 +128,9 @@ TEST(GruTest, StepMatchesSequence) { CheckStep(false); }
 void CheckThreads(bool lstm) {
   const int64_t bsz = 9, len = 12, h = 40;
   const std::vector<Tensor> in = RnnInputs(lstm, bsz, len, h, true, 17);
-  auto run = [&](int threads) {
-    omp_set_num_threads(threads);
-    std::vector<Var> vars;
-    for (const Tensor& t : in) vars.emplace_back(t.Clone(), true);
-    Var out = RunRnn(lstm, vars);
-    Rng rng(2);
-    Backward(out, RandomTensor(out.shape(), rng));
-    std::vector<std::vector<float>> r = {out.value().ToVector()};
-    for (const Var& v : vars) r.push_back(v.grad().ToVector());
-    return r;
-  };
-  const int prev = omp_get_max_threads();
-  const auto one = run(1), two = run(2);
-  omp_set_num_threads(prev);
+  auto op = [lstm](const std::vector<Var>& v) { return RunRnn(lstm, v); };
+  const auto one = testing::OutputAndGradsWithThreads(op, in, 1);
+  const auto two = testing::OutputAndGradsWithThreads(op, in, 2);
   ASSERT_EQ(one.size(), two.size());
   for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], two[i]) << "tensor " << i;
 }

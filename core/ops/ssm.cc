@@ -169,8 +169,11 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 }
 
 
-// exp on 16 lanes: core/kernels/vmath's ExpF (vmath.cc) step for step, so the same values as
-// vmath::Exp, inlined into the recurrence instead of a pass over a [T][N][kW] buffer.
+// exp on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer:
+// core/kernels/vmath's ExpF (vmath.cc), the same clamp, range reduction and polynomial, so the
+// same values as vmath::Exp. After the clamp k lies in [-126, 127], so 2^k is one exponent
+// field (vmath splits it in two factors; multiplying by powers of two is exact, so the product
+// is the same).
 LRA_SSM_INLINE V ExpV(V x) {
   const V lo = Bc(-87.3f), hi = Bc(88.3f);
   x = x < lo ? lo : x;
@@ -185,9 +188,7 @@ LRA_SSM_INLINE V ExpV(V x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const VI ki = __builtin_convertvector(k, VI);
-  const VI k1 = ki >> 1, k2 = ki - k1;
-  return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1 2^k2
+  return p * (V)((__builtin_convertvector(k, VI) + 127) << 23);  // bit cast: 2^k
 }
 
 // The sum of the 16 lanes (pairwise halving).

@@ -389,32 +389,7 @@ TEST(S4dModel, ConvolutionModeEqualsRecurrentMode) {
                               {"disc", dplr ? "bilinear" : disc}},
                              7);
     ASSERT_TRUE(model.ok()) << model.status();
-    const int B = 2, L = 300;
-    std::mt19937 g(4);
-    std::vector<int32_t> tok(B * L);
-    for (auto& t : tok) t = static_cast<int32_t>(g() % 256);
-    // Row 0 pools over its first 137 tokens: causal, so that equals the recurrent logits after
-    // 137 steps; row 1 pools over all L.
-    std::vector<int32_t> lens = {137, L};
-    Rng rng(1);
-    NoGrad ng;
-    Var conv = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, false, rng);
-    RecurrentModel* rec = (*model)->Recurrent();
-    ASSERT_NE(rec, nullptr);
-    ASSERT_TRUE(rec->Reset(B).ok());
-    std::vector<float> out(B * 10), at137(10);
-    for (int t = 0; t < L; ++t) {
-      const int32_t step_tok[2] = {tok[t], tok[L + t]};
-      rec->Step(step_tok, out.data());
-      if (t == 136) std::copy(out.begin(), out.begin() + 10, at137.begin());
-    }
-    double scale = 0, err = 0;
-    for (int k = 0; k < 10; ++k) {
-      const float* c = conv.value().data<float>();
-      scale = std::max({scale, std::abs(double{c[k]}), std::abs(double{c[10 + k]})});
-      err = std::max({err, std::abs(double{c[k]} - at137[k]), std::abs(double{c[10 + k]} - out[10 + k])});
-    }
-    EXPECT_LE(err, 1e-4 * scale) << disc << ": conv vs recurrent, relative to max |logit| " << scale;
+    testing::CheckStreamingEqualsForward(**model, disc, /*length=*/300);
   }
 }
 

@@ -73,8 +73,8 @@ int CheckGoldenLogitsAndGradients(Model& model, const Batch& batch,
   return checked;
 }
 
-void CheckStreamingEqualsForward(Model& model, const std::string& label) {
-  const int B = 2, L = 200, K = 10;
+void CheckStreamingEqualsForward(Model& model, const std::string& label, int length) {
+  const int B = 2, L = length, K = 10;
   std::mt19937 g(4);
   std::vector<int32_t> tok(B * L);
   for (auto& t : tok) t = static_cast<int32_t>(g() % 256);

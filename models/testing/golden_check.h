@@ -30,10 +30,11 @@ int CheckGoldenLogitsAndGradients(Model& model, const Batch& batch,
                                   unsigned seed, Rng rng = Rng(1));
 
 // For a model built with 10 classes on a 256-token vocabulary: streams two random sequences of
-// 200 tokens through model.Recurrent() and checks the logits after 137 and 200 steps against
-// Forward with lengths {137, 200} (causal, so equal), to 1e-4 relative to the largest logit
-// (fp32 rounding over a few layers x 200 steps; S4's conv == recurrent bound).
-void CheckStreamingEqualsForward(Model& model, const std::string& label);
+// `length` (> 137) tokens through model.Recurrent() and checks the logits after 137 and
+// `length` steps against Forward with lengths {137, length} (causal, so equal), to 1e-4
+// relative to the largest logit (fp32 rounding over a few layers x a few hundred steps; S4's
+// conv == recurrent bound).
+void CheckStreamingEqualsForward(Model& model, const std::string& label, int length = 200);
 
 }  // namespace lra::models::testing
 
