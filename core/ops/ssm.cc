@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/kernels/vmath/exp_poly.h"
 #include "core/kernels/vmath/vmath.h"
 #include "core/ops/recurrent_internal.h"
 #include "core/parallel.h"
@@ -170,24 +171,12 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 
 
 // exp on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer:
-// core/kernels/vmath's ExpF (vmath.cc), the same clamp, range reduction and polynomial, so the
-// same values as vmath::Exp. After the clamp k lies in [-126, 127], so 2^k is one exponent
-// field (vmath splits it in two factors; multiplying by powers of two is exact, so the product
-// is the same).
+// vmath's clamp, range reduction and polynomial (exp_poly.h), so the same values as vmath::Exp.
+// After the clamp k lies in [-126, 127], so 2^k is one exponent field (vmath multiplies by two
+// factors; multiplying by powers of two is exact, so the product is the same).
 LRA_SSM_INLINE V ExpV(V x) {
-  const V lo = Bc(-87.3f), hi = Bc(88.3f);
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
-  const V k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  V r = x - k * 0.693145751953125f;
-  r = r - k * 1.428606765330187045e-06f;
-  V p = Bc(1.0f / 720);
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  V k;
+  const V p = vmath::ExpMantissa(x, &k);
   return p * (V)((__builtin_convertvector(k, VI) + 127) << 23);  // bit cast: 2^k
 }
 
