@@ -324,9 +324,34 @@ LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const floa
   }
 }
 
-// out[q] = sum of the 16 lanes of x[q][kW], for q < count.
+// c = a + b lane-pairwise after gathering: lanes of a and b (indices 0-15 of a, 16-31 of b)
+// taken by `lo` and by `hi`, added.
+LRA_SSM_INLINE V PairSum(V a, V b, VI lo, VI hi) {
+  return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
+}
+
+// out[q] = sum of the 16 lanes of x[q][kW], for q < count. Sixteen rows at a time as a
+// transposing tree (16 -> 8 -> 4 -> 2 -> 1 vectors, each step halving the partial sums per
+// row), so each sum costs about two shuffles and one add instead of a horizontal sum each.
 LRA_SSM_CLONES void SumLanes(const float* x, int64_t count, float* out) {
-  for (int64_t q = 0; q < count; ++q) out[q] = HSum(Ld(x + q * kW));
+  int64_t q = 0;
+  for (; q + kW <= count; q += kW) {
+    V v[kW];
+    for (int i = 0; i < kW; ++i) v[i] = Ld(x + (q + i) * kW);
+    // Halves: lanes 0-7 of the result hold a's 8 partials, 8-15 b's.
+    const VI lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const VI hi1 = lo1 + 8;
+    for (int i = 0; i < 8; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo1, hi1);
+    const VI lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const VI hi2 = lo2 + 4;
+    for (int i = 0; i < 4; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo2, hi2);
+    const VI lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    const VI hi3 = lo3 + 2;
+    for (int i = 0; i < 2; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo3, hi3);
+    const VI lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    St(out + q, PairSum(v[0], v[1], lo4, lo4 + 1));  // lane i: row q + i
+  }
+  for (; q < count; ++q) out[q] = HSum(Ld(x + q * kW));
 }
 
 // Blocks of work item (b, group): [j0, j1).
