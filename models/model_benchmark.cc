@@ -10,7 +10,9 @@
 // A training step is forward + cross-entropy + backward + AdamW (core/optim) over the model's
 // parameter groups. Counters: tokens/s (B * L per step), peak pool bytes (BufferPool peak in the
 // timed loop), GFLOP/s from an analytic count of the dominant terms and its fraction of the
-// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says).
+// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says), and
+// cpu_ms/step (CPU time of all threads per step). tools/train_speed_ratio.sh runs the S4D,
+// Mamba and LSTM training benchmarks interleaved and prints their ratios.
 //
 // Run: bazel run --config=native //models:model_benchmark [-- --matmul_precision=bf16]
 #include <sys/resource.h>
