@@ -4,11 +4,15 @@
 //
 //   S4D:          causal S4D-Lin, N = 64 (32 complex modes), pre-LayerNorm, mean pooling
 //   Transformer:  4 heads, MLP 512, pre-LN, learned positions, dense attention
+//   Mamba:        causal, N = 16, expand 2 (E = 256), d_conv 4, RMSNorm, mean pooling
+//   LSTM, GRU:    4 stacked unidirectional layers, hidden size H, mean pooling
 //
 // A training step is forward + cross-entropy + backward + AdamW (core/optim) over the model's
 // parameter groups. Counters: tokens/s (B * L per step), peak pool bytes (BufferPool peak in the
 // timed loop), GFLOP/s from an analytic count of the dominant terms and its fraction of the
-// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says).
+// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says), and
+// cpu_ms/step (CPU time of all threads per step). tools/train_speed_ratio.sh runs the S4D,
+// Mamba and LSTM training benchmarks interleaved and prints their ratios.
 //
 // Run: bazel run --config=native //models:model_benchmark [-- --matmul_precision=bf16]
 #include <sys/resource.h>
@@ -41,6 +45,11 @@ std::unique_ptr<Model> Make(const std::string& name, int l) {
   if (name == "s4d") {
     o = {{"d_model", "128"}, {"n_layers", "4"}, {"d_state", "64"}, {"init", "lin"},
          {"bidirectional", "false"}, {"norm", "layer"}, {"prenorm", "true"}, {"pool", "mean"}};
+  } else if (name == "mamba") {
+    o = {{"d_model", "128"}, {"n_layers", "4"}, {"d_state", "16"}, {"expand", "2"},
+         {"d_conv", "4"}, {"bidirectional", "false"}, {"norm", "rms"}, {"pool", "mean"}};
+  } else if (name == "lstm" || name == "gru") {
+    o = {{"d_model", "128"}, {"n_layers", "4"}, {"bidirectional", "false"}, {"pool", "mean"}};
   } else {
     o = {{"d_model", "128"}, {"n_layers", "4"}, {"heads", "4"}, {"mlp_dim", "512"},
          {"positions", "learned"}, {"pool", "mean"}, {"attention", "dense"}, {"dropout", "0"},
@@ -65,6 +74,22 @@ double StepFlops(const std::string& name, int l) {
     const double fft = 2 * 3 * 2.5 * 2 * l * std::log2(2.0 * l) * h * kBatch;
     const double kern = 2 * 8.0 * l * 32 * h;
     return kLayers * (gemm + fft + kern);
+  }
+  if (name == "mamba") {
+    // Per layer, E = 2H, N = 16, R = H/16: in_proj H->2E, x_proj E->R+2N, dt_proj R->E and
+    // out_proj E->H GEMMs (x3 for backward); the scan ~6 flops per channel and state forward
+    // (dt A, exp, 2 FMA) and ~20 backward (the forward recomputed from the chunk checkpoints,
+    // then the reverse recurrence).
+    const double e = 2 * h, n = 16, r = h / 16;
+    const double gemm = 3 * 2 * (h * 2 * e + e * (r + 2 * n) + r * e + e * h) * tokens;
+    const double scan = 26 * e * n * tokens;
+    return kLayers * (gemm + scan);
+  }
+  if (name == "lstm" || name == "gru") {
+    // Per layer: the input projection H->gH and the hidden-to-hidden product H->gH per token
+    // (g = 4 or 3), x3 for backward.
+    const double g = name == "lstm" ? 4 : 3;
+    return kLayers * 3 * 2 * 2 * h * g * h * tokens;
   }
   // Per layer: q, k, v, out (4 H*H), MLP (2 * H * 512) GEMMs and attention 2 * L^2 * H (QK^T and
   // PV), all x2 flops per MAC and x3 for backward.
@@ -104,6 +129,14 @@ void Train(benchmark::State& state, const std::string& name) {
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   state.counters["maxrss_MB"] = ru.ru_maxrss / 1e3;
+  // CPU seconds of all threads per step (user + system): on a loaded machine, where wall time
+  // depends on the other processes, this still measures the work (OMP_WAIT_POLICY=passive, so
+  // waiting threads sleep instead of spinning).
+  auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
+  state.counters["cpu_ms/step"] =
+      1e3 *
+      (secs(ru.ru_utime) + secs(ru.ru_stime) - secs(before.ru_utime) - secs(before.ru_stime)) /
+      state.iterations();
   // Page faults in the timed steps: memory reuse means ~0 after the warm-up step.
   state.counters["faults/step"] =
       double(ru.ru_minflt + ru.ru_majflt - before.ru_minflt - before.ru_majflt) / state.iterations();
@@ -113,6 +146,12 @@ void BM_S4dTrain(benchmark::State& s) { Train(s, "s4d"); }
 void BM_TransformerTrain(benchmark::State& s) { Train(s, "transformer"); }
 BENCHMARK(BM_S4dTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TransformerTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+void BM_MambaTrain(benchmark::State& s) { Train(s, "mamba"); }
+void BM_LstmTrain(benchmark::State& s) { Train(s, "lstm"); }
+void BM_GruTrain(benchmark::State& s) { Train(s, "gru"); }
+BENCHMARK(BM_MambaTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LstmTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GruTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One stream, token by token through all 4 layers (the recurrent mode, ssm_recurrent.h): tokens/s.
 void BM_S4dRecurrentOneStream(benchmark::State& state) {

@@ -38,18 +38,19 @@ void AccumulateVector(const Var& v, const std::vector<double>& g) {
   for (size_t j = 0; j < g.size(); ++j) p[j] = ow ? static_cast<float>(g[j]) : p[j] + g[j];
 }
 
-}  // namespace
-
-// Saves x, gain and per-row mean and rstd ([rows] floats).
-Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
+// LayerNorm (center: subtract the row mean) and RmsNorm (no centering: the statistics are
+// taken around 0, and the mean terms of the gradient vanish). bias may be undefined. Saves x,
+// gain and per-row mean and rstd ([rows, 2] floats).
+Var NormRows(const char* name, const Var& x, const Var& gain, const Var& bias, float eps,
+             bool center) {
   const int64_t h = x.dim(-1), rows = h ? x.numel() / h : 0;
-  LRA_CHECK(gain.numel() == h && bias.numel() == h)
-      << "LayerNorm: x " << x.shape().ToString() << " gain " << gain.shape().ToString();
+  LRA_CHECK(gain.numel() == h && (!bias.defined() || bias.numel() == h))
+      << name << ": x " << x.shape().ToString() << " gain " << gain.shape().ToString();
   Tensor y = Tensor::Empty(x.shape());
   Tensor stats = Tensor::Empty({rows, 2});  // mean, rstd
   const float* xp = x.value().data<float>();
   const float* gp = gain.value().data<float>();
-  const float* bp = bias.value().data<float>();
+  const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
   float* yp = y.data<float>();
   float* sp = stats.data<float>();
   ParallelFor(
@@ -57,19 +58,24 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
         for (int64_t r = r0; r < r1; ++r) {
           const float* xr = xp + r * h;
           float mean = 0.0f;
-          for (int64_t j = 0; j < h; ++j) mean += xr[j];
-          mean /= h;
+          if (center) {
+            for (int64_t j = 0; j < h; ++j) mean += xr[j];
+            mean /= h;
+          }
           float var = 0.0f;  // two-pass: no cancellation
           for (int64_t j = 0; j < h; ++j) var += (xr[j] - mean) * (xr[j] - mean);
           var /= h;
           const float rstd = 1.0f / std::sqrt(var + eps);
           sp[2 * r] = mean;
           sp[2 * r + 1] = rstd;
-          for (int64_t j = 0; j < h; ++j) yp[r * h + j] = (xr[j] - mean) * rstd * gp[j] + bp[j];
+          for (int64_t j = 0; j < h; ++j)
+            yp[r * h + j] = (xr[j] - mean) * rstd * gp[j] + (bp ? bp[j] : 0.0f);
         }
       },
       6 * h);
-  return MakeOp("LayerNorm", y, {x, gain, bias}, [x, gain, bias, stats, rows, h](const Tensor& dy) {
+  std::vector<Var> inputs = {x, gain};
+  if (bias.defined()) inputs.push_back(bias);
+  return MakeOp(name, y, inputs, [x, gain, bias, stats, rows, h, center](const Tensor& dy) {
     const float* xp = x.value().data<float>();
     const float* gp = gain.value().data<float>();
     const float* sp = stats.data<float>();
@@ -82,14 +88,14 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
           rows, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
               const float mean = sp[2 * r], rstd = sp[2 * r + 1];
-              float m1 = 0.0f, m2 = 0.0f;  // mean(dxhat), mean(dxhat * xhat)
+              float m1 = 0.0f, m2 = 0.0f;  // mean(dxhat) (centering only), mean(dxhat * xhat)
               for (int64_t j = 0; j < h; ++j) {
                 const float xhat = (xp[r * h + j] - mean) * rstd;
                 const float dxhat = dp[r * h + j] * gp[j];
                 m1 += dxhat;
                 m2 += dxhat * xhat;
               }
-              m1 /= h;
+              m1 = center ? m1 / h : 0.0f;
               m2 /= h;
               for (int64_t j = 0; j < h; ++j) {
                 const float xhat = (xp[r * h + j] - mean) * rstd;
@@ -104,11 +110,22 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
       AccumulateVector(gain, ColumnReduce(rows, h, [&](int64_t r, int64_t j) {
                          return dp[r * h + j] * (xp[r * h + j] - sp[2 * r]) * sp[2 * r + 1];
                        }));
-    if (bias.requires_grad())
+    if (bias.defined() && bias.requires_grad())
       AccumulateVector(bias, ColumnReduce(rows, h, [&](int64_t r, int64_t j) {
                          return static_cast<double>(dp[r * h + j]);
                        }));
   });
+}
+
+}  // namespace
+
+Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
+  LRA_CHECK(bias.defined()) << "LayerNorm: bias is required";
+  return NormRows("LayerNorm", x, gain, bias, eps, /*center=*/true);
+}
+
+Var RmsNorm(const Var& x, const Var& gain, float eps) {
+  return NormRows("RmsNorm", x, gain, Var(), eps, /*center=*/false);
 }
 
 BatchNormState BatchNormState::Create(int64_t channels) {

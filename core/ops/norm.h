@@ -10,6 +10,12 @@ namespace lra {
 // gain, bias: [H].
 Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps = 1e-5f);
 
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * gain, statistics per row of x viewed as [rows, H];
+// gain [H]. As rms_norm_ref of state-spaces/mamba (commit e9594ce,
+// mamba_ssm/ops/triton/layer_norm.py), without its bias and residual options. One op (forward
+// and backward one pass over the rows each), instead of the seven elementwise ops it would take.
+Var RmsNorm(const Var& x, const Var& gain, float eps = 1e-5f);
+
 // Running statistics of a BatchNorm layer (not trainable; checkpoint them as buffers).
 struct BatchNormState {
   Tensor running_mean;  // [H], starts at 0

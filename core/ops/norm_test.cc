@@ -32,6 +32,40 @@ TEST(LayerNormTest, MatchesReference) {
   }
 }
 
+// RMSNorm in double: x / sqrt(mean(x^2) + eps) * gain.
+std::vector<double> RefRmsNorm(const std::vector<double>& x, const std::vector<double>& g,
+                               int64_t rows, int64_t h) {
+  std::vector<double> y(rows * h);
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int64_t j = 0; j < h; ++j) ss += x[r * h + j] * x[r * h + j];
+    const double rs = 1 / std::sqrt(ss / h + 1e-5);
+    for (int64_t j = 0; j < h; ++j) y[r * h + j] = x[r * h + j] * rs * g[j];
+  }
+  return y;
+}
+
+TEST(RmsNormTest, MatchesReference) {
+  Rng rng(54);
+  for (int64_t h : {1, 5, 32}) {
+    const int64_t rows = 7;
+    Tensor x = RandomUniform({rows, h}, -2, 2, rng);
+    Tensor g = RandomUniform({h}, 0.5, 1.5, rng);
+    OpCheck c;
+    c.op = [](const std::vector<Var>& in) { return RmsNorm(in[0], in[1]); };
+    c.ref = [=](const std::vector<std::vector<double>>& in) {
+      return RefRmsNorm(in[0], in[1], rows, h);
+    };
+    // As LayerNorm's (above): rstd amplifies rounding by up to 1 / rms(x); the gradient's
+    // longest sums are over the h channels (dx) and the rows (dgain).
+    c.reduction_length = 4 * h;
+    c.grad_reduction_length = 4 * std::max(rows, h);
+    c.c = 32;
+    SCOPED_TRACE(h);
+    CheckOp(c, {x, g});
+  }
+}
+
 // Reference batch norm (training statistics) in double.
 std::vector<double> RefBatchNorm(const std::vector<std::vector<double>>& in, int64_t n, int64_t h) {
   std::vector<double> y(n * h);

@@ -50,6 +50,12 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) void RowsTimesM
   for (; r + kRows <= rows; r += kRows)
     for (int64_t c0 = 0; c0 < ncol; c0 += kCols)
       RowBlock<kRows>(k, n, c0, a + r * k, w, out + r * n);
+  // A thread's share of the batch rows (Lstm, Gru) is often 4 or fewer: blocks of 4 and 2 rows
+  // still read each row of w once for several rows.
+  for (; r + 4 <= rows; r += 4)
+    for (int64_t c0 = 0; c0 < ncol; c0 += kCols) RowBlock<4>(k, n, c0, a + r * k, w, out + r * n);
+  for (; r + 2 <= rows; r += 2)
+    for (int64_t c0 = 0; c0 < ncol; c0 += kCols) RowBlock<2>(k, n, c0, a + r * k, w, out + r * n);
   for (; r < rows; ++r)
     for (int64_t c0 = 0; c0 < ncol; c0 += kCols) RowBlock<1>(k, n, c0, a + r * k, w, out + r * n);
   if (ncol == n) return;
@@ -60,6 +66,9 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) void RowsTimesM
       out[i * n + c] = s;
     }
 }
+
+// ParallelFor cost per batch row of a whole recurrence: always worth a second thread.
+constexpr int64_t kRecurrenceGrain = kParallelGrain;
 
 // out[j] = sum over rows of m[r, j] for a [rows, n] matrix; each column sums its rows in order
 // (thread-count independent); columns split over threads in blocks of 64.
@@ -163,51 +172,65 @@ Var Lstm(const Var& xproj, const Var& w_hh, const Var& b_hh) {
   const float* xp = xproj.value().data<float>();
   const float* wp = w_hh.value().data<float>();
   const float* bp = b_hh.defined() ? b_hh.value().data<float>() : nullptr;
-  std::vector<float> tc(h);
-  for (int64_t t = 0; t < len; ++t) {
-    float* a = act.data<float>() + t * bsz * g;
-    const float* hprev = t > 0 ? hs.data<float>() + (t - 1) * bsz * h : nullptr;
-    Preactivation(xp + t * g, len * g, bp, hprev, wp, bsz, h, g, a);
-    for (int64_t r = 0; r < bsz; ++r) {
-      float* c = cs.data<float>() + (t * bsz + r) * h;
-      const float* cprev = t > 0 ? c - bsz * h : nullptr;
-      float* hr = hs.data<float>() + (t * bsz + r) * h;
-      LstmCell(a + r * g, cprev, c, tc.data(), hr, h);
-      std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
-    }
-  }
+  // Batch rows are independent through time: each thread runs the whole recurrence for its
+  // rows (one parallel region, no synchronisation per step).
+  ParallelFor(
+      bsz,
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> tc(h);
+        for (int64_t t = 0; t < len; ++t) {
+          float* a = act.data<float>() + (t * bsz + r0) * g;
+          const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r0) * h : nullptr;
+          Preactivation(xp + (r0 * len + t) * g, len * g, bp, hprev, wp, r1 - r0, h, g, a);
+          for (int64_t r = r0; r < r1; ++r) {
+            float* c = cs.data<float>() + (t * bsz + r) * h;
+            const float* cprev = t > 0 ? c - bsz * h : nullptr;
+            float* hr = hs.data<float>() + (t * bsz + r) * h;
+            LstmCell(a + (r - r0) * g, cprev, c, tc.data(), hr, h);
+            std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
+          }
+        }
+      },
+      kRecurrenceGrain);
   return MakeOp(
       "Lstm", out,
       b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh} : std::vector<Var>{xproj, w_hh},
       [xproj, w_hh, b_hh, act, cs, hs, bsz, len, h, g](const Tensor& dout) {
         Tensor dg = Tensor::Empty({len, bsz, g});
         const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [4H, H]
-        std::vector<float> dh_rec(bsz * h, 0.0f), dc_next(bsz * h, 0.0f), tc(h);
         const float* dp = dout.data<float>();
-        for (int64_t t = len - 1; t >= 0; --t) {
-          for (int64_t r = 0; r < bsz; ++r) {
-            const float* a = act.data<float>() + (t * bsz + r) * g;
-            const float* c = cs.data<float>() + (t * bsz + r) * h;
-            const float* cprev = t > 0 ? c - bsz * h : nullptr;
-            float* d = dg.data<float>() + (t * bsz + r) * g;
-            vmath::Tanh(c, tc.data(), h);
-            for (int64_t j = 0; j < h; ++j) {
-              const float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
-              const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
-              const float dc = dh * o * (1.0f - tc[j] * tc[j]) + dc_next[r * h + j];
-              d[j] = dc * gg * i * (1.0f - i);
-              d[h + j] = (cprev ? dc * cprev[j] : 0.0f) * f * (1.0f - f);
-              d[2 * h + j] = dc * i * (1.0f - gg * gg);
-              d[3 * h + j] = dh * tc[j] * o * (1.0f - o);
-              dc_next[r * h + j] = dc * f;
-            }
-          }
-          // dh_{t-1} = dg_t w_hh^T.
-          std::fill(dh_rec.begin(), dh_rec.end(), 0.0f);
-          if (t > 0)
-            RowsTimesMatrix(bsz, g, h, dg.data<float>() + t * bsz * g, wt.data<float>(),
-                            dh_rec.data());
-        }
+        ParallelFor(
+            bsz,
+            [&](int64_t r0, int64_t r1) {
+              const int64_t rows = r1 - r0;
+              std::vector<float> dh_rec(rows * h, 0.0f), dc_next(rows * h, 0.0f), tc(h);
+              for (int64_t t = len - 1; t >= 0; --t) {
+                for (int64_t r = r0; r < r1; ++r) {
+                  const int64_t i = r - r0;
+                  const float* a = act.data<float>() + (t * bsz + r) * g;
+                  const float* c = cs.data<float>() + (t * bsz + r) * h;
+                  const float* cprev = t > 0 ? c - bsz * h : nullptr;
+                  float* d = dg.data<float>() + (t * bsz + r) * g;
+                  vmath::Tanh(c, tc.data(), h);
+                  for (int64_t j = 0; j < h; ++j) {
+                    const float ig = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
+                    const float dh = dp[(r * len + t) * h + j] + dh_rec[i * h + j];
+                    const float dc = dh * o * (1.0f - tc[j] * tc[j]) + dc_next[i * h + j];
+                    d[j] = dc * gg * ig * (1.0f - ig);
+                    d[h + j] = (cprev ? dc * cprev[j] : 0.0f) * f * (1.0f - f);
+                    d[2 * h + j] = dc * ig * (1.0f - gg * gg);
+                    d[3 * h + j] = dh * tc[j] * o * (1.0f - o);
+                    dc_next[i * h + j] = dc * f;
+                  }
+                }
+                // dh_{t-1} = dg_t w_hh^T.
+                std::fill(dh_rec.begin(), dh_rec.end(), 0.0f);
+                if (t > 0)
+                  RowsTimesMatrix(rows, g, h, dg.data<float>() + (t * bsz + r0) * g,
+                                  wt.data<float>(), dh_rec.data());
+              }
+            },
+            kRecurrenceGrain);
         if (xproj.requires_grad()) {
           recurrent_internal::GradBuffer dx(xproj, xproj.shape());
           for (int64_t t = 0; t < len; ++t)
@@ -230,17 +253,23 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
   const float* xp = xproj.value().data<float>();
   const float* wp = w_hh.value().data<float>();
   const float* bp = b_hh.defined() ? b_hh.value().data<float>() : nullptr;
-  std::vector<float> s(bsz * g);
-  for (int64_t t = 0; t < len; ++t) {
-    const float* hprev = t > 0 ? hs.data<float>() + (t - 1) * bsz * h : nullptr;
-    Preactivation(nullptr, 0, bp, hprev, wp, bsz, h, g, s.data());
-    for (int64_t r = 0; r < bsz; ++r) {
-      float* hr = hs.data<float>() + (t * bsz + r) * h;
-      GruCell(xp + (r * len + t) * g, s.data() + r * g, hprev ? hprev + r * h : nullptr,
-              act.data<float>() + (t * bsz + r) * 4 * h, hr, h);
-      std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
-    }
-  }
+  ParallelFor(  // rows independent through time, as in Lstm
+      bsz,
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> s((r1 - r0) * g);
+        for (int64_t t = 0; t < len; ++t) {
+          const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r0) * h : nullptr;
+          Preactivation(nullptr, 0, bp, hprev, wp, r1 - r0, h, g, s.data());
+          for (int64_t r = r0; r < r1; ++r) {
+            float* hr = hs.data<float>() + (t * bsz + r) * h;
+            GruCell(xp + (r * len + t) * g, s.data() + (r - r0) * g,
+                    hprev ? hprev + (r - r0) * h : nullptr,
+                    act.data<float>() + (t * bsz + r) * 4 * h, hr, h);
+            std::memcpy(out.data<float>() + (r * len + t) * h, hr, h * sizeof(float));
+          }
+        }
+      },
+      kRecurrenceGrain);
   return MakeOp(
       "Gru", out,
       b_hh.defined() ? std::vector<Var>{xproj, w_hh, b_hh} : std::vector<Var>{xproj, w_hh},
@@ -248,36 +277,45 @@ Var Gru(const Var& xproj, const Var& w_hh, const Var& b_hh) {
         Tensor dgh = Tensor::Empty({len, bsz, g});  // d(h w_hh + b_hh) per step
         recurrent_internal::GradBuffer dx(xproj, xproj.shape());
         const Tensor wt = recurrent_internal::Transposed2d(w_hh.value());  // [3H, H]
-        std::vector<float> dh_rec(bsz * h, 0.0f), dh_direct(bsz * h);
         const float* dp = dout.data<float>();
-        for (int64_t t = len - 1; t >= 0; --t) {
-          for (int64_t r = 0; r < bsz; ++r) {
-            const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
-            const float* hprev = t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
-            float* dsh = dgh.data<float>() + (t * bsz + r) * g;
-            float* dxr = dx.data() + (r * len + t) * g;
-            for (int64_t j = 0; j < h; ++j) {
-              const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
-              const float dh = dp[(r * len + t) * h + j] + dh_rec[r * h + j];
-              const float hp = hprev ? hprev[j] : 0.0f;
-              const float dnp = dh * (1.0f - z) * (1.0f - n * n);
-              const float drp = dnp * sn * rr * (1.0f - rr);
-              const float dzp = dh * (hp - n) * z * (1.0f - z);
-              dxr[j] = drp;
-              dxr[h + j] = dzp;
-              dxr[2 * h + j] = dnp;
-              dsh[j] = drp;
-              dsh[h + j] = dzp;
-              dsh[2 * h + j] = dnp * rr;
-              dh_direct[r * h + j] = dh * z;
-            }
-          }
-          // dh_{t-1} = dh_t z + ds_t w_hh^T.
-          dh_rec.swap(dh_direct);
-          if (t > 0)
-            RowsTimesMatrix(bsz, g, h, dgh.data<float>() + t * bsz * g, wt.data<float>(),
-                            dh_rec.data());
-        }
+        float* dxp = dx.data();
+        ParallelFor(
+            bsz,
+            [&](int64_t r0, int64_t r1) {
+              const int64_t rows = r1 - r0;
+              std::vector<float> dh_rec(rows * h, 0.0f), dh_direct(rows * h);
+              for (int64_t t = len - 1; t >= 0; --t) {
+                for (int64_t r = r0; r < r1; ++r) {
+                  const int64_t i = r - r0;
+                  const float* a = act.data<float>() + (t * bsz + r) * 4 * h;
+                  const float* hprev =
+                      t > 0 ? hs.data<float>() + ((t - 1) * bsz + r) * h : nullptr;
+                  float* dsh = dgh.data<float>() + (t * bsz + r) * g;
+                  float* dxr = dxp + (r * len + t) * g;
+                  for (int64_t j = 0; j < h; ++j) {
+                    const float rr = a[j], z = a[h + j], n = a[2 * h + j], sn = a[3 * h + j];
+                    const float dh = dp[(r * len + t) * h + j] + dh_rec[i * h + j];
+                    const float hp = hprev ? hprev[j] : 0.0f;
+                    const float dnp = dh * (1.0f - z) * (1.0f - n * n);
+                    const float drp = dnp * sn * rr * (1.0f - rr);
+                    const float dzp = dh * (hp - n) * z * (1.0f - z);
+                    dxr[j] = drp;
+                    dxr[h + j] = dzp;
+                    dxr[2 * h + j] = dnp;
+                    dsh[j] = drp;
+                    dsh[h + j] = dzp;
+                    dsh[2 * h + j] = dnp * rr;
+                    dh_direct[i * h + j] = dh * z;
+                  }
+                }
+                // dh_{t-1} = dh_t z + ds_t w_hh^T.
+                dh_rec.swap(dh_direct);
+                if (t > 0)
+                  RowsTimesMatrix(rows, g, h, dgh.data<float>() + (t * bsz + r0) * g,
+                                  wt.data<float>(), dh_rec.data());
+              }
+            },
+            kRecurrenceGrain);
         dx.Finish();
         WeightGrads(w_hh, b_hh, hs, dgh, len, bsz, h, g);
       });

@@ -23,7 +23,10 @@
 // the gate activations (and c for the LSTM) time-major for backward through time, which runs
 // one [B, gH] x [gH, H] product per step the same way and then the weight gradient of all steps
 // as one oneDNN GEMM ([H, (L-1)B] x [(L-1)B, gH], core/kernels/onednn/gemm.h). The recurrence is
-// sequential: one thread, whatever the pool size. Gradients flow to xproj, w_hh and b_hh.
+// sequential in time but independent across batch rows: each thread of the pool runs the whole
+// recurrence (forward, and backward through time) for a contiguous share of the rows, in one
+// parallel region. A row's arithmetic does not depend on which rows share its thread, so
+// results are bitwise the same for any thread count. Gradients flow to xproj, w_hh and b_hh.
 #ifndef LRA_CORE_OPS_RNN_H_
 #define LRA_CORE_OPS_RNN_H_
 

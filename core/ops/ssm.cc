@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/kernels/vmath/exp_poly.h"
 #include "core/kernels/vmath/vmath.h"
 #include "core/ops/recurrent_internal.h"
 #include "core/parallel.h"
@@ -67,9 +68,9 @@ struct ScanArgs {
 };
 
 // Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
-// a zero state and contribute nothing to any sum.
+// a zero state and contribute nothing to any sum. The [T][N][kW] buffers are backward's only.
 struct Scratch {
-  explicit Scratch(int64_t n)
+  Scratch(int64_t n, bool backward)
       : dt(kT * kW),
         sig(kT * kW),
         u(kT * kW),
@@ -80,30 +81,57 @@ struct Scratch {
         g(kT * kW),
         gu(kT * kW),
         tmp(kT * kW),
-        dA(kT * n * kW),
-        hs(kT * n * kW),
-        dBl(kT * n * kW),
-        dCl(kT * n * kW),
+        dA(backward ? kT * n * kW : 0),
+        hs(backward ? kT * n * kW : 0),
+        dBl(backward ? kT * n * kW : 0),
+        dCl(backward ? kT * n * kW : 0),
         At(kGroup * n * kW),
         h(kGroup * n * kW),
+        h0(n * kW),
         carry(kGroup * n * kW),
         dAacc(kGroup * n * kW),
         dDacc(kGroup * kW),
         dbacc(kGroup * kW) {}
   std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
   std::vector<float> dA, hs, dBl, dCl;                         // [kT][N][kW]
-  std::vector<float> At, h, carry, dAacc;                      // [kGroup][N][kW]
+  std::vector<float> At, h;                                    // [kGroup][N][kW]
+  std::vector<float> h0;                                       // [N][kW]
+  std::vector<float> carry, dAacc;                             // [kGroup][N][kW]
   std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
 };
+
+// The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
+// registers, in each clone. Loads and stores are unaligned moves (memcpy of a fixed size).
+typedef float V __attribute__((vector_size(kW * sizeof(float))));
+typedef int32_t VI __attribute__((vector_size(kW * sizeof(int32_t))));
+#define LRA_SSM_INLINE inline __attribute__((always_inline))
+
+LRA_SSM_INLINE V Ld(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+LRA_SSM_INLINE void St(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+LRA_SSM_INLINE V Bc(float x) { return V{} + x; }
+
+// lanes[w] = p[d0 + w] for w < valid, 0 beyond (p may be null: all 0).
+LRA_SSM_INLINE V LoadPadded(const float* p, int64_t d0, int valid) {
+  float l[kW] = {};
+  if (p) std::memcpy(l, p + d0, valid * sizeof(float));
+  return Ld(l);
+}
 
 // dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
 inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
                       float* dst) {
   for (int t = 0; t < T; ++t) {
     const float* src = x + (row0 + t) * dim + d0;
+    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
+    // which does not follow this stride across pages.
+    __builtin_prefetch(src + 8 * dim);
     float* o = dst + t * kW;
-    if (valid == kW) {  // fixed length: an inline vector copy, not a memcpy call per row
-      for (int w = 0; w < kW; ++w) o[w] = src[w];
+    if (valid == kW) {  // fixed length: one vector move, not a memcpy call per row
+      St(o, Ld(src));
     } else {
       std::memcpy(o, src, valid * sizeof(float));
       std::fill(o + valid, o + kW, 0.0f);
@@ -116,118 +144,214 @@ inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64
   for (int t = 0; t < T; ++t) {
     float* o = x + (row0 + t) * dim + d0;
     if (valid == kW) {
-      for (int w = 0; w < kW; ++w) o[w] = src[t * kW + w];
+      St(o, Ld(src + t * kW));
     } else {
       std::memcpy(o, src + t * kW, valid * sizeof(float));
     }
   }
 }
 
-// dA[t][n][w] = dt[t][w] A[n][w] (exponentiated by the caller).
-LRA_SSM_CLONES void DeltaA(int T, int64_t n, const float* __restrict__ dt,
-                           const float* __restrict__ At, float* __restrict__ dA) {
-  for (int t = 0; t < T; ++t)
-    for (int64_t j = 0; j < n; ++j)
-      for (int w = 0; w < kW; ++w) dA[(t * n + j) * kW + w] = dt[t * kW + w] * At[j * kW + w];
-}
-
-// Loads one block's chunk: u, dt (delta + bias, softplus), sigmoid(z) and z, and dA = exp(dt A).
-void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
-                  const float* At, Scratch& s) {
+// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
+// z and sigmoid(z).
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
+                  Scratch& s) {
   const int64_t row0 = b * a.len + t0;
-  const int64_t n = a.nstate;
   LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
   LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
   if (a.bias) {
-    for (int t = 0; t < T; ++t)
-      for (int w = 0; w < valid; ++w) s.dt[t * kW + w] += a.bias[d0 + w];
+    const V bv = LoadPadded(a.bias, d0, valid);
+    for (int t = 0; t < T; ++t) St(&s.dt[t * kW], Ld(&s.dt[t * kW]) + bv);
   }
   if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
   if (a.z) {
     LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
     vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
   }
-  DeltaA(T, n, s.dt.data(), At, s.dA.data());
-  vmath::Exp(s.dA.data(), s.dA.data(), T * n * kW);
 }
 
-// The recurrence over one chunk of one block: h [N][kW] in/out; y[t][w] = sum_n C h; hs (if
-// non-null) receives every state [T][N][kW].
-LRA_SSM_CLONES void ForwardChunk(int T, int64_t n, const float* __restrict__ dA,
-                                 const float* __restrict__ dt, const float* __restrict__ u,
-                                 const float* __restrict__ Bp, const float* __restrict__ Cp,
-                                 float* __restrict__ h, float* __restrict__ hs,
-                                 float* __restrict__ y) {
+
+// exp on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer:
+// vmath's clamp, range reduction and polynomial (exp_poly.h), so the same values as vmath::Exp.
+// After the clamp k lies in [-126, 127], so 2^k is one exponent field (vmath multiplies by two
+// factors; multiplying by powers of two is exact, so the product is the same).
+LRA_SSM_INLINE V ExpV(V x) {
+  V k;
+  const V p = vmath::ExpMantissa(x, &k);
+  return p * (V)((__builtin_convertvector(k, VI) + 127) << 23);  // bit cast: 2^k
+}
+
+// The sum of the 16 lanes (pairwise halving).
+LRA_SSM_INLINE float HSum(V v) {
+  float s[kW];
+  St(s, v);
+  for (int w = 0; w < 8; ++w) s[w] += s[w + 8];
+  for (int w = 0; w < 4; ++w) s[w] += s[w + 4];
+  return (s[0] + s[2]) + (s[1] + s[3]);
+}
+
+// The recurrence over one chunk of one block, on kN states (0: N known only at run time; with
+// kN set the loops unroll and the state stays in registers):
+//   dA = exp(dt A);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
+// h [N][kW] in/out, At [N][kW], dt, u, y [T][kW], B, C [T][N] rows of the batch.
+// kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
+// (first) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
+template <int kN, bool kRecompute>
+LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
+                               const float* __restrict__ u, const float* __restrict__ At,
+                               const float* __restrict__ Bp, const float* __restrict__ Cp,
+                               float* __restrict__ h, float* __restrict__ y,
+                               float* __restrict__ hs, float* __restrict__ dAs,
+                               const float* __restrict__ dy, float* __restrict__ dCl,
+                               bool first) {
+  const int64_t n = kN > 0 ? kN : n_rt;
+  V hl[kN > 0 ? kN : 1];
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) hl[j] = Ld(h + j * kW);
   for (int t = 0; t < T; ++t) {
-    float du[kW], acc[kW];
-    for (int w = 0; w < kW; ++w) {
-      du[w] = dt[t * kW + w] * u[t * kW + w];
-      acc[w] = 0.0f;
-    }
-    const float* at = dA + t * n * kW;
-    for (int64_t j = 0; j < n; ++j) {
-      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
-      float* hj = h + j * kW;
-      for (int w = 0; w < kW; ++w) {
-        hj[w] = at[j * kW + w] * hj[w] + du[w] * bn;
-        acc[w] += hj[w] * cn;
+    const V dtv = Ld(dt + t * kW), duv = dtv * Ld(u + t * kW);
+    V dyv = V{};
+    if constexpr (kRecompute) dyv = Ld(dy + t * kW);
+    // State j: returns the new h_j; stores what backward keeps.
+    auto state = [&](int64_t j) __attribute__((always_inline)) {
+      V hv;
+      if constexpr (kN > 0) {
+        hv = hl[j];
+      } else {
+        hv = Ld(h + j * kW);
       }
+      const V da = ExpV(dtv * Ld(At + j * kW));
+      hv = da * hv + duv * Bp[t * n + j];
+      if constexpr (kN > 0) {
+        hl[j] = hv;
+      } else {
+        St(h + j * kW, hv);
+      }
+      if constexpr (kRecompute) {
+        const int64_t q = (t * n + j) * kW;
+        St(dAs + q, da);
+        St(hs + q, hv);
+        St(dCl + q, first ? dyv * hv : Ld(dCl + q) + dyv * hv);
+      }
+      return hv * Cp[t * n + j];
+    };
+    // Two partial sums over the states (even and odd j) halve the dependency chain.
+    V acc0 = V{}, acc1 = V{};
+    int64_t j = 0;
+#pragma GCC unroll 8
+    for (; j + 1 < n; j += 2) {
+      acc0 += state(j);
+      acc1 += state(j + 1);
     }
-    if (hs) std::memcpy(hs + t * n * kW, h, n * kW * sizeof(float));
-    for (int w = 0; w < kW; ++w) y[t * kW + w] = acc[w];
+    if (j < n) acc0 += state(j);
+    St(y + t * kW, acc0 + acc1);
+  }
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) St(h + j * kW, hl[j]);
+}
+
+LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
+                              const float* At, const float* Bp, const float* Cp, float* h,
+                              float* y, float* hs, float* dAs, const float* dy, float* dCl,
+                              bool first) {
+  if (n == 16) {  // Mamba's d_state
+    if (recompute) {
+      ScanChunkT<16, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    } else {
+      ScanChunkT<16, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    }
+  } else if (recompute) {
+    ScanChunkT<0, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+  } else {
+    ScanChunkT<0, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
   }
 }
 
-// Reverse recurrence over one chunk of one block, given the recomputed states hs and the state
-// h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] = dA_{t+1} dh_{t+1}
-// from the chunk after (zero after the last). Writes g[t][w] = d/d dt and gu[t][w] = d/du from
-// the recurrence; adds into dAacc [N][kW] and the lanes of dBl, dCl [T][N][kW].
-LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* __restrict__ dA,
-                                  const float* __restrict__ dt, const float* __restrict__ u,
-                                  const float* __restrict__ Bp, const float* __restrict__ Cp,
-                                  const float* __restrict__ At, const float* __restrict__ h0,
-                                  const float* __restrict__ hs, const float* __restrict__ dy,
-                                  float* __restrict__ carry, float* __restrict__ dAacc,
-                                  float* __restrict__ g, float* __restrict__ gu,
-                                  float* __restrict__ dBl, float* __restrict__ dCl) {
+// Reverse recurrence over one chunk of one block, given the recomputed states hs, their dA and
+// the state h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] =
+// dA_{t+1} dh_{t+1} from the chunk after (zero after the last). With dh = dy C + carry:
+//   g[t]  = d/d dt = sum_n dh (dA A h_{t-1} + B u)      gu[t] = d/du = dt sum_n dh B
+//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if first, else +=) dh dt u
+template <int kN>
+LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict__ dAs,
+                                   const float* __restrict__ dt, const float* __restrict__ u,
+                                   const float* __restrict__ Bp, const float* __restrict__ Cp,
+                                   const float* __restrict__ At, const float* __restrict__ h0,
+                                   const float* __restrict__ hs, const float* __restrict__ dy,
+                                   float* __restrict__ carry, float* __restrict__ dAacc,
+                                   float* __restrict__ g, float* __restrict__ gu,
+                                   float* __restrict__ dBl, bool first) {
+  const int64_t n = kN > 0 ? kN : n_rt;
   for (int t = T - 1; t >= 0; --t) {
-    const float* at = dA + t * n * kW;
+    const float* at = dAs + t * n * kW;
     const float* hp = t > 0 ? hs + (t - 1) * n * kW : h0;
-    const float* ht = hs + t * n * kW;
-    float gdt[kW], gdu[kW], dtu[kW], dyt[kW], dtt[kW];
-    for (int w = 0; w < kW; ++w) {
-      gdt[w] = 0.0f;
-      gdu[w] = 0.0f;
-      dtt[w] = dt[t * kW + w];
-      dtu[w] = dtt[w] * u[t * kW + w];
-      dyt[w] = dy[t * kW + w];
+    const V dyv = Ld(dy + t * kW), dtv = Ld(dt + t * kW), uv = Ld(u + t * kW);
+    const V dtu = dtv * uv;
+    // State j: adds its terms to ga (sum dh dA h A) and gb (sum dh B).
+    auto state = [&](int64_t j, V& ga, V& gb) __attribute__((always_inline)) {
+      const V aj = Ld(at + j * kW);
+      const V dh = dyv * Cp[t * n + j] + Ld(carry + j * kW);
+      const V x = dh * Ld(hp + j * kW) * aj;  // d/d(dA) * dA
+      ga += x * Ld(At + j * kW);
+      gb += dh * Bp[t * n + j];
+      St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
+      const int64_t q = (t * n + j) * kW;
+      St(dBl + q, first ? dh * dtu : Ld(dBl + q) + dh * dtu);
+      St(carry + j * kW, dh * aj);
+    };
+    V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
+    int64_t j = 0;
+#pragma GCC unroll 8
+    for (; j + 1 < n; j += 2) {
+      state(j, ga0, gb0);
+      state(j + 1, ga1, gb1);
     }
-    for (int64_t j = 0; j < n; ++j) {
-      const float bn = Bp[t * n + j], cn = Cp[t * n + j];
-      float* cj = carry + j * kW;
-      float* dAj = dAacc + j * kW;
-      float* dBj = dBl + (t * n + j) * kW;
-      float* dCj = dCl + (t * n + j) * kW;
-      const float* aj = at + j * kW;
-      const float* Aj = At + j * kW;
-      const float* hpj = hp + j * kW;
-      const float* htj = ht + j * kW;
-      for (int w = 0; w < kW; ++w) {
-        const float dh = dyt[w] * cn + cj[w];
-        const float x = dh * hpj[w] * aj[w];  // d/d(dA) * dA
-        gdt[w] += x * Aj[w] + dh * bn * u[t * kW + w];
-        dAj[w] += x * dtt[w];
-        gdu[w] += dh * bn;
-        dBj[w] += dh * dtu[w];
-        dCj[w] += dyt[w] * htj[w];
-        cj[w] = dh * aj[w];
-      }
-    }
-    for (int w = 0; w < kW; ++w) {
-      g[t * kW + w] = gdt[w];
-      gu[t * kW + w] = gdu[w] * dtt[w];
-    }
+    if (j < n) state(j, ga0, gb0);
+    const V gb = gb0 + gb1;
+    St(g + t * kW, (ga0 + ga1) + gb * uv);
+    St(gu + t * kW, gb * dtv);
   }
+}
+
+LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const float* dt,
+                                  const float* u, const float* Bp, const float* Cp,
+                                  const float* At, const float* h0, const float* hs,
+                                  const float* dy, float* carry, float* dAacc, float* g, float* gu,
+                                  float* dBl, bool first) {
+  if (n == 16) {
+    BackwardChunkT<16>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+  } else {
+    BackwardChunkT<0>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+  }
+}
+
+// c = a + b lane-pairwise after gathering: lanes of a and b (indices 0-15 of a, 16-31 of b)
+// taken by `lo` and by `hi`, added.
+LRA_SSM_INLINE V PairSum(V a, V b, VI lo, VI hi) {
+  return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
+}
+
+// out[q] = sum of the 16 lanes of x[q][kW], for q < count. Sixteen rows at a time as a
+// transposing tree (16 -> 8 -> 4 -> 2 -> 1 vectors, each step halving the partial sums per
+// row), so each sum costs about two shuffles and one add instead of a horizontal sum each.
+LRA_SSM_CLONES void SumLanes(const float* x, int64_t count, float* out) {
+  int64_t q = 0;
+  for (; q + kW <= count; q += kW) {
+    V v[kW];
+    for (int i = 0; i < kW; ++i) v[i] = Ld(x + (q + i) * kW);
+    // Halves: lanes 0-7 of the result hold a's 8 partials, 8-15 b's.
+    const VI lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const VI hi1 = lo1 + 8;
+    for (int i = 0; i < 8; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo1, hi1);
+    const VI lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const VI hi2 = lo2 + 4;
+    for (int i = 0; i < 4; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo2, hi2);
+    const VI lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    const VI hi3 = lo3 + 2;
+    for (int i = 0; i < 2; ++i) v[i] = PairSum(v[2 * i], v[2 * i + 1], lo3, hi3);
+    const VI lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    St(out + q, PairSum(v[0], v[1], lo4, lo4 + 1));  // lane i: row q + i
+  }
+  for (; q < count; ++q) out[q] = HSum(Ld(x + q * kW));
 }
 
 // Blocks of work item (b, group): [j0, j1).
@@ -255,22 +379,22 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
 }
 
 // out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
-void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
-  for (int t = 0; t < T; ++t)
-    for (int w = 0; w < kW; ++w) {
-      float v = s.y[t * kW + w];
-      if (a.D && w < valid) v += a.D[d0 + w] * s.u[t * kW + w];
-      if (a.z) v *= s.zv[t * kW + w] * s.sz[t * kW + w];
-      s.y[t * kW + w] = v;
-    }
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
+  const V dv = LoadPadded(a.D, d0, valid);
+  for (int t = 0; t < T; ++t) {
+    const int q = t * kW;
+    V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
+    if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
+    St(&s.y[q], v);
+  }
 }
 
 // ckpt (may be null): [B, nchunks, N, dpad], the state before each chunk. last (may be null):
 // [B, D, N].
-void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
+LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
-  Scratch s(n);
+  Scratch s(n, /*backward=*/false);
   LoadA(a, it, s);
   for (int64_t c = 0; c < a.nchunks; ++c) {
     const int64_t t0 = c * kT;
@@ -287,8 +411,9 @@ void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* l
           std::memcpy(ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0, h + k * kW,
                       kW * sizeof(float));
       }
-      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
-      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, h, nullptr, s.y.data());
+      PrepareChunk(a, it.b, t0, T, d0, valid, s);
+      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+                nullptr, nullptr, nullptr, nullptr, false);
       Finish(a, T, d0, valid, s);
       StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
     }
@@ -313,80 +438,74 @@ struct ScanGrads {
   float* dbias;   // partials [B, D]
 };
 
-void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* ckpt,
+LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout, const float* ckpt,
                   const ScanGrads& gr) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
   const int64_t g = i % a.ngroups;
-  Scratch s(n);
+  Scratch s(n, /*backward=*/true);
   LoadA(a, it, s);
-  std::vector<float> h0(n * kW);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const int64_t row0 = it.b * a.len + t0;
     const float* Bp = a.B + row0 * n;
     const float* Cp = a.C + row0 * n;
-    std::fill(s.dBl.begin(), s.dBl.end(), 0.0f);
-    std::fill(s.dCl.begin(), s.dCl.end(), 0.0f);
     for (int64_t j = it.j0; j < it.j1; ++j) {
       const int64_t d0 = j * kW;
       const int valid = ValidLanes(a, j);
       const int64_t jj = j - it.j0;
+      const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
       for (int64_t k = 0; k < n; ++k)
-        std::memcpy(h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
+        std::memcpy(s.h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
                     kW * sizeof(float));
-      std::copy(h0.begin(), h0.end(), s.h.begin() + jj * n * kW);
-      PrepareChunk(a, it.b, t0, T, d0, valid, At, s);
+      float* h = s.h.data() + jj * n * kW;
+      std::copy(s.h0.begin(), s.h0.end(), h);
+      PrepareChunk(a, it.b, t0, T, d0, valid, s);
       LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
-      ForwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, s.h.data() + jj * n * kW,
-                   s.hs.data(), s.y.data());
-      // Gate and skip: out = (y + D u) silu(z). dy = dout silu(z); dz = dout (y + D u) silu'(z)
-      // with silu'(z) = sz (1 + z (1 - sz)); dD += dy u; du = dy D (+ the recurrence below).
+      // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
+      for (int q = 0; q < T * kW; q += kW)
+        St(&s.tmp[q], a.z ? Ld(&s.dout[q]) * Ld(&s.zv[q]) * Ld(&s.sz[q]) : Ld(&s.dout[q]));
+      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
+      // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
+      // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
       float* dDacc = s.dDacc.data() + jj * kW;
-      for (int t = 0; t < T; ++t)
-        for (int w = 0; w < kW; ++w) {
-          const int q = t * kW + w;
-          const float dw = w < valid && a.D ? a.D[d0 + w] : 0.0f;
-          float dy = s.dout[q];
-          if (a.z) {
-            const float yf = s.y[q] + dw * s.u[q];
-            const float sz = s.sz[q], zv = s.zv[q];
-            s.tmp[q] = s.dout[q] * yf * sz * (1.0f + zv * (1.0f - sz));  // dz
-            dy *= zv * sz;
-          }
-          s.dout[q] = dy;
-          dDacc[w] += dy * s.u[q];
-          s.y[q] = dy * dw;  // du from the skip
+      const V dv = LoadPadded(a.D, d0, valid);
+      V dDv = Ld(dDacc);
+      for (int q = 0; q < T * kW; q += kW) {
+        const V dy = Ld(&s.tmp[q]), uv = Ld(&s.u[q]);
+        if (a.z) {
+          const V yf = Ld(&s.y[q]) + dv * uv;
+          const V sz = Ld(&s.sz[q]), zv = Ld(&s.zv[q]);
+          St(&s.tmp[q], Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)));  // dz
         }
+        St(&s.dout[q], dy);
+        dDv += dy * uv;
+        St(&s.y[q], dy * dv);  // du from the skip
+      }
+      St(dDacc, dDv);
       if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
-      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, h0.data(), s.hs.data(),
-                    s.dout.data(), s.carry.data() + jj * n * kW, s.dAacc.data() + jj * n * kW,
-                    s.g.data(), s.gu.data(), s.dBl.data(), s.dCl.data());
+      BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, s.h0.data(),
+                    s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
+                    s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(), first);
       float* dbacc = s.dbacc.data() + jj * kW;
-      for (int t = 0; t < T; ++t)
-        for (int w = 0; w < kW; ++w) {
-          const int q = t * kW + w;
-          s.y[q] += s.gu[q];
-          if (a.softplus) s.g[q] *= s.sig[q];
-          dbacc[w] += s.g[q];
-        }
+      V dbv = Ld(dbacc);
+      for (int q = 0; q < T * kW; q += kW) {
+        St(&s.y[q], Ld(&s.y[q]) + Ld(&s.gu[q]));
+        V gv = Ld(&s.g[q]);
+        if (a.softplus) gv *= Ld(&s.sig[q]);
+        St(&s.g[q], gv);
+        dbv += gv;
+      }
+      St(dbacc, dbv);
       StoreLanes(s.y.data(), a.dim, row0, T, d0, valid, gr.du);
       StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
-    float* pB = gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n;
-    float* pC = gr.dC + ((it.b * a.ngroups + g) * a.len + t0) * n;
-    for (int64_t q = 0; q < T * n; ++q) {
-      float sb = 0.0f, sc = 0.0f;
-      for (int w = 0; w < kW; ++w) {
-        sb += s.dBl[q * kW + w];
-        sc += s.dCl[q * kW + w];
-      }
-      pB[q] = sb;
-      pC[q] = sc;
-    }
+    SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
+    SumLanes(s.dCl.data(), T * n, gr.dC + ((it.b * a.ngroups + g) * a.len + t0) * n);
   }
   for (int64_t j = it.j0; j < it.j1; ++j) {
     const int64_t jj = j - it.j0;

@@ -15,18 +15,21 @@
 // Softplus is log(1 + e^x), taken as x above 20 (the CUDA kernel's `<= 20.f ? log1pf(expf(.))`,
 // csrc/selective_scan/selective_scan_fwd_kernel.cuh; F.softplus's default threshold).
 //
-// How it runs (CPU). Channels are processed in blocks of 16 lanes (one AVX-512 vector; the
-// kernels are compiled for AVX-512, AVX2 and baseline and picked at load time, like
-// core/kernels/vmath), the state of a block [N][16] staying in L1; time runs in chunks of 64
-// steps, for which exp(dt A) is evaluated in one vectorised call. Work items are (batch, group
-// of 4 channel blocks) run in parallel on the core/parallel.h pool. The [B, L, D, N] state
-// tensor is never formed: when a gradient is needed, forward saves only the state at each chunk
-// start ([B, ceil(L/64), N, D rounded up to 16]: 1/64 of the states), and backward recomputes
-// each chunk's states from its checkpoint before running the reverse recurrence, the scheme of
-// the reference CUDA kernel (csrc/selective_scan/selective_scan_fwd_kernel.cuh stores the
-// state per chunk; selective_scan_bwd_kernel.cuh recomputes). Reductions (dB, dC over channels;
-// dA, dD, d delta_bias over batch) go through per-item partials summed in a fixed order, so
-// results do not depend on the thread count.
+// How it runs (CPU). Channels are processed in blocks of 16 lanes (one AVX-512 vector, a GCC
+// vector type; the kernels are compiled for AVX-512, AVX2 and baseline and picked at load time,
+// like core/kernels/vmath), time in chunks of 64 steps. Per step and state the kernel evaluates
+// exp(dt A) inline (vmath's exp polynomial on the vector) and updates the state, which for
+// N = 16 (Mamba's d_state) stays in registers through the chunk; softplus of dt and sigmoid of z
+// are evaluated once per chunk and block, the D skip and the SiLU gate when the chunk's output
+// is stored. Work items are (batch, group of 4 channel blocks) run in parallel on the
+// core/parallel.h pool. The [B, L, D, N] state tensor is never formed: when a gradient is
+// needed, forward saves only the state at each chunk start ([B, ceil(L/64), N, D rounded up to
+// 16]: 1/64 of the states), and backward recomputes each chunk's states from its checkpoint
+// (adding dC's terms as it goes) before running the reverse recurrence, the scheme of the
+// reference CUDA kernel (csrc/selective_scan/selective_scan_fwd_kernel.cuh stores the state per
+// chunk; selective_scan_bwd_kernel.cuh recomputes). Reductions (dB, dC over channels; dA, dD,
+// d delta_bias over batch) go through per-item partials summed in a fixed order, so results do
+// not depend on the thread count.
 //
 // Gradients flow to all of u, delta, A, B, C, D, z and delta_bias (delta's gradient is with
 // respect to the value before the bias and softplus).

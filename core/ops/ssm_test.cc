@@ -3,8 +3,6 @@
 // training-mode ops, and thread-count independence.
 #include "core/ops/ssm.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <vector>
 
@@ -101,6 +99,11 @@ TEST(SelectiveScanTest, TwoChannelGroups) {
   CheckScan({1, 20, 70, 2, false, false, true, true});
 }
 
+TEST(SelectiveScanTest, SixteenStates) {
+  // N = 16 (Mamba's d_state) runs the kernels' unrolled path, the state held in registers.
+  CheckScan({1, 70, 20, 16, true, true, true, true});
+}
+
 TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
 
 TEST(SelectiveScanTest, SoftplusAboveThresholdIsIdentity) {
@@ -166,20 +169,9 @@ TEST(SelectiveScanTest, StepMatchesScan) {
 TEST(SelectiveScanTest, ThreadCountIndependent) {
   const ScanCase k{3, 130, 70, 5, true, true, true, true};
   const std::vector<Tensor> in = ScanInputs(k, 9);
-  auto run = [&](int threads) {
-    omp_set_num_threads(threads);
-    std::vector<Var> vars;
-    for (const Tensor& t : in) vars.emplace_back(t.Clone(), true);
-    Var out = RunScan(k, vars);
-    Rng rng(2);
-    Backward(out, RandomTensor(out.shape(), rng));
-    std::vector<std::vector<float>> r = {out.value().ToVector()};
-    for (const Var& v : vars) r.push_back(v.grad().ToVector());
-    return r;
-  };
-  const int prev = omp_get_max_threads();
-  const auto one = run(1), two = run(2);
-  omp_set_num_threads(prev);
+  auto op = [k](const std::vector<Var>& v) { return RunScan(k, v); };
+  const auto one = testing::OutputAndGradsWithThreads(op, in, 1);
+  const auto two = testing::OutputAndGradsWithThreads(op, in, 2);
   ASSERT_EQ(one.size(), two.size());
   for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], two[i]) << "tensor " << i;
 }

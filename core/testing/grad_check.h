@@ -21,6 +21,8 @@
 #ifndef LRA_CORE_TESTING_GRAD_CHECK_H_
 #define LRA_CORE_TESTING_GRAD_CHECK_H_
 
+#include <omp.h>
+
 #include <cmath>
 #include <functional>
 #include <string>
@@ -134,6 +136,26 @@ inline void CheckOp(const OpCheck& c, const std::vector<Tensor>& inputs) {
 // A float tensor of the given shape with values uniform in [lo, hi).
 inline Tensor RandomTensor(const Shape& s, Rng& rng, float lo = -1.0f, float hi = 1.0f) {
   return RandomUniform(s, lo, hi, rng);
+}
+
+// With `threads` OpenMP threads: runs op on fresh copies of the inputs (all requiring
+// gradients), backpropagates a fixed random output gradient and returns the output and then
+// every input's gradient. Ops whose results must not depend on the thread count compare two
+// calls bitwise. Restores the previous thread count.
+inline std::vector<std::vector<float>> OutputAndGradsWithThreads(
+    const std::function<Var(const std::vector<Var>&)>& op, const std::vector<Tensor>& inputs,
+    int threads) {
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  std::vector<Var> vars;
+  for (const Tensor& t : inputs) vars.emplace_back(t.Clone(), true);
+  Var out = op(vars);
+  Rng rng(2);
+  Backward(out, RandomTensor(out.shape(), rng));
+  std::vector<std::vector<float>> r = {out.value().ToVector()};
+  for (const Var& v : vars) r.push_back(v.grad().ToVector());
+  omp_set_num_threads(prev);
+  return r;
 }
 
 }  // namespace testing

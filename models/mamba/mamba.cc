@@ -108,20 +108,17 @@ class MambaNorm {
  public:
   MambaNorm() = default;
   MambaNorm(ParamStore& ps, const std::string& name, int dim, bool rms, float eps)
-      : rms_(rms), eps_(eps), dim_(dim) {
+      : rms_(rms), eps_(eps) {
     gamma_ = ps.Add(name + ".gamma", Tensor::Full({dim}, 1.0f), kNoDecay);
     if (!rms) beta_ = ps.Add(name + ".beta", Tensor::Zeros({dim}), kNoDecay);
   }
   Var Forward(const Var& x) const {
-    if (!rms_) return LayerNorm(x, gamma_, beta_, eps_);
-    Var ms = Scale(SumAxis(Square(x), x.rank() - 1, /*keepdim=*/true), 1.0f / dim_);
-    return Mul(Div(x, Sqrt(AddScalar(ms, eps_))), gamma_);
+    return rms_ ? RmsNorm(x, gamma_, eps_) : LayerNorm(x, gamma_, beta_, eps_);
   }
 
  private:
   bool rms_ = true;
   float eps_ = 1e-5f;
-  int dim_ = 0;
   Var gamma_, beta_;
 };
 
@@ -223,13 +220,17 @@ class MambaBlock {
  private:
   Var Mix(const Direction& p, const Var& xn) const {
     const int e = c_.d_inner, n = c_.d_state, r = c_.dt_rank;
-    Var xz = Linear(xn, p.in_w, p.in_b);
-    Var xc = CausalConv1d(Slice(xz, 2, 0, e), p.conv_w, p.conv_b, /*silu=*/true);
+    // in_proj as two GEMMs on the column halves of its weight (x, then z): the same products as
+    // one GEMM and a split of its [B, L, 2E] output, without copying the output in two (and its
+    // gradient back) on every step.
+    auto half = [&](const Var& v, int i) { return v.defined() ? Slice(v, -1, i * e, e) : Var(); };
+    Var x = Linear(xn, half(p.in_w, 0), half(p.in_b, 0));
+    Var z = Linear(xn, half(p.in_w, 1), half(p.in_b, 1));
+    Var xc = CausalConv1d(x, p.conv_w, p.conv_b, /*silu=*/true);
     Var dbl = Linear(xc, p.x_w);
     Var dt = Linear(Slice(dbl, 2, 0, r), p.dt_w);
     return SelectiveScan(xc, dt, Neg(Exp(p.a_log)), Slice(dbl, 2, r, n), Slice(dbl, 2, r + n, n),
-                         p.d, Slice(xz, 2, e, e), p.dt_b,
-                         SelectiveScanOptions{/*delta_softplus=*/true});
+                         p.d, z, p.dt_b, SelectiveScanOptions{/*delta_softplus=*/true});
   }
 
   Config c_;

@@ -7,7 +7,7 @@
 // real position, in both directions), with gradients by central differences. Also: the
 // streaming mode equals the training forward, and the loss falls on a toy problem.
 //
-// Tolerance (models/rnn/golden_check.h): the float model chains ~30 ops (two GEMMs, conv, scan
+// Tolerance (models/testing/golden_check.h): the float model chains ~30 ops (two GEMMs, conv, scan
 // over <= 7 steps, norms) per layer over sums of <= 2E + N terms; fp32 rounding leaves ~1e-6 ..
 // 1e-5 relative, so max|a - b| <= 2e-4 (1 + max|b|) has a 10x margin and any wrong term shows at
 // 1e-2 or more.
@@ -22,7 +22,7 @@
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
-#include "models/rnn/golden_check.h"
+#include "models/testing/golden_check.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {

@@ -5,7 +5,7 @@
 // direction starts at the last real token; gradients by central differences. Also: the
 // streaming mode equals the training forward, and the loss falls on a toy problem.
 //
-// Tolerance (models/rnn/golden_check.h): as models/s4/s4_model_test.cc, max|a - b| <= 2e-4 (1 + max|b|): fp32 rounding of
+// Tolerance (models/testing/golden_check.h): as models/s4/s4_model_test.cc, max|a - b| <= 2e-4 (1 + max|b|): fp32 rounding of
 // ~20 chained ops per step over <= 7 steps and 2 layers leaves ~1e-6 .. 1e-5 relative; a wrong
 // term shows at 1e-2 or more.
 #include <algorithm>
@@ -19,7 +19,7 @@
 #include "gtest/gtest.h"
 #include "core/ops/loss.h"
 #include "models/registry.h"
-#include "models/rnn/golden_check.h"
+#include "models/testing/golden_check.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {

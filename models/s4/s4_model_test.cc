@@ -24,6 +24,7 @@
 #include "core/ops/loss.h"
 #include "models/registry.h"
 #include "models/s4/ssm_recurrent.h"
+#include "models/testing/golden_check.h"
 #include "models/testing/train_util.h"
 
 namespace lra::models {
@@ -332,54 +333,9 @@ TEST_P(S4dGolden, LogitsAndGradientsMatchDoubleReference) {
   }
   Rng rng(1);
   const Rng rng0 = rng;  // the reference redraws the same dropout masks from here
-  Var logits = (*model)->Forward(batch, /*training=*/true, rng);
-  Params p;
-  std::vector<Var> vars;
-  for (const ParamGroup& grp : (*model)->ParamGroups())
-    for (const Var& v : grp.params) {
-      const float* f = Floats(v);
-      p[v.name()] = Vec(f, f + NumFloats(v));
-      vars.push_back(v);
-    }
-  Vec ref = RefLogits(c, p, tok, lens, B, L, rng0);
-  ASSERT_EQ(ref.size(), static_cast<size_t>(logits.numel()));
-  double scale = 0, err = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    scale = std::max(scale, std::abs(ref[i]));
-    err = std::max(err, std::abs(ref[i] - logits.value().data<float>()[i]));
-  }
-  EXPECT_LE(err, 2e-4 * (1 + scale)) << "logits";
-  // Gradient of <logits, r> for a fixed r.
-  std::vector<float> r(ref.size());
-  for (auto& v : r) v = std::normal_distribution<float>()(g);
-  Backward(logits, Tensor::FromVector(logits.shape(), r));
-  auto loss = [&](const Params& q) {
-    Vec y = RefLogits(c, q, tok, lens, B, L, rng0);
-    double s = 0;
-    for (size_t i = 0; i < y.size(); ++i) s += r[i] * y[i];
-    return s;
-  };
-  int checked = 0;
-  for (const Var& v : vars) {
-    ASSERT_TRUE(v.has_grad()) << v.name();
-    const float* gr = v.dtype() == DType::kF32 ? v.grad().data<float>()
-                                               : reinterpret_cast<const float*>(v.grad().data<c64>());
-    Vec& x = p[v.name()];
-    double gscale = 0, gerr = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double x0 = x[i], h = 1e-6 * std::max(1.0, std::abs(x0));
-      x[i] = x0 + h;
-      const double lp = loss(p);
-      x[i] = x0 - h;
-      const double lm = loss(p);
-      x[i] = x0;
-      const double num = (lp - lm) / (2 * h);
-      gscale = std::max(gscale, std::abs(num));
-      gerr = std::max(gerr, std::abs(num - gr[i]));
-      ++checked;
-    }
-    EXPECT_LE(gerr, 2e-4 * (1 + gscale)) << v.name() << " gradient";
-  }
+  const int checked = testing::CheckGoldenLogitsAndGradients(
+      **model, batch,
+      [&](const Params& q) { return RefLogits(c, q, tok, lens, B, L, rng0); }, /*seed=*/3, rng);
   EXPECT_GT(checked, 100);
 }
 
@@ -433,32 +389,7 @@ TEST(S4dModel, ConvolutionModeEqualsRecurrentMode) {
                               {"disc", dplr ? "bilinear" : disc}},
                              7);
     ASSERT_TRUE(model.ok()) << model.status();
-    const int B = 2, L = 300;
-    std::mt19937 g(4);
-    std::vector<int32_t> tok(B * L);
-    for (auto& t : tok) t = static_cast<int32_t>(g() % 256);
-    // Row 0 pools over its first 137 tokens: causal, so that equals the recurrent logits after
-    // 137 steps; row 1 pools over all L.
-    std::vector<int32_t> lens = {137, L};
-    Rng rng(1);
-    NoGrad ng;
-    Var conv = (*model)->Forward(Batch{B, L, tok.data(), lens.data()}, false, rng);
-    RecurrentModel* rec = (*model)->Recurrent();
-    ASSERT_NE(rec, nullptr);
-    ASSERT_TRUE(rec->Reset(B).ok());
-    std::vector<float> out(B * 10), at137(10);
-    for (int t = 0; t < L; ++t) {
-      const int32_t step_tok[2] = {tok[t], tok[L + t]};
-      rec->Step(step_tok, out.data());
-      if (t == 136) std::copy(out.begin(), out.begin() + 10, at137.begin());
-    }
-    double scale = 0, err = 0;
-    for (int k = 0; k < 10; ++k) {
-      const float* c = conv.value().data<float>();
-      scale = std::max({scale, std::abs(double{c[k]}), std::abs(double{c[10 + k]})});
-      err = std::max({err, std::abs(double{c[k]} - at137[k]), std::abs(double{c[10 + k]} - out[10 + k])});
-    }
-    EXPECT_LE(err, 1e-4 * scale) << disc << ": conv vs recurrent, relative to max |logit| " << scale;
+    testing::CheckStreamingEqualsForward(**model, disc, /*length=*/300);
   }
 }
 

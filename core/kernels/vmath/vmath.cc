@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/kernels/vmath/exp_poly.h"
+
 #pragma GCC optimize("O3")
 
 #define LRA_VMATH_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
@@ -16,24 +18,11 @@ inline float AsFloat(int32_t i) {
   return f;
 }
 
-// exp(x) = 2^k * exp(r), k = round(x / ln2), r = x - k ln2 in [-ln2/2, ln2/2] (ln2 split in two
-// parts so r is exact), exp(r) by its degree-6 Taylor polynomial (truncation < 2e-8 relative
-// on that interval).
+// exp(x) = 2^k * exp(r), exp(r) by ExpMantissa (exp_poly.h).
 inline float ExpF(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-  const float kLog2e = 1.44269504088896341f;
-  const float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float k = (x * kLog2e + kRound) - kRound;
-  float r = x - k * 0.693145751953125f;  // high bits of ln2
-  r = r - k * 1.428606765330187045e-06f;  // low bits
-  float p = 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  // 2^k: k in [-126, 128]; split in two factors so k = 128 does not overflow the exponent.
+  float k;
+  const float p = ExpMantissa(x, &k);
+  // 2^k: split in two factors (exact), each a normal exponent field.
   const int32_t ki = static_cast<int32_t>(k);
   const int32_t k1 = ki >> 1, k2 = ki - k1;
   return p * AsFloat((k1 + 127) << 23) * AsFloat((k2 + 127) << 23);

@@ -1,4 +1,4 @@
-#include "models/rnn/golden_check.h"
+#include "models/testing/golden_check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,18 +8,26 @@
 #include "gtest/gtest.h"
 
 namespace lra::models::testing {
+namespace {
+
+// A parameter's (or gradient's) floats; a c64 tensor as interleaved (re, im).
+const float* Floats(const Tensor& t) {
+  return t.dtype() == DType::kF32 ? t.data<float>() : reinterpret_cast<const float*>(t.data<c64>());
+}
+int64_t NumFloats(const Tensor& t) { return t.numel() * (t.dtype() == DType::kC64 ? 2 : 1); }
+
+}  // namespace
 
 int CheckGoldenLogitsAndGradients(Model& model, const Batch& batch,
                                   const std::function<std::vector<double>(const RefParams&)>& ref,
-                                  unsigned seed) {
-  Rng rng(1);
+                                  unsigned seed, Rng rng) {
   Var logits = model.Forward(batch, /*training=*/true, rng);
   RefParams p;
   std::vector<Var> vars;
   for (const ParamGroup& grp : model.ParamGroups())
     for (const Var& v : grp.params) {
-      const float* f = v.value().data<float>();
-      p[v.name()] = std::vector<double>(f, f + v.numel());
+      const float* f = Floats(v.value());
+      p[v.name()] = std::vector<double>(f, f + NumFloats(v.value()));
       vars.push_back(v);
     }
   std::vector<double> want = ref(p);
@@ -45,7 +53,7 @@ int CheckGoldenLogitsAndGradients(Model& model, const Batch& batch,
   for (const Var& v : vars) {
     EXPECT_TRUE(v.has_grad()) << v.name();
     if (!v.has_grad()) continue;
-    const float* gr = v.grad().data<float>();
+    const float* gr = Floats(v.grad());
     std::vector<double>& x = p[v.name()];
     double gscale = 0, gerr = 0;
     for (size_t i = 0; i < x.size(); ++i) {
@@ -65,8 +73,8 @@ int CheckGoldenLogitsAndGradients(Model& model, const Batch& batch,
   return checked;
 }
 
-void CheckStreamingEqualsForward(Model& model, const std::string& label) {
-  const int B = 2, L = 200, K = 10;
+void CheckStreamingEqualsForward(Model& model, const std::string& label, int length) {
+  const int B = 2, L = length, K = 10;
   std::mt19937 g(4);
   std::vector<int32_t> tok(B * L);
   for (auto& t : tok) t = static_cast<int32_t>(g() % 256);
