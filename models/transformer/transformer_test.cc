@@ -19,7 +19,7 @@
 #include "core/ops/loss.h"
 #include "core/ops/ops.h"
 #include "models/registry.h"
-#include "models/rnn/golden_check.h"
+#include "models/testing/golden_check.h"
 #include "models/transformer/reference_model.h"
 #include "models/testing/train_util.h"
 
@@ -377,7 +377,7 @@ TEST(TransformerTest, SinusoidalTable) {
 }
 
 // The key/value-cache streaming mode equals the causal Forward on every prefix (the shared check
-// of models/rnn/golden_check.h: 2 streams x 200 tokens, logits after 137 and 200 steps, to 1e-4
+// of models/testing/golden_check.h: 2 streams x 200 tokens, logits after 137 and 200 steps, to 1e-4
 // of the largest logit). Derivation of that bound here: a Step computes the same LayerNorms,
 // projections and MLP on one row as Forward does on [B*L] rows (GEMMs that may sum in another
 // order: ~1e-7 relative per op), and a softmax over <= 200 keys in another order (a relative
