@@ -1,5 +1,6 @@
 #include "core/kernels/fft_conv.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/fft.h"
+#include "core/kernels/vmath/vmath.h"
 
 namespace lra {
 namespace kernels {
@@ -60,21 +62,64 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int co
   }
 }
 
+// dst[i * ds + j] = src[j * ss + i] for i, j < 8: an 8x8 tile transposed in AVX registers (8
+// loads, 24 shuffles, 8 stores instead of 64 scalar moves). The target attribute builds it for
+// AVX on any x86-64 build; it runs only where the CPU has AVX (HasAvx). Pure copies, so the
+// result is bitwise that of the scalar loop.
+__attribute__((target("avx"))) void Transpose8x8Avx(const float* src, int64_t ss, float* dst,
+                                                     int64_t ds) {
+  __m256 r[8], t[8];
+  for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + j * ss);
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 8; j += 4) {
+    r[j] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[0..3] hold columns 0, 1, 2, 3 of rows 0-3 (low lane) and 4-7 (high lane), and r[4..7]
+  // the same for rows 4-7 of the source; a 128-bit permute joins the halves.
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+bool HasAvx() {
+  static const bool has = __builtin_cpu_supports("avx");
+  return has;
+}
+
 // Copies x[b, 0:L, h0:h0+hb] (row stride H) into rows of `rows` (stride rs) and zero-pads
-// columns [L, n). Reading hb consecutive floats per position uses whole cache lines.
+// columns [L, n). Whole 8x8 tiles go through Transpose8x8Avx, the rest element by element.
 void Gather(const float* x, int length, int channels, int hb, int n, int rs, float* rows) {
   for (int i = 0; i < hb; ++i) std::memset(rows + i * rs + length, 0, (n - length) * sizeof(float));
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  const int tiled_len = length / 8 * 8;
+  for (int i0 = 0; i0 < tiled; i0 += 8)
+    for (int l = 0; l < tiled_len; l += 8)
+      Transpose8x8Avx(x + static_cast<int64_t>(l) * channels + i0, channels,
+                      rows + static_cast<int64_t>(i0) * rs + l, rs);
   for (int l = 0; l < length; ++l) {
     const float* src = x + static_cast<int64_t>(l) * channels;
-    for (int i = 0; i < hb; ++i) rows[i * rs + l] = src[i];
+    for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) rows[i * rs + l] = src[i];
   }
 }
 
 // Inverse of Gather for the first L columns.
 void Scatter(const float* rows, int length, int channels, int hb, int rs, float* x) {
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  const int tiled_len = length / 8 * 8;
+  for (int i0 = 0; i0 < tiled; i0 += 8)
+    for (int l = 0; l < tiled_len; l += 8)
+      Transpose8x8Avx(rows + static_cast<int64_t>(i0) * rs + l, rs,
+                      x + static_cast<int64_t>(l) * channels + i0, channels);
   for (int l = 0; l < length; ++l) {
     float* dst = x + static_cast<int64_t>(l) * channels;
-    for (int i = 0; i < hb; ++i) dst[i] = rows[i * rs + l];
+    for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) dst[i] = rows[i * rs + l];
   }
 }
 
@@ -103,8 +148,13 @@ struct FftConv::Layout {
   int blocks = 0;   // ceil(H / hb)
   int threads = 0;
   // Per-thread scratch: two real blocks (hb x rs), one complex block (hb x cs, the dk
-  // accumulator) and two single complex rows.
-  int64_t PerThreadFloats() const { return 2LL * hb * rs + 1LL * hb * cs + 2LL * cs; }
+  // accumulator), two single complex rows, a third real block (the fused S4 paths) and 2 hb
+  // floats (their per-channel sums of dd).
+  int64_t PerThreadFloats() const {
+    return 3LL * hb * rs + 1LL * hb * cs + 2LL * cs + 2LL * hb;
+  }
+  // Offset of the third real block in a thread's scratch (after what Forward/Backward use).
+  int64_t ThirdBlock() const { return 2LL * hb * rs + 1LL * hb * cs + 2LL * cs; }
 };
 
 FftConv::FftConv(FftConvOptions options)
@@ -256,6 +306,153 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
         }
       }
       if (du != nullptr) Scatter(drows, L, H, hb, lay.rs, du + base);
+    }
+    if (dk != nullptr) {
+      for (int i = 0; i < hb; ++i) {
+        float* g = urows + i * lay.rs;
+        fft.Inverse(AsComplex(acc + i * lay.cs), g);
+        float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
+        for (int j = 0; j < L; ++j) dkf[j] = g[j] * inv_n;
+        if (bidir) {
+          float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
+          for (int j = 0; j < L - 1; ++j) dkb[j] = g[n - 1 - j] * inv_n;
+          dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
+        }
+      }
+    }
+  }
+}
+
+// ---- fused S4 paths (header: ForwardSkipGelu). Every product that the unfused ops store in a
+// tensor before adding it is stored in a row here too, in its own loop, so no compiler
+// contraction into an FMA can change its rounding. ----
+
+void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                              const SkipGelu& e, float* v, float* y) {
+  ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
+  const Layout lay = MakeLayout(shape, omp_get_max_threads());
+  Reserve(lay);
+  KernelSpectrum(shape, lay, k);
+  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
+  const int L = shape.length, H = shape.channels;
+  const int64_t per_thread = lay.PerThreadFloats();
+  const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
+  float* scratch = scratch_->data;
+  const float* spec = spectrum_->data;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t item = 0; item < items; ++item) {
+    const int b = static_cast<int>(item / lay.blocks);
+    const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
+    const int hb = std::min(lay.hb, H - h0);
+    float* urows = scratch + per_thread * omp_get_thread_num();  // u, then gelu(v) * mask
+    float* vrows = urows + 1LL * lay.hb * lay.rs;                  // conv, then v
+    float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
+    float* tmp = urows + lay.ThirdBlock();                         // one row: u * d
+    const int64_t base = static_cast<int64_t>(b) * L * H + h0;
+    Gather(u + base, L, H, hb, lay.n, lay.rs, urows);
+    for (int i = 0; i < hb; ++i) {
+      float* ur = urows + i * lay.rs;
+      float* vr = vrows + i * lay.rs;
+      fft.Forward(ur, AsComplex(crow));
+      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
+      fft.Inverse(AsComplex(crow), vr);
+      // Add(conv, Mul(u, d)): the product is rounded on its own first.
+      const float dh = e.d[h0 + i];
+      for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
+      for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
+      vmath::GeluErf(vr, ur, nullptr, L);
+      if (e.mask != nullptr) {
+        const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
+        for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
+      }
+    }
+    Scatter(vrows, L, H, hb, lay.rs, v + base);
+    Scatter(urows, L, H, hb, lay.rs, y + base);
+  }
+}
+
+void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                               const SkipGelu& e, const float* v, const float* dy, float* du,
+                               float* dk, float* dd) {
+  ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
+  if (du == nullptr && dk == nullptr && dd == nullptr) return;
+  const Layout lay = MakeLayout(shape, omp_get_max_threads());
+  Reserve(lay);
+  if (du != nullptr) KernelSpectrum(shape, lay, k);
+  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
+  const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
+  const bool bidir = shape.direction == ConvDirection::kBidirectional;
+  const bool need_u = dk != nullptr || dd != nullptr;
+  const int64_t per_thread = lay.PerThreadFloats();
+  float* scratch = scratch_->data;
+  const float* spec = spectrum_->data;
+  const float inv_n = 1.0f / n;
+  // The unfused SumToShape's row blocks (core/ops/elementwise.cc): rows of [B*L, H].
+  constexpr int64_t kSumBlock = 256;
+  // As Backward, with dv = gelu'(v) * (dy * mask) in place of dy, plus du += dv * d and
+  // dd = sum over rows of dv * u.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int blk = 0; blk < lay.blocks; ++blk) {
+    const int h0 = blk * lay.hb;
+    const int hb = std::min(lay.hb, H - h0);
+    float* urows = scratch + per_thread * omp_get_thread_num();
+    float* drows = urows + 1LL * lay.hb * lay.rs;  // dy, then dv
+    float* acc = drows + 1LL * lay.hb * lay.rs;
+    float* cu = acc + 1LL * lay.hb * lay.cs;
+    float* cd = cu + lay.cs;
+    float* vrows = urows + lay.ThirdBlock();  // v, then the row of du
+    float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
+    float* total = part + lay.hb;                 // dd: the closed blocks' sum
+    if (dk != nullptr) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
+    std::fill(part, part + hb, 0.0f);
+    std::fill(total, total + hb, 0.0f);
+    for (int b = 0; b < B; ++b) {
+      const int64_t base = static_cast<int64_t>(b) * L * H + h0;
+      if (need_u) Gather(u + base, L, H, hb, n, lay.rs, urows);
+      Gather(dy + base, L, H, hb, n, lay.rs, drows);
+      Gather(v + base, L, H, hb, n, lay.rs, vrows);
+      for (int i = 0; i < hb; ++i) {
+        float* ur = urows + i * lay.rs;
+        float* dr = drows + i * lay.rs;
+        float* vr = vrows + i * lay.rs;
+        float* tmp = cu;  // cu and cd (>= n + 2 floats each) are free until the transforms
+        if (e.mask != nullptr) {
+          const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
+          for (int l = 0; l < L; ++l) dr[l] = dr[l] * m;
+        }
+        vmath::GeluErfBackward(vr, dr, tmp, /*accumulate=*/false, L);
+        std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
+        if (dd != nullptr) {
+          // Mul's backward stores dv * u, then SumToShape adds it row by row.
+          for (int l = 0; l < L; ++l) tmp[l] = dr[l] * ur[l];
+          int64_t r = static_cast<int64_t>(b) * L;
+          for (int l = 0; l < L; ++l, ++r) {
+            part[i] += tmp[l];
+            if ((r + 1) % kSumBlock == 0) {
+              total[i] += part[i];
+              part[i] = 0.0f;
+            }
+          }
+        }
+        fft.Forward(dr, AsComplex(cd));
+        if (dk != nullptr) {
+          fft.Forward(ur, AsComplex(cu));
+          ComplexConjMulAdd(cu, cd, acc + i * lay.cs, lay.bins);
+        }
+        if (du != nullptr) {
+          ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
+          fft.Inverse(AsComplex(cu), vr);
+          // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
+          const float dh = e.d[h0 + i];
+          for (int l = 0; l < L; ++l) cd[l] = dr[l] * dh;
+          for (int l = 0; l < L; ++l) vr[l] = cd[l] + vr[l];
+        }
+      }
+      if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
+    }
+    if (dd != nullptr) {
+      const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
+      for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
     }
     if (dk != nullptr) {
       for (int i = 0; i < hb; ++i) {

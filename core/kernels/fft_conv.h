@@ -77,6 +77,29 @@ class FftConv {
   void Backward(const ConvShape& shape, const float* u, const float* k, const float* dy, float* du,
                 float* dk);
 
+  // The S4 block's convolution fused with its D skip, GELU and tied dropout (state-spaces/s4
+  // d589d98 src/models/sequence/ss/s4.py lines 222-229: y = conv + D u, activation, dropout),
+  // done row by row while each channel's row is in cache instead of as four passes over
+  // [B, L, H]:
+  //   v = conv(u, k) + u * d[h]          (written to v: the backward needs it)
+  //   y = gelu_erf(v) * mask[b, h]       (mask null: no dropout)
+  // d is [H]; mask is [B, H] (0 or 1/(1-p): one tied-dropout value per (batch, channel), as
+  // core/ops/dropout.h's TiedDropout over the length axis). The arithmetic is that of the unfused
+  // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, so the
+  // results are bitwise theirs (core/ops/sequence_test.cc checks it).
+  struct SkipGelu {
+    const float* d = nullptr;     // [H], required
+    const float* mask = nullptr;  // [B, H] or null
+  };
+  void ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k, const SkipGelu& e,
+                       float* v, float* y);
+  // Given dy = dLoss/dy and the forward's v: OVERWRITES du [B, L, H], dk (as Backward) and
+  // dd = dLoss/dd [H], each skipped when null. dd sums the rows of [B*L, H] in blocks of 256
+  // rows, then the blocks in order, as core/ops' SumToShape does for the unfused Mul.
+  void BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                        const SkipGelu& e, const float* v, const float* dy, float* du, float* dk,
+                        float* dd);
+
   // Bytes of scratch this object holds (kernel spectrum + per-thread block buffers). Grows to
   // the largest shape seen; no allocation happens in a call whose shape fits.
   int64_t WorkspaceBytes() const;
