@@ -205,5 +205,34 @@ LRA_VMATH_CLONES void GeluErfBackward(const float* x, const float* dy, float* g,
   }
 }
 
+LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
+  ForBlocks<2, 1>(n, {a, b}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) r[0][j] = in[0][j] / (1.0f + ExpF(-in[1][j]));
+  });
+}
+
+LRA_VMATH_CLONES void GluBackward(const float* a, const float* b, const float* dy, float* ga,
+                                  float* gb, bool accumulate, int64_t n) {
+  if (accumulate) {
+    ForBlocks<5, 2>(n, {a, b, dy, ga, gb}, {ga, gb},
+                    [](const Block* in, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        r[0][j] = in[3][j] + d * s;
+        r[1][j] = in[4][j] + d * in[0][j] * s * (1.0f - s);
+      }
+    });
+  } else {
+    ForBlocks<3, 2>(n, {a, b, dy}, {ga, gb},
+                    [](const Block* in, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        r[0][j] = d * s;
+        r[1][j] = d * in[0][j] * s * (1.0f - s);
+      }
+    });
+  }
+}
+
 }  // namespace vmath
 }  // namespace lra

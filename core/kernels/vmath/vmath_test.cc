@@ -89,6 +89,11 @@ TEST(VmathTest, ResultsDoNotDependOnTheCallsRange) {
                               int64_t n) { vmath::GeluTanhBackward(x, dy, y, false, n); }},
       {"GeluTanhBackward+=", [](const float* x, const float* dy, float* y,
                                 int64_t n) { vmath::GeluTanhBackward(x, dy, y, true, n); }},
+      {"Glu", [](const float* x, const float* dy, float* y, int64_t n) { vmath::Glu(x, dy, y, n); }},
+      {"GluBackward", [](const float* x, const float* dy, float* y, int64_t n) {
+         std::vector<float> gb(n);
+         vmath::GluBackward(x, dy, x, y, gb.data(), false, n);
+       }},
   };
   for (const auto& [name, fn] : fns) {
     std::vector<float> whole(n, 0.25f), parts(n, 0.25f);
