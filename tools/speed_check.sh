@@ -62,7 +62,7 @@ lra() {
   name=$([[ "$model" == s4d ]] && echo BM_S4dTrain || echo BM_TransformerTrain)
   echo "lra $model L=$l B=$b threads=$threads pass $pass" >&2
   OMP_WAIT_POLICY=passive OMP_NUM_THREADS="$threads" "$bin/models/model_benchmark" \
-    --batch="$b" --threads="$threads" --benchmark_filter="^$name/$l\$" \
+    --batch="$b" --threads="$threads" --benchmark_filter="^$name/$l/" \
     --benchmark_min_time="$min_time" --benchmark_format=json >"$out/lra.json" 2>/dev/null ||
     { echo "speed_check: model_benchmark $name/$l failed" >&2; return 0; }
   /usr/bin/python3 - "$out/lra.json" "$model" "$l" "$b" "$threads" "$pass" >>"$results" <<'EOF'

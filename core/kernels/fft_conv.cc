@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <complex>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/fft.h"
@@ -63,28 +64,63 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int co
 }
 
 // dst[i * ds + j] = src[j * ss + i] for i, j < 8: an 8x8 tile transposed in AVX registers (8
-// loads, 24 shuffles, 8 stores instead of 64 scalar moves). The target attribute builds it for
-// AVX on any x86-64 build; it runs only where the CPU has AVX (HasAvx). Pure copies, so the
-// result is bitwise that of the scalar loop.
-__attribute__((target("avx"))) void Transpose8x8Avx(const float* src, int64_t ss, float* dst,
-                                                     int64_t ds) {
-  __m256 r[8], t[8];
-  for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + j * ss);
-  for (int j = 0; j < 8; j += 2) {
-    t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-    t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-  }
-  for (int j = 0; j < 8; j += 4) {
-    r[j] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // r[0..3] hold columns 0, 1, 2, 3 of rows 0-3 (low lane) and 4-7 (high lane), and r[4..7]
-  // the same for rows 4-7 of the source; a 128-bit permute joins the halves.
-  for (int i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+// loads, 24 shuffles, 8 stores instead of 64 scalar moves), written out so nothing spills. The
+// target attribute builds it for AVX on any x86-64 build; it runs only where the CPU has AVX
+// (HasAvx). Pure copies, so the result is bitwise that of the scalar loop.
+__attribute__((target("avx"), always_inline)) inline void Transpose8x8Avx(const float* src,
+                                                                         int64_t ss, float* dst,
+                                                                         int64_t ds) {
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss),
+               r2 = _mm256_loadu_ps(src + 2 * ss), r3 = _mm256_loadu_ps(src + 3 * ss),
+               r4 = _mm256_loadu_ps(src + 4 * ss), r5 = _mm256_loadu_ps(src + 5 * ss),
+               r6 = _mm256_loadu_ps(src + 6 * ss), r7 = _mm256_loadu_ps(src + 7 * ss);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+               t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+               t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+               s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+               s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+               s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+               s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
+               s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+               s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
+               s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  // s0..s3 hold columns 0..3 of rows 0-3 (low lane) and 4-7 (high lane) of the first four
+  // source rows; s4..s7 the same for source rows 4-7. A 128-bit permute joins the halves.
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+  _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(s1, s5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(s2, s6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(s3, s7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(s0, s4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(s1, s5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(s2, s6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+// x [length, tiled] (row stride xs) into `tiled` rows of r (stride rs) (kToRows), or back, in
+// 8x8 tiles; length and tiled are multiples of 8. Position blocks run outermost so each cache
+// line of x (16 channels) is used whole, and x's lines 16 positions ahead are prefetched: they
+// are H floats apart, a stride the hardware prefetcher picks up late.
+template <bool kToRows>
+__attribute__((target("avx"))) void TransposeTiles(
+    std::conditional_t<kToRows, const float*, float*> x, int64_t xs,
+    std::conditional_t<kToRows, float*, const float*> r, int64_t rs, int length, int tiled) {
+  constexpr int kAhead = 16;
+  for (int l = 0; l < length; l += 8) {
+    if (l + kAhead < length) {
+      for (int j = 0; j < 8; ++j)
+        for (int i0 = 0; i0 < tiled; i0 += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(x + (l + kAhead + j) * xs + i0),
+                       _MM_HINT_T0);
+    }
+    for (int i0 = 0; i0 < tiled; i0 += 8) {
+      if constexpr (kToRows) {
+        Transpose8x8Avx(x + l * xs + i0, xs, r + i0 * rs + l, rs);
+      } else {
+        Transpose8x8Avx(r + i0 * rs + l, rs, x + l * xs + i0, xs);
+      }
+    }
   }
 }
 
@@ -99,10 +135,8 @@ void Gather(const float* x, int length, int channels, int hb, int n, int rs, flo
   for (int i = 0; i < hb; ++i) std::memset(rows + i * rs + length, 0, (n - length) * sizeof(float));
   const int tiled = HasAvx() ? hb / 8 * 8 : 0;
   const int tiled_len = length / 8 * 8;
-  for (int i0 = 0; i0 < tiled; i0 += 8)
-    for (int l = 0; l < tiled_len; l += 8)
-      Transpose8x8Avx(x + static_cast<int64_t>(l) * channels + i0, channels,
-                      rows + static_cast<int64_t>(i0) * rs + l, rs);
+  if (tiled > 0)
+    TransposeTiles<true>(x, channels, rows, rs, tiled_len, tiled);
   for (int l = 0; l < length; ++l) {
     const float* src = x + static_cast<int64_t>(l) * channels;
     for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) rows[i * rs + l] = src[i];
@@ -113,10 +147,8 @@ void Gather(const float* x, int length, int channels, int hb, int n, int rs, flo
 void Scatter(const float* rows, int length, int channels, int hb, int rs, float* x) {
   const int tiled = HasAvx() ? hb / 8 * 8 : 0;
   const int tiled_len = length / 8 * 8;
-  for (int i0 = 0; i0 < tiled; i0 += 8)
-    for (int l = 0; l < tiled_len; l += 8)
-      Transpose8x8Avx(rows + static_cast<int64_t>(i0) * rs + l, rs,
-                      x + static_cast<int64_t>(l) * channels + i0, channels);
+  if (tiled > 0)
+    TransposeTiles<false>(x, channels, rows, rs, tiled_len, tiled);
   for (int l = 0; l < length; ++l) {
     float* dst = x + static_cast<int64_t>(l) * channels;
     for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) dst[i] = rows[i * rs + l];
@@ -422,18 +454,6 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         }
         vmath::GeluErfBackward(vr, dr, tmp, /*accumulate=*/false, L);
         std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
-        if (dd != nullptr) {
-          // Mul's backward stores dv * u, then SumToShape adds it row by row.
-          for (int l = 0; l < L; ++l) tmp[l] = dr[l] * ur[l];
-          int64_t r = static_cast<int64_t>(b) * L;
-          for (int l = 0; l < L; ++l, ++r) {
-            part[i] += tmp[l];
-            if ((r + 1) % kSumBlock == 0) {
-              total[i] += part[i];
-              part[i] = 0.0f;
-            }
-          }
-        }
         fft.Forward(dr, AsComplex(cd));
         if (dk != nullptr) {
           fft.Forward(ur, AsComplex(cu));
@@ -449,6 +469,24 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         }
       }
       if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
+      if (dd != nullptr) {
+        // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
+        // rows of [B*L, H] in order: one chain per channel, run side by side.
+        for (int i = 0; i < hb; ++i) {
+          float* pr = vrows + i * lay.rs;
+          const float* dr = drows + i * lay.rs;
+          const float* ur = urows + i * lay.rs;
+          for (int l = 0; l < L; ++l) pr[l] = dr[l] * ur[l];
+        }
+        int64_t r = static_cast<int64_t>(b) * L;
+        for (int l = 0; l < L; ++l, ++r) {
+          for (int i = 0; i < hb; ++i) part[i] += vrows[i * lay.rs + l];
+          if ((r + 1) % kSumBlock == 0) {
+            for (int i = 0; i < hb; ++i) total[i] += part[i];
+            std::fill(part, part + hb, 0.0f);
+          }
+        }
+      }
     }
     if (dd != nullptr) {
       const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
