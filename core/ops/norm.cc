@@ -79,6 +79,7 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
           const float rstd = 1.0f / std::sqrt(var + eps);
           sp[2 * r] = mean;
           sp[2 * r + 1] = rstd;
+#pragma omp simd
           for (int64_t j = 0; j < h; ++j) yp[r * h + j] = (xr[j] - mean) * rstd * gp[j] + bp[j];
         }
       },
@@ -111,18 +112,25 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps) {
                 const float m2 = LaneSum(h, [&](int64_t j) {
                                    return dr[j] * gp[j] * ((xr[j] - mean) * rstd);
                                  }) / h;
-                for (int64_t j = 0; j < h; ++j) {
-                  const float xhat = (xr[j] - mean) * rstd;
-                  const float v = rstd * (dr[j] * gp[j] - m1 - xhat * m2);
-                  gr[j] = ow ? v : gr[j] + v;
+                // omp simd: -O2's cost model leaves these loops scalar.
+                if (ow) {
+#pragma omp simd
+                  for (int64_t j = 0; j < h; ++j)
+                    gr[j] = rstd * (dr[j] * gp[j] - m1 - ((xr[j] - mean) * rstd) * m2);
+                } else {
+#pragma omp simd
+                  for (int64_t j = 0; j < h; ++j)
+                    gr[j] += rstd * (dr[j] * gp[j] - m1 - ((xr[j] - mean) * rstd) * m2);
                 }
               }
               if (dg) {
                 double* p = pg.data() + blk * h;
+#pragma omp simd
                 for (int64_t j = 0; j < h; ++j) p[j] += dr[j] * (xr[j] - mean) * rstd;
               }
               if (db) {
                 double* p = pb.data() + blk * h;
+#pragma omp simd
                 for (int64_t j = 0; j < h; ++j) p[j] += static_cast<double>(dr[j]);
               }
             }
