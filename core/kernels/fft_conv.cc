@@ -398,7 +398,10 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
         for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
       }
     }
-    Scatter(vrows, L, H, hb, lay.rs, v + base);
+    // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
+    for (int i = 0; i < hb; ++i)
+      std::memcpy(v + (static_cast<int64_t>(b) * H + h0 + i) * L, vrows + i * lay.rs,
+                  L * sizeof(float));
     Scatter(urows, L, H, hb, lay.rs, y + base);
   }
 }
@@ -432,7 +435,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
     float* acc = drows + 1LL * lay.hb * lay.rs;
     float* cu = acc + 1LL * lay.hb * lay.cs;
     float* cd = cu + lay.cs;
-    float* vrows = urows + lay.ThirdBlock();  // v, then the row of du
+    float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
     float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
     float* total = part + lay.hb;                 // dd: the closed blocks' sum
     if (dk != nullptr) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
@@ -442,17 +445,17 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
       const int64_t base = static_cast<int64_t>(b) * L * H + h0;
       if (need_u) Gather(u + base, L, H, hb, n, lay.rs, urows);
       Gather(dy + base, L, H, hb, n, lay.rs, drows);
-      Gather(v + base, L, H, hb, n, lay.rs, vrows);
       for (int i = 0; i < hb; ++i) {
         float* ur = urows + i * lay.rs;
         float* dr = drows + i * lay.rs;
         float* vr = vrows + i * lay.rs;
+        const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
         float* tmp = cu;  // cu and cd (>= n + 2 floats each) are free until the transforms
         if (e.mask != nullptr) {
           const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
           for (int l = 0; l < L; ++l) dr[l] = dr[l] * m;
         }
-        vmath::GeluErfBackward(vr, dr, tmp, /*accumulate=*/false, L);
+        vmath::GeluErfBackward(v_row, dr, tmp, /*accumulate=*/false, L);
         std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
         fft.Forward(dr, AsComplex(cd));
         if (dk != nullptr) {

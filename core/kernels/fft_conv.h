@@ -81,7 +81,8 @@ class FftConv {
   // d589d98 src/models/sequence/ss/s4.py lines 222-229: y = conv + D u, activation, dropout),
   // done row by row while each channel's row is in cache instead of as four passes over
   // [B, L, H]:
-  //   v = conv(u, k) + u * d[h]          (written to v: the backward needs it)
+  //   v = conv(u, k) + u * d[h]          (written to v, in row layout [B, H, L]: the backward
+  //                                      reads it row by row)
   //   y = gelu_erf(v) * mask[b, h]       (mask null: no dropout)
   // d is [H]; mask is [B, H] (0 or 1/(1-p): one tied-dropout value per (batch, channel), as
   // core/ops/dropout.h's TiedDropout over the length axis). The arithmetic is that of the unfused

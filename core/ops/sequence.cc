@@ -103,7 +103,7 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
   kernels::FftConv::SkipGelu e;
   e.d = d.value().data<float>();
   e.mask = mask.defined() ? mask.data<float>() : nullptr;
-  Tensor v = Tensor::Empty(u.shape());
+  Tensor v = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // [B, H, L]
   Tensor y = Tensor::Empty(u.shape());
   eng->ForwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e, v.data<float>(),
                        y.data<float>());

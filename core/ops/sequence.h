@@ -29,7 +29,7 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction,
 // (kernels::FftConv::ForwardSkipGelu): u [B, L, H], k as FftConv, d [H]. `dropout` is the tied
 // dropout rate; the mask is drawn from rng only when training and dropout > 0, with the same
 // draws as TiedDropout. Outputs and gradients are bitwise those of the unfused ops (tested in
-// sequence_test.cc). Saves u, k, the mask and v = conv + u * d ([B, L, H]).
+// sequence_test.cc). Saves u, k, the mask and v = conv + u * d ([B, H, L]).
 Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
                     float dropout, bool training, Rng& rng, kernels::FftConv* engine = nullptr);
 
