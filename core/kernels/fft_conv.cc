@@ -265,7 +265,12 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
   }
 }
 
-void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
+// The forward's loop over (batch, channel block): gathers u's block into urows and leaves each
+// row's conv(u, k) in the same row of vrows, calling row(b, h, u_row, conv_row, scratch_row)
+// after each row and block(b, h0, hb, urows, vrows) after the block.
+template <typename Row, typename Block>
+void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
+                            Block block) {
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
@@ -280,17 +285,48 @@ void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, fl
     const int b = static_cast<int>(item / lay.blocks);
     const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
     const int hb = std::min(lay.hb, H - h0);
-    float* rows = scratch + per_thread * omp_get_thread_num();
-    float* crow = rows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
-    const int64_t base = static_cast<int64_t>(b) * L * H + h0;
-    Gather(u + base, L, H, hb, lay.n, lay.rs, rows);
+    float* urows = scratch + per_thread * omp_get_thread_num();
+    float* vrows = urows + 1LL * lay.hb * lay.rs;
+    float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
+    float* spare = urows + lay.ThirdBlock();
+    Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, lay.n, lay.rs, urows);
     for (int i = 0; i < hb; ++i) {
-      float* r = rows + i * lay.rs;
-      fft.Forward(r, AsComplex(crow));
+      float* ur = urows + i * lay.rs;
+      float* vr = vrows + i * lay.rs;
+      fft.Forward(ur, AsComplex(crow));
       ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
-      fft.Inverse(AsComplex(crow), r);
+      fft.Inverse(AsComplex(crow), vr);
+      row(b, h0 + i, ur, vr, spare);
     }
-    Scatter(rows, L, H, hb, lay.rs, y + base);
+    block(b, h0, hb, urows, vrows);
+  }
+}
+
+void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
+  const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
+  ForwardBlocks(
+      shape, u, k, [](int, int, float*, float*, float*) {},
+      [&](int b, int h0, int hb, float*, float* vrows) {
+        Scatter(vrows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
+      });
+}
+
+// dk for channels [h0, h0 + hb) from their spectra summed over the batch (acc, rows of lay.cs
+// floats; destroyed), with rows of `g` (stride lay.rs) as scratch.
+void FftConv::KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
+                         int hb, float* acc, float* g, float* dk) {
+  const int L = shape.length, H = shape.channels, n = lay.n;
+  const float inv_n = 1.0f / n;
+  for (int i = 0; i < hb; ++i) {
+    float* gr = g + i * lay.rs;
+    fft.Inverse(AsComplex(acc + i * lay.cs), gr);
+    float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
+    for (int j = 0; j < L; ++j) dkf[j] = gr[j] * inv_n;
+    if (shape.direction == ConvDirection::kBidirectional) {
+      float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
+      for (int j = 0; j < L - 1; ++j) dkb[j] = gr[n - 1 - j] * inv_n;
+      dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
+    }
   }
 }
 
@@ -302,11 +338,9 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  const bool bidir = shape.direction == ConvDirection::kBidirectional;
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
-  const float inv_n = 1.0f / n;
   // With y = irfft(U K)/n over the zero-padded length n (K is the two-sided kernel):
   //   du = irfft(conj(K) DY)/n, restricted to [0, L)      (correlation with the kernel)
   //   dK = sum_b irfft(conj(U_b) DY_b)/n                   (correlation of dy with u)
@@ -339,19 +373,7 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
       }
       if (du != nullptr) Scatter(drows, L, H, hb, lay.rs, du + base);
     }
-    if (dk != nullptr) {
-      for (int i = 0; i < hb; ++i) {
-        float* g = urows + i * lay.rs;
-        fft.Inverse(AsComplex(acc + i * lay.cs), g);
-        float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
-        for (int j = 0; j < L; ++j) dkf[j] = g[j] * inv_n;
-        if (bidir) {
-          float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
-          for (int j = 0; j < L - 1; ++j) dkb[j] = g[n - 1 - j] * inv_n;
-          dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
-        }
-      }
-    }
+    if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, urows, dk);
   }
 }
 
@@ -362,48 +384,26 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
 void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
                               const SkipGelu& e, float* v, float* y) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
-  const Layout lay = MakeLayout(shape, omp_get_max_threads());
-  Reserve(lay);
-  KernelSpectrum(shape, lay, k);
-  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
-  const int L = shape.length, H = shape.channels;
-  const int64_t per_thread = lay.PerThreadFloats();
-  const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
-  float* scratch = scratch_->data;
-  const float* spec = spectrum_->data;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int b = static_cast<int>(item / lay.blocks);
-    const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
-    const int hb = std::min(lay.hb, H - h0);
-    float* urows = scratch + per_thread * omp_get_thread_num();  // u, then gelu(v) * mask
-    float* vrows = urows + 1LL * lay.hb * lay.rs;                  // conv, then v
-    float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
-    float* tmp = urows + lay.ThirdBlock();                         // one row: u * d
-    const int64_t base = static_cast<int64_t>(b) * L * H + h0;
-    Gather(u + base, L, H, hb, lay.n, lay.rs, urows);
-    for (int i = 0; i < hb; ++i) {
-      float* ur = urows + i * lay.rs;
-      float* vr = vrows + i * lay.rs;
-      fft.Forward(ur, AsComplex(crow));
-      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
-      fft.Inverse(AsComplex(crow), vr);
-      // Add(conv, Mul(u, d)): the product is rounded on its own first.
-      const float dh = e.d[h0 + i];
-      for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
-      for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
-      vmath::GeluErf(vr, ur, nullptr, L);
-      if (e.mask != nullptr) {
-        const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
-        for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
-      }
-    }
-    // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
-    for (int i = 0; i < hb; ++i)
-      std::memcpy(v + (static_cast<int64_t>(b) * H + h0 + i) * L, vrows + i * lay.rs,
-                  L * sizeof(float));
-    Scatter(urows, L, H, hb, lay.rs, y + base);
-  }
+  const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
+  ForwardBlocks(
+      shape, u, k,
+      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
+      [&](int b, int h, float* ur, float* vr, float* tmp) {
+        // Add(conv, Mul(u, d)): the product is rounded on its own first.
+        const float dh = e.d[h];
+        for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
+        for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
+        vmath::GeluErf(vr, ur, nullptr, L);
+        if (e.mask != nullptr) {
+          const float m = e.mask[static_cast<int64_t>(b) * H + h];
+          for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
+        }
+        // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
+        std::memcpy(v + (static_cast<int64_t>(b) * H + h) * L, vr, L * sizeof(float));
+      },
+      [&](int b, int h0, int hb, float* urows, float*) {
+        Scatter(urows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
+      });
 }
 
 void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
@@ -416,12 +416,10 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  const bool bidir = shape.direction == ConvDirection::kBidirectional;
   const bool need_u = dk != nullptr || dd != nullptr;
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
-  const float inv_n = 1.0f / n;
   // The unfused SumToShape's row blocks (core/ops/elementwise.cc): rows of [B*L, H].
   constexpr int64_t kSumBlock = 256;
   // As Backward, with dv = gelu'(v) * (dy * mask) in place of dy, plus du += dv * d and
@@ -495,19 +493,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
       const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
       for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
     }
-    if (dk != nullptr) {
-      for (int i = 0; i < hb; ++i) {
-        float* g = urows + i * lay.rs;
-        fft.Inverse(AsComplex(acc + i * lay.cs), g);
-        float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
-        for (int j = 0; j < L; ++j) dkf[j] = g[j] * inv_n;
-        if (bidir) {
-          float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
-          for (int j = 0; j < L - 1; ++j) dkb[j] = g[n - 1 - j] * inv_n;
-          dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
-        }
-      }
-    }
+    if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, urows, dk);
   }
 }
 

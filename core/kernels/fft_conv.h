@@ -114,6 +114,11 @@ class FftConv {
   Layout MakeLayout(const ConvShape& shape, int threads) const;
   void Reserve(const Layout& layout);
   void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
+  template <typename Row, typename Block>
+  void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
+                     Block block);
+  static void KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
+                         int hb, float* acc, float* g, float* dk);
 
   FftConvOptions options_;
   std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n

@@ -46,11 +46,10 @@ GradTarget Target(const Var& v, bool needed) {
   return t;
 }
 
-}  // namespace
-
-// Saves u and k (shared storage); the kernel recomputes the spectrum of k in backward.
-Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftConv* engine) {
-  LRA_CHECK(u.rank() == 3) << "FftConv: u " << u.shape().ToString() << " must be [B, L, H]";
+// The kernel geometry of u [B, L, H] and k ([H, L] causal, [2, H, L] bidirectional), checked.
+kernels::ConvShape CheckedConvShape(const char* op, const Var& u, const Var& k,
+                                    ConvDirection direction) {
+  LRA_CHECK(u.rank() == 3) << op << ": u " << u.shape().ToString() << " must be [B, L, H]";
   kernels::ConvShape s;
   s.batch = static_cast<int>(u.dim(0));
   s.length = static_cast<int>(u.dim(1));
@@ -58,8 +57,16 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftCon
   s.direction = direction;
   const Shape want = direction == ConvDirection::kCausal ? Shape{u.dim(2), u.dim(1)}
                                                          : Shape{2, u.dim(2), u.dim(1)};
-  LRA_CHECK(k.shape() == want) << "FftConv: kernel " << k.shape().ToString() << ", want "
+  LRA_CHECK(k.shape() == want) << op << ": kernel " << k.shape().ToString() << ", want "
                                << want.ToString();
+  return s;
+}
+
+}  // namespace
+
+// Saves u and k (shared storage); the kernel recomputes the spectrum of k in backward.
+Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftConv* engine) {
+  const kernels::ConvShape s = CheckedConvShape("FftConv", u, k, direction);
   kernels::FftConv* eng = engine ? engine : &DefaultFftConv();
   Tensor y = Tensor::Empty(u.shape());
   eng->Forward(s, u.value().data<float>(), k.value().data<float>(), y.data<float>());
@@ -75,20 +82,10 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftCon
 
 Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
                     float dropout, bool training, Rng& rng, kernels::FftConv* engine) {
-  LRA_CHECK(u.rank() == 3) << "FftConvSkipGelu: u " << u.shape().ToString()
-                           << " must be [B, L, H]";
+  const kernels::ConvShape s = CheckedConvShape("FftConvSkipGelu", u, k, direction);
   LRA_CHECK(d.shape() == Shape{u.dim(2)})
       << "FftConvSkipGelu: d " << d.shape().ToString() << ", want [" << u.dim(2) << "]";
   LRA_CHECK(dropout >= 0.0f && dropout < 1.0f) << "FftConvSkipGelu: dropout " << dropout;
-  kernels::ConvShape s;
-  s.batch = static_cast<int>(u.dim(0));
-  s.length = static_cast<int>(u.dim(1));
-  s.channels = static_cast<int>(u.dim(2));
-  s.direction = direction;
-  const Shape want = direction == ConvDirection::kCausal ? Shape{u.dim(2), u.dim(1)}
-                                                         : Shape{2, u.dim(2), u.dim(1)};
-  LRA_CHECK(k.shape() == want) << "FftConvSkipGelu: kernel " << k.shape().ToString()
-                               << ", want " << want.ToString();
   // TiedDropout's draws (core/ops/dropout.cc): one Bernoulli per (batch, channel).
   Tensor mask;
   if (training && dropout > 0.0f) {

@@ -163,13 +163,15 @@ LRA_VMATH_CLONES void GeluErf(const float* x, float* y, float* dgelu, int64_t n)
   }
 }
 
-LRA_VMATH_CLONES void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate,
-                                       int64_t n) {
+// g (= or +=) dy * gelu'(x) with gelu' from kGelu (GeluTanhF or GeluErfF).
+template <float (*kGelu)(float, float*)>
+__attribute__((always_inline)) inline void GeluBackward(const float* x, const float* dy, float* g,
+                                                        bool accumulate, int64_t n) {
   if (accumulate) {
     ForBlocks<3, 1>(n, {x, dy, g}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
       for (int j = 0; j < kLanes; ++j) {
         float d;
-        GeluTanhF(a[0][j], &d);
+        kGelu(a[0][j], &d);
         r[0][j] = a[2][j] + a[1][j] * d;
       }
     });
@@ -177,32 +179,21 @@ LRA_VMATH_CLONES void GeluTanhBackward(const float* x, const float* dy, float* g
     ForBlocks<2, 1>(n, {x, dy}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
       for (int j = 0; j < kLanes; ++j) {
         float d;
-        GeluTanhF(a[0][j], &d);
+        kGelu(a[0][j], &d);
         r[0][j] = a[1][j] * d;
       }
     });
   }
 }
 
+LRA_VMATH_CLONES void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate,
+                                       int64_t n) {
+  GeluBackward<GeluTanhF>(x, dy, g, accumulate, n);
+}
+
 LRA_VMATH_CLONES void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate,
                                       int64_t n) {
-  if (accumulate) {
-    ForBlocks<3, 1>(n, {x, dy, g}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
-      for (int j = 0; j < kLanes; ++j) {
-        float d;
-        GeluErfF(a[0][j], &d);
-        r[0][j] = a[2][j] + a[1][j] * d;
-      }
-    });
-  } else {
-    ForBlocks<2, 1>(n, {x, dy}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
-      for (int j = 0; j < kLanes; ++j) {
-        float d;
-        GeluErfF(a[0][j], &d);
-        r[0][j] = a[1][j] * d;
-      }
-    });
-  }
+  GeluBackward<GeluErfF>(x, dy, g, accumulate, n);
 }
 
 LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
