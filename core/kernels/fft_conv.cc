@@ -86,8 +86,8 @@ __attribute__((target("avx"), always_inline)) inline void Transpose8x8Avx(const 
                s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
                s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
                s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  // s0..s3 hold columns 0..3 of rows 0-3 (low lane) and 4-7 (high lane) of the first four
-  // source rows; s4..s7 the same for source rows 4-7. A 128-bit permute joins the halves.
+  // s_c (c < 4) holds column c (low lane) and column c + 4 (high lane) of source rows 0-3;
+  // s_{c+4} the same of rows 4-7. A 128-bit permute joins the halves into whole columns.
   _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
   _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(s1, s5, 0x20));
   _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(s2, s6, 0x20));
@@ -220,12 +220,12 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   lay.bins = lay.n / 2 + 1;
   int hb = options_.channel_block;
   if (hb <= 0) {
-    // Per channel: 2 real rows (8n bytes) + 1 complex row (4n bytes). 1 MiB leaves half of a
-    // 2 MiB per-core L2 (core/README.md, "Machine assumptions") for the source/destination lines
-    // and FFTW's twiddles.
+    // Per channel: 3 real rows (12n bytes; the third only on the fused S4 paths) + 1 complex
+    // row (4n bytes). 1 MiB leaves half of a 2 MiB per-core L2 (core/README.md, "Machine
+    // assumptions") for the source/destination lines and FFTW's twiddles.
     constexpr int64_t kBudget = 1 << 20;
     hb = 16;
-    while (hb > 1 && 12LL * lay.n * hb > kBudget) hb /= 2;
+    while (hb > 1 && 16LL * lay.n * hb > kBudget) hb /= 2;
   }
   lay.hb = std::min(hb, shape.channels);
   lay.blocks = (shape.channels + lay.hb - 1) / lay.hb;

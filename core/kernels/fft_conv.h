@@ -43,7 +43,7 @@ enum class ConvDirection { kCausal, kBidirectional };
 struct FftConvOptions {
   FftRigor rigor = FftRigor::kEstimate;
   // Channels per block. 0 picks the largest of {16, 8, 4, 2, 1} whose per-thread buffers
-  // (about 12 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
+  // (about 16 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
   int channel_block = 0;
 };
 
