@@ -15,10 +15,12 @@
 // Mamba and LSTM training benchmarks interleaved and prints their ratios.
 //
 // Run: bazel run --config=native //models:model_benchmark [-- --matmul_precision=bf16]
+//      [--batch=N] [--threads=N]; tools/speed_check.sh runs it interleaved with PyTorch.
 #include <sys/resource.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -35,7 +37,10 @@
 namespace lra::models {
 namespace {
 
-constexpr int kBatch = 8, kVocab = 256, kClasses = 10, kH = 128, kLayers = 4;
+constexpr int kVocab = 256, kClasses = 10, kH = 128, kLayers = 4;
+// --batch=N and --threads=N (before the benchmark flags) change these; tools/speed_check.sh runs
+// the Transformer at 4K with batch 2 (PyTorch runs out of memory at 8) and 1 thread for scaling.
+int g_batch = 8, g_threads = 2;
 constexpr double kPeakGflops = 453.0;
 
 TaskInfo Task(int l) { return TaskInfo{"bench", kVocab, 0, kClasses, l, false, false, "mean"}; }
@@ -65,13 +70,13 @@ std::unique_ptr<Model> Make(const std::string& name, int l) {
 
 // Dominant flops of one training step (forward + backward = 3x forward for GEMMs).
 double StepFlops(const std::string& name, int l) {
-  const double tokens = double{kBatch} * l, h = kH;
+  const double tokens = static_cast<double>(g_batch) * l, h = kH;
   if (name == "s4d") {
     // Per layer: output Linear H->2H (2*H*2H per token, x3), FFT conv fwd+bwd (~3 transforms of
     // size 2L per channel each way: 3 * 2.5 * 2L log2(2L) real flops, x2), kernel generation
     // (L * N/2 complex MACs = 8 flops, x2).
     const double gemm = 3 * 2 * h * 2 * h * tokens;
-    const double fft = 2 * 3 * 2.5 * 2 * l * std::log2(2.0 * l) * h * kBatch;
+    const double fft = 2 * 3 * 2.5 * 2 * l * std::log2(2.0 * l) * h * g_batch;
     const double kern = 2 * 8.0 * l * 32 * h;
     return kLayers * (gemm + fft + kern);
   }
@@ -94,21 +99,21 @@ double StepFlops(const std::string& name, int l) {
   // Per layer: q, k, v, out (4 H*H), MLP (2 * H * 512) GEMMs and attention 2 * L^2 * H (QK^T and
   // PV), all x2 flops per MAC and x3 for backward.
   const double gemm = 3 * 2 * (4 * h * h + 2 * h * 512) * tokens;
-  const double attn = 3 * 2 * 2 * static_cast<double>(l) * l * h * kBatch;
+  const double attn = 3 * 2 * 2 * static_cast<double>(l) * l * h * g_batch;
   return kLayers * (gemm + attn);
 }
 
 void Train(benchmark::State& state, const std::string& name) {
-  SetNumThreads(2);
+  SetNumThreads(g_threads);
   const int l = static_cast<int>(state.range(0));
   std::unique_ptr<Model> model = Make(name, l);
   Adam opt(OptimizerGroups(model->ParamGroups(), 0.01, 0.05),
            AdamOptions{.decoupled_weight_decay = true});
   std::mt19937 gen(1);
-  std::vector<int32_t> tokens(kBatch * l), lengths(kBatch, l), labels(kBatch);
+  std::vector<int32_t> tokens(g_batch * l), lengths(g_batch, l), labels(g_batch);
   for (auto& t : tokens) t = static_cast<int32_t>(gen() % kVocab);
   for (auto& t : labels) t = static_cast<int32_t>(gen() % kClasses);
-  Batch batch{kBatch, l, tokens.data(), lengths.data()};
+  Batch batch{g_batch, l, tokens.data(), lengths.data()};
   Rng rng(1);
   auto step = [&] {
     Var loss = lra::CrossEntropy(model->Forward(batch, true, rng), labels);
@@ -121,7 +126,7 @@ void Train(benchmark::State& state, const std::string& name) {
   rusage before;
   getrusage(RUSAGE_SELF, &before);
   for (auto _ : state) step();
-  const double tok = double{kBatch} * l * state.iterations();
+  const double tok = static_cast<double>(g_batch) * l * state.iterations();
   state.counters["tokens/s"] = benchmark::Counter(tok, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(StepFlops(name, l) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
@@ -175,11 +180,21 @@ BENCHMARK(BM_S4dRecurrentOneStream)->Arg(0)->Arg(1);
 }  // namespace lra::models
 
 // --matmul_precision=bf16 (before the benchmark flags) runs everything in the opt-in bf16 matmul
-// mode (core/kernels/onednn/gemm.h).
+// mode (core/kernels/onednn/gemm.h); --batch=N and --threads=N set the training benchmarks'
+// batch (default 8) and threads (default 2).
 int main(int argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--matmul_precision=bf16") {
+    const std::string arg = argv[i];
+    if (arg.rfind("--batch=", 0) == 0 || arg.rfind("--threads=", 0) == 0) {
+      const bool batch = arg[2] == 'b';
+      const int v = std::atoi(arg.c_str() + (batch ? 8 : 10));
+      if (v < 1) {
+        std::fprintf(stderr, "%s: want a positive integer\n", arg.c_str());
+        return 1;
+      }
+      (batch ? lra::models::g_batch : lra::models::g_threads) = v;
+    } else if (arg == "--matmul_precision=bf16") {
       const absl::Status s = lra::SetMatmulPrecision(lra::MatmulPrecision::kBf16);
       if (!s.ok()) {
         std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());

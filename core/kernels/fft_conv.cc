@@ -1,13 +1,16 @@
 #include "core/kernels/fft_conv.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <complex>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/fft.h"
+#include "core/kernels/vmath/vmath.h"
 
 namespace lra {
 namespace kernels {
@@ -60,21 +63,95 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int co
   }
 }
 
+// dst[i * ds + j] = src[j * ss + i] for i, j < 8: an 8x8 tile transposed in AVX registers (8
+// loads, 24 shuffles, 8 stores instead of 64 scalar moves), written out so nothing spills. The
+// target attribute builds it for AVX on any x86-64 build; it runs only where the CPU has AVX
+// (HasAvx). Pure copies, so the result is bitwise that of the scalar loop.
+__attribute__((target("avx"), always_inline)) inline void Transpose8x8Avx(const float* src,
+                                                                         int64_t ss, float* dst,
+                                                                         int64_t ds) {
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss),
+               r2 = _mm256_loadu_ps(src + 2 * ss), r3 = _mm256_loadu_ps(src + 3 * ss),
+               r4 = _mm256_loadu_ps(src + 4 * ss), r5 = _mm256_loadu_ps(src + 5 * ss),
+               r6 = _mm256_loadu_ps(src + 6 * ss), r7 = _mm256_loadu_ps(src + 7 * ss);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+               t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+               t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),
+               s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+               s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),
+               s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+               s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)),
+               s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+               s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)),
+               s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  // s_c (c < 4) holds column c (low lane) and column c + 4 (high lane) of source rows 0-3;
+  // s_{c+4} the same of rows 4-7. A 128-bit permute joins the halves into whole columns.
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+  _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(s1, s5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(s2, s6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(s3, s7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(s0, s4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(s1, s5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(s2, s6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+// x [length, tiled] (row stride xs) into `tiled` rows of r (stride rs) (kToRows), or back, in
+// 8x8 tiles; length and tiled are multiples of 8. Position blocks run outermost so each cache
+// line of x (16 channels) is used whole, and x's lines 16 positions ahead are prefetched: they
+// are H floats apart, a stride the hardware prefetcher picks up late.
+template <bool kToRows>
+__attribute__((target("avx"))) void TransposeTiles(
+    std::conditional_t<kToRows, const float*, float*> x, int64_t xs,
+    std::conditional_t<kToRows, float*, const float*> r, int64_t rs, int length, int tiled) {
+  constexpr int kAhead = 16;
+  for (int l = 0; l < length; l += 8) {
+    if (l + kAhead < length) {
+      for (int j = 0; j < 8; ++j)
+        for (int i0 = 0; i0 < tiled; i0 += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(x + (l + kAhead + j) * xs + i0),
+                       _MM_HINT_T0);
+    }
+    for (int i0 = 0; i0 < tiled; i0 += 8) {
+      if constexpr (kToRows) {
+        Transpose8x8Avx(x + l * xs + i0, xs, r + i0 * rs + l, rs);
+      } else {
+        Transpose8x8Avx(r + i0 * rs + l, rs, x + l * xs + i0, xs);
+      }
+    }
+  }
+}
+
+bool HasAvx() {
+  static const bool has = __builtin_cpu_supports("avx");
+  return has;
+}
+
 // Copies x[b, 0:L, h0:h0+hb] (row stride H) into rows of `rows` (stride rs) and zero-pads
-// columns [L, n). Reading hb consecutive floats per position uses whole cache lines.
+// columns [L, n). Whole 8x8 tiles go through Transpose8x8Avx, the rest element by element.
 void Gather(const float* x, int length, int channels, int hb, int n, int rs, float* rows) {
   for (int i = 0; i < hb; ++i) std::memset(rows + i * rs + length, 0, (n - length) * sizeof(float));
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  const int tiled_len = length / 8 * 8;
+  if (tiled > 0)
+    TransposeTiles<true>(x, channels, rows, rs, tiled_len, tiled);
   for (int l = 0; l < length; ++l) {
     const float* src = x + static_cast<int64_t>(l) * channels;
-    for (int i = 0; i < hb; ++i) rows[i * rs + l] = src[i];
+    for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) rows[i * rs + l] = src[i];
   }
 }
 
 // Inverse of Gather for the first L columns.
 void Scatter(const float* rows, int length, int channels, int hb, int rs, float* x) {
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  const int tiled_len = length / 8 * 8;
+  if (tiled > 0)
+    TransposeTiles<false>(x, channels, rows, rs, tiled_len, tiled);
   for (int l = 0; l < length; ++l) {
     float* dst = x + static_cast<int64_t>(l) * channels;
-    for (int i = 0; i < hb; ++i) dst[i] = rows[i * rs + l];
+    for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) dst[i] = rows[i * rs + l];
   }
 }
 
@@ -103,8 +180,13 @@ struct FftConv::Layout {
   int blocks = 0;   // ceil(H / hb)
   int threads = 0;
   // Per-thread scratch: two real blocks (hb x rs), one complex block (hb x cs, the dk
-  // accumulator) and two single complex rows.
-  int64_t PerThreadFloats() const { return 2LL * hb * rs + 1LL * hb * cs + 2LL * cs; }
+  // accumulator), two single complex rows, a third real block (the fused S4 paths) and 2 hb
+  // floats (their per-channel sums of dd).
+  int64_t PerThreadFloats() const {
+    return 3LL * hb * rs + 1LL * hb * cs + 2LL * cs + 2LL * hb;
+  }
+  // Offset of the third real block in a thread's scratch (after what Forward/Backward use).
+  int64_t ThirdBlock() const { return 2LL * hb * rs + 1LL * hb * cs + 2LL * cs; }
 };
 
 FftConv::FftConv(FftConvOptions options)
@@ -138,12 +220,12 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   lay.bins = lay.n / 2 + 1;
   int hb = options_.channel_block;
   if (hb <= 0) {
-    // Per channel: 2 real rows (8n bytes) + 1 complex row (4n bytes). 1 MiB leaves half of a
-    // 2 MiB per-core L2 (core/README.md, "Machine assumptions") for the source/destination lines
-    // and FFTW's twiddles.
+    // Per channel: 3 real rows (12n bytes; the third only on the fused S4 paths) + 1 complex
+    // row (4n bytes). 1 MiB leaves half of a 2 MiB per-core L2 (core/README.md, "Machine
+    // assumptions") for the source/destination lines and FFTW's twiddles.
     constexpr int64_t kBudget = 1 << 20;
     hb = 16;
-    while (hb > 1 && 12LL * lay.n * hb > kBudget) hb /= 2;
+    while (hb > 1 && 16LL * lay.n * hb > kBudget) hb /= 2;
   }
   lay.hb = std::min(hb, shape.channels);
   lay.blocks = (shape.channels + lay.hb - 1) / lay.hb;
@@ -183,7 +265,12 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
   }
 }
 
-void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
+// The forward's loop over (batch, channel block): gathers u's block into urows and leaves each
+// row's conv(u, k) in the same row of vrows, calling row(b, h, u_row, conv_row, scratch_row)
+// after each row and block(b, h0, hb, urows, vrows) after the block.
+template <typename Row, typename Block>
+void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
+                            Block block) {
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
@@ -198,17 +285,48 @@ void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, fl
     const int b = static_cast<int>(item / lay.blocks);
     const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
     const int hb = std::min(lay.hb, H - h0);
-    float* rows = scratch + per_thread * omp_get_thread_num();
-    float* crow = rows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
-    const int64_t base = static_cast<int64_t>(b) * L * H + h0;
-    Gather(u + base, L, H, hb, lay.n, lay.rs, rows);
+    float* urows = scratch + per_thread * omp_get_thread_num();
+    float* vrows = urows + 1LL * lay.hb * lay.rs;
+    float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
+    float* spare = urows + lay.ThirdBlock();
+    Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, lay.n, lay.rs, urows);
     for (int i = 0; i < hb; ++i) {
-      float* r = rows + i * lay.rs;
-      fft.Forward(r, AsComplex(crow));
+      float* ur = urows + i * lay.rs;
+      float* vr = vrows + i * lay.rs;
+      fft.Forward(ur, AsComplex(crow));
       ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
-      fft.Inverse(AsComplex(crow), r);
+      fft.Inverse(AsComplex(crow), vr);
+      row(b, h0 + i, ur, vr, spare);
     }
-    Scatter(rows, L, H, hb, lay.rs, y + base);
+    block(b, h0, hb, urows, vrows);
+  }
+}
+
+void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
+  const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
+  ForwardBlocks(
+      shape, u, k, [](int, int, float*, float*, float*) {},
+      [&](int b, int h0, int hb, float*, float* vrows) {
+        Scatter(vrows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
+      });
+}
+
+// dk for channels [h0, h0 + hb) from their spectra summed over the batch (acc, rows of lay.cs
+// floats; destroyed), with rows of `g` (stride lay.rs) as scratch.
+void FftConv::KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
+                         int hb, float* acc, float* g, float* dk) {
+  const int L = shape.length, H = shape.channels, n = lay.n;
+  const float inv_n = 1.0f / n;
+  for (int i = 0; i < hb; ++i) {
+    float* gr = g + i * lay.rs;
+    fft.Inverse(AsComplex(acc + i * lay.cs), gr);
+    float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
+    for (int j = 0; j < L; ++j) dkf[j] = gr[j] * inv_n;
+    if (shape.direction == ConvDirection::kBidirectional) {
+      float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
+      for (int j = 0; j < L - 1; ++j) dkb[j] = gr[n - 1 - j] * inv_n;
+      dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
+    }
   }
 }
 
@@ -220,11 +338,9 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  const bool bidir = shape.direction == ConvDirection::kBidirectional;
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
-  const float inv_n = 1.0f / n;
   // With y = irfft(U K)/n over the zero-padded length n (K is the two-sided kernel):
   //   du = irfft(conj(K) DY)/n, restricted to [0, L)      (correlation with the kernel)
   //   dK = sum_b irfft(conj(U_b) DY_b)/n                   (correlation of dy with u)
@@ -257,19 +373,127 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
       }
       if (du != nullptr) Scatter(drows, L, H, hb, lay.rs, du + base);
     }
-    if (dk != nullptr) {
+    if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, urows, dk);
+  }
+}
+
+// ---- fused S4 paths (header: ForwardSkipGelu). Every product that the unfused ops store in a
+// tensor before adding it is stored in a row here too, in its own loop, so no compiler
+// contraction into an FMA can change its rounding. ----
+
+void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                              const SkipGelu& e, float* v, float* y) {
+  ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
+  const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
+  ForwardBlocks(
+      shape, u, k,
+      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
+      [&](int b, int h, float* ur, float* vr, float* tmp) {
+        // Add(conv, Mul(u, d)): the product is rounded on its own first.
+        const float dh = e.d[h];
+        for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
+        for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
+        vmath::GeluErf(vr, ur, nullptr, L);
+        if (e.mask != nullptr) {
+          const float m = e.mask[static_cast<int64_t>(b) * H + h];
+          for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
+        }
+        // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
+        std::memcpy(v + (static_cast<int64_t>(b) * H + h) * L, vr, L * sizeof(float));
+      },
+      [&](int b, int h0, int hb, float* urows, float*) {
+        Scatter(urows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
+      });
+}
+
+void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                               const SkipGelu& e, const float* v, const float* dy, float* du,
+                               float* dk, float* dd) {
+  ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
+  if (du == nullptr && dk == nullptr && dd == nullptr) return;
+  const Layout lay = MakeLayout(shape, omp_get_max_threads());
+  Reserve(lay);
+  if (du != nullptr) KernelSpectrum(shape, lay, k);
+  const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
+  const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
+  const bool need_u = dk != nullptr || dd != nullptr;
+  const int64_t per_thread = lay.PerThreadFloats();
+  float* scratch = scratch_->data;
+  const float* spec = spectrum_->data;
+  // The unfused SumToShape's row blocks (core/ops/elementwise.cc): rows of [B*L, H].
+  constexpr int64_t kSumBlock = 256;
+  // As Backward, with dv = gelu'(v) * (dy * mask) in place of dy, plus du += dv * d and
+  // dd = sum over rows of dv * u.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int blk = 0; blk < lay.blocks; ++blk) {
+    const int h0 = blk * lay.hb;
+    const int hb = std::min(lay.hb, H - h0);
+    float* urows = scratch + per_thread * omp_get_thread_num();
+    float* drows = urows + 1LL * lay.hb * lay.rs;  // dy, then dv
+    float* acc = drows + 1LL * lay.hb * lay.rs;
+    float* cu = acc + 1LL * lay.hb * lay.cs;
+    float* cd = cu + lay.cs;
+    float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
+    float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
+    float* total = part + lay.hb;                 // dd: the closed blocks' sum
+    if (dk != nullptr) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
+    std::fill(part, part + hb, 0.0f);
+    std::fill(total, total + hb, 0.0f);
+    for (int b = 0; b < B; ++b) {
+      const int64_t base = static_cast<int64_t>(b) * L * H + h0;
+      if (need_u) Gather(u + base, L, H, hb, n, lay.rs, urows);
+      Gather(dy + base, L, H, hb, n, lay.rs, drows);
       for (int i = 0; i < hb; ++i) {
-        float* g = urows + i * lay.rs;
-        fft.Inverse(AsComplex(acc + i * lay.cs), g);
-        float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
-        for (int j = 0; j < L; ++j) dkf[j] = g[j] * inv_n;
-        if (bidir) {
-          float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
-          for (int j = 0; j < L - 1; ++j) dkb[j] = g[n - 1 - j] * inv_n;
-          dkb[L - 1] = 0.0f;  // lag -L never occurs (see header)
+        float* ur = urows + i * lay.rs;
+        float* dr = drows + i * lay.rs;
+        float* vr = vrows + i * lay.rs;
+        const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
+        float* tmp = cu;  // cu and cd (>= n + 2 floats each) are free until the transforms
+        if (e.mask != nullptr) {
+          const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
+          for (int l = 0; l < L; ++l) dr[l] = dr[l] * m;
+        }
+        vmath::GeluErfBackward(v_row, dr, tmp, /*accumulate=*/false, L);
+        std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
+        fft.Forward(dr, AsComplex(cd));
+        if (dk != nullptr) {
+          fft.Forward(ur, AsComplex(cu));
+          ComplexConjMulAdd(cu, cd, acc + i * lay.cs, lay.bins);
+        }
+        if (du != nullptr) {
+          ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
+          fft.Inverse(AsComplex(cu), vr);
+          // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
+          const float dh = e.d[h0 + i];
+          for (int l = 0; l < L; ++l) cd[l] = dr[l] * dh;
+          for (int l = 0; l < L; ++l) vr[l] = cd[l] + vr[l];
+        }
+      }
+      if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
+      if (dd != nullptr) {
+        // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
+        // rows of [B*L, H] in order: one chain per channel, run side by side.
+        for (int i = 0; i < hb; ++i) {
+          float* pr = vrows + i * lay.rs;
+          const float* dr = drows + i * lay.rs;
+          const float* ur = urows + i * lay.rs;
+          for (int l = 0; l < L; ++l) pr[l] = dr[l] * ur[l];
+        }
+        int64_t r = static_cast<int64_t>(b) * L;
+        for (int l = 0; l < L; ++l, ++r) {
+          for (int i = 0; i < hb; ++i) part[i] += vrows[i * lay.rs + l];
+          if ((r + 1) % kSumBlock == 0) {
+            for (int i = 0; i < hb; ++i) total[i] += part[i];
+            std::fill(part, part + hb, 0.0f);
+          }
         }
       }
     }
+    if (dd != nullptr) {
+      const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
+      for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
+    }
+    if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, urows, dk);
   }
 }
 

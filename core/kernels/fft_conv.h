@@ -43,7 +43,7 @@ enum class ConvDirection { kCausal, kBidirectional };
 struct FftConvOptions {
   FftRigor rigor = FftRigor::kEstimate;
   // Channels per block. 0 picks the largest of {16, 8, 4, 2, 1} whose per-thread buffers
-  // (about 12 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
+  // (about 16 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
   int channel_block = 0;
 };
 
@@ -77,6 +77,30 @@ class FftConv {
   void Backward(const ConvShape& shape, const float* u, const float* k, const float* dy, float* du,
                 float* dk);
 
+  // The S4 block's convolution fused with its D skip, GELU and tied dropout (state-spaces/s4
+  // d589d98 src/models/sequence/ss/s4.py lines 222-229: y = conv + D u, activation, dropout),
+  // done row by row while each channel's row is in cache instead of as four passes over
+  // [B, L, H]:
+  //   v = conv(u, k) + u * d[h]          (written to v, in row layout [B, H, L]: the backward
+  //                                      reads it row by row)
+  //   y = gelu_erf(v) * mask[b, h]       (mask null: no dropout)
+  // d is [H]; mask is [B, H] (0 or 1/(1-p): one tied-dropout value per (batch, channel), as
+  // core/ops/dropout.h's TiedDropout over the length axis). The arithmetic is that of the unfused
+  // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, so the
+  // results are bitwise theirs (core/ops/sequence_test.cc checks it).
+  struct SkipGelu {
+    const float* d = nullptr;     // [H], required
+    const float* mask = nullptr;  // [B, H] or null
+  };
+  void ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k, const SkipGelu& e,
+                       float* v, float* y);
+  // Given dy = dLoss/dy and the forward's v: OVERWRITES du [B, L, H], dk (as Backward) and
+  // dd = dLoss/dd [H], each skipped when null. dd sums the rows of [B*L, H] in blocks of 256
+  // rows, then the blocks in order, as core/ops' SumToShape does for the unfused Mul.
+  void BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
+                        const SkipGelu& e, const float* v, const float* dy, float* du, float* dk,
+                        float* dd);
+
   // Bytes of scratch this object holds (kernel spectrum + per-thread block buffers). Grows to
   // the largest shape seen; no allocation happens in a call whose shape fits.
   int64_t WorkspaceBytes() const;
@@ -90,6 +114,11 @@ class FftConv {
   Layout MakeLayout(const ConvShape& shape, int threads) const;
   void Reserve(const Layout& layout);
   void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
+  template <typename Row, typename Block>
+  void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
+                     Block block);
+  static void KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
+                         int hb, float* acc, float* g, float* dk);
 
   FftConvOptions options_;
   std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n

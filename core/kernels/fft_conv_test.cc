@@ -201,7 +201,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 7, 17, ConvDirection::kBidirectional},
                       Case{3, 64, 33, ConvDirection::kBidirectional},
                       Case{2, 1000, 3, ConvDirection::kBidirectional},
-                      Case{1, 97, 2, ConvDirection::kBidirectional}));  // 2L = 194 not smooth
+                      Case{1, 97, 2, ConvDirection::kBidirectional},  // 2L = 194 not smooth
+                      // The 8x8 transposes of the gather/scatter: blocks of 16 and 8 channels
+                      // with a scalar tail of 5 positions, and a block of 16 + 3 channels.
+                      Case{2, 29, 24, ConvDirection::kCausal},
+                      Case{2, 29, 24, ConvDirection::kBidirectional},
+                      Case{1, 40, 19, ConvDirection::kCausal}));
 
 // Central finite differences of the double reference (a check on the reference's gradient
 // formulas, which the test above trusts), compared with the float kernel's backward. The map is

@@ -50,7 +50,8 @@ Var Gelu(const Var& x, GeluKind kind) {
   });
 }
 
-// Saves x: da = dy * s, db = dy * a * s * (1 - s), s = sigmoid(b).
+// Saves x: da = dy * s, db = dy * a * s * (1 - s), s = sigmoid(b). Both passes run vmath's
+// vectorized exp, one row at a time.
 Var Glu(const Var& x) {
   const int64_t two_h = x.dim(-1);
   LRA_CHECK(two_h % 2 == 0) << "Glu: last dim " << two_h << " is odd";
@@ -63,10 +64,7 @@ Var Glu(const Var& x) {
   ParallelFor(
       rows, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r)
-          for (int64_t j = 0; j < h; ++j) {
-            const float a = xp[r * two_h + j], b = xp[r * two_h + h + j];
-            yp[r * h + j] = a / (1.0f + std::exp(-b));
-          }
+          vmath::Glu(xp + r * two_h, xp + r * two_h + h, yp + r * h, h);
       },
       8 * h);
   return MakeOp("Glu", y, {x}, [x, rows, h](const Tensor& dy) {
@@ -79,19 +77,8 @@ Var Glu(const Var& x) {
     ParallelFor(
         rows, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r)
-            for (int64_t j = 0; j < h; ++j) {
-              const float a = xp[r * two_h + j], b = xp[r * two_h + h + j];
-              const float s = 1.0f / (1.0f + std::exp(-b));
-              const float d = dp[r * h + j];
-              const float ga = d * s, gb = d * a * s * (1.0f - s);
-              if (ow) {
-                gp[r * two_h + j] = ga;
-                gp[r * two_h + h + j] = gb;
-              } else {
-                gp[r * two_h + j] += ga;
-                gp[r * two_h + h + j] += gb;
-              }
-            }
+            vmath::GluBackward(xp + r * two_h, xp + r * two_h + h, dp + r * h, gp + r * two_h,
+                               gp + r * two_h + h, !ow, h);
         },
         8 * h);
   });

@@ -1,5 +1,6 @@
 #include "core/ops/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -31,6 +32,22 @@ std::vector<double> ColumnReduce(int64_t rows, int64_t h, F f) {
   return out;
 }
 
+// sum_j f(j) over [0, h) in 16 lanes (lane t adds f(t), f(t + 16), ...), then the lanes
+// pairwise in a fixed tree: the loop vectorizes (one running sum is a chain of 4-cycle adds), and
+// the order depends on h only, so results are deterministic for any thread count.
+template <typename F>
+inline float LaneSum(int64_t h, F f) {
+  constexpr int kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= h; j0 += kLanes)
+    for (int t = 0; t < kLanes; ++t) acc[t] += f(j0 + t);
+  for (int t = 0; j0 + t < h; ++t) acc[t] += f(j0 + t);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int t = 0; t < w; ++t) acc[t] += acc[t + w];
+  return acc[0];
+}
+
 void AccumulateVector(const Var& v, const std::vector<double>& g) {
   bool ow;
   Tensor& t = v.GradForWrite(&ow);
@@ -57,19 +74,20 @@ Var NormRows(const char* name, const Var& x, const Var& gain, const Var& bias, f
       rows, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const float* xr = xp + r * h;
-          float mean = 0.0f;
-          if (center) {
-            for (int64_t j = 0; j < h; ++j) mean += xr[j];
-            mean /= h;
-          }
-          float var = 0.0f;  // two-pass: no cancellation
-          for (int64_t j = 0; j < h; ++j) var += (xr[j] - mean) * (xr[j] - mean);
-          var /= h;
+          const float mean = center ? LaneSum(h, [&](int64_t j) { return xr[j]; }) / h : 0.0f;
+          // Two-pass: no cancellation.
+          const float var =
+              LaneSum(h, [&](int64_t j) { return (xr[j] - mean) * (xr[j] - mean); }) / h;
           const float rstd = 1.0f / std::sqrt(var + eps);
           sp[2 * r] = mean;
           sp[2 * r + 1] = rstd;
-          for (int64_t j = 0; j < h; ++j)
-            yp[r * h + j] = (xr[j] - mean) * rstd * gp[j] + (bp ? bp[j] : 0.0f);
+          if (bp) {
+#pragma omp simd
+            for (int64_t j = 0; j < h; ++j) yp[r * h + j] = (xr[j] - mean) * rstd * gp[j] + bp[j];
+          } else {
+#pragma omp simd
+            for (int64_t j = 0; j < h; ++j) yp[r * h + j] = (xr[j] - mean) * rstd * gp[j];
+          }
         }
       },
       6 * h);
@@ -80,40 +98,63 @@ Var NormRows(const char* name, const Var& x, const Var& gain, const Var& bias, f
     const float* gp = gain.value().data<float>();
     const float* sp = stats.data<float>();
     const float* dp = dy.data<float>();
-    if (x.requires_grad()) {
-      bool ow;
-      Tensor& gx = x.GradForWrite(&ow);
-      float* gxp = gx.data<float>();
-      ParallelFor(
-          rows, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
+    const bool dx = x.requires_grad(), dg = gain.requires_grad(),
+               db = bias.defined() && bias.requires_grad();
+    bool ow = false;
+    float* gxp = dx ? x.GradForWrite(&ow).data<float>() : nullptr;
+    // One pass over dy and x: each row's dx, and the gain and bias column sums in ColumnReduce's
+    // fixed 128-row blocks (the same per-block order and the same final sum over blocks, so
+    // they are bitwise ColumnReduce's).
+    constexpr int64_t kBlock = 128;
+    const int64_t nb = (rows + kBlock - 1) / kBlock;
+    std::vector<double> pg(dg ? nb * h : 0, 0.0), pb(db ? nb * h : 0, 0.0);
+    ParallelFor(
+        nb, [&](int64_t b0, int64_t b1) {
+          for (int64_t blk = b0; blk < b1; ++blk)
+            for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
               const float mean = sp[2 * r], rstd = sp[2 * r + 1];
-              float m1 = 0.0f, m2 = 0.0f;  // mean(dxhat) (centering only), mean(dxhat * xhat)
-              for (int64_t j = 0; j < h; ++j) {
-                const float xhat = (xp[r * h + j] - mean) * rstd;
-                const float dxhat = dp[r * h + j] * gp[j];
-                m1 += dxhat;
-                m2 += dxhat * xhat;
+              const float* xr = xp + r * h;
+              const float* dr = dp + r * h;
+              if (dx) {
+                float* gr = gxp + r * h;
+                // mean(dxhat) (centering only), mean(dxhat * xhat)
+                const float m1 =
+                    center ? LaneSum(h, [&](int64_t j) { return dr[j] * gp[j]; }) / h : 0.0f;
+                const float m2 = LaneSum(h, [&](int64_t j) {
+                                   return dr[j] * gp[j] * ((xr[j] - mean) * rstd);
+                                 }) / h;
+                // omp simd: -O2's cost model leaves these loops scalar.
+                if (ow) {
+#pragma omp simd
+                  for (int64_t j = 0; j < h; ++j)
+                    gr[j] = rstd * (dr[j] * gp[j] - m1 - ((xr[j] - mean) * rstd) * m2);
+                } else {
+#pragma omp simd
+                  for (int64_t j = 0; j < h; ++j)
+                    gr[j] += rstd * (dr[j] * gp[j] - m1 - ((xr[j] - mean) * rstd) * m2);
+                }
               }
-              m1 = center ? m1 / h : 0.0f;
-              m2 /= h;
-              for (int64_t j = 0; j < h; ++j) {
-                const float xhat = (xp[r * h + j] - mean) * rstd;
-                const float v = rstd * (dp[r * h + j] * gp[j] - m1 - xhat * m2);
-                gxp[r * h + j] = ow ? v : gxp[r * h + j] + v;
+              if (dg) {
+                double* p = pg.data() + blk * h;
+#pragma omp simd
+                for (int64_t j = 0; j < h; ++j) p[j] += dr[j] * (xr[j] - mean) * rstd;
+              }
+              if (db) {
+                double* p = pb.data() + blk * h;
+#pragma omp simd
+                for (int64_t j = 0; j < h; ++j) p[j] += static_cast<double>(dr[j]);
               }
             }
-          },
-          8 * h);
-    }
-    if (gain.requires_grad())
-      AccumulateVector(gain, ColumnReduce(rows, h, [&](int64_t r, int64_t j) {
-                         return dp[r * h + j] * (xp[r * h + j] - sp[2 * r]) * sp[2 * r + 1];
-                       }));
-    if (bias.defined() && bias.requires_grad())
-      AccumulateVector(bias, ColumnReduce(rows, h, [&](int64_t r, int64_t j) {
-                         return static_cast<double>(dp[r * h + j]);
-                       }));
+        },
+        kBlock * h * 8);
+    auto finish = [&](const Var& v, const std::vector<double>& part) {
+      std::vector<double> out(h, 0.0);
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t j = 0; j < h; ++j) out[j] += part[b * h + j];
+      AccumulateVector(v, out);
+    };
+    if (dg) finish(gain, pg);
+    if (db) finish(bias, pb);
   });
 }
 

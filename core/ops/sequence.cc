@@ -1,5 +1,7 @@
 #include "core/ops/sequence.h"
 
+#include <vector>
+
 #include "core/check.h"
 
 namespace lra {
@@ -44,11 +46,10 @@ GradTarget Target(const Var& v, bool needed) {
   return t;
 }
 
-}  // namespace
-
-// Saves u and k (shared storage); the kernel recomputes the spectrum of k in backward.
-Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftConv* engine) {
-  LRA_CHECK(u.rank() == 3) << "FftConv: u " << u.shape().ToString() << " must be [B, L, H]";
+// The kernel geometry of u [B, L, H] and k ([H, L] causal, [2, H, L] bidirectional), checked.
+kernels::ConvShape CheckedConvShape(const char* op, const Var& u, const Var& k,
+                                    ConvDirection direction) {
+  LRA_CHECK(u.rank() == 3) << op << ": u " << u.shape().ToString() << " must be [B, L, H]";
   kernels::ConvShape s;
   s.batch = static_cast<int>(u.dim(0));
   s.length = static_cast<int>(u.dim(1));
@@ -56,8 +57,16 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftCon
   s.direction = direction;
   const Shape want = direction == ConvDirection::kCausal ? Shape{u.dim(2), u.dim(1)}
                                                          : Shape{2, u.dim(2), u.dim(1)};
-  LRA_CHECK(k.shape() == want) << "FftConv: kernel " << k.shape().ToString() << ", want "
+  LRA_CHECK(k.shape() == want) << op << ": kernel " << k.shape().ToString() << ", want "
                                << want.ToString();
+  return s;
+}
+
+}  // namespace
+
+// Saves u and k (shared storage); the kernel recomputes the spectrum of k in backward.
+Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftConv* engine) {
+  const kernels::ConvShape s = CheckedConvShape("FftConv", u, k, direction);
   kernels::FftConv* eng = engine ? engine : &DefaultFftConv();
   Tensor y = Tensor::Empty(u.shape());
   eng->Forward(s, u.value().data<float>(), k.value().data<float>(), y.data<float>());
@@ -68,6 +77,49 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction, kernels::FftCon
                   u.requires_grad() ? du.data() : nullptr, k.requires_grad() ? dk.data() : nullptr);
     if (u.requires_grad()) du.Finish();
     if (k.requires_grad()) dk.Finish();
+  });
+}
+
+Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
+                    float dropout, bool training, Rng& rng, kernels::FftConv* engine) {
+  const kernels::ConvShape s = CheckedConvShape("FftConvSkipGelu", u, k, direction);
+  LRA_CHECK(d.shape() == Shape{u.dim(2)})
+      << "FftConvSkipGelu: d " << d.shape().ToString() << ", want [" << u.dim(2) << "]";
+  LRA_CHECK(dropout >= 0.0f && dropout < 1.0f) << "FftConvSkipGelu: dropout " << dropout;
+  // TiedDropout's draws (core/ops/dropout.cc): one Bernoulli per (batch, channel).
+  Tensor mask;
+  if (training && dropout > 0.0f) {
+    const int64_t count = u.dim(0) * u.dim(2);
+    std::vector<uint8_t> keep(count);
+    rng.FillBernoulli(keep.data(), count, 1.0f - dropout);
+    mask = Tensor::Empty({u.dim(0), u.dim(2)});
+    const float scale = 1.0f / (1.0f - dropout);
+    for (int64_t i = 0; i < count; ++i) mask.data<float>()[i] = keep[i] ? scale : 0.0f;
+  }
+  kernels::FftConv* eng = engine ? engine : &DefaultFftConv();
+  kernels::FftConv::SkipGelu e;
+  e.d = d.value().data<float>();
+  e.mask = mask.defined() ? mask.data<float>() : nullptr;
+  Tensor v = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // [B, H, L]
+  Tensor y = Tensor::Empty(u.shape());
+  eng->ForwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e, v.data<float>(),
+                       y.data<float>());
+  if (!NeedsGrad({u, k, d})) return Constant(y);
+  return MakeOp("FftConvSkipGelu", y, {u, k, d}, [u, k, d, s, eng, v, mask](const Tensor& dy) {
+    GradTarget du = Target(u, u.requires_grad());
+    GradTarget dk = Target(k, k.requires_grad());
+    GradTarget dd = Target(d, d.requires_grad());
+    kernels::FftConv::SkipGelu e;
+    e.d = d.value().data<float>();
+    e.mask = mask.defined() ? mask.data<float>() : nullptr;
+    eng->BackwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e,
+                          v.data<float>(), dy.data<float>(),
+                          u.requires_grad() ? du.data() : nullptr,
+                          k.requires_grad() ? dk.data() : nullptr,
+                          d.requires_grad() ? dd.data() : nullptr);
+    if (u.requires_grad()) du.Finish();
+    if (k.requires_grad()) dk.Finish();
+    if (d.requires_grad()) dd.Finish();
   });
 }
 

@@ -25,6 +25,14 @@ using kernels::ConvDirection;
 Var FftConv(const Var& u, const Var& k, ConvDirection direction,
             kernels::FftConv* engine = nullptr);
 
+// The S4 block's y = TiedDropout(gelu_erf(FftConv(u, k) + u * d), p, axis 1) in one fused op
+// (kernels::FftConv::ForwardSkipGelu): u [B, L, H], k as FftConv, d [H]. `dropout` is the tied
+// dropout rate; the mask is drawn from rng only when training and dropout > 0, with the same
+// draws as TiedDropout. Outputs and gradients are bitwise those of the unfused ops (tested in
+// sequence_test.cc). Saves u, k, the mask and v = conv + u * d ([B, H, L]).
+Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
+                    float dropout, bool training, Rng& rng, kernels::FftConv* engine = nullptr);
+
 struct AttentionConfig {
   int heads = 1;
   bool causal = false;

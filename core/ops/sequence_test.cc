@@ -61,6 +61,56 @@ TEST(FftConvOpTest, CausalAndBidirectionalOddLengths) {
   }
 }
 
+// The fused S4 op against the unfused ops it replaces (FftConv, Mul, Add, Gelu, TiedDropout):
+// the same arithmetic in the same order, so outputs and all three gradients are bitwise equal.
+// Shapes: H = 20 (a full 8x8-tiled block of 16 channels and a scalar block of 4), L = 100 (a
+// scalar tail of 4 positions), B * L = 300 (SumToShape's 256-row blocks: one full, one open);
+// B * L = 256 (closed blocks only); 1 x 1 x 1.
+TEST(FftConvSkipGeluOpTest, BitwiseEqualToUnfusedOps) {
+  struct Case {
+    int b, l, h;
+    bool bidir;
+    float dropout;
+  };
+  for (const Case& c : {Case{3, 100, 20, false, 0.0f}, Case{3, 100, 20, true, 0.25f},
+                        Case{2, 128, 8, true, 0.0f}, Case{2, 128, 8, false, 0.5f},
+                        Case{1, 1, 1, false, 0.0f}}) {
+    SCOPED_TRACE(::testing::Message() << "B " << c.b << " L " << c.l << " H " << c.h << " bidir "
+                                      << c.bidir << " dropout " << c.dropout);
+    const ConvDirection dir = c.bidir ? ConvDirection::kBidirectional : ConvDirection::kCausal;
+    Rng init(81);
+    const Tensor u0 = RandomUniform({c.b, c.l, c.h}, -2, 2, init);
+    const Tensor k0 = RandomUniform(c.bidir ? Shape{2, c.h, c.l} : Shape{c.h, c.l}, -0.3, 0.3, init);
+    const Tensor d0 = RandomUniform({c.h}, -1, 1, init);
+    const Tensor w = RandomUniform({c.b, c.l, c.h}, -1, 1, init);
+    kernels::FftConv engine;
+    struct Result {
+      Tensor y, du, dk, dd;
+    };
+    auto run = [&](bool fused) {
+      Var u = Parameter(u0.Clone(), "u"), k = Parameter(k0.Clone(), "k"),
+          d = Parameter(d0.Clone(), "d");
+      Rng rng(5);
+      Var y = fused ? FftConvSkipGelu(u, k, d, dir, c.dropout, /*training=*/true, rng, &engine)
+                    : TiedDropout(Gelu(Add(FftConv(u, k, dir, &engine), Mul(u, d)), GeluKind::kErf),
+                                  c.dropout, 1, /*training=*/true, rng);
+      Backward(Sum(Mul(y, Constant(w))));
+      return Result{y.value().Clone(), u.grad().Clone(), k.grad().Clone(), d.grad().Clone()};
+    };
+    const Result a = run(false), f = run(true);
+    auto expect_same = [](const Tensor& x, const Tensor& y, const char* what) {
+      ASSERT_EQ(x.numel(), y.numel()) << what;
+      int64_t differ = 0;
+      for (int64_t i = 0; i < x.numel(); ++i) differ += x.data<float>()[i] != y.data<float>()[i];
+      EXPECT_EQ(differ, 0) << what << ": elements not bitwise equal";
+    };
+    expect_same(a.y, f.y, "y");
+    expect_same(a.du, f.du, "du");
+    expect_same(a.dk, f.dk, "dk");
+    expect_same(a.dd, f.dd, "dd");
+  }
+}
+
 // M_ij of the kernel's dropout as core/kernels/attention.h documents it.
 bool Keep(uint64_t seed, float rate, int b, int h, int i, int j) {
   uint32_t w[4];

@@ -322,14 +322,38 @@ class S4Block {
     // The SSM kernel comes as [directions, H, L]; core's FftConv wants [H, L] when causal.
     const int64_t h = z.dim(2);
     k = cfg_.bidirectional ? lra::Reshape(k, {2, h, l}) : lra::Reshape(k, {h, l});
-    Var y = lra::Add(lra::FftConv(z, k, cfg_.bidirectional ? lra::ConvDirection::kBidirectional
-                                                          : lra::ConvDirection::kCausal),
-                     lra::Mul(z, d_));
+    const lra::ConvDirection dir = cfg_.bidirectional ? lra::ConvDirection::kBidirectional
+                                                      : lra::ConvDirection::kCausal;
     // tie_dropout: one mask per (batch, channel) shared along the length axis (DropoutNd).
     auto drop = [&](const Var& v) {
       return cfg_.tie_dropout ? lra::TiedDropout(v, cfg_.dropout, /*axis=*/1, training, rng)
                               : lra::Dropout(v, cfg_.dropout, training, rng);
     };
+    const bool dropping = training && cfg_.dropout > 0;
+    Var y;
+    if (!dropping || (cfg_.tie_dropout && cfg_.block_version == BlockVersion::kV3)) {
+      // conv + D skip + GELU + tied dropout in one pass per channel row (core/ops/sequence.h
+      // FftConvSkipGelu): bitwise the unfused ops below, with the same dropout draws.
+      y = lra::FftConvSkipGelu(z, k, d_, dir, dropping ? cfg_.dropout : 0.0f, training, rng);
+    } else {
+      y = UnfusedConvSkipGelu(z, k, dir, drop, training, rng);
+    }
+    y = out_.Forward(y);
+    if (cfg_.glu) y = lra::Glu(y);
+    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
+    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
+    // lines 76-77, 116.
+    y = drop(y);
+    Var r = lra::Add(x, y);
+    return cfg_.prenorm ? r : norm_.Forward(r, training);
+  }
+
+  // conv + D skip + [V4: dropout] + GELU + dropout as separate ops: the path for the dropouts
+  // that FftConvSkipGelu does not fuse (V4's untied pre-GELU dropout, untied dropout).
+  template <typename Drop>
+  Var UnfusedConvSkipGelu(const Var& z, const Var& k, lra::ConvDirection dir, Drop& drop,
+                          bool training, Rng& rng) const {
+    Var y = lra::Add(lra::FftConv(z, k, dir), lra::Mul(z, d_));
     // V4 only: FFTConv's own dropout on conv + D, before the activation, and always untied:
     // S4Block builds FFTConv with `dropout` but not `tie_dropout` (state-spaces/s4 e757cef
     // src/models/sequence/modules/s4block.py line 108), so FFTConv's tie_dropout=False picks
@@ -342,15 +366,7 @@ class S4Block {
     y = lra::Gelu(y, lra::GeluKind::kErf);  // PyTorch nn.GELU, as the S4 code uses
     // After the GELU (tie_dropout): V3 d589d98 src/models/sequence/ss/s4.py lines 142-143, 229;
     // V4 e757cef src/models/sequence/modules/s4block.py lines 118-119, 176.
-    y = drop(y);
-    y = out_.Forward(y);
-    if (cfg_.glu) y = lra::Glu(y);
-    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
-    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
-    // lines 76-77, 116.
-    y = drop(y);
-    Var r = lra::Add(x, y);
-    return cfg_.prenorm ? r : norm_.Forward(r, training);
+    return drop(y);
   }
 
   // ---- recurrent mode: ssm_recurrent.h's S4dRecurrence / DplrRecurrence (references there),

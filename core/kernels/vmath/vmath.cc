@@ -70,57 +70,147 @@ inline float GeluErfF(float v, float* d) {
   return v * phi;
 }
 
+// Every element goes through the same vector code, whatever its position in the call: blocks of
+// kLanes elements are copied into local arrays, evaluated by one fixed-length loop (vectorized
+// whole, no remainder loop) and copied out; the last, partial block is zero-padded. A plain
+// loop over n leaves the last n mod VF elements to a remainder loop that GCC compiles
+// differently (FMA contraction, operation order), so an element's result used to depend on
+// where a call's range ended: splitting one array into other ranges (threads, or the rows of a
+// fused kernel) changed last bits. vmath_test checks the results are position independent.
+constexpr int kLanes = 16;
+
+// f(const float (&in)[kIn][kLanes], float (&out)[kOut][kLanes]) over [0, n).
+// always_inline: the helper and the lambdas must be compiled inside each target clone (an
+// out-of-line copy would be baseline x86-64 code for every clone).
+template <int kIn, int kOut, typename F>
+__attribute__((always_inline)) inline void ForBlocks(int64_t n, const float* const (&in)[kIn], float* const (&out)[kOut], F f) {
+  alignas(64) float a[kIn][kLanes];
+  alignas(64) float r[kOut][kLanes];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kIn; ++k) std::memcpy(a[k], in[k] + i, sizeof(a[k]));
+    f(a, r);
+    for (int k = 0; k < kOut; ++k) std::memcpy(out[k] + i, r[k], sizeof(r[k]));
+  }
+  if (i == n) return;
+  const size_t bytes = static_cast<size_t>(n - i) * sizeof(float);
+  std::memset(a, 0, sizeof(a));
+  for (int k = 0; k < kIn; ++k) std::memcpy(a[k], in[k] + i, bytes);
+  f(a, r);
+  for (int k = 0; k < kOut; ++k) std::memcpy(out[k] + i, r[k], bytes);
+}
+
+using Block = float[kLanes];
+
 }  // namespace
 
 LRA_VMATH_CLONES void Exp(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = ExpF(x[i]);
+  ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) r[0][j] = ExpF(a[0][j]);
+  });
 }
 
 LRA_VMATH_CLONES void Tanh(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = TanhF(x[i]);
+  ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) r[0][j] = TanhF(a[0][j]);
+  });
 }
 
 LRA_VMATH_CLONES void Sigmoid(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + ExpF(-x[i]));
+  ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) r[0][j] = 1.0f / (1.0f + ExpF(-a[0][j]));
+  });
 }
 
 LRA_VMATH_CLONES void GeluTanh(const float* x, float* y, float* dgelu, int64_t n) {
   if (dgelu) {
-    for (int64_t i = 0; i < n; ++i) y[i] = GeluTanhF(x[i], &dgelu[i]);
+    ForBlocks<1, 2>(n, {x}, {y, dgelu}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) r[0][j] = GeluTanhF(a[0][j], &r[1][j]);
+    });
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      float d;
-      y[i] = GeluTanhF(x[i], &d);
-    }
+    ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        float d;
+        r[0][j] = GeluTanhF(a[0][j], &d);
+      }
+    });
   }
 }
 
 LRA_VMATH_CLONES void GeluErf(const float* x, float* y, float* dgelu, int64_t n) {
   if (dgelu) {
-    for (int64_t i = 0; i < n; ++i) y[i] = GeluErfF(x[i], &dgelu[i]);
+    ForBlocks<1, 2>(n, {x}, {y, dgelu}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) r[0][j] = GeluErfF(a[0][j], &r[1][j]);
+    });
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = x[i];
-      y[i] = 0.5f * v * (1.0f + ErfF(v * kInvSqrt2));
-    }
+    ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float v = a[0][j];
+        r[0][j] = 0.5f * v * (1.0f + ErfF(v * kInvSqrt2));
+      }
+    });
+  }
+}
+
+// g (= or +=) dy * gelu'(x) with gelu' from kGelu (GeluTanhF or GeluErfF).
+template <float (*kGelu)(float, float*)>
+__attribute__((always_inline)) inline void GeluBackward(const float* x, const float* dy, float* g,
+                                                        bool accumulate, int64_t n) {
+  if (accumulate) {
+    ForBlocks<3, 1>(n, {x, dy, g}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        float d;
+        kGelu(a[0][j], &d);
+        r[0][j] = a[2][j] + a[1][j] * d;
+      }
+    });
+  } else {
+    ForBlocks<2, 1>(n, {x, dy}, {g}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        float d;
+        kGelu(a[0][j], &d);
+        r[0][j] = a[1][j] * d;
+      }
+    });
   }
 }
 
 LRA_VMATH_CLONES void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate,
                                        int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float d;
-    GeluTanhF(x[i], &d);
-    g[i] = accumulate ? g[i] + dy[i] * d : dy[i] * d;
-  }
+  GeluBackward<GeluTanhF>(x, dy, g, accumulate, n);
 }
 
 LRA_VMATH_CLONES void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate,
                                       int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float d;
-    GeluErfF(x[i], &d);
-    g[i] = accumulate ? g[i] + dy[i] * d : dy[i] * d;
+  GeluBackward<GeluErfF>(x, dy, g, accumulate, n);
+}
+
+LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
+  ForBlocks<2, 1>(n, {a, b}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) r[0][j] = in[0][j] / (1.0f + ExpF(-in[1][j]));
+  });
+}
+
+LRA_VMATH_CLONES void GluBackward(const float* a, const float* b, const float* dy, float* ga,
+                                  float* gb, bool accumulate, int64_t n) {
+  if (accumulate) {
+    ForBlocks<5, 2>(n, {a, b, dy, ga, gb}, {ga, gb},
+                    [](const Block* in, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        r[0][j] = in[3][j] + d * s;
+        r[1][j] = in[4][j] + d * in[0][j] * s * (1.0f - s);
+      }
+    });
+  } else {
+    ForBlocks<3, 2>(n, {a, b, dy}, {ga, gb},
+                    [](const Block* in, Block* r) __attribute__((always_inline)) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        r[0][j] = d * s;
+        r[1][j] = d * in[0][j] * s * (1.0f - s);
+      }
+    });
   }
 }
 

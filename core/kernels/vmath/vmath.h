@@ -26,6 +26,11 @@ void GeluErf(const float* x, float* y, float* dgelu, int64_t n);
 // g (= or +=) dy * gelu'(x), recomputing the derivative from x.
 void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
 void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
+// GLU of the halves a, b: y = a * sigmoid(b), evaluated as a / (1 + exp(-b)).
+void Glu(const float* a, const float* b, float* y, int64_t n);
+// ga (= or +=) dy * s and gb (= or +=) dy * a * s * (1 - s), s = sigmoid(b) = 1 / (1 + exp(-b)).
+void GluBackward(const float* a, const float* b, const float* dy, float* ga, float* gb,
+                 bool accumulate, int64_t n);
 
 }  // namespace vmath
 }  // namespace lra

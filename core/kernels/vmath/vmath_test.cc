@@ -1,6 +1,7 @@
 #include "core/kernels/vmath/vmath.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -56,6 +57,51 @@ TEST(VmathTest, TanhErfGeluAbsoluteError) {
                             v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI), tol) << v;
     ASSERT_NEAR(bt[i], dgt[i], 1e-6 * std::max(1.0, std::abs(v)));
     ASSERT_NEAR(be[i], dge[i], 1e-6 * std::max(1.0, std::abs(v)));
+  }
+}
+
+// An element's result must not depend on where the call's range starts or ends: one call over
+// 1000 elements and ten calls over 100 (so each ends in a partial vector) agree bitwise. Before
+// the fixed-length blocks, GeluErfBackward's remainder loop rounded differently, so the
+// threads' split of an array (and the rows of the fused S4 kernel) changed last bits.
+TEST(VmathTest, ResultsDoNotDependOnTheCallsRange) {
+  const int n = 1000;
+  const std::vector<float> x = Grid(-6.0f, 5.0f, n), dy = Grid(-1.0f, 2.0f, n);
+  using Fn = void (*)(const float*, const float*, float*, int64_t);
+  const std::vector<std::pair<const char*, Fn>> fns = {
+      {"Exp", [](const float* x, const float*, float* y, int64_t n) { vmath::Exp(x, y, n); }},
+      {"Tanh", [](const float* x, const float*, float* y, int64_t n) { vmath::Tanh(x, y, n); }},
+      {"Sigmoid",
+       [](const float* x, const float*, float* y, int64_t n) { vmath::Sigmoid(x, y, n); }},
+      {"GeluErf",
+       [](const float* x, const float*, float* y, int64_t n) { vmath::GeluErf(x, y, nullptr, n); }},
+      {"GeluTanh", [](const float* x, const float*, float* y,
+                      int64_t n) { vmath::GeluTanh(x, y, nullptr, n); }},
+      {"GeluErf'", [](const float* x, const float*, float* y, int64_t n) {
+         std::vector<float> g(n);
+         vmath::GeluErf(x, g.data(), y, n);
+       }},
+      {"GeluErfBackward", [](const float* x, const float* dy, float* y,
+                             int64_t n) { vmath::GeluErfBackward(x, dy, y, false, n); }},
+      {"GeluErfBackward+=", [](const float* x, const float* dy, float* y,
+                               int64_t n) { vmath::GeluErfBackward(x, dy, y, true, n); }},
+      {"GeluTanhBackward", [](const float* x, const float* dy, float* y,
+                              int64_t n) { vmath::GeluTanhBackward(x, dy, y, false, n); }},
+      {"GeluTanhBackward+=", [](const float* x, const float* dy, float* y,
+                                int64_t n) { vmath::GeluTanhBackward(x, dy, y, true, n); }},
+      {"Glu", [](const float* x, const float* dy, float* y, int64_t n) { vmath::Glu(x, dy, y, n); }},
+      {"GluBackward", [](const float* x, const float* dy, float* y, int64_t n) {
+         std::vector<float> gb(n);
+         vmath::GluBackward(x, dy, x, y, gb.data(), false, n);
+       }},
+  };
+  for (const auto& [name, fn] : fns) {
+    std::vector<float> whole(n, 0.25f), parts(n, 0.25f);
+    fn(x.data(), dy.data(), whole.data(), n);
+    for (int s = 0; s < n; s += 100) fn(x.data() + s, dy.data() + s, parts.data() + s, 100);
+    int differ = 0;
+    for (int i = 0; i < n; ++i) differ += whole[i] != parts[i];
+    EXPECT_EQ(differ, 0) << name;
   }
 }
 
