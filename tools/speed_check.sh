@@ -10,7 +10,7 @@
 #   SCALING=1 tools/speed_check.sh                # also lra at 1 thread: the 2-thread speedup
 #
 # Needs python3 with torch (Debian: apt-get install -y python3-torch) and the PyTorch yardstick
-# (TORCH_BENCH, default ../shared/reference/torch_bench next to the checkout). PyTorch runs with
+# (TORCH_BENCH=DIR, the folder holding its bench.py and s4d_ref.py). PyTorch runs with
 # the malloc settings its README recommends (freed memory stays mapped: its fastest setting);
 # both run with OMP_WAIT_POLICY=passive (PyTorch's libgomp honours it too). The peak is the
 # best of 3 repetitions.
@@ -22,10 +22,10 @@ passes="${PASSES:-2}"
 min_time="${MIN_TIME:-3}"
 only="${ONLY:-}"
 scaling="${SCALING:-0}"
-torch_dir="${TORCH_BENCH:-$(pwd)/../shared/reference/torch_bench}"
+torch_dir="${TORCH_BENCH:-}"
 
 if [[ ! -f "$torch_dir/bench.py" ]]; then
-  echo "speed_check: no PyTorch yardstick at $torch_dir (set TORCH_BENCH=DIR, the folder of bench.py)" >&2
+  echo "speed_check: no PyTorch yardstick at '$torch_dir': set TORCH_BENCH=DIR, the folder holding its bench.py" >&2
   exit 2
 fi
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -68,7 +68,7 @@ lra() {
     --batch="$b" --threads="$threads" --benchmark_filter="^$name/$l/" \
     --benchmark_min_time="$min_time" --benchmark_format=json >"$out/lra.json" 2>/dev/null ||
     { echo "speed_check: model_benchmark $name/$l failed" >&2; return 0; }
-  /usr/bin/python3 - "$out/lra.json" "$model" "$l" "$b" "$threads" "$pass" >>"$results" <<'EOF'
+  /usr/bin/python3 - "$out/lra.json" "$model" "$l" "$b" "$threads" "$pass" <<'EOF' | tee -a "$results" >&2
 import json, sys
 b = json.load(open(sys.argv[1]))["benchmarks"][0]
 model, l, bs, threads, p = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
@@ -84,7 +84,7 @@ torch_run() {
   line="$(cd "$torch_dir" && MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
     MALLOC_TOP_PAD_=1073741824 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /usr/bin/python3 bench.py worker "$model" train \
     "$l" "$b" 2>/dev/null | tail -1)" || line=""
-  /usr/bin/python3 - "$line" "$model" "$l" "$b" "$pass" >>"$results" <<'EOF'
+  /usr/bin/python3 - "$line" "$model" "$l" "$b" "$pass" <<'EOF' | tee -a "$results" >&2
 import json, sys
 model, l, bs, p = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 try:

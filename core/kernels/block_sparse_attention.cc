@@ -9,6 +9,7 @@
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/philox.h"
+#include "core/kernels/window_dropout.h"
 #include "core/kernels/strided_view.h"
 
 namespace lra {
@@ -62,34 +63,6 @@ void CheckLengths(const BlockSparseShape& s, const int* lengths) {
     ABSL_RAW_CHECK(lengths[b] >= 0 && lengths[b] <= s.length,
                    "BlockSparseAttention: lengths[b] must lie in [0, L]");
 }
-
-// The dropout factors M_ij / (1 - p) of row i over keys [j0, j0 + n): core/kernels/attention.h's
-// mask (Philox counter (j / 4, i, h, b), word j % 4).
-void DropRow(int b, int h, int i, int j0, int n, uint32_t threshold, float scale, uint64_t seed,
-             float* factor) {
-  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int c = 0; c < n;) {
-    const int j = j0 + c;
-    uint32_t w[4];
-    Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i), static_cast<uint32_t>(h),
-               static_cast<uint32_t>(b), k0, k1, w[0], w[1], w[2], w[3]);
-    for (int lane = j % 4; lane < 4 && c < n; ++lane, ++c)
-      factor[c] = w[lane] >= threshold ? scale : 0.0f;
-  }
-}
-
-struct Drop {
-  bool on = false;
-  uint32_t threshold = 0;
-  float scale = 1.0f;
-  uint64_t seed = 0;
-  Drop(float rate, uint64_t s) : seed(s) {
-    if (rate == 0.0f) return;
-    on = true;
-    threshold = static_cast<uint32_t>(std::min(4294967295.0, std::round(rate * 4294967296.0)));
-    scale = 1.0f / (1.0f - rate);
-  }
-};
 
 // One (batch, head, block) task.
 struct Task {
@@ -178,14 +151,13 @@ class BlockWork {
     return i < y_.global || j < y_.global || (j - i >= y_.band_lo && j - i <= y_.band_hi);
   }
   // pd = p o M / (1 - p) over the block ([nq, nk], row stride nk).
-  void Dropped(const Drop& drop, const float* p, float* pd) const {
+  void Dropped(const WindowDropout& drop, const float* p, float* pd) const {
     std::vector<float> f(nk_);
     for (int r = 0; r < nq_; ++r) {
       int c0 = 0;
       for (int x = qb_.range_begin; x < qb_.range_end; ++x) {
         const KeyRange& kr = y_.ranges[x];
-        DropRow(t_.b, t_.h, qb_.begin + r, kr.begin, kr.end - kr.begin, drop.threshold,
-                drop.scale, drop.seed, f.data() + c0);
+        drop.Row(t_.b, t_.h, qb_.begin + r, kr.begin, kr.end - kr.begin, f.data() + c0);
         c0 += kr.end - kr.begin;
       }
       for (int c = 0; c < nk_; ++c)
@@ -275,7 +247,7 @@ void BlockSparseAttentionForward(const BlockSparseShape& s, const BlockSparsePat
                                  uint64_t dropout_seed, float* out, float* saved) {
   CheckShape(s, pat, dropout_rate);
   CheckLengths(s, lengths);
-  const Drop drop(dropout_rate, dropout_seed);
+  const WindowDropout drop(dropout_rate, dropout_seed);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const std::vector<Slice> slices = Slices(s, pat);
   const std::vector<Task> tasks = Tasks(slices);
@@ -332,7 +304,7 @@ void BlockSparseAttentionBackward(const BlockSparseShape& s, const BlockSparsePa
   CheckShape(s, pat, dropout_rate);
   CheckLengths(s, lengths);
   (void)mask;  // the saved probabilities carry the mask and the pattern
-  const Drop drop(dropout_rate, dropout_seed);
+  const WindowDropout drop(dropout_rate, dropout_seed);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int d = s.head_dim;
   const std::vector<Slice> slices = Slices(s, pat);

@@ -1,6 +1,6 @@
 // The attention-dropout mask of core/kernels/attention.h restricted to a window of keys, shared
-// by the kernels that attend within blocks (core/kernels/local_attention.h,
-// core/kernels/sinkhorn_attention.h): M_ij is a pure function of (seed, b, head, i, j) for
+// by the kernels that attend within blocks (core/kernels/block_sparse_attention.h, which local
+// attention runs on, and core/kernels/sinkhorn_attention.h): M_ij is a pure function of (seed, b, head, i, j) for
 // global query and key indices i, j (Philox4x32-10, counter (j / 4, i, head, b), key (seed low,
 // seed high), word j % 4; kept iff word >= round(p 2^32)), so a kernel regenerates it in
 // backward and two kernels with one seed drop the same pairs.
