@@ -9,7 +9,8 @@
 #   ONLY=s4d tools/speed_check.sh                 # one model (s4d or transformer)
 #   SCALING=1 tools/speed_check.sh                # also lra at 1 thread: the 2-thread speedup
 #
-# Needs python3 with torch (Debian: apt-get install -y python3-torch) and the PyTorch yardstick
+# Needs python3 with torch and an optimised BLAS (Debian: apt-get install -y python3-torch
+# libopenblas0-openmp; it refuses to compare against the reference BLAS) and the PyTorch yardstick
 # (TORCH_BENCH=DIR, the folder holding its bench.py and s4d_ref.py). PyTorch runs with
 # the malloc settings its README recommends (freed memory stays mapped: its fastest setting);
 # both run with OMP_WAIT_POLICY=passive (PyTorch's libgomp honours it too). The peak is the
@@ -58,6 +59,39 @@ try:
 except Exception:
     print(json.dumps({"kind": "peak", "gflops": 0}))
 EOF
+
+# PyTorch's matrix products go through the system BLAS (libblas.so.3). Debian's python3-torch
+# is satisfied by the reference libblas3, an unblocked scalar BLAS that runs at a few GFLOP/s and
+# makes PyTorch several times slower than it is: a ratio against it would flatter lra. Measure a
+# 2048^3 product on 2 threads and refuse below 20% of the FMA peak (a tuned BLAS reaches more than
+# half of it; the reference one about 2%).
+OMP_NUM_THREADS=2 /usr/bin/python3 - >>"$results" <<'EOF'
+import json, time
+import torch
+torch.set_num_threads(2)
+a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+a @ b
+best = 0.0
+for _ in range(3):
+    t = time.perf_counter()
+    for _ in range(4):
+        a @ b
+    best = max(best, 4 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+print(json.dumps({"kind": "torch_gemm", "gflops": best}))
+EOF
+read -r peak torch_gemm < <(/usr/bin/python3 - "$results" <<'EOF'
+import json, sys
+rows = {r["kind"]: r for r in map(json.loads, open(sys.argv[1]))}
+print(rows["peak"]["gflops"], rows["torch_gemm"]["gflops"])
+EOF
+)
+echo "FMA peak ${peak%.*} GFLOP/s; PyTorch's 2048^3 matrix product ${torch_gemm%.*} GFLOP/s" >&2
+if /usr/bin/python3 -c "import sys; sys.exit(0 if $peak > 0 and $torch_gemm < 0.2 * $peak else 1)"; then
+  echo "speed_check: PyTorch multiplies matrices at ${torch_gemm%.*} GFLOP/s, under 20% of this" \
+    "machine's FMA peak (${peak%.*}): its BLAS is the unoptimised reference one. Install OpenBLAS" \
+    "(Debian: apt-get install -y libopenblas0-openmp) and run again." >&2
+  exit 2
+fi
 
 # lra MODEL L B THREADS PASS: one model_benchmark run of BM_<Model>Train/L.
 lra() {
@@ -125,6 +159,8 @@ def span(xs, fmt):
     return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)}"
 print(f"FMA peak (2 threads, same run): {peak:.0f} GFLOP/s" if peak else
       "FMA peak: not measured (no AVX-512F)")
+gemm = next((r["gflops"] for r in rows if r["kind"] == "torch_gemm"), 0)
+print(f"PyTorch's BLAS (2048^3 product, 2 threads): {gemm:.0f} GFLOP/s")
 print(f"load average before: {load.get('load_before', '?')}, after: {load.get('load_after', '?')}")
 print()
 print("| model | L | B | lra tokens/s | PyTorch tokens/s | lra / PyTorch | lra GFLOP/s | % of peak | 2T / 1T |")
