@@ -2,12 +2,15 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/status_macros.h"
@@ -68,7 +71,8 @@ RandomBatch MakeBatch(const models::TaskInfo& task, int batch_size, int length, 
 }
 
 absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
-                                         const BenchOptions& options) {
+                                         const BenchOptions& options,
+                                         const std::vector<std::string>& model_options) {
   BenchResult r;
   r.set_model(model);
   r.set_task("text");
@@ -77,8 +81,10 @@ absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
   r.set_threads(NumThreads());
   r.set_commit(SourceCommit());
   r.set_machine(MachineDescription());
+  for (const std::string& o : model_options) r.add_model_options(o);
   LRA_ASSIGN_OR_RETURN(models::TaskInfo task, BenchTextTask(length));
   RunConfig overrides;
+  for (const std::string& o : model_options) overrides.add_model_option(o);
   overrides.mutable_train()->set_batch_size(options.batch_size);
   overrides.mutable_train()->set_steps(1000);
   LRA_ASSIGN_OR_RETURN(RunConfig config, ResolveRunConfig("text", model, options.tier, overrides));
@@ -88,7 +94,13 @@ absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
   BufferPool::Get().Trim();
   malloc_trim(0);
   ResetPeakRss();
-  LRA_ASSIGN_OR_RETURN(TrainingSetup setup, MakeTrainingSetup(config, task));
+  absl::StatusOr<TrainingSetup> made = MakeTrainingSetup(config, task);
+  if (!made.ok() && !model_options.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("model ", model, " with --model_options [",
+                                                   absl::StrJoin(model_options, ", "),
+                                                   "]: ", made.status().message()));
+  }
+  LRA_ASSIGN_OR_RETURN(TrainingSetup setup, std::move(made));
   r.set_parameters(setup.parameters);
   Rng rng(1);
   Rng dropout = rng.Stream(RngStream::kDropout);
@@ -118,12 +130,43 @@ absl::StatusOr<BenchResult> MeasurePoint(const std::string& model, int length,
 
 }  // namespace
 
+absl::StatusOr<std::vector<ModelOption>> ParseModelOptions(const std::vector<std::string>& given,
+                                                           const std::vector<std::string>& measured) {
+  std::vector<ModelOption> out;
+  for (const std::string& s : given) {
+    const size_t dot = s.find('.'), eq = s.find('=');
+    if (dot == std::string::npos || dot == 0 || eq == std::string::npos || eq < dot + 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--model_options: '", s,
+          "' is not <model>.<option>=<value> (or *.<option>=<value> for every model), e.g. "
+          "transformer.d_model=128"));
+    }
+    ModelOption o{s.substr(0, dot), s.substr(dot + 1)};
+    if (o.model != "*" && std::find(measured.begin(), measured.end(), o.model) == measured.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--model_options: '", s, "' names model '", o.model, "', which is not measured (",
+          absl::StrJoin(measured, ", "), "); use one of those or *"));
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::vector<std::string> OptionsFor(const std::vector<ModelOption>& parsed, const std::string& model) {
+  std::vector<std::string> out;
+  for (const ModelOption& o : parsed) {
+    if (o.model == "*" || o.model == model) out.push_back(o.option);
+  }
+  return out;
+}
+
 absl::Status RunBench(const BenchOptions& options, const std::string& results_dir) {
   std::vector<std::string> names = options.models;
   if (names.empty()) {
     for (const models::ModelInfo* m : models::AllModels()) names.push_back(m->name);
   }
   for (const std::string& name : names) LRA_RETURN_IF_ERROR(models::GetModel(name).status());
+  LRA_ASSIGN_OR_RETURN(std::vector<ModelOption> parsed, ParseModelOptions(options.model_options, names));
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   for (const std::string& model : names) {
@@ -134,7 +177,7 @@ absl::Status RunBench(const BenchOptions& options, const std::string& results_di
             " (no table written): run the bench again"));
       }
       std::fprintf(stderr, "bench %s L=%d batch %d ... ", model.c_str(), length, options.batch_size);
-      absl::StatusOr<BenchResult> r = MeasurePoint(model, length, options);
+      absl::StatusOr<BenchResult> r = MeasurePoint(model, length, options, OptionsFor(parsed, model));
       if (!r.ok()) {
         if (absl::IsNotFound(r.status())) {  // no Text config for this model at this tier
           std::fprintf(stderr, "skipped: %s\n", std::string(r.status().message()).c_str());

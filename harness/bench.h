@@ -20,6 +20,9 @@ namespace lra::harness {
 
 struct BenchOptions {
   std::vector<std::string> models;  // empty: every registered model that has a Text config
+  // "<model>.<option>=<value>" or "*.<option>=<value>" (every model), over each model's Text
+  // config at the tier, e.g. *.d_model=128 to put models of different tiers at one width.
+  std::vector<std::string> model_options;
   std::vector<int> lengths = {1024, 2048, 3072, 4096};
   int batch_size = 32;
   int steps = 3;
@@ -30,6 +33,21 @@ struct BenchOptions {
   // so far stay in out_dir, no table is written). May be empty.
   std::function<bool()> cancelled;
 };
+
+// One --model_options entry (both bench modes): `option` ("name=value") for `model`, a model
+// name or "*" for every model.
+struct ModelOption {
+  std::string model;
+  std::string option;
+};
+
+// Parses --model_options; an InvalidArgumentError naming the flag when an entry is not
+// <model>.<option>=<value> or names a model that is not in `measured`.
+absl::StatusOr<std::vector<ModelOption>> ParseModelOptions(const std::vector<std::string>& given,
+                                                           const std::vector<std::string>& measured);
+
+// The options of `parsed` that apply to `model`, in the order given.
+std::vector<std::string> OptionsFor(const std::vector<ModelOption>& parsed, const std::string& model);
 
 // The Text task as a model sees it, with max_length `length` (LRA Table 2 measures on Text).
 absl::StatusOr<models::TaskInfo> BenchTextTask(int length);

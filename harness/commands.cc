@@ -417,17 +417,13 @@ absl::Status BenchCommand(const std::atomic<bool>* stop) {
     return absl::InvalidArgumentError(
         absl::StrCat("--mode: '", mode, "' is not a bench mode; use train or stream"));
   }
-  if (!absl::GetFlag(FLAGS_model_options).empty()) {
-    return absl::InvalidArgumentError(
-        "--model_options applies to --mode=stream only; the training bench measures each "
-        "model's Text config as it is");
-  }
   BenchOptions options;
   options.cancelled = Cancelled(stop);
   LRA_ASSIGN_OR_RETURN(std::vector<int> lengths,
                        PositiveIntsFromFlag(absl::GetFlag(FLAGS_lengths), "lengths"));
   if (!lengths.empty()) options.lengths = lengths;
   options.models = absl::GetFlag(FLAGS_models);
+  options.model_options = absl::GetFlag(FLAGS_model_options);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.steps = absl::GetFlag(FLAGS_bench_steps);
   options.tier = absl::GetFlag(FLAGS_tier);

@@ -135,6 +135,6 @@ ABSL_FLAG(int32_t, stream_window, 256,
           "bench --mode=stream: Steps timed per point, centred on each context length (the Steps "
           "before it run untimed); at most 2 x the shortest length and the gap between lengths.");
 ABSL_FLAG(std::vector<std::string>, model_options, {},
-          "bench --mode=stream: options over each model's Text config and streaming form, "
-          "<model>.<option>=<value> or *.<option>=<value> for every model, comma-separated, "
-          "e.g. *.d_model=128,*.n_layers=4.");
+          "bench: options over each model's Text config (--mode=stream: over its streaming "
+          "form), <model>.<option>=<value> or *.<option>=<value> for every model, "
+          "comma-separated, e.g. *.d_model=128,*.n_layers=4 to compare models at one size.");

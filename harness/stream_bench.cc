@@ -37,26 +37,6 @@ namespace fs = std::filesystem;
 // positions table and cache): 1M tokens.
 constexpr int kMaxContext = 1 << 20;
 
-struct ModelOption {
-  std::string model;   // a model name or "*"
-  std::string option;  // "name=value"
-};
-
-absl::StatusOr<std::vector<ModelOption>> ParseModelOptions(const std::vector<std::string>& given) {
-  std::vector<ModelOption> out;
-  for (const std::string& s : given) {
-    const size_t dot = s.find('.'), eq = s.find('=');
-    if (dot == std::string::npos || dot == 0 || eq == std::string::npos || eq < dot + 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--model_options: '", s,
-          "' is not <model>.<option>=<value> (or *.<option>=<value> for every model), e.g. "
-          "transformer.d_model=128"));
-    }
-    out.push_back({s.substr(0, dot), s.substr(dot + 1)});
-  }
-  return out;
-}
-
 // The models to measure: the given ones, or every model that declares a streaming form.
 std::vector<std::string> SelectedModels(const StreamBenchOptions& options) {
   if (!options.models.empty()) return options.models;
@@ -200,7 +180,6 @@ absl::Status ValidateStreamBenchOptions(const StreamBenchOptions& options) {
           " or less, or lengths further apart"));
     }
   }
-  LRA_ASSIGN_OR_RETURN(std::vector<ModelOption> parsed, ParseModelOptions(options.model_options));
   const std::vector<std::string> names = SelectedModels(options);
   if (names.empty()) {
     return absl::InvalidArgumentError(
@@ -210,19 +189,13 @@ absl::Status ValidateStreamBenchOptions(const StreamBenchOptions& options) {
     absl::StatusOr<const models::ModelInfo*> info = models::GetModel(name);
     if (!info.ok()) return absl::InvalidArgumentError(absl::StrCat("--models: ", info.status().message()));
   }
-  for (const ModelOption& o : parsed) {
-    if (o.model != "*" && std::find(names.begin(), names.end(), o.model) == names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--model_options: '", o.model, ".", o.option, "' names model '", o.model,
-          "', which is not measured (", absl::StrJoin(names, ", "), "); use one of those or *"));
-    }
-  }
-  return absl::OkStatus();
+  return ParseModelOptions(options.model_options, names).status();
 }
 
 absl::Status RunStreamBench(const StreamBenchOptions& options, const std::string& results_dir) {
   LRA_RETURN_IF_ERROR(ValidateStreamBenchOptions(options));
-  LRA_ASSIGN_OR_RETURN(std::vector<ModelOption> parsed, ParseModelOptions(options.model_options));
+  LRA_ASSIGN_OR_RETURN(std::vector<ModelOption> parsed,
+                       ParseModelOptions(options.model_options, SelectedModels(options)));
   const std::vector<int> contexts = Sorted(options.contexts);
   const std::vector<int> streams = Sorted(options.streams);
   std::error_code ec;
@@ -230,9 +203,7 @@ absl::Status RunStreamBench(const StreamBenchOptions& options, const std::string
   for (const std::string& name : SelectedModels(options)) {
     LRA_ASSIGN_OR_RETURN(const models::ModelInfo* info, models::GetModel(name));
     std::vector<std::string> applied = info->streaming_options;
-    for (const ModelOption& o : parsed) {
-      if (o.model == "*" || o.model == name) applied.push_back(o.option);
-    }
+    for (std::string& o : OptionsFor(parsed, name)) applied.push_back(std::move(o));
     for (int s : streams) {
       const absl::Status st = MeasureModel(name, s, options, contexts, applied);
       if (absl::IsNotFound(st)) {  // no Text config for this model at this tier

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `lra bench --mode=stream` through the real binary: tiny contexts at the smoke tier write one
+# `lra bench --mode=stream` (and the training bench's --model_options) through the real binary: tiny contexts at the smoke tier write one
 # stream-*.json per point and stream_table.{md,csv,json} + stream.svg; bad flag values are one
 # clear error each (exit code 2) and write no table; `lra --help` documents every flag.
 set -euo pipefail
@@ -54,7 +54,28 @@ expect_error "--models: " "${stream[@]}" --models=nosuchmodel
 expect_error "model local has no streaming mode" "${stream[@]}" --models=local
 expect_error "model s4d with options [bidirectional=false, norm=layer, pool=mean, nosuch=1]" \
   "${stream[@]}" --models=s4d --model_options=s4d.nosuch=1
-expect_error "--model_options applies to --mode=stream only" --model_options=s4d.d_model=8
+expect_error "--model_options: 'gru.d_model=8' names model 'gru', which is not measured (s4d)" \
+  --models=s4d --lengths=16 --model_options=gru.d_model=8
+expect_error "model s4d with --model_options [nosuch=1]" --models=s4d --lengths=16 \
+  --batch_size=2 --bench_steps=1 --model_options=s4d.nosuch=1
+
+# The training bench applies --model_options over each model's Text config and says so.
+train=(bench --tier=smoke --models=s4d,lstm --lengths=16 --batch_size=2 --bench_steps=1 --threads=1)
+"$lra" "${train[@]}" --results_dir="$out/plain" 2>"$out/log"
+"$lra" "${train[@]}" --model_options='*.d_model=24,lstm.n_layers=2' --results_dir="$out/sized" \
+  2>"$out/log"
+params() { grep -o '"parameters": *"*[0-9]*' "$1" | grep -o '[0-9]*$'; }
+for m in s4d lstm; do
+  a=$(params "$out/plain/bench/bench-$m-text-L16-B2.json")
+  b=$(params "$out/sized/bench/bench-$m-text-L16-B2.json")
+  [[ -n "$a" && -n "$b" && "$a" != "$b" ]] ||
+    { echo "$m: --model_options did not change the model ($a vs $b parameters)"; exit 1; }
+done
+for line in "- s4d: over its Text config, --model_options d_model=24" \
+    "- lstm: over its Text config, --model_options d_model=24, n_layers=2"; do
+  grep -qF -- "$line" "$out/sized/bench_table.md" ||
+    { echo "bench_table.md lacks '$line'"; cat "$out/sized/bench_table.md"; exit 1; }
+done
 
 help=$("$lra" --help 2>&1 || true)
 for flag in --mode --streams --stream_window --model_options --lengths --models --tier; do

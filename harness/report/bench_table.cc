@@ -184,6 +184,20 @@ BenchTableData BuildBenchTable(const std::vector<BenchResult>& results,
                                        "): relative speed compares examples/s."));
   }
   for (const auto& [model, by_length] : groups) {
+    // The --model_options each measurement of this model ran with (one set, normally).
+    std::set<std::string> option_sets;
+    for (const auto& [length, rs] : by_length) {
+      for (const BenchResult* r : rs) {
+        if (r->model_options_size() > 0) option_sets.insert(absl::StrJoin(r->model_options(), ", "));
+      }
+    }
+    if (!option_sets.empty()) {
+      table.notes.push_back(absl::StrCat(
+          model, ": over its Text config, --model_options ", absl::StrJoin(option_sets, " | "),
+          option_sets.size() > 1 ? " (measurements with different options are averaged: give "
+                                   "each set its own --results_dir)"
+                                 : ""));
+    }
     BenchRow row;
     row.model = model;
     for (int length : table.lengths) {
