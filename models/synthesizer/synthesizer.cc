@@ -73,15 +73,14 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
         la.use_q = la.use_k = !ignore_dot;
         la.forward = [r, w1, w2, dense, heads, d](const transformer::AttentionInputs& in) {
           const int64_t b = in.h.dim(0), l = in.h.dim(1);
-          Var syn;
-          if (r.defined())  // [heads, P, P] -> [1, heads, L, L]
-            syn = Reshape(Slice(Slice(r, 1, 0, l), 2, 0, l), {1, heads, l, l});
+          // random: the [heads, P, P] parameter itself, read in place by the op (its top-left
+          // L x L block); no [heads, L, L] slice or per-example copy is formed.
+          Var ds;
           if (dense) {  // [B, L, heads, d] -> [B, L, heads, P] -> [B, heads, L, L]
             Var t = Relu(Reshape(w1.Forward(in.h), {b, l, heads, d}));
-            Var ds = Permute(Slice(w2.Forward(t), 3, 0, l), {0, 2, 1, 3});
-            syn = syn.defined() ? Add(syn, ds) : ds;
+            ds = Permute(Slice(w2.Forward(t), 3, 0, l), {0, 2, 1, 3});
           }
-          return SynthesizerAttention(in.q, in.k, in.v, syn, in.lengths, in.mask, heads,
+          return SynthesizerAttention(in.q, in.k, in.v, r, ds, in.lengths, in.mask, heads,
                                       in.dropout, &in.rng);
         };
         return la;
