@@ -36,7 +36,8 @@ struct GradOut {
 
 Var SynthesizerAttention(const Var& q, const Var& k, const Var& v, const Var& shared,
                          const Var& per_example, const std::vector<int32_t>& lengths,
-                         const std::vector<uint8_t>& mask, int heads, float dropout, Rng* rng) {
+                         const std::vector<uint8_t>& mask, int heads, float dropout, Rng* rng,
+                         kernels::SynthesizerSaved saved) {
   LRA_CHECK(v.rank() == 3 && heads >= 1 && v.dim(2) % heads == 0)
       << "SynthesizerAttention: v " << v.shape().ToString() << " must be [B, L, heads * dv], "
       << heads << " heads";
@@ -80,45 +81,51 @@ Var SynthesizerAttention(const Var& q, const Var& k, const Var& v, const Var& sh
     drop.rate = dropout;
     drop.seed = rng->NextU64();
   }
-  Tensor probs = Tensor::Empty({b, heads, l, l});
+  Tensor state = Tensor::Empty({kernels::SynthesizerSavedFloats(s, saved)});
   Tensor out = Tensor::Empty({b, l, v.dim(2)});
   auto ptr = [](const Var& x) { return x.defined() ? x.value().data<float>() : nullptr; };
   const int* lp = lengths.empty() ? nullptr : lengths.data();
   const uint8_t* mp = mask.empty() ? nullptr : mask.data();
-  kernels::SynthesizerForward(s, ptr(q), ptr(k), ptr(v), ptr(shared), ptr(per_example), lp, mp,
-                              drop, out.data<float>(), probs.data<float>());
+  kernels::SynthesizerForward(s, saved, ptr(q), ptr(k), ptr(v), ptr(shared), ptr(per_example),
+                              lp, mp, drop, out.data<float>(), state.data<float>());
   std::vector<Var> inputs = {v};
   for (const Var* x : {&q, &k, &shared, &per_example})
     if (x->defined()) inputs.push_back(*x);
   if (!NeedsGrad(inputs)) return Constant(out);
   return MakeOp("SynthesizerAttention", out, inputs,
-                [q, k, v, shared, per_example, lengths, mask, s, drop, out,
-                 probs](const Tensor& dout) mutable {
+                [q, k, v, shared, per_example, lengths, mask, s, saved, drop, out,
+                 state](const Tensor& dout) mutable {
     auto ptr = [](const Var& x) { return x.defined() ? x.value().data<float>() : nullptr; };
     GradOut dq(q, q.requires_grad()), dk(k, k.requires_grad()), dv(v, v.requires_grad());
     float* dshared = shared.requires_grad() ? shared.GradForAccumulate().data<float>() : nullptr;
     // per_example's gradient is dS itself: written straight into its buffer when this is the
-    // first gradient to reach it, else left in place over probs and added afterwards.
+    // first gradient to reach it; else added afterwards from P's place (kProbs) or a temporary.
     float* dlogits = nullptr;
-    bool add_dlogits = false;
+    Tensor dlogits_temp;
+    bool add_probs = false;
     if (per_example.requires_grad()) {
       bool overwrite = false;
       Tensor& g = per_example.GradForWrite(&overwrite);
       if (overwrite) {
         dlogits = g.data<float>();
+      } else if (saved == kernels::SynthesizerSaved::kProbs) {
+        add_probs = true;
       } else {
-        add_dlogits = true;
+        dlogits_temp = Tensor::Empty(per_example.shape());
+        dlogits = dlogits_temp.data<float>();
       }
     }
     kernels::SynthesizerBackward(
-        s, ptr(q), ptr(k), ptr(v), lengths.empty() ? nullptr : lengths.data(),
-        mask.empty() ? nullptr : mask.data(), drop, out.data<float>(), probs.data<float>(),
-        dout.data<float>(), dq.ptr, dk.ptr, dv.ptr, dlogits, dshared);
-    if (add_dlogits) AddInto(per_example.GradForAccumulate(), probs);
+        s, saved, ptr(q), ptr(k), ptr(v), ptr(shared), ptr(per_example),
+        lengths.empty() ? nullptr : lengths.data(), mask.empty() ? nullptr : mask.data(), drop,
+        out.data<float>(), state.data<float>(), dout.data<float>(), dq.ptr, dk.ptr, dv.ptr,
+        dlogits, dshared);
+    if (add_probs) AddInto(per_example.GradForAccumulate(), state);
+    if (dlogits_temp.defined()) AddInto(per_example.GradForAccumulate(), dlogits_temp);
     dq.Finish();
     dk.Finish();
     dv.Finish();
-    probs = Tensor();  // the [B, heads, L, L] state goes as soon as this layer's backward ends
+    state = Tensor();  // the saved state goes as soon as this layer's backward ends
   });
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/synthesizer_attention.h"
 #include "core/random.h"
 #include "core/tape.h"
 
@@ -32,14 +33,16 @@ inline constexpr float kSynthesizerMaskBias = -1e10f;
 // [B, L] (0 = masked query and key). dropout on the probabilities (0: none; rng may then be null
 // and is not drawn from). Returns [B, L, heads * dv].
 //
-// Runs on core/kernels/synthesizer_attention.h: the op keeps one [B, heads, L, L] tensor (the
-// probabilities) for backward besides its inputs and output, which backward overwrites with the
-// logits' gradient; the dropout mask is regenerated from a 64-bit seed (drawn from rng, one
-// draw per call with dropout on), and the gradient of `shared` is summed straight into its
-// [heads, P, P] buffer.
+// Runs on core/kernels/synthesizer_attention.h. What it keeps for backward besides its inputs
+// and output: `saved` kLogsumexp (default) the row logsumexp [B, heads, L], and backward
+// recomputes the probabilities block by block; kProbs the probabilities [B, heads, L, L] (one
+// such tensor, which backward overwrites with the logits' gradient). The dropout mask is
+// regenerated from a 64-bit seed (one draw from rng per call with dropout on), and the gradient
+// of `shared` is summed straight into its [heads, P, P] buffer.
 Var SynthesizerAttention(const Var& q, const Var& k, const Var& v, const Var& shared,
                          const Var& per_example, const std::vector<int32_t>& lengths,
-                         const std::vector<uint8_t>& mask, int heads, float dropout, Rng* rng);
+                         const std::vector<uint8_t>& mask, int heads, float dropout, Rng* rng,
+                         kernels::SynthesizerSaved saved = kernels::SynthesizerSaved::kLogsumexp);
 
 }  // namespace lra
 

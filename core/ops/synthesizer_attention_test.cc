@@ -76,7 +76,13 @@ Vec Ref(const Vec& q, const Vec& k, const Vec& v, const Vec& shared, int p, cons
   return out;
 }
 
-TEST(SynthesizerAttentionOpTest, RandomPlusDotProduct) {
+// Every check runs with both saved states: the row logsumexp (backward recomputes P) and P.
+class SynthesizerAttentionOpTest : public ::testing::TestWithParam<kernels::SynthesizerSaved> {
+ protected:
+  kernels::SynthesizerSaved Kind() const { return GetParam(); }
+};
+
+TEST_P(SynthesizerAttentionOpTest, RandomPlusDotProduct) {
   Rng rng(61);
   const int b = 2, l = 5, heads = 2, d = 3;
   Tensor q = testing::RandomTensor({b, l, heads * d}, rng),
@@ -87,7 +93,7 @@ TEST(SynthesizerAttentionOpTest, RandomPlusDotProduct) {
   OpCheck c;
   c.op = [&](const std::vector<Var>& in) {
     return SynthesizerAttention(in[0], in[1], in[2], in[3], Var(), lengths, {}, heads, 0,
-                                nullptr);
+                                nullptr, Kind());
   };
   Frozen frozen;
   c.ref = [&](const std::vector<Vec>& in) {
@@ -97,7 +103,7 @@ TEST(SynthesizerAttentionOpTest, RandomPlusDotProduct) {
   CheckOp(c, {q, k, v, s});
 }
 
-TEST(SynthesizerAttentionOpTest, SyntheticOnlyWithMask) {
+TEST_P(SynthesizerAttentionOpTest, SyntheticOnlyWithMask) {
   Rng rng(62);
   const int b = 2, l = 5, heads = 2, d = 2;
   Tensor v = testing::RandomTensor({b, l, heads * d}, rng),
@@ -108,7 +114,7 @@ TEST(SynthesizerAttentionOpTest, SyntheticOnlyWithMask) {
     OpCheck c;
     c.op = [&](const std::vector<Var>& in) {
       return SynthesizerAttention(Var(), Var(), in[0], Var(), in[1], lengths, mask, heads, 0,
-                                  nullptr);
+                                  nullptr, Kind());
     };
     Frozen frozen;
     c.ref = [&](const std::vector<Vec>& in) {
@@ -121,7 +127,7 @@ TEST(SynthesizerAttentionOpTest, SyntheticOnlyWithMask) {
 }
 
 // dense+random with the dot product and a token mask: every input's gradient.
-TEST(SynthesizerAttentionOpTest, SharedPerExampleAndDotProductWithMask) {
+TEST_P(SynthesizerAttentionOpTest, SharedPerExampleAndDotProductWithMask) {
   Rng rng(64);
   const int b = 2, l = 6, heads = 2, d = 2, p = 7;
   Tensor q = testing::RandomTensor({b, l, heads * d}, rng),
@@ -134,7 +140,7 @@ TEST(SynthesizerAttentionOpTest, SharedPerExampleAndDotProductWithMask) {
   OpCheck c;
   c.op = [&](const std::vector<Var>& in) {
     return SynthesizerAttention(in[0], in[1], in[2], in[3], in[4], lengths, mask, heads, 0,
-                                nullptr);
+                                nullptr, Kind());
   };
   Frozen frozen;
   c.ref = [&](const std::vector<Vec>& in) {
@@ -146,7 +152,7 @@ TEST(SynthesizerAttentionOpTest, SharedPerExampleAndDotProductWithMask) {
 
 // Dropout on the probabilities with the Philox mask of core/kernels/window_dropout.h (key: the
 // op's one draw from rng), forward and gradients; rate 0 draws nothing.
-TEST(SynthesizerAttentionOpTest, DropoutIsPhiloxOnProbabilities) {
+TEST_P(SynthesizerAttentionOpTest, DropoutIsPhiloxOnProbabilities) {
   Rng rng(63);
   const int b = 2, l = 5, heads = 2, d = 2;
   const float rate = 0.3f;
@@ -160,7 +166,7 @@ TEST(SynthesizerAttentionOpTest, DropoutIsPhiloxOnProbabilities) {
   OpCheck c;
   c.op = [&](const std::vector<Var>& in) {
     Rng r(9);
-    return SynthesizerAttention(in[0], in[1], in[2], in[3], Var(), lengths, {}, heads, rate, &r);
+    return SynthesizerAttention(in[0], in[1], in[2], in[3], Var(), lengths, {}, heads, rate, &r, Kind());
   };
   Frozen frozen;
   int dropped = 0;
@@ -177,13 +183,13 @@ TEST(SynthesizerAttentionOpTest, DropoutIsPhiloxOnProbabilities) {
   CheckOp(c, {q, k, v, sh});
   EXPECT_GT(dropped, 0);
   Rng d1(1);
-  SynthesizerAttention(Var(), Var(), Constant(v), Constant(sh), Var(), {}, {}, heads, 0, &d1);
+  SynthesizerAttention(Var(), Var(), Constant(v), Constant(sh), Var(), {}, {}, heads, 0, &d1, Kind());
   EXPECT_EQ(d1.counter(), 0u);
 }
 
 // An example's output is bitwise the same alone and in a batch with other examples (other
 // lengths, masks and per-example logits), with dropout, on 1 or 2 threads.
-TEST(SynthesizerAttentionOpTest, ExampleIndependentOfItsBatch) {
+TEST_P(SynthesizerAttentionOpTest, ExampleIndependentOfItsBatch) {
   Rng rng(65);
   const int b = 3, l = 40, heads = 2, d = 8;
   Tensor q = testing::RandomTensor({b, l, heads * d}, rng),
@@ -196,7 +202,7 @@ TEST(SynthesizerAttentionOpTest, ExampleIndependentOfItsBatch) {
   mask[l + 3] = mask[2 * l + 7] = 0;
   Rng r(3);
   const Tensor all = SynthesizerAttention(Constant(q), Constant(k), Constant(v), Constant(sh),
-                                          Constant(pe), lengths, mask, heads, 0.1f, &r)
+                                          Constant(pe), lengths, mask, heads, 0.1f, &r, Kind())
                          .value();
   // Example z alone: its rows of every input. The dropout mask is keyed by (b, head, i, j), so an
   // example alone draws example 0's mask: with dropout compare example 0, without every one.
@@ -212,24 +218,28 @@ TEST(SynthesizerAttentionOpTest, ExampleIndependentOfItsBatch) {
                                             Constant(row(v, 0)), Constant(sh),
                                             Constant(row(pe, 0)), {lengths[0]},
                                             std::vector<uint8_t>(mask.begin(), mask.begin() + l),
-                                            heads, 0.1f, &r0)
+                                            heads, 0.1f, &r0, Kind())
                            .value();
   const std::vector<float> a = all.ToVector(), f = first.ToVector();
   EXPECT_EQ(std::vector<float>(a.begin(), a.begin() + f.size()), f);
   const Tensor plain = SynthesizerAttention(Constant(q), Constant(k), Constant(v), Constant(sh),
-                                            Constant(pe), lengths, mask, heads, 0, nullptr)
+                                            Constant(pe), lengths, mask, heads, 0, nullptr, Kind())
                            .value();
   for (int z = 0; z < b; ++z) {
     const Tensor one = SynthesizerAttention(
         Constant(row(q, z)), Constant(row(k, z)), Constant(row(v, z)), Constant(sh),
         Constant(row(pe, z)), {lengths[z]},
         std::vector<uint8_t>(mask.begin() + z * l, mask.begin() + (z + 1) * l), heads, 0,
-        nullptr).value();
+        nullptr, Kind()).value();
     const std::vector<float> p = plain.ToVector(), o = one.ToVector();
     EXPECT_EQ(std::vector<float>(p.begin() + z * o.size(), p.begin() + (z + 1) * o.size()), o)
         << z;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Saved, SynthesizerAttentionOpTest,
+                         ::testing::Values(kernels::SynthesizerSaved::kLogsumexp,
+                                           kernels::SynthesizerSaved::kProbs));
 
 }  // namespace
 }  // namespace lra
