@@ -3,8 +3,11 @@
 // per-example logits) by central differences: shared + dot product (the released code's
 // default), per-example only (ignore_dot_product), both with a token mask, with dropout (the
 // reference regenerates the Philox mask of core/kernels/window_dropout.h); an example's output
-// does not depend on the rest of its batch.
+// does not depend on the rest of its batch, nor the gradients on the thread count. Each for
+// both saved states (the row logsumexp, the probabilities).
 #include "core/ops/synthesizer_attention.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -235,6 +238,31 @@ TEST_P(SynthesizerAttentionOpTest, ExampleIndependentOfItsBatch) {
     EXPECT_EQ(std::vector<float>(p.begin() + z * o.size(), p.begin() + (z + 1) * o.size()), o)
         << z;
   }
+}
+
+// Gradients are bitwise the same on 1 and 3 threads: the shared gradient is summed over the
+// batch in b order whether backward holds dS of one example at a time (1 thread) or of three.
+TEST_P(SynthesizerAttentionOpTest, GradientsIndependentOfThreadCount) {
+  Rng rng(66);
+  const int b = 3, l = 24, heads = 1, d = 4;
+  Tensor q = testing::RandomTensor({b, l, heads * d}, rng),
+         k = testing::RandomTensor({b, l, heads * d}, rng),
+         v = testing::RandomTensor({b, l, heads * d}, rng),
+         sh = testing::RandomTensor({heads, l + 3, l + 3}, rng),
+         w = testing::RandomTensor({b, l, heads * d}, rng);
+  const std::vector<int32_t> lengths = {24, 17, 9};
+  auto grads = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Var vq(q, true), vk(k, true), vv(v, true), vs(sh, true);
+    Rng r(5);
+    Var out = SynthesizerAttention(vq, vk, vv, vs, Var(), lengths, {}, heads, 0.2f, &r, Kind());
+    Backward(out, w);
+    omp_set_num_threads(saved);
+    return std::vector<std::vector<float>>{vq.grad().ToVector(), vk.grad().ToVector(),
+                                           vv.grad().ToVector(), vs.grad().ToVector()};
+  };
+  EXPECT_EQ(grads(1), grads(3));
 }
 
 INSTANTIATE_TEST_SUITE_P(Saved, SynthesizerAttentionOpTest,
