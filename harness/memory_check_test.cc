@@ -16,7 +16,7 @@
 #include "harness/system_info.h"
 #include "harness/trainer.h"
 #include "models/registry.h"
-#include "tasks/common/spec.h"
+#include "models/testing/spec_task.h"
 #include "tasks/specs.h"
 
 namespace lra::harness {
@@ -98,24 +98,9 @@ TEST(MemoryCheck, HugeSizesAreRefusedBeforeAllocating) {
 // holds before its first step, which the peak's growth does not see; at these sizes it would
 // otherwise dominate the smallest models (the bag, S4 at d_model 64: 3-25 MB measured).
 
-// A task's TaskInfo from its registered spec at `length` tokens per document, as the trainer
-// builds it from a prepared dataset (harness/task_data.cc) with the default encoding.
+// A task's TaskInfo from its registered spec (default encoding) at `length` tokens per document.
 absl::StatusOr<models::TaskInfo> TaskAt(const std::string& name, int length) {
-  LRA_ASSIGN_OR_RETURN(const tasks::TaskSpec* spec, tasks::GetTaskSpec(name));
-  LRA_ASSIGN_OR_RETURN(const tasks::Encoding* enc, tasks::FindEncoding(*spec, ""));
-  models::TaskInfo info;
-  info.name = name;
-  info.vocab_size = enc->vocab_size();
-  info.pad_id = enc->pad_id();
-  info.num_classes = spec->num_classes();
-  info.max_length = length;
-  info.pair = spec->pair();
-  info.pixels = spec->image_height() > 0;
-  info.mask_pad_tokens = enc->mask_pad_tokens();
-  info.pooling = spec->default_pooling() == tasks::CLS     ? "cls"
-                 : spec->default_pooling() == tasks::FIRST ? "first"
-                                                           : "mean";
-  return info;
+  return models::testing::TaskInfoFromSpec(name, "", length);
 }
 
 // The model's smoke config for `task` with larger sizes (those of the options the model has),

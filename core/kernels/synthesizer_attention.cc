@@ -12,6 +12,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/philox.h"
+#include "core/kernels/window_dropout.h"
 #include "core/kernels/vmath/vmath.h"
 #include "oneapi/dnnl/dnnl.h"
 
@@ -79,20 +80,20 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void SynthDropFacto
   }
 }
 
+// The mask's parameters are window_dropout.h's (threshold round(p 2^32), scale 1 / (1 - p),
+// key = the seed's halves); only the drawing is vectorized here.
 struct Drop {
-  bool on = false;
-  uint32_t threshold = 0, k0 = 0, k1 = 0;
-  float scale = 1.0f;
+  WindowDropout w;
+  bool on;
+  uint32_t k0, k1;
 
-  explicit Drop(const SynthesizerDropout& d) {
+  explicit Drop(const SynthesizerDropout& d)
+      : w(d.rate, d.seed),
+        on(w.on),
+        k0(static_cast<uint32_t>(d.seed)),
+        k1(static_cast<uint32_t>(d.seed >> 32)) {
     ABSL_RAW_CHECK(d.rate >= 0.0f && d.rate < 1.0f,
                    "SynthesizerAttention: dropout rate must be in [0, 1)");
-    if (d.rate == 0.0f) return;
-    on = true;
-    threshold = static_cast<uint32_t>(std::min(4294967295.0, std::round(d.rate * 4294967296.0)));
-    scale = 1.0f / (1.0f - d.rate);
-    k0 = static_cast<uint32_t>(d.seed);
-    k1 = static_cast<uint32_t>(d.seed >> 32);
   }
 
   // dst[c] = src[c] M(b, h, i, c) / (1 - p) for c < n; dst[c] = 0 for n <= c < width.
@@ -102,8 +103,8 @@ struct Drop {
     for (int c = 0; c < n; c += 4 * kChunk) {
       const int m = std::min(n - c, 4 * kChunk);
       SynthDropFactors(static_cast<uint32_t>(c / 4), (m + 3) / 4, static_cast<uint32_t>(i),
-                       static_cast<uint32_t>(h), static_cast<uint32_t>(b), k0, k1, threshold,
-                       scale, factor);
+                       static_cast<uint32_t>(h), static_cast<uint32_t>(b), k0, k1, w.threshold,
+                       w.scale, factor);
 #pragma omp simd
       for (int e = 0; e < m; ++e) dst[c + e] = src[c + e] * factor[e];
     }
