@@ -287,7 +287,8 @@ void SynthesizerBackward(const SynthesizerShape& s, SynthesizerSaved kind, const
   std::unique_ptr<float, void (*)(void*)> chunk_buf(nullptr, std::free);
   if (!dsall && dshared) {
     chunk = std::max(1, std::min(s.batch, threads / H));
-    void* p = std::aligned_alloc(64, static_cast<size_t>(chunk * H * LL) * sizeof(float));
+    const size_t bytes = (static_cast<size_t>(chunk * H * LL) * sizeof(float) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes);  // a size that is a multiple of the alignment
     ABSL_RAW_CHECK(p != nullptr, "SynthesizerAttention: out of memory for dS");
     chunk_buf.reset(static_cast<float*>(p));
   }
