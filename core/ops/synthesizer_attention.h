@@ -22,9 +22,6 @@
 
 namespace lra {
 
-// flax's masking bias (flax/deprecated/nn/attention.py: lax.select(mask, 0, -1e10)).
-inline constexpr float kSynthesizerMaskBias = -1e10f;
-
 // q, k: [B, L, heads * d] or both undefined (ignore_dot_product); v: [B, L, heads * dv];
 // shared: [heads, P, P] with P >= L, the same for every example, of which the top-left L x L
 // block is used (the `random` mode's parameter, read in place: no slice is formed), or
