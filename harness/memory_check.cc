@@ -54,13 +54,11 @@ absl::StatusOr<std::optional<double>> EstimateTrainingBytes(const RunConfig& con
   LRA_ASSIGN_OR_RETURN(std::optional<models::MemoryEstimate> e,
                        models::EstimateMemory(config.model(), task, options, batch, length));
   if (!e.has_value()) return std::optional<double>();
-  // The batch's token and length buffers (int32: the reader's and the model's copy), and a fixed
-  // allowance for what a step holds outside tensors (thread stacks, FFT plans, oneDNN
-  // primitives and their scratch).
+  // The batch's token and length buffers (int32: the reader's and the model's copy), and the
+  // fixed allowance for what a step holds outside tensors (kFixedStepBytes).
   const double docs = task.pair ? 2 : 1;
   const double batch_bytes = 2 * 4 * docs * double(batch) * (double(length) + 1);
-  constexpr double kFixedBytes = 16 << 20;
-  return std::optional<double>(models::TrainingBytes(*e) + batch_bytes + kFixedBytes);
+  return std::optional<double>(models::TrainingBytes(*e) + batch_bytes + kFixedStepBytes);
 }
 
 absl::Status CheckTrainingMemory(const RunConfig& config, const models::TaskInfo& task,

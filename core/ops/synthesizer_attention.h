@@ -16,21 +16,30 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/synthesizer_attention.h"
 #include "core/random.h"
 #include "core/tape.h"
 
 namespace lra {
 
-// flax's masking bias (flax/deprecated/nn/attention.py: lax.select(mask, 0, -1e10)).
-inline constexpr float kSynthesizerMaskBias = -1e10f;
-
 // q, k: [B, L, heads * d] or both undefined (ignore_dot_product); v: [B, L, heads * dv];
-// synthetic: [B or 1, heads, L, L] (or undefined when q and k are given); lengths: empty or B
-// values in [0, L]; mask: empty or [B, L] (0 = masked query and key). dropout on the
-// probabilities (0: none; rng may then be null). Returns [B, L, heads * dv].
-Var SynthesizerAttention(const Var& q, const Var& k, const Var& v, const Var& synthetic,
-                         const std::vector<int32_t>& lengths, const std::vector<uint8_t>& mask,
-                         int heads, float dropout, Rng* rng);
+// shared: [heads, P, P] with P >= L, the same for every example, of which the top-left L x L
+// block is used (the `random` mode's parameter, read in place: no slice is formed), or
+// undefined; per_example: [B, heads, L, L] (the `dense` mode's logits) or undefined; at least
+// one of q and k, shared, per_example. lengths: empty or B values in [0, L]; mask: empty or
+// [B, L] (0 = masked query and key). dropout on the probabilities (0: none; rng may then be null
+// and is not drawn from). Returns [B, L, heads * dv].
+//
+// Runs on core/kernels/synthesizer_attention.h. What it keeps for backward besides its inputs
+// and output: `saved` kLogsumexp (default) the row logsumexp [B, heads, L], and backward
+// recomputes the probabilities block by block; kProbs the probabilities [B, heads, L, L] (one
+// such tensor, which backward overwrites with the logits' gradient). The dropout mask is
+// regenerated from a 64-bit seed (one draw from rng per call with dropout on), and the gradient
+// of `shared` is summed straight into its [heads, P, P] buffer.
+Var SynthesizerAttention(const Var& q, const Var& k, const Var& v, const Var& shared,
+                         const Var& per_example, const std::vector<int32_t>& lengths,
+                         const std::vector<uint8_t>& mask, int heads, float dropout, Rng* rng,
+                         kernels::SynthesizerSaved saved = kernels::SynthesizerSaved::kLogsumexp);
 
 }  // namespace lra
 

@@ -20,6 +20,9 @@
 // this reshape is needed"), which hands head h's query i the logits of another position and
 // makes them depend on the padded length; here head h's row i is position i's own (a
 // transpose), as the Synthesizer paper defines B_i = F(X_i).
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -42,6 +45,11 @@ std::vector<OptionSpec> SynthesizerOptions() {
                "random (a learned [heads, P, P] logit matrix; SynthesizerBlock's default, what "
                "every LRA run used), dense (logits predicted per token) or dense+random",
                OptionType::kString, {"random", "dense", "dense+random"}});
+  o.push_back({"attention_state", "logsumexp",
+               "what the attention keeps for backward: logsumexp (the row logsumexp; backward "
+               "recomputes the probabilities block by block: no L x L state) or probs (the "
+               "[B, heads, L, L] probabilities, as the Transformer's dense attention)",
+               OptionType::kString, {"logsumexp", "probs"}});
   o.push_back({"ignore_dot_product", "false",
                "drop the q.k / sqrt(d) term and the q, k projections (LRA's default false: the "
                "synthetic logits are added to the dot product)"});
@@ -53,9 +61,12 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
   const std::string mode = o.String("synthesizer_mode");
   const bool random = mode != "dense", dense = mode != "random";
   const bool ignore_dot = o.Bool("ignore_dot_product");
+  const kernels::SynthesizerSaved state = o.String("attention_state") == "probs"
+                                              ? kernels::SynthesizerSaved::kProbs
+                                              : kernels::SynthesizerSaved::kLogsumexp;
   return transformer::CreateTransformerWithLayers(
       "synthesizer", task, o, seed,
-      [random, dense, ignore_dot](ParamStore& ps, const std::string& prefix,
+      [random, dense, ignore_dot, state](ParamStore& ps, const std::string& prefix,
                                   const transformer::AttentionLayerShape& s) {
         const int p = s.max_len, heads = s.heads, d = s.qkv_dim / s.heads;
         Var r;
@@ -71,38 +82,55 @@ absl::StatusOr<std::unique_ptr<Model>> Create(const TaskInfo& task, const Option
         }
         transformer::LayerAttention la;
         la.use_q = la.use_k = !ignore_dot;
-        la.forward = [r, w1, w2, dense, heads, d](const transformer::AttentionInputs& in) {
+        la.forward = [r, w1, w2, dense, heads, d, state](const transformer::AttentionInputs& in) {
           const int64_t b = in.h.dim(0), l = in.h.dim(1);
-          Var syn;
-          if (r.defined())  // [heads, P, P] -> [1, heads, L, L]
-            syn = Reshape(Slice(Slice(r, 1, 0, l), 2, 0, l), {1, heads, l, l});
+          // random: the [heads, P, P] parameter itself, read in place by the op (its top-left
+          // L x L block); no [heads, L, L] slice or per-example copy is formed.
+          Var ds;
           if (dense) {  // [B, L, heads, d] -> [B, L, heads, P] -> [B, heads, L, L]
             Var t = Relu(Reshape(w1.Forward(in.h), {b, l, heads, d}));
-            Var ds = Permute(Slice(w2.Forward(t), 3, 0, l), {0, 2, 1, 3});
-            syn = syn.defined() ? Add(syn, ds) : ds;
+            ds = Permute(Slice(w2.Forward(t), 3, 0, l), {0, 2, 1, 3});
           }
-          return SynthesizerAttention(in.q, in.k, in.v, syn, in.lengths, in.mask, heads,
-                                      in.dropout, &in.rng);
+          return SynthesizerAttention(in.q, in.k, in.v, r, ds, in.lengths, in.mask, heads,
+                                      in.dropout, &in.rng, state);
         };
         return la;
       });
 }
 
-// The Transformer's estimate (L saved probabilities per query and head), plus the synthetic
-// logits' parameters per layer: random heads P^2, dense D Dq + d P.
+// The Transformer's estimate (models/transformer/transformer.cc EstimateTransformerEncoder) with
+// what the synthetic logits add, counted from what the op and the layers hold
+// (core/kernels/synthesizer_attention.h):
+//  - parameters per layer: random heads P^2 (each with its gradient and two AdamW moments, as
+//    every parameter: 4 x 4 bytes), dense D Dq + d P;
+//  - attention state per layer: attention_state=probs keeps the [B, heads, L, L] probabilities
+//    (the Transformer's dense count, 2 per pair: the saved matrix and one transient); logsumexp
+//    keeps O(L) (counted in the Transformer's per-token terms), and the backward of one layer at
+//    a time holds dS of G = min(B, max(1, threads / heads)) examples for the shared gradient
+//    (G heads L^2) and per-thread R x L blocks (a few MB);
+//  - dense mode per layer: the [B, L, heads, P] W2 output, its [B, L, heads, L] slice and the
+//    [B, heads, L, L] logits kept for backward (3 B heads L P), and in one layer's backward
+//    their gradients (3 B heads L P more).
 MemoryEstimate Estimate(const TaskInfo& task, const Options& o, int64_t batch, int64_t length) {
   const double l = double(length) + (o.Bool("cls") ? 1 : 0);
-  MemoryEstimate e = transformer::EstimateTransformerEncoder(task, o, batch, length, l);
+  const bool probs = o.String("attention_state") == "probs";
+  MemoryEstimate e = transformer::EstimateTransformerEncoder(task, o, batch, length, probs ? l : 0);
   const double p = (o.Int("max_len") > 0 ? o.Int("max_len") : task.max_length) +
                    (o.Bool("cls") ? 1 : 0);
-  const double h = o.Int("d_model"), heads = o.Int("heads");
+  const double h = o.Int("d_model"), heads = o.Int("heads"), layers = o.Int("n_layers");
   const double q = o.Int("qkv_dim") > 0 ? o.Int("qkv_dim") : h;
+  const double docs = task.pair ? 2 : 1, examples = docs * double(batch);
   const std::string mode = o.String("synthesizer_mode");
   double per_layer = 0;
   if (mode != "dense") per_layer += heads * p * p;
   if (mode != "random") per_layer += h * q + q / heads * p;
   if (o.Bool("ignore_dot_product")) per_layer -= 2 * h * q;
-  e.parameters += o.Int("n_layers") * per_layer;
+  e.parameters += layers * per_layer;
+  if (mode != "random") e.activations += (3 * layers + 3) * examples * heads * l * p;
+  if (!probs && mode != "dense") {
+    const double g = std::min(examples, std::max(1.0, std::floor(omp_get_max_threads() / heads)));
+    e.activations += g * heads * l * l;
+  }
   return e;
 }
 

@@ -28,6 +28,15 @@ TEST(SynthesizerGolden, RandomPlusDotProduct) {  // LRA's default
   RunGolden("synthesizer", c, kCls);
 }
 
+// The same with the probabilities kept for backward instead of recomputed.
+TEST(SynthesizerGolden, RandomPlusDotProductKeepingProbabilities) {
+  Cfg c;
+  c.synth_random = true;
+  std::map<std::string, std::string> o = kCls;
+  o["attention_state"] = "probs";
+  RunGolden("synthesizer", c, o);
+}
+
 TEST(SynthesizerGolden, DenseOnlyWithPadTokenMask) {
   Cfg c;
   c.synth_dense = true;
@@ -72,6 +81,7 @@ TEST(SynthesizerTest, OptionsAndErrors) {
   TaskInfo task{"toy", 6, 0, 2, 8, false, false, "mean"};
   EXPECT_TRUE(CreateModel("synthesizer", task, {{"attention_dropout", "0.1"}}, 1).ok());
   EXPECT_FALSE(CreateModel("synthesizer", task, {{"synthesizer_mode", "factorized"}}, 1).ok());
+  EXPECT_FALSE(CreateModel("synthesizer", task, {{"attention_state", "lse"}}, 1).ok());
   EXPECT_FALSE(CreateModel("synthesizer", task, {{"attention", "dense"}}, 1).ok());
   auto bad = CreateModel("synthesizer", task, {{"heads", "3"}}, 1);
   ASSERT_FALSE(bad.ok());
