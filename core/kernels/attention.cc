@@ -653,6 +653,7 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
 namespace {
 
 constexpr int kTile = 64;  // keys per tile: 4 vectors of 16
+constexpr int kGroupTiles = 4;  // backward: key tiles per pass over the query blocks
 
 bool HasAvx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -907,7 +908,8 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   }
 }
 
-// Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kTile d floats
+// Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
+// kTile d floats
 // (Lp = L rounded up to kTile).
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
@@ -936,67 +938,79 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* dst = pt + tile;
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
-  float* dvacc = dkacc + kTile * d;
+  float* dvacc = dkacc + kGroupTiles * kTile * d;
   PackTransposed(t.k + off, stride, L, d, Lp, kt);
   PackTransposed(t.v + off, stride, L, d, Lp, vt);
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   RowDots(t.dout + off, t.out + off, L, d, stride, dvec);
   const __m512 scalev = _mm512_set1_ps(scale);
-  for (int j0 = 0; j0 < kend; j0 += kTile) {
-    const int cols = std::min(kTile, kend - j0);
-    std::memset(dkacc, 0, sizeof(float) * 2 * kTile * d);  // dkacc and dvacc
-    for (int i0 = s.causal && !any_invalid ? j0 / br * br : 0; i0 < L; i0 += br) {
+  // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
+  // dO and dQ stream through the caches once per group instead of once per tile (at L = 4K
+  // they outgrow L2). The sums keep their order: dq over ascending tiles, dk and dv over
+  // ascending query blocks.
+  for (int jg = 0; jg < kend; jg += kGroupTiles * kTile) {
+    const int gcols = std::min(kGroupTiles * kTile, kend - jg);
+    std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
+    for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
       const int rows = std::min(br, L - i0);
       const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
       const float* doi = t.dout + off + static_cast<int64_t>(i0) * stride;
-      Scores(qi, stride, rows, kt + j0, Lp, d, scale, pt);
-      for (int r = 0; r < rows; ++r) {
-        float* row = pt + static_cast<int64_t>(r) * kTile;
-        int vis = cols;
-        if (!Valid(km, len, i0 + r)) {
-          std::fill(row, row + kTile, uniform);
-        } else {
-          vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
-          __mmask16 cm[4];
-          RowMasks(vis, km ? km + j0 : nullptr, cm);
-          const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
-          for (int v = 0; v < 4; ++v) {
-            const __m512 x = _mm512_loadu_ps(row + 16 * v);
-            _mm512_storeu_ps(row + 16 * v, _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
+      for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
+        // Causal, every row valid: rows before j0 see none of the tile.
+        if (s.causal && !any_invalid && i0 + rows <= j0) continue;
+        const int cols = std::min(kTile, kend - j0);
+        float* dkt = dkacc + static_cast<int64_t>(j0 - jg) * d;
+        float* dvt = dvacc + static_cast<int64_t>(j0 - jg) * d;
+        Scores(qi, stride, rows, kt + j0, Lp, d, scale, pt);
+        for (int r = 0; r < rows; ++r) {
+          float* row = pt + static_cast<int64_t>(r) * kTile;
+          int vis = cols;
+          if (!Valid(km, len, i0 + r)) {
+            std::fill(row, row + kTile, uniform);
+          } else {
+            vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
+            __mmask16 cm[4];
+            RowMasks(vis, km ? km + j0 : nullptr, cm);
+            const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
+            for (int v = 0; v < 4; ++v) {
+              const __m512 x = _mm512_loadu_ps(row + 16 * v);
+              _mm512_storeu_ps(row + 16 * v,
+                               _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
+            }
+          }
+          if (dropper.on) {
+            float* dr = ptd + static_cast<int64_t>(r) * kTile;
+            dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
+            std::memset(dr + vis, 0, sizeof(float) * (kTile - vis));
           }
         }
-        if (dropper.on) {
-          float* dr = ptd + static_cast<int64_t>(r) * kTile;
-          dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
-          std::memset(dr + vis, 0, sizeof(float) * (kTile - vis));
+        const float* pp = dropper.on ? ptd : pt;
+        // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
+        MulAcc(d, cols, pp, 1, kTile, rows, doi, stride, dvt, d);
+        Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
+        for (int r = 0; r < rows; ++r) {
+          const float* pr = pt + static_cast<int64_t>(r) * kTile;
+          const float* pdr = pp + static_cast<int64_t>(r) * kTile;
+          float* g = dst + static_cast<int64_t>(r) * kTile;
+          const __m512 di = _mm512_set1_ps(dvec[i0 + r]);
+          for (int v = 0; v < 4; ++v) {
+            const __m512 p = _mm512_loadu_ps(pr + 16 * v), gp = _mm512_loadu_ps(g + 16 * v);
+            const __m512 ds =
+                dropper.on ? _mm512_fmsub_ps(_mm512_loadu_ps(pdr + 16 * v), gp, _mm512_mul_ps(p, di))
+                           : _mm512_mul_ps(p, _mm512_sub_ps(gp, di));
+            _mm512_storeu_ps(g + 16 * v, _mm512_mul_ps(ds, scalev));
+          }
         }
+        // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
+        MulAcc(d, rows, dst, kTile, 1, cols, t.k + off + static_cast<int64_t>(j0) * stride, stride,
+               dq + off + static_cast<int64_t>(i0) * stride, stride);
+        MulAcc(d, cols, dst, 1, kTile, rows, qi, stride, dkt, d);
       }
-      const float* pp = dropper.on ? ptd : pt;
-      // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
-      MulAcc(d, cols, pp, 1, kTile, rows, doi, stride, dvacc, d);
-      Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
-      for (int r = 0; r < rows; ++r) {
-        const float* pr = pt + static_cast<int64_t>(r) * kTile;
-        const float* pdr = pp + static_cast<int64_t>(r) * kTile;
-        float* g = dst + static_cast<int64_t>(r) * kTile;
-        const __m512 di = _mm512_set1_ps(dvec[i0 + r]);
-        for (int v = 0; v < 4; ++v) {
-          const __m512 p = _mm512_loadu_ps(pr + 16 * v), gp = _mm512_loadu_ps(g + 16 * v);
-          const __m512 ds = dropper.on
-                                ? _mm512_fmsub_ps(_mm512_loadu_ps(pdr + 16 * v), gp, _mm512_mul_ps(p, di))
-                                : _mm512_mul_ps(p, _mm512_sub_ps(gp, di));
-          _mm512_storeu_ps(g + 16 * v, _mm512_mul_ps(ds, scalev));
-        }
-      }
-      // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
-      MulAcc(d, rows, dst, kTile, 1, cols, t.k + off + static_cast<int64_t>(j0) * stride, stride,
-             dq + off + static_cast<int64_t>(i0) * stride, stride);
-      MulAcc(d, cols, dst, 1, kTile, rows, qi, stride, dkacc, d);
     }
-    for (int c = 0; c < cols; ++c) {
-      std::memcpy(dk + off + static_cast<int64_t>(j0 + c) * stride, dkacc + c * d,
+    for (int c = 0; c < gcols; ++c) {
+      std::memcpy(dk + off + static_cast<int64_t>(jg + c) * stride, dkacc + c * d,
                   sizeof(float) * d);
-      std::memcpy(dv + off + static_cast<int64_t>(j0 + c) * stride, dvacc + c * d,
+      std::memcpy(dv + off + static_cast<int64_t>(jg + c) * stride, dvacc + c * d,
                   sizeof(float) * d);
     }
   }
@@ -1049,7 +1063,7 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper};
   const int64_t per_thread =
-      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kTile * d + 15) / 16 * 16;
+      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
 #pragma omp parallel for schedule(dynamic, 1)

@@ -308,13 +308,16 @@ INSTANTIATE_TEST_SUITE_P(
         Case{2, 130, 4, 16, true, {100, 130}, 64, 32, kFirstAllMasked, 0.2f},
         Case{1, 300, 2, 32, false, {}, 64, 64, kRandomMask, 0.1f},
         // The register-tiled blocked kernels (key_block 64, head_dim 16, 32, 48, 64: see
-        // TiledPathIsTaken): query blocks not a multiple of their 6-row micro-tile, L not a
-        // multiple of 64, causal, padding, masks and dropout.
+        // TiledPathIsTaken; the d = 16 and 32 cases above with blocks 64, 64 run them too):
+        // query blocks not a multiple of their 6-row micro-tile, L not a multiple of 64, causal,
+        // padding, masks and dropout.
         Case{2, 1, 2, 16, false, {}, 64, 64},
         Case{2, 150, 2, 32, true, {150, 77}, 13, 64, kRandomMask},
         Case{3, 129, 2, 32, false, {129, 64, 0}, 64, 64, kFirstAllMasked, 0.1f},
         Case{2, 100, 1, 48, true, {}, 64, 64, kNoMask, 0.2f},
-        Case{2, 70, 2, 64, false, {70, 65}, 32, 64, kRandomMask}));
+        Case{2, 70, 2, 64, false, {70, 65}, 32, 64, kRandomMask},
+        // More than one group of 4 key tiles in backward, causal (whole tiles skipped).
+        Case{1, 300, 2, 32, true, {290}, 48, 64}));
 
 // The cases above with key_block 64 and head_dim in {16, 32, 48, 64} run the tiled kernels on
 // an AVX-512 CPU (and the sgemm-tiled blocked code elsewhere, where this test skips).
