@@ -453,6 +453,23 @@ TEST(AttentionDropoutTest, SameBitsForOneAndTwoThreads) {
   omp_set_num_threads(saved_threads);
 }
 
+// The same for the register-tiled blocked kernels (d = 32, key_block 64), 3 key tiles.
+TEST(AttentionDropoutTest, TiledSameBitsForOneAndTwoThreads) {
+  Inputs in = MakeInputs(AttentionShape{3, 150, 2, 32, false}, {150, 100, 9}, 13, kRandomMask,
+                         0.2f);
+  const int saved_threads = omp_get_max_threads();
+  Attention att(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
+  omp_set_num_threads(1);
+  Result one = RunBoth(&att, in);
+  omp_set_num_threads(2);
+  Result two = RunBoth(&att, in);
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_EQ(one.dq, two.dq);
+  EXPECT_EQ(one.dk, two.dk);
+  EXPECT_EQ(one.dv, two.dv);
+  omp_set_num_threads(saved_threads);
+}
+
 // Inverted dropout keeps the mean. With q = 0 every probability is 1/L, and with v = 1 every
 // output is out_i = (1 / (L (1 - p))) sum_j M_ij, so the mean of all N = B heads L d outputs
 // (d equal copies per row) is an average of n = B heads L^2 independent variables M / (1 - p)
