@@ -3,7 +3,7 @@
 // H = 128, 4 layers, L = 1K / 2K / 4K, 2 threads.
 //
 //   S4D:          causal S4D-Lin, N = 64 (32 complex modes), pre-LayerNorm, mean pooling
-//   Transformer:  4 heads, MLP 512, pre-LN, learned positions, dense attention
+//   Transformer:  4 heads, MLP 512, pre-LN, learned positions, blocked attention (--attention)
 //   Mamba:        causal, N = 16, expand 2 (E = 256), d_conv 4, RMSNorm, mean pooling
 //   LSTM, GRU:    4 stacked unidirectional layers, hidden size H, mean pooling
 //
@@ -41,6 +41,9 @@ constexpr int kVocab = 256, kClasses = 10, kH = 128, kLayers = 4;
 // --batch=N and --threads=N (before the benchmark flags) change these; tools/speed_check.sh runs
 // the Transformer at 4K with batch 2 (PyTorch runs out of memory at 8) and 1 thread for scaling.
 int g_batch = 8, g_threads = 2;
+// --attention=dense|blocked: the Transformer's attention algorithm (default blocked: the
+// register-tiled flash-style kernels, at least as fast as dense at 1K and O(L) memory).
+std::string g_attention = "blocked";
 constexpr double kPeakGflops = 453.0;
 
 TaskInfo Task(int l) { return TaskInfo{"bench", kVocab, 0, kClasses, l, false, false, "mean"}; }
@@ -57,7 +60,7 @@ std::unique_ptr<Model> Make(const std::string& name, int l) {
     o = {{"d_model", "128"}, {"n_layers", "4"}, {"bidirectional", "false"}, {"pool", "mean"}};
   } else {
     o = {{"d_model", "128"}, {"n_layers", "4"}, {"heads", "4"}, {"mlp_dim", "512"},
-         {"positions", "learned"}, {"pool", "mean"}, {"attention", "dense"}, {"dropout", "0"},
+         {"positions", "learned"}, {"pool", "mean"}, {"attention", g_attention}, {"dropout", "0"},
          {"head", "linear"}};
   }
   auto m = CreateModel(name, Task(l), o, 1);
@@ -181,7 +184,8 @@ BENCHMARK(BM_S4dRecurrentOneStream)->Arg(0)->Arg(1);
 
 // --matmul_precision=bf16 (before the benchmark flags) runs everything in the opt-in bf16 matmul
 // mode (core/kernels/onednn/gemm.h); --batch=N and --threads=N set the training benchmarks'
-// batch (default 8) and threads (default 2).
+// batch (default 8) and threads (default 2); --attention=dense|blocked the Transformer's
+// attention (default blocked).
 int main(int argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
@@ -194,6 +198,12 @@ int main(int argc, char** argv) {
         return 1;
       }
       (batch ? lra::models::g_batch : lra::models::g_threads) = v;
+    } else if (arg.rfind("--attention=", 0) == 0) {
+      lra::models::g_attention = arg.substr(12);
+      if (lra::models::g_attention != "dense" && lra::models::g_attention != "blocked") {
+        std::fprintf(stderr, "%s: want --attention=dense or --attention=blocked\n", arg.c_str());
+        return 1;
+      }
     } else if (arg == "--matmul_precision=bf16") {
       const absl::Status s = lra::SetMatmulPrecision(lra::MatmulPrecision::kBf16);
       if (!s.ok()) {

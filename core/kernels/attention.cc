@@ -1,5 +1,6 @@
 #include "core/kernels/attention.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -232,6 +233,8 @@ void Attention::Forward(const AttentionShape& s, const float* q, const float* k,
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
     DenseForward(s, q, k, v, lengths, mask, dropout, out, saved);
+  } else if (Tiled(s)) {
+    TiledForward(s, q, k, v, lengths, mask, dropout, out, saved);
   } else {
     BlockedForward(s, q, k, v, lengths, mask, dropout, out, saved);
   }
@@ -244,6 +247,8 @@ void Attention::Backward(const AttentionShape& s, const float* q, const float* k
   CheckShape(s);
   if (options_.algorithm == AttentionAlgorithm::kDense) {
     DenseBackward(s, q, k, v, lengths, mask, dropout, out, saved, dout, dq, dk, dv);
+  } else if (Tiled(s)) {
+    TiledBackward(s, q, k, v, lengths, mask, dropout, out, saved, dout, dq, dk, dv);
   } else {
     BlockedBackward(s, q, k, v, lengths, mask, dropout, out, saved, dout, dq, dk, dv);
   }
@@ -622,6 +627,448 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
       }
     }
   }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Blocked, register-tiled (AVX-512; head_dim a multiple of 16 up to 64, key_block = 64). The
+// same algorithm and the same per-row logic as the sgemm-tiled blocked code above, with every
+// product of a 64-key tile done by two AVX-512 micro-kernels instead of an sgemm call (whose
+// fixed cost and packing dominated at these sizes, 64 x 64 x d):
+//   Scores: C[r, 0:64] = alpha sum_e A[r, e] Bt[e, 0:64], A's rows strided in place, Bt a
+//           d-major copy of the keys (or values) of the (batch, head), packed once per call
+//           (forward) or per pair (backward) and zero-padded to a multiple of 64 keys. 6 rows x
+//           4 vectors of accumulators.
+//   MulAcc: C[m, 0:d] += sum_k A(m, k) B[k, 0:d], A read through strides (so P^T and dS^T
+//           are read in place), B's rows strided in place. 6 to 12 rows x d/16 vectors.
+// The softmax of a tile row is vectorized over the 64 keys with masks for the visible keys
+// and the key mask; exp is ExpF's polynomial evaluated on vectors. Results differ from the
+// sgemm path by rounding only (summation order), within attention_test's derived bounds.
+
+// GCC 12 flags the _mm512_undefined_ps() inside its own intrinsic headers (reductions, masked
+// moves) as maybe-uninitialized; the lanes are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define LRA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+namespace {
+
+constexpr int kTile = 64;  // keys per tile: 4 vectors of 16
+constexpr int kGroupTiles = 4;  // backward: key tiles per pass over the query blocks
+
+bool HasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return has;
+}
+
+int RoundUpTile(int n) { return (n + kTile - 1) / kTile * kTile; }
+
+// dst[e * ld + j] = src[j * stride + e] for j < n, e < d; zeros for j in [n, RoundUpTile(n)).
+void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, float* dst) {
+  const int np = RoundUpTile(n);
+  for (int e = 0; e < d; ++e) {
+    float* row = dst + e * ld;
+    for (int j = 0; j < n; ++j) row[j] = src[j * stride + e];
+    std::memset(row + n, 0, sizeof(float) * (np - n));
+  }
+}
+
+LRA_AVX512 inline __m512 ExpV(__m512 x) {
+  const __m512 kmin = _mm512_set1_ps(-87.33654f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  const __m512i bits =
+      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  const __m512 y = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
+  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
+}
+
+template <int R>
+LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, int64_t ldb, int d,
+                                 float alpha, float* c) {
+  __m512 acc[R][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int e = 0; e < d; ++e) {
+    const float* br = bt + e * ldb;
+    const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16),
+                 b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * lda + e]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+    }
+  }
+  const __m512 al = _mm512_set1_ps(alpha);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + r * kTile + 16 * v, _mm512_mul_ps(acc[r][v], al));
+}
+
+// C[r, 0:64] (row stride kTile) = alpha A[r, 0:d] Bt[0:d, 0:64] for r < rows.
+LRA_AVX512 void Scores(const float* a, int64_t lda, int rows, const float* bt, int64_t ldb, int d,
+                       float alpha, float* c) {
+  int r = 0;
+  for (; r + 6 <= rows; r += 6) ScoreRows<6>(a + r * lda, lda, bt, ldb, d, alpha, c + r * kTile);
+  const float* ar = a + r * lda;
+  float* cr = c + r * kTile;
+  switch (rows - r) {
+    case 5: ScoreRows<5>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 4: ScoreRows<4>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 3: ScoreRows<3>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 2: ScoreRows<2>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 1: ScoreRows<1>(ar, lda, bt, ldb, d, alpha, cr); break;
+    default: break;
+  }
+}
+
+template <int NV, int R>
+LRA_AVX512 inline void MulAccRows(const float* a, int64_t sam, int64_t sak, int K, const float* b,
+                                  int64_t ldb, float* c, int64_t ldc) {
+  __m512 acc[R][NV];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(c + r * ldc + 16 * v);
+  for (int k = 0; k < K; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
+    const float* ak = a + k * sak;
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(ak[r * sam]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+// The rows of one group short of a full one: R = rem, found by recursion on R.
+template <int NV, int R>
+LRA_AVX512 inline void MulAccTail(int rem, const float* a, int64_t sam, int64_t sak, int K,
+                                  const float* b, int64_t ldb, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rem == R) {
+      MulAccRows<NV, R>(a, sam, sak, K, b, ldb, c, ldc);
+    } else {
+      MulAccTail<NV, R - 1>(rem, a, sam, sak, K, b, ldb, c, ldc);
+    }
+  }
+}
+
+// C[m, 0:16 NV] += sum_{k < K} A[m sam + k sak] B[k ldb + 0:16 NV] for m < M.
+template <int NV>
+LRA_AVX512 void MulAccN(int M, const float* a, int64_t sam, int64_t sak, int K, const float* b,
+                        int64_t ldb, float* c, int64_t ldc) {
+  // 24 accumulators at most (of 32 registers), NV + 1 more for B's row and the broadcast.
+  constexpr int kR = NV <= 2 ? 12 : 24 / NV;
+  int m = 0;
+  for (; m + kR <= M; m += kR) MulAccRows<NV, kR>(a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
+  MulAccTail<NV, kR - 1>(M - m, a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
+}
+
+LRA_AVX512 void MulAcc(int d, int M, const float* a, int64_t sam, int64_t sak, int K,
+                       const float* b, int64_t ldb, float* c, int64_t ldc) {
+  switch (d / 16) {
+    case 1: MulAccN<1>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+    case 2: MulAccN<2>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+    case 3: MulAccN<3>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+    default: MulAccN<4>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+  }
+}
+
+// Lane masks of a 64-key tile row: lanes c < vis whose key is unmasked (km: the tile's bytes of
+// the key mask, or null). Reads no byte of km at or past vis.
+LRA_AVX512 inline void RowMasks(int vis, const uint8_t* km, __mmask16* cm) {
+  for (int v = 0; v < 4; ++v) {
+    const int left = vis - 16 * v;
+    cm[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+    if (km && cm[v]) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(cm[v], km + 16 * v);
+      cm[v] &= _mm_test_epi8_mask(bytes, bytes);
+    }
+  }
+}
+
+// The arguments of one call, shared by the per-pair workers.
+struct TileCall {
+  const AttentionShape* s;
+  int br;  // query rows per block
+  const float *q, *k, *v, *out, *dout;
+  const int* lengths;
+  const uint8_t* mask;
+  const Dropper* dropper;
+};
+
+// Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
+// with row stride ldk. ws: br * kTile + br * d + 2 br floats.
+LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
+                                  float* out, float* saved, float* ws) {
+  const AttentionShape& s = *t.s;
+  const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
+  const int64_t stride = static_cast<int64_t>(H) * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float uniform = 1.0f / static_cast<float>(L);
+  const int b = bh / H, h = bh % H;
+  const int rows = std::min(br, L - i0);
+  const int len = KeyLength(s, t.lengths, b);
+  const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
+  const uint8_t* km = t.mask ? t.mask + static_cast<int64_t>(b) * L : nullptr;
+  const Dropper& dropper = *t.dropper;
+  float* st = ws;
+  float* oacc = st + static_cast<int64_t>(br) * kTile;
+  float* m = oacc + static_cast<int64_t>(br) * d;
+  float* l = m + br;
+  std::memset(oacc, 0, sizeof(float) * rows * d);
+  bool any_invalid = false;
+  for (int r = 0; r < rows; ++r) {
+    const bool valid = Valid(km, len, i0 + r);
+    any_invalid |= !valid;
+    m[r] = valid ? kNegInf : 0.0f;
+    l[r] = valid ? 0.0f : 1.0f;
+  }
+  const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
+  const int kvis = s.causal ? std::min(len, i0 + rows) : len;
+  const int kend = any_invalid ? L : kvis;
+  const __m512 neg_inf = _mm512_set1_ps(kNegInf);
+  for (int j0 = 0; j0 < kend; j0 += kTile) {
+    const int cols = std::min(kTile, kend - j0);
+    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, scale, st);
+    for (int r = 0; r < rows; ++r) {
+      float* row = st + static_cast<int64_t>(r) * kTile;
+      if (!Valid(km, len, i0 + r)) {
+        std::fill(row, row + cols, uniform);
+        if (dropper.on) dropper.Apply(b, h, i0 + r, j0, cols, row, row);
+        continue;
+      }
+      const int vis = std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0);
+      if (vis <= 0) {
+        std::memset(row, 0, sizeof(float) * cols);
+        continue;
+      }
+      __mmask16 cm[4];
+      RowMasks(vis, km ? km + j0 : nullptr, cm);
+      __m512 x[4];
+      for (int v = 0; v < 4; ++v) x[v] = _mm512_mask_loadu_ps(neg_inf, cm[v], row + 16 * v);
+      const float tile_max = _mm512_reduce_max_ps(
+          _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3])));
+      const float mx = std::max(m[r], tile_max);
+      if (mx == kNegInf) {
+        std::memset(row, 0, sizeof(float) * cols);
+        continue;
+      }
+      const float alpha = ExpF(m[r] - mx);
+      const __m512 mxv = _mm512_set1_ps(mx);
+      __m512 sum = _mm512_setzero_ps();
+      for (int v = 0; v < 4; ++v) {
+        const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));
+        _mm512_storeu_ps(row + 16 * v, e);
+        sum = _mm512_add_ps(sum, e);
+      }
+      l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
+      m[r] = mx;
+      if (alpha != 1.0f) {
+        float* o = oacc + static_cast<int64_t>(r) * d;
+        for (int c = 0; c < d; c += 16)
+          _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), _mm512_set1_ps(alpha)));
+      }
+      if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
+    }
+    MulAcc(d, rows, st, kTile, 1, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+           oacc, d);
+  }
+  float* lse = saved + static_cast<int64_t>(bh) * L + i0;
+  float* outi = out + off + static_cast<int64_t>(i0) * stride;
+  for (int r = 0; r < rows; ++r) {
+    const float inv = 1.0f / l[r];
+    for (int c = 0; c < d; ++c) outi[r * stride + c] = oacc[static_cast<int64_t>(r) * d + c] * inv;
+    lse[r] = m[r] + std::log(l[r]);
+  }
+}
+
+// Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
+// kTile d floats
+// (Lp = L rounded up to kTile).
+LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
+                                  float* dk, float* dv, float* ws) {
+  const AttentionShape& s = *t.s;
+  const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
+  const int Lp = RoundUpTile(L);
+  const int64_t stride = static_cast<int64_t>(H) * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float uniform = 1.0f / static_cast<float>(L);
+  const int b = bh / H, h = bh % H;
+  const int len = KeyLength(s, t.lengths, b);
+  const int64_t off = static_cast<int64_t>(b) * L * stride + static_cast<int64_t>(h) * d;
+  const uint8_t* km = t.mask ? t.mask + static_cast<int64_t>(b) * L : nullptr;
+  const Dropper& dropper = *t.dropper;
+  const bool any_invalid = AnyInvalid(km, len, 0, L);
+  const int kend = any_invalid ? L : len;
+  ZeroRows(dq + off, L, d, stride);
+  ZeroRows(dk + off + static_cast<int64_t>(kend) * stride, L - kend, d, stride);
+  ZeroRows(dv + off + static_cast<int64_t>(kend) * stride, L - kend, d, stride);
+  if (kend == 0) return;
+  const int64_t tile = static_cast<int64_t>(br) * kTile;
+  float* kt = ws;
+  float* vt = kt + static_cast<int64_t>(d) * Lp;
+  float* dvec = vt + static_cast<int64_t>(d) * Lp;
+  float* pt = dvec + Lp;
+  float* dst = pt + tile;
+  float* ptd = dst + tile;
+  float* dkacc = ptd + tile;
+  float* dvacc = dkacc + kGroupTiles * kTile * d;
+  PackTransposed(t.k + off, stride, L, d, Lp, kt);
+  PackTransposed(t.v + off, stride, L, d, Lp, vt);
+  const float* lse = saved + static_cast<int64_t>(bh) * L;
+  RowDots(t.dout + off, t.out + off, L, d, stride, dvec);
+  const __m512 scalev = _mm512_set1_ps(scale);
+  // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
+  // dO and dQ stream through the caches once per group instead of once per tile (at L = 4K
+  // they outgrow L2). The sums keep their order: dq over ascending tiles, dk and dv over
+  // ascending query blocks.
+  for (int jg = 0; jg < kend; jg += kGroupTiles * kTile) {
+    const int gcols = std::min(kGroupTiles * kTile, kend - jg);
+    std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
+    for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
+      const int rows = std::min(br, L - i0);
+      const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
+      const float* doi = t.dout + off + static_cast<int64_t>(i0) * stride;
+      for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
+        // Causal, every row valid: rows before j0 see none of the tile.
+        if (s.causal && !any_invalid && i0 + rows <= j0) continue;
+        const int cols = std::min(kTile, kend - j0);
+        float* dkt = dkacc + static_cast<int64_t>(j0 - jg) * d;
+        float* dvt = dvacc + static_cast<int64_t>(j0 - jg) * d;
+        Scores(qi, stride, rows, kt + j0, Lp, d, scale, pt);
+        for (int r = 0; r < rows; ++r) {
+          float* row = pt + static_cast<int64_t>(r) * kTile;
+          int vis = cols;
+          if (!Valid(km, len, i0 + r)) {
+            std::fill(row, row + kTile, uniform);
+          } else {
+            vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
+            __mmask16 cm[4];
+            RowMasks(vis, km ? km + j0 : nullptr, cm);
+            const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
+            for (int v = 0; v < 4; ++v) {
+              const __m512 x = _mm512_loadu_ps(row + 16 * v);
+              _mm512_storeu_ps(row + 16 * v,
+                               _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
+            }
+          }
+          if (dropper.on) {
+            float* dr = ptd + static_cast<int64_t>(r) * kTile;
+            dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
+            std::memset(dr + vis, 0, sizeof(float) * (kTile - vis));
+          }
+        }
+        const float* pp = dropper.on ? ptd : pt;
+        // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
+        MulAcc(d, cols, pp, 1, kTile, rows, doi, stride, dvt, d);
+        Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
+        for (int r = 0; r < rows; ++r) {
+          const float* pr = pt + static_cast<int64_t>(r) * kTile;
+          const float* pdr = pp + static_cast<int64_t>(r) * kTile;
+          float* g = dst + static_cast<int64_t>(r) * kTile;
+          const __m512 di = _mm512_set1_ps(dvec[i0 + r]);
+          for (int v = 0; v < 4; ++v) {
+            const __m512 p = _mm512_loadu_ps(pr + 16 * v), gp = _mm512_loadu_ps(g + 16 * v);
+            const __m512 ds =
+                dropper.on ? _mm512_fmsub_ps(_mm512_loadu_ps(pdr + 16 * v), gp, _mm512_mul_ps(p, di))
+                           : _mm512_mul_ps(p, _mm512_sub_ps(gp, di));
+            _mm512_storeu_ps(g + 16 * v, _mm512_mul_ps(ds, scalev));
+          }
+        }
+        // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
+        MulAcc(d, rows, dst, kTile, 1, cols, t.k + off + static_cast<int64_t>(j0) * stride, stride,
+               dq + off + static_cast<int64_t>(i0) * stride, stride);
+        MulAcc(d, cols, dst, 1, kTile, rows, qi, stride, dkt, d);
+      }
+    }
+    for (int c = 0; c < gcols; ++c) {
+      std::memcpy(dk + off + static_cast<int64_t>(jg + c) * stride, dkacc + c * d,
+                  sizeof(float) * d);
+      std::memcpy(dv + off + static_cast<int64_t>(jg + c) * stride, dvacc + c * d,
+                  sizeof(float) * d);
+    }
+  }
+}
+
+}  // namespace
+
+bool Attention::Tiled(const AttentionShape& s) const {
+  return options_.algorithm == AttentionAlgorithm::kBlocked && options_.key_block == kTile &&
+         s.head_dim % 16 == 0 && s.head_dim <= 64 && HasAvx512();
+}
+
+void Attention::TiledForward(const AttentionShape& s, const float* q, const float* k,
+                             const float* v, const int* lengths, const uint8_t* mask,
+                             const AttentionDropout& drop, float* out, float* saved) {
+  const int L = s.length, d = s.head_dim, H = s.heads, br = options_.query_block;
+  const int Lp = RoundUpTile(L), pairs = s.batch * H, qblocks = (L + br - 1) / br;
+  const int64_t stride = static_cast<int64_t>(H) * d;
+  const Dropper dropper(drop);
+  const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper};
+  // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k). Per thread: the
+  // score tile, the output accumulator and the running max and sum.
+  const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
+  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 2 * br + 15) / 16 * 16;
+  const int threads = omp_get_max_threads();
+  float* kt = Scratch(packed + per_thread * threads, 1);
+  float* ws = kt + packed;
+#pragma omp parallel for schedule(static)
+  for (int bh = 0; bh < pairs; ++bh) {
+    const int64_t off =
+        static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
+    PackTransposed(k + off, stride, L, d, Lp, kt + static_cast<int64_t>(bh) * d * Lp);
+  }
+  const int64_t items = static_cast<int64_t>(pairs) * qblocks;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t item = 0; item < items; ++item) {
+    const int bh = static_cast<int>(item / qblocks);
+    TiledForwardBlock(t, bh, static_cast<int>(item % qblocks) * br,
+                      kt + static_cast<int64_t>(bh) * d * Lp, Lp, out, saved,
+                      ws + per_thread * omp_get_thread_num());
+  }
+}
+
+void Attention::TiledBackward(const AttentionShape& s, const float* q, const float* k,
+                              const float* v, const int* lengths, const uint8_t* mask,
+                              const AttentionDropout& drop, const float* out, const float* saved,
+                              const float* dout, float* dq, float* dk, float* dv) {
+  const int L = s.length, d = s.head_dim, br = options_.query_block;
+  const int Lp = RoundUpTile(L), pairs = s.batch * s.heads;
+  const Dropper dropper(drop);
+  const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper};
+  const int64_t per_thread =
+      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + 15) / 16 * 16;
+  float* scratch = Scratch(per_thread, omp_get_max_threads());
+  // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int bh = 0; bh < pairs; ++bh)
+    TiledBackwardPair(t, bh, saved, dq, dk, dv, scratch + per_thread * omp_get_thread_num());
 }
 
 }  // namespace kernels

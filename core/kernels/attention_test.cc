@@ -306,7 +306,32 @@ INSTANTIATE_TEST_SUITE_P(
         Case{2, 7, 3, 5, false, {}, 2, 3, kNoMask, 0.3f},
         Case{2, 130, 4, 16, false, {}, 64, 64, kNoMask, 0.1f},
         Case{2, 130, 4, 16, true, {100, 130}, 64, 32, kFirstAllMasked, 0.2f},
-        Case{1, 300, 2, 32, false, {}, 64, 64, kRandomMask, 0.1f}));
+        Case{1, 300, 2, 32, false, {}, 64, 64, kRandomMask, 0.1f},
+        // The register-tiled blocked kernels (key_block 64, head_dim 16, 32, 48, 64: see
+        // TiledPathIsTaken; the d = 16 and 32 cases above with blocks 64, 64 run them too):
+        // query blocks not a multiple of their 6-row micro-tile, L not a multiple of 64, causal,
+        // padding, masks and dropout.
+        Case{2, 1, 2, 16, false, {}, 64, 64},
+        Case{2, 150, 2, 32, true, {150, 77}, 13, 64, kRandomMask},
+        Case{3, 129, 2, 32, false, {129, 64, 0}, 64, 64, kFirstAllMasked, 0.1f},
+        Case{2, 100, 1, 48, true, {}, 64, 64, kNoMask, 0.2f},
+        Case{2, 70, 2, 64, false, {70, 65}, 32, 64, kRandomMask},
+        // More than one group of 4 key tiles in backward, causal (whole tiles skipped).
+        Case{1, 300, 2, 32, true, {290}, 48, 64}));
+
+// The cases above with key_block 64 and head_dim in {16, 32, 48, 64} run the tiled kernels on
+// an AVX-512 CPU (and the sgemm-tiled blocked code elsewhere, where this test skips).
+TEST(AttentionTiledTest, TiledPathIsTaken) {
+  Attention tiled(AttentionOptions{AttentionAlgorithm::kBlocked, 13, 64});
+  if (!tiled.Tiled(AttentionShape{1, 8, 1, 32, false})) GTEST_SKIP() << "no AVX-512";
+  for (int d : {16, 32, 48, 64}) EXPECT_TRUE(tiled.Tiled(AttentionShape{2, 100, 2, d, true}));
+  EXPECT_FALSE(tiled.Tiled(AttentionShape{2, 100, 2, 8, false}));   // d not a multiple of 16
+  EXPECT_FALSE(tiled.Tiled(AttentionShape{2, 100, 2, 80, false}));  // d > 64
+  Attention other_tile(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 32});
+  EXPECT_FALSE(other_tile.Tiled(AttentionShape{2, 100, 2, 32, false}));
+  Attention dense(AttentionOptions{AttentionAlgorithm::kDense, 64, 64});
+  EXPECT_FALSE(dense.Tiled(AttentionShape{2, 100, 2, 32, false}));
+}
 
 // flax's masking, spelled out: a masked query (inside the length, or a pad position past it)
 // attends uniformly to all L positions, whatever its scores; the old kernel masked keys only
@@ -425,6 +450,23 @@ TEST(AttentionDropoutTest, SameBitsForOneAndTwoThreads) {
     EXPECT_EQ(one.dk, two.dk);
     EXPECT_EQ(one.dv, two.dv);
   }
+  omp_set_num_threads(saved_threads);
+}
+
+// The same for the register-tiled blocked kernels (d = 32, key_block 64), 3 key tiles.
+TEST(AttentionDropoutTest, TiledSameBitsForOneAndTwoThreads) {
+  Inputs in = MakeInputs(AttentionShape{3, 150, 2, 32, false}, {150, 100, 9}, 13, kRandomMask,
+                         0.2f);
+  const int saved_threads = omp_get_max_threads();
+  Attention att(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
+  omp_set_num_threads(1);
+  Result one = RunBoth(&att, in);
+  omp_set_num_threads(2);
+  Result two = RunBoth(&att, in);
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_EQ(one.dq, two.dq);
+  EXPECT_EQ(one.dk, two.dk);
+  EXPECT_EQ(one.dv, two.dv);
   omp_set_num_threads(saved_threads);
 }
 
