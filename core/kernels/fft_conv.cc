@@ -63,6 +63,23 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int co
   }
 }
 
+// Elementwise loops over rows, each a single rounding per element (no product is added in the
+// same statement, so no FMA contraction can occur) and vectorized whatever the aliasing (GCC's
+// -O2 cost model leaves loops that need alias checks scalar): the result of an element does not
+// depend on SIMD or scalar execution. y may equal x (or a, b).
+inline void Scale(const float* x, float s, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = x[i] * s;
+}
+inline void AddRows(const float* a, const float* b, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = a[i] + b[i];
+}
+inline void MulRows(const float* a, const float* b, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = a[i] * b[i];
+}
+
 // dst[i * ds + j] = src[j * ss + i] for i, j < 8: an 8x8 tile transposed in AVX registers (8
 // loads, 24 shuffles, 8 stores instead of 64 scalar moves), written out so nothing spills. The
 // target attribute builds it for AVX on any x86-64 build; it runs only where the CPU has AVX
@@ -152,6 +169,59 @@ void Scatter(const float* rows, int length, int channels, int hb, int rs, float*
   for (int l = 0; l < length; ++l) {
     float* dst = x + static_cast<int64_t>(l) * channels;
     for (int i = l < tiled_len ? tiled : 0; i < hb; ++i) dst[i] = rows[i * rs + l];
+  }
+}
+
+// SumToShape's order for the columns of a [rows, channels] matrix held transposed: for each
+// channel i < hb (row i of `rows`, stride rs) and l = 0..length-1 in order, part[i] +=
+// rows[i][l], where l is row r0 + l of the matrix; after each row r with (r + 1) % block == 0
+// the block closes: total[i] += part[i], part[i] = 0. Every channel is its own chain of adds in
+// that order, so the result does not depend on how many chains advance side by side.
+// Channels [0, tiled) (tiled a multiple of 8) advance 8 at a time through 8x8 tiles transposed
+// in AVX registers (one vector add per position instead of 8 strided scalar adds).
+__attribute__((target("avx"))) void SumColumnsAvx(const float* rows, int rs, int tiled,
+                                                  int length, int64_t r0, int64_t block,
+                                                  float* part, float* total) {
+  const int tiled_len = length / 8 * 8;
+  alignas(32) float tile[8 * 8];
+  for (int i0 = 0; i0 < tiled; i0 += 8) {
+    __m256 p = _mm256_loadu_ps(part + i0), t = _mm256_loadu_ps(total + i0);
+    int64_t left = block - r0 % block;  // rows until the open block closes
+    const float* src = rows + static_cast<int64_t>(i0) * rs;
+    for (int l = 0; l < length; ++l) {
+      if (l < tiled_len) {
+        if (l % 8 == 0) Transpose8x8Avx(src + l, rs, tile, 8);
+        p = _mm256_add_ps(p, _mm256_load_ps(tile + 8 * (l % 8)));
+      } else {
+        alignas(32) float x[8];
+        for (int i = 0; i < 8; ++i) x[i] = src[static_cast<int64_t>(i) * rs + l];
+        p = _mm256_add_ps(p, _mm256_load_ps(x));
+      }
+      if (--left == 0) {
+        t = _mm256_add_ps(t, p);
+        p = _mm256_setzero_ps();
+        left = block;
+      }
+    }
+    _mm256_storeu_ps(part + i0, p);
+    _mm256_storeu_ps(total + i0, t);
+  }
+}
+
+void SumColumnsInOrder(const float* rows, int rs, int hb, int length, int64_t r0, int64_t block,
+                       float* part, float* total) {
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  if (tiled > 0) SumColumnsAvx(rows, rs, tiled, length, r0, block, part, total);
+  for (int i = tiled; i < hb; ++i) {
+    const float* src = rows + static_cast<int64_t>(i) * rs;
+    int64_t r = r0;
+    for (int l = 0; l < length; ++l, ++r) {
+      part[i] += src[l];
+      if ((r + 1) % block == 0) {
+        total[i] += part[i];
+        part[i] = 0.0f;
+      }
+    }
   }
 }
 
@@ -261,7 +331,7 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
     }
     float* out = spec + static_cast<int64_t>(h) * lay.cs;
     fft.Forward(row, AsComplex(out));
-    for (int i = 0; i < 2 * lay.bins; ++i) out[i] *= inv_n;
+    Scale(out, inv_n, out, 2 * lay.bins);
   }
 }
 
@@ -320,8 +390,7 @@ void FftConv::KernelGrad(const RealFft& fft, const ConvShape& shape, const Layou
   for (int i = 0; i < hb; ++i) {
     float* gr = g + i * lay.rs;
     fft.Inverse(AsComplex(acc + i * lay.cs), gr);
-    float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
-    for (int j = 0; j < L; ++j) dkf[j] = gr[j] * inv_n;
+    Scale(gr, inv_n, dk + static_cast<int64_t>(h0 + i) * L, L);
     if (shape.direction == ConvDirection::kBidirectional) {
       float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
       for (int j = 0; j < L - 1; ++j) dkb[j] = gr[n - 1 - j] * inv_n;
@@ -391,13 +460,10 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
         const float dh = e.d[h];
-        for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
-        for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
+        Scale(ur, dh, tmp, L);
+        AddRows(vr, tmp, vr, L);
         vmath::GeluErf(vr, ur, nullptr, L);
-        if (e.mask != nullptr) {
-          const float m = e.mask[static_cast<int64_t>(b) * H + h];
-          for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
-        }
+        if (e.mask != nullptr) Scale(ur, e.mask[static_cast<int64_t>(b) * H + h], ur, L);
         // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
         std::memcpy(v + (static_cast<int64_t>(b) * H + h) * L, vr, L * sizeof(float));
       },
@@ -448,13 +514,10 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         float* dr = drows + i * lay.rs;
         float* vr = vrows + i * lay.rs;
         const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
-        float* tmp = cu;  // cu and cd (>= n + 2 floats each) are free until the transforms
-        if (e.mask != nullptr) {
-          const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
-          for (int l = 0; l < L; ++l) dr[l] = dr[l] * m;
-        }
-        vmath::GeluErfBackward(v_row, dr, tmp, /*accumulate=*/false, L);
-        std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
+        if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
+        // dv in place (vmath reads each 16-float block before writing it); columns [L, n) stay
+        // zero.
+        vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
         fft.Forward(dr, AsComplex(cd));
         if (dk != nullptr) {
           fft.Forward(ur, AsComplex(cu));
@@ -464,29 +527,18 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
           ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
           fft.Inverse(AsComplex(cu), vr);
           // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
-          const float dh = e.d[h0 + i];
-          for (int l = 0; l < L; ++l) cd[l] = dr[l] * dh;
-          for (int l = 0; l < L; ++l) vr[l] = cd[l] + vr[l];
+          Scale(dr, e.d[h0 + i], cd, L);
+          AddRows(cd, vr, vr, L);
         }
       }
       if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
       if (dd != nullptr) {
         // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
         // rows of [B*L, H] in order: one chain per channel, run side by side.
-        for (int i = 0; i < hb; ++i) {
-          float* pr = vrows + i * lay.rs;
-          const float* dr = drows + i * lay.rs;
-          const float* ur = urows + i * lay.rs;
-          for (int l = 0; l < L; ++l) pr[l] = dr[l] * ur[l];
-        }
-        int64_t r = static_cast<int64_t>(b) * L;
-        for (int l = 0; l < L; ++l, ++r) {
-          for (int i = 0; i < hb; ++i) part[i] += vrows[i * lay.rs + l];
-          if ((r + 1) % kSumBlock == 0) {
-            for (int i = 0; i < hb; ++i) total[i] += part[i];
-            std::fill(part, part + hb, 0.0f);
-          }
-        }
+        for (int i = 0; i < hb; ++i)
+          MulRows(drows + i * lay.rs, urows + i * lay.rs, vrows + i * lay.rs, L);
+        SumColumnsInOrder(vrows, lay.rs, hb, L, static_cast<int64_t>(b) * L, kSumBlock, part,
+                          total);
       }
     }
     if (dd != nullptr) {
