@@ -276,6 +276,11 @@ int64_t FftConv::KernelFloats(const ConvShape& shape) {
   return shape.direction == ConvDirection::kBidirectional ? 2 * per : per;
 }
 
+int64_t FftConv::SpectrumFloats(const ConvShape& shape) {
+  const int n = FftSize(shape.length);
+  return static_cast<int64_t>(shape.batch) * shape.channels * 2 * ComplexStride(n);
+}
+
 int64_t FftConv::WorkspaceBytes() const {
   return (spectrum_->floats + scratch_->floats) * static_cast<int64_t>(sizeof(float));
 }
@@ -337,10 +342,11 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
 
 // The forward's loop over (batch, channel block): gathers u's block into urows and leaves each
 // row's conv(u, k) in the same row of vrows, calling row(b, h, u_row, conv_row, scratch_row)
-// after each row and block(b, h0, hb, urows, vrows) after the block.
+// after each row and block(b, h0, hb, urows, vrows) after the block. u_spectra (null: not kept)
+// receives rfft(u row) of every (b, h), rows of SpectrumStride floats.
 template <typename Row, typename Block>
-void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
-                            Block block) {
+void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k,
+                            float* u_spectra, Row row, Block block) {
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
@@ -363,8 +369,13 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
     for (int i = 0; i < hb; ++i) {
       float* ur = urows + i * lay.rs;
       float* vr = vrows + i * lay.rs;
-      fft.Forward(ur, AsComplex(crow));
-      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
+      // The transform goes straight to its kept row (64-byte aligned like crow: same plan,
+      // same rounding) when u_spectra is given.
+      float* urow_spec =
+          u_spectra != nullptr ? u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs
+                               : crow;
+      fft.Forward(ur, AsComplex(urow_spec));
+      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, urow_spec, crow, lay.bins, false);
       fft.Inverse(AsComplex(crow), vr);
       row(b, h0 + i, ur, vr, spare);
     }
@@ -375,7 +386,7 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
 void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k, [](int, int, float*, float*, float*) {},
+      shape, u, k, /*u_spectra=*/nullptr, [](int, int, float*, float*, float*) {},
       [&](int b, int h0, int hb, float*, float* vrows) {
         Scatter(vrows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
       });
@@ -451,11 +462,11 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
 // contraction into an FMA can change its rounding. ----
 
 void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                              const SkipGelu& e, float* v, float* y) {
+                              const SkipGelu& e, float* v, float* y, float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k,
+      shape, u, k, u_spectra,
       // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
@@ -474,7 +485,7 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
 
 void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
                                const SkipGelu& e, const float* v, const float* dy, float* du,
-                               float* dk, float* dd) {
+                               float* dk, float* dd, const float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
   if (du == nullptr && dk == nullptr && dd == nullptr) return;
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
@@ -482,7 +493,8 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  const bool need_u = dk != nullptr || dd != nullptr;
+  // u's rows: for dd, and for dk unless the forward kept their spectra.
+  const bool need_u = (dk != nullptr && u_spectra == nullptr) || dd != nullptr;
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
@@ -520,8 +532,13 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
         fft.Forward(dr, AsComplex(cd));
         if (dk != nullptr) {
-          fft.Forward(ur, AsComplex(cu));
-          ComplexConjMulAdd(cu, cd, acc + i * lay.cs, lay.bins);
+          const float* us = cu;
+          if (u_spectra != nullptr) {
+            us = u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs;
+          } else {
+            fft.Forward(ur, AsComplex(cu));
+          }
+          ComplexConjMulAdd(us, cd, acc + i * lay.cs, lay.bins);
         }
         if (du != nullptr) {
           ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);

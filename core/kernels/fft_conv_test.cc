@@ -297,6 +297,47 @@ TEST(FftConvGradTest, NullGradientsAndWorkspaceReuse) {
   EXPECT_EQ(conv.WorkspaceBytes(), bytes);
 }
 
+// The u spectra ForwardSkipGelu keeps give BackwardSkipGelu bitwise the gradients it computes
+// with its own transforms (the same plan on the same row), in both directions, with a masked
+// dropout, H = 20 (tiled and scalar channels) and L = 100 (a scalar tail); the forward's outputs
+// do not change either. Fails if a kept row is misplaced (another (b, h) row's spectrum).
+TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
+  for (ConvDirection dir : {ConvDirection::kCausal, ConvDirection::kBidirectional}) {
+    ConvShape s{3, 100, 20, dir};
+    std::mt19937 rng(11);
+    const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
+    std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
+    std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
+    std::vector<float> d = Random(s.channels, &rng), mask = Random(s.batch * s.channels, &rng);
+    FftConv::SkipGelu e;
+    e.d = d.data();
+    e.mask = mask.data();
+    FftConv conv;
+    float* spectra = FftAllocFloats(FftConv::SpectrumFloats(s));
+    ASSERT_NE(spectra, nullptr);
+    std::vector<float> v(act), y(act), v2(act), y2(act);
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v.data(), y.data());
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v2.data(), y2.data(), spectra);
+    EXPECT_EQ(v, v2);
+    EXPECT_EQ(y, y2);
+    std::vector<float> du(act), dk(k.size()), dd(s.channels);
+    std::vector<float> du2(act), dk2(k.size()), dd2(s.channels);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du.data(), dk.data(),
+                          dd.data());
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du2.data(), dk2.data(),
+                          dd2.data(), spectra);
+    EXPECT_EQ(du, du2);
+    EXPECT_EQ(dk, dk2);
+    EXPECT_EQ(dd, dd2);
+    // dk alone (no u rows gathered at all).
+    std::vector<float> dk3(k.size(), 7.0f);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), nullptr, dk3.data(),
+                          nullptr, spectra);
+    EXPECT_EQ(dk, dk3);
+    FftFree(spectra);
+  }
+}
+
 // Measured plans follow timings and so differ between processes (and with them the last bits
 // of every result); the default must be the size-determined one.
 TEST(FftConvOptionsTest, DefaultPlansAreReproducible) {
