@@ -467,16 +467,16 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
       shape, u, k, u_spectra,
-      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
+      // ur: u, then gelu(v) * mask; vr: conv; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
-        const float dh = e.d[h];
-        Scale(ur, dh, tmp, L);
-        AddRows(vr, tmp, vr, L);
-        vmath::GeluErf(vr, ur, nullptr, L);
+        // v goes straight to its row of the output, in row layout [B, H, L]: only
+        // BackwardSkipGelu reads it, and row by row.
+        float* v_row = v + (static_cast<int64_t>(b) * H + h) * L;
+        Scale(ur, e.d[h], tmp, L);
+        AddRows(vr, tmp, v_row, L);
+        vmath::GeluErf(v_row, ur, nullptr, L);
         if (e.mask != nullptr) Scale(ur, e.mask[static_cast<int64_t>(b) * H + h], ur, L);
-        // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
-        std::memcpy(v + (static_cast<int64_t>(b) * H + h) * L, vr, L * sizeof(float));
       },
       [&](int b, int h0, int hb, float* urows, float*) {
         Scatter(urows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
