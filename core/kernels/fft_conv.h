@@ -95,8 +95,8 @@ class FftConv {
   //
   // u_spectra (optional, SpectrumFloats(shape) floats, 64-byte aligned) keeps the forward's
   // rfft of every row of u for BackwardSkipGelu, which then skips that transform (one of the
-  // five per row and layer): bitwise the same gradients, at 4 (n/2 + 8) bytes per (b, h) row
-  // held from the forward to the backward (about 4x u itself).
+  // five per row and layer): bitwise the same gradients, at up to 8 (n/2 + 8) bytes per (b, h)
+  // row held from the forward to the backward (about twice u itself).
   void ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k, const SkipGelu& e,
                        float* v, float* y, float* u_spectra = nullptr);
   // Given dy = dLoss/dy and the forward's v: OVERWRITES du [B, L, H], dk (as Backward) and

@@ -269,8 +269,10 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
           float* acc = t.acc.data();
           // 64 positions at a time, then 16: the partial sums stay in registers over the modes.
           int j0 = 0;
-          for (; j0 + 64 <= jb; j0 += 64) BlockSum<64>(wr, wi, t.zr.data(), t.zi.data(), m, jb, j0, acc);
-          for (; j0 < jb; j0 += 16) BlockSum<16>(wr, wi, t.zr.data(), t.zi.data(), m, jb, j0, acc);
+          const float* zr = t.zr.data();
+          const float* zi = t.zi.data();
+          for (; j0 + 64 <= jb; j0 += 64) BlockSum<64>(wr, wi, zr, zi, m, jb, j0, acc);
+          for (; j0 < jb; j0 += 16) BlockSum<16>(wr, wi, zr, zi, m, jb, j0, acc);
           for (int j = 0; j < len; ++j) out[j] = 2.f * acc[j];
         }
       }
