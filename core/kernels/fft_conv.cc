@@ -493,8 +493,12 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  // u's rows: for dd, and for dk unless the forward kept their spectra.
-  const bool need_u = (dk != nullptr && u_spectra == nullptr) || dd != nullptr;
+  // With the forward's spectra of u, dd comes from the batch sum of conj(U) DV that dk
+  // accumulates anyway (Parseval), and u's rows are not read at all; without them, u's rows are
+  // gathered for dk's transforms and dd's products.
+  const bool dd_spectral = dd != nullptr && u_spectra != nullptr;
+  const bool use_acc = dk != nullptr || dd_spectral;
+  const bool need_u = u_spectra == nullptr && (dk != nullptr || dd != nullptr);
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
@@ -514,7 +518,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
     float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
     float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
     float* total = part + lay.hb;                 // dd: the closed blocks' sum
-    if (dk != nullptr) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
+    if (use_acc) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
     std::fill(part, part + hb, 0.0f);
     std::fill(total, total + hb, 0.0f);
     for (int b = 0; b < B; ++b) {
@@ -531,7 +535,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         // zero.
         vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
         fft.Forward(dr, AsComplex(cd));
-        if (dk != nullptr) {
+        if (use_acc) {
           const float* us = cu;
           if (u_spectra != nullptr) {
             us = u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs;
@@ -549,7 +553,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         }
       }
       if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
-      if (dd != nullptr) {
+      if (dd != nullptr && !dd_spectral) {
         // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
         // rows of [B*L, H] in order: one chain per channel, run side by side.
         for (int i = 0; i < hb; ++i)
@@ -558,7 +562,17 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
                           total);
       }
     }
-    if (dd != nullptr) {
+    if (dd_spectral) {
+      // sum_l dv[l] u[l] over the zero-padded length n = (1/n) sum_k conj(U[k]) DV[k]; both
+      // are real, so the bins k and n - k pair up: (1/n) (A[0] + A[n/2] + 2 sum_{0<k<n/2}
+      // Re A[k]) with A the batch sum (n is even). Before KernelGrad, whose c2r destroys acc.
+      for (int i = 0; i < hb; ++i) {
+        const float* a = acc + i * lay.cs;
+        double sum = static_cast<double>(a[0]) + a[n];
+        for (int q = 1; q < n / 2; ++q) sum += 2.0 * a[2 * q];
+        dd[h0 + i] = static_cast<float>(sum / n);
+      }
+    } else if (dd != nullptr) {
       const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
       for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
     }
