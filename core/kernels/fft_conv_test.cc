@@ -307,10 +307,17 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
   for (ConvDirection dir : {ConvDirection::kCausal, ConvDirection::kBidirectional}) {
     ConvShape s{3, 100, 20, dir};
     std::mt19937 rng(11);
-    const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
-    std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
-    std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
-    std::vector<float> d = Random(s.channels, &rng), mask = Random(s.batch * s.channels, &rng);
+    // u and dy [B, L, H], the kernel, D [H] and the tied mask [B, H], in that order.
+    std::vector<std::vector<float>> draws;
+    for (int64_t count : {int64_t{3 * 100 * 20}, int64_t{3 * 100 * 20}, FftConv::KernelFloats(s),
+                          int64_t{20}, int64_t{3 * 20}})
+      draws.push_back(Random(count, &rng));
+    const std::vector<float>& u = draws[0];
+    const std::vector<float>& dy = draws[1];
+    const std::vector<float>& k = draws[2];
+    const std::vector<float>& d = draws[3];
+    const std::vector<float>& mask = draws[4];
+    const size_t act = u.size();
     FftConv::SkipGelu e;
     e.d = d.data();
     e.mask = mask.data();
