@@ -343,7 +343,7 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
 // The forward's loop over (batch, channel block): gathers u's block into urows and leaves each
 // row's conv(u, k) in the same row of vrows, calling row(b, h, u_row, conv_row, scratch_row)
 // after each row and block(b, h0, hb, urows, vrows) after the block. u_spectra (null: not kept)
-// receives rfft(u row) of every (b, h), rows of SpectrumStride floats.
+// receives rfft(u row) of every (b, h), rows of lay.cs floats (SpectrumFloats in all).
 template <typename Row, typename Block>
 void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k,
                             float* u_spectra, Row row, Block block) {
