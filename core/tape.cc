@@ -92,7 +92,15 @@ void AccumulateGrad(const Var& v, const Tensor& g) {
   if (overwrite) {
     LRA_CHECK(dst.numel() == g.numel() && dst.dtype() == g.dtype())
         << "gradient " << g.shape().ToString() << " for " << dst.shape().ToString();
-    dst.CopyFrom(g);
+    // A first gradient is copied over the threads: an activation-sized copy on one thread left
+    // the others idle (the residual Add's backward of every block; issue 16).
+    const float* src = Reals(g);
+    float* out = Reals(dst);
+    if (src != out) {
+      ParallelFor(RealCount(g), [&](int64_t b, int64_t e) {
+        std::memcpy(out + b, src + b, static_cast<size_t>(e - b) * sizeof(float));
+      });
+    }
   } else {
     AddInto(dst, g);
   }

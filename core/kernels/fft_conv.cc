@@ -63,6 +63,23 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int co
   }
 }
 
+// Elementwise loops over rows, each a single rounding per element (no product is added in the
+// same statement, so no FMA contraction can occur) and vectorized whatever the aliasing (GCC's
+// -O2 cost model leaves loops that need alias checks scalar): the result of an element does not
+// depend on SIMD or scalar execution. y may equal x (or a, b).
+inline void Scale(const float* x, float s, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = x[i] * s;
+}
+inline void AddRows(const float* a, const float* b, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = a[i] + b[i];
+}
+inline void MulRows(const float* a, const float* b, float* y, int count) {
+#pragma omp simd
+  for (int i = 0; i < count; ++i) y[i] = a[i] * b[i];
+}
+
 // dst[i * ds + j] = src[j * ss + i] for i, j < 8: an 8x8 tile transposed in AVX registers (8
 // loads, 24 shuffles, 8 stores instead of 64 scalar moves), written out so nothing spills. The
 // target attribute builds it for AVX on any x86-64 build; it runs only where the CPU has AVX
@@ -155,6 +172,59 @@ void Scatter(const float* rows, int length, int channels, int hb, int rs, float*
   }
 }
 
+// SumToShape's order for the columns of a [rows, channels] matrix held transposed: for each
+// channel i < hb (row i of `rows`, stride rs) and l = 0..length-1 in order, part[i] +=
+// rows[i][l], where l is row r0 + l of the matrix; after each row r with (r + 1) % block == 0
+// the block closes: total[i] += part[i], part[i] = 0. Every channel is its own chain of adds in
+// that order, so the result does not depend on how many chains advance side by side.
+// Channels [0, tiled) (tiled a multiple of 8) advance 8 at a time through 8x8 tiles transposed
+// in AVX registers (one vector add per position instead of 8 strided scalar adds).
+__attribute__((target("avx"))) void SumColumnsAvx(const float* rows, int rs, int tiled,
+                                                  int length, int64_t r0, int64_t block,
+                                                  float* part, float* total) {
+  const int tiled_len = length / 8 * 8;
+  alignas(32) float tile[8 * 8];
+  for (int i0 = 0; i0 < tiled; i0 += 8) {
+    __m256 p = _mm256_loadu_ps(part + i0), t = _mm256_loadu_ps(total + i0);
+    int64_t left = block - r0 % block;  // rows until the open block closes
+    const float* src = rows + static_cast<int64_t>(i0) * rs;
+    for (int l = 0; l < length; ++l) {
+      if (l < tiled_len) {
+        if (l % 8 == 0) Transpose8x8Avx(src + l, rs, tile, 8);
+        p = _mm256_add_ps(p, _mm256_load_ps(tile + 8 * (l % 8)));
+      } else {
+        alignas(32) float x[8];
+        for (int i = 0; i < 8; ++i) x[i] = src[static_cast<int64_t>(i) * rs + l];
+        p = _mm256_add_ps(p, _mm256_load_ps(x));
+      }
+      if (--left == 0) {
+        t = _mm256_add_ps(t, p);
+        p = _mm256_setzero_ps();
+        left = block;
+      }
+    }
+    _mm256_storeu_ps(part + i0, p);
+    _mm256_storeu_ps(total + i0, t);
+  }
+}
+
+void SumColumnsInOrder(const float* rows, int rs, int hb, int length, int64_t r0, int64_t block,
+                       float* part, float* total) {
+  const int tiled = HasAvx() ? hb / 8 * 8 : 0;
+  if (tiled > 0) SumColumnsAvx(rows, rs, tiled, length, r0, block, part, total);
+  for (int i = tiled; i < hb; ++i) {
+    const float* src = rows + static_cast<int64_t>(i) * rs;
+    int64_t r = r0;
+    for (int l = 0; l < length; ++l, ++r) {
+      part[i] += src[l];
+      if ((r + 1) % block == 0) {
+        total[i] += part[i];
+        part[i] = 0.0f;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 struct FftConv::Buffer {
@@ -204,6 +274,11 @@ int FftConv::FftSize(int length) {
 int64_t FftConv::KernelFloats(const ConvShape& shape) {
   int64_t per = static_cast<int64_t>(shape.channels) * shape.length;
   return shape.direction == ConvDirection::kBidirectional ? 2 * per : per;
+}
+
+int64_t FftConv::SpectrumFloats(const ConvShape& shape) {
+  const int n = FftSize(shape.length);
+  return static_cast<int64_t>(shape.batch) * shape.channels * 2 * ComplexStride(n);
 }
 
 int64_t FftConv::WorkspaceBytes() const {
@@ -261,16 +336,17 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
     }
     float* out = spec + static_cast<int64_t>(h) * lay.cs;
     fft.Forward(row, AsComplex(out));
-    for (int i = 0; i < 2 * lay.bins; ++i) out[i] *= inv_n;
+    Scale(out, inv_n, out, 2 * lay.bins);
   }
 }
 
 // The forward's loop over (batch, channel block): gathers u's block into urows and leaves each
 // row's conv(u, k) in the same row of vrows, calling row(b, h, u_row, conv_row, scratch_row)
-// after each row and block(b, h0, hb, urows, vrows) after the block.
+// after each row and block(b, h0, hb, urows, vrows) after the block. u_spectra (null: not kept)
+// receives rfft(u row) of every (b, h), rows of lay.cs floats (SpectrumFloats in all).
 template <typename Row, typename Block>
-void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
-                            Block block) {
+void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k,
+                            float* u_spectra, Row row, Block block) {
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
@@ -293,8 +369,13 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
     for (int i = 0; i < hb; ++i) {
       float* ur = urows + i * lay.rs;
       float* vr = vrows + i * lay.rs;
-      fft.Forward(ur, AsComplex(crow));
-      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, crow, crow, lay.bins, false);
+      // The transform goes straight to its kept row (64-byte aligned like crow: same plan,
+      // same rounding) when u_spectra is given.
+      float* urow_spec =
+          u_spectra != nullptr ? u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs
+                               : crow;
+      fft.Forward(ur, AsComplex(urow_spec));
+      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, urow_spec, crow, lay.bins, false);
       fft.Inverse(AsComplex(crow), vr);
       row(b, h0 + i, ur, vr, spare);
     }
@@ -305,7 +386,7 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
 void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k, [](int, int, float*, float*, float*) {},
+      shape, u, k, /*u_spectra=*/nullptr, [](int, int, float*, float*, float*) {},
       [&](int b, int h0, int hb, float*, float* vrows) {
         Scatter(vrows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
       });
@@ -320,8 +401,7 @@ void FftConv::KernelGrad(const RealFft& fft, const ConvShape& shape, const Layou
   for (int i = 0; i < hb; ++i) {
     float* gr = g + i * lay.rs;
     fft.Inverse(AsComplex(acc + i * lay.cs), gr);
-    float* dkf = dk + static_cast<int64_t>(h0 + i) * L;
-    for (int j = 0; j < L; ++j) dkf[j] = gr[j] * inv_n;
+    Scale(gr, inv_n, dk + static_cast<int64_t>(h0 + i) * L, L);
     if (shape.direction == ConvDirection::kBidirectional) {
       float* dkb = dk + (static_cast<int64_t>(H) + h0 + i) * L;
       for (int j = 0; j < L - 1; ++j) dkb[j] = gr[n - 1 - j] * inv_n;
@@ -382,24 +462,21 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
 // contraction into an FMA can change its rounding. ----
 
 void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                              const SkipGelu& e, float* v, float* y) {
+                              const SkipGelu& e, float* v, float* y, float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k,
-      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
+      shape, u, k, u_spectra,
+      // ur: u, then gelu(v) * mask; vr: conv; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
-        const float dh = e.d[h];
-        for (int l = 0; l < L; ++l) tmp[l] = ur[l] * dh;
-        for (int l = 0; l < L; ++l) vr[l] = vr[l] + tmp[l];
-        vmath::GeluErf(vr, ur, nullptr, L);
-        if (e.mask != nullptr) {
-          const float m = e.mask[static_cast<int64_t>(b) * H + h];
-          for (int l = 0; l < L; ++l) ur[l] = ur[l] * m;
-        }
-        // v stays in row layout [B, H, L]: only BackwardSkipGelu reads it, and row by row.
-        std::memcpy(v + (static_cast<int64_t>(b) * H + h) * L, vr, L * sizeof(float));
+        // v goes straight to its row of the output, in row layout [B, H, L]: only
+        // BackwardSkipGelu reads it, and row by row.
+        float* v_row = v + (static_cast<int64_t>(b) * H + h) * L;
+        Scale(ur, e.d[h], tmp, L);
+        AddRows(vr, tmp, v_row, L);
+        vmath::GeluErf(v_row, ur, nullptr, L);
+        if (e.mask != nullptr) Scale(ur, e.mask[static_cast<int64_t>(b) * H + h], ur, L);
       },
       [&](int b, int h0, int hb, float* urows, float*) {
         Scatter(urows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
@@ -408,7 +485,7 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
 
 void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
                                const SkipGelu& e, const float* v, const float* dy, float* du,
-                               float* dk, float* dd) {
+                               float* dk, float* dd, const float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
   if (du == nullptr && dk == nullptr && dd == nullptr) return;
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
@@ -416,7 +493,12 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const RealFft& fft = RealFft::Get(lay.n, options_.rigor);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
-  const bool need_u = dk != nullptr || dd != nullptr;
+  // With the forward's spectra of u, dd comes from the batch sum of conj(U) DV that dk
+  // accumulates anyway (Parseval), and u's rows are not read at all; without them, u's rows are
+  // gathered for dk's transforms and dd's products.
+  const bool dd_spectral = dd != nullptr && u_spectra != nullptr;
+  const bool use_acc = dk != nullptr || dd_spectral;
+  const bool need_u = u_spectra == nullptr && (dk != nullptr || dd != nullptr);
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
@@ -436,7 +518,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
     float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
     float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
     float* total = part + lay.hb;                 // dd: the closed blocks' sum
-    if (dk != nullptr) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
+    if (use_acc) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
     std::fill(part, part + hb, 0.0f);
     std::fill(total, total + hb, 0.0f);
     for (int b = 0; b < B; ++b) {
@@ -448,48 +530,49 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         float* dr = drows + i * lay.rs;
         float* vr = vrows + i * lay.rs;
         const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
-        float* tmp = cu;  // cu and cd (>= n + 2 floats each) are free until the transforms
-        if (e.mask != nullptr) {
-          const float m = e.mask[static_cast<int64_t>(b) * H + h0 + i];
-          for (int l = 0; l < L; ++l) dr[l] = dr[l] * m;
-        }
-        vmath::GeluErfBackward(v_row, dr, tmp, /*accumulate=*/false, L);
-        std::memcpy(dr, tmp, L * sizeof(float));  // dv; columns [L, n) stay zero
+        if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
+        // dv in place (vmath reads each 16-float block before writing it); columns [L, n) stay
+        // zero.
+        vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
         fft.Forward(dr, AsComplex(cd));
-        if (dk != nullptr) {
-          fft.Forward(ur, AsComplex(cu));
-          ComplexConjMulAdd(cu, cd, acc + i * lay.cs, lay.bins);
+        if (use_acc) {
+          const float* us = cu;
+          if (u_spectra != nullptr) {
+            us = u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs;
+          } else {
+            fft.Forward(ur, AsComplex(cu));
+          }
+          ComplexConjMulAdd(us, cd, acc + i * lay.cs, lay.bins);
         }
         if (du != nullptr) {
           ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
           fft.Inverse(AsComplex(cu), vr);
           // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
-          const float dh = e.d[h0 + i];
-          for (int l = 0; l < L; ++l) cd[l] = dr[l] * dh;
-          for (int l = 0; l < L; ++l) vr[l] = cd[l] + vr[l];
+          Scale(dr, e.d[h0 + i], cd, L);
+          AddRows(cd, vr, vr, L);
         }
       }
       if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
-      if (dd != nullptr) {
+      if (dd != nullptr && !dd_spectral) {
         // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
         // rows of [B*L, H] in order: one chain per channel, run side by side.
-        for (int i = 0; i < hb; ++i) {
-          float* pr = vrows + i * lay.rs;
-          const float* dr = drows + i * lay.rs;
-          const float* ur = urows + i * lay.rs;
-          for (int l = 0; l < L; ++l) pr[l] = dr[l] * ur[l];
-        }
-        int64_t r = static_cast<int64_t>(b) * L;
-        for (int l = 0; l < L; ++l, ++r) {
-          for (int i = 0; i < hb; ++i) part[i] += vrows[i * lay.rs + l];
-          if ((r + 1) % kSumBlock == 0) {
-            for (int i = 0; i < hb; ++i) total[i] += part[i];
-            std::fill(part, part + hb, 0.0f);
-          }
-        }
+        for (int i = 0; i < hb; ++i)
+          MulRows(drows + i * lay.rs, urows + i * lay.rs, vrows + i * lay.rs, L);
+        SumColumnsInOrder(vrows, lay.rs, hb, L, static_cast<int64_t>(b) * L, kSumBlock, part,
+                          total);
       }
     }
-    if (dd != nullptr) {
+    if (dd_spectral) {
+      // sum_l dv[l] u[l] over the zero-padded length n = (1/n) sum_k conj(U[k]) DV[k]; both
+      // are real, so the bins k and n - k pair up: (1/n) (A[0] + A[n/2] + 2 sum_{0<k<n/2}
+      // Re A[k]) with A the batch sum (n is even). Before KernelGrad, whose c2r destroys acc.
+      for (int i = 0; i < hb; ++i) {
+        const float* a = acc + i * lay.cs;
+        double sum = static_cast<double>(a[0]) + a[n];
+        for (int q = 1; q < n / 2; ++q) sum += 2.0 * a[2 * q];
+        dd[h0 + i] = static_cast<float>(sum / n);
+      }
+    } else if (dd != nullptr) {
       const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
       for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
     }

@@ -92,14 +92,28 @@ class FftConv {
     const float* d = nullptr;     // [H], required
     const float* mask = nullptr;  // [B, H] or null
   };
+  //
+  // u_spectra (optional, SpectrumFloats(shape) floats, 64-byte aligned) keeps the forward's
+  // rfft of every row of u for BackwardSkipGelu, which then skips that transform (one of the
+  // five per row and layer) and never reads u, at up to 8 (n/2 + 8) bytes per (b, h) row held
+  // from the forward to the backward (about twice u itself).
   void ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k, const SkipGelu& e,
-                       float* v, float* y);
+                       float* v, float* y, float* u_spectra = nullptr);
   // Given dy = dLoss/dy and the forward's v: OVERWRITES du [B, L, H], dk (as Backward) and
-  // dd = dLoss/dd [H], each skipped when null. dd sums the rows of [B*L, H] in blocks of 256
-  // rows, then the blocks in order, as core/ops' SumToShape does for the unfused Mul.
+  // dd = dLoss/dd [H] = sum over (b, l) of dv u, each skipped when null. u_spectra: what
+  // ForwardSkipGelu kept for the same shape and u, or null. Without it, dd sums the rows of
+  // [B*L, H] in blocks of 256 rows, then the blocks in order, as core/ops' SumToShape does for
+  // the unfused Mul (bitwise the unfused ops); with it, dd comes from the batch sum of
+  // conj(U) DV that dk accumulates anyway (Parseval: sum_l dv u = (1/n) sum_k conj(U) DV), so
+  // u's rows are not gathered; its rounding is the FFT's, |error| <= about
+  // 2 log2(n) eps sum_b ||dv_b|| ||u_b|| (l2 norms of the channel's rows), not the sum's.
+  // du and dk are bitwise the same either way.
   void BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
                         const SkipGelu& e, const float* v, const float* dy, float* du, float* dk,
-                        float* dd);
+                        float* dd, const float* u_spectra = nullptr);
+  // Floats of ForwardSkipGelu's u_spectra: [B, H] rows of n/2 + 1 complex, each padded to a
+  // multiple of 8 complex (64 bytes).
+  static int64_t SpectrumFloats(const ConvShape& shape);
 
   // Bytes of scratch this object holds (kernel spectrum + per-thread block buffers). Grows to
   // the largest shape seen; no allocation happens in a call whose shape fits.
@@ -115,8 +129,8 @@ class FftConv {
   void Reserve(const Layout& layout);
   void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
   template <typename Row, typename Block>
-  void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, Row row,
-                     Block block);
+  void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, float* u_spectra,
+                     Row row, Block block);
   static void KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
                          int hb, float* acc, float* g, float* dk);
 

@@ -297,6 +297,86 @@ TEST(FftConvGradTest, NullGradientsAndWorkspaceReuse) {
   EXPECT_EQ(conv.WorkspaceBytes(), bytes);
 }
 
+// The u spectra ForwardSkipGelu keeps give BackwardSkipGelu bitwise the du and dk it computes
+// with its own transforms (the same plan on the same row), in both directions, with a masked
+// dropout, H = 20 (tiled and scalar channels) and L = 100 (a scalar tail); the forward's outputs
+// do not change either. dd then comes from the spectra (Parseval) and matches the direct sum
+// within both methods' rounding bounds. Fails if a kept row is misplaced (another (b, h) row's
+// spectrum).
+TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
+  for (ConvDirection dir : {ConvDirection::kCausal, ConvDirection::kBidirectional}) {
+    ConvShape s{3, 100, 20, dir};
+    std::mt19937 rng(11);
+    // u and dy [B, L, H], the kernel, D [H] and the tied mask [B, H], in that order.
+    std::vector<std::vector<float>> draws;
+    for (int64_t count : {int64_t{3 * 100 * 20}, int64_t{3 * 100 * 20}, FftConv::KernelFloats(s),
+                          int64_t{20}, int64_t{3 * 20}})
+      draws.push_back(Random(count, &rng));
+    const std::vector<float>& u = draws[0];
+    const std::vector<float>& dy = draws[1];
+    const std::vector<float>& k = draws[2];
+    const std::vector<float>& d = draws[3];
+    const std::vector<float>& mask = draws[4];
+    const size_t act = u.size();
+    FftConv::SkipGelu e;
+    e.d = d.data();
+    e.mask = mask.data();
+    FftConv conv;
+    float* spectra = FftAllocFloats(FftConv::SpectrumFloats(s));
+    ASSERT_NE(spectra, nullptr);
+    std::vector<float> v(act), y(act), v2(act), y2(act);
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v.data(), y.data());
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v2.data(), y2.data(), spectra);
+    EXPECT_EQ(v, v2);
+    EXPECT_EQ(y, y2);
+    std::vector<float> du(act), dk(k.size()), dd(s.channels);
+    std::vector<float> du2(act), dk2(k.size()), dd2(s.channels);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du.data(), dk.data(),
+                          dd.data());
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du2.data(), dk2.data(),
+                          dd2.data(), spectra);
+    EXPECT_EQ(du, du2);
+    EXPECT_EQ(dk, dk2);
+    // Tolerance, per channel, with S = sum_b ||dv_b|| ||u_b|| (l2 norms over l; dv = gelu'(v)
+    // dy mask in double) bounding sum_b sum_l |dv u| (Cauchy-Schwarz): the direct sum's blocked
+    // float adds err <= (256 + B L / 256 + 1) eps S; the spectral sum's transforms <= c log2(n)
+    // eps ||x|| per spectrum in l2 (c ~ 2 for FFTW's algorithms), two of them, plus the float
+    // accumulation of conj(U) DV over the batch (B + 2) eps, the rest in double.
+    const int n = FftConv::FftSize(s.length);
+    for (int h = 0; h < s.channels; ++h) {
+      double bound = 0;
+      for (int b = 0; b < s.batch; ++b) {
+        double dv2 = 0, u2 = 0;
+        const double m = mask[b * s.channels + h];
+        for (int l = 0; l < s.length; ++l) {
+          const size_t ai = (static_cast<size_t>(b) * s.length + l) * s.channels + h;
+          const double x = v[(static_cast<size_t>(b) * s.channels + h) * s.length + l];
+          const double gp = 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+                            x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+          const double dvl = gp * dy[ai] * m;
+          dv2 += dvl * dvl;
+          u2 += static_cast<double>(u[ai]) * u[ai];
+        }
+        bound += std::sqrt(dv2 * u2);
+      }
+      const double rounds = 256 + s.batch * s.length / 256 + 1 +  // direct sum
+                            4 * std::log2(n) + s.batch + 2;        // spectral sum
+      EXPECT_NEAR(dd[h], dd2[h], rounds * kEpsF32 * bound) << "channel " << h;
+    }
+    // dk alone (no u rows gathered at all).
+    std::vector<float> dk3(k.size(), 7.0f);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), nullptr, dk3.data(),
+                          nullptr, spectra);
+    EXPECT_EQ(dk, dk3);
+    // dd alone from the spectra: the same value as with dk (the same accumulation).
+    std::vector<float> dd3(s.channels, 7.0f);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), nullptr, nullptr,
+                          dd3.data(), spectra);
+    EXPECT_EQ(dd2, dd3);
+    FftFree(spectra);
+  }
+}
+
 // Measured plans follow timings and so differ between processes (and with them the last bits
 // of every result); the default must be the size-determined one.
 TEST(FftConvOptionsTest, DefaultPlansAreReproducible) {

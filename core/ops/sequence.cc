@@ -102,10 +102,14 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
   e.mask = mask.defined() ? mask.data<float>() : nullptr;
   Tensor v = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // [B, H, L]
   Tensor y = Tensor::Empty(u.shape());
+  // The rfft of u's rows, kept for dk's backward (one transform per row fewer; bitwise the same).
+  Tensor u_spectra;
+  if (NeedsGrad({k})) u_spectra = Tensor::Empty({kernels::FftConv::SpectrumFloats(s)});
   eng->ForwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e, v.data<float>(),
-                       y.data<float>());
+                       y.data<float>(), u_spectra.defined() ? u_spectra.data<float>() : nullptr);
   if (!NeedsGrad({u, k, d})) return Constant(y);
-  return MakeOp("FftConvSkipGelu", y, {u, k, d}, [u, k, d, s, eng, v, mask](const Tensor& dy) {
+  return MakeOp("FftConvSkipGelu", y, {u, k, d},
+                [u, k, d, s, eng, v, mask, u_spectra](const Tensor& dy) {
     GradTarget du = Target(u, u.requires_grad());
     GradTarget dk = Target(k, k.requires_grad());
     GradTarget dd = Target(d, d.requires_grad());
@@ -116,7 +120,8 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
                           v.data<float>(), dy.data<float>(),
                           u.requires_grad() ? du.data() : nullptr,
                           k.requires_grad() ? dk.data() : nullptr,
-                          d.requires_grad() ? dd.data() : nullptr);
+                          d.requires_grad() ? dd.data() : nullptr,
+                          u_spectra.defined() ? u_spectra.data<float>() : nullptr);
     if (u.requires_grad()) du.Finish();
     if (k.requires_grad()) dk.Finish();
     if (d.requires_grad()) dd.Finish();

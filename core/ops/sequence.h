@@ -28,8 +28,10 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction,
 // The S4 block's y = TiedDropout(gelu_erf(FftConv(u, k) + u * d), p, axis 1) in one fused op
 // (kernels::FftConv::ForwardSkipGelu): u [B, L, H], k as FftConv, d [H]. `dropout` is the tied
 // dropout rate; the mask is drawn from rng only when training and dropout > 0, with the same
-// draws as TiedDropout. Outputs and gradients are bitwise those of the unfused ops (tested in
-// sequence_test.cc). Saves u, k, the mask and v = conv + u * d ([B, H, L]).
+// draws as TiedDropout. The output and the gradients of u and k are bitwise those of the unfused
+// ops; d's gradient comes from the FFT spectra (Parseval) instead of a sum over [B*L, H], equal
+// to the unfused one within both methods' rounding (tested in sequence_test.cc). Saves u, k,
+// the mask, v = conv + u * d ([B, H, L]) and, when k needs a gradient, the rfft of u's rows.
 Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
                     float dropout, bool training, Rng& rng, kernels::FftConv* engine = nullptr);
 

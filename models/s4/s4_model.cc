@@ -333,7 +333,8 @@ class S4Block {
     Var y;
     if (!dropping || (cfg_.tie_dropout && cfg_.block_version == BlockVersion::kV3)) {
       // conv + D skip + GELU + tied dropout in one pass per channel row (core/ops/sequence.h
-      // FftConvSkipGelu): bitwise the unfused ops below, with the same dropout draws.
+      // FftConvSkipGelu): bitwise the unfused ops below but for d's gradient (from the FFT
+      // spectra, within rounding), with the same dropout draws.
       y = lra::FftConvSkipGelu(z, k, d_, dir, dropping ? cfg_.dropout : 0.0f, training, rng);
     } else {
       y = UnfusedConvSkipGelu(z, k, dir, drop, training, rng);

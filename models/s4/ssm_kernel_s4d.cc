@@ -192,6 +192,25 @@ void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& 
   }
 }
 
+// acc[j0 + j] = sum over the live modes n, in order, of wr[n] zr[n][j0 + j] - wi[n] zi[n][j0 + j]
+// for j < kWidth (jb a multiple of 16 >= j0 + kWidth): the forward's block sum, kWidth positions
+// at a time so the partial sums stay in registers across the modes. Each position's sum runs
+// over the modes in the same order with the same expression whatever kWidth.
+template <int kWidth>
+inline void BlockSum(const float* wr, const float* wi, const float* zr_table,
+                     const float* zi_table, int m, int jb, int j0, float* acc) {
+  float part[kWidth] = {};
+  for (int n = 0; n < m; ++n) {
+    const float a = wr[n], b = wi[n];
+    if (a == 0.f && b == 0.f) continue;  // decayed below 1e-30
+    const float* zr = zr_table + static_cast<size_t>(n) * jb + j0;
+    const float* zi = zi_table + static_cast<size_t>(n) * jb + j0;
+#pragma omp simd
+    for (int j = 0; j < kWidth; ++j) part[j] += a * zr[j] - b * zi[j];
+  }
+  for (int j = 0; j < kWidth; ++j) acc[j0 + j] = part[j];
+}
+
 }  // namespace
 
 void S4dDiscretizeMode(Discretization disc, double dt, std::complex<double> a,
@@ -248,15 +267,12 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
             wi[n] = Flush(ctr[n] * bim[n] + cti[n] * br[n]);
           }
           float* acc = t.acc.data();
-          std::fill(acc, acc + jb, 0.f);
-          for (int n = 0; n < m; ++n) {
-            const float a = wr[n], b = wi[n];
-            if (a == 0.f && b == 0.f) continue;  // decayed below 1e-30
-            const float* zr = t.zr.data() + static_cast<size_t>(n) * jb;
-            const float* zi = t.zi.data() + static_cast<size_t>(n) * jb;
-#pragma omp simd
-            for (int j = 0; j < jb; ++j) acc[j] += a * zr[j] - b * zi[j];
-          }
+          // 64 positions at a time, then 16: the partial sums stay in registers over the modes.
+          int j0 = 0;
+          const float* zr = t.zr.data();
+          const float* zi = t.zi.data();
+          for (; j0 + 64 <= jb; j0 += 64) BlockSum<64>(wr, wi, zr, zi, m, jb, j0, acc);
+          for (; j0 < jb; j0 += 16) BlockSum<16>(wr, wi, zr, zi, m, jb, j0, acc);
           for (int j = 0; j < len; ++j) out[j] = 2.f * acc[j];
         }
       }
@@ -265,6 +281,30 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
 }
 
 namespace {
+
+// The block sums of S4dPowerSums for modes [n0, n0 + kWidth), kept in registers over j:
+// S0[n] = sum_j dK[j] z_n^j, S1[n] = sum_j j dK[j] z_n^j (written to t->s{0,1}{r,i}).
+template <int kWidth>
+inline void ModeSums(const float* src, int len, const float* zrt, const float* zit, int m,
+                     int n0, S4dScratch* t) {
+  float s0r[kWidth] = {}, s0i[kWidth] = {}, s1r[kWidth] = {}, s1i[kWidth] = {};
+  for (int j = 0; j < len; ++j) {
+    const float dv = src[j], jv = static_cast<float>(j) * src[j];
+    const float* zr = zrt + static_cast<size_t>(j) * m + n0;
+    const float* zi = zit + static_cast<size_t>(j) * m + n0;
+#pragma omp simd
+    for (int n = 0; n < kWidth; ++n) {
+      s0r[n] += dv * zr[n];
+      s0i[n] += dv * zi[n];
+      s1r[n] += jv * zr[n];
+      s1i[n] += jv * zi[n];
+    }
+  }
+  std::copy(s0r, s0r + kWidth, t->s0r.data() + n0);
+  std::copy(s0i, s0i + kWidth, t->s0i.data() + n0);
+  std::copy(s1r, s1r + kWidth, t->s1r.data() + n0);
+  std::copy(s1i, s1i + kWidth, t->s1i.data() + n0);
+}
 
 // G0[q][n] = sum_l dK[q,h,l] z_n^l and G1[q][n] = sum_l l dK[q,h,l] z_n^l for one channel and
 // one q, block by block from the tables (written to t->g{0,1}{r,i} row q).
@@ -293,16 +333,21 @@ void S4dPowerSums(const SsmDims& d, int h, int q, int jb, int nb, const float* d
     float* s0i = t->s0i.data();
     float* s1r = t->s1r.data();
     float* s1i = t->s1i.data();
-    std::fill(s0r, s0r + m, 0.f);
-    std::fill(s0i, s0i + m, 0.f);
-    std::fill(s1r, s1r + m, 0.f);
-    std::fill(s1i, s1i + m, 0.f);
-    for (int j = 0; j < len; ++j) {
+    // 32 or 16 modes at a time with the four sums in registers, the rest in memory; each
+    // mode's sums run over j in order with the same expressions either way.
+    int n0 = 0;
+    for (; n0 + 32 <= m; n0 += 32) ModeSums<32>(src, len, t->zrt.data(), t->zit.data(), m, n0, t);
+    for (; n0 + 16 <= m; n0 += 16) ModeSums<16>(src, len, t->zrt.data(), t->zit.data(), m, n0, t);
+    std::fill(s0r + n0, s0r + m, 0.f);
+    std::fill(s0i + n0, s0i + m, 0.f);
+    std::fill(s1r + n0, s1r + m, 0.f);
+    std::fill(s1i + n0, s1i + m, 0.f);
+    for (int j = 0; j < len && n0 < m; ++j) {
       const float dv = src[j], jv = static_cast<float>(j) * src[j];
       const float* zr = t->zrt.data() + static_cast<size_t>(j) * m;
       const float* zi = t->zit.data() + static_cast<size_t>(j) * m;
 #pragma omp simd
-      for (int n = 0; n < m; ++n) {
+      for (int n = n0; n < m; ++n) {
         s0r[n] += dv * zr[n];
         s0i[n] += dv * zi[n];
         s1r[n] += jv * zr[n];
