@@ -14,25 +14,36 @@
 // cpu_ms/step (CPU time of all threads per step). tools/train_speed_ratio.sh runs the S4D,
 // Mamba and LSTM training benchmarks interleaved and prints their ratios.
 //
+// BM_PaperTextTrain/<model>/<L> and BM_PaperTextFloor/<model>/<L> (below) time any registered
+// model at its LRA Text paper config, and the same encoder with attention made free.
+//
 // Run: bazel run --config=native //models:model_benchmark [-- --matmul_precision=bf16]
-//      [--batch=N] [--threads=N]; tools/speed_check.sh runs it interleaved with PyTorch.
+//      [--batch=N] [--threads=N] [--steps=N]; tools/speed_check.sh runs it interleaved with PyTorch.
 #include <sys/resource.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "core/base/status_macros.h"
 #include "core/optim/adam.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tensor.h"
 #include "core/ops/loss.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/matmul.h"
+#include "harness/config.h"
 #include "models/registry.h"
+#include "models/testing/spec_task.h"
+#include "models/transformer/transformer.h"
 
 namespace lra::models {
 namespace {
@@ -44,6 +55,9 @@ int g_batch = 8, g_threads = 2;
 // --attention=dense|blocked: the Transformer's attention algorithm (default blocked: the
 // register-tiled flash-style kernels, at least as fast as dense at 1K and O(L) memory).
 std::string g_attention = "blocked";
+// --steps=N: the BM_PaperText* benchmarks time exactly N steps (default: Google Benchmark's
+// min_time rule, which reruns the setup and warm-up of a multi-second step several times).
+int g_steps = 0;
 constexpr double kPeakGflops = 453.0;
 
 TaskInfo Task(int l) { return TaskInfo{"bench", kVocab, 0, kClasses, l, false, false, "mean"}; }
@@ -106,33 +120,44 @@ double StepFlops(const std::string& name, int l) {
   return kLayers * (gemm + attn);
 }
 
-void Train(benchmark::State& state, const std::string& name) {
-  SetNumThreads(g_threads);
-  const int l = static_cast<int>(state.range(0));
-  std::unique_ptr<Model> model = Make(name, l);
-  Adam opt(OptimizerGroups(model->ParamGroups(), 0.01, 0.05),
-           AdamOptions{.decoupled_weight_decay = true});
-  std::mt19937 gen(1);
-  std::vector<int32_t> tokens(g_batch * l), lengths(g_batch, l), labels(g_batch);
-  for (auto& t : tokens) t = static_cast<int32_t>(gen() % kVocab);
-  for (auto& t : labels) t = static_cast<int32_t>(gen() % kClasses);
-  Batch batch{g_batch, l, tokens.data(), lengths.data()};
-  Rng rng(1);
-  auto step = [&] {
-    Var loss = lra::CrossEntropy(model->Forward(batch, true, rng), labels);
-    Backward(loss);
-    opt.Step();
-    opt.ZeroGrad();
-  };
-  step();  // warm-up: FFTW plans, oneDNN primitives, pool buffers
+// Under tools/profile_step.sh: `perf record -D -1 --control=fifo:CTL,ACK` starts with sampling
+// off and the script names the two fifos in LRA_PERF_CTL and LRA_PERF_ACK; the timed loop sends
+// "enable" before its first step and "disable" after its last, so the profile holds the timed
+// steps only (not model creation, the warm-up step or teardown). Waits for perf's "ack". A no-op
+// when the variables are not set.
+void PerfControl(const char* command) {
+  const char* ctl = std::getenv("LRA_PERF_CTL");
+  const char* ack = std::getenv("LRA_PERF_ACK");
+  if (ctl == nullptr || ack == nullptr) return;
+  if (FILE* f = std::fopen(ctl, "w"); f != nullptr) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(ack, "r"); f != nullptr) {
+    char line[16];
+    if (std::fgets(line, sizeof(line), f) == nullptr) std::fprintf(stderr, "perf: no ack\n");
+    std::fclose(f);
+  }
+}
+
+// The timed loop shared by every training benchmark: `step` once as warm-up (FFTW plans, oneDNN
+// primitives, pool buffers), then timed; sets the counters of the header comment. `flops` is the
+// analytic count of one step (0: no GFLOP/s counter).
+void TimeSteps(benchmark::State& state, const std::function<void()>& step, int64_t tokens_per_step,
+               double flops) {
+  step();
   BufferPool::Get().ResetPeak();
   rusage before;
   getrusage(RUSAGE_SELF, &before);
+  PerfControl("enable");
   for (auto _ : state) step();
-  const double tok = static_cast<double>(g_batch) * l * state.iterations();
+  PerfControl("disable");
+  const double tok = static_cast<double>(tokens_per_step) * state.iterations();
   state.counters["tokens/s"] = benchmark::Counter(tok, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(StepFlops(name, l) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  if (flops > 0) {
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  }
   state.counters["peak_pool_MB"] = BufferPool::Get().stats().peak_bytes_in_use / 1e6;
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -150,6 +175,29 @@ void Train(benchmark::State& state, const std::string& name) {
       double(ru.ru_minflt + ru.ru_majflt - before.ru_minflt - before.ru_majflt) / state.iterations();
 }
 
+void Train(benchmark::State& state, const std::string& name) {
+  SetNumThreads(g_threads);
+  const int l = static_cast<int>(state.range(0));
+  std::unique_ptr<Model> model = Make(name, l);
+  Adam opt(OptimizerGroups(model->ParamGroups(), 0.01, 0.05),
+           AdamOptions{.decoupled_weight_decay = true});
+  std::mt19937 gen(1);
+  std::vector<int32_t> tokens(g_batch * l), lengths(g_batch, l), labels(g_batch);
+  for (auto& t : tokens) t = static_cast<int32_t>(gen() % kVocab);
+  for (auto& t : labels) t = static_cast<int32_t>(gen() % kClasses);
+  Batch batch{g_batch, l, tokens.data(), lengths.data()};
+  Rng rng(1);
+  TimeSteps(
+      state,
+      [&] {
+        Var loss = lra::CrossEntropy(model->Forward(batch, true, rng), labels);
+        Backward(loss);
+        opt.Step();
+        opt.ZeroGrad();
+      },
+      int64_t{g_batch} * l, StepFlops(name, l));
+}
+
 void BM_S4dTrain(benchmark::State& s) { Train(s, "s4d"); }
 void BM_TransformerTrain(benchmark::State& s) { Train(s, "transformer"); }
 BENCHMARK(BM_S4dTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -160,6 +208,131 @@ void BM_GruTrain(benchmark::State& s) { Train(s, "gru"); }
 BENCHMARK(BM_MambaTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LstmTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GruTrain)->Arg(1024)->Arg(2048)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// --- LRA Table 2's models at the Text paper config (issue 15) ----------------------------------
+//
+// BM_PaperTextTrain/<model>/<L>: a training step of any registered model that has a Text paper
+// config, as `lra bench --tier=paper` builds it (harness/config.h ResolveRunConfig: the tier
+// defaults, models/<model>/configs/paper.textproto and text.paper.textproto; for the Transformer
+// family d_model 256, MLP 1024, 4 layers, 4 heads, dropout on) at length L and --batch examples
+// (default 8), random tokens 1..V-1 at full length (harness/bench.cc MakeBatch), AdamW with the
+// config's betas, eps and weight decay.
+//
+// BM_PaperTextFloor/<model>/<L> (models built on models/transformer's encoder): the same encoder
+// with the model's attention replaced by q + k + v, an elementwise sum that costs next to nothing
+// but keeps the forward and backward of every q, k, v and output projection. Its time is what a
+// step costs with attention free: 1 - floor / train is the attention's share of the model's step,
+// and (the model's speedup over the dense Transformer) / (1 - share) the speedup no attention
+// kernel can pass. A variant's own attention parameters (Linformer's length projections,
+// Sinkhorn's sorting network) go with its attention. Both read the configs from the source tree:
+// run from the repository root, or with `bazel run`.
+struct PaperSetup {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Adam> opt;
+  TaskInfo task;
+};
+
+absl::StatusOr<PaperSetup> MakePaperSetup(const std::string& name, int l, bool floor) {
+  harness::RunConfig overrides;
+  overrides.mutable_train()->set_batch_size(g_batch);
+  LRA_ASSIGN_OR_RETURN(harness::RunConfig config,
+                       harness::ResolveRunConfig("text", name, "paper", overrides));
+  LRA_ASSIGN_OR_RETURN(auto options, harness::ModelOptionMap(config));
+  PaperSetup s;
+  LRA_ASSIGN_OR_RETURN(s.task, testing::TaskInfoFromSpec("text", "", l));
+  const uint64_t seed = config.train().seed();
+  if (!floor) {
+    LRA_ASSIGN_OR_RETURN(s.model, CreateModel(name, s.task, options, seed));
+  } else {
+    // The encoder's own options (the variant's extra ones, e.g. block_size, dropped).
+    const std::vector<OptionSpec> specs = transformer::TransformerOptionsWithout({"attention"});
+    std::map<std::string, std::string> kept;
+    for (const OptionSpec& spec : specs) {
+      if (auto it = options.find(spec.name); it != options.end()) kept.insert(*it);
+    }
+    LRA_ASSIGN_OR_RETURN(Options o, Options::Make(specs, kept));
+    LRA_ASSIGN_OR_RETURN(
+        s.model, transformer::CreateTransformer(
+                     name + " floor", s.task, o, seed,
+                     [](const Var& q, const Var& k, const Var& v, const std::vector<int32_t>&,
+                        const std::vector<uint8_t>&, int, float, Rng&) {
+                       return Add(Add(q, k), v);
+                     }));
+  }
+  const harness::TrainConfig& t = config.train();
+  AdamOptions adam;
+  if (t.has_beta1()) adam.beta1 = static_cast<float>(t.beta1());
+  if (t.has_beta2()) adam.beta2 = static_cast<float>(t.beta2());
+  if (t.has_eps()) adam.eps = static_cast<float>(t.eps());
+  adam.decoupled_weight_decay = t.optimizer() != "adam";
+  s.opt = std::make_unique<Adam>(OptimizerGroups(s.model->ParamGroups(), t.lr(), t.weight_decay()),
+                                 adam);
+  return s;
+}
+
+void PaperTrain(benchmark::State& state, const std::string& name, bool floor) {
+  SetNumThreads(g_threads);
+  const int l = static_cast<int>(state.range(0));
+  absl::StatusOr<PaperSetup> s = MakePaperSetup(name, l, floor);
+  if (!s.ok()) {
+    state.SkipWithError(std::string(s.status().message()).c_str());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  std::mt19937 gen(1);
+  std::vector<int32_t> tokens(int64_t{g_batch} * l), lengths(g_batch, l), labels(g_batch);
+  for (auto& t : tokens) t = 1 + static_cast<int32_t>(gen() % (s->task.vocab_size - 1));
+  for (auto& t : labels) t = static_cast<int32_t>(gen() % s->task.num_classes);
+  Batch batch{g_batch, l, tokens.data(), lengths.data()};
+  Rng dropout = Rng(1).Stream(RngStream::kDropout);
+  // The buffer pool's bytes in use before the forward (parameters, their gradients, Adam's
+  // moments) and after forward + loss (plus what the forward keeps for backward).
+  int64_t state_bytes = 0, forward_bytes = 0;
+  TimeSteps(
+      state,
+      [&] {
+        state_bytes = BufferPool::Get().stats().bytes_in_use;
+        Var loss = lra::CrossEntropy(s->model->Forward(batch, true, dropout), labels);
+        forward_bytes = BufferPool::Get().stats().bytes_in_use;
+        Backward(loss);
+        s->opt->Step();
+        s->opt->ZeroGrad();
+      },
+      int64_t{g_batch} * l, 0);
+  state.counters["params"] = static_cast<double>(CountParameters(*s->model));
+  // Peak memory split: state_MB + saved_MB + (peak_pool_MB - both: backward's workspace).
+  state.counters["state_MB"] = state_bytes / 1e6;
+  state.counters["saved_MB"] = (forward_bytes - state_bytes) / 1e6;
+}
+
+// Registers both benchmarks for every model with a Text paper config (the floor only for models
+// built on the Transformer encoder: those whose options include heads and mlp_dim), at the four
+// lengths of LRA Table 2. Run after the plugins' static registration, from main.
+void RegisterPaperBenchmarks() {
+  for (const ModelInfo* m : AllModels()) {
+    if (!harness::ResolveRunConfig("text", m->name, "paper", {}).ok()) continue;
+    bool encoder = false, mlp = false;
+    for (const OptionSpec& o : m->options) {
+      encoder |= o.name == "heads";
+      mlp |= o.name == "mlp_dim";
+    }
+    for (const bool floor : {false, true}) {
+      if (floor && !(encoder && mlp)) continue;
+      const std::string name = m->name;
+      benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
+          ((floor ? "BM_PaperTextFloor/" : "BM_PaperTextTrain/") + name).c_str(),
+          [name, floor](benchmark::State& st) { PaperTrain(st, name, floor); })
+          ->Arg(1024)
+          ->Arg(2048)
+          ->Arg(3072)
+          ->Arg(4096)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      if (g_steps > 0) b->Iterations(g_steps);
+    }
+  }
+}
 
 // One stream, token by token through all 4 layers (the recurrent mode, ssm_recurrent.h): tokens/s.
 void BM_S4dRecurrentOneStream(benchmark::State& state) {
@@ -185,19 +358,22 @@ BENCHMARK(BM_S4dRecurrentOneStream)->Arg(0)->Arg(1);
 // --matmul_precision=bf16 (before the benchmark flags) runs everything in the opt-in bf16 matmul
 // mode (core/kernels/onednn/gemm.h); --batch=N and --threads=N set the training benchmarks'
 // batch (default 8) and threads (default 2); --attention=dense|blocked the Transformer's
-// attention (default blocked).
+// attention (default blocked); --steps=N fixes the BM_PaperText* benchmarks' timed steps.
 int main(int argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.rfind("--batch=", 0) == 0 || arg.rfind("--threads=", 0) == 0) {
-      const bool batch = arg[2] == 'b';
-      const int v = std::atoi(arg.c_str() + (batch ? 8 : 10));
+    if (arg.rfind("--batch=", 0) == 0 || arg.rfind("--threads=", 0) == 0 ||
+        arg.rfind("--steps=", 0) == 0) {
+      const size_t eq = arg.find('=');
+      const int v = std::atoi(arg.c_str() + eq + 1);
       if (v < 1) {
         std::fprintf(stderr, "%s: want a positive integer\n", arg.c_str());
         return 1;
       }
-      (batch ? lra::models::g_batch : lra::models::g_threads) = v;
+      (arg[2] == 'b'   ? lra::models::g_batch
+       : arg[2] == 't' ? lra::models::g_threads
+                       : lra::models::g_steps) = v;
     } else if (arg.rfind("--attention=", 0) == 0) {
       lra::models::g_attention = arg.substr(12);
       if (lra::models::g_attention != "dense" && lra::models::g_attention != "blocked") {
@@ -215,6 +391,7 @@ int main(int argc, char** argv) {
     }
   }
   argc = kept;
+  lra::models::RegisterPaperBenchmarks();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   return 0;

@@ -6,18 +6,26 @@
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/strided_view.h"
+#include "core/kernels/vmath/vmath.h"
 
 namespace lra {
 namespace kernels {
 namespace {
 
-// phi(x) = elu(x) + 1, and its derivative.
+// phi(x) = elu(x) + 1 (x + 1 for x > 0, exp(x) else) into a contiguous matrix, as
+// exp(min(x, 0)) + max(x, 0): exp(0) is exactly 1 on core/kernels/vmath, so x > 0 gives x + 1
+// and x <= 0 gives exp(x), all in vectorised passes (a scalar std::exp per element, or Eigen's
+// select, cost most of the attention).
 RowMat Phi(const ConstMatView& x) {
-  return x.unaryExpr([](float t) { return t > 0 ? t + 1.0f : std::exp(t); });
+  RowMat y = x.cwiseMin(0.0f);
+  vmath::Exp(y.data(), y.data(), y.size());  // in place: vmath reads each block before writing it
+  y += x.cwiseMax(0.0f);
+  return y;
 }
-RowMat PhiGrad(const ConstMatView& x) {
-  return x.unaryExpr([](float t) { return t > 0 ? 1.0f : std::exp(t); });
-}
+// phi'(x) = 1 for x > 0, exp(x) else, from phi(x): it is min(phi(x), 1) (x + 1 > 1 for x > 0,
+// exp(x) <= 1 else; x + 1 rounding to 1 for tiny x gives 1 either way), so backward
+// needs no second exp.
+RowMat PhiGrad(const RowMat& phi) { return phi.cwiseMin(1.0f); }
 
 // Both entries as FeatureAttentionShape: the elu + 1 one has m = dv = d.
 FeatureAttentionShape AsFeature(const LinearAttentionShape& s) {
@@ -98,7 +106,7 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
              .matrix();
     // d phi(q_i) = KV dnum_i + ksum dden_i.
     RowMat dpq = gn * kv.transpose() + gd * ksum;
-    View(dq + off, l, d, stride) = dpq.cwiseProduct(PhiGrad(qv));
+    View(dq + off, l, d, stride) = dpq.cwiseProduct(PhiGrad(pq));
     // dKV = sum_i phi(q_i) dnum_i^T, dksum = sum_i phi(q_i) dden_i; keys j < len only.
     const RowMat dkv = pq.transpose() * gn;
     const Eigen::RowVectorXf dks = gd.transpose() * pq;
@@ -108,7 +116,7 @@ void LinearAttentionBackward(const LinearAttentionShape& s, const float* q, cons
       View(dv + off, len, d, stride).noalias() = pk * dkv;
       RowMat dpk = View(v + off, len, d, stride) * dkv.transpose();
       dpk.rowwise() += dks;
-      View(dk + off, len, d, stride) = dpk.cwiseProduct(PhiGrad(kk));
+      View(dk + off, len, d, stride) = dpk.cwiseProduct(PhiGrad(pk));
     }
     for (int j = len; j < l; ++j)
       for (int e = 0; e < d; ++e) dk[off + j * stride + e] = dv[off + j * stride + e] = 0.0f;

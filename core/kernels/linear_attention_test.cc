@@ -42,11 +42,12 @@ std::vector<double> Ref(const LinearAttentionShape& s, const std::vector<double>
 
 // Forward against Ref, gradients against its central differences (h = 1e-6 in double:
 // accurate to ~1e-9). Tolerance: each output is a ratio of two length-L sums of length-d dot
-// products of phi values (exp ~1 ulp), the denominator's terms all positive; the float kernel
-// sums in another order (KV first), so a first-order bound is (L + d + 8) eps times the
-// absolute-value scale of the terms (Higham, "Accuracy and Stability of Numerical Algorithms",
-// 2nd ed., 3.1), which the positive weights keep at a few max|ref| for N(0, 1) inputs; the test
-// allows 4 (L + d + 8) eps (1 + max|ref|) forward and twice that for gradients.
+// products of phi values (exp within 4 ulp: core/kernels/vmath), the denominator's terms all
+// positive; the float kernel sums in another order (KV first), so a first-order bound is
+// (L + d + 8) eps times the absolute-value scale of the terms (Higham, "Accuracy and Stability
+// of Numerical Algorithms", 2nd ed., 3.1), which the positive weights keep at a few max|ref| for
+// N(0, 1) inputs; the test allows 4 (L + d + 8) eps (1 + max|ref|) forward and twice that for
+// gradients.
 void Check(const LinearAttentionShape& s, const std::vector<int>& lengths, uint32_t seed) {
   std::mt19937 g(seed);
   std::normal_distribution<float> n;

@@ -12,8 +12,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/kernels/philox.h"
-
 namespace lra {
 namespace kernels {
 
@@ -31,18 +29,9 @@ struct WindowDropout {
     scale = 1.0f / (1.0f - rate);
   }
 
-  // factor[c] = M_{i, j0 + c} / (1 - p) for c < n.
-  void Row(int b, int h, int i, int j0, int n, float* factor) const {
-    const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-    for (int c = 0; c < n;) {
-      const int j = j0 + c;
-      uint32_t w[4];
-      Philox4x32(static_cast<uint32_t>(j / 4), static_cast<uint32_t>(i), static_cast<uint32_t>(h),
-                 static_cast<uint32_t>(b), k0, k1, w[0], w[1], w[2], w[3]);
-      for (int lane = j % 4; lane < 4 && c < n; ++lane, ++c)
-        factor[c] = w[lane] >= threshold ? scale : 0.0f;
-    }
-  }
+  // factor[c] = M_{i, j0 + c} / (1 - p) for c < n. Vectorised across Philox blocks
+  // (window_dropout.cc): the words are those of the scalar definition above, bit for bit.
+  void Row(int b, int h, int i, int j0, int n, float* factor) const;
 
   // pd = p o M / (1 - p) over queries i0 + r (r < rows) and keys j0 + c (c < cols), both
   // row-major with row stride `stride`.
