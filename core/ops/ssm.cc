@@ -86,6 +86,7 @@ struct Scratch {
         dBl(backward ? kT * n * kW : 0),
         dCl(backward ? kT * n * kW : 0),
         At(kGroup * n * kW),
+        A2(kGroup * n * kW),
         h(kGroup * n * kW),
         h0(n * kW),
         carry(kGroup * n * kW),
@@ -94,7 +95,7 @@ struct Scratch {
         dbacc(kGroup * kW) {}
   std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
   std::vector<float> dA, hs, dBl, dCl;                         // [kT][N][kW]
-  std::vector<float> At, h;                                    // [kGroup][N][kW]
+  std::vector<float> At, A2, h;                                // [kGroup][N][kW]
   std::vector<float> h0;                                       // [N][kW]
   std::vector<float> carry, dAacc;                             // [kGroup][N][kW]
   std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
@@ -170,14 +171,34 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 }
 
 
-// exp on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer:
-// vmath's clamp, range reduction and polynomial (exp_poly.h), so the same values as vmath::Exp.
-// After the clamp k lies in [-126, 127], so 2^k is one exponent field (vmath multiplies by two
-// factors; multiplying by powers of two is exact, so the product is the same).
-LRA_SSM_INLINE V ExpV(V x) {
-  V k;
-  const V p = vmath::ExpMantissa(x, &k);
-  return p * (V)((__builtin_convertvector(k, VI) + 127) << 23);  // bit cast: 2^k
+// 2^x on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer; the
+// recurrence passes x = dt (A log2 e) with A log2 e formed once per block (LoadA), so
+// exp(dt A) = 2^x needs no range-reduction multiply. x is clamped to [-126, 127] (2^-126 is
+// the smallest normal float: below it exp(dt A) < 1.2e-38 does not change any sum; the upper
+// end matters only for A > 0). Then x = k + r with k = round(x) and r in [-1/2, 1/2]:
+// adding 1.5 * 2^23 + 127 rounds x to an integer in the low mantissa bits, so those bits,
+// shifted into the exponent field, are 2^k itself (the high bits shift out), with no float to
+// int conversion. 2^r = exp(r ln2) by the degree-6 Taylor polynomial of exp at r ln2 in
+// [-ln2/2, ln2/2], the interval and degree of vmath's exp (exp_poly.h), so the truncation
+// error is the same (r^7 ln2^7 / 7! e^|r ln2| <= 1.7e-7 relative). Against exp(dt A) the
+// result differs by the rounding of A log2 e, a relative error of |dt A| eps, the size of the
+// rounding of the product dt A that the float recurrence already carries.
+LRA_SSM_INLINE V Exp2V(V x) {
+  const V lo = Bc(-126.0f), hi = Bc(127.0f);
+  x = x > lo ? x : lo;  // the operand order of maxps / minps, so each is one instruction
+  x = x < hi ? x : hi;
+  const float kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + the exponent bias
+  const V t = x + kShift;                     // low mantissa bits: round(x) + 127
+  const V r = x - (t - kShift);               // exact
+  constexpr double kLn2 = 0.6931471805599453;
+  V p = Bc(static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720));
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120);
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 / 24);
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 / 6);
+  p = p * r + static_cast<float>(kLn2 * kLn2 / 2);
+  p = p * r + static_cast<float>(kLn2);
+  p = p * r + 1.0f;
+  return p * (V)((VI)t << 23);  // bit casts: the exponent field (round(x) + 127) << 23 is 2^k
 }
 
 // The sum of the 16 lanes (pairwise halving).
@@ -191,18 +212,17 @@ LRA_SSM_INLINE float HSum(V v) {
 
 // The recurrence over one chunk of one block, on kN states (0: N known only at run time; with
 // kN set the loops unroll and the state stays in registers):
-//   dA = exp(dt A);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
-// h [N][kW] in/out, At [N][kW], dt, u, y [T][kW], B, C [T][N] rows of the batch.
+//   dA = exp(dt A) = 2^(dt A2);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
+// h [N][kW] in/out, A2 [N][kW] = A log2 e, dt, u, y [T][kW], B, C [T][N] rows of the batch.
 // kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
-// (first) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
-template <int kN, bool kRecompute>
+// (kFirst) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
+template <int kN, bool kRecompute, bool kFirst>
 LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
-                               const float* __restrict__ u, const float* __restrict__ At,
+                               const float* __restrict__ u, const float* __restrict__ A2,
                                const float* __restrict__ Bp, const float* __restrict__ Cp,
                                float* __restrict__ h, float* __restrict__ y,
                                float* __restrict__ hs, float* __restrict__ dAs,
-                               const float* __restrict__ dy, float* __restrict__ dCl,
-                               bool first) {
+                               const float* __restrict__ dy, float* __restrict__ dCl) {
   const int64_t n = kN > 0 ? kN : n_rt;
   V hl[kN > 0 ? kN : 1];
   if constexpr (kN > 0)
@@ -219,7 +239,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
       } else {
         hv = Ld(h + j * kW);
       }
-      const V da = ExpV(dtv * Ld(At + j * kW));
+      const V da = Exp2V(dtv * Ld(A2 + j * kW));
       hv = da * hv + duv * Bp[t * n + j];
       if constexpr (kN > 0) {
         hl[j] = hv;
@@ -230,7 +250,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
         const int64_t q = (t * n + j) * kW;
         St(dAs + q, da);
         St(hs + q, hv);
-        St(dCl + q, first ? dyv * hv : Ld(dCl + q) + dyv * hv);
+        St(dCl + q, kFirst ? dyv * hv : Ld(dCl + q) + dyv * hv);
       }
       return hv * Cp[t * n + j];
     };
@@ -250,28 +270,37 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
 }
 
 LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
-                              const float* At, const float* Bp, const float* Cp, float* h,
+                              const float* A2, const float* Bp, const float* Cp, float* h,
                               float* y, float* hs, float* dAs, const float* dy, float* dCl,
                               bool first) {
+// Each kernel is named out with its template arguments (not through a pointer), so it is
+// inlined into this function's clones and compiled for each one's instruction set.
+#define LRA_SSM_SCAN(KN, KR, KF) \
+  ScanChunkT<KN, KR, KF>(T, n, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
   if (n == 16) {  // Mamba's d_state
-    if (recompute) {
-      ScanChunkT<16, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    if (!recompute) {
+      LRA_SSM_SCAN(16, false, false);
+    } else if (first) {
+      LRA_SSM_SCAN(16, true, true);
     } else {
-      ScanChunkT<16, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+      LRA_SSM_SCAN(16, true, false);
     }
-  } else if (recompute) {
-    ScanChunkT<0, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+  } else if (!recompute) {
+    LRA_SSM_SCAN(0, false, false);
+  } else if (first) {
+    LRA_SSM_SCAN(0, true, true);
   } else {
-    ScanChunkT<0, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+    LRA_SSM_SCAN(0, true, false);
   }
+#undef LRA_SSM_SCAN
 }
 
 // Reverse recurrence over one chunk of one block, given the recomputed states hs, their dA and
 // the state h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] =
 // dA_{t+1} dh_{t+1} from the chunk after (zero after the last). With dh = dy C + carry:
 //   g[t]  = d/d dt = sum_n dh (dA A h_{t-1} + B u)      gu[t] = d/du = dt sum_n dh B
-//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if first, else +=) dh dt u
-template <int kN>
+//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if kFirst, else +=) dh dt u
+template <int kN, bool kFirst>
 LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict__ dAs,
                                    const float* __restrict__ dt, const float* __restrict__ u,
                                    const float* __restrict__ Bp, const float* __restrict__ Cp,
@@ -279,7 +308,7 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
                                    const float* __restrict__ hs, const float* __restrict__ dy,
                                    float* __restrict__ carry, float* __restrict__ dAacc,
                                    float* __restrict__ g, float* __restrict__ gu,
-                                   float* __restrict__ dBl, bool first) {
+                                   float* __restrict__ dBl) {
   const int64_t n = kN > 0 ? kN : n_rt;
   for (int t = T - 1; t >= 0; --t) {
     const float* at = dAs + t * n * kW;
@@ -295,7 +324,7 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
       gb += dh * Bp[t * n + j];
       St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
       const int64_t q = (t * n + j) * kW;
-      St(dBl + q, first ? dh * dtu : Ld(dBl + q) + dh * dtu);
+      St(dBl + q, kFirst ? dh * dtu : Ld(dBl + q) + dh * dtu);
       St(carry + j * kW, dh * aj);
     };
     V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
@@ -317,11 +346,20 @@ LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const floa
                                   const float* At, const float* h0, const float* hs,
                                   const float* dy, float* carry, float* dAacc, float* g, float* gu,
                                   float* dBl, bool first) {
+#define LRA_SSM_BACK(KN, KF) \
+  BackwardChunkT<KN, KF>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl)
   if (n == 16) {
-    BackwardChunkT<16>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+    if (first) {
+      LRA_SSM_BACK(16, true);
+    } else {
+      LRA_SSM_BACK(16, false);
+    }
+  } else if (first) {
+    LRA_SSM_BACK(0, true);
   } else {
-    BackwardChunkT<0>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+    LRA_SSM_BACK(0, false);
   }
+#undef LRA_SSM_BACK
 }
 
 // c = a + b lane-pairwise after gathering: lanes of a and b (indices 0-15 of a, 16-31 of b)
@@ -366,7 +404,8 @@ inline int ValidLanes(const ScanArgs& a, int64_t j) {
   return static_cast<int>(std::min<int64_t>(kW, a.dim - j * kW));
 }
 
-// At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels).
+// At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels), and
+// A2 = At log2 e (for Exp2V).
 void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
   const int64_t n = a.nstate;
   std::fill(s.At.begin(), s.At.end(), 0.0f);
@@ -376,6 +415,8 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
     for (int w = 0; w < valid; ++w)
       for (int64_t k = 0; k < n; ++k) at[k * kW + w] = a.A[(j * kW + w) * n + k];
   }
+  const float kLog2e = 1.44269504088896341f;
+  for (size_t q = 0; q < s.At.size(); ++q) s.A2[q] = s.At[q] * kLog2e;
 }
 
 // out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
@@ -404,7 +445,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
     for (int64_t j = it.j0; j < it.j1; ++j) {
       const int64_t d0 = j * kW;
       const int valid = ValidLanes(a, j);
-      const float* At = s.At.data() + (j - it.j0) * n * kW;
+      const float* A2 = s.A2.data() + (j - it.j0) * n * kW;
       float* h = s.h.data() + (j - it.j0) * n * kW;
       if (ckpt) {
         for (int64_t k = 0; k < n; ++k)
@@ -412,7 +453,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
                       kW * sizeof(float));
       }
       PrepareChunk(a, it.b, t0, T, d0, valid, s);
-      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
                 nullptr, nullptr, nullptr, nullptr, false);
       Finish(a, T, d0, valid, s);
       StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
@@ -457,6 +498,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       const int64_t jj = j - it.j0;
       const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
+      const float* A2 = s.A2.data() + jj * n * kW;
       for (int64_t k = 0; k < n; ++k)
         std::memcpy(s.h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
                     kW * sizeof(float));
@@ -467,7 +509,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
       for (int q = 0; q < T * kW; q += kW)
         St(&s.tmp[q], a.z ? Ld(&s.dout[q]) * Ld(&s.zv[q]) * Ld(&s.sz[q]) : Ld(&s.dout[q]));
-      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
+      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
                 s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
       // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
