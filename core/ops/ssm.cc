@@ -27,11 +27,11 @@ constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
-inline float Log1pUnit(float t) {
-  const float s = t / (2.0f + t);
-  const float s2 = s * s;
-  float p = 1.0f / 15;
-  p = p * s2 + 1.0f / 13;
+template <typename F>  // float, or the 16-lane vector V below
+inline F Log1pUnit(F t) {
+  const F s = t / (2.0f + t);
+  const F s2 = s * s;
+  F p = s2 * (1.0f / 15) + 1.0f / 13;
   p = p * s2 + 1.0f / 11;
   p = p * s2 + 1.0f / 9;
   p = p * s2 + 1.0f / 7;
@@ -48,7 +48,7 @@ LRA_SSM_CLONES void Softplus(const float* x, float* y, float* sig, float* e, int
   vmath::Exp(e, e, n);
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float sp = std::max(v, 0.0f) + Log1pUnit(e[i]);
+    const float sp = std::max(v, 0.0f) + Log1pUnit<float>(e[i]);
     y[i] = v > 20.0f ? v : sp;
     if (sig) sig[i] = (v >= 0.0f ? 1.0f : e[i]) / (1.0f + e[i]);
   }
@@ -148,9 +148,6 @@ inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t 
                       float* dst) {
   for (int t = 0; t < T; ++t) {
     const float* src = x + (row0 + t) * dim + d0;
-    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
-    // which does not follow this stride across pages.
-    __builtin_prefetch(src + 8 * dim);
     float* o = dst + t * kW;
     if (valid == kW) {  // fixed length: one vector move, not a memcpy call per row
       St(o, Ld(src));
@@ -173,21 +170,49 @@ inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64
   }
 }
 
-// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
-// z and sigmoid(z).
-LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
-                  Scratch& s) {
+// lanes[w] = x[row * dim + d0 + w] for w < valid, 0 beyond.
+LRA_SSM_INLINE V LoadRow(const float* x, int64_t dim, int64_t row, int64_t d0, int valid) {
+  const float* src = x + row * dim + d0;
+  if (valid == kW) return Ld(src);  // one vector move, not a memcpy call
+  float l[kW] = {};
+  std::memcpy(l, src, valid * sizeof(float));
+  return Ld(l);
+}
+
+// vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
+// values).
+LRA_SSM_INLINE V ExpV(V x) {
+  V k;
+  const V p = vmath::ExpMantissa(x, &k);
+  const VI ki = __builtin_convertvector(k, VI);
+  const VI k1 = ki >> 1, k2 = ki - k1;
+  return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1, 2^k2
+}
+
+// Loads one block's chunk in one pass over its rows: u, dt = softplus(delta + bias) (as
+// Softplus above, with sigmoid(dt), its derivative, when `sig` is set: backward only), z and
+// sigmoid(z) (as vmath::Sigmoid). Each row is computed in registers as it is loaded, instead of
+// a pass per array and per function over the [T][kW] scratch.
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                 int valid, bool sig, Scratch& s) {
   const int64_t row0 = b * a.len + t0;
-  LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
-  LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
-  if (a.bias) {
-    const V bv = LoadPadded(a.bias, d0, valid);
-    for (int t = 0; t < T; ++t) St(&s.dt[t * kW], Ld(&s.dt[t * kW]) + bv);
-  }
-  if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
-  if (a.z) {
-    LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
-    vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
+  const V bv = LoadPadded(a.bias, d0, valid);
+  for (int t = 0; t < T; ++t) {
+    const int64_t row = row0 + t, q = t * kW;
+    St(&s.u[q], LoadRow(a.u, a.dim, row, d0, valid));
+    V x = LoadRow(a.delta, a.dim, row, d0, valid) + bv;
+    if (a.softplus) {
+      const V e = ExpV(x < 0.0f ? x : -x);  // exp(-|x|)
+      const V sp = (x > 0.0f ? x : V{}) + Log1pUnit(e);
+      if (sig) St(&s.sig[q], (x >= 0.0f ? Bc(1.0f) : e) / (1.0f + e));
+      x = x > 20.0f ? x : sp;
+    }
+    St(&s.dt[q], x);
+    if (a.z) {
+      const V zv = LoadRow(a.z, a.dim, row, d0, valid);
+      St(&s.zv[q], zv);
+      St(&s.sz[q], 1.0f / (1.0f + ExpV(-zv)));
+    }
   }
 }
 
@@ -427,15 +452,16 @@ inline int ValidLanes(const ScanArgs& a, int64_t j) {
 
 // Brings chunk c's rows of x ([B, L, D]) for the item's channels toward the cache while the
 // chunk before it (forward) or after it (backward) is computed: one line per row and block,
-// rows D floats apart, which the hardware prefetcher does not follow (without this a third of
-// the scan waited on these loads). The data of one chunk, 64 rows x 256 bytes per array, fits
-// in L2 with room to spare.
+// rows D floats apart, which the hardware prefetcher does not follow. The data of one chunk,
+// 64 rows x 256 bytes per array, fits in L2 with room to spare. kWrite: x is about to be
+// written (the lines are fetched for ownership, so the stores do not wait for them).
+template <bool kWrite = false>
 inline void PrefetchChunk(const ScanArgs& a, const Item& it, int64_t c, const float* x) {
   if (!x || c < 0 || c >= a.nchunks) return;
   const int64_t t0 = c * kT, t1 = std::min(a.len, t0 + kT);
   for (int64_t t = t0; t < t1; ++t) {
     const float* row = x + (it.b * a.len + t) * a.dim;
-    for (int64_t j = it.j0; j < it.j1; ++j) __builtin_prefetch(row + j * kW, 0, 3);
+    for (int64_t j = it.j0; j < it.j1; ++j) __builtin_prefetch(row + j * kW, kWrite, 2);
   }
 }
 
@@ -475,6 +501,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
   for (const float* x : {a.u, a.delta, a.z}) PrefetchChunk(a, it, 0, x);
   for (int64_t c = 0; c < a.nchunks; ++c) {
     for (const float* x : {a.u, a.delta, a.z}) PrefetchChunk(a, it, c + 1, x);
+    PrefetchChunk<true>(a, it, c, out);
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const float* Bp = a.B + (it.b * a.len + t0) * n;
@@ -489,7 +516,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
           std::memcpy(ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0, h + k * kW,
                       kW * sizeof(float));
       }
-      PrepareChunk(a, it.b, t0, T, d0, valid, s);
+      PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/false, s);
       ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
                 nullptr, nullptr, nullptr, nullptr, false);
       Finish(a, T, d0, valid, s);
@@ -526,6 +553,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
   for (const float* x : {a.u, a.delta, a.z, dout}) PrefetchChunk(a, it, a.nchunks - 1, x);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
     for (const float* x : {a.u, a.delta, a.z, dout}) PrefetchChunk(a, it, c - 1, x);
+    for (const float* x : {gr.du, gr.ddelta, gr.dz}) PrefetchChunk<true>(a, it, c, x);
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const int64_t row0 = it.b * a.len + t0;
@@ -543,7 +571,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
                     kW * sizeof(float));
       float* h = s.h.data() + jj * n * kW;
       std::copy(s.h0.begin(), s.h0.end(), h);
-      PrepareChunk(a, it.b, t0, T, d0, valid, s);
+      PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/true, s);
       LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
       for (int q = 0; q < T * kW; q += kW)
