@@ -143,33 +143,6 @@ LRA_SSM_INLINE V LoadPadded(const float* p, int64_t d0, int valid) {
   return Ld(l);
 }
 
-// dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
-inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                      float* dst) {
-  for (int t = 0; t < T; ++t) {
-    const float* src = x + (row0 + t) * dim + d0;
-    float* o = dst + t * kW;
-    if (valid == kW) {  // fixed length: one vector move, not a memcpy call per row
-      St(o, Ld(src));
-    } else {
-      std::memcpy(o, src, valid * sizeof(float));
-      std::fill(o + valid, o + kW, 0.0f);
-    }
-  }
-}
-
-inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                       float* x) {
-  for (int t = 0; t < T; ++t) {
-    float* o = x + (row0 + t) * dim + d0;
-    if (valid == kW) {
-      St(o, Ld(src + t * kW));
-    } else {
-      std::memcpy(o, src + t * kW, valid * sizeof(float));
-    }
-  }
-}
-
 // lanes[w] = x[row * dim + d0 + w] for w < valid, 0 beyond.
 LRA_SSM_INLINE V LoadRow(const float* x, int64_t dim, int64_t row, int64_t d0, int valid) {
   const float* src = x + row * dim + d0;
@@ -177,6 +150,18 @@ LRA_SSM_INLINE V LoadRow(const float* x, int64_t dim, int64_t row, int64_t d0, i
   float l[kW] = {};
   std::memcpy(l, src, valid * sizeof(float));
   return Ld(l);
+}
+
+// x[row * dim + d0 + w] = lanes[w] for w < valid.
+LRA_SSM_INLINE void StoreRow(V v, int64_t dim, int64_t row, int64_t d0, int valid, float* x) {
+  float* dst = x + row * dim + d0;
+  if (valid == kW) {
+    St(dst, v);
+  } else {
+    float l[kW];
+    St(l, v);
+    std::memcpy(dst, l, valid * sizeof(float));
+  }
 }
 
 // vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
@@ -215,7 +200,6 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
     }
   }
 }
-
 
 // 2^x on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer; the
 // recurrence passes x = dt (A log2 e) with A log2 e formed once per block (LoadA), so
@@ -480,14 +464,15 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
   for (size_t q = 0; q < s.At.size(); ++q) s.A2[q] = s.At[q] * kLog2e;
 }
 
-// out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
-LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
+// out rows [row0, row0 + T) of the block = (y + D u) * silu(z), y from s.y.
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                           const Scratch& s, float* out) {
   const V dv = LoadPadded(a.D, d0, valid);
   for (int t = 0; t < T; ++t) {
     const int q = t * kW;
     V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
     if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
-    St(&s.y[q], v);
+    StoreRow(v, a.dim, row0 + t, d0, valid, out);
   }
 }
 
@@ -519,8 +504,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
       PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/false, s);
       ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
                 nullptr, nullptr, nullptr, nullptr, false);
-      Finish(a, T, d0, valid, s);
-      StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
+      Finish(a, T, it.b * a.len + t0, d0, valid, s, out);
     }
   }
   if (last) {
@@ -572,45 +556,48 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       float* h = s.h.data() + jj * n * kW;
       std::copy(s.h0.begin(), s.h0.end(), h);
       PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/true, s);
-      LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
-      for (int q = 0; q < T * kW; q += kW)
-        St(&s.tmp[q], a.z ? Ld(&s.dout[q]) * Ld(&s.zv[q]) * Ld(&s.sz[q]) : Ld(&s.dout[q]));
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
+        const V dov = LoadRow(dout, a.dim, row0 + t, d0, valid);
+        St(&s.dout[q], dov);
+        St(&s.tmp[q], a.z ? dov * Ld(&s.zv[q]) * Ld(&s.sz[q]) : dov);
+      }
       ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
                 s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
-      // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
+      // du = dy D (+ the recurrence below). s.dout becomes dy; dz goes straight to its rows.
       float* dDacc = s.dDacc.data() + jj * kW;
       const V dv = LoadPadded(a.D, d0, valid);
       V dDv = Ld(dDacc);
-      for (int q = 0; q < T * kW; q += kW) {
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
         const V dy = Ld(&s.tmp[q]), uv = Ld(&s.u[q]);
-        if (a.z) {
+        if (a.z && gr.dz) {
           const V yf = Ld(&s.y[q]) + dv * uv;
           const V sz = Ld(&s.sz[q]), zv = Ld(&s.zv[q]);
-          St(&s.tmp[q], Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)));  // dz
+          StoreRow(Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)), a.dim, row0 + t, d0,
+                   valid, gr.dz);
         }
         St(&s.dout[q], dy);
         dDv += dy * uv;
         St(&s.y[q], dy * dv);  // du from the skip
       }
       St(dDacc, dDv);
-      if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
       BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, s.h0.data(),
                     s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
                     s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(), first);
       float* dbacc = s.dbacc.data() + jj * kW;
       V dbv = Ld(dbacc);
-      for (int q = 0; q < T * kW; q += kW) {
-        St(&s.y[q], Ld(&s.y[q]) + Ld(&s.gu[q]));
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
+        StoreRow(Ld(&s.y[q]) + Ld(&s.gu[q]), a.dim, row0 + t, d0, valid, gr.du);
         V gv = Ld(&s.g[q]);
         if (a.softplus) gv *= Ld(&s.sig[q]);
-        St(&s.g[q], gv);
+        StoreRow(gv, a.dim, row0 + t, d0, valid, gr.ddelta);
         dbv += gv;
       }
       St(dbacc, dbv);
-      StoreLanes(s.y.data(), a.dim, row0, T, d0, valid, gr.du);
-      StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
     SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
