@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "core/check.h"
@@ -840,6 +841,67 @@ void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   }
 }
 
+// act(pre) over rows [r0, r1) of [B*L, D] into y, a block of rows at a time so that each
+// block's pre-activations are still in L1 when the SiLU reads them. With `dy` (backward) y
+// gets g = dy * act'(pre) instead (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
+// are those of x (y + r0 * dim holds row r0).
+LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len, int64_t dim,
+                 int64_t kw, int64_t r0, int64_t r1, bool silu, const float* dy, float* y) {
+  constexpr int64_t kBlock = 8;
+  std::vector<float> sig(kBlock * dim);
+  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+    const int64_t b1 = std::min(r1, b0 + kBlock), n = (b1 - b0) * dim;
+    if (!silu && dy) {  // act' = 1
+      std::memcpy(y + b0 * dim, dy + b0 * dim, n * sizeof(float));
+      continue;
+    }
+    ConvRows(x, wt, bias, len, dim, kw, b0, b1, y);
+    if (!silu) continue;
+    float* yr = y + b0 * dim;
+    vmath::Sigmoid(yr, sig.data(), n);
+    if (dy) {
+      const float* dyr = dy + b0 * dim;
+      for (int64_t i = 0; i < n; ++i) yr[i] = dyr[i] * sig[i] * (1.0f + yr[i] * (1.0f - sig[i]));
+    } else {
+      for (int64_t i = 0; i < n; ++i) yr[i] *= sig[i];
+    }
+  }
+}
+
+// dx[r] = sum_k w[:, k] g[s + K - 1 - k] within the sequence (s = r's step), rows [r0, r1);
+// g + q * dim is row q's g.
+LRA_SSM_CLONES void ConvDxRows(const float* g, const float* wt, int64_t len, int64_t dim,
+                               int64_t kw, int64_t r0, int64_t r1, float* dx) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t s = r % len;
+    float* o = dx + r * dim;
+    std::fill(o, o + dim, 0.0f);
+    for (int64_t k = 0; k < kw; ++k) {
+      const int64_t t = s + kw - 1 - k;
+      if (t >= len) continue;
+      const float* gt = g + (r - s + t) * dim;
+      for (int64_t d = 0; d < dim; ++d) o[d] += wt[k * dim + d] * gt[d];
+    }
+  }
+}
+
+// p[k, :] += sum_r g[r] x[r - K + 1 + k] (within the sequence) and p[K, :] += sum_r g[r], over
+// rows [r0, r1) in order.
+LRA_SSM_CLONES void ConvDwRows(const float* g, const float* x, int64_t len, int64_t dim,
+                               int64_t kw, int64_t r0, int64_t r1, float* p) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r % len;
+    const float* gr = g + r * dim;
+    for (int64_t k = 0; k < kw; ++k) {
+      const int64_t s = t - kw + 1 + k;
+      if (s < 0) continue;
+      const float* xs = x + (r - t + s) * dim;
+      for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
+    }
+    for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
+  }
+}
+
 }  // namespace
 
 Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
@@ -855,89 +917,48 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
   ParallelFor(
       rows,
       [&](int64_t r0, int64_t r1) {
-        ConvRows(x.value().data<float>(), wt.data<float>(), bp, len, dim, kw, r0, r1,
-                 y.data<float>());
-        if (silu) {
-          std::vector<float> sig(dim);
-          SiluRows(y.data<float>(), sig.data(), dim, r0, r1);
-        }
+        ConvActRows(x.value().data<float>(), wt.data<float>(), bp, len, dim, kw, r0, r1, silu,
+                    nullptr, y.data<float>());
       },
       dim * kw);
   std::vector<Var> inputs = {x, w};
   if (bias.defined()) inputs.push_back(bias);
   return MakeOp(
       "CausalConv1d", y, inputs, [x, w, bias, silu, wt, len, dim, kw, rows](const Tensor& dy) {
-        // g = dy * act'(pre), recomputing pre; silu'(p) = s (1 + p (1 - s)).
-        Tensor g = Tensor::Empty(x.shape());
+        // One pass over fixed blocks of kRows rows: g = dy * act'(pre) (pre recomputed) for the
+        // block and the K - 1 rows after it, kept in a per-block buffer, then from it the
+        // block's dx rows and its partial sums of dw and dbias. The partials are summed in block
+        // order, so the result does not depend on the thread count.
+        constexpr int64_t kRows = 256;
+        const int64_t nb = (rows + kRows - 1) / kRows;
         const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
         const float* xp = x.value().data<float>();
-        float* gp = g.data<float>();
         const float* dyp = dy.data<float>();
+        const float* wtp = wt.data<float>();
+        const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+        const bool need_b = bias.defined() && bias.requires_grad();
+        std::optional<recurrent_internal::GradBuffer> dx;
+        if (need_x) dx.emplace(x, x.shape());
+        float* dxp = need_x ? dx->data() : nullptr;
+        std::vector<float> part((need_w || need_b) ? nb * (kw + 1) * dim : 0, 0.0f);
         ParallelFor(
-            rows,
-            [&](int64_t r0, int64_t r1) {
-              if (!silu) {
-                std::memcpy(gp + r0 * dim, dyp + r0 * dim, (r1 - r0) * dim * sizeof(float));
-                return;
-              }
-              ConvRows(xp, wt.data<float>(), bp, len, dim, kw, r0, r1, gp);
-              std::vector<float> sig(dim);
-              for (int64_t r = r0; r < r1; ++r) {
-                float* gr = gp + r * dim;
-                vmath::Sigmoid(gr, sig.data(), dim);
-                for (int64_t d = 0; d < dim; ++d)
-                  gr[d] = dyp[r * dim + d] * sig[d] * (1.0f + gr[d] * (1.0f - sig[d]));
+            nb,
+            [&](int64_t blk0, int64_t blk1) {
+              std::vector<float> gbuf((kRows + kw - 1) * dim);
+              for (int64_t blk = blk0; blk < blk1; ++blk) {
+                const int64_t r0 = blk * kRows, r1 = std::min(rows, r0 + kRows);
+                const int64_t g1 = std::min(rows, r1 + kw - 1);
+                // gp + r * dim is row r's g, for r in [r0, g1).
+                float* gp = gbuf.data() - r0 * dim;
+                ConvActRows(xp, wtp, bp, len, dim, kw, r0, g1, silu, dyp, gp);
+                if (need_x) ConvDxRows(gp, wtp, len, dim, kw, r0, r1, dxp);
+                if (need_w || need_b)
+                  ConvDwRows(gp, xp, len, dim, kw, r0, r1, part.data() + blk * (kw + 1) * dim);
               }
             },
-            dim * kw);
-        if (x.requires_grad()) {
-          // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
-          recurrent_internal::GradBuffer dx(x, x.shape());
-          float* dxp = dx.data();
-          const float* wtp = wt.data<float>();
-          ParallelFor(
-              rows,
-              [&](int64_t r0, int64_t r1) {
-                for (int64_t r = r0; r < r1; ++r) {
-                  const int64_t s = r % len;
-                  float* o = dxp + r * dim;
-                  std::fill(o, o + dim, 0.0f);
-                  for (int64_t k = 0; k < kw; ++k) {
-                    const int64_t t = s + kw - 1 - k;
-                    if (t >= len) continue;
-                    const float* gt = gp + (r - s + t) * dim;
-                    for (int64_t d = 0; d < dim; ++d) o[d] += wtp[k * dim + d] * gt[d];
-                  }
-                }
-              },
-              dim * kw);
-          dx.Finish();
-        }
-        const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+            kRows * dim * kw * 3);
+        if (need_x) dx->Finish();
         if (need_w || need_b) {
-          // Partials over fixed blocks of rows, summed in block order (thread-count independent).
-          constexpr int64_t kRows = 256;
-          const int64_t nb = (rows + kRows - 1) / kRows;
-          std::vector<float> part(nb * (kw + 1) * dim, 0.0f);
-          ParallelFor(
-              nb,
-              [&](int64_t b0, int64_t b1) {
-                for (int64_t blk = b0; blk < b1; ++blk) {
-                  float* p = part.data() + blk * (kw + 1) * dim;
-                  for (int64_t r = blk * kRows; r < std::min(rows, (blk + 1) * kRows); ++r) {
-                    const int64_t t = r % len;
-                    const float* gr = gp + r * dim;
-                    for (int64_t k = 0; k < kw; ++k) {
-                      const int64_t s = t - kw + 1 + k;
-                      if (s < 0) continue;
-                      const float* xs = xp + (r - t + s) * dim;
-                      for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
-                    }
-                    for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
-                  }
-                }
-              },
-              kRows * dim * kw);
           std::vector<float> tot((kw + 1) * dim);
           SumParts(part.data(), nb, (kw + 1) * dim, tot.data());
           if (need_w) {
