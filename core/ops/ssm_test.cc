@@ -108,10 +108,10 @@ TEST(SelectiveScanTest, SixteenStates) {
 
 TEST(SelectiveScanTest, ExponentsBelowTheClampAndPositive) {
   // The kernels evaluate exp(dt A) as 2^(dt A log2 e) with the exponent clamped to
-  // [-126, 127]. Even channels get A in [-300, -100], so dt A (dt = softplus in [0.31, 1.31])
-  // reaches -393, far below the clamp (exp < 1e-38 there, as good as 0 beside the other terms);
-  // odd channels get A in [0.01, 0.05] > 0 (growing states, positive exponents). N = 16: the
-  // unrolled kernels Mamba runs.
+  // [-126, 127]. Even channels get A in [-300, -100], so dt A (dt = softplus(delta + bias) in
+  // [0.2, 1.7]) reaches -510, far below the clamp (exp < 1e-38 there, as good as 0 beside the
+  // other terms); odd channels get A in [0.01, 0.05] > 0 (growing states, positive exponents).
+  // N = 16: the unrolled kernels Mamba runs.
   const ScanCase k{2, 20, 20, 16, true, true, true, true};
   std::vector<Tensor> in = ScanInputs(k, 5);
   Rng rng(6);
