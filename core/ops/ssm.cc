@@ -28,8 +28,9 @@ constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
+// Inlined always: the vector form must compile inside each ISA clone of its caller.
 template <typename F>  // float, or the 16-lane vector V below
-inline F Log1pUnit(F t) {
+inline __attribute__((always_inline)) F Log1pUnit(F t) {
   const F s = t / (2.0f + t);
   const F s2 = s * s;
   F p = s2 * (1.0f / 15) + 1.0f / 13;
