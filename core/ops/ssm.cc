@@ -122,6 +122,7 @@ struct Scratch {
   Lines h0;                                       // [N][kW]
   Lines carry, dAacc;                             // [kGroup][N][kW]
   Lines dDacc, dbacc;                             // [kGroup][kW]
+  bool a_nonpositive = false;  // every A of the item <= 0 (LoadA)
 };
 
 // The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
@@ -215,10 +216,13 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 // error is the same (r^7 ln2^7 / 7! e^|r ln2| <= 1.7e-7 relative). Against exp(dt A) the
 // result differs by the rounding of A log2 e, a relative error of |dt A| eps, the size of the
 // rounding of the product dt A that the float recurrence already carries.
+// kNonPositive: the caller knows x <= 0 (dt >= 0 after the softplus and every A <= 0, as in
+// Mamba, where A = -exp(A_log)), so the upper clamp, a no-op there, is left out.
+template <bool kNonPositive = false>
 LRA_SSM_INLINE V Exp2V(V x) {
   const V lo = Bc(-126.0f), hi = Bc(127.0f);
-  x = x > lo ? x : lo;  // the operand order of maxps / minps, so each is one instruction
-  x = x < hi ? x : hi;
+  x = x > lo ? x : lo;
+  if constexpr (!kNonPositive) x = x < hi ? x : hi;
   const float kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + the exponent bias
   const V t = x + kShift;                     // low mantissa bits: round(x) + 127
   const V r = x - (t - kShift);               // exact
@@ -248,7 +252,7 @@ LRA_SSM_INLINE float HSum(V v) {
 // h [N][kW] in/out, A2 [N][kW] = A log2 e, dt, u, y [T][kW], B, C [T][N] rows of the batch.
 // kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
 // (kFirst) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
-template <int kN, bool kRecompute, bool kFirst>
+template <int kN, bool kRecompute, bool kFirst, bool kNonPositive>
 LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
                                const float* __restrict__ u, const float* __restrict__ A2,
                                const float* __restrict__ Bp, const float* __restrict__ Cp,
@@ -271,7 +275,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
       } else {
         hv = Ld(h + j * kW);
       }
-      const V da = Exp2V(dtv * Ld(A2 + j * kW));
+      const V da = Exp2V<kNonPositive>(dtv * Ld(A2 + j * kW));
       hv = da * hv + duv * Bp[t * n + j];
       if constexpr (kN > 0) {
         hl[j] = hv;
@@ -304,25 +308,33 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
 LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
                               const float* A2, const float* Bp, const float* Cp, float* h,
                               float* y, float* hs, float* dAs, const float* dy, float* dCl,
-                              bool first) {
+                              bool first, bool nonpositive) {
 // Each kernel is named out with its template arguments (not through a pointer), so it is
 // inlined into this function's clones and compiled for each one's instruction set.
-#define LRA_SSM_SCAN(KN, KR, KF) \
-  ScanChunkT<KN, KR, KF>(T, n, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
-  if (n == 16) {  // Mamba's d_state
+#define LRA_SSM_SCAN(KN, KR, KF, KP) \
+  ScanChunkT<KN, KR, KF, KP>(T, n, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
+  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
     if (!recompute) {
-      LRA_SSM_SCAN(16, false, false);
+      LRA_SSM_SCAN(16, false, false, true);
     } else if (first) {
-      LRA_SSM_SCAN(16, true, true);
+      LRA_SSM_SCAN(16, true, true, true);
     } else {
-      LRA_SSM_SCAN(16, true, false);
+      LRA_SSM_SCAN(16, true, false, true);
+    }
+  } else if (n == 16) {
+    if (!recompute) {
+      LRA_SSM_SCAN(16, false, false, false);
+    } else if (first) {
+      LRA_SSM_SCAN(16, true, true, false);
+    } else {
+      LRA_SSM_SCAN(16, true, false, false);
     }
   } else if (!recompute) {
-    LRA_SSM_SCAN(0, false, false);
+    LRA_SSM_SCAN(0, false, false, false);
   } else if (first) {
-    LRA_SSM_SCAN(0, true, true);
+    LRA_SSM_SCAN(0, true, true, false);
   } else {
-    LRA_SSM_SCAN(0, true, false);
+    LRA_SSM_SCAN(0, true, false, false);
   }
 #undef LRA_SSM_SCAN
 }
@@ -463,7 +475,11 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
       for (int64_t k = 0; k < n; ++k) at[k * kW + w] = a.A[(j * kW + w) * n + k];
   }
   const float kLog2e = 1.44269504088896341f;
-  for (size_t q = 0; q < s.At.size(); ++q) s.A2[q] = s.At[q] * kLog2e;
+  s.a_nonpositive = true;
+  for (size_t q = 0; q < s.At.size(); ++q) {
+    s.A2[q] = s.At[q] * kLog2e;
+    s.a_nonpositive = s.a_nonpositive && s.At[q] <= 0.0f;  // false for NaN
+  }
 }
 
 // out rows [row0, row0 + T) of the block = (y + D u) * silu(z), y from s.y.
@@ -505,7 +521,8 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
       }
       PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/false, s);
       ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
-                nullptr, nullptr, nullptr, nullptr, false);
+                nullptr, nullptr, nullptr, nullptr, false,
+                a.softplus && s.a_nonpositive);
       Finish(a, T, it.b * a.len + t0, d0, valid, s, out);
     }
   }
@@ -566,7 +583,8 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
         St(&s.tmp[q], a.z ? dov * Ld(&s.zv[q]) * Ld(&s.sz[q]) : dov);
       }
       ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
-                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
+                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first,
+                a.softplus && s.a_nonpositive);
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
       // du = dy D (+ the recurrence below). s.dout becomes dy; dz goes straight to its rows.
       float* dDacc = s.dDacc.data() + jj * kW;
