@@ -313,29 +313,23 @@ LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt,
 // inlined into this function's clones and compiled for each one's instruction set.
 #define LRA_SSM_SCAN(KN, KR, KF, KP) \
   ScanChunkT<KN, KR, KF, KP>(T, n, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
-  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
-    if (!recompute) {
-      LRA_SSM_SCAN(16, false, false, true);
-    } else if (first) {
-      LRA_SSM_SCAN(16, true, true, true);
-    } else {
-      LRA_SSM_SCAN(16, true, false, true);
-    }
-  } else if (n == 16) {
-    if (!recompute) {
-      LRA_SSM_SCAN(16, false, false, false);
-    } else if (first) {
-      LRA_SSM_SCAN(16, true, true, false);
-    } else {
-      LRA_SSM_SCAN(16, true, false, false);
-    }
-  } else if (!recompute) {
-    LRA_SSM_SCAN(0, false, false, false);
-  } else if (first) {
-    LRA_SSM_SCAN(0, true, true, false);
-  } else {
-    LRA_SSM_SCAN(0, true, false, false);
+// Forward, recompute of the first block, recompute of the others.
+#define LRA_SSM_SCAN3(KN, KP)           \
+  if (!recompute) {                     \
+    LRA_SSM_SCAN(KN, false, false, KP); \
+  } else if (first) {                   \
+    LRA_SSM_SCAN(KN, true, true, KP);   \
+  } else {                              \
+    LRA_SSM_SCAN(KN, true, false, KP);  \
   }
+  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
+    LRA_SSM_SCAN3(16, true)
+  } else if (n == 16) {
+    LRA_SSM_SCAN3(16, false)
+  } else {
+    LRA_SSM_SCAN3(0, false)
+  }
+#undef LRA_SSM_SCAN3
 #undef LRA_SSM_SCAN
 }
 
