@@ -442,21 +442,6 @@ inline int ValidLanes(const ScanArgs& a, int64_t j) {
   return static_cast<int>(std::min<int64_t>(kW, a.dim - j * kW));
 }
 
-// Brings chunk c's rows of x ([B, L, D]) for the item's channels toward the cache while the
-// chunk before it (forward) or after it (backward) is computed: one line per row and block,
-// rows D floats apart, which the hardware prefetcher does not follow. The data of one chunk,
-// 64 rows x 256 bytes per array, fits in L2 with room to spare. kWrite: x is about to be
-// written (the lines are fetched for ownership, so the stores do not wait for them).
-template <bool kWrite = false>
-inline void PrefetchChunk(const ScanArgs& a, const Item& it, int64_t c, const float* x) {
-  if (!x || c < 0 || c >= a.nchunks) return;
-  const int64_t t0 = c * kT, t1 = std::min(a.len, t0 + kT);
-  for (int64_t t = t0; t < t1; ++t) {
-    const float* row = x + (it.b * a.len + t) * a.dim;
-    for (int64_t j = it.j0; j < it.j1; ++j) __builtin_prefetch(row + j * kW, kWrite, 2);
-  }
-}
-
 // At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels), and
 // A2 = At log2 e (for Exp2V).
 void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
@@ -495,10 +480,7 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
   const int64_t n = a.nstate;
   Scratch s(n, /*backward=*/false);
   LoadA(a, it, s);
-  for (const float* x : {a.u, a.delta, a.z}) PrefetchChunk(a, it, 0, x);
   for (int64_t c = 0; c < a.nchunks; ++c) {
-    for (const float* x : {a.u, a.delta, a.z}) PrefetchChunk(a, it, c + 1, x);
-    PrefetchChunk<true>(a, it, c, out);
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const float* Bp = a.B + (it.b * a.len + t0) * n;
@@ -547,10 +529,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
   const int64_t g = i % a.ngroups;
   Scratch s(n, /*backward=*/true);
   LoadA(a, it, s);
-  for (const float* x : {a.u, a.delta, a.z, dout}) PrefetchChunk(a, it, a.nchunks - 1, x);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
-    for (const float* x : {a.u, a.delta, a.z, dout}) PrefetchChunk(a, it, c - 1, x);
-    for (const float* x : {gr.du, gr.ddelta, gr.dz}) PrefetchChunk<true>(a, it, c, x);
     const int64_t t0 = c * kT;
     const int T = static_cast<int>(std::min<int64_t>(kT, a.len - t0));
     const int64_t row0 = it.b * a.len + t0;
