@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
+#include <optional>
 #include <vector>
 
 #include "core/check.h"
@@ -26,11 +28,12 @@ constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
-inline float Log1pUnit(float t) {
-  const float s = t / (2.0f + t);
-  const float s2 = s * s;
-  float p = 1.0f / 15;
-  p = p * s2 + 1.0f / 13;
+// Inlined always: the vector form must compile inside each ISA clone of its caller.
+template <typename F>  // float, or the 16-lane vector V below
+inline __attribute__((always_inline)) F Log1pUnit(F t) {
+  const F s = t / (2.0f + t);
+  const F s2 = s * s;
+  F p = s2 * (1.0f / 15) + 1.0f / 13;
   p = p * s2 + 1.0f / 11;
   p = p * s2 + 1.0f / 9;
   p = p * s2 + 1.0f / 7;
@@ -47,7 +50,7 @@ LRA_SSM_CLONES void Softplus(const float* x, float* y, float* sig, float* e, int
   vmath::Exp(e, e, n);
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float sp = std::max(v, 0.0f) + Log1pUnit(e[i]);
+    const float sp = std::max(v, 0.0f) + Log1pUnit<float>(e[i]);
     y[i] = v > 20.0f ? v : sp;
     if (sig) sig[i] = (v >= 0.0f ? 1.0f : e[i]) / (1.0f + e[i]);
   }
@@ -66,6 +69,26 @@ struct ScanArgs {
   bool softplus = false;
   int64_t nblocks = 0, ngroups = 0, nchunks = 0, dpad = 0;
 };
+
+// std::vector storage on 64-byte boundaries, so every [.][kW] row of the scratch buffers below
+// is one cache line: a 16-lane vector load or store that straddled two lines (malloc aligns to
+// 16 bytes only) costs about twice as much.
+template <typename T>
+struct LineAllocator {
+  using value_type = T;
+  LineAllocator() = default;
+  template <typename U>
+  LineAllocator(const LineAllocator<U>&) {}  // NOLINT: rebinding, as std::allocator
+  T* allocate(size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
+  }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const LineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const LineAllocator<U>&) const { return false; }
+};
+using Lines = std::vector<float, LineAllocator<float>>;
 
 // Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
 // a zero state and contribute nothing to any sum. The [T][N][kW] buffers are backward's only.
@@ -86,18 +109,20 @@ struct Scratch {
         dBl(backward ? kT * n * kW : 0),
         dCl(backward ? kT * n * kW : 0),
         At(kGroup * n * kW),
+        A2(kGroup * n * kW),
         h(kGroup * n * kW),
         h0(n * kW),
         carry(kGroup * n * kW),
         dAacc(kGroup * n * kW),
         dDacc(kGroup * kW),
         dbacc(kGroup * kW) {}
-  std::vector<float> dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
-  std::vector<float> dA, hs, dBl, dCl;                         // [kT][N][kW]
-  std::vector<float> At, h;                                    // [kGroup][N][kW]
-  std::vector<float> h0;                                       // [N][kW]
-  std::vector<float> carry, dAacc;                             // [kGroup][N][kW]
-  std::vector<float> dDacc, dbacc;                             // [kGroup][kW]
+  Lines dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
+  Lines dA, hs, dBl, dCl;                         // [kT][N][kW]
+  Lines At, A2, h;                                // [kGroup][N][kW]
+  Lines h0;                                       // [N][kW]
+  Lines carry, dAacc;                             // [kGroup][N][kW]
+  Lines dDacc, dbacc;                             // [kGroup][kW]
+  bool a_nonpositive = false;  // every A of the item <= 0 (LoadA)
 };
 
 // The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
@@ -121,63 +146,95 @@ LRA_SSM_INLINE V LoadPadded(const float* p, int64_t d0, int valid) {
   return Ld(l);
 }
 
-// dst[t][w] = x[(row0 + t) * dim + d0 + w] for w < valid, 0 beyond.
-inline void LoadLanes(const float* x, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                      float* dst) {
-  for (int t = 0; t < T; ++t) {
-    const float* src = x + (row0 + t) * dim + d0;
-    // One cache line per row, rows dim floats apart: fetch ahead of the hardware prefetcher,
-    // which does not follow this stride across pages.
-    __builtin_prefetch(src + 8 * dim);
-    float* o = dst + t * kW;
-    if (valid == kW) {  // fixed length: one vector move, not a memcpy call per row
-      St(o, Ld(src));
-    } else {
-      std::memcpy(o, src, valid * sizeof(float));
-      std::fill(o + valid, o + kW, 0.0f);
-    }
+// lanes[w] = x[row * dim + d0 + w] for w < valid, 0 beyond.
+LRA_SSM_INLINE V LoadRow(const float* x, int64_t dim, int64_t row, int64_t d0, int valid) {
+  const float* src = x + row * dim + d0;
+  if (valid == kW) return Ld(src);  // one vector move, not a memcpy call
+  float l[kW] = {};
+  std::memcpy(l, src, valid * sizeof(float));
+  return Ld(l);
+}
+
+// x[row * dim + d0 + w] = lanes[w] for w < valid.
+LRA_SSM_INLINE void StoreRow(V v, int64_t dim, int64_t row, int64_t d0, int valid, float* x) {
+  float* dst = x + row * dim + d0;
+  if (valid == kW) {
+    St(dst, v);
+  } else {
+    float l[kW];
+    St(l, v);
+    std::memcpy(dst, l, valid * sizeof(float));
   }
 }
 
-inline void StoreLanes(const float* src, int64_t dim, int64_t row0, int T, int64_t d0, int valid,
-                       float* x) {
-  for (int t = 0; t < T; ++t) {
-    float* o = x + (row0 + t) * dim + d0;
-    if (valid == kW) {
-      St(o, Ld(src + t * kW));
-    } else {
-      std::memcpy(o, src + t * kW, valid * sizeof(float));
-    }
-  }
-}
-
-// Loads one block's chunk: u, dt (delta + bias, softplus, with sigmoid(dt) for its derivative),
-// z and sigmoid(z).
-LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0, int valid,
-                  Scratch& s) {
-  const int64_t row0 = b * a.len + t0;
-  LoadLanes(a.u, a.dim, row0, T, d0, valid, s.u.data());
-  LoadLanes(a.delta, a.dim, row0, T, d0, valid, s.dt.data());
-  if (a.bias) {
-    const V bv = LoadPadded(a.bias, d0, valid);
-    for (int t = 0; t < T; ++t) St(&s.dt[t * kW], Ld(&s.dt[t * kW]) + bv);
-  }
-  if (a.softplus) Softplus(s.dt.data(), s.dt.data(), s.sig.data(), s.tmp.data(), T * kW);
-  if (a.z) {
-    LoadLanes(a.z, a.dim, row0, T, d0, valid, s.zv.data());
-    vmath::Sigmoid(s.zv.data(), s.sz.data(), T * kW);
-  }
-}
-
-
-// exp on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer:
-// vmath's clamp, range reduction and polynomial (exp_poly.h), so the same values as vmath::Exp.
-// After the clamp k lies in [-126, 127], so 2^k is one exponent field (vmath multiplies by two
-// factors; multiplying by powers of two is exact, so the product is the same).
+// vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
+// values).
 LRA_SSM_INLINE V ExpV(V x) {
   V k;
   const V p = vmath::ExpMantissa(x, &k);
-  return p * (V)((__builtin_convertvector(k, VI) + 127) << 23);  // bit cast: 2^k
+  const VI ki = __builtin_convertvector(k, VI);
+  const VI k1 = ki >> 1, k2 = ki - k1;
+  return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1, 2^k2
+}
+
+// Loads one block's chunk in one pass over its rows: u, dt = softplus(delta + bias) (as
+// Softplus above, with sigmoid(dt), its derivative, when `sig` is set: backward only), z and
+// sigmoid(z) (as vmath::Sigmoid). Each row is computed in registers as it is loaded, instead of
+// a pass per array and per function over the [T][kW] scratch.
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                 int valid, bool sig, Scratch& s) {
+  const int64_t row0 = b * a.len + t0;
+  const V bv = LoadPadded(a.bias, d0, valid);
+  for (int t = 0; t < T; ++t) {
+    const int64_t row = row0 + t, q = t * kW;
+    St(&s.u[q], LoadRow(a.u, a.dim, row, d0, valid));
+    V x = LoadRow(a.delta, a.dim, row, d0, valid) + bv;
+    if (a.softplus) {
+      const V e = ExpV(x < 0.0f ? x : -x);  // exp(-|x|)
+      const V sp = (x > 0.0f ? x : V{}) + Log1pUnit(e);
+      if (sig) St(&s.sig[q], (x >= 0.0f ? Bc(1.0f) : e) / (1.0f + e));
+      x = x > 20.0f ? x : sp;
+    }
+    St(&s.dt[q], x);
+    if (a.z) {
+      const V zv = LoadRow(a.z, a.dim, row, d0, valid);
+      St(&s.zv[q], zv);
+      St(&s.sz[q], 1.0f / (1.0f + ExpV(-zv)));
+    }
+  }
+}
+
+// 2^x on 16 lanes, inlined into the recurrence instead of a pass over a [T][N][kW] buffer; the
+// recurrence passes x = dt (A log2 e) with A log2 e formed once per block (LoadA), so
+// exp(dt A) = 2^x needs no range-reduction multiply. x is clamped to [-126, 127] (2^-126 is
+// the smallest normal float: below it exp(dt A) < 1.2e-38 does not change any sum; the upper
+// end matters only for A > 0). Then x = k + r with k = round(x) and r in [-1/2, 1/2]:
+// adding 1.5 * 2^23 + 127 rounds x to an integer in the low mantissa bits, so those bits,
+// shifted into the exponent field, are 2^k itself (the high bits shift out), with no float to
+// int conversion. 2^r = exp(r ln2) by the degree-6 Taylor polynomial of exp at r ln2 in
+// [-ln2/2, ln2/2], the interval and degree of vmath's exp (exp_poly.h), so the truncation
+// error is the same (r^7 ln2^7 / 7! e^|r ln2| <= 1.7e-7 relative). Against exp(dt A) the
+// result differs by the rounding of A log2 e, a relative error of |dt A| eps, the size of the
+// rounding of the product dt A that the float recurrence already carries.
+// kNonPositive: the caller knows x <= 0 (dt >= 0 after the softplus and every A <= 0, as in
+// Mamba, where A = -exp(A_log)), so the upper clamp, a no-op there, is left out.
+template <bool kNonPositive = false>
+LRA_SSM_INLINE V Exp2V(V x) {
+  const V lo = Bc(-126.0f), hi = Bc(127.0f);
+  x = x > lo ? x : lo;
+  if constexpr (!kNonPositive) x = x < hi ? x : hi;
+  const float kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + the exponent bias
+  const V t = x + kShift;                     // low mantissa bits: round(x) + 127
+  const V r = x - (t - kShift);               // exact
+  constexpr double kLn2 = 0.6931471805599453;
+  V p = Bc(static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720));
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120);
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 / 24);
+  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 / 6);
+  p = p * r + static_cast<float>(kLn2 * kLn2 / 2);
+  p = p * r + static_cast<float>(kLn2);
+  p = p * r + 1.0f;
+  return p * (V)((VI)t << 23);  // bit casts: the exponent field (round(x) + 127) << 23 is 2^k
 }
 
 // The sum of the 16 lanes (pairwise halving).
@@ -191,18 +248,17 @@ LRA_SSM_INLINE float HSum(V v) {
 
 // The recurrence over one chunk of one block, on kN states (0: N known only at run time; with
 // kN set the loops unroll and the state stays in registers):
-//   dA = exp(dt A);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
-// h [N][kW] in/out, At [N][kW], dt, u, y [T][kW], B, C [T][N] rows of the batch.
+//   dA = exp(dt A) = 2^(dt A2);  h <- dA h + (dt u) B;  y[t] = sum_n C h.
+// h [N][kW] in/out, A2 [N][kW] = A log2 e, dt, u, y [T][kW], B, C [T][N] rows of the batch.
 // kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
-// (first) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
-template <int kN, bool kRecompute>
+// (kFirst) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
+template <int kN, bool kRecompute, bool kFirst, bool kNonPositive>
 LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
-                               const float* __restrict__ u, const float* __restrict__ At,
+                               const float* __restrict__ u, const float* __restrict__ A2,
                                const float* __restrict__ Bp, const float* __restrict__ Cp,
                                float* __restrict__ h, float* __restrict__ y,
                                float* __restrict__ hs, float* __restrict__ dAs,
-                               const float* __restrict__ dy, float* __restrict__ dCl,
-                               bool first) {
+                               const float* __restrict__ dy, float* __restrict__ dCl) {
   const int64_t n = kN > 0 ? kN : n_rt;
   V hl[kN > 0 ? kN : 1];
   if constexpr (kN > 0)
@@ -219,7 +275,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
       } else {
         hv = Ld(h + j * kW);
       }
-      const V da = ExpV(dtv * Ld(At + j * kW));
+      const V da = Exp2V<kNonPositive>(dtv * Ld(A2 + j * kW));
       hv = da * hv + duv * Bp[t * n + j];
       if constexpr (kN > 0) {
         hl[j] = hv;
@@ -230,7 +286,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
         const int64_t q = (t * n + j) * kW;
         St(dAs + q, da);
         St(hs + q, hv);
-        St(dCl + q, first ? dyv * hv : Ld(dCl + q) + dyv * hv);
+        St(dCl + q, kFirst ? dyv * hv : Ld(dCl + q) + dyv * hv);
       }
       return hv * Cp[t * n + j];
     };
@@ -250,28 +306,39 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
 }
 
 LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
-                              const float* At, const float* Bp, const float* Cp, float* h,
+                              const float* A2, const float* Bp, const float* Cp, float* h,
                               float* y, float* hs, float* dAs, const float* dy, float* dCl,
-                              bool first) {
-  if (n == 16) {  // Mamba's d_state
-    if (recompute) {
-      ScanChunkT<16, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
-    } else {
-      ScanChunkT<16, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
-    }
-  } else if (recompute) {
-    ScanChunkT<0, true>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
-  } else {
-    ScanChunkT<0, false>(T, n, dt, u, At, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+                              bool first, bool nonpositive) {
+// Each kernel is named out with its template arguments (not through a pointer), so it is
+// inlined into this function's clones and compiled for each one's instruction set.
+#define LRA_SSM_SCAN(KN, KR, KF, KP) \
+  ScanChunkT<KN, KR, KF, KP>(T, n, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
+// Forward, recompute of the first block, recompute of the others.
+#define LRA_SSM_SCAN3(KN, KP)           \
+  if (!recompute) {                     \
+    LRA_SSM_SCAN(KN, false, false, KP); \
+  } else if (first) {                   \
+    LRA_SSM_SCAN(KN, true, true, KP);   \
+  } else {                              \
+    LRA_SSM_SCAN(KN, true, false, KP);  \
   }
+  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
+    LRA_SSM_SCAN3(16, true)
+  } else if (n == 16) {
+    LRA_SSM_SCAN3(16, false)
+  } else {
+    LRA_SSM_SCAN3(0, false)
+  }
+#undef LRA_SSM_SCAN3
+#undef LRA_SSM_SCAN
 }
 
 // Reverse recurrence over one chunk of one block, given the recomputed states hs, their dA and
 // the state h0 before the chunk. dy[t][w] = d out / d y (the gate applied). carry[n][w] =
 // dA_{t+1} dh_{t+1} from the chunk after (zero after the last). With dh = dy C + carry:
 //   g[t]  = d/d dt = sum_n dh (dA A h_{t-1} + B u)      gu[t] = d/du = dt sum_n dh B
-//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if first, else +=) dh dt u
-template <int kN>
+//   dAacc[n] += dh dA h_{t-1} dt                         dBl[t][n] (set if kFirst, else +=) dh dt u
+template <int kN, bool kFirst>
 LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict__ dAs,
                                    const float* __restrict__ dt, const float* __restrict__ u,
                                    const float* __restrict__ Bp, const float* __restrict__ Cp,
@@ -279,7 +346,7 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
                                    const float* __restrict__ hs, const float* __restrict__ dy,
                                    float* __restrict__ carry, float* __restrict__ dAacc,
                                    float* __restrict__ g, float* __restrict__ gu,
-                                   float* __restrict__ dBl, bool first) {
+                                   float* __restrict__ dBl) {
   const int64_t n = kN > 0 ? kN : n_rt;
   for (int t = T - 1; t >= 0; --t) {
     const float* at = dAs + t * n * kW;
@@ -295,7 +362,7 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
       gb += dh * Bp[t * n + j];
       St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
       const int64_t q = (t * n + j) * kW;
-      St(dBl + q, first ? dh * dtu : Ld(dBl + q) + dh * dtu);
+      St(dBl + q, kFirst ? dh * dtu : Ld(dBl + q) + dh * dtu);
       St(carry + j * kW, dh * aj);
     };
     V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
@@ -317,11 +384,20 @@ LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const floa
                                   const float* At, const float* h0, const float* hs,
                                   const float* dy, float* carry, float* dAacc, float* g, float* gu,
                                   float* dBl, bool first) {
+#define LRA_SSM_BACK(KN, KF) \
+  BackwardChunkT<KN, KF>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl)
   if (n == 16) {
-    BackwardChunkT<16>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+    if (first) {
+      LRA_SSM_BACK(16, true);
+    } else {
+      LRA_SSM_BACK(16, false);
+    }
+  } else if (first) {
+    LRA_SSM_BACK(0, true);
   } else {
-    BackwardChunkT<0>(T, n, dAs, dt, u, Bp, Cp, At, h0, hs, dy, carry, dAacc, g, gu, dBl, first);
+    LRA_SSM_BACK(0, false);
   }
+#undef LRA_SSM_BACK
 }
 
 // c = a + b lane-pairwise after gathering: lanes of a and b (indices 0-15 of a, 16-31 of b)
@@ -366,7 +442,8 @@ inline int ValidLanes(const ScanArgs& a, int64_t j) {
   return static_cast<int>(std::min<int64_t>(kW, a.dim - j * kW));
 }
 
-// At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels).
+// At[j][n][w] = A[d0 + w, n] for each block of the item (zero beyond the channels), and
+// A2 = At log2 e (for Exp2V).
 void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
   const int64_t n = a.nstate;
   std::fill(s.At.begin(), s.At.end(), 0.0f);
@@ -376,16 +453,23 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
     for (int w = 0; w < valid; ++w)
       for (int64_t k = 0; k < n; ++k) at[k * kW + w] = a.A[(j * kW + w) * n + k];
   }
+  const float kLog2e = 1.44269504088896341f;
+  s.a_nonpositive = true;
+  for (size_t q = 0; q < s.At.size(); ++q) {
+    s.A2[q] = s.At[q] * kLog2e;
+    s.a_nonpositive = s.a_nonpositive && s.At[q] <= 0.0f;  // false for NaN
+  }
 }
 
-// out[t][w] = (y + D u) * silu(z), into s.y (y in, gated output out).
-LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t d0, int valid, Scratch& s) {
+// out rows [row0, row0 + T) of the block = (y + D u) * silu(z), y from s.y.
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                           const Scratch& s, float* out) {
   const V dv = LoadPadded(a.D, d0, valid);
   for (int t = 0; t < T; ++t) {
     const int q = t * kW;
     V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
     if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
-    St(&s.y[q], v);
+    StoreRow(v, a.dim, row0 + t, d0, valid, out);
   }
 }
 
@@ -404,18 +488,18 @@ LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float*
     for (int64_t j = it.j0; j < it.j1; ++j) {
       const int64_t d0 = j * kW;
       const int valid = ValidLanes(a, j);
-      const float* At = s.At.data() + (j - it.j0) * n * kW;
+      const float* A2 = s.A2.data() + (j - it.j0) * n * kW;
       float* h = s.h.data() + (j - it.j0) * n * kW;
       if (ckpt) {
         for (int64_t k = 0; k < n; ++k)
           std::memcpy(ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0, h + k * kW,
                       kW * sizeof(float));
       }
-      PrepareChunk(a, it.b, t0, T, d0, valid, s);
-      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
-                nullptr, nullptr, nullptr, nullptr, false);
-      Finish(a, T, d0, valid, s);
-      StoreLanes(s.y.data(), a.dim, it.b * a.len + t0, T, d0, valid, out);
+      PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/false, s);
+      ScanChunk(/*recompute=*/false, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
+                nullptr, nullptr, nullptr, nullptr, false,
+                a.softplus && s.a_nonpositive);
+      Finish(a, T, it.b * a.len + t0, d0, valid, s, out);
     }
   }
   if (last) {
@@ -457,51 +541,56 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       const int64_t jj = j - it.j0;
       const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
+      const float* A2 = s.A2.data() + jj * n * kW;
       for (int64_t k = 0; k < n; ++k)
         std::memcpy(s.h0.data() + k * kW, ckpt + ((it.b * a.nchunks + c) * n + k) * a.dpad + d0,
                     kW * sizeof(float));
       float* h = s.h.data() + jj * n * kW;
       std::copy(s.h0.begin(), s.h0.end(), h);
-      PrepareChunk(a, it.b, t0, T, d0, valid, s);
-      LoadLanes(dout, a.dim, row0, T, d0, valid, s.dout.data());
+      PrepareChunk(a, it.b, t0, T, d0, valid, /*sig=*/true, s);
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
-      for (int q = 0; q < T * kW; q += kW)
-        St(&s.tmp[q], a.z ? Ld(&s.dout[q]) * Ld(&s.zv[q]) * Ld(&s.sz[q]) : Ld(&s.dout[q]));
-      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), At, Bp, Cp, h, s.y.data(),
-                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first);
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
+        const V dov = LoadRow(dout, a.dim, row0 + t, d0, valid);
+        St(&s.dout[q], dov);
+        St(&s.tmp[q], a.z ? dov * Ld(&s.zv[q]) * Ld(&s.sz[q]) : dov);
+      }
+      ScanChunk(/*recompute=*/true, T, n, s.dt.data(), s.u.data(), A2, Bp, Cp, h, s.y.data(),
+                s.hs.data(), s.dA.data(), s.tmp.data(), s.dCl.data(), first,
+                a.softplus && s.a_nonpositive);
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
-      // du = dy D (+ the recurrence below). s.dout becomes dy, s.tmp dz.
+      // du = dy D (+ the recurrence below). s.dout becomes dy; dz goes straight to its rows.
       float* dDacc = s.dDacc.data() + jj * kW;
       const V dv = LoadPadded(a.D, d0, valid);
       V dDv = Ld(dDacc);
-      for (int q = 0; q < T * kW; q += kW) {
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
         const V dy = Ld(&s.tmp[q]), uv = Ld(&s.u[q]);
-        if (a.z) {
+        if (a.z && gr.dz) {
           const V yf = Ld(&s.y[q]) + dv * uv;
           const V sz = Ld(&s.sz[q]), zv = Ld(&s.zv[q]);
-          St(&s.tmp[q], Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)));  // dz
+          StoreRow(Ld(&s.dout[q]) * yf * sz * (1.0f + zv * (1.0f - sz)), a.dim, row0 + t, d0,
+                   valid, gr.dz);
         }
         St(&s.dout[q], dy);
         dDv += dy * uv;
         St(&s.y[q], dy * dv);  // du from the skip
       }
       St(dDacc, dDv);
-      if (a.z && gr.dz) StoreLanes(s.tmp.data(), a.dim, row0, T, d0, valid, gr.dz);
       BackwardChunk(T, n, s.dA.data(), s.dt.data(), s.u.data(), Bp, Cp, At, s.h0.data(),
                     s.hs.data(), s.dout.data(), s.carry.data() + jj * n * kW,
                     s.dAacc.data() + jj * n * kW, s.g.data(), s.gu.data(), s.dBl.data(), first);
       float* dbacc = s.dbacc.data() + jj * kW;
       V dbv = Ld(dbacc);
-      for (int q = 0; q < T * kW; q += kW) {
-        St(&s.y[q], Ld(&s.y[q]) + Ld(&s.gu[q]));
+      for (int t = 0; t < T; ++t) {
+        const int q = t * kW;
+        StoreRow(Ld(&s.y[q]) + Ld(&s.gu[q]), a.dim, row0 + t, d0, valid, gr.du);
         V gv = Ld(&s.g[q]);
         if (a.softplus) gv *= Ld(&s.sig[q]);
-        St(&s.g[q], gv);
+        StoreRow(gv, a.dim, row0 + t, d0, valid, gr.ddelta);
         dbv += gv;
       }
       St(dbacc, dbv);
-      StoreLanes(s.y.data(), a.dim, row0, T, d0, valid, gr.du);
-      StoreLanes(s.g.data(), a.dim, row0, T, d0, valid, gr.ddelta);
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
     SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
@@ -744,6 +833,67 @@ void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   }
 }
 
+// act(pre) over rows [r0, r1) of [B*L, D] into y, a block of rows at a time so that each
+// block's pre-activations are still in L1 when the SiLU reads them. With `dy` (backward) y
+// gets g = dy * act'(pre) instead (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
+// are those of x (y + r0 * dim holds row r0).
+LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len, int64_t dim,
+                 int64_t kw, int64_t r0, int64_t r1, bool silu, const float* dy, float* y) {
+  constexpr int64_t kBlock = 8;
+  std::vector<float> sig(kBlock * dim);
+  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+    const int64_t b1 = std::min(r1, b0 + kBlock), n = (b1 - b0) * dim;
+    if (!silu && dy) {  // act' = 1
+      std::memcpy(y + b0 * dim, dy + b0 * dim, n * sizeof(float));
+      continue;
+    }
+    ConvRows(x, wt, bias, len, dim, kw, b0, b1, y);
+    if (!silu) continue;
+    float* yr = y + b0 * dim;
+    vmath::Sigmoid(yr, sig.data(), n);
+    if (dy) {
+      const float* dyr = dy + b0 * dim;
+      for (int64_t i = 0; i < n; ++i) yr[i] = dyr[i] * sig[i] * (1.0f + yr[i] * (1.0f - sig[i]));
+    } else {
+      for (int64_t i = 0; i < n; ++i) yr[i] *= sig[i];
+    }
+  }
+}
+
+// dx[r] = sum_k w[:, k] g[s + K - 1 - k] within the sequence (s = r's step), rows [r0, r1);
+// g + q * dim is row q's g.
+LRA_SSM_CLONES void ConvDxRows(const float* g, const float* wt, int64_t len, int64_t dim,
+                               int64_t kw, int64_t r0, int64_t r1, float* dx) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t s = r % len;
+    float* o = dx + r * dim;
+    std::fill(o, o + dim, 0.0f);
+    for (int64_t k = 0; k < kw; ++k) {
+      const int64_t t = s + kw - 1 - k;
+      if (t >= len) continue;
+      const float* gt = g + (r - s + t) * dim;
+      for (int64_t d = 0; d < dim; ++d) o[d] += wt[k * dim + d] * gt[d];
+    }
+  }
+}
+
+// p[k, :] += sum_r g[r] x[r - K + 1 + k] (within the sequence) and p[K, :] += sum_r g[r], over
+// rows [r0, r1) in order.
+LRA_SSM_CLONES void ConvDwRows(const float* g, const float* x, int64_t len, int64_t dim,
+                               int64_t kw, int64_t r0, int64_t r1, float* p) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r % len;
+    const float* gr = g + r * dim;
+    for (int64_t k = 0; k < kw; ++k) {
+      const int64_t s = t - kw + 1 + k;
+      if (s < 0) continue;
+      const float* xs = x + (r - t + s) * dim;
+      for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
+    }
+    for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
+  }
+}
+
 }  // namespace
 
 Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
@@ -759,89 +909,48 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
   ParallelFor(
       rows,
       [&](int64_t r0, int64_t r1) {
-        ConvRows(x.value().data<float>(), wt.data<float>(), bp, len, dim, kw, r0, r1,
-                 y.data<float>());
-        if (silu) {
-          std::vector<float> sig(dim);
-          SiluRows(y.data<float>(), sig.data(), dim, r0, r1);
-        }
+        ConvActRows(x.value().data<float>(), wt.data<float>(), bp, len, dim, kw, r0, r1, silu,
+                    nullptr, y.data<float>());
       },
       dim * kw);
   std::vector<Var> inputs = {x, w};
   if (bias.defined()) inputs.push_back(bias);
   return MakeOp(
       "CausalConv1d", y, inputs, [x, w, bias, silu, wt, len, dim, kw, rows](const Tensor& dy) {
-        // g = dy * act'(pre), recomputing pre; silu'(p) = s (1 + p (1 - s)).
-        Tensor g = Tensor::Empty(x.shape());
+        // One pass over fixed blocks of kRows rows: g = dy * act'(pre) (pre recomputed) for the
+        // block and the K - 1 rows after it, kept in a per-block buffer, then from it the
+        // block's dx rows and its partial sums of dw and dbias. The partials are summed in block
+        // order, so the result does not depend on the thread count.
+        constexpr int64_t kRows = 256;
+        const int64_t nb = (rows + kRows - 1) / kRows;
         const float* bp = bias.defined() ? bias.value().data<float>() : nullptr;
         const float* xp = x.value().data<float>();
-        float* gp = g.data<float>();
         const float* dyp = dy.data<float>();
+        const float* wtp = wt.data<float>();
+        const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+        const bool need_b = bias.defined() && bias.requires_grad();
+        std::optional<recurrent_internal::GradBuffer> dx;
+        if (need_x) dx.emplace(x, x.shape());
+        float* dxp = need_x ? dx->data() : nullptr;
+        std::vector<float> part((need_w || need_b) ? nb * (kw + 1) * dim : 0, 0.0f);
         ParallelFor(
-            rows,
-            [&](int64_t r0, int64_t r1) {
-              if (!silu) {
-                std::memcpy(gp + r0 * dim, dyp + r0 * dim, (r1 - r0) * dim * sizeof(float));
-                return;
-              }
-              ConvRows(xp, wt.data<float>(), bp, len, dim, kw, r0, r1, gp);
-              std::vector<float> sig(dim);
-              for (int64_t r = r0; r < r1; ++r) {
-                float* gr = gp + r * dim;
-                vmath::Sigmoid(gr, sig.data(), dim);
-                for (int64_t d = 0; d < dim; ++d)
-                  gr[d] = dyp[r * dim + d] * sig[d] * (1.0f + gr[d] * (1.0f - sig[d]));
+            nb,
+            [&](int64_t blk0, int64_t blk1) {
+              std::vector<float> gbuf((kRows + kw - 1) * dim);
+              for (int64_t blk = blk0; blk < blk1; ++blk) {
+                const int64_t r0 = blk * kRows, r1 = std::min(rows, r0 + kRows);
+                const int64_t g1 = std::min(rows, r1 + kw - 1);
+                // gp + r * dim is row r's g, for r in [r0, g1).
+                float* gp = gbuf.data() - r0 * dim;
+                ConvActRows(xp, wtp, bp, len, dim, kw, r0, g1, silu, dyp, gp);
+                if (need_x) ConvDxRows(gp, wtp, len, dim, kw, r0, r1, dxp);
+                if (need_w || need_b)
+                  ConvDwRows(gp, xp, len, dim, kw, r0, r1, part.data() + blk * (kw + 1) * dim);
               }
             },
-            dim * kw);
-        if (x.requires_grad()) {
-          // dx[s] = sum_k w[:, k] g[s + K - 1 - k] within the sequence.
-          recurrent_internal::GradBuffer dx(x, x.shape());
-          float* dxp = dx.data();
-          const float* wtp = wt.data<float>();
-          ParallelFor(
-              rows,
-              [&](int64_t r0, int64_t r1) {
-                for (int64_t r = r0; r < r1; ++r) {
-                  const int64_t s = r % len;
-                  float* o = dxp + r * dim;
-                  std::fill(o, o + dim, 0.0f);
-                  for (int64_t k = 0; k < kw; ++k) {
-                    const int64_t t = s + kw - 1 - k;
-                    if (t >= len) continue;
-                    const float* gt = gp + (r - s + t) * dim;
-                    for (int64_t d = 0; d < dim; ++d) o[d] += wtp[k * dim + d] * gt[d];
-                  }
-                }
-              },
-              dim * kw);
-          dx.Finish();
-        }
-        const bool need_w = w.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+            kRows * dim * kw * 3);
+        if (need_x) dx->Finish();
         if (need_w || need_b) {
-          // Partials over fixed blocks of rows, summed in block order (thread-count independent).
-          constexpr int64_t kRows = 256;
-          const int64_t nb = (rows + kRows - 1) / kRows;
-          std::vector<float> part(nb * (kw + 1) * dim, 0.0f);
-          ParallelFor(
-              nb,
-              [&](int64_t b0, int64_t b1) {
-                for (int64_t blk = b0; blk < b1; ++blk) {
-                  float* p = part.data() + blk * (kw + 1) * dim;
-                  for (int64_t r = blk * kRows; r < std::min(rows, (blk + 1) * kRows); ++r) {
-                    const int64_t t = r % len;
-                    const float* gr = gp + r * dim;
-                    for (int64_t k = 0; k < kw; ++k) {
-                      const int64_t s = t - kw + 1 + k;
-                      if (s < 0) continue;
-                      const float* xs = xp + (r - t + s) * dim;
-                      for (int64_t d = 0; d < dim; ++d) p[k * dim + d] += gr[d] * xs[d];
-                    }
-                    for (int64_t d = 0; d < dim; ++d) p[kw * dim + d] += gr[d];
-                  }
-                }
-              },
-              kRows * dim * kw);
           std::vector<float> tot((kw + 1) * dim);
           SumParts(part.data(), nb, (kw + 1) * dim, tot.data());
           if (need_w) {

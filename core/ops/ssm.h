@@ -18,10 +18,11 @@
 // How it runs (CPU). Channels are processed in blocks of 16 lanes (one AVX-512 vector, a GCC
 // vector type; the kernels are compiled for AVX-512, AVX2 and baseline and picked at load time,
 // like core/kernels/vmath), time in chunks of 64 steps. Per step and state the kernel evaluates
-// exp(dt A) inline (vmath's exp polynomial on the vector) and updates the state, which for
-// N = 16 (Mamba's d_state) stays in registers through the chunk; softplus of dt and sigmoid of z
-// are evaluated once per chunk and block, the D skip and the SiLU gate when the chunk's output
-// is stored. Work items are (batch, group of 4 channel blocks) run in parallel on the
+// exp(dt A) inline as 2^(dt A log2 e) (A log2 e formed once per block; the exponent clamped to
+// [-126, 127]; vmath's exp polynomial on the vector) and updates the state, which for N = 16
+// (Mamba's d_state) stays in registers through the chunk; u, softplus of dt and sigmoid of z
+// are formed in one pass over the chunk's rows per block, the D skip and the SiLU gate as the
+// chunk's output rows are stored. Work items are (batch, group of 4 channel blocks) run in parallel on the
 // core/parallel.h pool. The [B, L, D, N] state tensor is never formed: when a gradient is
 // needed, forward saves only the state at each chunk start ([B, ceil(L/64), N, D rounded up to
 // 16]: 1/64 of the states), and backward recomputes each chunk's states from its checkpoint
@@ -67,7 +68,9 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
 //   y[b,t,d] = act(bias[d] + sum_{k<K} w[d,k] x[b, t-K+1+k, d]),   x[b, s<0, d] = 0
 // x: [B, L, D]; w: [D, K] (the reference's [D, 1, K] weight squeezed); bias: [D] or undefined;
 // act = silu when `silu` (as causal_conv1d_fn(..., activation="silu") in the reference), else
-// identity. Gradients to x, w and bias.
+// identity. Gradients to x, w and bias; backward recomputes the pre-activation and works in one
+// pass over blocks of 256 rows (dx and fixed-order partials of dw and dbias, so the result does
+// not depend on the thread count).
 Var CausalConv1d(const Var& x, const Var& w, const Var& bias = Var(), bool silu = false);
 
 // One token of CausalConv1d (no tape), as Mamba.step's conv step (mamba_simple.py): state

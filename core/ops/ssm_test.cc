@@ -80,14 +80,16 @@ Var RunScan(const ScanCase& k, const std::vector<Var>& in, Tensor* last = nullpt
 // L decayed inputs, so the forward's reduction length is L * N. A gradient sums at most every
 // term of the forward (dB and dC over D channels and L steps, dA, dD and delta_bias over B and
 // L): B * L * D * N bounds every backward sum.
-void CheckScan(const ScanCase& k) {
+void CheckScanInputs(const ScanCase& k, const std::vector<Tensor>& in) {
   OpCheck c;
   c.op = [k](const std::vector<Var>& in) { return RunScan(k, in); };
   c.ref = [k](const std::vector<std::vector<double>>& in) { return RefScan(k, in); };
   c.reduction_length = static_cast<double>(k.l * k.n);
   c.grad_reduction_length = static_cast<double>(k.b * k.l * k.d * k.n);
-  CheckOp(c, ScanInputs(k, 11));
+  CheckOp(c, in);
 }
+
+void CheckScan(const ScanCase& k) { CheckScanInputs(k, ScanInputs(k, 11)); }
 
 TEST(SelectiveScanTest, AllInputsAcrossChunksAndBlocks) {
   // L = 70 crosses the 64-step chunk; D = 20 is one full 16-lane block and a partial one.
@@ -102,6 +104,24 @@ TEST(SelectiveScanTest, TwoChannelGroups) {
 TEST(SelectiveScanTest, SixteenStates) {
   // N = 16 (Mamba's d_state) runs the kernels' unrolled path, the state held in registers.
   CheckScan({1, 70, 20, 16, true, true, true, true});
+}
+
+TEST(SelectiveScanTest, ExponentsBelowTheClampAndPositive) {
+  // The kernels evaluate exp(dt A) as 2^(dt A log2 e) with the exponent clamped to
+  // [-126, 127]. Even channels get A in [-300, -100], so dt A (dt = softplus(delta + bias) in
+  // [0.2, 1.7]) reaches -510, far below the clamp (exp < 1e-38 there, as good as 0 beside the
+  // other terms); odd channels get A in [0.01, 0.05] > 0 (growing states, positive exponents).
+  // N = 16: the unrolled kernels Mamba runs.
+  const ScanCase k{2, 20, 20, 16, true, true, true, true};
+  std::vector<Tensor> in = ScanInputs(k, 5);
+  Rng rng(6);
+  const Tensor big = RandomTensor({k.d, k.n}, rng, -300.0f, -100.0f);
+  const Tensor pos = RandomTensor({k.d, k.n}, rng, 0.01f, 0.05f);
+  float* a = in[2].data<float>();
+  for (int64_t d = 0; d < k.d; ++d)
+    for (int64_t j = 0; j < k.n; ++j)
+      a[d * k.n + j] = (d % 2 == 0 ? big : pos).data<float>()[d * k.n + j];
+  CheckScanInputs(k, in);
 }
 
 TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
@@ -214,8 +234,8 @@ std::vector<double> RefConv(int64_t bsz, int64_t len, int64_t dim, int64_t kw, b
   return y;
 }
 
-void CheckConv(bool has_bias, bool silu) {
-  const int64_t bsz = 2, len = 11, dim = 5, kw = 4;
+void CheckConv(bool has_bias, bool silu, int64_t bsz = 2, int64_t len = 11, int64_t dim = 5) {
+  const int64_t kw = 4;
   Rng rng(4);
   std::vector<Tensor> in = {RandomTensor({bsz, len, dim}, rng), RandomTensor({dim, kw}, rng)};
   if (has_bias) in.push_back(RandomTensor({dim}, rng));
@@ -233,6 +253,13 @@ void CheckConv(bool has_bias, bool silu) {
 
 TEST(CausalConv1dTest, Plain) { CheckConv(false, false); }
 TEST(CausalConv1dTest, BiasAndSilu) { CheckConv(true, true); }
+
+// Backward works on blocks of 256 rows of [B * L, D], each with the K - 1 rows after it: 3 x 100
+// rows put a block boundary (row 256) inside the third sequence and end the last block short.
+TEST(CausalConv1dTest, BackwardBlocksAcrossSequences) {
+  CheckConv(true, true, 3, 100, 3);
+  CheckConv(false, false, 3, 100, 3);
+}
 
 // Same sums in the same order (bias, then k = 0..K-1; missing inputs are zeros in the step),
 // so the step equals the op to a few ulp: 16 eps sqrt(K + 1) scale, as the forward bound.
