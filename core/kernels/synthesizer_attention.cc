@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "absl/base/internal/raw_logging.h"
-#include "core/kernels/philox.h"
 #include "core/kernels/window_dropout.h"
 #include "core/kernels/vmath/vmath.h"
 #include "oneapi/dnnl/dnnl.h"
@@ -64,47 +63,24 @@ inline bool AnyInvalid(const uint8_t* km, int len, int i0, int rows) {
   return false;
 }
 
-// factor[4 t + w] = scale if word w of Philox((jb + t, i, h, b), (k0, k1)) >= threshold else 0:
-// the bits of core/kernels/window_dropout.h (and attention.h), vectorized per Philox block.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void SynthDropFactors(
-    uint32_t jb, int nb, uint32_t i, uint32_t h, uint32_t b, uint32_t k0, uint32_t k1,
-    uint32_t threshold, float scale, float* factor) {
-#pragma omp simd
-  for (int t = 0; t < nb; ++t) {
-    uint32_t w0, w1, w2, w3;
-    Philox4x32(jb + static_cast<uint32_t>(t), i, h, b, k0, k1, w0, w1, w2, w3);
-    factor[4 * t + 0] = w0 >= threshold ? scale : 0.0f;
-    factor[4 * t + 1] = w1 >= threshold ? scale : 0.0f;
-    factor[4 * t + 2] = w2 >= threshold ? scale : 0.0f;
-    factor[4 * t + 3] = w3 >= threshold ? scale : 0.0f;
-  }
-}
-
-// The mask's parameters are window_dropout.h's (threshold round(p 2^32), scale 1 / (1 - p),
-// key = the seed's halves); only the drawing is vectorized here.
+// The mask of core/kernels/window_dropout.h (and attention.h): M(b, h, i, j) is a pure function
+// of (seed, b, head, i, j), drawn by WindowDropout::Row, so backward regenerates it.
 struct Drop {
   WindowDropout w;
   bool on;
-  uint32_t k0, k1;
 
-  explicit Drop(const SynthesizerDropout& d)
-      : w(d.rate, d.seed),
-        on(w.on),
-        k0(static_cast<uint32_t>(d.seed)),
-        k1(static_cast<uint32_t>(d.seed >> 32)) {
+  explicit Drop(const SynthesizerDropout& d) : w(d.rate, d.seed), on(w.on) {
     ABSL_RAW_CHECK(d.rate >= 0.0f && d.rate < 1.0f,
                    "SynthesizerAttention: dropout rate must be in [0, 1)");
   }
 
   // dst[c] = src[c] M(b, h, i, c) / (1 - p) for c < n; dst[c] = 0 for n <= c < width.
   void Apply(int b, int h, int i, int n, int width, const float* src, float* dst) const {
-    constexpr int kChunk = 64;  // Philox blocks per pass: 256 keys
-    float factor[4 * kChunk];
-    for (int c = 0; c < n; c += 4 * kChunk) {
-      const int m = std::min(n - c, 4 * kChunk);
-      SynthDropFactors(static_cast<uint32_t>(c / 4), (m + 3) / 4, static_cast<uint32_t>(i),
-                       static_cast<uint32_t>(h), static_cast<uint32_t>(b), k0, k1, w.threshold,
-                       w.scale, factor);
+    constexpr int kChunk = 256;  // keys per draw
+    float factor[kChunk];
+    for (int c = 0; c < n; c += kChunk) {
+      const int m = std::min(n - c, kChunk);
+      w.Row(b, h, i, c, m, factor);
 #pragma omp simd
       for (int e = 0; e < m; ++e) dst[c + e] = src[c + e] * factor[e];
     }
