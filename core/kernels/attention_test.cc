@@ -434,40 +434,36 @@ TEST(AttentionGradTest, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// Runs `att` on `in` at 1 and at 2 threads and expects the same bits in every output.
+void ExpectSameBitsForOneAndTwoThreads(Attention* att, const Inputs& in) {
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Result one = RunBoth(att, in);
+  omp_set_num_threads(2);
+  Result two = RunBoth(att, in);
+  omp_set_num_threads(saved_threads);
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_EQ(one.dq, two.dq);
+  EXPECT_EQ(one.dk, two.dk);
+  EXPECT_EQ(one.dv, two.dv);
+}
+
 // The dropout mask depends on (seed, b, h, i, j) only, and each (batch, head) pair's GEMMs run
 // on one thread, so outputs and gradients are bitwise the same for any thread count.
 TEST(AttentionDropoutTest, SameBitsForOneAndTwoThreads) {
   Inputs in = MakeInputs(AttentionShape{3, 70, 2, 8, false}, {70, 45, 9}, 11, kRandomMask, 0.2f);
-  const int saved_threads = omp_get_max_threads();
   for (AttentionAlgorithm alg : {AttentionAlgorithm::kDense, AttentionAlgorithm::kBlocked}) {
     Attention att(AttentionOptions{alg, 16, 16});
-    omp_set_num_threads(1);
-    Result one = RunBoth(&att, in);
-    omp_set_num_threads(2);
-    Result two = RunBoth(&att, in);
-    EXPECT_EQ(one.out, two.out);
-    EXPECT_EQ(one.dq, two.dq);
-    EXPECT_EQ(one.dk, two.dk);
-    EXPECT_EQ(one.dv, two.dv);
+    ExpectSameBitsForOneAndTwoThreads(&att, in);
   }
-  omp_set_num_threads(saved_threads);
 }
 
 // The same for the register-tiled blocked kernels (d = 32, key_block 64), 3 key tiles.
 TEST(AttentionDropoutTest, TiledSameBitsForOneAndTwoThreads) {
   Inputs in = MakeInputs(AttentionShape{3, 150, 2, 32, false}, {150, 100, 9}, 13, kRandomMask,
                          0.2f);
-  const int saved_threads = omp_get_max_threads();
   Attention att(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
-  omp_set_num_threads(1);
-  Result one = RunBoth(&att, in);
-  omp_set_num_threads(2);
-  Result two = RunBoth(&att, in);
-  EXPECT_EQ(one.out, two.out);
-  EXPECT_EQ(one.dq, two.dq);
-  EXPECT_EQ(one.dk, two.dk);
-  EXPECT_EQ(one.dv, two.dv);
-  omp_set_num_threads(saved_threads);
+  ExpectSameBitsForOneAndTwoThreads(&att, in);
 }
 
 // Inverted dropout keeps the mean. With q = 0 every probability is 1/L, and with v = 1 every
