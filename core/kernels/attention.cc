@@ -687,9 +687,10 @@ LRA_AVX512 inline __m512 ExpV(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  const __m512i bits =
-      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  const __m512 y = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
+  // e 2^n in one instruction (n is an integer in [-126, 127] after the clamp, so 2^n is a normal
+  // float and vscalefps rounds e 2^n exactly as ExpF's product with the built power of two does;
+  // it replaces the convert, add, shift and multiply of that construction).
+  const __m512 y = _mm512_scalef_ps(e, n);
   // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
 }
@@ -739,11 +740,13 @@ LRA_AVX512 void Scores(const float* a, int64_t lda, int rows, const float* bt, i
   }
 }
 
-template <int NV, int R>
-LRA_AVX512 inline void MulAccRows(const float* a, int64_t sam, int64_t sak, int K, const float* b,
-                                  int64_t ldb, float* c, int64_t ldc) {
+// A(m, k) = a[m SAM + k SAK]: compile-time strides, so the broadcasts address with constant
+// displacements (runtime strides took a register per row, and 13 rows spilled them).
+template <int NV, int R, int SAM, int SAK>
+LRA_AVX512 inline void MulAccRows(const float* a, int K, const float* b, int64_t ldb, float* c,
+                                  int64_t ldc) {
   __m512 acc[R][NV];
-#pragma GCC unroll 12
+#pragma GCC unroll 13
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(c + r * ldc + 16 * v);
@@ -751,51 +754,57 @@ LRA_AVX512 inline void MulAccRows(const float* a, int64_t sam, int64_t sak, int 
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
-    const float* ak = a + k * sak;
-#pragma GCC unroll 12
+    const float* ak = a + k * SAK;
+#pragma GCC unroll 13
     for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(ak[r * sam]);
+      const __m512 x = _mm512_set1_ps(ak[r * SAM]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 12
+#pragma GCC unroll 13
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
 
 // The rows of one group short of a full one: R = rem, found by recursion on R.
-template <int NV, int R>
-LRA_AVX512 inline void MulAccTail(int rem, const float* a, int64_t sam, int64_t sak, int K,
-                                  const float* b, int64_t ldb, float* c, int64_t ldc) {
+template <int NV, int R, int SAM, int SAK>
+LRA_AVX512 inline void MulAccTail(int rem, const float* a, int K, const float* b, int64_t ldb,
+                                  float* c, int64_t ldc) {
   if constexpr (R > 0) {
     if (rem == R) {
-      MulAccRows<NV, R>(a, sam, sak, K, b, ldb, c, ldc);
+      MulAccRows<NV, R, SAM, SAK>(a, K, b, ldb, c, ldc);
     } else {
-      MulAccTail<NV, R - 1>(rem, a, sam, sak, K, b, ldb, c, ldc);
+      MulAccTail<NV, R - 1, SAM, SAK>(rem, a, K, b, ldb, c, ldc);
     }
   }
 }
 
-// C[m, 0:16 NV] += sum_{k < K} A[m sam + k sak] B[k ldb + 0:16 NV] for m < M.
-template <int NV>
-LRA_AVX512 void MulAccN(int M, const float* a, int64_t sam, int64_t sak, int K, const float* b,
-                        int64_t ldb, float* c, int64_t ldc) {
-  // 24 accumulators at most (of 32 registers), NV + 1 more for B's row and the broadcast.
-  constexpr int kR = NV <= 2 ? 12 : 24 / NV;
+// C[m, 0:16 NV] += sum_{k < K} A[m SAM + k SAK] B[k ldb + 0:16 NV] for m < M.
+template <int NV, int SAM, int SAK>
+LRA_AVX512 void MulAccN(int M, const float* a, int K, const float* b, int64_t ldb, float* c,
+                        int64_t ldc) {
+  // Accumulators plus NV registers for B's row and one for the broadcast, within the 32
+  // registers: 26 + 3 for d = 32, whose 64-row tiles then split 13 + 13 + 13 + 13 + 12 (12 rows
+  // left a 4-row tail, with half the multiply-adds per load, at 1.7x its share of the time).
+  constexpr int kR = NV == 1 ? 12 : NV == 2 ? 13 : 24 / NV;
   int m = 0;
-  for (; m + kR <= M; m += kR) MulAccRows<NV, kR>(a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
-  MulAccTail<NV, kR - 1>(M - m, a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
+  for (; m + kR <= M; m += kR)
+    MulAccRows<NV, kR, SAM, SAK>(a + m * SAM, K, b, ldb, c + m * ldc, ldc);
+  MulAccTail<NV, kR - 1, SAM, SAK>(M - m, a + m * SAM, K, b, ldb, c + m * ldc, ldc);
 }
 
-LRA_AVX512 void MulAcc(int d, int M, const float* a, int64_t sam, int64_t sak, int K,
-                       const float* b, int64_t ldb, float* c, int64_t ldc) {
+// A(m, k) = a[m SAM + k SAK] with (SAM, SAK) = (kTile, 1) (a tile read in place) or (1, kTile)
+// (its transpose read in place).
+template <int SAM, int SAK>
+LRA_AVX512 void MulAcc(int d, int M, const float* a, int K, const float* b, int64_t ldb, float* c,
+                       int64_t ldc) {
   switch (d / 16) {
-    case 1: MulAccN<1>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    case 2: MulAccN<2>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    case 3: MulAccN<3>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    default: MulAccN<4>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+    case 1: MulAccN<1, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    case 2: MulAccN<2, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    case 3: MulAccN<3, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    default: MulAccN<4, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
   }
 }
 
@@ -822,8 +831,17 @@ struct TileCall {
   const Dropper* dropper;
 };
 
+// The forward's lazy rescaling: a row's running max m is raised only when a tile holds a score
+// above m + kLazyMax, so after the first tiles most rows skip the horizontal max, the scalar exp of the rescale factor and the rescaling of their
+// output accumulator. Any m gives the same softmax (out = sum e^(s - m) v / sum e^(s - m), lse =
+// m + log sum e^(s - m)); m only has to keep the terms finite: every term is at most e^8 = 2981
+// and a row's sum at most L e^8, far inside float range for any L an int holds, and a term's
+// relative rounding does not depend on its magnitude.
+constexpr float kLazyMax = 8.0f;
+
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
-// with row stride ldk. ws: br * kTile + br * d + 2 br floats.
+// with row stride ldk. ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
+// sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
 LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
                                   float* out, float* saved, float* ws) {
   const AttentionShape& s = *t.s;
@@ -840,14 +858,15 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   float* st = ws;
   float* oacc = st + static_cast<int64_t>(br) * kTile;
   float* m = oacc + static_cast<int64_t>(br) * d;
-  float* l = m + br;
+  float* lv = m + br;  // 16 partial sums per row
   std::memset(oacc, 0, sizeof(float) * rows * d);
+  std::memset(lv, 0, sizeof(float) * 16 * rows);
   bool any_invalid = false;
   for (int r = 0; r < rows; ++r) {
     const bool valid = Valid(km, len, i0 + r);
     any_invalid |= !valid;
     m[r] = valid ? kNegInf : 0.0f;
-    l[r] = valid ? 0.0f : 1.0f;
+    if (!valid) lv[16 * r] = 1.0f;  // an invalid row's terms are 1/L as they stand: l = 1
   }
   const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
   const int kvis = s.causal ? std::min(len, i0 + rows) : len;
@@ -868,43 +887,51 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
         std::memset(row, 0, sizeof(float) * cols);
         continue;
       }
-      __mmask16 cm[4];
-      RowMasks(vis, km ? km + j0 : nullptr, cm);
+      __mmask16 cm[4] = {0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF};
+      if (km || vis < kTile) RowMasks(vis, km ? km + j0 : nullptr, cm);
       __m512 x[4];
       for (int v = 0; v < 4; ++v) x[v] = _mm512_mask_loadu_ps(neg_inf, cm[v], row + 16 * v);
-      const float tile_max = _mm512_reduce_max_ps(
-          _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3])));
-      const float mx = std::max(m[r], tile_max);
-      if (mx == kNegInf) {
+      const __m512 xmax = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+      float mx = m[r];
+      // Raise m when a score passes m + kLazyMax (always on the row's first unmasked score,
+      // m being -inf); -inf + 8 = -inf keeps a row with only masked keys so far at -inf.
+      if (_mm512_cmp_ps_mask(xmax, _mm512_set1_ps(mx + kLazyMax), _CMP_GT_OQ) != 0) {
+        mx = _mm512_reduce_max_ps(xmax);
+        if (m[r] != kNegInf) {
+          const __m512 alpha = _mm512_set1_ps(ExpF(m[r] - mx));
+          float* o = oacc + static_cast<int64_t>(r) * d;
+          for (int c = 0; c < d; c += 16)
+            _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), alpha));
+          _mm512_storeu_ps(lv + 16 * r, _mm512_mul_ps(_mm512_loadu_ps(lv + 16 * r), alpha));
+        }
+        m[r] = mx;
+      } else if (mx == kNegInf) {  // every key so far is masked: nothing to add, m and l stay
         std::memset(row, 0, sizeof(float) * cols);
         continue;
       }
-      const float alpha = ExpF(m[r] - mx);
       const __m512 mxv = _mm512_set1_ps(mx);
-      __m512 sum = _mm512_setzero_ps();
+      __m512 sum = _mm512_loadu_ps(lv + 16 * r);
       for (int v = 0; v < 4; ++v) {
-        const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));
+        const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));  // masked lanes: exp(-inf) = 0
         _mm512_storeu_ps(row + 16 * v, e);
         sum = _mm512_add_ps(sum, e);
       }
-      l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
-      m[r] = mx;
-      if (alpha != 1.0f) {
-        float* o = oacc + static_cast<int64_t>(r) * d;
-        for (int c = 0; c < d; c += 16)
-          _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), _mm512_set1_ps(alpha)));
-      }
+      _mm512_storeu_ps(lv + 16 * r, sum);
       if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
     }
-    MulAcc(d, rows, st, kTile, 1, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-           oacc, d);
+    MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+                     oacc, d);
   }
   float* lse = saved + static_cast<int64_t>(bh) * L + i0;
   float* outi = out + off + static_cast<int64_t>(i0) * stride;
   for (int r = 0; r < rows; ++r) {
-    const float inv = 1.0f / l[r];
-    for (int c = 0; c < d; ++c) outi[r * stride + c] = oacc[static_cast<int64_t>(r) * d + c] * inv;
-    lse[r] = m[r] + std::log(l[r]);
+    // A valid row sees its own key (a term e^(s - m) >= e^-8 > 0), so l > 0 there.
+    const float l = _mm512_reduce_add_ps(_mm512_loadu_ps(lv + 16 * r));
+    const __m512 inv = _mm512_set1_ps(1.0f / l);
+    for (int c = 0; c < d; c += 16)
+      _mm512_storeu_ps(outi + r * stride + c,
+                       _mm512_mul_ps(_mm512_loadu_ps(oacc + static_cast<int64_t>(r) * d + c), inv));
+    lse[r] = m[r] + std::log(l);
   }
 }
 
@@ -986,7 +1013,7 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         }
         const float* pp = dropper.on ? ptd : pt;
         // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
-        MulAcc(d, cols, pp, 1, kTile, rows, doi, stride, dvt, d);
+        MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
         Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
         for (int r = 0; r < rows; ++r) {
           const float* pr = pt + static_cast<int64_t>(r) * kTile;
@@ -1002,9 +1029,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
-        MulAcc(d, rows, dst, kTile, 1, cols, t.k + off + static_cast<int64_t>(j0) * stride, stride,
-               dq + off + static_cast<int64_t>(i0) * stride, stride);
-        MulAcc(d, cols, dst, 1, kTile, rows, qi, stride, dkt, d);
+        MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
+                         stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
       }
     }
     for (int c = 0; c < gcols; ++c) {
@@ -1032,9 +1059,9 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper};
   // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k). Per thread: the
-  // score tile, the output accumulator and the running max and sum.
+  // score tile, the output accumulator, the running max and the 16 partial running sums.
   const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
-  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 2 * br + 15) / 16 * 16;
+  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 17 * br + 15) / 16 * 16;
   const int threads = omp_get_max_threads();
   float* kt = Scratch(packed + per_thread * threads, 1);
   float* ws = kt + packed;
