@@ -663,12 +663,14 @@ bool HasAvx512() {
 
 int RoundUpTile(int n) { return (n + kTile - 1) / kTile * kTile; }
 
-// dst[e * ld + j] = src[j * stride + e] for j < n, e < d; zeros for j in [n, RoundUpTile(n)).
-void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, float* dst) {
+// dst[e * ld + j] = factor src[j * stride + e] for j < n, e < d; zeros for j in
+// [n, RoundUpTile(n)).
+void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, float factor,
+                    float* dst) {
   const int np = RoundUpTile(n);
   for (int e = 0; e < d; ++e) {
     float* row = dst + e * ld;
-    for (int j = 0; j < n; ++j) row[j] = src[j * stride + e];
+    for (int j = 0; j < n; ++j) row[j] = factor * src[j * stride + e];
     std::memset(row + n, 0, sizeof(float) * (np - n));
   }
 }
@@ -695,9 +697,41 @@ LRA_AVX512 inline __m512 ExpV(__m512 x) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
 }
 
-template <int R>
+// Score epilogues: what a tile row's accumulated dot products become, one vector of 16 keys at
+// a time (row r of the tile, vector v).
+struct PlainScores {  // the dot products as they are
+  LRA_AVX512 __m512 operator()(int /*r*/, int /*v*/, __m512 acc) const { return acc; }
+};
+// dS = scale P (dP - D_r), with the dot products dP = dO V^T and P the tile's probabilities
+// (row stride kTile); without dropout, P~ = P.
+struct SoftmaxGradScores {
+  const float* p;
+  const float* dvec;  // D of the tile's rows
+  float scale;
+  LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
+    const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
+    return _mm512_mul_ps(_mm512_mul_ps(pv, _mm512_sub_ps(acc, _mm512_set1_ps(dvec[r]))),
+                         _mm512_set1_ps(scale));
+  }
+};
+// With dropout: dS = scale (P~ dP~ - P D_r), P~ (row stride kTile) the dropped probabilities.
+struct SoftmaxGradDropoutScores {
+  const float* p;
+  const float* pd;
+  const float* dvec;
+  float scale;
+  LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
+    const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
+    const __m512 pdv = _mm512_loadu_ps(pd + r * kTile + 16 * v);
+    return _mm512_mul_ps(_mm512_fmsub_ps(pdv, acc, _mm512_mul_ps(pv, _mm512_set1_ps(dvec[r]))),
+                         _mm512_set1_ps(scale));
+  }
+};
+
+// Rows [r0, r0 + R) of the tile: C[r, 0:64] = epi(r, sum_e A[r, e] Bt[e, 0:64]).
+template <int R, class Epi>
 LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, int64_t ldb, int d,
-                                 float alpha, float* c) {
+                                 int r0, const Epi& epi, float* c) {
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -716,26 +750,27 @@ LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, i
       acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
     }
   }
-  const __m512 al = _mm512_set1_ps(alpha);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + r * kTile + 16 * v, _mm512_mul_ps(acc[r][v], al));
+    for (int v = 0; v < 4; ++v)
+      _mm512_storeu_ps(c + (r0 + r) * kTile + 16 * v, epi(r0 + r, v, acc[r][v]));
 }
 
-// C[r, 0:64] (row stride kTile) = alpha A[r, 0:d] Bt[0:d, 0:64] for r < rows.
+// C[r, 0:64] (row stride kTile) = epi(r, A[r, 0:d] Bt[0:d, 0:64]) for r < rows. Callers fold
+// the score scale 1/sqrt(d) into the packed keys (PackTransposed).
+template <class Epi>
 LRA_AVX512 void Scores(const float* a, int64_t lda, int rows, const float* bt, int64_t ldb, int d,
-                       float alpha, float* c) {
+                       const Epi& epi, float* c) {
   int r = 0;
-  for (; r + 6 <= rows; r += 6) ScoreRows<6>(a + r * lda, lda, bt, ldb, d, alpha, c + r * kTile);
+  for (; r + 6 <= rows; r += 6) ScoreRows<6>(a + r * lda, lda, bt, ldb, d, r, epi, c);
   const float* ar = a + r * lda;
-  float* cr = c + r * kTile;
   switch (rows - r) {
-    case 5: ScoreRows<5>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 4: ScoreRows<4>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 3: ScoreRows<3>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 2: ScoreRows<2>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 1: ScoreRows<1>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 5: ScoreRows<5>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 4: ScoreRows<4>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 3: ScoreRows<3>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 2: ScoreRows<2>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 1: ScoreRows<1>(ar, lda, bt, ldb, d, r, epi, c); break;
     default: break;
   }
 }
@@ -847,7 +882,6 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   const AttentionShape& s = *t.s;
   const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
   const int64_t stride = static_cast<int64_t>(H) * d;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const float uniform = 1.0f / static_cast<float>(L);
   const int b = bh / H, h = bh % H;
   const int rows = std::min(br, L - i0);
@@ -874,7 +908,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   const __m512 neg_inf = _mm512_set1_ps(kNegInf);
   for (int j0 = 0; j0 < kend; j0 += kTile) {
     const int cols = std::min(kTile, kend - j0);
-    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, scale, st);
+    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, PlainScores{}, st);
     for (int r = 0; r < rows; ++r) {
       float* row = st + static_cast<int64_t>(r) * kTile;
       if (!Valid(km, len, i0 + r)) {
@@ -966,11 +1000,10 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
   float* dvacc = dkacc + kGroupTiles * kTile * d;
-  PackTransposed(t.k + off, stride, L, d, Lp, kt);
-  PackTransposed(t.v + off, stride, L, d, Lp, vt);
+  PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
+  PackTransposed(t.v + off, stride, L, d, Lp, 1.0f, vt);
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   RowDots(t.dout + off, t.out + off, L, d, stride, dvec);
-  const __m512 scalev = _mm512_set1_ps(scale);
   // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
   // dO and dQ stream through the caches once per group instead of once per tile (at L = 4K
   // they outgrow L2). The sums keep their order: dq over ascending tiles, dk and dv over
@@ -988,7 +1021,7 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         const int cols = std::min(kTile, kend - j0);
         float* dkt = dkacc + static_cast<int64_t>(j0 - jg) * d;
         float* dvt = dvacc + static_cast<int64_t>(j0 - jg) * d;
-        Scores(qi, stride, rows, kt + j0, Lp, d, scale, pt);
+        Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
         for (int r = 0; r < rows; ++r) {
           float* row = pt + static_cast<int64_t>(r) * kTile;
           int vis = cols;
@@ -1014,19 +1047,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         const float* pp = dropper.on ? ptd : pt;
         // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
         MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
-        Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
-        for (int r = 0; r < rows; ++r) {
-          const float* pr = pt + static_cast<int64_t>(r) * kTile;
-          const float* pdr = pp + static_cast<int64_t>(r) * kTile;
-          float* g = dst + static_cast<int64_t>(r) * kTile;
-          const __m512 di = _mm512_set1_ps(dvec[i0 + r]);
-          for (int v = 0; v < 4; ++v) {
-            const __m512 p = _mm512_loadu_ps(pr + 16 * v), gp = _mm512_loadu_ps(g + 16 * v);
-            const __m512 ds =
-                dropper.on ? _mm512_fmsub_ps(_mm512_loadu_ps(pdr + 16 * v), gp, _mm512_mul_ps(p, di))
-                           : _mm512_mul_ps(p, _mm512_sub_ps(gp, di));
-            _mm512_storeu_ps(g + 16 * v, _mm512_mul_ps(ds, scalev));
-          }
+        // dS straight from the dP accumulators (no pass over a stored dP tile).
+        if (dropper.on) {
+          Scores(doi, stride, rows, vt + j0, Lp, d,
+                 SoftmaxGradDropoutScores{pt, ptd, dvec + i0, scale}, dst);
+        } else {
+          Scores(doi, stride, rows, vt + j0, Lp, d, SoftmaxGradScores{pt, dvec + i0, scale}, dst);
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
@@ -1056,6 +1082,7 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const int L = s.length, d = s.head_dim, H = s.heads, br = options_.query_block;
   const int Lp = RoundUpTile(L), pairs = s.batch * H, qblocks = (L + br - 1) / br;
   const int64_t stride = static_cast<int64_t>(H) * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper};
   // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k). Per thread: the
@@ -1069,7 +1096,7 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   for (int bh = 0; bh < pairs; ++bh) {
     const int64_t off =
         static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
-    PackTransposed(k + off, stride, L, d, Lp, kt + static_cast<int64_t>(bh) * d * Lp);
+    PackTransposed(k + off, stride, L, d, Lp, scale, kt + static_cast<int64_t>(bh) * d * Lp);
   }
   const int64_t items = static_cast<int64_t>(pairs) * qblocks;
 #pragma omp parallel for schedule(dynamic, 1)
