@@ -697,14 +697,28 @@ LRA_AVX512 inline __m512 ExpV(__m512 x) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
 }
 
-// Score epilogues: what a tile row's accumulated dot products become, one vector of 16 keys at
-// a time (row r of the tile, vector v).
-struct PlainScores {  // the dot products as they are
+// Score epilogues: Row(r, acc, c) turns row r of the tile's accumulated dot products (4 vectors
+// of 16 keys) into the 64 floats at c. Most act on one vector at a time (operator()).
+template <class E>
+struct VectorEpilogue {
+  LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
+    for (int v = 0; v < 4; ++v)
+      _mm512_storeu_ps(c + 16 * v, static_cast<const E&>(*this)(r, v, acc[v]));
+  }
+};
+struct PlainScores : VectorEpilogue<PlainScores> {  // the dot products as they are
   LRA_AVX512 __m512 operator()(int /*r*/, int /*v*/, __m512 acc) const { return acc; }
+};
+// P = exp(s - lse_r) over every key of the tile: for a tile whose keys every row sees unmasked.
+struct ProbScores : VectorEpilogue<ProbScores> {
+  const float* lse;  // of the tile's rows
+  LRA_AVX512 __m512 operator()(int r, int /*v*/, __m512 acc) const {
+    return ExpV(_mm512_sub_ps(acc, _mm512_set1_ps(lse[r])));
+  }
 };
 // dS = scale P (dP - D_r), with the dot products dP = dO V^T and P the tile's probabilities
 // (row stride kTile); without dropout, P~ = P.
-struct SoftmaxGradScores {
+struct SoftmaxGradScores : VectorEpilogue<SoftmaxGradScores> {
   const float* p;
   const float* dvec;  // D of the tile's rows
   float scale;
@@ -715,7 +729,7 @@ struct SoftmaxGradScores {
   }
 };
 // With dropout: dS = scale (P~ dP~ - P D_r), P~ (row stride kTile) the dropped probabilities.
-struct SoftmaxGradDropoutScores {
+struct SoftmaxGradDropoutScores : VectorEpilogue<SoftmaxGradDropoutScores> {
   const float* p;
   const float* pd;
   const float* dvec;
@@ -751,10 +765,7 @@ LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, i
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v)
-      _mm512_storeu_ps(c + (r0 + r) * kTile + 16 * v, epi(r0 + r, v, acc[r][v]));
+  for (int r = 0; r < R; ++r) epi.Row(r0 + r, acc[r], c + (r0 + r) * kTile);
 }
 
 // C[r, 0:64] (row stride kTile) = epi(r, A[r, 0:d] Bt[0:d, 0:64]) for r < rows. Callers fold
@@ -874,6 +885,51 @@ struct TileCall {
 // relative rounding does not depend on its magnitude.
 constexpr float kLazyMax = 8.0f;
 
+// One valid row's online-softmax step over a tile: x, its 64 scores (-inf at keys the row does
+// not see); m, lv, o: the row's running max, 16 partial sums and output accumulator (d floats).
+// Writes the terms e^(x - m) to row and returns true, or returns false (writing nothing) when
+// every key so far is masked (m stays -inf).
+LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float* lv, float* o,
+                                        float* row) {
+  const __m512 xmax = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+  float mx = *m;
+  // Raise m when a score passes m + kLazyMax (always on the row's first unmasked score, m being
+  // -inf); -inf + 8 = -inf keeps a row with only masked keys so far at -inf.
+  if (_mm512_cmp_ps_mask(xmax, _mm512_set1_ps(mx + kLazyMax), _CMP_GT_OQ) != 0) {
+    mx = _mm512_reduce_max_ps(xmax);
+    if (*m != kNegInf) {
+      const __m512 alpha = _mm512_set1_ps(ExpF(*m - mx));
+      for (int c = 0; c < d; c += 16)
+        _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), alpha));
+      _mm512_storeu_ps(lv, _mm512_mul_ps(_mm512_loadu_ps(lv), alpha));
+    }
+    *m = mx;
+  } else if (mx == kNegInf) {
+    return false;
+  }
+  const __m512 mxv = _mm512_set1_ps(mx);
+  __m512 sum = _mm512_loadu_ps(lv);
+  for (int v = 0; v < 4; ++v) {
+    const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));  // masked lanes: exp(-inf) = 0
+    _mm512_storeu_ps(row + 16 * v, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  _mm512_storeu_ps(lv, sum);
+  return true;
+}
+
+// The online softmax straight from the score accumulators, for a tile whose keys every row of
+// the block sees unmasked. m, lv, o: the block's running maxima, partial sums and accumulators.
+struct OnlineSoftmaxScores {
+  float* m;
+  float* lv;
+  float* o;
+  int d;
+  LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
+    OnlineSoftmaxRow(acc, d, m + r, lv + 16 * r, o + static_cast<int64_t>(r) * d, c);
+  }
+};
+
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
 // with row stride ldk. ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
 // sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
@@ -908,6 +964,19 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   const __m512 neg_inf = _mm512_set1_ps(kNegInf);
   for (int j0 = 0; j0 < kend; j0 += kTile) {
     const int cols = std::min(kTile, kend - j0);
+    // Every row valid and seeing every key of the tile unmasked (no key mask, a full tile, not
+    // past the causal diagonal): the softmax runs in the score product's epilogue.
+    if (!km && !any_invalid && j0 + kTile <= kvis && (!s.causal || i0 >= j0 + kTile - 1)) {
+      Scores(qi, stride, rows, kt + j0, ldk, d, OnlineSoftmaxScores{m, lv, oacc, d}, st);
+      if (dropper.on)
+        for (int r = 0; r < rows; ++r) {
+          float* row = st + static_cast<int64_t>(r) * kTile;
+          dropper.Apply(b, h, i0 + r, j0, kTile, row, row);
+        }
+      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+                       oacc, d);
+      continue;
+    }
     if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, PlainScores{}, st);
     for (int r = 0; r < rows; ++r) {
       float* row = st + static_cast<int64_t>(r) * kTile;
@@ -925,32 +994,10 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
       if (km || vis < kTile) RowMasks(vis, km ? km + j0 : nullptr, cm);
       __m512 x[4];
       for (int v = 0; v < 4; ++v) x[v] = _mm512_mask_loadu_ps(neg_inf, cm[v], row + 16 * v);
-      const __m512 xmax = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
-      float mx = m[r];
-      // Raise m when a score passes m + kLazyMax (always on the row's first unmasked score,
-      // m being -inf); -inf + 8 = -inf keeps a row with only masked keys so far at -inf.
-      if (_mm512_cmp_ps_mask(xmax, _mm512_set1_ps(mx + kLazyMax), _CMP_GT_OQ) != 0) {
-        mx = _mm512_reduce_max_ps(xmax);
-        if (m[r] != kNegInf) {
-          const __m512 alpha = _mm512_set1_ps(ExpF(m[r] - mx));
-          float* o = oacc + static_cast<int64_t>(r) * d;
-          for (int c = 0; c < d; c += 16)
-            _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), alpha));
-          _mm512_storeu_ps(lv + 16 * r, _mm512_mul_ps(_mm512_loadu_ps(lv + 16 * r), alpha));
-        }
-        m[r] = mx;
-      } else if (mx == kNegInf) {  // every key so far is masked: nothing to add, m and l stay
-        std::memset(row, 0, sizeof(float) * cols);
+      if (!OnlineSoftmaxRow(x, d, m + r, lv + 16 * r, oacc + static_cast<int64_t>(r) * d, row)) {
+        std::memset(row, 0, sizeof(float) * cols);  // every key so far masked: nothing to add
         continue;
       }
-      const __m512 mxv = _mm512_set1_ps(mx);
-      __m512 sum = _mm512_loadu_ps(lv + 16 * r);
-      for (int v = 0; v < 4; ++v) {
-        const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));  // masked lanes: exp(-inf) = 0
-        _mm512_storeu_ps(row + 16 * v, e);
-        sum = _mm512_add_ps(sum, e);
-      }
-      _mm512_storeu_ps(lv + 16 * r, sum);
       if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
     }
     MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
@@ -1021,14 +1068,21 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         const int cols = std::min(kTile, kend - j0);
         float* dkt = dkacc + static_cast<int64_t>(j0 - jg) * d;
         float* dvt = dvacc + static_cast<int64_t>(j0 - jg) * d;
-        Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
-        for (int r = 0; r < rows; ++r) {
-          float* row = pt + static_cast<int64_t>(r) * kTile;
-          int vis = cols;
-          if (!Valid(km, len, i0 + r)) {
-            std::fill(row, row + kTile, uniform);
-          } else {
-            vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
+        // P, straight from the score accumulators when every row of the block is valid and
+        // sees every key of the tile (no key mask, a full tile, not past the causal diagonal).
+        const bool plain = !km && i0 + rows <= len && cols == kTile &&
+                           (!s.causal || i0 >= j0 + kTile - 1);
+        if (plain) {
+          Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+        } else {
+          Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+          for (int r = 0; r < rows; ++r) {
+            float* row = pt + static_cast<int64_t>(r) * kTile;
+            if (!Valid(km, len, i0 + r)) {
+              std::fill(row, row + kTile, uniform);
+              continue;
+            }
+            const int vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
             __mmask16 cm[4];
             RowMasks(vis, km ? km + j0 : nullptr, cm);
             const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
@@ -1038,9 +1092,13 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
                                _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
             }
           }
-          if (dropper.on) {
+        }
+        if (dropper.on) {
+          for (int r = 0; r < rows; ++r) {
+            const int seen = VisibleKeys(i0 + r, len, s.causal) - j0;
+            const int vis = Valid(km, len, i0 + r) ? std::max(0, std::min(cols, seen)) : cols;
             float* dr = ptd + static_cast<int64_t>(r) * kTile;
-            dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
+            dropper.Apply(b, h, i0 + r, j0, vis, pt + static_cast<int64_t>(r) * kTile, dr);
             std::memset(dr + vis, 0, sizeof(float) * (kTile - vis));
           }
         }
@@ -1050,9 +1108,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
           Scores(doi, stride, rows, vt + j0, Lp, d,
-                 SoftmaxGradDropoutScores{pt, ptd, dvec + i0, scale}, dst);
+                 SoftmaxGradDropoutScores{{}, pt, ptd, dvec + i0, scale}, dst);
         } else {
-          Scores(doi, stride, rows, vt + j0, Lp, d, SoftmaxGradScores{pt, dvec + i0, scale}, dst);
+          Scores(doi, stride, rows, vt + j0, Lp, d, SoftmaxGradScores{{}, pt, dvec + i0, scale}, dst);
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
