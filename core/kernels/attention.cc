@@ -690,32 +690,12 @@ LRA_AVX512 void RowDots16(const float* a, const float* b, int rows, int d, int64
   }
 }
 
-LRA_AVX512 inline __m512 ExpV(__m512 x) {
-  const __m512 kmin = _mm512_set1_ps(-87.33654f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  // e 2^n in one instruction (n is an integer in [-126, 127] after the clamp, so 2^n is a normal
-  // float and vscalefps rounds e 2^n exactly as ExpF's product with the built power of two does;
-  // it replaces the convert, add, shift and multiply of that construction).
-  const __m512 y = _mm512_scalef_ps(e, n);
-  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
-}
-
-// ExpV's polynomial without its clamps and its zero below -87.33, for finite x <= 88 (the
-// epilogues' x - m <= 8 and s - lse <= rounding): vscalefps scales by any 2^n, so x < -87.33
-// gives the correctly rounded subnormal or 0 (where ExpV gives 0, a difference below 2^-126).
-// 13 operations instead of 17.
+// e^x for finite x <= 88: ExpF's range reduction and polynomial, then e 2^n in one vscalefps
+// (which replaces the convert, add, shift and multiply that build 2^n in ExpF, and rounds e 2^n
+// exactly as that product does where 2^n is a normal float, n >= -126). Without ExpV's clamps
+// it scales by any 2^n, so x < -87.33 gives the correctly rounded subnormal or 0 (where ExpV
+// and ExpF give 0: a difference below 2^-126). The epilogues use it directly (x - m <= 8,
+// s - lse <= rounding, never -inf): 13 operations instead of ExpV's 17.
 LRA_AVX512 inline __m512 ExpFinite(__m512 x) {
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -729,6 +709,14 @@ LRA_AVX512 inline __m512 ExpFinite(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(e, n);
+}
+
+// ExpF on 16 lanes: any x, -inf included (masked keys).
+LRA_AVX512 inline __m512 ExpV(__m512 x) {
+  const __m512 kmin = _mm512_set1_ps(-87.33654f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
+  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), ExpFinite(xc));
 }
 
 // Score epilogues: Row(r, acc, c) turns row r of the tile's accumulated dot products (4 vectors
