@@ -70,11 +70,13 @@
 // the row sum as 16 lane-wise partial sums, so most rows skip the horizontal reductions and
 // the rescaling. Same algorithm, same masking and dropout; results differ from the sgemm tiles
 // by rounding only. Extra workspace: a d-major copy of K (forward, all pairs) and of K and V
-// (backward, one pair per thread), O(L). Measured fwd+bwd at B = 8, 4 heads, d = 32, L = 1K,
-// 1 thread (seq_benchmark CPU time, min of 4 interleaved runs, load average 2-4 on 2 vCPUs):
-// 195 ms against 216 ms before the epilogues, lazy rescaling and 13-row products (1.11x);
-// products are then about 77% of the time (perf), exp about 10%. The earlier sgemm tiles took
-// 1.34x dense's time at 1K.
+// (backward, one pair per thread), O(L). Measured fwd+bwd at B = 8, 4 heads, d = 32, 1 thread
+// (seq_benchmark CPU time, 4 interleaved runs each, load average 3-5 on 2 vCPUs), against the
+// kernel before the epilogues, lazy rescaling and 13-row products: 179-190 ms against 203-216
+// at L = 1K (1.12x), 765-786 against 809-882 at 2K (1.06-1.12x), 1.08x with dropout 0.1 and
+// 1.07x with the key mask at 1K. The products then take about 77% of the time (perf), which
+// is near the FMA peak inside them; the exp about 10%. The earlier sgemm tiles took 1.34x
+// dense's time at 1K.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 
