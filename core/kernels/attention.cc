@@ -646,8 +646,9 @@ void Attention::BlockedBackward(const AttentionShape& s, const float* q, const f
 // sgemm path by rounding only (summation order), within attention_test's derived bounds.
 
 // GCC 12 flags the _mm512_undefined_ps() inside its own intrinsic headers (reductions, masked
-// moves) as maybe-uninitialized; the lanes are never read.
+// moves, vscalefps) as (maybe-)uninitialized; the lanes are never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define LRA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
 namespace {
@@ -663,22 +664,42 @@ bool HasAvx512() {
 
 int RoundUpTile(int n) { return (n + kTile - 1) / kTile * kTile; }
 
-// dst[e * ld + j] = src[j * stride + e] for j < n, e < d; zeros for j in [n, RoundUpTile(n)).
-void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, float* dst) {
+// dst[e * ld + j] = factor src[j * stride + e] for j < n, e < d; zeros for j in
+// [n, RoundUpTile(n)). (An AVX-512 16 x 16 in-register transpose measured no faster: the time
+// is the cache misses of reading k.)
+void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, float factor,
+                    float* dst) {
   const int np = RoundUpTile(n);
   for (int e = 0; e < d; ++e) {
     float* row = dst + e * ld;
-    for (int j = 0; j < n; ++j) row[j] = src[j * stride + e];
+    for (int j = 0; j < n; ++j) row[j] = factor * src[j * stride + e];
     std::memset(row + n, 0, sizeof(float) * (np - n));
   }
 }
 
-LRA_AVX512 inline __m512 ExpV(__m512 x) {
-  const __m512 kmin = _mm512_set1_ps(-87.33654f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+// RowDots for d a multiple of 16: D_i = <a_i, b_i> with 16-lane partial sums.
+LRA_AVX512 void RowDots16(const float* a, const float* b, int rows, int d, int64_t stride,
+                          float* out) {
+  for (int i = 0; i < rows; ++i) {
+    const float* x = a + i * stride;
+    const float* y = b + i * stride;
+    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(y));
+    for (int c = 16; c < d; c += 16)
+      acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + c), _mm512_loadu_ps(y + c), acc);
+    out[i] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+// e^x for finite x <= 88: ExpF's range reduction and polynomial, then e 2^n in one vscalefps
+// (which replaces the convert, add, shift and multiply that build 2^n in ExpF, and rounds e 2^n
+// exactly as that product does where 2^n is a normal float, n >= -126). Without ExpV's clamps
+// it scales by any 2^n, so x < -87.33 gives the correctly rounded subnormal or 0 (where ExpV
+// and ExpF give 0: a difference below 2^-126). The epilogues use it directly (x - m <= 8,
+// s - lse <= rounding, never -inf): 13 operations instead of ExpV's 17.
+LRA_AVX512 inline __m512 ExpFinite(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.9875691500e-4f);
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
@@ -687,16 +708,66 @@ LRA_AVX512 inline __m512 ExpV(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  const __m512i bits =
-      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  const __m512 y = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
-  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), y);
+  return _mm512_scalef_ps(e, n);
 }
 
-template <int R>
+// ExpF on 16 lanes: any x, -inf included (masked keys).
+LRA_AVX512 inline __m512 ExpV(__m512 x) {
+  const __m512 kmin = _mm512_set1_ps(-87.33654f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
+  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), ExpFinite(xc));
+}
+
+// Score epilogues: Row(r, acc, c) turns row r of the tile's accumulated dot products (4 vectors
+// of 16 keys) into the 64 floats at c. Most act on one vector at a time (operator()).
+template <class E>
+struct VectorEpilogue {
+  LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
+    for (int v = 0; v < 4; ++v)
+      _mm512_storeu_ps(c + 16 * v, static_cast<const E&>(*this)(r, v, acc[v]));
+  }
+};
+struct PlainScores : VectorEpilogue<PlainScores> {  // the dot products as they are
+  LRA_AVX512 __m512 operator()(int /*r*/, int /*v*/, __m512 acc) const { return acc; }
+};
+// P = exp(s - lse_r) over every key of the tile: for a tile whose keys every row sees unmasked.
+struct ProbScores : VectorEpilogue<ProbScores> {
+  const float* lse;  // of the tile's rows
+  LRA_AVX512 __m512 operator()(int r, int /*v*/, __m512 acc) const {
+    return ExpFinite(_mm512_sub_ps(acc, _mm512_set1_ps(lse[r])));
+  }
+};
+// dS = scale P (dP - D_r), with the dot products dP = dO V^T and P the tile's probabilities
+// (row stride kTile); without dropout, P~ = P.
+struct SoftmaxGradScores : VectorEpilogue<SoftmaxGradScores> {
+  const float* p;
+  const float* dvec;  // D of the tile's rows
+  float scale;
+  LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
+    const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
+    return _mm512_mul_ps(_mm512_mul_ps(pv, _mm512_sub_ps(acc, _mm512_set1_ps(dvec[r]))),
+                         _mm512_set1_ps(scale));
+  }
+};
+// With dropout: dS = scale (P~ dP~ - P D_r), P~ (row stride kTile) the dropped probabilities.
+struct SoftmaxGradDropoutScores : VectorEpilogue<SoftmaxGradDropoutScores> {
+  const float* p;
+  const float* pd;
+  const float* dvec;
+  float scale;
+  LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
+    const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
+    const __m512 pdv = _mm512_loadu_ps(pd + r * kTile + 16 * v);
+    return _mm512_mul_ps(_mm512_fmsub_ps(pdv, acc, _mm512_mul_ps(pv, _mm512_set1_ps(dvec[r]))),
+                         _mm512_set1_ps(scale));
+  }
+};
+
+// Rows [r0, r0 + R) of the tile: C[r, 0:64] = epi(r, sum_e A[r, e] Bt[e, 0:64]).
+template <int R, class Epi>
 LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, int64_t ldb, int d,
-                                 float alpha, float* c) {
+                                 int r0, const Epi& epi, float* c) {
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -715,35 +786,35 @@ LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, i
       acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
     }
   }
-  const __m512 al = _mm512_set1_ps(alpha);
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(c + r * kTile + 16 * v, _mm512_mul_ps(acc[r][v], al));
+  for (int r = 0; r < R; ++r) epi.Row(r0 + r, acc[r], c + (r0 + r) * kTile);
 }
 
-// C[r, 0:64] (row stride kTile) = alpha A[r, 0:d] Bt[0:d, 0:64] for r < rows.
+// C[r, 0:64] (row stride kTile) = epi(r, A[r, 0:d] Bt[0:d, 0:64]) for r < rows. Callers fold
+// the score scale 1/sqrt(d) into the packed keys (PackTransposed).
+template <class Epi>
 LRA_AVX512 void Scores(const float* a, int64_t lda, int rows, const float* bt, int64_t ldb, int d,
-                       float alpha, float* c) {
+                       const Epi& epi, float* c) {
   int r = 0;
-  for (; r + 6 <= rows; r += 6) ScoreRows<6>(a + r * lda, lda, bt, ldb, d, alpha, c + r * kTile);
+  for (; r + 6 <= rows; r += 6) ScoreRows<6>(a + r * lda, lda, bt, ldb, d, r, epi, c);
   const float* ar = a + r * lda;
-  float* cr = c + r * kTile;
   switch (rows - r) {
-    case 5: ScoreRows<5>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 4: ScoreRows<4>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 3: ScoreRows<3>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 2: ScoreRows<2>(ar, lda, bt, ldb, d, alpha, cr); break;
-    case 1: ScoreRows<1>(ar, lda, bt, ldb, d, alpha, cr); break;
+    case 5: ScoreRows<5>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 4: ScoreRows<4>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 3: ScoreRows<3>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 2: ScoreRows<2>(ar, lda, bt, ldb, d, r, epi, c); break;
+    case 1: ScoreRows<1>(ar, lda, bt, ldb, d, r, epi, c); break;
     default: break;
   }
 }
 
-template <int NV, int R>
-LRA_AVX512 inline void MulAccRows(const float* a, int64_t sam, int64_t sak, int K, const float* b,
-                                  int64_t ldb, float* c, int64_t ldc) {
+// A(m, k) = a[m SAM + k SAK]: compile-time strides, so the broadcasts address with constant
+// displacements (runtime strides took a register per row, and 13 rows spilled them).
+template <int NV, int R, int SAM, int SAK>
+LRA_AVX512 inline void MulAccRows(const float* a, int K, const float* b, int64_t ldb, float* c,
+                                  int64_t ldc) {
   __m512 acc[R][NV];
-#pragma GCC unroll 12
+#pragma GCC unroll 13
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(c + r * ldc + 16 * v);
@@ -751,51 +822,57 @@ LRA_AVX512 inline void MulAccRows(const float* a, int64_t sam, int64_t sak, int 
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
-    const float* ak = a + k * sak;
-#pragma GCC unroll 12
+    const float* ak = a + k * SAK;
+#pragma GCC unroll 13
     for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(ak[r * sam]);
+      const __m512 x = _mm512_set1_ps(ak[r * SAM]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 12
+#pragma GCC unroll 13
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
 
 // The rows of one group short of a full one: R = rem, found by recursion on R.
-template <int NV, int R>
-LRA_AVX512 inline void MulAccTail(int rem, const float* a, int64_t sam, int64_t sak, int K,
-                                  const float* b, int64_t ldb, float* c, int64_t ldc) {
+template <int NV, int R, int SAM, int SAK>
+LRA_AVX512 inline void MulAccTail(int rem, const float* a, int K, const float* b, int64_t ldb,
+                                  float* c, int64_t ldc) {
   if constexpr (R > 0) {
     if (rem == R) {
-      MulAccRows<NV, R>(a, sam, sak, K, b, ldb, c, ldc);
+      MulAccRows<NV, R, SAM, SAK>(a, K, b, ldb, c, ldc);
     } else {
-      MulAccTail<NV, R - 1>(rem, a, sam, sak, K, b, ldb, c, ldc);
+      MulAccTail<NV, R - 1, SAM, SAK>(rem, a, K, b, ldb, c, ldc);
     }
   }
 }
 
-// C[m, 0:16 NV] += sum_{k < K} A[m sam + k sak] B[k ldb + 0:16 NV] for m < M.
-template <int NV>
-LRA_AVX512 void MulAccN(int M, const float* a, int64_t sam, int64_t sak, int K, const float* b,
-                        int64_t ldb, float* c, int64_t ldc) {
-  // 24 accumulators at most (of 32 registers), NV + 1 more for B's row and the broadcast.
-  constexpr int kR = NV <= 2 ? 12 : 24 / NV;
+// C[m, 0:16 NV] += sum_{k < K} A[m SAM + k SAK] B[k ldb + 0:16 NV] for m < M.
+template <int NV, int SAM, int SAK>
+LRA_AVX512 void MulAccN(int M, const float* a, int K, const float* b, int64_t ldb, float* c,
+                        int64_t ldc) {
+  // Accumulators plus NV registers for B's row and one for the broadcast, within the 32
+  // registers: 26 + 3 for d = 32, whose 64-row tiles then split 13 + 13 + 13 + 13 + 12 (12 rows
+  // left a 4-row tail, with half the multiply-adds per load, at 1.7x its share of the time).
+  constexpr int kR = NV == 1 ? 12 : NV == 2 ? 13 : 24 / NV;
   int m = 0;
-  for (; m + kR <= M; m += kR) MulAccRows<NV, kR>(a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
-  MulAccTail<NV, kR - 1>(M - m, a + m * sam, sam, sak, K, b, ldb, c + m * ldc, ldc);
+  for (; m + kR <= M; m += kR)
+    MulAccRows<NV, kR, SAM, SAK>(a + m * SAM, K, b, ldb, c + m * ldc, ldc);
+  MulAccTail<NV, kR - 1, SAM, SAK>(M - m, a + m * SAM, K, b, ldb, c + m * ldc, ldc);
 }
 
-LRA_AVX512 void MulAcc(int d, int M, const float* a, int64_t sam, int64_t sak, int K,
-                       const float* b, int64_t ldb, float* c, int64_t ldc) {
+// A(m, k) = a[m SAM + k SAK] with (SAM, SAK) = (kTile, 1) (a tile read in place) or (1, kTile)
+// (its transpose read in place).
+template <int SAM, int SAK>
+LRA_AVX512 void MulAcc(int d, int M, const float* a, int K, const float* b, int64_t ldb, float* c,
+                       int64_t ldc) {
   switch (d / 16) {
-    case 1: MulAccN<1>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    case 2: MulAccN<2>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    case 3: MulAccN<3>(M, a, sam, sak, K, b, ldb, c, ldc); break;
-    default: MulAccN<4>(M, a, sam, sak, K, b, ldb, c, ldc); break;
+    case 1: MulAccN<1, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    case 2: MulAccN<2, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    case 3: MulAccN<3, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
+    default: MulAccN<4, SAM, SAK>(M, a, K, b, ldb, c, ldc); break;
   }
 }
 
@@ -822,14 +899,70 @@ struct TileCall {
   const Dropper* dropper;
 };
 
+// The forward's lazy rescaling: a row's running max m is raised only when a tile holds a score
+// above m + kLazyMax, so after the first tiles most rows skip the horizontal max, the scalar exp of the rescale factor and the rescaling of their
+// output accumulator. Any m gives the same softmax (out = sum e^(s - m) v / sum e^(s - m), lse =
+// m + log sum e^(s - m)); m only has to keep the terms finite: every term is at most e^8 = 2981
+// and a row's sum at most L e^8, far inside float range for any L an int holds, and a term's
+// relative rounding does not depend on its magnitude.
+constexpr float kLazyMax = 8.0f;
+
+// One valid row's online-softmax step over a tile: x, its 64 scores (-inf at keys the row does
+// not see); m, lv, o: the row's running max, 16 partial sums and output accumulator (d floats).
+// Writes the terms e^(x - m) to row and returns true, or returns false (writing nothing) when
+// every key so far is masked (m stays -inf).
+// kFinite: every score finite (no masked key), so the exp may skip its clamps (ExpFinite).
+template <bool kFinite>
+LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float* lv, float* o,
+                                        float* row) {
+  const __m512 xmax = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+  float mx = *m;
+  // Raise m when a score passes m + kLazyMax (always on the row's first unmasked score, m being
+  // -inf); -inf + 8 = -inf keeps a row with only masked keys so far at -inf.
+  if (_mm512_cmp_ps_mask(xmax, _mm512_set1_ps(mx + kLazyMax), _CMP_GT_OQ) != 0) {
+    mx = _mm512_reduce_max_ps(xmax);
+    if (*m != kNegInf) {
+      const __m512 alpha = _mm512_set1_ps(ExpF(*m - mx));
+      for (int c = 0; c < d; c += 16)
+        _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), alpha));
+      _mm512_storeu_ps(lv, _mm512_mul_ps(_mm512_loadu_ps(lv), alpha));
+    }
+    *m = mx;
+  } else if (mx == kNegInf) {
+    return false;
+  }
+  const __m512 mxv = _mm512_set1_ps(mx);
+  __m512 sum = _mm512_loadu_ps(lv);
+  for (int v = 0; v < 4; ++v) {
+    const __m512 xm = _mm512_sub_ps(x[v], mxv);
+    const __m512 e = kFinite ? ExpFinite(xm) : ExpV(xm);  // ExpV: exp(-inf) = 0 when masked
+    _mm512_storeu_ps(row + 16 * v, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  _mm512_storeu_ps(lv, sum);
+  return true;
+}
+
+// The online softmax straight from the score accumulators, for a tile whose keys every row of
+// the block sees unmasked. m, lv, o: the block's running maxima, partial sums and accumulators.
+struct OnlineSoftmaxScores {
+  float* m;
+  float* lv;
+  float* o;
+  int d;
+  LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
+    OnlineSoftmaxRow<true>(acc, d, m + r, lv + 16 * r, o + static_cast<int64_t>(r) * d, c);
+  }
+};
+
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
-// with row stride ldk. ws: br * kTile + br * d + 2 br floats.
+// with row stride ldk. ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
+// sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
 LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
                                   float* out, float* saved, float* ws) {
   const AttentionShape& s = *t.s;
   const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
   const int64_t stride = static_cast<int64_t>(H) * d;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const float uniform = 1.0f / static_cast<float>(L);
   const int b = bh / H, h = bh % H;
   const int rows = std::min(br, L - i0);
@@ -840,14 +973,15 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   float* st = ws;
   float* oacc = st + static_cast<int64_t>(br) * kTile;
   float* m = oacc + static_cast<int64_t>(br) * d;
-  float* l = m + br;
+  float* lv = m + br;  // 16 partial sums per row
   std::memset(oacc, 0, sizeof(float) * rows * d);
+  std::memset(lv, 0, sizeof(float) * 16 * rows);
   bool any_invalid = false;
   for (int r = 0; r < rows; ++r) {
     const bool valid = Valid(km, len, i0 + r);
     any_invalid |= !valid;
     m[r] = valid ? kNegInf : 0.0f;
-    l[r] = valid ? 0.0f : 1.0f;
+    if (!valid) lv[16 * r] = 1.0f;  // an invalid row's terms are 1/L as they stand: l = 1
   }
   const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
   const int kvis = s.causal ? std::min(len, i0 + rows) : len;
@@ -855,7 +989,20 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   const __m512 neg_inf = _mm512_set1_ps(kNegInf);
   for (int j0 = 0; j0 < kend; j0 += kTile) {
     const int cols = std::min(kTile, kend - j0);
-    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, scale, st);
+    // Every row valid and seeing every key of the tile unmasked (no key mask, a full tile, not
+    // past the causal diagonal): the softmax runs in the score product's epilogue.
+    if (!km && !any_invalid && j0 + kTile <= kvis && (!s.causal || i0 >= j0 + kTile - 1)) {
+      Scores(qi, stride, rows, kt + j0, ldk, d, OnlineSoftmaxScores{m, lv, oacc, d}, st);
+      if (dropper.on)
+        for (int r = 0; r < rows; ++r) {
+          float* row = st + static_cast<int64_t>(r) * kTile;
+          dropper.Apply(b, h, i0 + r, j0, kTile, row, row);
+        }
+      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+                       oacc, d);
+      continue;
+    }
+    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, PlainScores{}, st);
     for (int r = 0; r < rows; ++r) {
       float* row = st + static_cast<int64_t>(r) * kTile;
       if (!Valid(km, len, i0 + r)) {
@@ -868,43 +1015,30 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
         std::memset(row, 0, sizeof(float) * cols);
         continue;
       }
-      __mmask16 cm[4];
-      RowMasks(vis, km ? km + j0 : nullptr, cm);
+      __mmask16 cm[4] = {0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF};
+      if (km || vis < kTile) RowMasks(vis, km ? km + j0 : nullptr, cm);
       __m512 x[4];
       for (int v = 0; v < 4; ++v) x[v] = _mm512_mask_loadu_ps(neg_inf, cm[v], row + 16 * v);
-      const float tile_max = _mm512_reduce_max_ps(
-          _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3])));
-      const float mx = std::max(m[r], tile_max);
-      if (mx == kNegInf) {
-        std::memset(row, 0, sizeof(float) * cols);
+      float* o = oacc + static_cast<int64_t>(r) * d;
+      if (!OnlineSoftmaxRow<false>(x, d, m + r, lv + 16 * r, o, row)) {
+        std::memset(row, 0, sizeof(float) * cols);  // every key so far masked: nothing to add
         continue;
-      }
-      const float alpha = ExpF(m[r] - mx);
-      const __m512 mxv = _mm512_set1_ps(mx);
-      __m512 sum = _mm512_setzero_ps();
-      for (int v = 0; v < 4; ++v) {
-        const __m512 e = ExpV(_mm512_sub_ps(x[v], mxv));
-        _mm512_storeu_ps(row + 16 * v, e);
-        sum = _mm512_add_ps(sum, e);
-      }
-      l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
-      m[r] = mx;
-      if (alpha != 1.0f) {
-        float* o = oacc + static_cast<int64_t>(r) * d;
-        for (int c = 0; c < d; c += 16)
-          _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), _mm512_set1_ps(alpha)));
       }
       if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
     }
-    MulAcc(d, rows, st, kTile, 1, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-           oacc, d);
+    MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+                     oacc, d);
   }
   float* lse = saved + static_cast<int64_t>(bh) * L + i0;
   float* outi = out + off + static_cast<int64_t>(i0) * stride;
   for (int r = 0; r < rows; ++r) {
-    const float inv = 1.0f / l[r];
-    for (int c = 0; c < d; ++c) outi[r * stride + c] = oacc[static_cast<int64_t>(r) * d + c] * inv;
-    lse[r] = m[r] + std::log(l[r]);
+    // A valid row sees its own key (a term e^(s - m) >= e^-8 > 0), so l > 0 there.
+    const float l = _mm512_reduce_add_ps(_mm512_loadu_ps(lv + 16 * r));
+    const __m512 inv = _mm512_set1_ps(1.0f / l);
+    for (int c = 0; c < d; c += 16)
+      _mm512_storeu_ps(outi + r * stride + c,
+                       _mm512_mul_ps(_mm512_loadu_ps(oacc + static_cast<int64_t>(r) * d + c), inv));
+    lse[r] = m[r] + std::log(l);
   }
 }
 
@@ -939,11 +1073,10 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
   float* dvacc = dkacc + kGroupTiles * kTile * d;
-  PackTransposed(t.k + off, stride, L, d, Lp, kt);
-  PackTransposed(t.v + off, stride, L, d, Lp, vt);
+  PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
+  PackTransposed(t.v + off, stride, L, d, Lp, 1.0f, vt);
   const float* lse = saved + static_cast<int64_t>(bh) * L;
-  RowDots(t.dout + off, t.out + off, L, d, stride, dvec);
-  const __m512 scalev = _mm512_set1_ps(scale);
+  RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
   // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
   // dO and dQ stream through the caches once per group instead of once per tile (at L = 4K
   // they outgrow L2). The sums keep their order: dq over ascending tiles, dk and dv over
@@ -961,14 +1094,22 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         const int cols = std::min(kTile, kend - j0);
         float* dkt = dkacc + static_cast<int64_t>(j0 - jg) * d;
         float* dvt = dvacc + static_cast<int64_t>(j0 - jg) * d;
-        Scores(qi, stride, rows, kt + j0, Lp, d, scale, pt);
-        for (int r = 0; r < rows; ++r) {
-          float* row = pt + static_cast<int64_t>(r) * kTile;
-          int vis = cols;
-          if (!Valid(km, len, i0 + r)) {
-            std::fill(row, row + kTile, uniform);
-          } else {
-            vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
+        // P, straight from the score accumulators when every row of the block is valid and
+        // sees every key of the tile (no key mask, a full tile inside the length, not past the
+        // causal diagonal).
+        const bool plain = !km && i0 + rows <= len && j0 + kTile <= len &&
+                           (!s.causal || i0 >= j0 + kTile - 1);
+        if (plain) {
+          Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+        } else {
+          Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+          for (int r = 0; r < rows; ++r) {
+            float* row = pt + static_cast<int64_t>(r) * kTile;
+            if (!Valid(km, len, i0 + r)) {
+              std::fill(row, row + kTile, uniform);
+              continue;
+            }
+            const int vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
             __mmask16 cm[4];
             RowMasks(vis, km ? km + j0 : nullptr, cm);
             const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
@@ -978,33 +1119,30 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
                                _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
             }
           }
-          if (dropper.on) {
+        }
+        if (dropper.on) {
+          for (int r = 0; r < rows; ++r) {
+            const int seen = VisibleKeys(i0 + r, len, s.causal) - j0;
+            const int vis = Valid(km, len, i0 + r) ? std::max(0, std::min(cols, seen)) : cols;
             float* dr = ptd + static_cast<int64_t>(r) * kTile;
-            dropper.Apply(b, h, i0 + r, j0, vis, row, dr);
+            dropper.Apply(b, h, i0 + r, j0, vis, pt + static_cast<int64_t>(r) * kTile, dr);
             std::memset(dr + vis, 0, sizeof(float) * (kTile - vis));
           }
         }
         const float* pp = dropper.on ? ptd : pt;
         // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
-        MulAcc(d, cols, pp, 1, kTile, rows, doi, stride, dvt, d);
-        Scores(doi, stride, rows, vt + j0, Lp, d, 1.0f, dst);
-        for (int r = 0; r < rows; ++r) {
-          const float* pr = pt + static_cast<int64_t>(r) * kTile;
-          const float* pdr = pp + static_cast<int64_t>(r) * kTile;
-          float* g = dst + static_cast<int64_t>(r) * kTile;
-          const __m512 di = _mm512_set1_ps(dvec[i0 + r]);
-          for (int v = 0; v < 4; ++v) {
-            const __m512 p = _mm512_loadu_ps(pr + 16 * v), gp = _mm512_loadu_ps(g + 16 * v);
-            const __m512 ds =
-                dropper.on ? _mm512_fmsub_ps(_mm512_loadu_ps(pdr + 16 * v), gp, _mm512_mul_ps(p, di))
-                           : _mm512_mul_ps(p, _mm512_sub_ps(gp, di));
-            _mm512_storeu_ps(g + 16 * v, _mm512_mul_ps(ds, scalev));
-          }
+        MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
+        // dS straight from the dP accumulators (no pass over a stored dP tile).
+        if (dropper.on) {
+          Scores(doi, stride, rows, vt + j0, Lp, d,
+                 SoftmaxGradDropoutScores{{}, pt, ptd, dvec + i0, scale}, dst);
+        } else {
+          Scores(doi, stride, rows, vt + j0, Lp, d, SoftmaxGradScores{{}, pt, dvec + i0, scale}, dst);
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
-        MulAcc(d, rows, dst, kTile, 1, cols, t.k + off + static_cast<int64_t>(j0) * stride, stride,
-               dq + off + static_cast<int64_t>(i0) * stride, stride);
-        MulAcc(d, cols, dst, 1, kTile, rows, qi, stride, dkt, d);
+        MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
+                         stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
       }
     }
     for (int c = 0; c < gcols; ++c) {
@@ -1029,12 +1167,13 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const int L = s.length, d = s.head_dim, H = s.heads, br = options_.query_block;
   const int Lp = RoundUpTile(L), pairs = s.batch * H, qblocks = (L + br - 1) / br;
   const int64_t stride = static_cast<int64_t>(H) * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper};
   // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k). Per thread: the
-  // score tile, the output accumulator and the running max and sum.
+  // score tile, the output accumulator, the running max and the 16 partial running sums.
   const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
-  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 2 * br + 15) / 16 * 16;
+  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 17 * br + 15) / 16 * 16;
   const int threads = omp_get_max_threads();
   float* kt = Scratch(packed + per_thread * threads, 1);
   float* ws = kt + packed;
@@ -1042,7 +1181,7 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   for (int bh = 0; bh < pairs; ++bh) {
     const int64_t off =
         static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
-    PackTransposed(k + off, stride, L, d, Lp, kt + static_cast<int64_t>(bh) * d * Lp);
+    PackTransposed(k + off, stride, L, d, Lp, scale, kt + static_cast<int64_t>(bh) * d * Lp);
   }
   const int64_t items = static_cast<int64_t>(pairs) * qblocks;
 #pragma omp parallel for schedule(dynamic, 1)

@@ -58,14 +58,25 @@
 //
 // Register-tiled kBlocked (Tiled() below): on an AVX-512 CPU, with key_block 64 (the default)
 // and head_dim a multiple of 16 up to 64, kBlocked computes each 64-key tile's products with
-// AVX-512 micro-kernels (scores from a d-major copy of the keys, 6 rows x 64 keys of
-// accumulators; P V, dS K, P^T dO and dS^T Q as rows x d accumulators with the probability
-// tile read in place) and a vectorized masked softmax, instead of sgemm calls whose fixed
-// cost dominated at 64 x 64 x d. Same algorithm, same masking and dropout; results differ
-// from the sgemm tiles by rounding only. Extra workspace: a d-major copy of K (forward, all
-// pairs) and of K and V (backward, one pair per thread), O(L). Measured fwd+bwd at B = 8,
-// 4 heads, d = 32, 1 thread (seq_benchmark CPU time, loaded machine): 0.9-1.0x dense's time
-// at L = 1K, 0.75x at 2K; the sgemm tiles took 1.34x dense's at 1K.
+// AVX-512 micro-kernels (scores from a d-major copy of the keys, pre-multiplied by 1/sqrt(d), 6
+// rows x 64 keys of accumulators; P V, dS K, P^T dO and dS^T Q as up to 13 rows x d
+// accumulators with the probability tile read in place) and a vectorized masked softmax,
+// instead of sgemm calls whose fixed cost dominated at 64 x 64 x d. Where every row of a query
+// block sees every key of a tile unmasked (no key mask, inside the lengths, not past the
+// causal diagonal), the row work is done in the score product's epilogue while the scores are
+// still in registers: the forward's online softmax, the backward's P = exp(s - lse) and
+// dS = P (dP - D). The forward raises a row's running max only when a tile passes it by more
+// than 8 (every term stays <= e^8, so nothing overflows and the softmax is the same) and keeps
+// the row sum as 16 lane-wise partial sums, so most rows skip the horizontal reductions and
+// the rescaling. Same algorithm, same masking and dropout; results differ from the sgemm tiles
+// by rounding only. Extra workspace: a d-major copy of K (forward, all pairs) and of K and V
+// (backward, one pair per thread), O(L). Measured fwd+bwd at B = 8, 4 heads, d = 32, 1 thread
+// (seq_benchmark CPU time, 4 interleaved runs each, load average 3-5 on 2 vCPUs), against the
+// kernel before the epilogues, lazy rescaling and 13-row products: 179-190 ms against 203-216
+// at L = 1K (1.12x), 765-786 against 809-882 at 2K (1.06-1.12x), 1.08x with dropout 0.1 and
+// 1.07x with the key mask at 1K. The products then take about 77% of the time (perf), which
+// is near the FMA peak inside them; the exp about 10%. The earlier sgemm tiles took 1.34x
+// dense's time at 1K.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 

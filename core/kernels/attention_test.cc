@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/kernels/philox.h"
@@ -317,7 +318,13 @@ INSTANTIATE_TEST_SUITE_P(
         Case{2, 100, 1, 48, true, {}, 64, 64, kNoMask, 0.2f},
         Case{2, 70, 2, 64, false, {70, 65}, 32, 64, kRandomMask},
         // More than one group of 4 key tiles in backward, causal (whole tiles skipped).
-        Case{1, 300, 2, 32, true, {290}, 48, 64}));
+        Case{1, 300, 2, 32, true, {290}, 48, 64},
+        // Tiles every row sees unmasked (softmax and probabilities in the score epilogue)
+        // with dropout.
+        Case{2, 256, 2, 32, false, {}, 64, 64, kNoMask, 0.1f},
+        // Padding without a key mask: full tiles past a length (keys the valid rows do not
+        // see, read by the padded rows) must take the masked path.
+        Case{2, 200, 2, 32, false, {200, 130}, 64, 64}));
 
 // The cases above with key_block 64 and head_dim in {16, 32, 48, 64} run the tiled kernels on
 // an AVX-512 CPU (and the sgemm-tiled blocked code elsewhere, where this test skips).
@@ -331,6 +338,46 @@ TEST(AttentionTiledTest, TiledPathIsTaken) {
   EXPECT_FALSE(other_tile.Tiled(AttentionShape{2, 100, 2, 32, false}));
   Attention dense(AttentionOptions{AttentionAlgorithm::kDense, 64, 64});
   EXPECT_FALSE(dense.Tiled(AttentionShape{2, 100, 2, 32, false}));
+}
+
+// The tiled forward raises a row's running max only when a tile's scores pass it by more than
+// 8 (attention.cc, kLazyMax). Scores that climb along the keys, by about 3 per 64-key tile in
+// batch 0 (the max is raised every few tiles: the terms in between reach e^8) and by 20 per
+// tile in batch 1 (raised, and the row rescaled, on every tile), with and without padding,
+// against the double reference and its derived tolerance.
+TEST(AttentionTiledTest, RunningMaxThatRisesAcrossTiles) {
+  const int L = 320, d = 32;
+  for (const std::vector<int>& lengths : {std::vector<int>{}, std::vector<int>{300, 200}}) {
+    Inputs in = MakeInputs(AttentionShape{2, L, 1, d, false}, lengths, 41);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    for (int b = 0; b < 2; ++b) {
+      const double per_tile = b == 0 ? 3.0 : 20.0;
+      for (int t = 0; t < L; ++t)
+        for (int c = 0; c < d; ++c) {
+          // q_i = (1 + i / L) u and k_j = (per_tile j / 64) u / scale + noise, u = 1 / sqrt(d):
+          // s_ij = (1 + i / L) per_tile j / 64 plus a perturbation of a few tenths.
+          const size_t at = (static_cast<size_t>(b) * L + t) * d + c;
+          in.q[at] = static_cast<float>((1.0 + t / double(L)) / std::sqrt(double(d)));
+          in.k[at] = static_cast<float>(per_tile * t / 64.0 / std::sqrt(double(d)) / scale) +
+                     0.1f * in.k[at];
+        }
+    }
+    Grads ref = Reference(in);
+    Attention tiled(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
+    if (!tiled.Tiled(in.s)) GTEST_SKIP() << "no AVX-512";
+    Result r = RunBoth(&tiled, in);
+    // Scores 100 apart underflow: e^(s - m) below FLT_MIN = 1.2e-38 becomes 0 in the kernel
+    // (ExpV) where the double reference keeps it. At most L such terms per row, each times
+    // inputs of size < 10 (up to two of them: dS q, P dO), lose < 320 * 1.2e-38 * 100 < 1e-33,
+    // allowed on top of the relative bound.
+    const double underflow = 1e-33;
+    for (auto [got, want, tol, what] :
+         {std::tuple{&r.out, &ref.out, &ref.tout, "out"}, std::tuple{&r.dq, &ref.dq, &ref.tdq, "dq"},
+          std::tuple{&r.dk, &ref.dk, &ref.tdk, "dk"}, std::tuple{&r.dv, &ref.dv, &ref.tdv, "dv"}})
+      for (size_t i = 0; i < got->size(); ++i)
+        ASSERT_NEAR((*got)[i], (*want)[i], (*tol)[i] + underflow)
+            << what << " at flat index " << i << (lengths.empty() ? "" : " (padded)");
+  }
 }
 
 // flax's masking, spelled out: a masked query (inside the length, or a pad position past it)
