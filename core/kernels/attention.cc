@@ -12,12 +12,15 @@
 
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
+#include "core/kernels/attention_util.h"
 #include "core/kernels/philox.h"
-#include "oneapi/dnnl/dnnl.h"
 
 namespace lra {
 namespace kernels {
 namespace {
+
+using attention_util::AnyInvalid;
+using attention_util::Valid;
 
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatView = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
@@ -59,19 +62,6 @@ inline float ExpF(float x) {
 
 // Number of keys a valid row i may see (keys [0, visible) are unmasked).
 inline int VisibleKeys(int i, int len, bool causal) { return causal ? std::min(i + 1, len) : len; }
-
-// Whether position t of a sequence of `len` tokens is valid: inside the length and unmasked.
-// An invalid position is a masked query (its row is uniform over all L keys) and a masked key.
-inline bool Valid(const uint8_t* mask, int len, int t) { return t < len && (!mask || mask[t]); }
-
-// Whether rows [i0, i0 + rows) hold an invalid (fully masked) query.
-inline bool AnyInvalid(const uint8_t* mask, int len, int i0, int rows) {
-  if (i0 + rows > len) return true;
-  if (mask)
-    for (int r = 0; r < rows; ++r)
-      if (!mask[i0 + r]) return true;
-  return false;
-}
 
 // Row-wise dot products D_i = <a_i, b_i> over `rows` rows of width d (row stride `stride`).
 void RowDots(const float* a, const float* b, int rows, int d, int64_t stride, float* out) {
@@ -285,8 +275,7 @@ int DenseRowBlock(int L) { return std::max(32, std::min(256, (1 << 17) / L)) / 8
 // plain ones; it ran at 0.53-0.81x the speed of the Eigen code it replaced on this host.
 void Sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  ABSL_RAW_CHECK(st == dnnl_success, "Attention: dnnl_sgemm failed");
+  attention_util::Sgemm("Attention", ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace

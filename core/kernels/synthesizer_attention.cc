@@ -11,23 +11,23 @@
 #include <memory>
 
 #include "absl/base/internal/raw_logging.h"
-#include "core/kernels/window_dropout.h"
+#include "core/kernels/attention_util.h"
 #include "core/kernels/vmath/vmath.h"
-#include "oneapi/dnnl/dnnl.h"
+#include "core/kernels/window_dropout.h"
 
 namespace lra {
 namespace kernels {
 namespace {
 
+using attention_util::AnyInvalid;
+using attention_util::Valid;
+
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// C = alpha op(A) op(B) + beta C through oneDNN's sgemm, as core/kernels/attention.cc calls it:
-// inside the OpenMP loop over (b, head) it runs on the calling thread, keeps no state, and reads
-// the strided [B, L, heads, d] operands in place.
 void Sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  ABSL_RAW_CHECK(st == dnnl_success, "SynthesizerAttention: dnnl_sgemm failed");
+  attention_util::Sgemm("SynthesizerAttention", ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                        ldc);
 }
 
 // Query rows per block: the block's R x L slice of P (and of dP in backward) near 128K floats so
@@ -51,16 +51,6 @@ float* Scratch(int64_t per_thread, int threads) {
     have = need;
   }
   return buf.get();
-}
-
-inline bool Valid(const uint8_t* km, int len, int t) { return t < len && (!km || km[t]); }
-
-inline bool AnyInvalid(const uint8_t* km, int len, int i0, int rows) {
-  if (i0 + rows > len) return true;
-  if (km)
-    for (int r = 0; r < rows; ++r)
-      if (!km[i0 + r]) return true;
-  return false;
 }
 
 // The mask of core/kernels/window_dropout.h (and attention.h): M(b, h, i, j) is a pure function
