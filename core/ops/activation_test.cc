@@ -1,5 +1,10 @@
 #include "core/ops/activation.h"
 
+#include <cstring>
+#include <vector>
+
+#include "core/ops/elementwise.h"
+#include "core/ops/matmul.h"
 #include "gtest/gtest.h"
 #include "core/kernels/reference/reference.h"
 #include "core/testing/grad_check.h"
@@ -51,6 +56,54 @@ TEST(ActivationTest, Glu) {
       return y;
     };
     CheckOp(g, {x});
+  }
+}
+
+bool SameBits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() &&
+         std::memcmp(a.data<float>(), b.data<float>(), a.numel() * sizeof(float)) == 0;
+}
+
+// LinearGluResidual against Add(x, Glu(Linear(y, w, b))): the same arithmetic in the same order,
+// so the value and every gradient must be bitwise equal. Row counts below, at and across the
+// bias sum's 256-row blocks (10, 600); H = 24 leaves a 16-lane tail. How x's gradient arrives:
+//   kRoot       r is the root, so dL/dr is the caller's seed: it must be copied, not shared
+//               (the seed stays unchanged);
+//   kShared     x has no gradient yet and dL/dr is the tape's own: shared, and a later op (x * x,
+//               made before r, so its backward runs after) adds into it;
+//   kAccumulate x already has a gradient (x * x made after r): added.
+TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
+  enum Path { kRoot, kShared, kAccumulate };
+  Rng rng(23);
+  const int64_t k = 20, h = 24;
+  for (int64_t len : {5, 300}) {
+    const Tensor xv = RandomUniform({2, len, h}, -2, 2, rng);
+    const Tensor yv = RandomUniform({2, len, k}, -2, 2, rng);
+    const Tensor wv = RandomUniform({k, 2 * h}, -0.5, 0.5, rng);
+    const Tensor bv = RandomUniform({2 * h}, -0.5, 0.5, rng);
+    const Tensor cv = RandomUniform({2, len, h}, -1, 1, rng);
+    for (Path path : {kRoot, kShared, kAccumulate}) {
+      std::vector<Tensor> got[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        Var x = Parameter(xv.Clone(), "x"), y = Parameter(yv.Clone(), "y");
+        Var w = Parameter(wv.Clone(), "w"), b = Parameter(bv.Clone(), "b");
+        Var before = path == kShared ? Mul(x, x) : Var();
+        Var r = fused ? LinearGluResidual(x, y, w, b) : Add(x, Glu(Linear(y, w, b)));
+        Tensor seed = cv.Clone();
+        if (path == kRoot) {
+          Backward(r, seed);
+          EXPECT_TRUE(SameBits(seed, cv)) << "the caller's seed was written";
+        } else {
+          Var other = path == kShared ? before : Mul(x, x);
+          Backward(Add(Mul(r, Constant(cv)), other), seed);
+        }
+        got[fused] = {r.value(), x.grad(), y.grad(), w.grad(), b.grad()};
+      }
+      const char* names[] = {"r", "dx", "dy", "dw", "db"};
+      for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(SameBits(got[0][i], got[1][i]))
+            << names[i] << " len=" << len << " path=" << path;
+    }
   }
 }
 

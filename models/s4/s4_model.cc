@@ -339,13 +339,19 @@ class S4Block {
     } else {
       y = UnfusedConvSkipGelu(z, k, dir, drop, training, rng);
     }
-    y = out_.Forward(y);
-    if (cfg_.glu) y = lra::Glu(y);
-    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
-    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
-    // lines 76-77, 116.
-    y = drop(y);
-    Var r = lra::Add(x, y);
+    Var r;
+    if (cfg_.glu && !dropping) {
+      // Linear + GLU + residual add as one op (core/ops/activation.h): bitwise the three below.
+      r = lra::LinearGluResidual(x, y, out_.weight(), out_.bias());
+    } else {
+      y = out_.Forward(y);
+      if (cfg_.glu) y = lra::Glu(y);
+      // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
+      // src/models/sequence/block.py lines 67, 99; e757cef
+      // src/models/sequence/backbones/block.py lines 76-77, 116.
+      y = drop(y);
+      r = lra::Add(x, y);
+    }
     return cfg_.prenorm ? r : norm_.Forward(r, training);
   }
 

@@ -191,6 +191,16 @@ LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
   });
 }
 
+LRA_VMATH_CLONES void GluAdd(const float* a, const float* b, const float* x, float* y,
+                             int64_t n) {
+  ForBlocks<3, 1>(n, {a, b, x}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float g = in[0][j] / (1.0f + ExpF(-in[1][j]));
+      r[0][j] = in[2][j] + g;
+    }
+  });
+}
+
 LRA_VMATH_CLONES void GluBackward(const float* a, const float* b, const float* dy, float* ga,
                                   float* gb, bool accumulate, int64_t n) {
   if (accumulate) {

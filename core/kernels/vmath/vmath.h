@@ -28,6 +28,9 @@ void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate
 void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
 // GLU of the halves a, b: y = a * sigmoid(b), evaluated as a / (1 + exp(-b)).
 void Glu(const float* a, const float* b, float* y, int64_t n);
+// y = x + a * sigmoid(b): Glu then a residual add, with the same two roundings as Glu followed by
+// a separate add (the quotient is rounded, then the sum), so bitwise that pair.
+void GluAdd(const float* a, const float* b, const float* x, float* y, int64_t n);
 // ga (= or +=) dy * s and gb (= or +=) dy * a * s * (1 - s), s = sigmoid(b) = 1 / (1 + exp(-b)).
 void GluBackward(const float* a, const float* b, const float* dy, float* ga, float* gb,
                  bool accumulate, int64_t n);
