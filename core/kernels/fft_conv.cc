@@ -462,20 +462,20 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
 // contraction into an FMA can change its rounding. ----
 
 void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                              const SkipGelu& e, float* v, float* y, float* u_spectra) {
+                              const SkipGelu& e, float* g, float* y, float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
       shape, u, k, u_spectra,
-      // ur: u, then gelu(v) * mask; vr: conv; tmp: u * d.
+      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
-        // v goes straight to its row of the output, in row layout [B, H, L]: only
+        // gelu'(v) goes straight to its row of g, in row layout [B, H, L]: only
         // BackwardSkipGelu reads it, and row by row.
-        float* v_row = v + (static_cast<int64_t>(b) * H + h) * L;
+        float* g_row = g + (static_cast<int64_t>(b) * H + h) * L;
         Scale(ur, e.d[h], tmp, L);
-        AddRows(vr, tmp, v_row, L);
-        vmath::GeluErf(v_row, ur, nullptr, L);
+        AddRows(vr, tmp, vr, L);
+        vmath::GeluErfWithGrad(vr, ur, g_row, L);
         if (e.mask != nullptr) Scale(ur, e.mask[static_cast<int64_t>(b) * H + h], ur, L);
       },
       [&](int b, int h0, int hb, float* urows, float*) {
@@ -484,7 +484,7 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
 }
 
 void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                               const SkipGelu& e, const float* v, const float* dy, float* du,
+                               const SkipGelu& e, const float* g, const float* dy, float* du,
                                float* dk, float* dd, const float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
   if (du == nullptr && dk == nullptr && dd == nullptr) return;
@@ -529,11 +529,11 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         float* ur = urows + i * lay.rs;
         float* dr = drows + i * lay.rs;
         float* vr = vrows + i * lay.rs;
-        const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
+        const float* g_row = g + (static_cast<int64_t>(b) * H + h0 + i) * L;
         if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
-        // dv in place (vmath reads each 16-float block before writing it); columns [L, n) stay
-        // zero.
-        vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
+        // dv = (dy * mask) * gelu'(v) in place: GeluErfBackward's product, with the derivative
+        // the forward kept; columns [L, n) stay zero.
+        MulRows(dr, g_row, dr, L);
         fft.Forward(dr, AsComplex(cd));
         if (use_acc) {
           const float* us = cu;

@@ -23,6 +23,10 @@ void Sigmoid(const float* x, float* y, int64_t n);
 // y = gelu(x); if dgelu != nullptr also writes d gelu / dx.
 void GeluTanh(const float* x, float* y, float* dgelu, int64_t n);
 void GeluErf(const float* x, float* y, float* dgelu, int64_t n);
+// y = gelu(x) bitwise as GeluErf(x, y, nullptr, n), and d = the derivative that GeluErfBackward
+// recomputes from x, so dy * d is bitwise GeluErfBackward's g: a forward that keeps d spares
+// the backward its erf and exp.
+void GeluErfWithGrad(const float* x, float* y, float* d, int64_t n);
 // g (= or +=) dy * gelu'(x), recomputing the derivative from x.
 void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
 void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
