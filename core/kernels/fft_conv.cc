@@ -298,9 +298,15 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
     // Per channel: 3 real rows (12n bytes; the third only on the fused S4 paths) + 1 complex
     // row (4n bytes). 1 MiB leaves half of a 2 MiB per-core L2 (core/README.md, "Machine
     // assumptions") for the source/destination lines and FFTW's twiddles.
+    // Up to n = 8192 (L = 4096) the block stays at 16 channels whatever the budget: 16 floats
+    // are one 64-byte line of [B, L, H], and a block of 8 gathers and scatters half lines, at
+    // H floats' stride, whose other halves another block (often on the other thread) reads
+    // later; BM_FftConv/L:4096 (core/kernels/seq_benchmark.cc) took 116-127 ms with 16 channels
+    // (2 MiB of rows) and 145-198 ms with 8 on the 2-core VM of README "Measured performance".
     constexpr int64_t kBudget = 1 << 20;
+    constexpr int kWholeLineMaxN = 8192;
     hb = 16;
-    while (hb > 1 && 16LL * lay.n * hb > kBudget) hb /= 2;
+    while (hb > 1 && lay.n > kWholeLineMaxN && 16LL * lay.n * hb > kBudget) hb /= 2;
   }
   lay.hb = std::min(hb, shape.channels);
   lay.blocks = (shape.channels + lay.hb - 1) / lay.hb;
