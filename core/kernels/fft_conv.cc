@@ -296,13 +296,13 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   int hb = options_.channel_block;
   if (hb <= 0) {
     // Per channel: 3 real rows (12n bytes; the third only on the fused S4 paths) + 1 complex
-    // row (4n bytes). 1 MiB leaves half of a 2 MiB per-core L2 (core/README.md, "Machine
-    // assumptions") for the source/destination lines and FFTW's twiddles.
+    // row (4n bytes). 1 MiB is the whole L2 of a core of the development VM (1 MiB each;
+    // core/README.md, "Machine assumptions"); bigger blocks spill to L3 between transforms.
     // Up to n = 8192 (L = 4096) the block stays at 16 channels whatever the budget: 16 floats
     // are one 64-byte line of [B, L, H], and a block of 8 gathers and scatters half lines, at
     // H floats' stride, whose other halves another block (often on the other thread) reads
     // later; BM_FftConv/L:4096 (core/kernels/seq_benchmark.cc) took 116-127 ms with 16 channels
-    // (2 MiB of rows) and 145-198 ms with 8 on the 2-core VM of README "Measured performance".
+    // (2 MiB of rows) and 145-198 ms with 8 (3 interleaved runs each, 2 threads, load 4-5).
     constexpr int64_t kBudget = 1 << 20;
     constexpr int kWholeLineMaxN = 8192;
     hb = 16;
