@@ -87,15 +87,16 @@ Var Glu(const Var& x) {
   });
 }
 
-// Forward saves y, w and the Linear's output z = [a | b]. Backward, with dr = dL/dr:
-//   dz = GluBackward(a, b, dr) by blocks of 256 rows, each block's column sums of dz (db's
+// Forward saves y, w, the mask and the Linear's output z = [a | b]. Backward, with dr = dL/dr:
+//   dz = GluBackward(a, b, dr [* mask]) by blocks of 256 rows, each block's column sums of dz (db's
 //        partials) taken while the block is in cache: Linear's ColumnSum (core/ops/matmul.cc)
 //        adds the same rows in the same 256-row blocks, then the blocks in order;
 //   dy = dz w^T and dw = y^T dz: Linear's two GEMMs;
 //   dx = dr: Add's gradient, shared instead of copied when x has no gradient yet and dr's buffer
 //        has no other owner (the tape frees the output's gradient after this backward, so
 //        nothing else reads it).
-Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b) {
+Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
+                      const Tensor& mask) {
   LRA_CHECK(w.rank() == 2 && y.rank() >= 1 && y.dim(-1) == w.dim(0) && w.dim(1) % 2 == 0)
       << "LinearGluResidual: y " << y.shape().ToString() << " w " << w.shape().ToString();
   const int64_t k = w.dim(0), n = w.dim(1), h = n / 2;
@@ -107,6 +108,13 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b) {
   xd.back() = h;
   LRA_CHECK(x.shape() == Shape(xd)) << "LinearGluResidual: x " << x.shape().ToString()
                                     << ", want " << Shape(xd).ToString();
+  // The tied mask's row for row i of [B*L, H] is mask[i / L].
+  const bool masked = mask.defined();
+  const int64_t len = masked ? x.dim(1) : 1;
+  if (masked)
+    LRA_CHECK(x.rank() == 3 && mask.shape() == Shape({x.dim(0), h}))
+        << "LinearGluResidual: mask " << mask.shape().ToString() << " for x "
+        << x.shape().ToString() << ", want [B, H] for x [B, L, H]";
   std::vector<int64_t> zd = xd;
   zd.back() = n;
   Tensor z = Tensor::Empty(Shape(zd));
@@ -117,15 +125,29 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b) {
     const float* zp = z.data<float>();
     const float* xp = x.value().data<float>();
     float* rp = r.data<float>();
+    const float* mp = masked ? mask.data<float>() : nullptr;
     ParallelFor(
         rows, [&](int64_t r0, int64_t r1) {
-          for (int64_t i = r0; i < r1; ++i)
-            vmath::GluAdd(zp + i * n, zp + i * n + h, xp + i * h, rp + i * h, h);
+          std::vector<float> t(masked ? h : 0);
+          for (int64_t i = r0; i < r1; ++i) {
+            if (!masked) {
+              vmath::GluAdd(zp + i * n, zp + i * n + h, xp + i * h, rp + i * h, h);
+              continue;
+            }
+            // Glu, the dropout's product and the add, each rounded on its own (own loops: no
+            // contraction into an FMA), as the unfused ops store each in a tensor.
+            const float* m = mp + (i / len) * h;
+            vmath::Glu(zp + i * n, zp + i * n + h, t.data(), h);
+#pragma omp simd
+            for (int64_t j = 0; j < h; ++j) t[j] = t[j] * m[j];
+#pragma omp simd
+            for (int64_t j = 0; j < h; ++j) rp[i * h + j] = xp[i * h + j] + t[j];
+          }
         },
         8 * h);
   }
-  return MakeOp("LinearGluResidual", r, {x, y, w, b}, [x, y, w, b, z, rows, n, k, h](
-                                                           const Tensor& dr) {
+  return MakeOp("LinearGluResidual", r, {x, y, w, b},
+                [x, y, w, b, z, mask, masked, len, rows, n, k, h](const Tensor& dr) {
     const float* drp = dr.data<float>();
     const bool need_dz = y.requires_grad() || w.requires_grad() || b.requires_grad();
     if (need_dz) {
@@ -138,11 +160,20 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b) {
       std::vector<float> part(bias ? nb * n : 0, 0.0f);
       ParallelFor(
           nb, [&](int64_t b0, int64_t b1) {
+            std::vector<float> t(masked ? h : 0);
             for (int64_t blk = b0; blk < b1; ++blk) {
               const int64_t i1 = std::min(rows, (blk + 1) * kBlock);
-              for (int64_t i = blk * kBlock; i < i1; ++i)
-                vmath::GluBackward(zp + i * n, zp + i * n + h, drp + i * h, dzp + i * n,
-                                   dzp + i * n + h, false, h);
+              for (int64_t i = blk * kBlock; i < i1; ++i) {
+                const float* g = drp + i * h;
+                if (masked) {  // the dropout's gradient dr * mask, stored first
+                  const float* m = mask.data<float>() + (i / len) * h;
+#pragma omp simd
+                  for (int64_t j = 0; j < h; ++j) t[j] = g[j] * m[j];
+                  g = t.data();
+                }
+                vmath::GluBackward(zp + i * n, zp + i * n + h, g, dzp + i * n, dzp + i * n + h,
+                                   false, h);
+              }
               if (!bias) continue;
               float* p = part.data() + blk * n;
               for (int64_t i = blk * kBlock; i < i1; ++i)

@@ -72,23 +72,40 @@ bool SameBits(const Tensor& a, const Tensor& b) {
 //   kShared     x has no gradient yet and dL/dr is the tape's own: shared, and a later op (x * x,
 //               made before r, so its backward runs after) adds into it;
 //   kAccumulate x already has a gradient (x * x made after r): added.
+//   With a tied mask [B, H] (0 or 1/(1-p)), the reference multiplies the GLU by the mask
+//   broadcast over L (TiedDropout's arithmetic: one product per element, dx = dy * mask).
 TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
   enum Path { kRoot, kShared, kAccumulate };
   Rng rng(23);
   const int64_t k = 20, h = 24;
-  for (int64_t len : {5, 300}) {
+  for (int cs = 0; cs < 4; ++cs) {
+    const int64_t len = cs < 2 ? 5 : 300;
+    const bool masked = cs % 2 == 1;
     const Tensor xv = RandomUniform({2, len, h}, -2, 2, rng);
     const Tensor yv = RandomUniform({2, len, k}, -2, 2, rng);
     const Tensor wv = RandomUniform({k, 2 * h}, -0.5, 0.5, rng);
     const Tensor bv = RandomUniform({2 * h}, -0.5, 0.5, rng);
     const Tensor cv = RandomUniform({2, len, h}, -1, 1, rng);
+    Tensor mask, wide;  // [B, H] and the same broadcast to [B, L, H]
+    if (masked) {
+      mask = RandomUniform({2, h}, 0, 1, rng);
+      for (int64_t i = 0; i < mask.numel(); ++i)
+        mask.data<float>()[i] = mask.data<float>()[i] < 0.3f ? 0.0f : 1.0f / 0.7f;
+      wide = Tensor::Empty({2, len, h});
+      for (int64_t bb = 0; bb < 2; ++bb)
+        for (int64_t l = 0; l < len; ++l)
+          for (int64_t j = 0; j < h; ++j)
+            wide.data<float>()[(bb * len + l) * h + j] = mask.data<float>()[bb * h + j];
+    }
     for (Path path : {kRoot, kShared, kAccumulate}) {
       std::vector<Tensor> got[2];
       for (int fused = 0; fused < 2; ++fused) {
         Var x = Parameter(xv.Clone(), "x"), y = Parameter(yv.Clone(), "y");
         Var w = Parameter(wv.Clone(), "w"), b = Parameter(bv.Clone(), "b");
         Var before = path == kShared ? Mul(x, x) : Var();
-        Var r = fused ? LinearGluResidual(x, y, w, b) : Add(x, Glu(Linear(y, w, b)));
+        Var branch = fused ? Var() : Glu(Linear(y, w, b));
+        if (!fused && masked) branch = Mul(branch, Constant(wide));
+        Var r = fused ? LinearGluResidual(x, y, w, b, mask) : Add(x, branch);
         Tensor seed = cv.Clone();
         if (path == kRoot) {
           Backward(r, seed);
@@ -102,7 +119,7 @@ TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
       const char* names[] = {"r", "dx", "dy", "dw", "db"};
       for (int i = 0; i < 5; ++i)
         EXPECT_TRUE(SameBits(got[0][i], got[1][i]))
-            << names[i] << " len=" << len << " path=" << path;
+            << names[i] << " len=" << len << " path=" << path << " masked=" << masked;
     }
   }
 }
