@@ -35,6 +35,19 @@ namespace kernels {
 // last bits (seen as two runs of the smoke suite giving different checkpoints for Path-X and
 // Fashion-MNIST). Use it only where reproducibility does not matter. (FFTW_ESTIMATE and
 // FFTW_MEASURE: FFTW 3 manual, fftw.org/fftw3_doc/Planner-Flags.html.)
+//
+// Shipped plans. fft_wisdom.inc holds FFTW wisdom (FFTW_PATIENT plans, the fastest of several
+// timed candidates) for the sizes of the S4/S4D convolution at the LRA and benchmark lengths
+// (2048, 4000, 4096, 8000, 8192, 32768; fft_wisdom_tool.cc made it and says how to remake it).
+// Get(n, kEstimate, kSimd) for such a size builds its plans from that wisdom alone
+// (FFTW_WISDOM_ONLY: no timing in the process), so the plan is as reproducible as an
+// FFTW_ESTIMATE plan and faster: an r2c + c2r pair on one row took 3.2 / 6.7 / 15.0 us at
+// n = 2048 / 4096 / 8192 against FFTW_ESTIMATE's 4.6 / 9.6 / 22.4 us (fastest of 20-30
+// interleaved rounds, a development VM of README.md "Measured performance"). Where FFTW rejects the wisdom (another FFTW version or
+// build) or a plan cannot be made from it (the CPU lacks a SIMD set the plan uses), Get falls
+// back to FFTW_ESTIMATE; shipped() says which. A process that also makes kMeasure plans of these
+// sizes adds its own wisdom, which later plans of the size may use: keep such processes
+// (benchmarks) apart from runs that must reproduce.
 enum class FftRigor { kMeasure, kEstimate };
 
 // What the arrays passed to Forward / Inverse promise. kSimd: every array is aligned at least as
@@ -52,6 +65,10 @@ class RealFft {
                             FftAlignment alignment = FftAlignment::kSimd);
 
   int size() const { return n_; }
+  // Whether the plans come from the shipped wisdom (header: "Shipped plans").
+  bool shipped() const { return shipped_; }
+  // Whether FFTW accepted the shipped wisdom in this process.
+  static bool ShippedWisdomLoaded();
 
   // out[k] = sum_j x[j] exp(-2 pi i jk/n), k = 0..n/2. x (n floats) is not modified.
   void Forward(const float* x, std::complex<float>* out) const;
@@ -65,6 +82,7 @@ class RealFft {
  private:
   RealFft() = default;
   int n_ = 0;
+  bool shipped_ = false;
   void* r2c_ = nullptr;  // fftwf_plan
   void* c2r_ = nullptr;  // fftwf_plan
 };

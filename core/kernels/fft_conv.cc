@@ -296,11 +296,17 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   int hb = options_.channel_block;
   if (hb <= 0) {
     // Per channel: 3 real rows (12n bytes; the third only on the fused S4 paths) + 1 complex
-    // row (4n bytes). 1 MiB leaves half of a 2 MiB per-core L2 (core/README.md, "Machine
-    // assumptions") for the source/destination lines and FFTW's twiddles.
+    // row (4n bytes). 1 MiB is the whole L2 of a core of the development VM (1 MiB each;
+    // core/README.md, "Machine assumptions"); bigger blocks spill to L3 between transforms.
+    // Up to n = 8192 (L = 4096) the block stays at 16 channels whatever the budget: 16 floats
+    // are one 64-byte line of [B, L, H], and a block of 8 gathers and scatters half lines, at
+    // H floats' stride, whose other halves another block (often on the other thread) reads
+    // later; BM_FftConv/L:4096 (core/kernels/seq_benchmark.cc) took 116-127 ms with 16 channels
+    // (2 MiB of rows) and 145-198 ms with 8 (3 interleaved runs each, 2 threads, load 4-5).
     constexpr int64_t kBudget = 1 << 20;
+    constexpr int kWholeLineMaxN = 8192;
     hb = 16;
-    while (hb > 1 && 16LL * lay.n * hb > kBudget) hb /= 2;
+    while (hb > 1 && lay.n > kWholeLineMaxN && 16LL * lay.n * hb > kBudget) hb /= 2;
   }
   lay.hb = std::min(hb, shape.channels);
   lay.blocks = (shape.channels + lay.hb - 1) / lay.hb;
@@ -462,20 +468,20 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
 // contraction into an FMA can change its rounding. ----
 
 void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                              const SkipGelu& e, float* v, float* y, float* u_spectra) {
+                              const SkipGelu& e, float* g, float* y, float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
       shape, u, k, u_spectra,
-      // ur: u, then gelu(v) * mask; vr: conv; tmp: u * d.
+      // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
-        // v goes straight to its row of the output, in row layout [B, H, L]: only
+        // gelu'(v) goes straight to its row of g, in row layout [B, H, L]: only
         // BackwardSkipGelu reads it, and row by row.
-        float* v_row = v + (static_cast<int64_t>(b) * H + h) * L;
+        float* g_row = g + (static_cast<int64_t>(b) * H + h) * L;
         Scale(ur, e.d[h], tmp, L);
-        AddRows(vr, tmp, v_row, L);
-        vmath::GeluErf(v_row, ur, nullptr, L);
+        AddRows(vr, tmp, vr, L);
+        vmath::GeluErfWithGrad(vr, ur, g_row, L);
         if (e.mask != nullptr) Scale(ur, e.mask[static_cast<int64_t>(b) * H + h], ur, L);
       },
       [&](int b, int h0, int hb, float* urows, float*) {
@@ -484,7 +490,7 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
 }
 
 void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                               const SkipGelu& e, const float* v, const float* dy, float* du,
+                               const SkipGelu& e, const float* g, const float* dy, float* du,
                                float* dk, float* dd, const float* u_spectra) {
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::BackwardSkipGelu: d is required");
   if (du == nullptr && dk == nullptr && dd == nullptr) return;
@@ -529,11 +535,11 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
         float* ur = urows + i * lay.rs;
         float* dr = drows + i * lay.rs;
         float* vr = vrows + i * lay.rs;
-        const float* v_row = v + (static_cast<int64_t>(b) * H + h0 + i) * L;
+        const float* g_row = g + (static_cast<int64_t>(b) * H + h0 + i) * L;
         if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
-        // dv in place (vmath reads each 16-float block before writing it); columns [L, n) stay
-        // zero.
-        vmath::GeluErfBackward(v_row, dr, dr, /*accumulate=*/false, L);
+        // dv = (dy * mask) * gelu'(v) in place: GeluErfBackward's product, with the derivative
+        // the forward kept; columns [L, n) stay zero.
+        MulRows(dr, g_row, dr, L);
         fft.Forward(dr, AsComplex(cd));
         if (use_acc) {
           const float* us = cu;

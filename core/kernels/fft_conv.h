@@ -42,8 +42,9 @@ enum class ConvDirection { kCausal, kBidirectional };
 
 struct FftConvOptions {
   FftRigor rigor = FftRigor::kEstimate;
-  // Channels per block. 0 picks the largest of {16, 8, 4, 2, 1} whose per-thread buffers
-  // (about 16 n bytes per channel) fit in 1 MiB of the 2 MiB L2.
+  // Channels per block. 0 picks 16 (one 64-byte line of [B, L, H]) up to n = 8192, above it the
+  // largest of {16, 8, 4, 2, 1} whose per-thread buffers (about 16 n bytes per channel) fit in
+  // 1 MiB. Results do not depend on it (bitwise).
   int channel_block = 0;
 };
 
@@ -81,13 +82,16 @@ class FftConv {
   // d589d98 src/models/sequence/ss/s4.py lines 222-229: y = conv + D u, activation, dropout),
   // done row by row while each channel's row is in cache instead of as four passes over
   // [B, L, H]:
-  //   v = conv(u, k) + u * d[h]          (written to v, in row layout [B, H, L]: the backward
-  //                                      reads it row by row)
+  //   v = conv(u, k) + u * d[h]
   //   y = gelu_erf(v) * mask[b, h]       (mask null: no dropout)
+  //   g = gelu_erf'(v)                   (written to g, in row layout [B, H, L]: the backward
+  //                                      reads it row by row and needs v for nothing else, so
+  //                                      it multiplies instead of recomputing erf and exp)
   // d is [H]; mask is [B, H] (0 or 1/(1-p): one tied-dropout value per (batch, channel), as
   // core/ops/dropout.h's TiedDropout over the length axis). The arithmetic is that of the unfused
-  // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, so the
-  // results are bitwise theirs (core/ops/sequence_test.cc checks it).
+  // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, and g is the
+  // derivative vmath::GeluErfBackward computes (vmath::GeluErfWithGrad), so the results are
+  // bitwise theirs (core/ops/sequence_test.cc checks it).
   struct SkipGelu {
     const float* d = nullptr;     // [H], required
     const float* mask = nullptr;  // [B, H] or null
@@ -98,8 +102,8 @@ class FftConv {
   // five per row and layer) and never reads u, at up to 8 (n/2 + 8) bytes per (b, h) row held
   // from the forward to the backward (about twice u itself).
   void ForwardSkipGelu(const ConvShape& shape, const float* u, const float* k, const SkipGelu& e,
-                       float* v, float* y, float* u_spectra = nullptr);
-  // Given dy = dLoss/dy and the forward's v: OVERWRITES du [B, L, H], dk (as Backward) and
+                       float* g, float* y, float* u_spectra = nullptr);
+  // Given dy = dLoss/dy and the forward's g: OVERWRITES du [B, L, H], dk (as Backward) and
   // dd = dLoss/dd [H] = sum over (b, l) of dv u, each skipped when null. u_spectra: what
   // ForwardSkipGelu kept for the same shape and u, or null. Without it, dd sums the rows of
   // [B*L, H] in blocks of 256 rows, then the blocks in order, as core/ops' SumToShape does for
@@ -109,7 +113,7 @@ class FftConv {
   // 2 log2(n) eps sum_b ||dv_b|| ||u_b|| (l2 norms of the channel's rows), not the sum's.
   // du and dk are bitwise the same either way.
   void BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
-                        const SkipGelu& e, const float* v, const float* dy, float* du, float* dk,
+                        const SkipGelu& e, const float* g, const float* dy, float* du, float* dk,
                         float* dd, const float* u_spectra = nullptr);
   // Floats of ForwardSkipGelu's u_spectra: [B, H] rows of n/2 + 1 complex, each padded to a
   // multiple of 8 complex (64 bytes).

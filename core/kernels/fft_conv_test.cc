@@ -324,16 +324,16 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
     FftConv conv;
     float* spectra = FftAllocFloats(FftConv::SpectrumFloats(s));
     ASSERT_NE(spectra, nullptr);
-    std::vector<float> v(act), y(act), v2(act), y2(act);
-    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v.data(), y.data());
-    conv.ForwardSkipGelu(s, u.data(), k.data(), e, v2.data(), y2.data(), spectra);
-    EXPECT_EQ(v, v2);
+    std::vector<float> g(act), y(act), g2(act), y2(act);
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, g.data(), y.data());
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, g2.data(), y2.data(), spectra);
+    EXPECT_EQ(g, g2);
     EXPECT_EQ(y, y2);
     std::vector<float> du(act), dk(k.size()), dd(s.channels);
     std::vector<float> du2(act), dk2(k.size()), dd2(s.channels);
-    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du.data(), dk.data(),
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), du.data(), dk.data(),
                           dd.data());
-    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), du2.data(), dk2.data(),
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), du2.data(), dk2.data(),
                           dd2.data(), spectra);
     EXPECT_EQ(du, du2);
     EXPECT_EQ(dk, dk2);
@@ -350,9 +350,8 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
         const double m = mask[b * s.channels + h];
         for (int l = 0; l < s.length; ++l) {
           const size_t ai = (static_cast<size_t>(b) * s.length + l) * s.channels + h;
-          const double x = v[(static_cast<size_t>(b) * s.channels + h) * s.length + l];
-          const double gp = 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
-                            x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+          // g holds gelu'(v), as the forward kept it.
+          const double gp = g[(static_cast<size_t>(b) * s.channels + h) * s.length + l];
           const double dvl = gp * dy[ai] * m;
           dv2 += dvl * dvl;
           u2 += static_cast<double>(u[ai]) * u[ai];
@@ -365,16 +364,54 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
     }
     // dk alone (no u rows gathered at all).
     std::vector<float> dk3(k.size(), 7.0f);
-    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), nullptr, dk3.data(),
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), nullptr, dk3.data(),
                           nullptr, spectra);
     EXPECT_EQ(dk, dk3);
     // dd alone from the spectra: the same value as with dk (the same accumulation).
     std::vector<float> dd3(s.channels, 7.0f);
-    conv.BackwardSkipGelu(s, u.data(), k.data(), e, v.data(), dy.data(), nullptr, nullptr,
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), nullptr, nullptr,
                           dd3.data(), spectra);
     EXPECT_EQ(dd2, dd3);
     FftFree(spectra);
   }
+}
+
+// The channel block changes only how rows are grouped, never a row's arithmetic: blocks of 1,
+// 8 and 16 channels and the default give bitwise the same outputs and gradients on the fused
+// paths. The default keeps whole 16-channel (64-byte) lines up to n = 8192: at L = 4096 its
+// workspace is that of 16-channel blocks (the 1 MiB budget alone chose 8).
+TEST(FftConvSkipGeluTest, ChannelBlocksGiveTheSameBits) {
+  ConvShape s{2, 100, 40, ConvDirection::kCausal};
+  std::mt19937 rng(12);
+  const size_t act = 2 * 100 * 40;
+  const std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
+  const std::vector<float> k = Random(FftConv::KernelFloats(s), &rng), d = Random(40, &rng);
+  FftConv::SkipGelu e;
+  e.d = d.data();
+  std::vector<std::vector<float>> want;
+  for (int hb : {0, 1, 8, 16}) {
+    FftConv conv(FftConvOptions{FftRigor::kEstimate, hb});
+    float* spectra = FftAllocFloats(FftConv::SpectrumFloats(s));
+    ASSERT_NE(spectra, nullptr);
+    std::vector<float> g(act), y(act), du(act), dk(k.size()), dd(40);
+    conv.ForwardSkipGelu(s, u.data(), k.data(), e, g.data(), y.data(), spectra);
+    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), du.data(), dk.data(),
+                          dd.data(), spectra);
+    FftFree(spectra);
+    std::vector<std::vector<float>> got = {g, y, du, dk, dd};
+    if (want.empty()) {
+      want = got;
+    } else {
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << "hb=" << hb << " #" << i;
+    }
+  }
+  const ConvShape big{1, 4096, 16, ConvDirection::kCausal};
+  const std::vector<float> ub = Random(4096 * 16, &rng), kb = Random(4096 * 16, &rng);
+  std::vector<float> yb(ub.size());
+  FftConv by_default, by_16(FftConvOptions{FftRigor::kEstimate, 16});
+  by_default.Forward(big, ub.data(), kb.data(), yb.data());
+  by_16.Forward(big, ub.data(), kb.data(), yb.data());
+  EXPECT_EQ(by_default.WorkspaceBytes(), by_16.WorkspaceBytes());
 }
 
 // Measured plans follow timings and so differ between processes (and with them the last bits

@@ -66,6 +66,45 @@ TEST(RealFft, PlansAreCachedPerSizeRigorAndAlignment) {
   EXPECT_NE(&a, &RealFft::Get(50));
 }
 
+// fft.h "Shipped plans": the default plans of the shipped sizes come from fft_wisdom.inc, other
+// requests (another size, unaligned arrays) from FFTW_ESTIMATE, and the shipped plans compute the
+// same transforms. Skipped where this FFTW build rejects the wisdom (then every plan is an
+// FFTW_ESTIMATE plan, as before).
+TEST(RealFft, ShippedSizesUseTheShippedPlans) {
+  if (!RealFft::ShippedWisdomLoaded())
+    GTEST_SKIP() << "this FFTW build rejects core/kernels/fft_wisdom.inc; plans use FFTW_ESTIMATE";
+  for (int n : {2048, 4000, 4096, 8000, 8192, 32768}) EXPECT_TRUE(RealFft::Get(n).shipped()) << n;
+  EXPECT_FALSE(RealFft::Get(2048, FftRigor::kEstimate, FftAlignment::kAny).shipped());
+  EXPECT_FALSE(RealFft::Get(1000).shipped());
+  // Against the DFT in double. A float FFT's error per bin is about log2(n) u_f |x|_2
+  // (u_f = 6e-8); the tolerance is 4x that.
+  for (int n : {2048, 4000}) {
+    const RealFft& fft = RealFft::Get(n);
+    std::vector<float> src = Signal(n);
+    double norm = 0;
+    for (float v : src) norm += double(v) * v;
+    const double tol = 4 * std::log2(n) * 6e-8 * std::sqrt(norm);
+    float* x = FftAllocFloats(n);
+    float* back = FftAllocFloats(n);
+    float* spec = FftAllocFloats(n + 2);
+    auto* out = reinterpret_cast<std::complex<float>*>(spec);
+    std::copy(src.begin(), src.end(), x);
+    fft.Forward(x, out);
+    for (int k = 0; k <= n / 2; k += 7) {
+      std::complex<double> want = 0;
+      for (int j = 0; j < n; ++j)
+        want += double(src[j]) * std::polar(1.0, -kTwoPi * double(j) * k / n);
+      EXPECT_NEAR(out[k].real(), want.real(), tol) << "n=" << n << " k=" << k;
+      EXPECT_NEAR(out[k].imag(), want.imag(), tol) << "n=" << n << " k=" << k;
+    }
+    fft.Inverse(out, back);
+    for (int j = 0; j < n; ++j) EXPECT_NEAR(back[j] / n, src[j], tol) << "n=" << n;
+    FftFree(x);
+    FftFree(back);
+    FftFree(spec);
+  }
+}
+
 // Planning from many threads at once, then executing one plan from all of them, gives every
 // thread the same plan and the same bits as a single-threaded run.
 TEST(RealFft, ConcurrentGetAndExecuteAgree) {

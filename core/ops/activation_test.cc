@@ -1,5 +1,10 @@
 #include "core/ops/activation.h"
 
+#include <cstring>
+#include <vector>
+
+#include "core/ops/elementwise.h"
+#include "core/ops/matmul.h"
 #include "gtest/gtest.h"
 #include "core/kernels/reference/reference.h"
 #include "core/testing/grad_check.h"
@@ -51,6 +56,71 @@ TEST(ActivationTest, Glu) {
       return y;
     };
     CheckOp(g, {x});
+  }
+}
+
+bool SameBits(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() &&
+         std::memcmp(a.data<float>(), b.data<float>(), a.numel() * sizeof(float)) == 0;
+}
+
+// LinearGluResidual against Add(x, Glu(Linear(y, w, b))): the same arithmetic in the same order,
+// so the value and every gradient must be bitwise equal. Row counts below, at and across the
+// bias sum's 256-row blocks (10, 600); H = 24 leaves a 16-lane tail. How x's gradient arrives:
+//   kRoot       r is the root, so dL/dr is the caller's seed: it must be copied, not shared
+//               (the seed stays unchanged);
+//   kShared     x has no gradient yet and dL/dr is the tape's own: shared, and a later op (x * x,
+//               made before r, so its backward runs after) adds into it;
+//   kAccumulate x already has a gradient (x * x made after r): added.
+//   With a tied mask [B, H] (0 or 1/(1-p)), the reference multiplies the GLU by the mask
+//   broadcast over L (TiedDropout's arithmetic: one product per element, dx = dy * mask).
+TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
+  enum Path { kRoot, kShared, kAccumulate };
+  Rng rng(23);
+  const int64_t k = 20, h = 24;
+  for (int cs = 0; cs < 4; ++cs) {
+    const int64_t len = cs < 2 ? 5 : 300;
+    const bool masked = cs % 2 == 1;
+    const Tensor xv = RandomUniform({2, len, h}, -2, 2, rng);
+    const Tensor yv = RandomUniform({2, len, k}, -2, 2, rng);
+    const Tensor wv = RandomUniform({k, 2 * h}, -0.5, 0.5, rng);
+    const Tensor bv = RandomUniform({2 * h}, -0.5, 0.5, rng);
+    const Tensor cv = RandomUniform({2, len, h}, -1, 1, rng);
+    Tensor mask, wide;  // [B, H] and the same broadcast to [B, L, H]
+    if (masked) {
+      mask = RandomUniform({2, h}, 0, 1, rng);
+      for (int64_t i = 0; i < mask.numel(); ++i)
+        mask.data<float>()[i] = mask.data<float>()[i] < 0.3f ? 0.0f : 1.0f / 0.7f;
+      wide = Tensor::Empty({2, len, h});
+      for (int64_t bb = 0; bb < 2; ++bb)
+        for (int64_t l = 0; l < len; ++l)
+          for (int64_t j = 0; j < h; ++j)
+            wide.data<float>()[(bb * len + l) * h + j] = mask.data<float>()[bb * h + j];
+    }
+    for (Path path : {kRoot, kShared, kAccumulate}) {
+      std::vector<Tensor> got[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        Var x = Parameter(xv.Clone(), "x"), y = Parameter(yv.Clone(), "y");
+        Var w = Parameter(wv.Clone(), "w"), b = Parameter(bv.Clone(), "b");
+        Var before = path == kShared ? Mul(x, x) : Var();
+        Var branch = fused ? Var() : Glu(Linear(y, w, b));
+        if (!fused && masked) branch = Mul(branch, Constant(wide));
+        Var r = fused ? LinearGluResidual(x, y, w, b, mask) : Add(x, branch);
+        Tensor seed = cv.Clone();
+        if (path == kRoot) {
+          Backward(r, seed);
+          EXPECT_TRUE(SameBits(seed, cv)) << "the caller's seed was written";
+        } else {
+          Var other = path == kShared ? before : Mul(x, x);
+          Backward(Add(Mul(r, Constant(cv)), other), seed);
+        }
+        got[fused] = {r.value(), x.grad(), y.grad(), w.grad(), b.grad()};
+      }
+      const char* names[] = {"r", "dx", "dy", "dw", "db"};
+      for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(SameBits(got[0][i], got[1][i]))
+            << names[i] << " len=" << len << " path=" << path << " masked=" << masked;
+    }
   }
 }
 

@@ -100,16 +100,16 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
   kernels::FftConv::SkipGelu e;
   e.d = d.value().data<float>();
   e.mask = mask.defined() ? mask.data<float>() : nullptr;
-  Tensor v = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // [B, H, L]
+  Tensor g = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // gelu'(conv + u d), [B, H, L]
   Tensor y = Tensor::Empty(u.shape());
   // The rfft of u's rows, kept for dk's backward (one transform per row fewer; bitwise the same).
   Tensor u_spectra;
   if (NeedsGrad({k})) u_spectra = Tensor::Empty({kernels::FftConv::SpectrumFloats(s)});
-  eng->ForwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e, v.data<float>(),
+  eng->ForwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e, g.data<float>(),
                        y.data<float>(), u_spectra.defined() ? u_spectra.data<float>() : nullptr);
   if (!NeedsGrad({u, k, d})) return Constant(y);
   return MakeOp("FftConvSkipGelu", y, {u, k, d},
-                [u, k, d, s, eng, v, mask, u_spectra](const Tensor& dy) {
+                [u, k, d, s, eng, g, mask, u_spectra](const Tensor& dy) {
     GradTarget du = Target(u, u.requires_grad());
     GradTarget dk = Target(k, k.requires_grad());
     GradTarget dd = Target(d, d.requires_grad());
@@ -117,7 +117,7 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
     e.d = d.value().data<float>();
     e.mask = mask.defined() ? mask.data<float>() : nullptr;
     eng->BackwardSkipGelu(s, u.value().data<float>(), k.value().data<float>(), e,
-                          v.data<float>(), dy.data<float>(),
+                          g.data<float>(), dy.data<float>(),
                           u.requires_grad() ? du.data() : nullptr,
                           k.requires_grad() ? dk.data() : nullptr,
                           d.requires_grad() ? dd.data() : nullptr,

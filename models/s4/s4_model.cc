@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
@@ -339,13 +340,30 @@ class S4Block {
     } else {
       y = UnfusedConvSkipGelu(z, k, dir, drop, training, rng);
     }
-    y = out_.Forward(y);
-    if (cfg_.glu) y = lra::Glu(y);
-    // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
-    // src/models/sequence/block.py lines 67, 99; e757cef src/models/sequence/backbones/block.py
-    // lines 76-77, 116.
-    y = drop(y);
-    Var r = lra::Add(x, y);
+    Var r;
+    if (cfg_.glu && (!dropping || cfg_.tie_dropout)) {
+      // Linear + GLU + tied dropout + residual add as one op (core/ops/activation.h): bitwise
+      // the ops below, with TiedDropout's draws (one Bernoulli per (batch, channel), taken here
+      // where TiedDropout would take them: core/ops/dropout.cc).
+      Tensor mask;
+      if (dropping) {
+        const int64_t count = x.dim(0) * h;
+        std::vector<uint8_t> keep(count);
+        rng.FillBernoulli(keep.data(), count, 1.0f - cfg_.dropout);
+        mask = Tensor::Empty({x.dim(0), h});
+        const float scale = 1.0f / (1.0f - cfg_.dropout);
+        for (int64_t i = 0; i < count; ++i) mask.data<float>()[i] = keep[i] ? scale : 0.0f;
+      }
+      r = lra::LinearGluResidual(x, y, out_.weight(), out_.bias(), mask);
+    } else {
+      y = out_.Forward(y);
+      if (cfg_.glu) y = lra::Glu(y);
+      // On the residual branch (tie_dropout): SequenceResidualBlock, d589d98
+      // src/models/sequence/block.py lines 67, 99; e757cef
+      // src/models/sequence/backbones/block.py lines 76-77, 116.
+      y = drop(y);
+      r = lra::Add(x, y);
+    }
     return cfg_.prenorm ? r : norm_.Forward(r, training);
   }
 

@@ -152,6 +152,18 @@ LRA_VMATH_CLONES void GeluErf(const float* x, float* y, float* dgelu, int64_t n)
   }
 }
 
+LRA_VMATH_CLONES void GeluErfWithGrad(const float* x, float* y, float* d, int64_t n) {
+  ForBlocks<1, 2>(n, {x}, {y, d}, [](const Block* a, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float v = a[0][j];
+      // GeluErf's expression for y (not GeluErfF's v * phi, which rounds differently) and
+      // GeluErfF's derivative, as GeluBackward<GeluErfF> computes it.
+      r[0][j] = 0.5f * v * (1.0f + ErfF(v * kInvSqrt2));
+      GeluErfF(v, &r[1][j]);
+    }
+  });
+}
+
 // g (= or +=) dy * gelu'(x) with gelu' from kGelu (GeluTanhF or GeluErfF).
 template <float (*kGelu)(float, float*)>
 __attribute__((always_inline)) inline void GeluBackward(const float* x, const float* dy, float* g,
@@ -188,6 +200,16 @@ LRA_VMATH_CLONES void GeluErfBackward(const float* x, const float* dy, float* g,
 LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
   ForBlocks<2, 1>(n, {a, b}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
     for (int j = 0; j < kLanes; ++j) r[0][j] = in[0][j] / (1.0f + ExpF(-in[1][j]));
+  });
+}
+
+LRA_VMATH_CLONES void GluAdd(const float* a, const float* b, const float* x, float* y,
+                             int64_t n) {
+  ForBlocks<3, 1>(n, {a, b, x}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float g = in[0][j] / (1.0f + ExpF(-in[1][j]));
+      r[0][j] = in[2][j] + g;
+    }
   });
 }
 

@@ -23,11 +23,18 @@ void Sigmoid(const float* x, float* y, int64_t n);
 // y = gelu(x); if dgelu != nullptr also writes d gelu / dx.
 void GeluTanh(const float* x, float* y, float* dgelu, int64_t n);
 void GeluErf(const float* x, float* y, float* dgelu, int64_t n);
+// y = gelu(x) bitwise as GeluErf(x, y, nullptr, n), and d = the derivative that GeluErfBackward
+// recomputes from x, so dy * d is bitwise GeluErfBackward's g: a forward that keeps d spares
+// the backward its erf and exp.
+void GeluErfWithGrad(const float* x, float* y, float* d, int64_t n);
 // g (= or +=) dy * gelu'(x), recomputing the derivative from x.
 void GeluTanhBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
 void GeluErfBackward(const float* x, const float* dy, float* g, bool accumulate, int64_t n);
 // GLU of the halves a, b: y = a * sigmoid(b), evaluated as a / (1 + exp(-b)).
 void Glu(const float* a, const float* b, float* y, int64_t n);
+// y = x + a * sigmoid(b): Glu then a residual add, with the same two roundings as Glu followed by
+// a separate add (the quotient is rounded, then the sum), so bitwise that pair.
+void GluAdd(const float* a, const float* b, const float* x, float* y, int64_t n);
 // ga (= or +=) dy * s and gb (= or +=) dy * a * s * (1 - s), s = sigmoid(b) = 1 / (1 + exp(-b)).
 void GluBackward(const float* a, const float* b, const float* dy, float* ga, float* gb,
                  bool accumulate, int64_t n);

@@ -1,6 +1,7 @@
 #include "core/kernels/vmath/vmath.h"
 
 #include <cmath>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -94,6 +95,12 @@ TEST(VmathTest, ResultsDoNotDependOnTheCallsRange) {
          std::vector<float> gb(n);
          vmath::GluBackward(x, dy, x, y, gb.data(), false, n);
        }},
+      {"GluAdd", [](const float* x, const float* dy, float* y,
+                    int64_t n) { vmath::GluAdd(x, dy, dy, y, n); }},
+      {"GeluErfWithGrad'", [](const float* x, const float*, float* y, int64_t n) {
+         std::vector<float> g(n);
+         vmath::GeluErfWithGrad(x, g.data(), y, n);
+       }},
   };
   for (const auto& [name, fn] : fns) {
     std::vector<float> whole(n, 0.25f), parts(n, 0.25f);
@@ -103,6 +110,36 @@ TEST(VmathTest, ResultsDoNotDependOnTheCallsRange) {
     for (int i = 0; i < n; ++i) differ += whole[i] != parts[i];
     EXPECT_EQ(differ, 0) << name;
   }
+}
+
+// The fused kernels are bitwise the passes they replace: GluAdd is Glu then a float add;
+// GeluErfWithGrad's y is GeluErf's and dy times its derivative is GeluErfBackward's gradient.
+TEST(VmathTest, FusedKernelsAreBitwiseTheirParts) {
+  const int n = 1000;  // 62 whole blocks and a partial one
+  std::vector<float> x(n), b(n), r(n), dy(n);
+  for (int i = 0; i < n; ++i) {
+    x[i] = -9.0f + 18.0f * i / n;
+    b[i] = 7.0f * std::sin(0.37f * i);
+    r[i] = 0.5f * std::cos(0.11f * i);
+    dy[i] = std::cos(0.23f * i);
+  }
+  std::vector<float> glu(n), fused(n);
+  vmath::Glu(x.data(), b.data(), glu.data(), n);
+  vmath::GluAdd(x.data(), b.data(), r.data(), fused.data(), n);
+  std::vector<float> y(n), y2(n), d(n), g(n);
+  vmath::GeluErf(x.data(), y.data(), nullptr, n);
+  vmath::GeluErfWithGrad(x.data(), y2.data(), d.data(), n);
+  vmath::GeluErfBackward(x.data(), dy.data(), g.data(), false, n);
+  int differ[3] = {0, 0, 0};
+  for (int i = 0; i < n; ++i) {
+    const float sum = r[i] + glu[i], prod = dy[i] * d[i];
+    differ[0] += std::memcmp(&fused[i], &sum, sizeof(float)) != 0;
+    differ[1] += std::memcmp(&y2[i], &y[i], sizeof(float)) != 0;
+    differ[2] += std::memcmp(&prod, &g[i], sizeof(float)) != 0;
+  }
+  EXPECT_EQ(differ[0], 0) << "GluAdd != r + Glu";
+  EXPECT_EQ(differ[1], 0) << "GeluErfWithGrad's y != GeluErf";
+  EXPECT_EQ(differ[2], 0) << "dy * GeluErfWithGrad's d != GeluErfBackward";
 }
 
 }  // namespace
