@@ -25,6 +25,7 @@ namespace ssm_internal {
 constexpr int kW = 16;     // channel lanes per block (one AVX-512 vector of floats)
 constexpr int kT = 64;     // time steps per chunk; also the spacing of saved states
 constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
+constexpr int kAhead = 8;  // rows prefetched ahead
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
@@ -167,9 +168,48 @@ LRA_SSM_INLINE void StoreRow(V v, int64_t dim, int64_t row, int64_t d0, int vali
   }
 }
 
+// VRNDSCALEPS (round to nearest even) and VSCALEFPS (a 2^floor(b)) on 16 lanes, AVX-512F only:
+// as inline assembly, because the intrinsics may not be inlined into these templates, which
+// are compiled for every clone (the kScalef instantiations run only inside the
+// target("avx512f") kernels below).
+LRA_SSM_INLINE V RoundV(V x) {
+  V r;
+  asm("vrndscaleps $8, %1, %0" : "=v"(r) : "v"(x));  // imm 8: nearest even, no inexact
+  return r;
+}
+LRA_SSM_INLINE V ScalefV(V a, V b) {
+  V r;
+  asm("vscalefps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+
+bool HasAvx512F() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
 // vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
-// values).
+// values). kScalef (AVX-512 only): k = round(x log2 e) by VRNDSCALEPS and p 2^k by VSCALEFPS,
+// the same k and, k being in [-126, 127] after the clamp, the same product, in two instructions
+// where the integer route takes nine.
+template <bool kScalef = false>
 LRA_SSM_INLINE V ExpV(V x) {
+  if constexpr (kScalef) {
+    const V lo = Bc(-87.3f), hi = Bc(88.3f);  // vmath's clamp (exp_poly.h)
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    const V k = RoundV(x * 1.44269504088896341f);
+    V r = x - k * 0.693145751953125f;  // exp_poly.h's two-part ln2
+    r = r - k * 1.428606765330187045e-06f;
+    V p = Bc(1.0f / 720);
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return ScalefV(p, k);
+  }
   V k;
   const V p = vmath::ExpMantissa(x, &k);
   const VI ki = __builtin_convertvector(k, VI);
@@ -180,27 +220,55 @@ LRA_SSM_INLINE V ExpV(V x) {
 // Loads one block's chunk in one pass over its rows: u, dt = softplus(delta + bias) (as
 // Softplus above, with sigmoid(dt), its derivative, when `sig` is set: backward only), z and
 // sigmoid(z) (as vmath::Sigmoid). Each row is computed in registers as it is loaded, instead of
-// a pass per array and per function over the [T][kW] scratch.
-LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
-                                 int valid, bool sig, Scratch& s) {
+// a pass per array and per function over the [T][kW] scratch. Rows kAhead ahead are prefetched:
+// a block reads one line per row, rows D floats apart.
+template <bool kScalef>
+LRA_SSM_INLINE void PrepareChunkT(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                  int valid, bool sig, Scratch& s) {
   const int64_t row0 = b * a.len + t0;
   const V bv = LoadPadded(a.bias, d0, valid);
+  const float* __restrict__ up = a.u;
+  const float* __restrict__ dp = a.delta;
+  const float* __restrict__ zp = a.z;
+  const int64_t dim = a.dim;
+  const bool softplus = a.softplus;
   for (int t = 0; t < T; ++t) {
     const int64_t row = row0 + t, q = t * kW;
-    St(&s.u[q], LoadRow(a.u, a.dim, row, d0, valid));
-    V x = LoadRow(a.delta, a.dim, row, d0, valid) + bv;
-    if (a.softplus) {
-      const V e = ExpV(x < 0.0f ? x : -x);  // exp(-|x|)
+    if (t + kAhead < T) {
+      const int64_t off = (row + kAhead) * dim + d0;
+      __builtin_prefetch(up + off, 0, 3);
+      __builtin_prefetch(dp + off, 0, 3);
+      if (zp) __builtin_prefetch(zp + off, 0, 3);
+    }
+    St(&s.u[q], LoadRow(up, dim, row, d0, valid));
+    V x = LoadRow(dp, dim, row, d0, valid) + bv;
+    if (softplus) {
+      const V e = ExpV<kScalef>(x < 0.0f ? x : -x);  // exp(-|x|)
       const V sp = (x > 0.0f ? x : V{}) + Log1pUnit(e);
       if (sig) St(&s.sig[q], (x >= 0.0f ? Bc(1.0f) : e) / (1.0f + e));
       x = x > 20.0f ? x : sp;
     }
     St(&s.dt[q], x);
-    if (a.z) {
-      const V zv = LoadRow(a.z, a.dim, row, d0, valid);
+    if (zp) {
+      const V zv = LoadRow(zp, dim, row, d0, valid);
       St(&s.zv[q], zv);
-      St(&s.sz[q], 1.0f / (1.0f + ExpV(-zv)));
+      St(&s.sz[q], 1.0f / (1.0f + ExpV<kScalef>(-zv)));
     }
+  }
+}
+
+__attribute__((target("avx512f"))) void PrepareChunkAvx512(const ScanArgs& a, int64_t b,
+                                                           int64_t t0, int T, int64_t d0,
+                                                           int valid, bool sig, Scratch& s) {
+  PrepareChunkT<true>(a, b, t0, T, d0, valid, sig, s);
+}
+
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                 int valid, bool sig, Scratch& s) {
+  if (HasAvx512F()) {
+    PrepareChunkAvx512(a, b, t0, T, d0, valid, sig, s);
+  } else {
+    PrepareChunkT<false>(a, b, t0, T, d0, valid, sig, s);
   }
 }
 
@@ -218,15 +286,34 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 // rounding of the product dt A that the float recurrence already carries.
 // kNonPositive: the caller knows x <= 0 (dt >= 0 after the softplus and every A <= 0, as in
 // Mamba, where A = -exp(A_log)), so the upper clamp, a no-op there, is left out.
-template <bool kNonPositive = false>
+//
+// kScalef (AVX-512 only, with kNonPositive): k = round(x) by VRNDSCALEPS and 2^r 2^k by
+// VSCALEFPS, three instructions where the exponent-field trick takes six (clamp, round, two
+// subtractions, shift, multiply). Below the clamp, where the trick returns 2^-126 p(0), VSCALEFPS
+// gives the subnormal or zero exp(dt A) rounds to; elsewhere round(x), r and 2^k are the same,
+// so the result is the same float.
+template <bool kNonPositive = false, bool kScalef = false>
 LRA_SSM_INLINE V Exp2V(V x) {
+  constexpr double kLn2 = 0.6931471805599453;
+  if constexpr (kScalef) {
+    static_assert(kNonPositive, "the scalef form has no upper clamp");
+    const V k = RoundV(x);
+    const V r = x - k;  // exact, in [-1/2, 1/2]
+    V p = Bc(static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720));
+    p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120);
+    p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 / 24);
+    p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 / 6);
+    p = p * r + static_cast<float>(kLn2 * kLn2 / 2);
+    p = p * r + static_cast<float>(kLn2);
+    p = p * r + 1.0f;
+    return ScalefV(p, k);
+  }
   const V lo = Bc(-126.0f), hi = Bc(127.0f);
   x = x > lo ? x : lo;
   if constexpr (!kNonPositive) x = x < hi ? x : hi;
   const float kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + the exponent bias
   const V t = x + kShift;                     // low mantissa bits: round(x) + 127
   const V r = x - (t - kShift);               // exact
-  constexpr double kLn2 = 0.6931471805599453;
   V p = Bc(static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720));
   p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120);
   p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 / 24);
@@ -252,7 +339,7 @@ LRA_SSM_INLINE float HSum(V v) {
 // h [N][kW] in/out, A2 [N][kW] = A log2 e, dt, u, y [T][kW], B, C [T][N] rows of the batch.
 // kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
 // (kFirst) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
-template <int kN, bool kRecompute, bool kFirst, bool kNonPositive>
+template <int kN, bool kRecompute, bool kFirst, bool kNonPositive, bool kScalef = false>
 LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
                                const float* __restrict__ u, const float* __restrict__ A2,
                                const float* __restrict__ Bp, const float* __restrict__ Cp,
@@ -275,7 +362,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
       } else {
         hv = Ld(h + j * kW);
       }
-      const V da = Exp2V<kNonPositive>(dtv * Ld(A2 + j * kW));
+      const V da = Exp2V<kNonPositive, kScalef>(dtv * Ld(A2 + j * kW));
       hv = da * hv + duv * Bp[t * n + j];
       if constexpr (kN > 0) {
         hl[j] = hv;
@@ -305,6 +392,25 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
     for (int j = 0; j < kN; ++j) St(h + j * kW, hl[j]);
 }
 
+// Mamba's case (N = 16, dt A <= 0) on AVX-512: the scalef form of Exp2V (see there).
+__attribute__((target("avx512f"))) void ScanChunk16Avx512(bool recompute, int T,
+                                                          const float* dt, const float* u,
+                                                          const float* A2, const float* Bp,
+                                                          const float* Cp, float* h, float* y,
+                                                          float* hs, float* dAs, const float* dy,
+                                                          float* dCl, bool first) {
+#define LRA_SSM_SCAN(KR, KF) \
+  ScanChunkT<16, KR, KF, true, true>(T, 16, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
+  if (!recompute) {
+    LRA_SSM_SCAN(false, false);
+  } else if (first) {
+    LRA_SSM_SCAN(true, true);
+  } else {
+    LRA_SSM_SCAN(true, false);
+  }
+#undef LRA_SSM_SCAN
+}
+
 LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
                               const float* A2, const float* Bp, const float* Cp, float* h,
                               float* y, float* hs, float* dAs, const float* dy, float* dCl,
@@ -322,7 +428,9 @@ LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt,
   } else {                              \
     LRA_SSM_SCAN(KN, true, false, KP);  \
   }
-  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
+  if (n == 16 && nonpositive && HasAvx512F()) {  // Mamba: d_state 16, dt A <= 0
+    ScanChunk16Avx512(recompute, T, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+  } else if (n == 16 && nonpositive) {
     LRA_SSM_SCAN3(16, true)
   } else if (n == 16) {
     LRA_SSM_SCAN3(16, false)
@@ -348,6 +456,10 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
                                    float* __restrict__ g, float* __restrict__ gu,
                                    float* __restrict__ dBl) {
   const int64_t n = kN > 0 ? kN : n_rt;
+  // With kN set the carry stays in registers through the chunk (as the state in ScanChunkT).
+  V cl[kN > 0 ? kN : 1];
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) cl[j] = Ld(carry + j * kW);
   for (int t = T - 1; t >= 0; --t) {
     const float* at = dAs + t * n * kW;
     const float* hp = t > 0 ? hs + (t - 1) * n * kW : h0;
@@ -356,14 +468,24 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
     // State j: adds its terms to ga (sum dh dA h A) and gb (sum dh B).
     auto state = [&](int64_t j, V& ga, V& gb) __attribute__((always_inline)) {
       const V aj = Ld(at + j * kW);
-      const V dh = dyv * Cp[t * n + j] + Ld(carry + j * kW);
+      V cj;
+      if constexpr (kN > 0) {
+        cj = cl[j];
+      } else {
+        cj = Ld(carry + j * kW);
+      }
+      const V dh = dyv * Cp[t * n + j] + cj;
       const V x = dh * Ld(hp + j * kW) * aj;  // d/d(dA) * dA
       ga += x * Ld(At + j * kW);
       gb += dh * Bp[t * n + j];
       St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
       const int64_t q = (t * n + j) * kW;
       St(dBl + q, kFirst ? dh * dtu : Ld(dBl + q) + dh * dtu);
-      St(carry + j * kW, dh * aj);
+      if constexpr (kN > 0) {
+        cl[j] = dh * aj;
+      } else {
+        St(carry + j * kW, dh * aj);
+      }
     };
     V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
     int64_t j = 0;
@@ -377,6 +499,8 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
     St(g + t * kW, (ga0 + ga1) + gb * uv);
     St(gu + t * kW, gb * dtv);
   }
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) St(carry + j * kW, cl[j]);
 }
 
 LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const float* dt,
@@ -551,6 +675,13 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
       for (int t = 0; t < T; ++t) {
         const int q = t * kW;
+        if (t + kAhead < T) {
+          const int64_t off = (row0 + t + kAhead) * a.dim + d0;
+          __builtin_prefetch(dout + off, 0, 3);
+          if (gr.dz) __builtin_prefetch(gr.dz + off, 1, 3);
+          __builtin_prefetch(gr.du + off, 1, 3);
+          __builtin_prefetch(gr.ddelta + off, 1, 3);
+        }
         const V dov = LoadRow(dout, a.dim, row0 + t, d0, valid);
         St(&s.dout[q], dov);
         St(&s.tmp[q], a.z ? dov * Ld(&s.zv[q]) * Ld(&s.sz[q]) : dov);
@@ -805,6 +936,30 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
 
 // ---- Causal depthwise conv1d ----
 
+namespace ssm_internal {
+
+// y = sigmoid(x) = 1 / (1 + exp(-x)) over n floats, the values of vmath::Sigmoid (ExpV is its
+// exp), with the VSCALEFPS exp on AVX-512 (ExpV<true>).
+template <bool kScalef>
+LRA_SSM_INLINE void SigmoidT(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) St(y + i, 1.0f / (1.0f + ExpV<kScalef>(-Ld(x + i))));
+  if (i < n) vmath::Sigmoid(x + i, y + i, n - i);
+}
+__attribute__((target("avx512f"))) void SigmoidAvx512(const float* x, float* y, int64_t n) {
+  SigmoidT<true>(x, y, n);
+}
+void Sigmoid(const float* x, float* y, int64_t n) {
+  if (HasAvx512F()) {
+    SigmoidAvx512(x, y, n);
+  } else {
+    vmath::Sigmoid(x, y, n);
+  }
+}
+
+}  // namespace ssm_internal
+
+
 namespace {
 
 // pre[r, :] = bias + sum_k w[:, k] x[r - K + 1 + k, :] for rows r in [r0, r1) of [B*L, D]
@@ -850,7 +1005,7 @@ LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bi
     ConvRows(x, wt, bias, len, dim, kw, b0, b1, y);
     if (!silu) continue;
     float* yr = y + b0 * dim;
-    vmath::Sigmoid(yr, sig.data(), n);
+    ssm_internal::Sigmoid(yr, sig.data(), n);
     if (dy) {
       const float* dyr = dy + b0 * dim;
       for (int64_t i = 0; i < n; ++i) yr[i] = dyr[i] * sig[i] * (1.0f + yr[i] * (1.0f - sig[i]));

@@ -124,6 +124,21 @@ TEST(SelectiveScanTest, ExponentsBelowTheClampAndPositive) {
   CheckScanInputs(k, in);
 }
 
+TEST(SelectiveScanTest, ExponentsFarBelowTheClampAllNonPositive) {
+  // Every A <= 0 and dt >= 0 (softplus), N = 16: Mamba's case, which on AVX-512 CPUs evaluates
+  // 2^(dt A log2 e) with VRNDSCALEPS / VSCALEFPS instead of the clamped exponent field. A in
+  // [-300, -100] on even channels takes dt A down to about -510 (2^-736: zero in float, where
+  // the clamped form gives 2^-126); odd channels keep A in [-1.5, -0.1].
+  const ScanCase k{2, 70, 20, 16, true, true, true, true};
+  std::vector<Tensor> in = ScanInputs(k, 7);
+  Rng rng(8);
+  const Tensor big = RandomTensor({k.d, k.n}, rng, -300.0f, -100.0f);
+  float* a = in[2].data<float>();
+  for (int64_t d = 0; d < k.d; d += 2)
+    for (int64_t j = 0; j < k.n; ++j) a[d * k.n + j] = big.data<float>()[d * k.n + j];
+  CheckScanInputs(k, in);
+}
+
 TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
 
 TEST(SelectiveScanTest, SoftplusAboveThresholdIsIdentity) {
