@@ -936,49 +936,7 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
 
 // ---- Causal depthwise conv1d ----
 
-namespace ssm_internal {
-
-// y = sigmoid(x) = 1 / (1 + exp(-x)) over n floats, the values of vmath::Sigmoid (ExpV is its
-// exp), with the VSCALEFPS exp on AVX-512 (ExpV<true>).
-template <bool kScalef>
-LRA_SSM_INLINE void SigmoidT(const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + kW <= n; i += kW) St(y + i, 1.0f / (1.0f + ExpV<kScalef>(-Ld(x + i))));
-  if (i < n) vmath::Sigmoid(x + i, y + i, n - i);
-}
-__attribute__((target("avx512f"))) void SigmoidAvx512(const float* x, float* y, int64_t n) {
-  SigmoidT<true>(x, y, n);
-}
-void Sigmoid(const float* x, float* y, int64_t n) {
-  if (HasAvx512F()) {
-    SigmoidAvx512(x, y, n);
-  } else {
-    vmath::Sigmoid(x, y, n);
-  }
-}
-
-}  // namespace ssm_internal
-
-
 namespace {
-
-// pre[r, :] = bias + sum_k w[:, k] x[r - K + 1 + k, :] for rows r in [r0, r1) of [B*L, D]
-// (rows of other sequences masked); wt is w transposed to [K, D].
-LRA_SSM_CLONES void ConvRows(const float* x, const float* wt, const float* bias, int64_t len,
-                             int64_t dim, int64_t kw, int64_t r0, int64_t r1, float* pre) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t t = r % len;
-    float* o = pre + r * dim;
-    for (int64_t d = 0; d < dim; ++d) o[d] = bias ? bias[d] : 0.0f;
-    for (int64_t k = 0; k < kw; ++k) {
-      const int64_t s = t - kw + 1 + k;
-      if (s < 0) continue;
-      const float* xs = x + (r - t + s) * dim;
-      const float* wk = wt + k * dim;
-      for (int64_t d = 0; d < dim; ++d) o[d] += wk[d] * xs[d];
-    }
-  }
-}
 
 // y = pre * sigmoid(pre) over rows [r0, r1) (in place on y, which holds pre).
 void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
@@ -988,54 +946,101 @@ void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   }
 }
 
-// act(pre) over rows [r0, r1) of [B*L, D] into y, a block of rows at a time so that each
-// block's pre-activations are still in L1 when the SiLU reads them. With `dy` (backward) y
-// gets g = dy * act'(pre) instead (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
-// are those of x (y + r0 * dim holds row r0).
-LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len, int64_t dim,
-                 int64_t kw, int64_t r0, int64_t r1, bool silu, const float* dy, float* y) {
-  constexpr int64_t kBlock = 8;
-  std::vector<float> sig(kBlock * dim);
-  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
-    const int64_t b1 = std::min(r1, b0 + kBlock), n = (b1 - b0) * dim;
-    if (!silu && dy) {  // act' = 1
-      std::memcpy(y + b0 * dim, dy + b0 * dim, n * sizeof(float));
-      continue;
-    }
-    ConvRows(x, wt, bias, len, dim, kw, b0, b1, y);
-    if (!silu) continue;
-    float* yr = y + b0 * dim;
-    ssm_internal::Sigmoid(yr, sig.data(), n);
-    if (dy) {
-      const float* dyr = dy + b0 * dim;
-      for (int64_t i = 0; i < n; ++i) yr[i] = dyr[i] * sig[i] * (1.0f + yr[i] * (1.0f - sig[i]));
-    } else {
-      for (int64_t i = 0; i < n; ++i) yr[i] *= sig[i];
+// For rows r in [r0, r1) of [B*L, D]: pre = bias + sum_k w[:, k] x[r - K + 1 + k, :] (rows of
+// other sequences masked; wt is w transposed to [K, D]), then y = act(pre), or with `dy`
+// (backward) y = g = dy * act'(pre) (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
+// are those of x (y + r0 * dim holds row r0). One pass per row, 16 channels at a time: pre is
+// summed in a register over the K taps (bias first, then the taps in order) and
+// activated there (sigmoid as vmath::Sigmoid, 1 / (1 + exp(-p)) with ExpV, the same values),
+// and stored once. (Summing into the output row in memory, a pass per tap, stalled on each
+// tap's reload of the vector the tap before had just stored: 70% of that loop's samples.)
+template <bool kScalef>
+LRA_SSM_INLINE void ConvActRowsT(const float* __restrict__ x, const float* __restrict__ wt,
+                                 const float* __restrict__ bias, int64_t len, int64_t dim,
+                                 int64_t kw, int64_t r0, int64_t r1, bool silu,
+                                 const float* __restrict__ dy, float* __restrict__ y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r % len;
+    const int64_t k0 = std::max<int64_t>(0, kw - 1 - t);  // taps before the sequence start: 0
+    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
+      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
+      V v;
+      if (!silu && dy) {  // act' = 1
+        v = LoadRow(dy, dim, r, d0, valid);
+      } else {
+        V pre = LoadPadded(bias, d0, valid);
+        for (int64_t k = k0; k < kw; ++k)
+          pre += LoadRow(wt, dim, k, d0, valid) * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
+        v = pre;
+        if (silu) {
+          const V sg = 1.0f / (1.0f + ExpV<kScalef>(-pre));
+          v = dy ? LoadRow(dy, dim, r, d0, valid) * sg * (1.0f + pre * (1.0f - sg)) : pre * sg;
+        }
+      }
+      StoreRow(v, dim, r, d0, valid, y);
     }
   }
 }
 
+__attribute__((target("avx512f"))) void ConvActRowsAvx512(const float* x, const float* wt,
+                                                          const float* bias, int64_t len,
+                                                          int64_t dim, int64_t kw, int64_t r0,
+                                                          int64_t r1, bool silu, const float* dy,
+                                                          float* y) {
+  ConvActRowsT<true>(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
+}
+
+LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len,
+                                int64_t dim, int64_t kw, int64_t r0, int64_t r1, bool silu,
+                                const float* dy, float* y) {
+  if (HasAvx512F()) {
+    ConvActRowsAvx512(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
+  } else {
+    ConvActRowsT<false>(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
+  }
+}
+
 // dx[r] = sum_k w[:, k] g[s + K - 1 - k] within the sequence (s = r's step), rows [r0, r1);
-// g + q * dim is row q's g.
-LRA_SSM_CLONES void ConvDxRows(const float* g, const float* wt, int64_t len, int64_t dim,
-                               int64_t kw, int64_t r0, int64_t r1, float* dx) {
+// g + q * dim is row q's g. Summed in a register per 16 channels, taps in order (as the forward).
+LRA_SSM_CLONES void ConvDxRows(const float* __restrict__ g, const float* __restrict__ wt,
+                               int64_t len, int64_t dim, int64_t kw, int64_t r0, int64_t r1,
+                               float* __restrict__ dx) {
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t s = r % len;
-    float* o = dx + r * dim;
-    std::fill(o, o + dim, 0.0f);
-    for (int64_t k = 0; k < kw; ++k) {
-      const int64_t t = s + kw - 1 - k;
-      if (t >= len) continue;
-      const float* gt = g + (r - s + t) * dim;
-      for (int64_t d = 0; d < dim; ++d) o[d] += wt[k * dim + d] * gt[d];
+    const int64_t k0 = std::max<int64_t>(0, s + kw - len);  // taps past the sequence end: 0
+    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
+      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
+      V acc = V{};
+      for (int64_t k = k0; k < kw; ++k)
+        acc += LoadRow(wt, dim, k, d0, valid) * LoadRow(g, dim, r + kw - 1 - k, d0, valid);
+      StoreRow(acc, dim, r, d0, valid, dx);
     }
   }
 }
 
 // p[k, :] += sum_r g[r] x[r - K + 1 + k] (within the sequence) and p[K, :] += sum_r g[r], over
-// rows [r0, r1) in order.
-LRA_SSM_CLONES void ConvDwRows(const float* g, const float* x, int64_t len, int64_t dim,
-                               int64_t kw, int64_t r0, int64_t r1, float* p) {
+// rows [r0, r1) in order. For K < kMaxTaps the K + 1 sums of 16 channels stay in registers
+// through the rows (adding into p row by row stalled on reloading what the row before stored).
+LRA_SSM_CLONES void ConvDwRows(const float* __restrict__ g, const float* __restrict__ x,
+                               int64_t len, int64_t dim, int64_t kw, int64_t r0, int64_t r1,
+                               float* __restrict__ p) {
+  constexpr int64_t kMaxTaps = 8;
+  if (kw < kMaxTaps) {
+    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
+      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
+      V acc[kMaxTaps];
+      for (int64_t k = 0; k <= kw; ++k) acc[k] = LoadRow(p, dim, k, d0, valid);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t t = r % len;
+        const V gv = LoadRow(g, dim, r, d0, valid);
+        for (int64_t k = std::max<int64_t>(0, kw - 1 - t); k < kw; ++k)
+          acc[k] += gv * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
+        acc[kw] += gv;
+      }
+      for (int64_t k = 0; k <= kw; ++k) StoreRow(acc[k], dim, k, d0, valid, p);
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t t = r % len;
     const float* gr = g + r * dim;
