@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.h"
@@ -957,26 +958,33 @@ LRA_SSM_INLINE void ConvActRowsT(const float* __restrict__ x, const float* __res
                                  const float* __restrict__ bias, int64_t len, int64_t dim,
                                  int64_t kw, int64_t r0, int64_t r1, bool silu,
                                  const float* __restrict__ dy, float* __restrict__ y) {
+  // One block of 16 channels; kFull: all 16 valid (plain vector moves, so the sum stays in a
+  // register; the partial loads go through memory).
+  auto block = [&](auto full, int64_t r, int64_t k0, int64_t d0, int valid)
+                   __attribute__((always_inline)) {
+    if constexpr (decltype(full)::value) valid = kW;
+    V v;
+    if (!silu && dy) {  // act' = 1
+      v = LoadRow(dy, dim, r, d0, valid);
+    } else {
+      V pre = bias ? LoadRow(bias, 0, 0, d0, valid) : V{};
+      for (int64_t k = k0; k < kw; ++k)
+        pre += LoadRow(wt, dim, k, d0, valid) * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
+      v = pre;
+      if (silu) {
+        const V sg = 1.0f / (1.0f + ExpV<kScalef>(-pre));
+        v = dy ? LoadRow(dy, dim, r, d0, valid) * sg * (1.0f + pre * (1.0f - sg)) : pre * sg;
+      }
+    }
+    StoreRow(v, dim, r, d0, valid, y);
+  };
+  const int64_t full_end = dim / kW * kW;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t t = r % len;
     const int64_t k0 = std::max<int64_t>(0, kw - 1 - t);  // taps before the sequence start: 0
-    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
-      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
-      V v;
-      if (!silu && dy) {  // act' = 1
-        v = LoadRow(dy, dim, r, d0, valid);
-      } else {
-        V pre = LoadPadded(bias, d0, valid);
-        for (int64_t k = k0; k < kw; ++k)
-          pre += LoadRow(wt, dim, k, d0, valid) * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
-        v = pre;
-        if (silu) {
-          const V sg = 1.0f / (1.0f + ExpV<kScalef>(-pre));
-          v = dy ? LoadRow(dy, dim, r, d0, valid) * sg * (1.0f + pre * (1.0f - sg)) : pre * sg;
-        }
-      }
-      StoreRow(v, dim, r, d0, valid, y);
-    }
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, r, k0, d0, kW);
+    if (full_end < dim)
+      block(std::false_type{}, r, k0, full_end, static_cast<int>(dim - full_end));
   }
 }
 
@@ -1003,16 +1011,21 @@ LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bi
 LRA_SSM_CLONES void ConvDxRows(const float* __restrict__ g, const float* __restrict__ wt,
                                int64_t len, int64_t dim, int64_t kw, int64_t r0, int64_t r1,
                                float* __restrict__ dx) {
+  auto block = [&](auto full, int64_t r, int64_t k0, int64_t d0, int valid)
+                   __attribute__((always_inline)) {
+    if constexpr (decltype(full)::value) valid = kW;  // see ConvActRowsT
+    V acc = V{};
+    for (int64_t k = k0; k < kw; ++k)
+      acc += LoadRow(wt, dim, k, d0, valid) * LoadRow(g, dim, r + kw - 1 - k, d0, valid);
+    StoreRow(acc, dim, r, d0, valid, dx);
+  };
+  const int64_t full_end = dim / kW * kW;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t s = r % len;
     const int64_t k0 = std::max<int64_t>(0, s + kw - len);  // taps past the sequence end: 0
-    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
-      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
-      V acc = V{};
-      for (int64_t k = k0; k < kw; ++k)
-        acc += LoadRow(wt, dim, k, d0, valid) * LoadRow(g, dim, r + kw - 1 - k, d0, valid);
-      StoreRow(acc, dim, r, d0, valid, dx);
-    }
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, r, k0, d0, kW);
+    if (full_end < dim)
+      block(std::false_type{}, r, k0, full_end, static_cast<int>(dim - full_end));
   }
 }
 
@@ -1024,8 +1037,8 @@ LRA_SSM_CLONES void ConvDwRows(const float* __restrict__ g, const float* __restr
                                float* __restrict__ p) {
   constexpr int64_t kMaxTaps = 8;
   if (kw < kMaxTaps) {
-    for (int64_t d0 = 0; d0 < dim; d0 += kW) {
-      const int valid = static_cast<int>(std::min<int64_t>(kW, dim - d0));
+    auto block = [&](auto full, int64_t d0, int valid) __attribute__((always_inline)) {
+      if constexpr (decltype(full)::value) valid = kW;  // see ConvActRowsT
       V acc[kMaxTaps];
       for (int64_t k = 0; k <= kw; ++k) acc[k] = LoadRow(p, dim, k, d0, valid);
       for (int64_t r = r0; r < r1; ++r) {
@@ -1036,7 +1049,10 @@ LRA_SSM_CLONES void ConvDwRows(const float* __restrict__ g, const float* __restr
         acc[kw] += gv;
       }
       for (int64_t k = 0; k <= kw; ++k) StoreRow(acc[k], dim, k, d0, valid, p);
-    }
+    };
+    const int64_t full_end = dim / kW * kW;
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, d0, kW);
+    if (full_end < dim) block(std::false_type{}, full_end, static_cast<int>(dim - full_end));
     return;
   }
   for (int64_t r = r0; r < r1; ++r) {
