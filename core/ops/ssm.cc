@@ -223,11 +223,14 @@ LRA_SSM_INLINE V ExpV(V x) {
 // sigmoid(z) (as vmath::Sigmoid). Each row is computed in registers as it is loaded, instead of
 // a pass per array and per function over the [T][kW] scratch. Rows kAhead ahead are prefetched:
 // a block reads one line per row, rows D floats apart.
-template <bool kScalef>
+// kFull: all 16 lanes valid, so the row loads are plain vector moves (a runtime `valid` keeps
+// the partial-row path, whose copies through the stack kept the bias vector there).
+template <bool kScalef, bool kFull>
 LRA_SSM_INLINE void PrepareChunkT(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
                                   int valid, bool sig, Scratch& s) {
+  if constexpr (kFull) valid = kW;
   const int64_t row0 = b * a.len + t0;
-  const V bv = LoadPadded(a.bias, d0, valid);
+  const V bv = a.bias ? LoadRow(a.bias, 0, 0, d0, valid) : V{};
   const float* __restrict__ up = a.u;
   const float* __restrict__ dp = a.delta;
   const float* __restrict__ zp = a.z;
@@ -261,7 +264,11 @@ LRA_SSM_INLINE void PrepareChunkT(const ScanArgs& a, int64_t b, int64_t t0, int 
 __attribute__((target("avx512f"))) void PrepareChunkAvx512(const ScanArgs& a, int64_t b,
                                                            int64_t t0, int T, int64_t d0,
                                                            int valid, bool sig, Scratch& s) {
-  PrepareChunkT<true>(a, b, t0, T, d0, valid, sig, s);
+  if (valid == kW) {
+    PrepareChunkT<true, true>(a, b, t0, T, d0, valid, sig, s);
+  } else {
+    PrepareChunkT<true, false>(a, b, t0, T, d0, valid, sig, s);
+  }
 }
 
 LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
@@ -269,7 +276,7 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
   if (HasAvx512F()) {
     PrepareChunkAvx512(a, b, t0, T, d0, valid, sig, s);
   } else {
-    PrepareChunkT<false>(a, b, t0, T, d0, valid, sig, s);
+    PrepareChunkT<false, false>(a, b, t0, T, d0, valid, sig, s);
   }
 }
 
@@ -585,14 +592,24 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
 }
 
 // out rows [row0, row0 + T) of the block = (y + D u) * silu(z), y from s.y.
-LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
-                           const Scratch& s, float* out) {
-  const V dv = LoadPadded(a.D, d0, valid);
+template <bool kFull>  // as PrepareChunkT
+LRA_SSM_INLINE void FinishT(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                            const Scratch& s, float* out) {
+  if constexpr (kFull) valid = kW;
+  const V dv = a.D ? LoadRow(a.D, 0, 0, d0, valid) : V{};
   for (int t = 0; t < T; ++t) {
     const int q = t * kW;
     V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
     if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
     StoreRow(v, a.dim, row0 + t, d0, valid, out);
+  }
+}
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                           const Scratch& s, float* out) {
+  if (valid == kW) {
+    FinishT<true>(a, T, row0, d0, valid, s, out);
+  } else {
+    FinishT<false>(a, T, row0, d0, valid, s, out);
   }
 }
 
