@@ -675,9 +675,11 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
     const int64_t row0 = it.b * a.len + t0;
     const float* Bp = a.B + row0 * n;
     const float* Cp = a.C + row0 * n;
-    for (int64_t j = it.j0; j < it.j1; ++j) {
+    // One block; instantiated for full blocks (valid = 16 known: the row loads and stores are
+    // plain vector moves) and for the partial last block.
+    auto block = [&](auto full, int64_t j, int valid) __attribute__((always_inline)) {
+      if constexpr (decltype(full)::value) valid = kW;
       const int64_t d0 = j * kW;
-      const int valid = ValidLanes(a, j);
       const int64_t jj = j - it.j0;
       const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
@@ -708,7 +710,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
       // du = dy D (+ the recurrence below). s.dout becomes dy; dz goes straight to its rows.
       float* dDacc = s.dDacc.data() + jj * kW;
-      const V dv = LoadPadded(a.D, d0, valid);
+      const V dv = a.D ? LoadRow(a.D, 0, 0, d0, valid) : V{};
       V dDv = Ld(dDacc);
       for (int t = 0; t < T; ++t) {
         const int q = t * kW;
@@ -738,6 +740,14 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
         dbv += gv;
       }
       St(dbacc, dbv);
+    };
+    for (int64_t j = it.j0; j < it.j1; ++j) {
+      const int valid = ValidLanes(a, j);
+      if (valid == kW) {
+        block(std::true_type{}, j, valid);
+      } else {
+        block(std::false_type{}, j, valid);
+      }
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
     SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
