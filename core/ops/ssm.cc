@@ -190,29 +190,13 @@ bool HasAvx512F() {
 }
 
 // vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
-// values). kScalef (AVX-512 only): k = round(x log2 e) by VRNDSCALEPS and p 2^k by VSCALEFPS,
-// the same k and, k being in [-126, 127] after the clamp, the same product, in two instructions
-// where the integer route takes nine.
+// values). kScalef (AVX-512 only): p 2^k by VSCALEFPS, the same product (k is in [-126, 127]
+// after the clamp), in one instruction where the integer route takes eight.
 template <bool kScalef = false>
 LRA_SSM_INLINE V ExpV(V x) {
-  if constexpr (kScalef) {
-    const V lo = Bc(-87.3f), hi = Bc(88.3f);  // vmath's clamp (exp_poly.h)
-    x = x < lo ? lo : x;
-    x = x > hi ? hi : x;
-    const V k = RoundV(x * 1.44269504088896341f);
-    V r = x - k * 0.693145751953125f;  // exp_poly.h's two-part ln2
-    r = r - k * 1.428606765330187045e-06f;
-    V p = Bc(1.0f / 720);
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return ScalefV(p, k);
-  }
   V k;
   const V p = vmath::ExpMantissa(x, &k);
+  if constexpr (kScalef) return ScalefV(p, k);
   const VI ki = __builtin_convertvector(k, VI);
   const VI k1 = ki >> 1, k2 = ki - k1;
   return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1, 2^k2
