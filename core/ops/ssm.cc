@@ -1,6 +1,7 @@
 #include "core/ops/ssm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -184,10 +185,14 @@ LRA_SSM_INLINE V ScalefV(V a, V b) {
   return r;
 }
 
+std::atomic<bool> g_avx512_allowed{true};  // SetAvx512ForTesting
+
 bool HasAvx512F() {
   static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
+  return has && g_avx512_allowed.load(std::memory_order_relaxed);
 }
+
+void SetAvx512ForTesting(bool allowed) { g_avx512_allowed.store(allowed); }
 
 // vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
 // values). kScalef (AVX-512 only): p 2^k by VSCALEFPS, the same product (k is in [-126, 127]
