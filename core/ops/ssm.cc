@@ -95,30 +95,23 @@ using Lines = std::vector<float, LineAllocator<float>>;
 
 // Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
 // a zero state and contribute nothing to any sum. The [T][N][kW] buffers are backward's only.
+// One per thread (ThreadScratch), reset for each item: allocating and freeing it per item made
+// glibc return the top of its heap to the system and fault it back in, about 290 page faults
+// per training step of the model benchmark.
 struct Scratch {
-  Scratch(int64_t n, bool backward)
-      : dt(kT * kW),
-        sig(kT * kW),
-        u(kT * kW),
-        sz(kT * kW),
-        zv(kT * kW),
-        dout(kT * kW),
-        y(kT * kW),
-        g(kT * kW),
-        gu(kT * kW),
-        tmp(kT * kW),
-        dA(backward ? kT * n * kW : 0),
-        hs(backward ? kT * n * kW : 0),
-        dBl(backward ? kT * n * kW : 0),
-        dCl(backward ? kT * n * kW : 0),
-        At(kGroup * n * kW),
-        A2(kGroup * n * kW),
-        h(kGroup * n * kW),
-        h0(n * kW),
-        carry(kGroup * n * kW),
-        dAacc(kGroup * n * kW),
-        dDacc(kGroup * kW),
-        dbacc(kGroup * kW) {}
+  // Every buffer zero, as new, except the [T][N][kW] ones, which each chunk writes (rows < T)
+  // before it reads them.
+  void Reset(int64_t n, bool backward) {
+    for (Lines* v : {&dt, &sig, &u, &sz, &zv, &dout, &y, &g, &gu, &tmp}) v->assign(kT * kW, 0.0f);
+    if (backward)
+      for (Lines* v : {&dA, &hs, &dBl, &dCl})
+        if (v->size() < static_cast<size_t>(kT * n * kW)) v->resize(kT * n * kW);
+    for (Lines* v : {&At, &A2, &h, &carry, &dAacc}) v->assign(kGroup * n * kW, 0.0f);
+    h0.assign(n * kW, 0.0f);
+    dDacc.assign(kGroup * kW, 0.0f);
+    dbacc.assign(kGroup * kW, 0.0f);
+    a_nonpositive = false;
+  }
   Lines dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
   Lines dA, hs, dBl, dCl;                         // [kT][N][kW]
   Lines At, A2, h;                                // [kGroup][N][kW]
@@ -127,6 +120,12 @@ struct Scratch {
   Lines dDacc, dbacc;                             // [kGroup][kW]
   bool a_nonpositive = false;  // every A of the item <= 0 (LoadA)
 };
+
+Scratch& ThreadScratch(int64_t n, bool backward) {
+  thread_local Scratch s;
+  s.Reset(n, backward);
+  return s;
+}
 
 // The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
 // registers, in each clone. Loads and stores are unaligned moves (memcpy of a fixed size).
@@ -607,7 +606,7 @@ LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, i
 LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
-  Scratch s(n, /*backward=*/false);
+  Scratch& s = ThreadScratch(n, /*backward=*/false);
   LoadA(a, it, s);
   for (int64_t c = 0; c < a.nchunks; ++c) {
     const int64_t t0 = c * kT;
@@ -656,7 +655,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
   const int64_t g = i % a.ngroups;
-  Scratch s(n, /*backward=*/true);
+  Scratch& s = ThreadScratch(n, /*backward=*/true);
   LoadA(a, it, s);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
     const int64_t t0 = c * kT;
@@ -1126,7 +1125,10 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
         ParallelFor(
             nb,
             [&](int64_t blk0, int64_t blk1) {
-              std::vector<float> gbuf((kRows + kw - 1) * dim);
+              // Per thread and kept (a buffer per call made glibc trim and re-fault its heap);
+              // every row of it is written before it is read.
+              thread_local std::vector<float> gbuf;
+              gbuf.resize((kRows + kw - 1) * dim);
               for (int64_t blk = blk0; blk < blk1; ++blk) {
                 const int64_t r0 = blk * kRows, r1 = std::min(rows, r0 + kRows);
                 const int64_t g1 = std::min(rows, r1 + kw - 1);
