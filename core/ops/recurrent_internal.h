@@ -1,4 +1,5 @@
-// Internal to ssm.cc and rnn.cc: a gradient buffer a backward pass can overwrite, a transpose.
+// Internal to ssm.cc and rnn.cc: a gradient buffer a backward pass can overwrite, a transpose;
+// ssm.cc's switch for testing its portable kernels.
 #ifndef LRA_CORE_OPS_RECURRENT_INTERNAL_H_
 #define LRA_CORE_OPS_RECURRENT_INTERNAL_H_
 
@@ -49,6 +50,13 @@ inline Tensor Transposed2d(const Tensor& w) {
 }
 
 }  // namespace recurrent_internal
+
+namespace ssm_internal {
+// Tests only: false makes ssm.cc take its portable kernels (the ones CPUs without AVX-512 run)
+// instead of its AVX-512-only ones (the VSCALEFPS exp), so a test can compare the two on one
+// machine. Not for use while another thread runs the ops.
+void SetAvx512ForTesting(bool allowed);
+}  // namespace ssm_internal
 }  // namespace lra
 
 #endif  // LRA_CORE_OPS_RECURRENT_INTERNAL_H_

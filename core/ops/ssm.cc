@@ -1,10 +1,12 @@
 #include "core/ops/ssm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <new>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.h"
@@ -25,6 +27,7 @@ namespace ssm_internal {
 constexpr int kW = 16;     // channel lanes per block (one AVX-512 vector of floats)
 constexpr int kT = 64;     // time steps per chunk; also the spacing of saved states
 constexpr int kGroup = 4;  // channel blocks per work item (64 channels)
+constexpr int kAhead = 8;  // rows prefetched ahead
 
 // log(1 + t) for t in [0, 1] as 2 atanh(s), s = t / (2 + t) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ... + s^14/15); the first omitted term is s^16/17 <= 3.4e-9 relative.
@@ -92,30 +95,23 @@ using Lines = std::vector<float, LineAllocator<float>>;
 
 // Per-work-item scratch. Lanes beyond the channel count hold zeros (u, dout, A), so they carry
 // a zero state and contribute nothing to any sum. The [T][N][kW] buffers are backward's only.
+// One per thread (ThreadScratch), reset for each item: allocating and freeing it per item made
+// glibc return the top of its heap to the system and fault it back in, about 290 page faults
+// per training step of the model benchmark.
 struct Scratch {
-  Scratch(int64_t n, bool backward)
-      : dt(kT * kW),
-        sig(kT * kW),
-        u(kT * kW),
-        sz(kT * kW),
-        zv(kT * kW),
-        dout(kT * kW),
-        y(kT * kW),
-        g(kT * kW),
-        gu(kT * kW),
-        tmp(kT * kW),
-        dA(backward ? kT * n * kW : 0),
-        hs(backward ? kT * n * kW : 0),
-        dBl(backward ? kT * n * kW : 0),
-        dCl(backward ? kT * n * kW : 0),
-        At(kGroup * n * kW),
-        A2(kGroup * n * kW),
-        h(kGroup * n * kW),
-        h0(n * kW),
-        carry(kGroup * n * kW),
-        dAacc(kGroup * n * kW),
-        dDacc(kGroup * kW),
-        dbacc(kGroup * kW) {}
+  // Every buffer zero, as new, except the [T][N][kW] ones, which each chunk writes (rows < T)
+  // before it reads them.
+  void Reset(int64_t n, bool backward) {
+    for (Lines* v : {&dt, &sig, &u, &sz, &zv, &dout, &y, &g, &gu, &tmp}) v->assign(kT * kW, 0.0f);
+    if (backward)
+      for (Lines* v : {&dA, &hs, &dBl, &dCl})
+        if (v->size() < static_cast<size_t>(kT * n * kW)) v->resize(kT * n * kW);
+    for (Lines* v : {&At, &A2, &h, &carry, &dAacc}) v->assign(kGroup * n * kW, 0.0f);
+    h0.assign(n * kW, 0.0f);
+    dDacc.assign(kGroup * kW, 0.0f);
+    dbacc.assign(kGroup * kW, 0.0f);
+    a_nonpositive = false;
+  }
   Lines dt, sig, u, sz, zv, dout, y, g, gu, tmp;  // [kT][kW]
   Lines dA, hs, dBl, dCl;                         // [kT][N][kW]
   Lines At, A2, h;                                // [kGroup][N][kW]
@@ -124,6 +120,12 @@ struct Scratch {
   Lines dDacc, dbacc;                             // [kGroup][kW]
   bool a_nonpositive = false;  // every A of the item <= 0 (LoadA)
 };
+
+Scratch& ThreadScratch(int64_t n, bool backward) {
+  thread_local Scratch s;
+  s.Reset(n, backward);
+  return s;
+}
 
 // The 16 lanes of a block as one GCC vector: one AVX-512 register, or two AVX2 / four SSE
 // registers, in each clone. Loads and stores are unaligned moves (memcpy of a fixed size).
@@ -167,11 +169,38 @@ LRA_SSM_INLINE void StoreRow(V v, int64_t dim, int64_t row, int64_t d0, int vali
   }
 }
 
+// VRNDSCALEPS (round to nearest even) and VSCALEFPS (a 2^floor(b)) on 16 lanes, AVX-512F only:
+// as inline assembly, because the intrinsics may not be inlined into these templates, which
+// are compiled for every clone (the kScalef instantiations run only inside the
+// target("avx512f") kernels below).
+LRA_SSM_INLINE V RoundV(V x) {
+  V r;
+  asm("vrndscaleps $8, %1, %0" : "=v"(r) : "v"(x));  // imm 8: nearest even, no inexact
+  return r;
+}
+LRA_SSM_INLINE V ScalefV(V a, V b) {
+  V r;
+  asm("vscalefps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+
+std::atomic<bool> g_avx512_allowed{true};  // SetAvx512ForTesting
+
+bool HasAvx512F() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has && g_avx512_allowed.load(std::memory_order_relaxed);
+}
+
+void SetAvx512ForTesting(bool allowed) { g_avx512_allowed.store(allowed); }
+
 // vmath::Exp on 16 lanes, inlined (the same clamp, polynomial and two-factor 2^k, so the same
-// values).
+// values). kScalef (AVX-512 only): p 2^k by VSCALEFPS, the same product (k is in [-126, 127]
+// after the clamp), in one instruction where the integer route takes eight.
+template <bool kScalef = false>
 LRA_SSM_INLINE V ExpV(V x) {
   V k;
   const V p = vmath::ExpMantissa(x, &k);
+  if constexpr (kScalef) return ScalefV(p, k);
   const VI ki = __builtin_convertvector(k, VI);
   const VI k1 = ki >> 1, k2 = ki - k1;
   return p * (V)((k1 + 127) << 23) * (V)((k2 + 127) << 23);  // bit casts: 2^k1, 2^k2
@@ -180,27 +209,62 @@ LRA_SSM_INLINE V ExpV(V x) {
 // Loads one block's chunk in one pass over its rows: u, dt = softplus(delta + bias) (as
 // Softplus above, with sigmoid(dt), its derivative, when `sig` is set: backward only), z and
 // sigmoid(z) (as vmath::Sigmoid). Each row is computed in registers as it is loaded, instead of
-// a pass per array and per function over the [T][kW] scratch.
-LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
-                                 int valid, bool sig, Scratch& s) {
+// a pass per array and per function over the [T][kW] scratch. Rows kAhead ahead are prefetched:
+// a block reads one line per row, rows D floats apart.
+// kFull: all 16 lanes valid, so the row loads are plain vector moves (a runtime `valid` keeps
+// the partial-row path, whose copies through the stack kept the bias vector there).
+template <bool kScalef, bool kFull>
+LRA_SSM_INLINE void PrepareChunkT(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                  int valid, bool sig, Scratch& s) {
+  if constexpr (kFull) valid = kW;
   const int64_t row0 = b * a.len + t0;
-  const V bv = LoadPadded(a.bias, d0, valid);
+  const V bv = a.bias ? LoadRow(a.bias, 0, 0, d0, valid) : V{};
+  const float* __restrict__ up = a.u;
+  const float* __restrict__ dp = a.delta;
+  const float* __restrict__ zp = a.z;
+  const int64_t dim = a.dim;
+  const bool softplus = a.softplus;
   for (int t = 0; t < T; ++t) {
     const int64_t row = row0 + t, q = t * kW;
-    St(&s.u[q], LoadRow(a.u, a.dim, row, d0, valid));
-    V x = LoadRow(a.delta, a.dim, row, d0, valid) + bv;
-    if (a.softplus) {
-      const V e = ExpV(x < 0.0f ? x : -x);  // exp(-|x|)
+    if (t + kAhead < T) {
+      const int64_t off = (row + kAhead) * dim + d0;
+      __builtin_prefetch(up + off, 0, 3);
+      __builtin_prefetch(dp + off, 0, 3);
+      if (zp) __builtin_prefetch(zp + off, 0, 3);
+    }
+    St(&s.u[q], LoadRow(up, dim, row, d0, valid));
+    V x = LoadRow(dp, dim, row, d0, valid) + bv;
+    if (softplus) {
+      const V e = ExpV<kScalef>(x < 0.0f ? x : -x);  // exp(-|x|)
       const V sp = (x > 0.0f ? x : V{}) + Log1pUnit(e);
       if (sig) St(&s.sig[q], (x >= 0.0f ? Bc(1.0f) : e) / (1.0f + e));
       x = x > 20.0f ? x : sp;
     }
     St(&s.dt[q], x);
-    if (a.z) {
-      const V zv = LoadRow(a.z, a.dim, row, d0, valid);
+    if (zp) {
+      const V zv = LoadRow(zp, dim, row, d0, valid);
       St(&s.zv[q], zv);
-      St(&s.sz[q], 1.0f / (1.0f + ExpV(-zv)));
+      St(&s.sz[q], 1.0f / (1.0f + ExpV<kScalef>(-zv)));
     }
+  }
+}
+
+__attribute__((target("avx512f"))) void PrepareChunkAvx512(const ScanArgs& a, int64_t b,
+                                                           int64_t t0, int T, int64_t d0,
+                                                           int valid, bool sig, Scratch& s) {
+  if (valid == kW) {
+    PrepareChunkT<true, true>(a, b, t0, T, d0, valid, sig, s);
+  } else {
+    PrepareChunkT<true, false>(a, b, t0, T, d0, valid, sig, s);
+  }
+}
+
+LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T, int64_t d0,
+                                 int valid, bool sig, Scratch& s) {
+  if (HasAvx512F()) {
+    PrepareChunkAvx512(a, b, t0, T, d0, valid, sig, s);
+  } else {
+    PrepareChunkT<false, false>(a, b, t0, T, d0, valid, sig, s);
   }
 }
 
@@ -211,30 +275,47 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 // end matters only for A > 0). Then x = k + r with k = round(x) and r in [-1/2, 1/2]:
 // adding 1.5 * 2^23 + 127 rounds x to an integer in the low mantissa bits, so those bits,
 // shifted into the exponent field, are 2^k itself (the high bits shift out), with no float to
-// int conversion. 2^r = exp(r ln2) by the degree-6 Taylor polynomial of exp at r ln2 in
-// [-ln2/2, ln2/2], the interval and degree of vmath's exp (exp_poly.h), so the truncation
-// error is the same (r^7 ln2^7 / 7! e^|r ln2| <= 1.7e-7 relative). Against exp(dt A) the
+// int conversion. 2^r by Exp2Poly, a degree-5 polynomial on [-1/2, 1/2] fitted for relative
+// error (Remez; 7.5e-8 in exact arithmetic, 2.1e-7 evaluated in float with FMAs, the 2.1e-7 of
+// the degree-6 Taylor polynomial of vmath's exp (exp_poly.h) evaluated the same way, one FMA
+// less per state and step). Against exp(dt A) the
 // result differs by the rounding of A log2 e, a relative error of |dt A| eps, the size of the
 // rounding of the product dt A that the float recurrence already carries.
 // kNonPositive: the caller knows x <= 0 (dt >= 0 after the softplus and every A <= 0, as in
 // Mamba, where A = -exp(A_log)), so the upper clamp, a no-op there, is left out.
-template <bool kNonPositive = false>
+//
+// kScalef (AVX-512 only, with kNonPositive): k = round(x) by VRNDSCALEPS and 2^r 2^k by
+// VSCALEFPS, three instructions where the exponent-field trick takes six (clamp, round, two
+// subtractions, shift, multiply). Below the clamp, where the trick returns 2^-126 p(0), VSCALEFPS
+// gives the subnormal or zero exp(dt A) rounds to; elsewhere round(x), r and 2^k are the same,
+// so the result is the same float.
+// 2^r for r in [-1/2, 1/2]: the minimax polynomial of degree 5 for relative error (Remez
+// exchange on 20001 points, coefficients rounded to float; max relative error 7.5e-8 before
+// the rounding of the coefficients and of the evaluation, 2.1e-7 after, FMA Horner).
+LRA_SSM_INLINE V Exp2Poly(V r) {
+  V p = Bc(1.327647245e-03f);
+  p = p * r + 9.675540961e-03f;
+  p = p * r + 5.550713092e-02f;
+  p = p * r + 2.402212024e-01f;
+  p = p * r + 6.931469440e-01f;
+  return p * r + 1.000000119e+00f;
+}
+
+template <bool kNonPositive = false, bool kScalef = false>
 LRA_SSM_INLINE V Exp2V(V x) {
+  if constexpr (kScalef) {
+    static_assert(kNonPositive, "the scalef form has no upper clamp");
+    const V k = RoundV(x);
+    const V r = x - k;  // exact, in [-1/2, 1/2]
+    return ScalefV(Exp2Poly(r), k);
+  }
   const V lo = Bc(-126.0f), hi = Bc(127.0f);
   x = x > lo ? x : lo;
   if constexpr (!kNonPositive) x = x < hi ? x : hi;
   const float kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + the exponent bias
   const V t = x + kShift;                     // low mantissa bits: round(x) + 127
   const V r = x - (t - kShift);               // exact
-  constexpr double kLn2 = 0.6931471805599453;
-  V p = Bc(static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 720));
-  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 * kLn2 / 120);
-  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 * kLn2 / 24);
-  p = p * r + static_cast<float>(kLn2 * kLn2 * kLn2 / 6);
-  p = p * r + static_cast<float>(kLn2 * kLn2 / 2);
-  p = p * r + static_cast<float>(kLn2);
-  p = p * r + 1.0f;
-  return p * (V)((VI)t << 23);  // bit casts: the exponent field (round(x) + 127) << 23 is 2^k
+  return Exp2Poly(r) * (V)((VI)t << 23);  // bit casts: the exponent field (round(x) + 127) << 23 is 2^k
 }
 
 // The sum of the 16 lanes (pairwise halving).
@@ -252,7 +333,7 @@ LRA_SSM_INLINE float HSum(V v) {
 // h [N][kW] in/out, A2 [N][kW] = A log2 e, dt, u, y [T][kW], B, C [T][N] rows of the batch.
 // kRecompute (backward): also keeps every state hs [T][N][kW] and dA [T][N][kW], and sets
 // (kFirst) or adds dy[t] h_t into dCl [T][N][kW], dC's lanes.
-template <int kN, bool kRecompute, bool kFirst, bool kNonPositive>
+template <int kN, bool kRecompute, bool kFirst, bool kNonPositive, bool kScalef = false>
 LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt,
                                const float* __restrict__ u, const float* __restrict__ A2,
                                const float* __restrict__ Bp, const float* __restrict__ Cp,
@@ -275,7 +356,7 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
       } else {
         hv = Ld(h + j * kW);
       }
-      const V da = Exp2V<kNonPositive>(dtv * Ld(A2 + j * kW));
+      const V da = Exp2V<kNonPositive, kScalef>(dtv * Ld(A2 + j * kW));
       hv = da * hv + duv * Bp[t * n + j];
       if constexpr (kN > 0) {
         hl[j] = hv;
@@ -305,6 +386,25 @@ LRA_SSM_INLINE void ScanChunkT(int T, int64_t n_rt, const float* __restrict__ dt
     for (int j = 0; j < kN; ++j) St(h + j * kW, hl[j]);
 }
 
+// Mamba's case (N = 16, dt A <= 0) on AVX-512: the scalef form of Exp2V (see there).
+__attribute__((target("avx512f"))) void ScanChunk16Avx512(bool recompute, int T,
+                                                          const float* dt, const float* u,
+                                                          const float* A2, const float* Bp,
+                                                          const float* Cp, float* h, float* y,
+                                                          float* hs, float* dAs, const float* dy,
+                                                          float* dCl, bool first) {
+#define LRA_SSM_SCAN(KR, KF) \
+  ScanChunkT<16, KR, KF, true, true>(T, 16, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl)
+  if (!recompute) {
+    LRA_SSM_SCAN(false, false);
+  } else if (first) {
+    LRA_SSM_SCAN(true, true);
+  } else {
+    LRA_SSM_SCAN(true, false);
+  }
+#undef LRA_SSM_SCAN
+}
+
 LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt, const float* u,
                               const float* A2, const float* Bp, const float* Cp, float* h,
                               float* y, float* hs, float* dAs, const float* dy, float* dCl,
@@ -322,7 +422,9 @@ LRA_SSM_CLONES void ScanChunk(bool recompute, int T, int64_t n, const float* dt,
   } else {                              \
     LRA_SSM_SCAN(KN, true, false, KP);  \
   }
-  if (n == 16 && nonpositive) {  // Mamba: d_state 16, dt A <= 0
+  if (n == 16 && nonpositive && HasAvx512F()) {  // Mamba: d_state 16, dt A <= 0
+    ScanChunk16Avx512(recompute, T, dt, u, A2, Bp, Cp, h, y, hs, dAs, dy, dCl, first);
+  } else if (n == 16 && nonpositive) {
     LRA_SSM_SCAN3(16, true)
   } else if (n == 16) {
     LRA_SSM_SCAN3(16, false)
@@ -348,6 +450,10 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
                                    float* __restrict__ g, float* __restrict__ gu,
                                    float* __restrict__ dBl) {
   const int64_t n = kN > 0 ? kN : n_rt;
+  // With kN set the carry stays in registers through the chunk (as the state in ScanChunkT).
+  V cl[kN > 0 ? kN : 1];
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) cl[j] = Ld(carry + j * kW);
   for (int t = T - 1; t >= 0; --t) {
     const float* at = dAs + t * n * kW;
     const float* hp = t > 0 ? hs + (t - 1) * n * kW : h0;
@@ -356,14 +462,24 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
     // State j: adds its terms to ga (sum dh dA h A) and gb (sum dh B).
     auto state = [&](int64_t j, V& ga, V& gb) __attribute__((always_inline)) {
       const V aj = Ld(at + j * kW);
-      const V dh = dyv * Cp[t * n + j] + Ld(carry + j * kW);
+      V cj;
+      if constexpr (kN > 0) {
+        cj = cl[j];
+      } else {
+        cj = Ld(carry + j * kW);
+      }
+      const V dh = dyv * Cp[t * n + j] + cj;
       const V x = dh * Ld(hp + j * kW) * aj;  // d/d(dA) * dA
       ga += x * Ld(At + j * kW);
       gb += dh * Bp[t * n + j];
       St(dAacc + j * kW, Ld(dAacc + j * kW) + x * dtv);
       const int64_t q = (t * n + j) * kW;
       St(dBl + q, kFirst ? dh * dtu : Ld(dBl + q) + dh * dtu);
-      St(carry + j * kW, dh * aj);
+      if constexpr (kN > 0) {
+        cl[j] = dh * aj;
+      } else {
+        St(carry + j * kW, dh * aj);
+      }
     };
     V ga0 = V{}, ga1 = V{}, gb0 = V{}, gb1 = V{};
     int64_t j = 0;
@@ -377,6 +493,8 @@ LRA_SSM_INLINE void BackwardChunkT(int T, int64_t n_rt, const float* __restrict_
     St(g + t * kW, (ga0 + ga1) + gb * uv);
     St(gu + t * kW, gb * dtv);
   }
+  if constexpr (kN > 0)
+    for (int j = 0; j < kN; ++j) St(carry + j * kW, cl[j]);
 }
 
 LRA_SSM_CLONES void BackwardChunk(int T, int64_t n, const float* dAs, const float* dt,
@@ -462,14 +580,24 @@ void LoadA(const ScanArgs& a, const Item& it, Scratch& s) {
 }
 
 // out rows [row0, row0 + T) of the block = (y + D u) * silu(z), y from s.y.
-LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
-                           const Scratch& s, float* out) {
-  const V dv = LoadPadded(a.D, d0, valid);
+template <bool kFull>  // as PrepareChunkT
+LRA_SSM_INLINE void FinishT(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                            const Scratch& s, float* out) {
+  if constexpr (kFull) valid = kW;
+  const V dv = a.D ? LoadRow(a.D, 0, 0, d0, valid) : V{};
   for (int t = 0; t < T; ++t) {
     const int q = t * kW;
     V v = Ld(&s.y[q]) + dv * Ld(&s.u[q]);
     if (a.z) v *= Ld(&s.zv[q]) * Ld(&s.sz[q]);
     StoreRow(v, a.dim, row0 + t, d0, valid, out);
+  }
+}
+LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, int valid,
+                           const Scratch& s, float* out) {
+  if (valid == kW) {
+    FinishT<true>(a, T, row0, d0, valid, s, out);
+  } else {
+    FinishT<false>(a, T, row0, d0, valid, s, out);
   }
 }
 
@@ -478,7 +606,7 @@ LRA_SSM_CLONES void Finish(const ScanArgs& a, int T, int64_t row0, int64_t d0, i
 LRA_SSM_CLONES void ForwardItem(const ScanArgs& a, int64_t i, float* out, float* ckpt, float* last) {
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
-  Scratch s(n, /*backward=*/false);
+  Scratch& s = ThreadScratch(n, /*backward=*/false);
   LoadA(a, it, s);
   for (int64_t c = 0; c < a.nchunks; ++c) {
     const int64_t t0 = c * kT;
@@ -527,7 +655,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
   const Item it = ItemOf(a, i);
   const int64_t n = a.nstate;
   const int64_t g = i % a.ngroups;
-  Scratch s(n, /*backward=*/true);
+  Scratch& s = ThreadScratch(n, /*backward=*/true);
   LoadA(a, it, s);
   for (int64_t c = a.nchunks - 1; c >= 0; --c) {
     const int64_t t0 = c * kT;
@@ -535,9 +663,11 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
     const int64_t row0 = it.b * a.len + t0;
     const float* Bp = a.B + row0 * n;
     const float* Cp = a.C + row0 * n;
-    for (int64_t j = it.j0; j < it.j1; ++j) {
+    // One block; instantiated for full blocks (valid = 16 known: the row loads and stores are
+    // plain vector moves) and for the partial last block.
+    auto block = [&](auto full, int64_t j, int valid) __attribute__((always_inline)) {
+      if constexpr (decltype(full)::value) valid = kW;
       const int64_t d0 = j * kW;
-      const int valid = ValidLanes(a, j);
       const int64_t jj = j - it.j0;
       const bool first = j == it.j0;  // the first block sets dBl and dCl, the others add
       const float* At = s.At.data() + jj * n * kW;
@@ -551,6 +681,13 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       // out = (y + D u) silu(z): dy = dout silu(z), needed by the recomputation (dC).
       for (int t = 0; t < T; ++t) {
         const int q = t * kW;
+        if (t + kAhead < T) {
+          const int64_t off = (row0 + t + kAhead) * a.dim + d0;
+          __builtin_prefetch(dout + off, 0, 3);
+          if (gr.dz) __builtin_prefetch(gr.dz + off, 1, 3);
+          __builtin_prefetch(gr.du + off, 1, 3);
+          __builtin_prefetch(gr.ddelta + off, 1, 3);
+        }
         const V dov = LoadRow(dout, a.dim, row0 + t, d0, valid);
         St(&s.dout[q], dov);
         St(&s.tmp[q], a.z ? dov * Ld(&s.zv[q]) * Ld(&s.sz[q]) : dov);
@@ -561,7 +698,7 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
       // dz = dout (y + D u) silu'(z) with silu'(z) = sz (1 + z (1 - sz)); dD += dy u;
       // du = dy D (+ the recurrence below). s.dout becomes dy; dz goes straight to its rows.
       float* dDacc = s.dDacc.data() + jj * kW;
-      const V dv = LoadPadded(a.D, d0, valid);
+      const V dv = a.D ? LoadRow(a.D, 0, 0, d0, valid) : V{};
       V dDv = Ld(dDacc);
       for (int t = 0; t < T; ++t) {
         const int q = t * kW;
@@ -591,6 +728,14 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
         dbv += gv;
       }
       St(dbacc, dbv);
+    };
+    for (int64_t j = it.j0; j < it.j1; ++j) {
+      const int valid = ValidLanes(a, j);
+      if (valid == kW) {
+        block(std::true_type{}, j, valid);
+      } else {
+        block(std::false_type{}, j, valid);
+      }
     }
     // Sum the lanes: dB[b, g, t, n] = sum over the group's channels.
     SumLanes(s.dBl.data(), T * n, gr.dB + ((it.b * a.ngroups + g) * a.len + t0) * n);
@@ -807,24 +952,6 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
 
 namespace {
 
-// pre[r, :] = bias + sum_k w[:, k] x[r - K + 1 + k, :] for rows r in [r0, r1) of [B*L, D]
-// (rows of other sequences masked); wt is w transposed to [K, D].
-LRA_SSM_CLONES void ConvRows(const float* x, const float* wt, const float* bias, int64_t len,
-                             int64_t dim, int64_t kw, int64_t r0, int64_t r1, float* pre) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t t = r % len;
-    float* o = pre + r * dim;
-    for (int64_t d = 0; d < dim; ++d) o[d] = bias ? bias[d] : 0.0f;
-    for (int64_t k = 0; k < kw; ++k) {
-      const int64_t s = t - kw + 1 + k;
-      if (s < 0) continue;
-      const float* xs = x + (r - t + s) * dim;
-      const float* wk = wt + k * dim;
-      for (int64_t d = 0; d < dim; ++d) o[d] += wk[d] * xs[d];
-    }
-  }
-}
-
 // y = pre * sigmoid(pre) over rows [r0, r1) (in place on y, which holds pre).
 void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -833,54 +960,116 @@ void SiluRows(float* y, float* sig, int64_t dim, int64_t r0, int64_t r1) {
   }
 }
 
-// act(pre) over rows [r0, r1) of [B*L, D] into y, a block of rows at a time so that each
-// block's pre-activations are still in L1 when the SiLU reads them. With `dy` (backward) y
-// gets g = dy * act'(pre) instead (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
-// are those of x (y + r0 * dim holds row r0).
-LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len, int64_t dim,
-                 int64_t kw, int64_t r0, int64_t r1, bool silu, const float* dy, float* y) {
-  constexpr int64_t kBlock = 8;
-  std::vector<float> sig(kBlock * dim);
-  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
-    const int64_t b1 = std::min(r1, b0 + kBlock), n = (b1 - b0) * dim;
+// For rows r in [r0, r1) of [B*L, D]: pre = bias + sum_k w[:, k] x[r - K + 1 + k, :] (rows of
+// other sequences masked; wt is w transposed to [K, D]), then y = act(pre), or with `dy`
+// (backward) y = g = dy * act'(pre) (silu'(p) = s (1 + p (1 - s)), s = sigmoid(p)). y's rows
+// are those of x (y + r0 * dim holds row r0). One pass per row, 16 channels at a time: pre is
+// summed in a register over the K taps (bias first, then the taps in order) and
+// activated there (sigmoid as vmath::Sigmoid, 1 / (1 + exp(-p)) with ExpV, the same values),
+// and stored once. (Summing into the output row in memory, a pass per tap, stalled on each
+// tap's reload of the vector the tap before had just stored: 70% of that loop's samples.)
+template <bool kScalef>
+LRA_SSM_INLINE void ConvActRowsT(const float* __restrict__ x, const float* __restrict__ wt,
+                                 const float* __restrict__ bias, int64_t len, int64_t dim,
+                                 int64_t kw, int64_t r0, int64_t r1, bool silu,
+                                 const float* __restrict__ dy, float* __restrict__ y) {
+  // One block of 16 channels; kFull: all 16 valid (plain vector moves, so the sum stays in a
+  // register; the partial loads go through memory).
+  auto block = [&](auto full, int64_t r, int64_t k0, int64_t d0, int valid)
+                   __attribute__((always_inline)) {
+    if constexpr (decltype(full)::value) valid = kW;
+    V v;
     if (!silu && dy) {  // act' = 1
-      std::memcpy(y + b0 * dim, dy + b0 * dim, n * sizeof(float));
-      continue;
-    }
-    ConvRows(x, wt, bias, len, dim, kw, b0, b1, y);
-    if (!silu) continue;
-    float* yr = y + b0 * dim;
-    vmath::Sigmoid(yr, sig.data(), n);
-    if (dy) {
-      const float* dyr = dy + b0 * dim;
-      for (int64_t i = 0; i < n; ++i) yr[i] = dyr[i] * sig[i] * (1.0f + yr[i] * (1.0f - sig[i]));
+      v = LoadRow(dy, dim, r, d0, valid);
     } else {
-      for (int64_t i = 0; i < n; ++i) yr[i] *= sig[i];
+      V pre = bias ? LoadRow(bias, 0, 0, d0, valid) : V{};
+      for (int64_t k = k0; k < kw; ++k)
+        pre += LoadRow(wt, dim, k, d0, valid) * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
+      v = pre;
+      if (silu) {
+        const V sg = 1.0f / (1.0f + ExpV<kScalef>(-pre));
+        v = dy ? LoadRow(dy, dim, r, d0, valid) * sg * (1.0f + pre * (1.0f - sg)) : pre * sg;
+      }
     }
+    StoreRow(v, dim, r, d0, valid, y);
+  };
+  const int64_t full_end = dim / kW * kW;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r % len;
+    const int64_t k0 = std::max<int64_t>(0, kw - 1 - t);  // taps before the sequence start: 0
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, r, k0, d0, kW);
+    if (full_end < dim)
+      block(std::false_type{}, r, k0, full_end, static_cast<int>(dim - full_end));
+  }
+}
+
+__attribute__((target("avx512f"))) void ConvActRowsAvx512(const float* x, const float* wt,
+                                                          const float* bias, int64_t len,
+                                                          int64_t dim, int64_t kw, int64_t r0,
+                                                          int64_t r1, bool silu, const float* dy,
+                                                          float* y) {
+  ConvActRowsT<true>(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
+}
+
+LRA_SSM_CLONES void ConvActRows(const float* x, const float* wt, const float* bias, int64_t len,
+                                int64_t dim, int64_t kw, int64_t r0, int64_t r1, bool silu,
+                                const float* dy, float* y) {
+  if (HasAvx512F()) {
+    ConvActRowsAvx512(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
+  } else {
+    ConvActRowsT<false>(x, wt, bias, len, dim, kw, r0, r1, silu, dy, y);
   }
 }
 
 // dx[r] = sum_k w[:, k] g[s + K - 1 - k] within the sequence (s = r's step), rows [r0, r1);
-// g + q * dim is row q's g.
-LRA_SSM_CLONES void ConvDxRows(const float* g, const float* wt, int64_t len, int64_t dim,
-                               int64_t kw, int64_t r0, int64_t r1, float* dx) {
+// g + q * dim is row q's g. Summed in a register per 16 channels, taps in order (as the forward).
+LRA_SSM_CLONES void ConvDxRows(const float* __restrict__ g, const float* __restrict__ wt,
+                               int64_t len, int64_t dim, int64_t kw, int64_t r0, int64_t r1,
+                               float* __restrict__ dx) {
+  auto block = [&](auto full, int64_t r, int64_t k0, int64_t d0, int valid)
+                   __attribute__((always_inline)) {
+    if constexpr (decltype(full)::value) valid = kW;  // see ConvActRowsT
+    V acc = V{};
+    for (int64_t k = k0; k < kw; ++k)
+      acc += LoadRow(wt, dim, k, d0, valid) * LoadRow(g, dim, r + kw - 1 - k, d0, valid);
+    StoreRow(acc, dim, r, d0, valid, dx);
+  };
+  const int64_t full_end = dim / kW * kW;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t s = r % len;
-    float* o = dx + r * dim;
-    std::fill(o, o + dim, 0.0f);
-    for (int64_t k = 0; k < kw; ++k) {
-      const int64_t t = s + kw - 1 - k;
-      if (t >= len) continue;
-      const float* gt = g + (r - s + t) * dim;
-      for (int64_t d = 0; d < dim; ++d) o[d] += wt[k * dim + d] * gt[d];
-    }
+    const int64_t k0 = std::max<int64_t>(0, s + kw - len);  // taps past the sequence end: 0
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, r, k0, d0, kW);
+    if (full_end < dim)
+      block(std::false_type{}, r, k0, full_end, static_cast<int>(dim - full_end));
   }
 }
 
 // p[k, :] += sum_r g[r] x[r - K + 1 + k] (within the sequence) and p[K, :] += sum_r g[r], over
-// rows [r0, r1) in order.
-LRA_SSM_CLONES void ConvDwRows(const float* g, const float* x, int64_t len, int64_t dim,
-                               int64_t kw, int64_t r0, int64_t r1, float* p) {
+// rows [r0, r1) in order. For K < kMaxTaps the K + 1 sums of 16 channels stay in registers
+// through the rows (adding into p row by row stalled on reloading what the row before stored).
+LRA_SSM_CLONES void ConvDwRows(const float* __restrict__ g, const float* __restrict__ x,
+                               int64_t len, int64_t dim, int64_t kw, int64_t r0, int64_t r1,
+                               float* __restrict__ p) {
+  constexpr int64_t kMaxTaps = 8;
+  if (kw < kMaxTaps) {
+    auto block = [&](auto full, int64_t d0, int valid) __attribute__((always_inline)) {
+      if constexpr (decltype(full)::value) valid = kW;  // see ConvActRowsT
+      V acc[kMaxTaps];
+      for (int64_t k = 0; k <= kw; ++k) acc[k] = LoadRow(p, dim, k, d0, valid);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t t = r % len;
+        const V gv = LoadRow(g, dim, r, d0, valid);
+        for (int64_t k = std::max<int64_t>(0, kw - 1 - t); k < kw; ++k)
+          acc[k] += gv * LoadRow(x, dim, r - kw + 1 + k, d0, valid);
+        acc[kw] += gv;
+      }
+      for (int64_t k = 0; k <= kw; ++k) StoreRow(acc[k], dim, k, d0, valid, p);
+    };
+    const int64_t full_end = dim / kW * kW;
+    for (int64_t d0 = 0; d0 < full_end; d0 += kW) block(std::true_type{}, d0, kW);
+    if (full_end < dim) block(std::false_type{}, full_end, static_cast<int>(dim - full_end));
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t t = r % len;
     const float* gr = g + r * dim;
@@ -936,7 +1125,10 @@ Var CausalConv1d(const Var& x, const Var& w, const Var& bias, bool silu) {
         ParallelFor(
             nb,
             [&](int64_t blk0, int64_t blk1) {
-              std::vector<float> gbuf((kRows + kw - 1) * dim);
+              // Per thread and kept (a buffer per call made glibc trim and re-fault its heap);
+              // every row of it is written before it is read.
+              thread_local std::vector<float> gbuf;
+              gbuf.resize((kRows + kw - 1) * dim);
               for (int64_t blk = blk0; blk < blk1; ++blk) {
                 const int64_t r0 = blk * kRows, r1 = std::min(rows, r0 + kRows);
                 const int64_t g1 = std::min(rows, r1 + kw - 1);

@@ -18,8 +18,12 @@
 // How it runs (CPU). Channels are processed in blocks of 16 lanes (one AVX-512 vector, a GCC
 // vector type; the kernels are compiled for AVX-512, AVX2 and baseline and picked at load time,
 // like core/kernels/vmath), time in chunks of 64 steps. Per step and state the kernel evaluates
-// exp(dt A) inline as 2^(dt A log2 e) (A log2 e formed once per block; the exponent clamped to
-// [-126, 127]; vmath's exp polynomial on the vector) and updates the state, which for N = 16
+// exp(dt A) inline as 2^(dt A log2 e) (A log2 e formed once per block; 2^r on [-1/2, 1/2] by a
+// degree-5 minimax polynomial, 2.1e-7 relative in float; 2^k through the exponent field with
+// the exponent clamped to [-126, 127], or, on AVX-512 CPUs when dt >= 0 and every A <= 0 as in
+// Mamba, by VRNDSCALEPS / VSCALEFPS, three instructions instead of six, the same float wherever
+// the exponent is above -126; the softplus and sigmoid exps scale the same way) and updates
+// the state, which for N = 16
 // (Mamba's d_state) stays in registers through the chunk; u, softplus of dt and sigmoid of z
 // are formed in one pass over the chunk's rows per block, the D skip and the SiLU gate as the
 // chunk's output rows are stored. Work items are (batch, group of 4 channel blocks) run in parallel on the
@@ -70,7 +74,8 @@ Tensor SelectiveScanStep(Tensor& state, const Tensor& u, const Tensor& delta, co
 // act = silu when `silu` (as causal_conv1d_fn(..., activation="silu") in the reference), else
 // identity. Gradients to x, w and bias; backward recomputes the pre-activation and works in one
 // pass over blocks of 256 rows (dx and fixed-order partials of dw and dbias, so the result does
-// not depend on the thread count).
+// not depend on the thread count). Forward, dx and dw sum the taps in registers, 16 channels at
+// a time, and apply the SiLU there.
 Var CausalConv1d(const Var& x, const Var& w, const Var& bias = Var(), bool silu = false);
 
 // One token of CausalConv1d (no tape), as Mamba.step's conv step (mamba_simple.py): state

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/ops/recurrent_internal.h"
 #include "core/random.h"
 #include "core/tape.h"
 #include "core/testing/grad_check.h"
@@ -122,6 +123,46 @@ TEST(SelectiveScanTest, ExponentsBelowTheClampAndPositive) {
     for (int64_t j = 0; j < k.n; ++j)
       a[d * k.n + j] = (d % 2 == 0 ? big : pos).data<float>()[d * k.n + j];
   CheckScanInputs(k, in);
+}
+
+TEST(SelectiveScanTest, ExponentsFarBelowTheClampAllNonPositive) {
+  // Every A <= 0 and dt >= 0 (softplus), N = 16: Mamba's case, which on AVX-512 CPUs evaluates
+  // 2^(dt A log2 e) with VRNDSCALEPS / VSCALEFPS instead of the clamped exponent field. A in
+  // [-300, -100] on even channels takes dt A down to about -510 (2^-736: zero in float, where
+  // the clamped form gives 2^-126); odd channels keep A in [-1.5, -0.1].
+  const ScanCase k{2, 70, 20, 16, true, true, true, true};
+  std::vector<Tensor> in = ScanInputs(k, 7);
+  Rng rng(8);
+  const Tensor big = RandomTensor({k.d, k.n}, rng, -300.0f, -100.0f);
+  float* a = in[2].data<float>();
+  for (int64_t d = 0; d < k.d; d += 2)
+    for (int64_t j = 0; j < k.n; ++j) a[d * k.n + j] = big.data<float>()[d * k.n + j];
+  CheckScanInputs(k, in);
+}
+
+// The AVX-512 kernels (VSCALEFPS exp in the scan, the softplus and sigmoid, the conv's SiLU)
+// and the portable ones that CPUs without AVX-512 run compute the same floats wherever no
+// exponent falls below -126 (ssm.cc, Exp2V and ExpV): outputs and every gradient bitwise equal,
+// on Mamba's path (N = 16, softplus, every A <= 0) and the conv with SiLU. (Skipped in effect
+// on a CPU without AVX-512, where both runs take the portable kernels.)
+TEST(SelectiveScanTest, Avx512AndPortableKernelsAgree) {
+  const ScanCase k{2, 70, 40, 16, true, true, true, true};
+  const std::vector<Tensor> in = ScanInputs(k, 9);
+  auto scan = [k](const std::vector<Var>& v) { return RunScan(k, v); };
+  Rng rng(10);
+  const std::vector<Tensor> cin = {RandomTensor({2, 37, 40}, rng), RandomTensor({40, 4}, rng),
+                                   RandomTensor({40}, rng)};
+  auto conv = [](const std::vector<Var>& v) { return CausalConv1d(v[0], v[1], v[2], true); };
+  const auto fast_scan = testing::OutputAndGradsWithThreads(scan, in, 2);
+  const auto fast_conv = testing::OutputAndGradsWithThreads(conv, cin, 2);
+  ssm_internal::SetAvx512ForTesting(false);
+  const auto portable_scan = testing::OutputAndGradsWithThreads(scan, in, 2);
+  const auto portable_conv = testing::OutputAndGradsWithThreads(conv, cin, 2);
+  ssm_internal::SetAvx512ForTesting(true);
+  ASSERT_EQ(fast_scan.size(), portable_scan.size());
+  for (size_t i = 0; i < fast_scan.size(); ++i) EXPECT_EQ(fast_scan[i], portable_scan[i]) << i;
+  ASSERT_EQ(fast_conv.size(), portable_conv.size());
+  for (size_t i = 0; i < fast_conv.size(); ++i) EXPECT_EQ(fast_conv[i], portable_conv[i]) << i;
 }
 
 TEST(SelectiveScanTest, NoOptionalInputs) { CheckScan({2, 9, 5, 4, false, false, false, false}); }
