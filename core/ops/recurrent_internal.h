@@ -56,6 +56,12 @@ namespace ssm_internal {
 // instead of its AVX-512-only ones (the VSCALEFPS exp), so a test can compare the two on one
 // machine. Not for use while another thread runs the ops.
 void SetAvx512ForTesting(bool allowed);
+
+// out[r * per + i] = sum over p in [0, parts), in that order, of part[(r * parts + p) * per + i],
+// for r in [0, rows): the fixed-order sum of per-item partial gradients (SelectiveScan's dB and
+// dC). One parallel region over all rows x per elements, so the result is the same for any
+// thread count.
+void SumPartsRows(const float* part, int64_t rows, int64_t parts, int64_t per, float* out);
 }  // namespace ssm_internal
 }  // namespace lra
 

@@ -755,13 +755,29 @@ LRA_SSM_CLONES void BackwardItem(const ScanArgs& a, int64_t i, const float* dout
 
 // out[i] = sum_p part[p * n + i] over p in [0, parts), in that order.
 void SumParts(const float* part, int64_t parts, int64_t n, float* out) {
-  ParallelFor(n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      float s = 0.0f;
-      for (int64_t p = 0; p < parts; ++p) s += part[p * n + i];
-      out[i] = s;
-    }
-  });
+  SumPartsRows(part, 1, parts, n, out);
+}
+
+void SumPartsRows(const float* part, int64_t rows, int64_t parts, int64_t per, float* out) {
+  if (parts <= 0) {
+    std::fill(out, out + rows * per, 0.0f);
+    return;
+  }
+  ParallelFor(
+      rows * per,
+      [&](int64_t e0, int64_t e1) {
+        // Row by row over the range, parts added in order (0 + part 0 + part 1 + ...).
+        for (int64_t e = e0; e < e1;) {
+          const int64_t r = e / per, i0 = e % per, i1 = std::min(per, i0 + (e1 - e));
+          const float* pr = part + r * parts * per;
+          float* o = out + r * per;
+          for (int64_t i = i0; i < i1; ++i) o[i] = 0.0f + pr[i];
+          for (int64_t p = 1; p < parts; ++p)
+            for (int64_t i = i0; i < i1; ++i) o[i] += pr[p * per + i];
+          e += i1 - i0;
+        }
+      },
+      parts);
 }
 
 LRA_SSM_CLONES void StepLanes(int64_t dim, int64_t n, const float* dA, const float* dt,
@@ -882,8 +898,9 @@ Var SelectiveScan(const Var& u, const Var& delta, const Var& A, const Var& B, co
                     const int64_t per = g.numel() / rows;
                     const float* pp = part.data<float>();
                     float* gp = g.data<float>();
-                    for (int64_t r = 0; r < rows; ++r)
-                      SumParts(pp + r * parts * per, parts, per, gp + r * per);
+                    // One region over all rows: per row (L N for dB, dC) is below the
+                    // parallel grain, so a region per row ran all 2 x batch sums on one thread.
+                    SumPartsRows(pp, rows, parts, per, gp);
                     AccumulateGrad(v, g);
                   };
                   give_sum(B, pB, a.ngroups, bsz);

@@ -3,6 +3,8 @@
 // training-mode ops, and thread-count independence.
 #include "core/ops/ssm.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -235,6 +237,37 @@ TEST(SelectiveScanTest, ThreadCountIndependent) {
   const auto two = testing::OutputAndGradsWithThreads(op, in, 2);
   ASSERT_EQ(one.size(), two.size());
   for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], two[i]) << "tensor " << i;
+}
+
+// SumPartsRows (one parallel region over all rows, as the scan's dB and dC sums now run) equals
+// the per-row sums it replaced, 0 + part 0 + part 1 + ... in that order, bitwise, with 1 and 2
+// threads; the sizes are above the parallel grain (rows x per x parts = 2^17) and split rows
+// between the threads, and a part holds -0 (0 + -0 is +0: the order is the old one exactly).
+TEST(SelectiveScanTest, SumPartsRowsMatchesPerRowSums) {
+  const int64_t rows = 3, parts = 4, per = 11001;
+  Rng rng(21);
+  Tensor part = RandomTensor({rows, parts, per}, rng);
+  part.data<float>()[5] = -0.0f;
+  std::vector<float> want(rows * per);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < per; ++i) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < parts; ++p) s += part.data<float>()[(r * parts + p) * per + i];
+      want[r * per + i] = s;
+    }
+  const int prev = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    std::vector<float> got(rows * per, 1.0f);
+    ssm_internal::SumPartsRows(part.data<float>(), rows, parts, per, got.data());
+    for (int64_t e = 0; e < rows * per; ++e)
+      ASSERT_EQ(std::signbit(got[e]), std::signbit(want[e])) << threads << " threads, " << e;
+    EXPECT_EQ(got, want) << threads << " threads";
+  }
+  omp_set_num_threads(prev);
+  std::vector<float> none(2 * 3, 1.0f);
+  ssm_internal::SumPartsRows(nullptr, 2, 0, 3, none.data());
+  EXPECT_EQ(none, std::vector<float>(6, 0.0f));
 }
 
 // A second backward adds into the gradients the first one wrote (the first writes in place,
