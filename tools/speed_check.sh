@@ -8,6 +8,7 @@
 #   PASSES=1 MIN_TIME=2 tools/speed_check.sh      # shorter
 #   ONLY=s4d tools/speed_check.sh                 # one model (s4d or transformer)
 #   SCALING=1 tools/speed_check.sh                # also lra at 1 thread: the 2-thread speedup
+#   LRA_ARGS=--matmul_precision=bf16 tools/speed_check.sh   # model_benchmark flags for lra's runs
 #
 # Needs python3 with torch and an optimised BLAS (Debian: apt-get install -y python3-torch
 # libopenblas0-openmp; it refuses to compare against the reference BLAS) and the PyTorch yardstick
@@ -25,6 +26,7 @@ cd "$(dirname "$0")/.."
 passes="${PASSES:-2}"
 min_time="${MIN_TIME:-3}"
 only="${ONLY:-}"
+read -r -a lra_args <<<"${LRA_ARGS:-}"
 scaling="${SCALING:-0}"
 torch_dir="${TORCH_BENCH:-}"
 
@@ -102,7 +104,7 @@ lra() {
   name=$([[ "$model" == s4d ]] && echo BM_S4dTrain || echo BM_TransformerTrain)
   echo "lra $model L=$l B=$b threads=$threads pass $pass" >&2
   OMP_WAIT_POLICY=passive OMP_NUM_THREADS="$threads" "$bin/models/model_benchmark" \
-    --batch="$b" --threads="$threads" --benchmark_filter="^$name/$l/" \
+    "${lra_args[@]}" --batch="$b" --threads="$threads" --benchmark_filter="^$name/$l/" \
     --benchmark_min_time="$min_time" --benchmark_format=json >"$out/lra.json" 2>/dev/null ||
     { echo "speed_check: model_benchmark $name/$l failed" >&2; return 0; }
   /usr/bin/python3 - "$out/lra.json" "$model" "$l" "$b" "$threads" "$pass" <<'EOF' | tee -a "$results" >&2
@@ -147,8 +149,8 @@ for ((p = 1; p <= passes; ++p)); do
 done
 echo "{\"kind\": \"load_after\", \"value\": \"$(load)\"}" >>"$results"
 
-/usr/bin/python3 - "$results" <<'EOF'
-import json, sys
+LRA_ARGS="${LRA_ARGS:-}" /usr/bin/python3 - "$results" <<'EOF'
+import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 peak = next((r["gflops"] for r in rows if r["kind"] == "peak"), 0)
 load = {r["kind"]: r["value"] for r in rows if r["kind"].startswith("load")}
@@ -165,6 +167,8 @@ print(f"FMA peak (2 threads, same run): {peak:.0f} GFLOP/s" if peak else
 gemm = next((r["gflops"] for r in rows if r["kind"] == "torch_gemm"), 0)
 print(f"PyTorch's BLAS (2048^3 product, 2 threads): {gemm:.0f} GFLOP/s")
 print(f"load average before: {load.get('load_before', '?')}, after: {load.get('load_after', '?')}")
+if os.environ["LRA_ARGS"]:
+    print(f"lra's runs with: {os.environ['LRA_ARGS']}")
 print()
 print("| model | L | B | lra tokens/s | PyTorch tokens/s | lra / PyTorch | lra GFLOP/s | % of peak | 2T / 1T |")
 print("|---|---|---|---|---|---|---|---|---|")
