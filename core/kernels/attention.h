@@ -147,6 +147,12 @@ class Attention {
   // rounding.
   bool Tiled(const AttentionShape& s) const;
 
+  // Whether Forward and Backward run the bf16 products (see the top of this file): Tiled(s),
+  // onednn::GetMatmulPrecision() == kBf16 (`--matmul_precision=bf16`) and a CPU with
+  // AVX512-BF16. Read on every call: keep the precision unchanged between a Forward and its
+  // Backward.
+  bool Bf16(const AttentionShape& s) const;
+
  private:
   float* Scratch(int64_t per_thread, int threads);
   void DenseForward(const AttentionShape& s, const float* q, const float* k, const float* v,
