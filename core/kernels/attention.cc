@@ -1254,9 +1254,10 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d floats (Lp = L rounded up to kTile). bf16: the recomputed scores and dP = dO V^T
-// run on bf16 pairs (keys and values packed d-major, the block's Q and dO rows converted);
-// the transposed products dV, dK, dQ stay fp32.
+// kTile d + br d + br kTile / 2 floats (Lp = L rounded up to kTile). bf16: the recomputed
+// scores and dP = dO V^T run on bf16 pairs (keys and values packed d-major, the block's Q and
+// dO rows converted), and dQ += dS K (dS rounded to pairs along the keys, the keys packed as
+// pairs of rows in kt's second half); the transposed products dV and dK stay fp32.
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
@@ -1287,11 +1288,14 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* dvacc = dkacc + kGroupTiles * kTile * d;
   uint32_t* qpw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
   uint32_t* dopw = qpw + br * d / 2;
+  uint32_t* dspw = dopw + br * d / 2;
   const bool bf16 = t.bf16;
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
+  uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
   uint32_t* vp = reinterpret_cast<uint32_t*>(vt);
   if (bf16) {
     PackTransposedBf16(t.k + off, stride, L, d, Lp, scale, kp);  // as the forward packed them
+    PackRowPairsBf16(t.k + off, stride, L, d, krp);
     PackTransposedBf16(t.v + off, stride, L, d, Lp, 1.0f, vp);
   } else {
     PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
@@ -1383,8 +1387,14 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
-        MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
-                         stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        if (bf16) {
+          ProbPairs(dst, rows, cols, dspw);
+          ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
+                              dq + off + static_cast<int64_t>(i0) * stride, stride);
+        } else {
+          MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
+                           stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        }
         MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
       }
     }
@@ -1462,8 +1472,8 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
-      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d + 15) / 16 *
-      16;
+      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
+       br * kTile / 2 + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
 #pragma omp parallel for schedule(dynamic, 1)

@@ -45,6 +45,9 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 //   scores:  e_ij = (d eps + pu) scale sum_c |q_ic||k_jc|      (rho_i follows as above)
 //   out_ic:  the P~ V product's rounded P~ and v add pu sum_j P~_ij |v_jc|: (rho_i + pu) ...
 //   dP~_ij:  (d eps + pu) a_ij; the pu a_ij part is added to t_ij (times P~_ij)
+//   dq_ic:   the dS K product's rounded dS and k add pu scale sum_j |dS_ij||k_jc|: pu times
+//            the bound (P~ a + P |D|)_ij on |dS_ij| is added to t_ij (so to dk's bound too,
+//            whose product stays fp32: a looser bound there)
 // Reference(in, u) uses these bounds (u = 0: fp32 operands, the bounds above).
 constexpr double kSafety = 2.0;
 
@@ -170,7 +173,7 @@ Grads Reference(const Inputs& in, double operand_u = 0.0) {
           ds[ij] = pt[ij] * dp - p[ij] * dvec[i];
           const double dsabs = pt[ij] * adp + p[ij] * dabs[i];
           t[ij] = pt[ij] * (rho[i] + pu) * adp + p[ij] * (rho[i] * dabs[i] + dd[i]) +
-                  (L + 2.0) * eps * dsabs;
+                  ((L + 2.0) * eps + pu) * dsabs;
         }
       }
       for (int c = 0; c < d; ++c) {
