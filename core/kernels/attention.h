@@ -80,22 +80,24 @@
 //
 // bf16 products (opt-in; Bf16() below): with onednn::SetMatmulPrecision(kBf16) (`lra
 // --matmul_precision=bf16`, model_benchmark's flag of the same name) on a CPU with
-// AVX512-BF16, the tiled kernel runs four of its seven products with vdpbf16ps (32 bf16
+// AVX512-BF16, the tiled kernel runs five of its seven products with vdpbf16ps (32 bf16
 // products into 16 fp32 sums per instruction, twice an FMA's 16): the forward's scores Q K^T
 // (keys packed as bf16 pairs along d, pre-scaled by 1/sqrt(d); each query row's pairs
 // broadcast) and O += P V (the probability tile rounded to bf16 pairs along the keys; values
-// packed as pairs of key rows), and the backward's recomputed scores and dP = dO V^T. The
-// softmax, its running max and sums, the accumulators, dS and the transposed products (dV +=
-// P~^T dO, dK += dS^T Q, dQ += dS K) stay fp32. Forward and backward round the same operands
+// packed as pairs of key rows), and the backward's recomputed scores, dP = dO V^T and dQ += dS
+// K (dS rounded as P is, keys packed as V is). The softmax, its running max and sums, the
+// accumulators, dS itself and the two transposed products (dV += P~^T dO, dK += dS^T Q: their
+// tiles would need a transposed pair layout) stay fp32. Forward and backward round the same operands
 // the same way, so the backward's scores equal the forward's bit for bit and P = exp(s - lse)
 // is the forward's softmax. Each rounded operand carries a relative error of up to u = 2^-8,
 // so a product of two is off by up to 2u + u^2 relative, and a d-term dot product gains
 // (2u + u^2) sum_c |x_c||y_c| over its fp32 bound (d 2^-23 sum_c |x_c||y_c|); the
-// softmax-weighted sum P V gains (2u + u^2) sum_j P_ij |v_jc|. attention_test.cc checks
-// forward and gradients against a double reference with these bounds (causal, padding, masks,
-// dropout). Measured fwd+bwd at L = 1K, B = 8, 4 heads, d = 32, 1 thread (seq_benchmark CPU
-// time, 3 interleaved runs each, load average 7 on 2 vCPUs): 152-163 ms against 190-209 fp32
-// (1.2-1.3x). Off (the default), results are bit for bit those of the fp32 kernel.
+// softmax-weighted sum P V gains (2u + u^2) sum_j P_ij |v_jc| (dS K likewise with |dS|).
+// attention_test.cc checks forward and gradients against a double reference with these bounds
+// (causal, padding, masks, dropout). Measured fwd+bwd at L = 1K, B = 8, 4 heads, d = 32, 1
+// thread (seq_benchmark CPU time, 3 interleaved runs each, load average 5-7 on 2 vCPUs):
+// 145-155 ms against 182-193 fp32 (1.2-1.3x; 147-160 ms with dQ still fp32). Off (the
+// default), results are bit for bit those of the fp32 kernel.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 
