@@ -13,6 +13,7 @@
 #include "Eigen/Core"
 #include "absl/base/internal/raw_logging.h"
 #include "core/kernels/attention_util.h"
+#include "core/kernels/onednn/gemm.h"
 #include "core/kernels/philox.h"
 
 namespace lra {
@@ -865,6 +866,196 @@ LRA_AVX512 void MulAcc(int d, int M, const float* a, int K, const float* b, int6
   }
 }
 
+// ---- The bf16 products (opt-in: onednn::SetMatmulPrecision(kBf16), see attention.h). ----
+// Operands are rounded to bfloat16 (vcvtneps2bf16: round to nearest even) and stored as pairs
+// of consecutive reduction terms in one 32-bit word, low half first; vdpbf16ps multiplies the
+// 16 pairs of two vectors and adds both products to 16 fp32 sums, 32 products per instruction
+// against an FMA's 16.
+#define LRA_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+
+bool HasAvx512Bf16() {
+  static const bool has = HasAvx512() && __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// out[0:d/2] = the bf16 pairs of factor x[0:d], d a multiple of 16.
+LRA_BF16 inline void RowToPairs(const float* x, int d, float factor, uint32_t* out) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int c = 0; c < d; c += 16) {
+    const __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + c), f));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c / 2), reinterpret_cast<const __m256i&>(h));
+  }
+}
+
+// RowToPairs for `rows` rows of stride `stride`: out row r at out + r * d / 2.
+LRA_BF16 void RowsToPairs(const float* x, int rows, int d, int64_t stride, uint32_t* out) {
+  for (int r = 0; r < rows; ++r) RowToPairs(x + r * stride, d, 1.0f, out + r * (d / 2));
+}
+
+// PackTransposed in bf16 pairs: dst[p * ld + j] = pair (factor src[j, 2p], factor src[j, 2p+1])
+// for j < n, p < d / 2; zero words for j in [n, RoundUpTile(n)).
+LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d, int64_t ld,
+                                 float factor, uint32_t* dst) {
+  const int np = RoundUpTile(n);
+  uint32_t row[32];
+  for (int j = 0; j < n; ++j) {
+    RowToPairs(src + j * stride, d, factor, row);
+    for (int p = 0; p < d / 2; ++p) dst[p * ld + j] = row[p];
+  }
+  for (int p = 0; p < d / 2; ++p) std::memset(dst + p * ld + n, 0, sizeof(uint32_t) * (np - n));
+}
+
+// Key-row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < n, c < d,
+// zero past n up to RoundUpTile(n) rows: the B operand of P V.
+LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int d, uint32_t* dst) {
+  const int np = RoundUpTile(n);
+  // Word i of the result = (bf16 lane i of x0, bf16 lane i of x1): interleave the two halves
+  // of vcvtne2ps2bf16's output (x0 in lanes 0-15, x1 in 16-31).
+  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
+                                                12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(kIdx);
+  for (int j = 0; j < np; j += 2) {
+    uint32_t* out = dst + static_cast<int64_t>(j / 2) * d;
+    for (int c = 0; c < d; c += 16) {
+      const __m512 x0 = j < n ? _mm512_loadu_ps(src + j * stride + c) : _mm512_setzero_ps();
+      const __m512 x1 = j + 1 < n ? _mm512_loadu_ps(src + (j + 1) * stride + c) : _mm512_setzero_ps();
+      const __m512bh h = _mm512_cvtne2ps_pbh(x1, x0);
+      _mm512_storeu_si512(out + c,
+                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+    }
+  }
+}
+
+// The probability tile (rows x 64, row stride kTile) as bf16 pairs along the keys: 32 words a
+// row; lanes at or past cols become 0 (they may hold stale values).
+LRA_BF16 void ProbPairs(const float* p, int rows, int cols, uint32_t* out) {
+  __mmask16 cm[4];
+  for (int v = 0; v < 4; ++v) {
+    const int left = cols - 16 * v;
+    cm[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const float* x = p + static_cast<int64_t>(r) * kTile;
+    uint32_t* o = out + r * (kTile / 2);
+    for (int v = 0; v < 4; v += 2) {
+      const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(cm[v + 1], x + 16 * v + 16),
+                                             _mm512_maskz_loadu_ps(cm[v], x + 16 * v));
+      _mm512_storeu_si512(o + 8 * v, reinterpret_cast<const __m512i&>(h));
+    }
+  }
+}
+
+LRA_BF16 inline __m512 DotBf16(__m512 acc, __m512i a, __m512i b) {
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<const __m512bh&>(a),
+                          reinterpret_cast<const __m512bh&>(b));
+}
+
+// ScoreRows in bf16: a (lda words a row) and bt (ldb words a row) hold pairs, d2 = d / 2 of them.
+template <int R, class Epi>
+LRA_BF16 inline void ScoreRowsBf16(const uint32_t* a, int lda, const uint32_t* bt, int64_t ldb,
+                                   int d2, int r0, const Epi& epi, float* c) {
+  __m512 acc[R][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int e = 0; e < d2; ++e) {
+    const uint32_t* br = bt + e * ldb;
+    const __m512i b0 = _mm512_loadu_si512(br), b1 = _mm512_loadu_si512(br + 16),
+                  b2 = _mm512_loadu_si512(br + 32), b3 = _mm512_loadu_si512(br + 48);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i x = _mm512_set1_epi32(static_cast<int>(a[r * lda + e]));
+      acc[r][0] = DotBf16(acc[r][0], x, b0);
+      acc[r][1] = DotBf16(acc[r][1], x, b1);
+      acc[r][2] = DotBf16(acc[r][2], x, b2);
+      acc[r][3] = DotBf16(acc[r][3], x, b3);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) epi.Row(r0 + r, acc[r], c + (r0 + r) * kTile);
+}
+
+// Scores in bf16: a holds `rows` rows of d / 2 pairs; bt the packed keys (PackTransposedBf16).
+template <class Epi>
+LRA_BF16 void ScoresBf16(const uint32_t* a, int rows, const uint32_t* bt, int64_t ldb, int d,
+                         const Epi& epi, float* c) {
+  const int d2 = d / 2;
+  int r = 0;
+  for (; r + 6 <= rows; r += 6) ScoreRowsBf16<6>(a + r * d2, d2, bt, ldb, d2, r, epi, c);
+  const uint32_t* ar = a + r * d2;
+  switch (rows - r) {
+    case 5: ScoreRowsBf16<5>(ar, d2, bt, ldb, d2, r, epi, c); break;
+    case 4: ScoreRowsBf16<4>(ar, d2, bt, ldb, d2, r, epi, c); break;
+    case 3: ScoreRowsBf16<3>(ar, d2, bt, ldb, d2, r, epi, c); break;
+    case 2: ScoreRowsBf16<2>(ar, d2, bt, ldb, d2, r, epi, c); break;
+    case 1: ScoreRowsBf16<1>(ar, d2, bt, ldb, d2, r, epi, c); break;
+    default: break;
+  }
+}
+
+// C[r, 0:16 NV] += sum_{k < K2} pairs A[r * (kTile / 2) + k] . B[k * ldb + 0:16 NV], r < R.
+template <int NV, int R>
+LRA_BF16 inline void MulAccRowsBf16(const uint32_t* a, int K2, const uint32_t* b, int64_t ldb,
+                                    float* c, int64_t ldc) {
+  __m512 acc[R][NV];
+#pragma GCC unroll 13
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(c + r * ldc + 16 * v);
+  for (int k = 0; k < K2; ++k) {
+    __m512i bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + k * ldb + 16 * v);
+#pragma GCC unroll 13
+    for (int r = 0; r < R; ++r) {
+      const __m512i x = _mm512_set1_epi32(static_cast<int>(a[r * (kTile / 2) + k]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = DotBf16(acc[r][v], x, bv[v]);
+    }
+  }
+#pragma GCC unroll 13
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+template <int NV, int R>
+LRA_BF16 inline void MulAccTailBf16(int rem, const uint32_t* a, int K2, const uint32_t* b,
+                                    int64_t ldb, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rem == R) {
+      MulAccRowsBf16<NV, R>(a, K2, b, ldb, c, ldc);
+    } else {
+      MulAccTailBf16<NV, R - 1>(rem, a, K2, b, ldb, c, ldc);
+    }
+  }
+}
+
+template <int NV>
+LRA_BF16 void MulAccNBf16(int M, const uint32_t* a, int K2, const uint32_t* b, int64_t ldb,
+                          float* c, int64_t ldc) {
+  constexpr int kR = NV == 1 ? 12 : NV == 2 ? 13 : 24 / NV;  // as MulAccN
+  int m = 0;
+  for (; m + kR <= M; m += kR)
+    MulAccRowsBf16<NV, kR>(a + m * (kTile / 2), K2, b, ldb, c + m * ldc, ldc);
+  MulAccTailBf16<NV, kR - 1>(M - m, a + m * (kTile / 2), K2, b, ldb, c + m * ldc, ldc);
+}
+
+// O[r, 0:d] += P[r, 0:cols] V[0:cols, 0:d] for r < M: pp from ProbPairs, vp from
+// PackRowPairsBf16 at the tile's first key row (row stride d words).
+LRA_BF16 void ProbTimesValuesBf16(int d, int M, const uint32_t* pp, int cols, const uint32_t* vp,
+                                  float* c, int64_t ldc) {
+  const int K2 = (cols + 1) / 2;
+  switch (d / 16) {
+    case 1: MulAccNBf16<1>(M, pp, K2, vp, d, c, ldc); break;
+    case 2: MulAccNBf16<2>(M, pp, K2, vp, d, c, ldc); break;
+    case 3: MulAccNBf16<3>(M, pp, K2, vp, d, c, ldc); break;
+    default: MulAccNBf16<4>(M, pp, K2, vp, d, c, ldc); break;
+  }
+}
+
 // Lane masks of a 64-key tile row: lanes c < vis whose key is unmasked (km: the tile's bytes of
 // the key mask, or null). Reads no byte of km at or past vis.
 LRA_AVX512 inline void RowMasks(int vis, const uint8_t* km, __mmask16* cm) {
@@ -886,6 +1077,9 @@ struct TileCall {
   const int* lengths;
   const uint8_t* mask;
   const Dropper* dropper;
+  // The products in bf16 (Attention::Bf16): the packed keys (and, forward, values) are bf16
+  // pairs, PackTransposedBf16 and PackRowPairsBf16.
+  bool bf16 = false;
 };
 
 // The forward's lazy rescaling: a row's running max m is raised only when a tile holds a score
@@ -963,6 +1157,13 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
   float* oacc = st + static_cast<int64_t>(br) * kTile;
   float* m = oacc + static_cast<int64_t>(br) * d;
   float* lv = m + br;  // 16 partial sums per row
+  // bf16: the block's queries and a probability tile as pairs; kt holds the keys' pairs (d / 2
+  // rows of ldk words), then the values' (PackRowPairsBf16, ldk / 2 rows of d words).
+  uint32_t* qpw = reinterpret_cast<uint32_t*>(lv + 16 * br);
+  uint32_t* ppw = qpw + br * d / 2;
+  const bool bf16 = t.bf16;
+  const uint32_t* kp = reinterpret_cast<const uint32_t*>(kt);
+  const uint32_t* vp = kp + static_cast<int64_t>(d / 2) * ldk;
   std::memset(oacc, 0, sizeof(float) * rows * d);
   std::memset(lv, 0, sizeof(float) * 16 * rows);
   bool any_invalid = false;
@@ -973,6 +1174,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
     if (!valid) lv[16 * r] = 1.0f;  // an invalid row's terms are 1/L as they stand: l = 1
   }
   const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
+  if (bf16) RowsToPairs(qi, rows, d, stride, qpw);
   const int kvis = s.causal ? std::min(len, i0 + rows) : len;
   const int kend = any_invalid ? L : kvis;
   const __m512 neg_inf = _mm512_set1_ps(kNegInf);
@@ -981,17 +1183,32 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
     // Every row valid and seeing every key of the tile unmasked (no key mask, a full tile, not
     // past the causal diagonal): the softmax runs in the score product's epilogue.
     if (!km && !any_invalid && j0 + kTile <= kvis && (!s.causal || i0 >= j0 + kTile - 1)) {
-      Scores(qi, stride, rows, kt + j0, ldk, d, OnlineSoftmaxScores{m, lv, oacc, d}, st);
+      if (bf16) {
+        ScoresBf16(qpw, rows, kp + j0, ldk, d, OnlineSoftmaxScores{m, lv, oacc, d}, st);
+      } else {
+        Scores(qi, stride, rows, kt + j0, ldk, d, OnlineSoftmaxScores{m, lv, oacc, d}, st);
+      }
       if (dropper.on)
         for (int r = 0; r < rows; ++r) {
           float* row = st + static_cast<int64_t>(r) * kTile;
           dropper.Apply(b, h, i0 + r, j0, kTile, row, row);
         }
-      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-                       oacc, d);
+      if (bf16) {
+        ProbPairs(st, rows, cols, ppw);
+        ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
+      } else {
+        MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride,
+                         stride, oacc, d);
+      }
       continue;
     }
-    if (j0 < kvis) Scores(qi, stride, rows, kt + j0, ldk, d, PlainScores{}, st);
+    if (j0 < kvis) {
+      if (bf16) {
+        ScoresBf16(qpw, rows, kp + j0, ldk, d, PlainScores{}, st);
+      } else {
+        Scores(qi, stride, rows, kt + j0, ldk, d, PlainScores{}, st);
+      }
+    }
     for (int r = 0; r < rows; ++r) {
       float* row = st + static_cast<int64_t>(r) * kTile;
       if (!Valid(km, len, i0 + r)) {
@@ -1015,8 +1232,13 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
       }
       if (dropper.on) dropper.Apply(b, h, i0 + r, j0, vis, row, row);
     }
-    MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-                     oacc, d);
+    if (bf16) {
+      ProbPairs(st, rows, cols, ppw);
+      ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
+    } else {
+      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
+                       oacc, d);
+    }
   }
   float* lse = saved + static_cast<int64_t>(bh) * L + i0;
   float* outi = out + off + static_cast<int64_t>(i0) * stride;
@@ -1032,8 +1254,10 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
-// kTile d floats
-// (Lp = L rounded up to kTile).
+// kTile d + br d + br kTile / 2 floats (Lp = L rounded up to kTile). bf16: the recomputed
+// scores and dP = dO V^T run on bf16 pairs (keys and values packed d-major, the block's Q and
+// dO rows converted), and dQ += dS K (dS rounded to pairs along the keys, the keys packed as
+// pairs of rows in kt's second half); the transposed products dV and dK stay fp32.
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
@@ -1062,8 +1286,21 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
   float* dvacc = dkacc + kGroupTiles * kTile * d;
-  PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
-  PackTransposed(t.v + off, stride, L, d, Lp, 1.0f, vt);
+  uint32_t* qpw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
+  uint32_t* dopw = qpw + br * d / 2;
+  uint32_t* dspw = dopw + br * d / 2;
+  const bool bf16 = t.bf16;
+  uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
+  uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
+  uint32_t* vp = reinterpret_cast<uint32_t*>(vt);
+  if (bf16) {
+    PackTransposedBf16(t.k + off, stride, L, d, Lp, scale, kp);  // as the forward packed them
+    PackRowPairsBf16(t.k + off, stride, L, d, krp);
+    PackTransposedBf16(t.v + off, stride, L, d, Lp, 1.0f, vp);
+  } else {
+    PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
+    PackTransposed(t.v + off, stride, L, d, Lp, 1.0f, vt);
+  }
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
   // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
@@ -1077,6 +1314,10 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
       const int rows = std::min(br, L - i0);
       const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
       const float* doi = t.dout + off + static_cast<int64_t>(i0) * stride;
+      if (bf16) {
+        RowsToPairs(qi, rows, d, stride, qpw);
+        RowsToPairs(doi, rows, d, stride, dopw);
+      }
       for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
         // Causal, every row valid: rows before j0 see none of the tile.
         if (s.causal && !any_invalid && i0 + rows <= j0) continue;
@@ -1089,9 +1330,17 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         const bool plain = !km && i0 + rows <= len && j0 + kTile <= len &&
                            (!s.causal || i0 >= j0 + kTile - 1);
         if (plain) {
-          Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+          if (bf16) {
+            ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+          } else {
+            Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+          }
         } else {
-          Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+          if (bf16) {
+            ScoresBf16(qpw, rows, kp + j0, Lp, d, PlainScores{}, pt);
+          } else {
+            Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+          }
           for (int r = 0; r < rows; ++r) {
             float* row = pt + static_cast<int64_t>(r) * kTile;
             if (!Valid(km, len, i0 + r)) {
@@ -1123,14 +1372,29 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
-          Scores(doi, stride, rows, vt + j0, Lp, d,
-                 SoftmaxGradDropoutScores{{}, pt, ptd, dvec + i0, scale}, dst);
+          const SoftmaxGradDropoutScores epi{{}, pt, ptd, dvec + i0, scale};
+          if (bf16) {
+            ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
+          } else {
+            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+          }
         } else {
-          Scores(doi, stride, rows, vt + j0, Lp, d, SoftmaxGradScores{{}, pt, dvec + i0, scale}, dst);
+          const SoftmaxGradScores epi{{}, pt, dvec + i0, scale};
+          if (bf16) {
+            ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
+          } else {
+            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+          }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
-        MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
-                         stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        if (bf16) {
+          ProbPairs(dst, rows, cols, dspw);
+          ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
+                              dq + off + static_cast<int64_t>(i0) * stride, stride);
+        } else {
+          MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
+                           stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+        }
         MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
       }
     }
@@ -1150,6 +1414,11 @@ bool Attention::Tiled(const AttentionShape& s) const {
          s.head_dim % 16 == 0 && s.head_dim <= 64 && HasAvx512();
 }
 
+bool Attention::Bf16(const AttentionShape& s) const {
+  return Tiled(s) && onednn::GetMatmulPrecision() == onednn::MatmulPrecision::kBf16 &&
+         HasAvx512Bf16();
+}
+
 void Attention::TiledForward(const AttentionShape& s, const float* q, const float* k,
                              const float* v, const int* lengths, const uint8_t* mask,
                              const AttentionDropout& drop, float* out, float* saved) {
@@ -1158,11 +1427,16 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const int64_t stride = static_cast<int64_t>(H) * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Dropper dropper(drop);
-  const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper};
-  // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k). Per thread: the
-  // score tile, the output accumulator, the running max and the 16 partial running sums.
+  const bool bf16 = Bf16(s);
+  const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper, bf16};
+  // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k); bf16: the keys'
+  // and the values' pairs in the same space. Per thread: the score tile, the output
+  // accumulator, the running max and the 16 partial running sums; bf16: the query block's and
+  // the probability tile's pairs.
   const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
-  const int64_t per_thread = (static_cast<int64_t>(br) * kTile + br * d + 17 * br + 15) / 16 * 16;
+  const int64_t per_thread =
+      (static_cast<int64_t>(br) * kTile + br * d + 17 * br + br * (d / 2 + kTile / 2) + 15) /
+      16 * 16;
   const int threads = omp_get_max_threads();
   float* kt = Scratch(packed + per_thread * threads, 1);
   float* ws = kt + packed;
@@ -1170,7 +1444,14 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   for (int bh = 0; bh < pairs; ++bh) {
     const int64_t off =
         static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
-    PackTransposed(k + off, stride, L, d, Lp, scale, kt + static_cast<int64_t>(bh) * d * Lp);
+    float* dst = kt + static_cast<int64_t>(bh) * d * Lp;
+    if (bf16) {
+      uint32_t* kp = reinterpret_cast<uint32_t*>(dst);
+      PackTransposedBf16(k + off, stride, L, d, Lp, scale, kp);
+      PackRowPairsBf16(v + off, stride, L, d, kp + static_cast<int64_t>(d / 2) * Lp);
+    } else {
+      PackTransposed(k + off, stride, L, d, Lp, scale, dst);
+    }
   }
   const int64_t items = static_cast<int64_t>(pairs) * qblocks;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -1189,9 +1470,10 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const int L = s.length, d = s.head_dim, br = options_.query_block;
   const int Lp = RoundUpTile(L), pairs = s.batch * s.heads;
   const Dropper dropper(drop);
-  const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper};
+  const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
-      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + 15) / 16 * 16;
+      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
+       br * kTile / 2 + 15) / 16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
 #pragma omp parallel for schedule(dynamic, 1)

@@ -77,6 +77,27 @@
 // 1.07x with the key mask at 1K. The products then take about 77% of the time (perf), which
 // is near the FMA peak inside them; the exp about 10%. The earlier sgemm tiles took 1.34x
 // dense's time at 1K.
+//
+// bf16 products (opt-in; Bf16() below): with onednn::SetMatmulPrecision(kBf16) (`lra
+// --matmul_precision=bf16`, model_benchmark's flag of the same name) on a CPU with
+// AVX512-BF16, the tiled kernel runs five of its seven products with vdpbf16ps (32 bf16
+// products into 16 fp32 sums per instruction, twice an FMA's 16): the forward's scores Q K^T
+// (keys packed as bf16 pairs along d, pre-scaled by 1/sqrt(d); each query row's pairs
+// broadcast) and O += P V (the probability tile rounded to bf16 pairs along the keys; values
+// packed as pairs of key rows), and the backward's recomputed scores, dP = dO V^T and dQ += dS
+// K (dS rounded as P is, keys packed as V is). The softmax, its running max and sums, the
+// accumulators, dS itself and the two transposed products (dV += P~^T dO, dK += dS^T Q: their
+// tiles would need a transposed pair layout) stay fp32. Forward and backward round the same operands
+// the same way, so the backward's scores equal the forward's bit for bit and P = exp(s - lse)
+// is the forward's softmax. Each rounded operand carries a relative error of up to u = 2^-8,
+// so a product of two is off by up to 2u + u^2 relative, and a d-term dot product gains
+// (2u + u^2) sum_c |x_c||y_c| over its fp32 bound (d 2^-23 sum_c |x_c||y_c|); the
+// softmax-weighted sum P V gains (2u + u^2) sum_j P_ij |v_jc| (dS K likewise with |dS|).
+// attention_test.cc checks forward and gradients against a double reference with these bounds
+// (causal, padding, masks, dropout). Measured fwd+bwd at L = 1K, B = 8, 4 heads, d = 32, 1
+// thread (seq_benchmark CPU time, 3 interleaved runs each, load average 5-7 on 2 vCPUs):
+// 145-155 ms against 182-193 fp32 (1.2-1.3x; 147-160 ms with dQ still fp32). Off (the
+// default), results are bit for bit those of the fp32 kernel.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 
@@ -146,6 +167,12 @@ class Attention {
   // AVX-512 (F, BW, VL, DQ). Otherwise kBlocked tiles with sgemm calls. Same results up to
   // rounding.
   bool Tiled(const AttentionShape& s) const;
+
+  // Whether Forward and Backward run the bf16 products (see the top of this file): Tiled(s),
+  // onednn::GetMatmulPrecision() == kBf16 (`--matmul_precision=bf16`) and a CPU with
+  // AVX512-BF16. Read on every call: keep the precision unchanged between a Forward and its
+  // Backward.
+  bool Bf16(const AttentionShape& s) const;
 
  private:
   float* Scratch(int64_t per_thread, int threads);

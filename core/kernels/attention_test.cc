@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/kernels/onednn/gemm.h"
 #include "core/kernels/philox.h"
 #include "gtest/gtest.h"
 #include "omp.h"
@@ -35,6 +36,19 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 //            t_ij = P~_ij rho_i a_ij + P_ij (rho_i |D|_i + dD_i) + (L + 2) eps (P~ a + P |D|)_ij
 //   dq_ic:   scale sum_j t_ij |k_jc|, dk symmetric in q.
 // Tolerances are kSafety times these first-order bounds.
+//
+// The bf16 products (Attention::Bf16: scores, P V, and backward's scores and dP = dO V^T)
+// round each operand to bfloat16 first, relative error <= u = 2^-8 (8 significant bits, round
+// to nearest even), and sum the exact products in fp32. A product of two rounded operands is
+// off by a relative (1 + d1)(1 - d2) - 1 <= 2u + u^2 =: pu, so a d-term dot product gains
+// pu sum_c |x_c||y_c| on top of its fp32 bound d eps sum_c |x_c||y_c|:
+//   scores:  e_ij = (d eps + pu) scale sum_c |q_ic||k_jc|      (rho_i follows as above)
+//   out_ic:  the P~ V product's rounded P~ and v add pu sum_j P~_ij |v_jc|: (rho_i + pu) ...
+//   dP~_ij:  (d eps + pu) a_ij; the pu a_ij part is added to t_ij (times P~_ij)
+//   dq_ic:   the dS K product's rounded dS and k add pu scale sum_j |dS_ij||k_jc|: pu times
+//            the bound (P~ a + P |D|)_ij on |dS_ij| is added to t_ij (so to dk's bound too,
+//            whose product stays fp32: a looser bound there)
+// Reference(in, u) uses these bounds (u = 0: fp32 operands, the bounds above).
 constexpr double kSafety = 2.0;
 
 struct Grads {
@@ -64,12 +78,13 @@ bool Keep(const AttentionDropout& drop, int b, int h, int i, int j) {
   return w[j % 4] >= threshold;
 }
 
-Grads Reference(const Inputs& in) {
+Grads Reference(const Inputs& in, double operand_u = 0.0) {
   const AttentionShape& s = in.s;
   const int L = s.length, d = s.head_dim, H = s.heads;
   const size_t n = static_cast<size_t>(s.batch) * L * H * d;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const double eps = kEpsF32;
+  const double pu = 2 * operand_u + operand_u * operand_u;  // a rounded-operand product
   Grads g;
   for (auto* x : {&g.out, &g.dq, &g.dk, &g.dv, &g.tout, &g.tdq, &g.tdk, &g.tdv}) x->assign(n, 0);
   auto at = [&](int b, int i, int h, int c) {
@@ -110,7 +125,7 @@ Grads Reference(const Inputs& in) {
           }
           p[static_cast<size_t>(i) * L + j] = scale * dot;
           mx = std::max(mx, scale * dot);
-          emax = std::max(emax, d * eps * scale * adot);
+          emax = std::max(emax, (d * eps + pu) * scale * adot);
         }
         // A valid query sees its own key.
         double sum = 0;
@@ -137,7 +152,7 @@ Grads Reference(const Inputs& in) {
             to += pij * std::fabs(in.v[at(b, j, h, c)]);
           }
           g.out[at(b, i, h, c)] = o;
-          g.tout[at(b, i, h, c)] = kSafety * rho[i] * to;
+          g.tout[at(b, i, h, c)] = kSafety * (rho[i] + pu) * to;
         }
       for (int i = 0; i < L; ++i) {
         for (int c = 0; c < d; ++c) {
@@ -157,8 +172,8 @@ Grads Reference(const Inputs& in) {
           a[ij] = adp;
           ds[ij] = pt[ij] * dp - p[ij] * dvec[i];
           const double dsabs = pt[ij] * adp + p[ij] * dabs[i];
-          t[ij] = pt[ij] * rho[i] * adp + p[ij] * (rho[i] * dabs[i] + dd[i]) +
-                  (L + 2.0) * eps * dsabs;
+          t[ij] = pt[ij] * (rho[i] + pu) * adp + p[ij] * (rho[i] * dabs[i] + dd[i]) +
+                  ((L + 2.0) * eps + pu) * dsabs;
         }
       }
       for (int c = 0; c < d; ++c) {
@@ -338,6 +353,64 @@ TEST(AttentionTiledTest, TiledPathIsTaken) {
   EXPECT_FALSE(other_tile.Tiled(AttentionShape{2, 100, 2, 32, false}));
   Attention dense(AttentionOptions{AttentionAlgorithm::kDense, 64, 64});
   EXPECT_FALSE(dense.Tiled(AttentionShape{2, 100, 2, 32, false}));
+}
+
+// Sets the matmul precision for one scope (it is process-wide) and restores fp32 after.
+class ScopedBf16 {
+ public:
+  ScopedBf16() : ok_(onednn::SetMatmulPrecision(onednn::MatmulPrecision::kBf16).ok()) {}
+  ~ScopedBf16() { (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kF32); }
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_;
+};
+
+// The opt-in bf16 products (--matmul_precision=bf16) against the double reference with the
+// bf16 bound (Reference(in, 2^-8), derived at the top of this file), on the tiled cases:
+// causal, padding, masks (a fully masked batch), dropout, L not a multiple of 64 (odd too: a
+// half-filled last key pair), query blocks not a multiple of 6, head_dim 16 to 64; and the
+// bf16 results differ from the fp32 ones (the path is taken) while fp32 stays the default.
+TEST(AttentionBf16Test, MatchesReferenceWithinBf16Bound) {
+  Attention tiled(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
+  EXPECT_FALSE(tiled.Bf16(AttentionShape{1, 8, 1, 32, false}));  // fp32 unless asked
+  ScopedBf16 bf16;
+  if (!bf16.ok() || !tiled.Bf16(AttentionShape{1, 8, 1, 32, false}))
+    GTEST_SKIP() << "CPU lacks AVX512-BF16 (or AVX-512): no bf16 attention products";
+  EXPECT_FALSE(tiled.Bf16(AttentionShape{1, 8, 1, 8, false}));  // untiled: stays fp32
+  const Case cases[] = {
+      Case{2, 1, 2, 16, false, {}, 64, 64},
+      Case{2, 150, 2, 32, true, {150, 77}, 13, 64, kRandomMask},
+      Case{3, 129, 2, 32, false, {129, 64, 0}, 64, 64, kFirstAllMasked, 0.1f},
+      Case{2, 101, 1, 48, true, {}, 64, 64, kNoMask, 0.2f},
+      Case{2, 70, 2, 64, false, {70, 65}, 32, 64, kRandomMask},
+      Case{1, 300, 2, 32, true, {290}, 48, 64},
+      Case{2, 256, 2, 32, false, {}, 64, 64, kNoMask, 0.1f},
+      Case{2, 256, 2, 32, true, {}, 64, 64},
+      Case{2, 200, 2, 32, false, {200, 131}, 64, 64},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "L=" << c.length << " d=" << c.dim
+                                    << " causal=" << c.causal << " mask=" << c.mask
+                                    << " drop=" << c.drop);
+    Inputs in = MakeInputs(AttentionShape{c.batch, c.length, c.heads, c.dim, c.causal}, c.lengths,
+                           17 + c.length, c.mask, c.drop);
+    Attention att(AttentionOptions{AttentionAlgorithm::kBlocked, c.qblock, c.kblock});
+    ASSERT_TRUE(att.Bf16(in.s));
+    Grads ref = Reference(in, 1.0 / 256);  // u = 2^-8
+    Result r = RunBoth(&att, in);
+    ExpectClose(r.out, ref.out, ref.tout, 1.0, "out");
+    ExpectClose(r.dq, ref.dq, ref.tdq, 1.0, "dq");
+    ExpectClose(r.dk, ref.dk, ref.tdk, 1.0, "dk");
+    ExpectClose(r.dv, ref.dv, ref.tdv, 1.0, "dv");
+    if (c.length > 1) {
+      (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kF32);
+      Result f = RunBoth(&att, in);
+      (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kBf16);
+      EXPECT_NE(r.out, f.out);
+      EXPECT_NE(r.dq, f.dq);
+    }
+  }
 }
 
 // The tiled forward raises a row's running max only when a tile's scores pass it by more than

@@ -24,6 +24,7 @@
 #include "benchmark/benchmark.h"
 #include "core/kernels/attention.h"
 #include "core/kernels/fft_conv.h"
+#include "core/kernels/onednn/gemm.h"
 
 namespace lra {
 namespace kernels {
@@ -109,6 +110,14 @@ void BM_Attention(benchmark::State& state) {
   }
   const uint8_t* km = key_mask.empty() ? nullptr : key_mask.data();
   Attention att(AttentionOptions{alg, 64, 64});
+  // bf16 = 1: the opt-in bf16 products (--matmul_precision=bf16; blocked, AVX512-BF16 only).
+  const bool bf16 = state.range(5) != 0;
+  if (bf16 && (!onednn::SetMatmulPrecision(onednn::MatmulPrecision::kBf16).ok() ||
+               !att.Bf16(s))) {
+    (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kF32);
+    state.SkipWithError("bf16 attention products need AVX512-BF16 and the blocked algorithm");
+    return;
+  }
   ResetPeakRss();
   const int64_t rss0 = ProcStatusBytes("VmRSS");
   // `saved` is allocated here, inside the measured window: it is the kernel's memory cost.
@@ -124,14 +133,17 @@ void BM_Attention(benchmark::State& state) {
   state.counters["saved_MB"] = saved.size() * sizeof(float) / kMB;
   state.counters["workspace_MB"] = att.WorkspaceBytes() / kMB;
   state.counters["peak_rss_delta_MB"] = (ProcStatusBytes("VmHWM") - rss0) / kMB;
+  if (bf16) (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kF32);
 }
-// Args: L, algorithm (0 dense, 1 blocked), batch, dropout %, key mask. B=8 throughout (dense at
-// 4K saves 2 GiB). The plain path at every length; dropout 10% and the key mask at 1K and 2K.
+// Args: L, algorithm (0 dense, 1 blocked), batch, dropout %, key mask, bf16 products. B=8
+// throughout (dense at 4K saves 2 GiB). The plain path at every length; dropout 10% and the key
+// mask at 1K and 2K; blocked with bf16 products at every length.
 BENCHMARK(BM_Attention)
-    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}, {8}, {0}, {0}})
-    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {10}, {0}})
-    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {0}, {1}})
-    ->ArgNames({"L", "blocked", "B", "drop", "mask"})
+    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}, {8}, {0}, {0}, {0}})
+    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {10}, {0}, {0}})
+    ->ArgsProduct({{1024, 2048}, {0, 1}, {8}, {0}, {1}, {0}})
+    ->ArgsProduct({{1024, 2048, 4096}, {1}, {8}, {0}, {0}, {1}})
+    ->ArgNames({"L", "blocked", "B", "drop", "mask", "bf16"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

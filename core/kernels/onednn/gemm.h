@@ -21,7 +21,8 @@
 // in bf16 only when it has at least 512 flops per converted element (2MN/(M+N) >= 512, e.g.
 // the forward of a Linear with 512 outputs); others, transposed-A products (weight gradients),
 // attention and the FFT convolution stay fp32. Where bf16 runs, a Linear forward is ~1.45x
-// faster (README "Measured performance").
+// faster (README "Measured performance"). The blocked attention kernel reads this setting too:
+// its register-tiled score and P V products switch to bf16 (core/kernels/attention.h).
 //
 // Primitive creation costs 10-100 us; the cache key includes omp_get_max_threads() because a
 // primitive keeps the thread count it was created with (oneDNN's own primitive cache keys on it:
