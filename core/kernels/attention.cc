@@ -995,8 +995,10 @@ LRA_BF16 void ScoresBf16(const uint32_t* a, int rows, const uint32_t* bt, int64_
   }
 }
 
-// C[r, 0:16 NV] += sum_{k < K2} pairs A[r * (kTile / 2) + k] . B[k * ldb + 0:16 NV], r < R.
-template <int NV, int R>
+// C[r, 0:16 NV] += sum_{k < K2} pairs A[r SAM + k SAK] . B[k * ldb + 0:16 NV], r < R: (SAM,
+// SAK) = (kTile / 2, 1) for a tile's pairs along its keys (ProbPairs), (1, kTile) for pairs
+// along its rows (TransposedPairs: the tile used transposed).
+template <int NV, int R, int SAM, int SAK>
 LRA_BF16 inline void MulAccRowsBf16(const uint32_t* a, int K2, const uint32_t* b, int64_t ldb,
                                     float* c, int64_t ldc) {
   __m512 acc[R][NV];
@@ -1008,9 +1010,10 @@ LRA_BF16 inline void MulAccRowsBf16(const uint32_t* a, int K2, const uint32_t* b
     __m512i bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + k * ldb + 16 * v);
+    const uint32_t* ak = a + k * SAK;
 #pragma GCC unroll 13
     for (int r = 0; r < R; ++r) {
-      const __m512i x = _mm512_set1_epi32(static_cast<int>(a[r * (kTile / 2) + k]));
+      const __m512i x = _mm512_set1_epi32(static_cast<int>(ak[r * SAM]));
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = DotBf16(acc[r][v], x, bv[v]);
     }
@@ -1021,39 +1024,67 @@ LRA_BF16 inline void MulAccRowsBf16(const uint32_t* a, int K2, const uint32_t* b
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
 
-template <int NV, int R>
+template <int NV, int R, int SAM, int SAK>
 LRA_BF16 inline void MulAccTailBf16(int rem, const uint32_t* a, int K2, const uint32_t* b,
                                     int64_t ldb, float* c, int64_t ldc) {
   if constexpr (R > 0) {
     if (rem == R) {
-      MulAccRowsBf16<NV, R>(a, K2, b, ldb, c, ldc);
+      MulAccRowsBf16<NV, R, SAM, SAK>(a, K2, b, ldb, c, ldc);
     } else {
-      MulAccTailBf16<NV, R - 1>(rem, a, K2, b, ldb, c, ldc);
+      MulAccTailBf16<NV, R - 1, SAM, SAK>(rem, a, K2, b, ldb, c, ldc);
     }
   }
 }
 
-template <int NV>
+template <int NV, int SAM, int SAK>
 LRA_BF16 void MulAccNBf16(int M, const uint32_t* a, int K2, const uint32_t* b, int64_t ldb,
                           float* c, int64_t ldc) {
   constexpr int kR = NV == 1 ? 12 : NV == 2 ? 13 : 24 / NV;  // as MulAccN
   int m = 0;
   for (; m + kR <= M; m += kR)
-    MulAccRowsBf16<NV, kR>(a + m * (kTile / 2), K2, b, ldb, c + m * ldc, ldc);
-  MulAccTailBf16<NV, kR - 1>(M - m, a + m * (kTile / 2), K2, b, ldb, c + m * ldc, ldc);
+    MulAccRowsBf16<NV, kR, SAM, SAK>(a + m * SAM, K2, b, ldb, c + m * ldc, ldc);
+  MulAccTailBf16<NV, kR - 1, SAM, SAK>(M - m, a + m * SAM, K2, b, ldb, c + m * ldc, ldc);
+}
+
+// C[m, 0:d] += sum_{k < K2} pairs A(m, k) . B[k * d + 0:d] for m < M, with
+// A(m, k) = a[m SAM + k SAK].
+template <int SAM, int SAK>
+LRA_BF16 void MulAccBf16(int d, int M, const uint32_t* a, int K2, const uint32_t* b, float* c,
+                         int64_t ldc) {
+  switch (d / 16) {
+    case 1: MulAccNBf16<1, SAM, SAK>(M, a, K2, b, d, c, ldc); break;
+    case 2: MulAccNBf16<2, SAM, SAK>(M, a, K2, b, d, c, ldc); break;
+    case 3: MulAccNBf16<3, SAM, SAK>(M, a, K2, b, d, c, ldc); break;
+    default: MulAccNBf16<4, SAM, SAK>(M, a, K2, b, d, c, ldc); break;
+  }
+}
+
+// A tile (rows x 64, row stride kTile) as bf16 pairs along its rows, for its transpose as the A
+// operand: out[k * kTile + c] = pair (p[2k, c], p[2k + 1, c]) for k < (rows + 1) / 2, row
+// `rows` read as 0 when rows is odd.
+LRA_BF16 void TransposedPairs(const float* p, int rows, uint32_t* out) {
+  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
+                                                12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(kIdx);
+  for (int r = 0; r < rows; r += 2) {
+    const float* x0 = p + static_cast<int64_t>(r) * kTile;
+    uint32_t* o = out + static_cast<int64_t>(r / 2) * kTile;
+    for (int c = 0; c < kTile; c += 16) {
+      const __m512 a0 = _mm512_loadu_ps(x0 + c);
+      const __m512 a1 = r + 1 < rows ? _mm512_loadu_ps(x0 + kTile + c) : _mm512_setzero_ps();
+      const __m512bh h = _mm512_cvtne2ps_pbh(a1, a0);
+      _mm512_storeu_si512(o + c,
+                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+    }
+  }
 }
 
 // O[r, 0:d] += P[r, 0:cols] V[0:cols, 0:d] for r < M: pp from ProbPairs, vp from
 // PackRowPairsBf16 at the tile's first key row (row stride d words).
 LRA_BF16 void ProbTimesValuesBf16(int d, int M, const uint32_t* pp, int cols, const uint32_t* vp,
                                   float* c, int64_t ldc) {
-  const int K2 = (cols + 1) / 2;
-  switch (d / 16) {
-    case 1: MulAccNBf16<1>(M, pp, K2, vp, d, c, ldc); break;
-    case 2: MulAccNBf16<2>(M, pp, K2, vp, d, c, ldc); break;
-    case 3: MulAccNBf16<3>(M, pp, K2, vp, d, c, ldc); break;
-    default: MulAccNBf16<4>(M, pp, K2, vp, d, c, ldc); break;
-  }
+  MulAccBf16<kTile / 2, 1>(d, M, pp, (cols + 1) / 2, vp, c, ldc);
 }
 
 // Lane masks of a 64-key tile row: lanes c < vis whose key is unmasked (km: the tile's bytes of
@@ -1254,10 +1285,12 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d + br kTile / 2 floats (Lp = L rounded up to kTile). bf16: the recomputed
-// scores and dP = dO V^T run on bf16 pairs (keys and values packed d-major, the block's Q and
-// dO rows converted), and dQ += dS K (dS rounded to pairs along the keys, the keys packed as
-// pairs of rows in kt's second half); the transposed products dV and dK stay fp32.
+// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile floats (Lp = L
+// rounded up to kTile). bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys
+// and values packed d-major, the block's Q and dO rows converted), dQ += dS K (dS rounded to
+// pairs along the keys, the keys packed as pairs of rows in kt's second half), and the
+// transposed products dV += P~^T dO and dK += dS^T Q (P~ and dS rounded to pairs along the
+// query rows, TransposedPairs; the block's dO and Q packed as pairs of rows).
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
@@ -1289,6 +1322,10 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   uint32_t* qpw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
   uint32_t* dopw = qpw + br * d / 2;
   uint32_t* dspw = dopw + br * d / 2;
+  // bf16's transposed products: Q and dO as pairs of rows, P~ and dS as pairs along the rows.
+  uint32_t* qrp = dspw + br * kTile / 2;
+  uint32_t* dorp = qrp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
+  uint32_t* tpw = dorp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
   const bool bf16 = t.bf16;
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
   uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
@@ -1317,6 +1354,8 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
       if (bf16) {
         RowsToPairs(qi, rows, d, stride, qpw);
         RowsToPairs(doi, rows, d, stride, dopw);
+        PackRowPairsBf16(qi, stride, rows, d, qrp);
+        PackRowPairsBf16(doi, stride, rows, d, dorp);
       }
       for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
         // Causal, every row valid: rows before j0 see none of the tile.
@@ -1369,7 +1408,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
         }
         const float* pp = dropper.on ? ptd : pt;
         // dV += P~^T dO; dP~ = dO V^T; dS = scale (P~ dP~ - P D).
-        MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
+        if (bf16) {
+          TransposedPairs(pp, rows, tpw);
+          MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, dorp, dvt, d);
+        } else {
+          MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
+        }
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
           const SoftmaxGradDropoutScores epi{{}, pt, ptd, dvec + i0, scale};
@@ -1395,7 +1439,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
                            stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
         }
-        MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
+        if (bf16) {
+          TransposedPairs(dst, rows, tpw);
+          MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, qrp, dkt, d);
+        } else {
+          MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
+        }
       }
     }
     for (int c = 0; c < gcols; ++c) {
@@ -1473,7 +1522,8 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
       (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
-       br * kTile / 2 + 15) / 16 * 16;
+       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile + 15) /
+      16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
 #pragma omp parallel for schedule(dynamic, 1)

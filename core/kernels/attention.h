@@ -80,24 +80,26 @@
 //
 // bf16 products (opt-in; Bf16() below): with onednn::SetMatmulPrecision(kBf16) (`lra
 // --matmul_precision=bf16`, model_benchmark's flag of the same name) on a CPU with
-// AVX512-BF16, the tiled kernel runs five of its seven products with vdpbf16ps (32 bf16
+// AVX512-BF16, the tiled kernel runs all seven of its products with vdpbf16ps (32 bf16
 // products into 16 fp32 sums per instruction, twice an FMA's 16): the forward's scores Q K^T
 // (keys packed as bf16 pairs along d, pre-scaled by 1/sqrt(d); each query row's pairs
 // broadcast) and O += P V (the probability tile rounded to bf16 pairs along the keys; values
-// packed as pairs of key rows), and the backward's recomputed scores, dP = dO V^T and dQ += dS
-// K (dS rounded as P is, keys packed as V is). The softmax, its running max and sums, the
-// accumulators, dS itself and the two transposed products (dV += P~^T dO, dK += dS^T Q: their
-// tiles would need a transposed pair layout) stay fp32. Forward and backward round the same operands
-// the same way, so the backward's scores equal the forward's bit for bit and P = exp(s - lse)
-// is the forward's softmax. Each rounded operand carries a relative error of up to u = 2^-8,
-// so a product of two is off by up to 2u + u^2 relative, and a d-term dot product gains
-// (2u + u^2) sum_c |x_c||y_c| over its fp32 bound (d 2^-23 sum_c |x_c||y_c|); the
-// softmax-weighted sum P V gains (2u + u^2) sum_j P_ij |v_jc| (dS K likewise with |dS|).
+// packed as pairs of key rows), and the backward's recomputed scores, dP = dO V^T, dQ += dS K
+// (dS rounded as P is, keys packed as V is) and the two transposed products dV += P~^T dO and
+// dK += dS^T Q (P~ and dS rounded to pairs along the query rows, dO and Q packed as pairs of
+// rows). The softmax, its running max and sums, the accumulators and dS itself stay fp32.
+// Forward and backward round the same operands the same way, so the backward's scores equal
+// the forward's bit for bit and P = exp(s - lse) is the forward's softmax. Each rounded operand
+// carries a relative error of up to u = 2^-8, so a product of two is off by up to 2u + u^2
+// relative, and a d-term dot product gains (2u + u^2) sum_c |x_c||y_c| over its fp32 bound
+// (d 2^-23 sum_c |x_c||y_c|); the softmax-weighted sum P V gains (2u + u^2) sum_j P_ij |v_jc|
+// (dS K, P~^T dO and dS^T Q likewise).
 // attention_test.cc checks forward and gradients against a double reference with these bounds
 // (causal, padding, masks, dropout). Measured fwd+bwd at L = 1K, B = 8, 4 heads, d = 32, 1
 // thread (seq_benchmark CPU time, 3 interleaved runs each, load average 5-7 on 2 vCPUs):
-// 145-155 ms against 182-193 fp32 (1.2-1.3x; 147-160 ms with dQ still fp32). Off (the
-// default), results are bit for bit those of the fp32 kernel.
+// 145-155 ms against 182-193 fp32 (1.2-1.3x; 147-160 ms with dQ still fp32); with dV and dK
+// in bf16 too, 109-115 ms against 124-130 with them fp32 (2 interleaved runs each, load 0.5).
+// Off (the default), results are bit for bit those of the fp32 kernel.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_
 

@@ -37,7 +37,8 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 //   dq_ic:   scale sum_j t_ij |k_jc|, dk symmetric in q.
 // Tolerances are kSafety times these first-order bounds.
 //
-// The bf16 products (Attention::Bf16: scores, P V, and backward's scores and dP = dO V^T)
+// The bf16 products (Attention::Bf16: scores, P V, and backward's scores, dP = dO V^T, dQ += dS
+// K, dV += P~^T dO and dK += dS^T Q)
 // round each operand to bfloat16 first, relative error <= u = 2^-8 (8 significant bits, round
 // to nearest even), and sum the exact products in fp32. A product of two rounded operands is
 // off by a relative (1 + d1)(1 - d2) - 1 <= 2u + u^2 =: pu, so a d-term dot product gains
@@ -46,8 +47,11 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 //   out_ic:  the P~ V product's rounded P~ and v add pu sum_j P~_ij |v_jc|: (rho_i + pu) ...
 //   dP~_ij:  (d eps + pu) a_ij; the pu a_ij part is added to t_ij (times P~_ij)
 //   dq_ic:   the dS K product's rounded dS and k add pu scale sum_j |dS_ij||k_jc|: pu times
-//            the bound (P~ a + P |D|)_ij on |dS_ij| is added to t_ij (so to dk's bound too,
-//            whose product stays fp32: a looser bound there)
+//            the bound (P~ a + P |D|)_ij on |dS_ij| is added to t_ij
+//   dk_jc:   the dS^T Q product's rounded dS and q add pu scale sum_i |dS_ij||q_ic|: the same
+//            pu (P~ a + P |D|)_ij term of t_ij, which dk's bound already sums against |q_ic|
+//   dv_jc:   the P~^T dO product's rounded P~ and dO add pu sum_i P~_ij |dO_ic|: rho_i + pu
+//            in place of rho_i, as for out
 // Reference(in, u) uses these bounds (u = 0: fp32 operands, the bounds above).
 constexpr double kSafety = 2.0;
 
@@ -194,7 +198,7 @@ Grads Reference(const Inputs& in, double operand_u = 0.0) {
             acck += ds[ij] * in.q[at(b, i, h, c)];
             tolk += t[ij] * std::fabs(in.q[at(b, i, h, c)]);
             accv += pt[ij] * in.dout[at(b, i, h, c)];
-            tolv += rho[i] * pt[ij] * std::fabs(in.dout[at(b, i, h, c)]);
+            tolv += (rho[i] + pu) * pt[ij] * std::fabs(in.dout[at(b, i, h, c)]);
           }
           g.dk[at(b, j, h, c)] = scale * acck;
           g.tdk[at(b, j, h, c)] = kSafety * scale * tolk;
@@ -409,6 +413,8 @@ TEST(AttentionBf16Test, MatchesReferenceWithinBf16Bound) {
       (void)onednn::SetMatmulPrecision(onednn::MatmulPrecision::kBf16);
       EXPECT_NE(r.out, f.out);
       EXPECT_NE(r.dq, f.dq);
+      EXPECT_NE(r.dk, f.dk);
+      EXPECT_NE(r.dv, f.dv);
     }
   }
 }
