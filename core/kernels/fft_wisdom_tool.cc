@@ -48,7 +48,26 @@ std::string PlanText(fftwf_plan p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int candidates = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  constexpr char kUsage[] =
+      "usage: fft_wisdom_tool [candidates] > core/kernels/fft_wisdom.inc\n"
+      "  candidates: FFTW_PATIENT plans timed per size, an integer in [1, 100] (default 3)\n";
+  const std::string arg = argc == 2 ? argv[1] : "";
+  if (argc > 2 || arg == "--help" || arg == "-h") {
+    std::fputs(kUsage, argc > 2 ? stderr : stdout);
+    return argc > 2 ? 2 : 0;
+  }
+  int candidates = 3;
+  if (argc == 2) {
+    char* end = nullptr;
+    const long v = std::strtol(argv[1], &end, 10);
+    if (end == argv[1] || *end != '\0' || v < 1 || v > 100) {
+      std::fprintf(stderr,
+                   "fft_wisdom_tool: candidates must be an integer in [1, 100], not '%s'\n%s",
+                   argv[1], kUsage);
+      return 2;
+    }
+    candidates = static_cast<int>(v);
+  }
   std::vector<std::string> keep;
   for (int n : kSizes) {
     float* real = fftwf_alloc_real(n);
