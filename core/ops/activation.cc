@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/kernels/onednn/gemm.h"
 #include "core/kernels/vmath/vmath.h"
+#include "core/ops/matmul.h"
 #include "core/ops/unary_internal.h"
 #include "core/parallel.h"
 
@@ -147,7 +148,7 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
         8 * h);
   }
   return MakeOp("LinearGluResidual", r, {x, y, w, b},
-                [x, y, w, b, z, mask, masked, len, rows, n, k, h](const Tensor& dr) {
+                [x, y, w, b, z, mask, masked, len, rows, n, h](const Tensor& dr) {
     const float* drp = dr.data<float>();
     const bool need_dz = y.requires_grad() || w.requires_grad() || b.requires_grad();
     if (need_dz) {
@@ -182,18 +183,7 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
             }
           },
           kBlock * n);
-      if (y.requires_grad()) {
-        bool ow;
-        Tensor& dy = y.GradForWrite(&ow);
-        onednn::Gemm(1, rows, k, n, false, true, dzp, w.value().data<float>(), nullptr,
-                     dy.data<float>(), !ow);
-      }
-      if (w.requires_grad()) {
-        bool ow;
-        Tensor& dw = w.GradForWrite(&ow);
-        onednn::Gemm(1, k, n, rows, true, false, y.value().data<float>(), dzp, nullptr,
-                     dw.data<float>(), !ow);
-      }
+      LinearBackwardXW(y, w, dzp, rows);
       if (bias) {
         bool ow;
         Tensor& db = b.GradForWrite(&ow);

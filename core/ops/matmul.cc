@@ -35,6 +35,24 @@ static void ColumnSum(const float* d, int64_t rows, int64_t n, float* out, bool 
 }
 
 // Forward saves x and w (shared storage, no copies): dx = dy w^T needs w, dw = x^T dy needs x.
+void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows) {
+  const int64_t k = w.dim(0), n = w.dim(1);
+  if (x.requires_grad()) {
+    bool ow;
+    Tensor& dx = x.GradForWrite(&ow);
+    // dx[rows, K] = dz[rows, N] * w^T; w stored [K, N] is w^T's [N, K] transposed layout.
+    onednn::Gemm(1, rows, k, n, false, true, dz, w.value().data<float>(), nullptr,
+                 dx.data<float>(), !ow);
+  }
+  if (w.requires_grad()) {
+    bool ow;
+    Tensor& dw = w.GradForWrite(&ow);
+    // dw[K, N] = x^T[K, rows] * dz[rows, N]; x stored [rows, K].
+    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), dz, nullptr,
+                 dw.data<float>(), !ow);
+  }
+}
+
 Var Linear(const Var& x, const Var& w, const Var& b) {
   LRA_CHECK(w.rank() == 2 && x.rank() >= 1 && x.dim(-1) == w.dim(0))
       << "Linear: x " << x.shape().ToString() << " w " << w.shape().ToString();
@@ -49,22 +67,9 @@ Var Linear(const Var& x, const Var& w, const Var& b) {
                has_bias ? b.value().data<float>() : nullptr, y.data<float>(), false);
   std::vector<Var> inputs = {x, w};
   if (has_bias) inputs.push_back(b);
-  return MakeOp("Linear", y, inputs, [x, w, b, rows, n, k, has_bias](const Tensor& dy) {
+  return MakeOp("Linear", y, inputs, [x, w, b, rows, n, has_bias](const Tensor& dy) {
     const float* dyp = dy.data<float>();
-    if (x.requires_grad()) {
-      bool ow;
-      Tensor& dx = x.GradForWrite(&ow);
-      // dx[rows, K] = dy[rows, N] * w^T; w stored [K, N] is w^T's [N, K] transposed layout.
-      onednn::Gemm(1, rows, k, n, false, true, dyp, w.value().data<float>(), nullptr,
-                   dx.data<float>(), !ow);
-    }
-    if (w.requires_grad()) {
-      bool ow;
-      Tensor& dw = w.GradForWrite(&ow);
-      // dw[K, N] = x^T[K, rows] * dy[rows, N]; x stored [rows, K].
-      onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), dyp, nullptr,
-                   dw.data<float>(), !ow);
-    }
+    LinearBackwardXW(x, w, dyp, rows);
     if (has_bias && b.requires_grad()) {
       bool ow;
       Tensor& db = b.GradForWrite(&ow);

@@ -18,6 +18,11 @@ using onednn::SetMatmulPrecision;
 // single GEMM), w: [K, N], b: [N] or an undefined Var for no bias. Returns [..., N].
 Var Linear(const Var& x, const Var& w, const Var& b = Var());
 
+// The gradients of y = x w (+ b) for x and w, given dz = dL/dy ([rows, N]): dx (+)= dz w^T and
+// dw (+)= x^T dz, each only if that input requires a gradient. Linear's backward, shared with
+// the fused ops that end in a Linear (LinearGluResidual in core/ops/activation.h).
+void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows);
+
 // Batched matrix product over the leading dims: a [..., M, K] (or [..., K, M] if trans_a),
 // b [..., K, N] (or [..., N, K] if trans_b) -> [..., M, N]. Leading dims must match exactly,
 // except that b may be rank 2 (one matrix shared by every batch entry, e.g. a weight).
