@@ -355,7 +355,7 @@ BENCHMARK(BM_S4dRecurrentOneStream)->Arg(0)->Arg(1);
 }  // namespace
 }  // namespace lra::models
 
-// --matmul_precision=bf16 (before the benchmark flags) runs everything in the opt-in bf16 matmul
+// --matmul_precision=bf16 (fp32 is the default) runs everything in the opt-in bf16 matmul
 // mode (core/kernels/onednn/gemm.h); --batch=N and --threads=N set the training benchmarks'
 // batch (default 8) and threads (default 2); --attention=dense|blocked the Transformer's
 // attention (default blocked); --steps=N fixes the BM_PaperText* benchmarks' timed steps.
@@ -365,10 +365,11 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg.rfind("--batch=", 0) == 0 || arg.rfind("--threads=", 0) == 0 ||
         arg.rfind("--steps=", 0) == 0) {
-      const size_t eq = arg.find('=');
-      const int v = std::atoi(arg.c_str() + eq + 1);
-      if (v < 1) {
-        std::fprintf(stderr, "%s: want a positive integer\n", arg.c_str());
+      const char* text = arg.c_str() + arg.find('=') + 1;
+      char* end = nullptr;
+      const long v = std::strtol(text, &end, 10);
+      if (end == text || *end != '\0' || v < 1 || v > 1 << 20) {
+        std::fprintf(stderr, "%s: want a positive integer (at most 1048576)\n", arg.c_str());
         return 1;
       }
       (arg[2] == 'b'   ? lra::models::g_batch
@@ -380,8 +381,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: want --attention=dense or --attention=blocked\n", arg.c_str());
         return 1;
       }
-    } else if (arg == "--matmul_precision=bf16") {
-      const absl::Status s = lra::SetMatmulPrecision(lra::MatmulPrecision::kBf16);
+    } else if (arg.rfind("--matmul_precision=", 0) == 0) {
+      const std::string p = arg.substr(19);
+      if (p != "fp32" && p != "bf16") {
+        std::fprintf(stderr, "%s: want --matmul_precision=fp32 or --matmul_precision=bf16\n",
+                     arg.c_str());
+        return 1;
+      }
+      const absl::Status s = lra::SetMatmulPrecision(p == "bf16" ? lra::MatmulPrecision::kBf16
+                                                                 : lra::MatmulPrecision::kF32);
       if (!s.ok()) {
         std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
         return 1;
@@ -393,6 +401,9 @@ int main(int argc, char** argv) {
   argc = kept;
   lra::models::RegisterPaperBenchmarks();
   benchmark::Initialize(&argc, argv);
+  // Anything neither ours nor Google Benchmark's (a typo, a flag of another tool) is an error,
+  // not a silent run with the defaults.
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   return 0;
 }

@@ -42,6 +42,12 @@ fi
 bazel build --config=native //models:model_benchmark //core:core_benchmark >/dev/null 2>&1 ||
   { echo "speed_check: building //models:model_benchmark //core:core_benchmark failed" >&2; exit 1; }
 bin="$(bazel info --config=native bazel-bin 2>/dev/null)"
+# Bad LRA_ARGS fail here, once, rather than in every cell of the table.
+if ! err="$("$bin/models/model_benchmark" "${lra_args[@]}" --benchmark_list_tests=true \
+  2>&1 >/dev/null)"; then
+  echo "speed_check: model_benchmark refuses LRA_ARGS='${LRA_ARGS:-}': $err" >&2
+  exit 2
+fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 results="$out/results.jsonl"
