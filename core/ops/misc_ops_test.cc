@@ -7,6 +7,7 @@
 #include "core/ops/embedding.h"
 #include "core/ops/pooling.h"
 #include "core/ops/shape_ops.h"
+#include "core/parallel.h"
 #include "core/testing/grad_check.h"
 
 namespace lra {
@@ -114,6 +115,33 @@ TEST(ShapeOpsTest, ConcatAndSlice) {
     return y;
   };
   CheckOp(s, {b});
+}
+
+// Large enough for ParallelFor to split the rows over two threads: every element of the slice
+// and of its gradient (accumulated onto a gradient already holding 1) lands where it belongs.
+TEST(ShapeOpsTest, SliceOnTwoThreadsPlacesEveryRow) {
+  const int prev = NumThreads();
+  SetNumThreads(2);
+  const int64_t outer = 64, len = 40, inner = 32, start = 7, length = 20;
+  Tensor t = Tensor::Empty({outer, len, inner}, DType::kF32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
+  Var x = Parameter(t, "x");
+  Var y = Slice(x, 1, start, length);
+  Tensor dy = Tensor::Empty(y.shape(), DType::kF32);
+  for (int64_t i = 0; i < dy.numel(); ++i) dy.data<float>()[i] = static_cast<float>(i + 1);
+  x.GradForAccumulate().Fill(1.0f);
+  Backward(y, dy);
+  const float* g = x.grad().data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t l = 0; l < len; ++l)
+      for (int64_t c = 0; c < inner; ++c) {
+        const int64_t xi = (o * len + l) * inner + c;
+        const bool inside = l >= start && l < start + length;
+        const int64_t yi = (o * length + (l - start)) * inner + c;
+        if (inside) ASSERT_EQ(y.value().data<float>()[yi], static_cast<float>(xi));
+        ASSERT_EQ(g[xi], inside ? 1.0f + static_cast<float>(yi + 1) : 1.0f) << o << " " << l;
+      }
+  SetNumThreads(prev);
 }
 
 TEST(MeanPoolTest, RespectsLengths) {

@@ -1,5 +1,6 @@
 #include "core/ops/shape_ops.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/check.h"
@@ -154,23 +155,33 @@ Var Slice(const Var& x, int axis, int64_t start, int64_t length) {
   const size_t es = DTypeSize(x.dtype());
   const char* xp = Bytes(x.value());
   char* yp = Bytes(y);
-  for (int64_t o = 0; o < outer; ++o)
-    std::memcpy(yp + o * length * inner * es, xp + (o * len + start) * inner * es,
-                length * inner * es);
+  const int64_t width = length * inner;  // elements per outer index
+  ParallelFor(
+      outer,
+      [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          std::memcpy(yp + o * width * es, xp + (o * len + start) * inner * es, width * es);
+      },
+      std::max<int64_t>(width, 1));
   return MakeOp("Slice", y, {x}, [x, outer, len, inner, start, length, es](const Tensor& dy) {
     Tensor& g = x.GradForAccumulate();
+    // Each element of the gradient gets one add, so splitting the rows over threads changes
+    // no bits.
+    auto accumulate = [&](auto* gp, const auto* dp) {
+      const int64_t width = length * inner;
+      ParallelFor(
+          outer,
+          [&](int64_t o0, int64_t o1) {
+            for (int64_t o = o0; o < o1; ++o)
+              for (int64_t i = 0; i < width; ++i)
+                gp[(o * len + start) * inner + i] += dp[o * width + i];
+          },
+          std::max<int64_t>(width, 1));
+    };
     if (g.dtype() == DType::kF32) {
-      float* gp = g.data<float>();
-      const float* dp = dy.data<float>();
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < length * inner; ++i)
-          gp[(o * len + start) * inner + i] += dp[o * length * inner + i];
+      accumulate(g.data<float>(), dy.data<float>());
     } else {
-      c64* gp = g.data<c64>();
-      const c64* dp = dy.data<c64>();
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < length * inner; ++i)
-          gp[(o * len + start) * inner + i] += dp[o * length * inner + i];
+      accumulate(g.data<c64>(), dy.data<c64>());
     }
   });
 }
