@@ -218,14 +218,21 @@ void ConvertToBf16(const float* x, int64_t n, uint16_t* y, int threads) {
 // GemmTransA in bf16: the same split of K over the threads; each thread converts its own slice
 // of A and B (its rows of the reduction) to bf16 and runs oneDNN's single-threaded bf16 GEMM on
 // it into its partial result, summed in fp32 as in GemmTransA. oneDNN's bf16 matmul primitive
-// (brgemm) is slower here than fp32 sgemm: it re-lays out both operands (A transposed, B into
-// pairs of rows) on every call. The split depends only on K and the thread count.
+// (brgemm) was slower here than fp32 sgemm (it re-lays out both operands on every call), and so
+// was converting and multiplying 1,024 rows at a time; 4,096 or more rows per GEMM call ran at
+// 1.2-1.3x fp32 (core_benchmark BM_Gemm/2/1). A slice longer than kTransAChunkElements / (M + N)
+// rows (and 4,096) is done in equal chunks accumulated in fp32, which bounds the scratch
+// (a recurrent layer's weight gradient reduces over every step of every sequence). The split
+// and the chunks depend only on K, M, N and the thread count.
+constexpr int64_t kTransAChunkElements = int64_t{1} << 22;
+
 void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* a,
                     const float* b, float* c, bool accumulate, int threads) {
   const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, k / 256)));
   std::vector<float>& partial = ThreadScratch().partial;
   if (partial.size() < static_cast<size_t>((parts - 1) * m * n)) partial.resize((parts - 1) * m * n);
   float* part = partial.data();
+  const int64_t max_rows = std::max<int64_t>(4096, kTransAChunkElements / (m + n));
   dnnl_status_t status = dnnl_success;
   // With parts == 1 the GEMM must still run on one thread (omp_get_max_threads() is 1 inside an
   // active region only).
@@ -234,23 +241,28 @@ void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* 
 #pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num();
-    const int64_t r0 = k * t / parts, r1 = k * (t + 1) / parts, len = r1 - r0;
+    const int64_t r0 = k * t / parts, r1 = k * (t + 1) / parts;
+    const int64_t chunks = (r1 - r0 + max_rows - 1) / max_rows;
     float* dst = t == 0 ? c : part + (t - 1) * m * n;
     Scratch& s = ThreadScratch();
-    Reserve(s.a16, len * m);
-    Reserve(s.b16, len * n);
-    ToBf16Avx512(a + r0 * m, len * m, s.a16.data());  // rows r0.. of A stored [K, M]
-    if (trans_b) {  // B stored [N, K]: columns r0.. of each row, into [N, len]
-      for (int64_t j = 0; j < n; ++j) ToBf16Avx512(b + j * k + r0, len, s.b16.data() + j * len);
-    } else {
-      ToBf16Avx512(b + r0 * n, len * n, s.b16.data());
-    }
-    const dnnl_status_t st = dnnl_gemm_bf16bf16f32(
-        'T', trans_b ? 'T' : 'N', m, n, len, 1.0f, s.a16.data(), m, s.b16.data(),
-        trans_b ? len : n, (t == 0 && accumulate) ? 1.0f : 0.0f, dst, n);
-    if (st != dnnl_success) {
+    for (int64_t q = 0; q < chunks; ++q) {
+      const int64_t c0 = r0 + (r1 - r0) * q / chunks, len = r0 + (r1 - r0) * (q + 1) / chunks - c0;
+      Reserve(s.a16, len * m);
+      Reserve(s.b16, len * n);
+      ToBf16Avx512(a + c0 * m, len * m, s.a16.data());  // rows c0.. of A stored [K, M]
+      if (trans_b) {  // B stored [N, K]: columns c0.. of each row, into [N, len]
+        for (int64_t j = 0; j < n; ++j) ToBf16Avx512(b + j * k + c0, len, s.b16.data() + j * len);
+      } else {
+        ToBf16Avx512(b + c0 * n, len * n, s.b16.data());
+      }
+      const float beta = (q > 0 || (t == 0 && accumulate)) ? 1.0f : 0.0f;
+      const dnnl_status_t st =
+          dnnl_gemm_bf16bf16f32('T', trans_b ? 'T' : 'N', m, n, len, 1.0f, s.a16.data(), m,
+                                s.b16.data(), trans_b ? len : n, beta, dst, n);
+      if (st != dnnl_success) {
 #pragma omp critical
-      status = st;
+        status = st;
+      }
     }
   }
   if (parts == 1) omp_set_num_threads(saved_threads);
@@ -272,6 +284,9 @@ void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* 
 // GFLOP/s FMA peak; 1/360 - 1/630 on one with 440), so the break-even is 20-70 flops per
 // converted element. At x[8192,128] w[128,32] bf16 already won at 51 (weight gradient) and
 // 64 (forward) flops per element; the model's Linear layers (H = 128) have 128 or more.
+// (oneDNN 2.6.3's fpmath_mode=bf16, which would let the matmul round f32 inputs itself, does not
+// help: on this AVX512-BF16 CPU without AMX a matmul with f32 inputs and that attribute picks the
+// fp32 kernel brg:avx512_core and returns unrounded fp32 results.)
 constexpr double kBf16MinFlopsPerElement = 64;
 
 // The decision ignores the dimension that grows with the batch, so that in bf16 mode a row's

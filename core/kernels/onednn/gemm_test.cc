@@ -204,6 +204,9 @@ TEST(Gemm, Bf16ModeRoundsInputsAndAccumulatesInFp32) {
     // K = 4100 that bound, K u, is above bf16's typical error).
     if (p.k <= 512) EXPECT_GT(unrounded, 4 * (p.k + 1) * std::ldexp(1.0, -24));
   }
+  // A weight gradient whose per-thread slices exceed 2^22 / (M + N) = 32768 rows runs in chunks
+  // accumulated in fp32: still the exact product of the rounded inputs to fp32's error.
+  Check({1, 64, 64, 70001, true, false, false, true}, Ref::kRounded);
   // Under 64 flops per converted element, counted per row (2N; 2MN/(M+N) for a weight
   // gradient): fp32.
   Check({1, 300, 16, 128, false, false, true, false}, Ref::kFp32);
