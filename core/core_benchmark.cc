@@ -5,9 +5,10 @@
 //
 // Reports:
 //   FmaPeak              register-blocked _mm512_fmadd_ps on every thread: the fp32 roofline.
-//   Gemm/{Fwd,BwdData,BwdWeight}  the three products of a Linear layer x[8192,128] w[128,512]
-//                        through the oneDNN wrapper; `pct_peak` is against FmaPeak measured
-//                        in the same process.
+//   Gemm/{Fwd,BwdData,BwdWeight}  the three products of a Linear layer x[8192,128] w[128,N]
+//                        through the oneDNN wrapper, fp32 and bf16 mode; `peak_GFLOPs` is
+//                        FmaPeak measured in the same process.
+//   ConvertToBf16        the bf16 mode's operand rounding, ns per element.
 //   LinearGelu/{Raw,Tape}  fwd+bwd of y = gelu(x w + b) with hand-called kernels vs the tape:
 //                        the difference is the tape's overhead (allocation, closures, zero fill).
 //   FftConvOp, AttentionOp  fwd+bwd through the tape ops at the LRA shapes.
@@ -101,9 +102,10 @@ void BM_FmaPeak(benchmark::State& state) {
 BENCHMARK(BM_FmaPeak)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // arg 0: 0 forward, 1 backward data, 2 backward weight; arg 1: 1 = the opt-in bf16 matmul mode
-// (inputs rounded to bfloat16 each call, fp32 accumulation; skipped on CPUs without bf16).
+// (skipped on CPUs without bf16); arg 2: the Linear's outputs N (in 128, rows 8192; 32 is near the bf16 break-even; the others are the model
+// benchmark's Linear layers at H = 128, QKV 384, MLP 512, S4D's output 256).
 void BM_Gemm(benchmark::State& state) {
-  const int64_t m = 8192, k = 128, n = 512;
+  const int64_t m = 8192, k = 128, n = state.range(2);
   Rng rng(1);
   Tensor x = RandomUniform({m, k}, -1, 1, rng), w = RandomUniform({k, n}, -1, 1, rng);
   Tensor dy = RandomUniform({m, n}, -1, 1, rng);
@@ -142,9 +144,31 @@ void BM_Gemm(benchmark::State& state) {
                  (bf16 ? " bf16" : " fp32"));
 }
 BENCHMARK(BM_Gemm)
-    ->ArgsProduct({{0, 1, 2}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2}, {0, 1}, {32, 128, 256, 384, 512}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// onednn::ConvertToBf16 (the bf16 mode's operand conversion) on arg elements: 1M is x at 1K
+// (8192 x 128), 4M the gradient of a 512-wide Linear; `ns_per_element` is over all threads.
+void BM_ConvertToBf16(benchmark::State& state) {
+  if (!onednn::Bf16Supported()) {
+    state.SkipWithError("no AVX512-BF16 on this CPU");
+    return;
+  }
+  const int64_t n = state.range(0);
+  Rng rng(4);
+  Tensor x = RandomUniform({n}, -1, 1, rng);
+  std::vector<uint16_t> y(n);
+  onednn::ConvertToBf16(x.data<float>(), n, y.data());
+  for (auto _ : state) {
+    onednn::ConvertToBf16(x.data<float>(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["ns_per_element"] = benchmark::Counter(
+      double(n) * state.iterations() * 1e-9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_ConvertToBf16)->Arg(1 << 20)->Arg(1 << 22)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // y = gelu(x w + b), loss seed dy; fwd + bwd of x, w, b.
 void BM_LinearGelu(benchmark::State& state) {

@@ -1,5 +1,6 @@
 #include "core/kernels/onednn/gemm.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -12,6 +13,15 @@
 
 #include "dnnl.hpp"
 #include "core/check.h"
+
+// oneDNN's bf16 GEMM (bf16 A and B, fp32 C; row-major, arguments as dnnl_sgemm's): exported by
+// libdnnl but declared only in oneDNN's own tests (oneapi-src/oneDNN v2.6, tests/gtests/
+// test_gemm_common.hpp, "Declare bfloat16 GEMM interfaces for testing").
+extern "C" dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t m,
+                                               dnnl_dim_t n, dnnl_dim_t k, float alpha,
+                                               const uint16_t* a, dnnl_dim_t lda,
+                                               const uint16_t* b, dnnl_dim_t ldb, float beta,
+                                               float* c, dnnl_dim_t ldc);
 
 namespace lra {
 namespace onednn {
@@ -44,7 +54,6 @@ struct Entry {
 
 struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
   std::mutex mu;
   std::unordered_map<Key, Entry, KeyHash> cache;
   std::atomic<MatmulPrecision> precision{MatmulPrecision::kF32};
@@ -84,19 +93,46 @@ Entry MakeEntry(const Key& key, Context& ctx) {
   return e;
 }
 
-constexpr double kBf16MinFlopsPerElement = 512;
+// The cached primitive for `key`, created on first use (with the calling thread's
+// omp_get_max_threads(), which the key records).
+const Entry& Lookup(const Key& key, Context& ctx) {
+  std::lock_guard<std::mutex> lock(ctx.mu);
+  auto it = ctx.cache.find(key);
+  if (it == ctx.cache.end()) it = ctx.cache.emplace(key, MakeEntry(key, ctx)).first;
+  return it->second;  // unordered_map never moves its nodes
+}
 
-// Rounds to the nearest bfloat16, ties to even (the rounding of VCVTNEPS2BF16 and of oneDNN's
-// reorder); NaN stays NaN. A plain loop the compiler vectorizes; memory-bound, so large arrays
-// are split over the threads.
-void ToBf16(const float* x, int64_t n, uint16_t* y, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &x[i], 4);
-    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-    y[i] = static_cast<uint16_t>(nan ? (bits >> 16) | 0x40u : rounded);
+void Execute(const Entry& e, dnnl::stream& stream, const void* a, const void* b,
+             const float* bias, float* c) {
+  const dnnl::engine& engine = Ctx().engine;
+  dnnl::memory am(e.a_md, engine, const_cast<void*>(a));  // f32 or bf16 per a_md
+  dnnl::memory bm(e.b_md, engine, const_cast<void*>(b));
+  dnnl::memory cm(e.c_md, engine, c);
+  if (bias) {
+    dnnl::memory biasm(e.bias_md, engine, const_cast<float*>(bias));
+    e.prim.execute(stream, {{DNNL_ARG_SRC, am},
+                            {DNNL_ARG_WEIGHTS, bm},
+                            {DNNL_ARG_BIAS, biasm},
+                            {DNNL_ARG_DST, cm}});
+  } else {
+    e.prim.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  }
+  stream.wait();
+}
+
+// One thread's share of ConvertToBf16: VCVTNE2PS2BF16 on 32 floats at a time, masked for the tail.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void ToBf16Avx512(
+    const float* x, int64_t n, uint16_t* y) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    // cvtne2ps(a, b) puts b's 16 results in the low half and a's in the high half.
+    const __m512bh r = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(y + i, reinterpret_cast<const __m512i&>(r));
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 mask = static_cast<__mmask16>((n - i >= 16) ? 0xffff : (1u << (n - i)) - 1);
+    const __m256bh r = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + i));
+    _mm256_mask_storeu_epi16(y + i, mask, reinterpret_cast<const __m256i&>(r));
   }
 }
 
@@ -106,6 +142,9 @@ struct Scratch {
   std::vector<uint16_t> a16, b16;
   std::vector<float> partial;
 };
+void Reserve(std::vector<uint16_t>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(n);
+}
 Scratch& ThreadScratch() {
   thread_local Scratch s;
   return s;
@@ -158,11 +197,118 @@ void GemmTransA(int64_t m, int64_t n, int64_t k, bool trans_b, const float* a, c
   }
 }
 
+// Per thread, for products run inside a parallel region (a stream is not meant to be shared
+// by threads executing at once).
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(Ctx().engine);
+  return stream;
+}
+
+void ConvertToBf16(const float* x, int64_t n, uint16_t* y, int threads) {
+  // Memory-bound: split over the threads above 64k elements, in 32-element aligned pieces.
+  const int parts = n >= (1 << 16) ? threads : 1;
+  if (parts <= 1) return ToBf16Avx512(x, n, y);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int t = 0; t < parts; ++t) {
+    const int64_t r0 = n * t / parts / 32 * 32, r1 = t + 1 == parts ? n : n * (t + 1) / parts / 32 * 32;
+    ToBf16Avx512(x + r0, r1 - r0, y + r0);
+  }
+}
+
+// GemmTransA in bf16: the same split of K over the threads; each thread converts its own slice
+// of A and B (its rows of the reduction) to bf16 and runs oneDNN's single-threaded bf16 GEMM on
+// it into its partial result, summed in fp32 as in GemmTransA. oneDNN's bf16 matmul primitive
+// (brgemm) was slower here than fp32 sgemm (it re-lays out both operands on every call), and so
+// was converting and multiplying 1,024 rows at a time; 4,096 or more rows per GEMM call ran at
+// 1.2-1.3x fp32 (core_benchmark BM_Gemm/2/1). A slice longer than kTransAChunkElements / (M + N)
+// rows (and 4,096) is done in equal chunks accumulated in fp32, which bounds the scratch
+// (a recurrent layer's weight gradient reduces over every step of every sequence). The split
+// and the chunks depend only on K, M, N and the thread count.
+constexpr int64_t kTransAChunkElements = int64_t{1} << 22;
+
+void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* a,
+                    const float* b, float* c, bool accumulate, int threads) {
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, k / 256)));
+  std::vector<float>& partial = ThreadScratch().partial;
+  if (partial.size() < static_cast<size_t>((parts - 1) * m * n)) partial.resize((parts - 1) * m * n);
+  float* part = partial.data();
+  const int64_t max_rows = std::max<int64_t>(4096, kTransAChunkElements / (m + n));
+  dnnl_status_t status = dnnl_success;
+  // With parts == 1 the GEMM must still run on one thread (omp_get_max_threads() is 1 inside an
+  // active region only).
+  const int saved_threads = omp_get_max_threads();
+  if (parts == 1) omp_set_num_threads(1);
+#pragma omp parallel num_threads(parts)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t r0 = k * t / parts, r1 = k * (t + 1) / parts;
+    const int64_t chunks = (r1 - r0 + max_rows - 1) / max_rows;
+    float* dst = t == 0 ? c : part + (t - 1) * m * n;
+    Scratch& s = ThreadScratch();
+    for (int64_t q = 0; q < chunks; ++q) {
+      const int64_t c0 = r0 + (r1 - r0) * q / chunks, len = r0 + (r1 - r0) * (q + 1) / chunks - c0;
+      Reserve(s.a16, len * m);
+      Reserve(s.b16, len * n);
+      ToBf16Avx512(a + c0 * m, len * m, s.a16.data());  // rows c0.. of A stored [K, M]
+      if (trans_b) {  // B stored [N, K]: columns c0.. of each row, into [N, len]
+        for (int64_t j = 0; j < n; ++j) ToBf16Avx512(b + j * k + c0, len, s.b16.data() + j * len);
+      } else {
+        ToBf16Avx512(b + c0 * n, len * n, s.b16.data());
+      }
+      const float beta = (q > 0 || (t == 0 && accumulate)) ? 1.0f : 0.0f;
+      const dnnl_status_t st =
+          dnnl_gemm_bf16bf16f32('T', trans_b ? 'T' : 'N', m, n, len, 1.0f, s.a16.data(), m,
+                                s.b16.data(), trans_b ? len : n, beta, dst, n);
+      if (st != dnnl_success) {
+#pragma omp critical
+        status = st;
+      }
+    }
+  }
+  if (parts == 1) omp_set_num_threads(saved_threads);
+  LRA_CHECK(status == dnnl_success) << "dnnl_gemm_bf16bf16f32 failed: " << status;
+  const int64_t mn = m * n;
+  if (parts == 1) return;
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int64_t i = 0; i < mn; ++i) {
+    float sum = c[i];
+    for (int p = 0; p < parts - 1; ++p) sum += part[p * mn + i];
+    c[i] = sum;
+  }
+}
+
+// bf16 pays where a product has enough flops per element it must convert. Measured on 2
+// threads (core_benchmark BM_ConvertToBf16, BM_Gemm; README "Measured performance"): the
+// conversion costs 0.04-0.08 ns per element (1M-4M elements, in L2/L3), and a bf16 product saves
+// 1/200 - 1/350 ns per flop over fp32 (fp32 ~200, bf16 ~350 GFLOP/s on a machine with a 224
+// GFLOP/s FMA peak; 1/360 - 1/630 on one with 440), so the break-even is 20-70 flops per
+// converted element. At x[8192,128] w[128,32] bf16 already won at 51 (weight gradient) and
+// 64 (forward) flops per element; the model's Linear layers (H = 128) have 128 or more.
+// (oneDNN 2.6.3's fpmath_mode=bf16, which would let the matmul round f32 inputs itself, does not
+// help: on this AVX512-BF16 CPU without AMX a matmul with f32 inputs and that attribute picks the
+// fp32 kernel brg:avx512_core and returns unrounded fp32 results.)
+constexpr double kBf16MinFlopsPerElement = 64;
+
+// The decision ignores the dimension that grows with the batch, so that in bf16 mode a row's
+// result never depends on how many rows are multiplied with it (batch invariance): for
+// C = op(A) op(B) that is M, and per row of A the product has 2N flops per converted element
+// (B's conversion is shared by all rows); for a weight gradient A^T B it is the reduction K,
+// and per row of the reduction it has 2MN / (M + N).
+bool Bf16Pays(int64_t m, int64_t n, bool weight_gradient) {
+  const double per_element = weight_gradient ? 2.0 * m * n / (m + n) : 2.0 * n;
+  return per_element >= kBf16MinFlopsPerElement;
+}
+
 }  // namespace
 
 bool Bf16Supported() {
   static const bool ok = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
   return ok;
+}
+
+void ConvertToBf16(const float* x, int64_t n, uint16_t* y) {
+  LRA_CHECK(Bf16Supported()) << "ConvertToBf16 needs AVX512-BF16";
+  ConvertToBf16(x, n, y, omp_get_max_threads());
 }
 
 absl::Status SetMatmulPrecision(MatmulPrecision precision) {
@@ -192,55 +338,36 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
   // saves, so small products get a single-threaded primitive. omp_set_num_threads is a per-thread
   // setting, restored below; the primitive records the count it was created with.
   const int max_threads = omp_get_max_threads();
-  const bool small = 2.0 * batch * m * n * k < double(1 << 20);
+  const double flops = 2.0 * batch * m * n * k;
+  const bool small = flops < double(1 << 20);
   const int threads = small ? 1 : max_threads;
   if (threads != max_threads) omp_set_num_threads(threads);
-  // Weight gradients stay fp32 in bf16 mode too: both of their operands are activation-sized, and
-  // converting them costs more than the bf16 product saves (core_benchmark BM_Gemm/2/1).
-  if (batch == 1 && trans_a && !bias) {
-    GemmTransA(m, n, k, trans_b, a, b, c, accumulate, threads);
+  const bool bf16_mode = ctx.precision.load(std::memory_order_relaxed) == MatmulPrecision::kBf16;
+  const bool weight_gradient = batch == 1 && trans_a && !bias;
+  const bool bf16 = bf16_mode && Bf16Pays(m, n, weight_gradient);
+  if (weight_gradient) {
+    if (bf16) {
+      GemmTransABf16(m, n, k, trans_b, a, b, c, accumulate, threads);
+    } else {
+      GemmTransA(m, n, k, trans_b, a, b, c, accumulate, threads);
+    }
     if (threads != max_threads) omp_set_num_threads(max_threads);
     return;
   }
-  // bf16 pays only where the product is large next to the operands it must convert: converting
-  // costs ~0.6 ns per element on 2 threads, the product saves 1/360 - 1/630 ns per flop
-  // (fp32 vs bf16 GFLOP/s measured with core_benchmark BM_Gemm), so the break-even is ~500
-  // flops per converted element: the forward (8192x128)x(128x512) has 1,000 and wins 1.45x, the
-  // data gradient with the same shapes has 256 and lost 1.5x before this rule.
-  const double converted = static_cast<double>(batch) * (m * k + k * n);
-  const bool bf16 = ctx.precision.load(std::memory_order_relaxed) == MatmulPrecision::kBf16 &&
-                    2.0 * batch * m * n * k >= kBf16MinFlopsPerElement * converted;
+  const void* a_data = a;
+  const void* b_data = b;
   if (bf16) {
     Scratch& s = ThreadScratch();
-    const int64_t na = batch * m * k, nb = batch * k * n;
-    if (s.a16.size() < static_cast<size_t>(na)) s.a16.resize(na);
-    if (s.b16.size() < static_cast<size_t>(nb)) s.b16.resize(nb);
-    ToBf16(a, na, s.a16.data(), threads);
-    ToBf16(b, nb, s.b16.data(), threads);
-    a = reinterpret_cast<const float*>(s.a16.data());  // bf16 data from here on
-    b = reinterpret_cast<const float*>(s.b16.data());
+    Reserve(s.a16, batch * m * k);
+    Reserve(s.b16, batch * k * n);
+    ConvertToBf16(a, batch * m * k, s.a16.data(), threads);
+    ConvertToBf16(b, batch * k * n, s.b16.data(), threads);
+    a_data = s.a16.data();
+    b_data = s.b16.data();
   }
-  const Key key{batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate, bf16, threads};
-  const Entry* e;
-  {
-    std::lock_guard<std::mutex> lock(ctx.mu);
-    auto it = ctx.cache.find(key);
-    if (it == ctx.cache.end()) it = ctx.cache.emplace(key, MakeEntry(key, ctx)).first;
-    e = &it->second;  // unordered_map never moves its nodes
-  }
-  dnnl::memory am(e->a_md, ctx.engine, const_cast<float*>(a));  // f32 or bf16 per a_md
-  dnnl::memory bm(e->b_md, ctx.engine, const_cast<float*>(b));
-  dnnl::memory cm(e->c_md, ctx.engine, c);
-  if (bias) {
-    dnnl::memory biasm(e->bias_md, ctx.engine, const_cast<float*>(bias));
-    e->prim.execute(ctx.stream, {{DNNL_ARG_SRC, am},
-                                 {DNNL_ARG_WEIGHTS, bm},
-                                 {DNNL_ARG_BIAS, biasm},
-                                 {DNNL_ARG_DST, cm}});
-  } else {
-    e->prim.execute(ctx.stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-  }
-  ctx.stream.wait();
+  const Entry& e =
+      Lookup({batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate, bf16, threads}, ctx);
+  Execute(e, ThreadStream(), a_data, b_data, bias, c);
   if (threads != max_threads) omp_set_num_threads(max_threads);
 }
 

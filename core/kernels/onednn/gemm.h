@@ -14,15 +14,19 @@
 // reduction split over the threads (see GemmTransA in gemm.cc for the measured reason).
 //
 // Precision: fp32 by default. SetMatmulPrecision(kBf16) is an opt-in mode for CPUs with
-// AVX512-BF16 or AMX: every later call rounds A and B to bfloat16 (round to nearest even, 8
-// significant bits) and accumulates in fp32 into an fp32 C, so parameters, gradients and the
-// optimizer stay fp32 ("master weights"). Each product then carries a relative error of up to
-// ~2^-8 per factor instead of 2^-24. The inputs are converted on every call, so a product runs
-// in bf16 only when it has at least 512 flops per converted element (2MN/(M+N) >= 512, e.g.
-// the forward of a Linear with 512 outputs); others, transposed-A products (weight gradients),
-// attention and the FFT convolution stay fp32. Where bf16 runs, a Linear forward is ~1.45x
-// faster (README "Measured performance"). The blocked attention kernel reads this setting too:
-// its register-tiled score and P V products switch to bf16 (core/kernels/attention.h).
+// AVX512-BF16 or AMX: later calls round A and B to bfloat16 (ConvertToBf16: round to nearest
+// even, 8 significant bits) and accumulate in fp32 into an fp32 C, so parameters, gradients and
+// the optimizer stay fp32 ("master weights"). Each product then carries a relative error of up
+// to (2u + u^2) sum |a b|, u = 2^-8, plus fp32's accumulation error (gemm_test.cc derives it).
+// The operands are converted on every call (vectorised, ~0.05 ns per element on 2 threads), so a
+// product runs in bf16 when it has at least 64 flops per converted element, counted per row of
+// the dimension that grows with the batch so the choice never depends on it: 2N for op(A) op(B)
+// (M rows), 2MN/(M + N) for a weight gradient A^T B (K rows). At H = 128 that is every forward,
+// data gradient and weight gradient of the model benchmark's Linear layers; weight gradients
+// keep GemmTransA's split of K over the threads (see gemm.cc), with fp32 partial sums. Where
+// bf16 runs, those products are 1.2-1.9x faster (README "Measured performance"). The blocked
+// attention kernel reads this setting too: its products switch to bf16 (core/kernels/attention.h).
+// The FFT convolution stays fp32.
 //
 // Primitive creation costs 10-100 us; the cache key includes omp_get_max_threads() because a
 // primitive keeps the thread count it was created with (oneDNN's own primitive cache keys on it:
@@ -45,6 +49,11 @@ absl::Status SetMatmulPrecision(MatmulPrecision precision);
 MatmulPrecision GetMatmulPrecision();
 // Whether oneDNN can run bf16 matmuls natively on this CPU (AVX512-BF16 or AMX).
 bool Bf16Supported();
+
+// y[i] = x[i] rounded to bfloat16 (the bf16 mode's only rounding): VCVTNE2PS2BF16, i.e. round
+// to nearest even; NaN stays NaN (made quiet); denormal inputs become zero of the same sign.
+// Split over omp_get_max_threads() for large n. Needs Bf16Supported().
+void ConvertToBf16(const float* x, int64_t n, uint16_t* y);
 
 void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
           const float* a, const float* b, const float* bias, float* c, bool accumulate);
