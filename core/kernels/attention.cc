@@ -668,6 +668,12 @@ void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, 
   }
 }
 
+// dst[j * d + e] = src[j * stride + e] for j < n, e < d: one head's rows made contiguous.
+void CopyRows(const float* src, int64_t stride, int n, int d, float* dst) {
+  for (int j = 0; j < n; ++j)
+    std::memcpy(dst + static_cast<int64_t>(j) * d, src + j * stride, sizeof(float) * d);
+}
+
 // RowDots for d a multiple of 16: D_i = <a_i, b_i> with 16-lane partial sums.
 LRA_AVX512 void RowDots16(const float* a, const float* b, int rows, int d, int64_t stride,
                           float* out) {
@@ -1145,6 +1151,7 @@ LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float*
   }
   const __m512 mxv = _mm512_set1_ps(mx);
   __m512 sum = _mm512_loadu_ps(lv);
+#pragma GCC unroll 4  // as VectorEpilogue::Row: x stays in registers
   for (int v = 0; v < 4; ++v) {
     const __m512 xm = _mm512_sub_ps(x[v], mxv);
     const __m512 e = kFinite ? Exp2Finite(xm) : Exp2V(xm);  // Exp2V: 2^-inf = 0 when masked
@@ -1169,10 +1176,10 @@ struct OnlineSoftmaxScores {
 };
 
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
-// with row stride ldk. ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
+// with row stride ldk; vr: its values, contiguous rows of d (fp32 only). ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
 // sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
 LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
-                                  float* out, float* saved, float* ws) {
+                                  const float* vr, float* out, float* saved, float* ws) {
   const AttentionShape& s = *t.s;
   const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
   const int64_t stride = static_cast<int64_t>(H) * d;
@@ -1227,8 +1234,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
         ProbPairs(st, rows, cols, ppw);
         ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
       } else {
-        MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride,
-                         stride, oacc, d);
+        MulAcc<kTile, 1>(d, rows, st, cols, vr + static_cast<int64_t>(j0) * d, d, oacc, d);
       }
       continue;
     }
@@ -1266,8 +1272,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
       ProbPairs(st, rows, cols, ppw);
       ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
     } else {
-      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-                       oacc, d);
+      MulAcc<kTile, 1>(d, rows, st, cols, vr + static_cast<int64_t>(j0) * d, d, oacc, d);
     }
   }
   float* lse = saved + static_cast<int64_t>(bh) * L + i0;
@@ -1284,7 +1289,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + 2 Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile floats (Lp = L
+// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L
 // rounded up to kTile). bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys
 // and values packed d-major, the block's Q and dO rows converted), dQ += dS K (dS rounded to
 // pairs along the keys, the keys packed as pairs of rows in kt's second half), and the
@@ -1326,6 +1331,13 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   uint32_t* qrp = dspw + br * kTile / 2;
   uint32_t* dorp = qrp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
   uint32_t* tpw = dorp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
+  // fp32: the pair's Q, dO and K as contiguous rows of d, and its dQ accumulated there too (as
+  // the forward's values: read in place, with the row stride heads d, a 64-row tile sat in a
+  // sixteenth of L1's sets).
+  float* qr = reinterpret_cast<float*>(tpw + (br + 1) / 2 * kTile);
+  float* dor = qr + static_cast<int64_t>(Lp) * d;
+  float* kr = dor + static_cast<int64_t>(Lp) * d;
+  float* dqr = kr + static_cast<int64_t>(Lp) * d;
   const bool bf16 = t.bf16;
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
   uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
@@ -1337,7 +1349,17 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   } else {
     PackTransposed(t.k + off, stride, L, d, Lp, scale * kLog2e, kt);  // the forward's keys
     PackTransposed(t.v + off, stride, L, d, Lp, scale, vt);  // dP's epilogue wants scale dP
+    CopyRows(t.q + off, stride, L, d, qr);
+    CopyRows(t.dout + off, stride, L, d, dor);
+    CopyRows(t.k + off, stride, L, d, kr);
+    std::memset(dqr, 0, sizeof(float) * L * d);
   }
+  // Where the products read Q, dO and K and accumulate dQ: in place (bf16, whose products read
+  // their own packed pairs) or the contiguous copies.
+  const float* qsrc = bf16 ? t.q + off : qr;
+  const float* dosrc = bf16 ? t.dout + off : dor;
+  float* dqdst = bf16 ? dq + off : dqr;
+  const int64_t ld = bf16 ? stride : d;
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   for (int i = 0; i < L; ++i) lse2[i] = lse[i] * kLog2e;
   RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
@@ -1351,8 +1373,8 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
     for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
       const int rows = std::min(br, L - i0);
-      const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
-      const float* doi = t.dout + off + static_cast<int64_t>(i0) * stride;
+      const float* qi = qsrc + static_cast<int64_t>(i0) * ld;
+      const float* doi = dosrc + static_cast<int64_t>(i0) * ld;
       if (bf16) {
         RowsToPairs(qi, rows, d, stride, qpw);
         RowsToPairs(doi, rows, d, stride, dopw);
@@ -1374,13 +1396,13 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           } else {
-            Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
+            Scores(qi, ld, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           }
         } else {
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, PlainScores{}, pt);
           } else {
-            Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+            Scores(qi, ld, rows, kt + j0, Lp, d, PlainScores{}, pt);
           }
           for (int r = 0; r < rows; ++r) {
             float* row = pt + static_cast<int64_t>(r) * kTile;
@@ -1414,7 +1436,7 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           TransposedPairs(pp, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, dorp, dvt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
+          MulAcc<1, kTile>(d, cols, pp, rows, doi, ld, dvt, d);
         }
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
@@ -1422,30 +1444,30 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
           }
         } else {
           const SoftmaxGradScores epi{{}, pt, dvec + i0};
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         if (bf16) {
           ProbPairs(dst, rows, cols, dspw);
           ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
-                              dq + off + static_cast<int64_t>(i0) * stride, stride);
+                              dqdst + static_cast<int64_t>(i0) * ld, ld);
         } else {
-          MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
-                           stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+          MulAcc<kTile, 1>(d, rows, dst, cols, kr + static_cast<int64_t>(j0) * d, d,
+                           dqdst + static_cast<int64_t>(i0) * ld, ld);
         }
         if (bf16) {
           TransposedPairs(dst, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, qrp, dkt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
+          MulAcc<1, kTile>(d, cols, dst, rows, qi, ld, dkt, d);
         }
       }
     }
@@ -1456,6 +1478,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
                   sizeof(float) * d);
     }
   }
+  if (!bf16)
+    for (int i = 0; i < L; ++i)
+      std::memcpy(dq + off + i * stride, dqr + static_cast<int64_t>(i) * d, sizeof(float) * d);
 }
 
 }  // namespace
@@ -1480,11 +1505,15 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const Dropper dropper(drop);
   const bool bf16 = Bf16(s);
   const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper, bf16};
-  // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k); bf16: the keys'
-  // and the values' pairs in the same space. Per thread: the score tile, the output
-  // accumulator, the running max and the 16 partial running sums; bf16: the query block's and
-  // the probability tile's pairs.
-  const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
+  // Shared: every pair's keys, d-major, then its values as contiguous rows (2 B heads d Lp
+  // floats, twice the size of k); bf16: the keys' and the values' pairs in the first half.
+  // Per thread: the score tile, the output accumulator, the running max and the 16 partial
+  // running sums; bf16: the query block's and the probability tile's pairs.
+  // The values are copied because the P V product read in place, with the row stride heads d
+  // (512 bytes at 4 heads of 32), puts a tile's 64 rows in a sixteenth of L1's sets, where they
+  // evicted each other between the product's row groups.
+  const int64_t per_pair = 2LL * d * Lp;
+  const int64_t packed = static_cast<int64_t>(pairs) * per_pair;
   const int64_t per_thread =
       (static_cast<int64_t>(br) * kTile + br * d + 17 * br + br * (d / 2 + kTile / 2) + 15) /
       16 * 16;
@@ -1495,21 +1524,23 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   for (int bh = 0; bh < pairs; ++bh) {
     const int64_t off =
         static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
-    float* dst = kt + static_cast<int64_t>(bh) * d * Lp;
+    float* dst = kt + static_cast<int64_t>(bh) * per_pair;
     if (bf16) {
       uint32_t* kp = reinterpret_cast<uint32_t*>(dst);
       PackTransposedBf16(k + off, stride, L, d, Lp, scale * kLog2e, kp);
       PackRowPairsBf16(v + off, stride, L, d, kp + static_cast<int64_t>(d / 2) * Lp);
     } else {
       PackTransposed(k + off, stride, L, d, Lp, scale * kLog2e, dst);
+      CopyRows(v + off, stride, L, d, dst + static_cast<int64_t>(d) * Lp);
     }
   }
   const int64_t items = static_cast<int64_t>(pairs) * qblocks;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
     const int bh = static_cast<int>(item / qblocks);
-    TiledForwardBlock(t, bh, static_cast<int>(item % qblocks) * br,
-                      kt + static_cast<int64_t>(bh) * d * Lp, Lp, out, saved,
+    const float* kb = kt + static_cast<int64_t>(bh) * per_pair;
+    TiledForwardBlock(t, bh, static_cast<int>(item % qblocks) * br, kb, Lp,
+                      kb + static_cast<int64_t>(d) * Lp, out, saved,
                       ws + per_thread * omp_get_thread_num());
   }
 }
@@ -1524,7 +1555,8 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
       (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
-       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile + 15) /
+       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile +
+       4LL * Lp * d + 15) /
       16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
