@@ -721,7 +721,8 @@ template <class E>
 struct VectorEpilogue {
   LRA_AVX512 __m512 Init(int /*r*/) const { return _mm512_setzero_ps(); }
   LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
-#pragma GCC unroll 4  // unrolled, the accumulators stay in registers (rolled, they went to the stack)
+    // Unrolled, the accumulators stay in registers (rolled, they went through the stack).
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v)
       _mm512_storeu_ps(c + 16 * v, static_cast<const E&>(*this)(r, v, acc[v]));
   }
@@ -1155,7 +1156,7 @@ LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float*
   }
   const __m512 mxv = _mm512_set1_ps(mx);
   __m512 sum = _mm512_loadu_ps(lv);
-#pragma GCC unroll 4  // as VectorEpilogue::Row: x stays in registers
+#pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) {
     const __m512 xm = _mm512_sub_ps(x[v], mxv);
     const __m512 e = kFinite ? Exp2Finite(xm) : Exp2V(xm);  // Exp2V: 2^-inf = 0 when masked
@@ -1180,8 +1181,9 @@ struct OnlineSoftmaxScores {
 };
 
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
-// with row stride ldk; vr: its values, contiguous rows of d (fp32 only). ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
-// sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
+// with row stride ldk; vr: its values, contiguous rows of d (fp32 only). ws: br * kTile + br * d
+// + br + 16 br floats. Each row keeps its running sum as 16 lane-wise partial sums, added up
+// once at the end instead of once per tile.
 LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
                                   const float* vr, float* out, float* saved, float* ws) {
   const AttentionShape& s = *t.s;
