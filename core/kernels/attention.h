@@ -82,8 +82,10 @@
 // B = 8, 4 heads, d = 32, interleaved with the kernel before the log2 exponentials and the
 // copies, load average 2.2-2.8 on 2 vCPUs): 159-166 ms against 170-184 at L = 1K (1.02-1.12x),
 // 615-616 against 684-703 at 2K (1.11-1.14x, 3 runs each), 2527-2544 against 2876-3063 at 4K
-// (1.13-1.21x, 2 runs each); model_benchmark BM_TransformerTrain/2048 (2 threads) 3.48-3.56 s of
-// CPU time a step against 3.66-3.75 (1.05x, 2 runs each). Earlier, fwd+bwd at B = 8, 4 heads,
+// (1.13-1.21x, 2 runs each); bf16 1.11-1.15x, dropout 0.1 1.06x, key mask 1.06-1.08x at 1K;
+// model_benchmark BM_TransformerTrain (2 threads, CPU time a step, interleaved): 1.10 s against
+// 1.16-1.18 at 1K (1.05-1.07x, 2 runs each), 3.41-3.68 s against 3.58-3.89 at 2K (1.05x on
+// the means of 4 runs each; single pairs ranged 0.97-1.14x on the loaded VM). Earlier, fwd+bwd at B = 8, 4 heads,
 // d = 32, 1 thread (seq_benchmark CPU time, 4 interleaved runs each, load average 3-5), against the
 // kernel before the epilogues, lazy rescaling and 13-row products: 179-190 ms against 203-216
 // at L = 1K (1.12x), 765-786 against 809-882 at 2K (1.06-1.12x), 1.08x with dropout 0.1 and
