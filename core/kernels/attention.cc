@@ -15,6 +15,7 @@
 #include "core/kernels/attention_util.h"
 #include "core/kernels/onednn/gemm.h"
 #include "core/kernels/philox.h"
+#include "core/kernels/vmath/exp_poly.h"
 
 namespace lra {
 namespace kernels {
@@ -667,6 +668,16 @@ void PackTransposed(const float* src, int64_t stride, int n, int d, int64_t ld, 
   }
 }
 
+// dst[j * dst_stride + e] = src[j * src_stride + e] for j < n, e < d (a multiple of 16): one
+// head's rows made contiguous, or copied back (inline moves: a memcpy call per 128-byte row
+// took 2% of the kernel).
+LRA_AVX512 void CopyRows(const float* src, int64_t src_stride, int n, int d, float* dst,
+                         int64_t dst_stride) {
+  for (int j = 0; j < n; ++j)
+    for (int e = 0; e < d; e += 16)
+      _mm512_storeu_ps(dst + j * dst_stride + e, _mm512_loadu_ps(src + j * src_stride + e));
+}
+
 // RowDots for d a multiple of 16: D_i = <a_i, b_i> with 16-lane partial sums.
 LRA_AVX512 void RowDots16(const float* a, const float* b, int rows, int d, int64_t stride,
                           float* out) {
@@ -680,40 +691,38 @@ LRA_AVX512 void RowDots16(const float* a, const float* b, int rows, int d, int64
   }
 }
 
-// e^x for finite x <= 88: ExpF's range reduction and polynomial, then e 2^n in one vscalefps
-// (which replaces the convert, add, shift and multiply that build 2^n in ExpF, and rounds e 2^n
-// exactly as that product does where 2^n is a normal float, n >= -126). Without ExpV's clamps
-// it scales by any 2^n, so x < -87.33 gives the correctly rounded subnormal or 0 (where ExpV
-// and ExpF give 0: a difference below 2^-126). The epilogues use it directly (x - m <= 8,
-// s - lse <= rounding, never -inf): 13 operations instead of ExpV's 17.
-LRA_AVX512 inline __m512 ExpFinite(__m512 x) {
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(e, n);
+// The tiled kernel's scores are in log2 units: the packed keys carry 1/sqrt(d) log2 e
+// (kLog2e below), so each exponential is a 2^x: k = round(x) (VRNDSCALEPS), r = x - k (exact, in
+// [-1/2, 1/2]), 2^r by vmath::Exp2Poly (degree 5, relative error 2.1e-7) and 2^r 2^k by one
+// VSCALEFPS (exact wherever the result is a normal float; below, the correctly rounded
+// subnormal or 0). 8 operations where the natural-log ExpF's range reduction and degree-7
+// polynomial took 13 (14 with its clamp-free vscalefps form) and 17 with clamps: at d = 32 the
+// exponentials of a 64-key tile row cost about a third of its score product's 128 FMAs.
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2 = 0.693147180559945309f;
+
+// 2^x for finite x <= 127 (x = -inf would give NaN: Exp2V).
+LRA_AVX512 inline __m512 Exp2Finite(__m512 x) {
+  const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_scalef_ps(vmath::Exp2Poly(_mm512_sub_ps(x, k)), k);
 }
 
-// ExpF on 16 lanes: any x, -inf included (masked keys).
-LRA_AVX512 inline __m512 ExpV(__m512 x) {
-  const __m512 kmin = _mm512_set1_ps(-87.33654f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, kmin), _mm512_set1_ps(88.0f));
-  // x < kMin (including -inf for masked keys) gives exactly 0, as ExpF.
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, kmin, _CMP_GE_OQ), ExpFinite(xc));
+// 2^x for any x <= 127, -inf included (masked keys): x is clamped at -200 first, whose 2^-200
+// rounds to exactly 0, as 2^-inf is.
+LRA_AVX512 inline __m512 Exp2V(__m512 x) {
+  return Exp2Finite(_mm512_max_ps(x, _mm512_set1_ps(-200.0f)));
 }
 
 // Score epilogues: Row(r, acc, c) turns row r of the tile's accumulated dot products (4 vectors
-// of 16 keys) into the 64 floats at c. Most act on one vector at a time (operator()).
+// of 16 keys) into the 64 floats at c. Most act on one vector at a time (operator()). Init(r):
+// the value row r's accumulators start from (the product then adds the dot products to it), so
+// an epilogue that subtracts a per-row constant gets it for free.
 template <class E>
 struct VectorEpilogue {
+  LRA_AVX512 __m512 Init(int /*r*/) const { return _mm512_setzero_ps(); }
   LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
+    // Unrolled, the accumulators stay in registers (rolled, they went through the stack).
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v)
       _mm512_storeu_ps(c + 16 * v, static_cast<const E&>(*this)(r, v, acc[v]));
   }
@@ -721,36 +730,35 @@ struct VectorEpilogue {
 struct PlainScores : VectorEpilogue<PlainScores> {  // the dot products as they are
   LRA_AVX512 __m512 operator()(int /*r*/, int /*v*/, __m512 acc) const { return acc; }
 };
-// P = exp(s - lse_r) over every key of the tile: for a tile whose keys every row sees unmasked.
+// P = 2^(s - lse_r) over every key of the tile (s and lse in log2 units): for a tile whose keys
+// every row sees unmasked.
+// (The accumulators start at -lse_r.)
 struct ProbScores : VectorEpilogue<ProbScores> {
-  const float* lse;  // of the tile's rows
-  LRA_AVX512 __m512 operator()(int r, int /*v*/, __m512 acc) const {
-    return ExpFinite(_mm512_sub_ps(acc, _mm512_set1_ps(lse[r])));
-  }
+  const float* lse2;  // of the tile's rows, log2 units
+  LRA_AVX512 __m512 Init(int r) const { return _mm512_set1_ps(-lse2[r]); }
+  LRA_AVX512 __m512 operator()(int /*r*/, int /*v*/, __m512 acc) const { return Exp2Finite(acc); }
 };
-// dS = scale P (dP - D_r), with the dot products dP = dO V^T and P the tile's probabilities
-// (row stride kTile); without dropout, P~ = P.
+// dS = scale P (dP - D_r) = P acc, P the tile's probabilities (row stride kTile) and acc the
+// dot products with the values packed times scale, started at -scale D_r; without dropout,
+// P~ = P.
 struct SoftmaxGradScores : VectorEpilogue<SoftmaxGradScores> {
   const float* p;
-  const float* dvec;  // D of the tile's rows
-  float scale;
+  const float* sdvec;  // scale D of the tile's rows
+  LRA_AVX512 __m512 Init(int r) const { return _mm512_set1_ps(-sdvec[r]); }
   LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
-    const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
-    return _mm512_mul_ps(_mm512_mul_ps(pv, _mm512_sub_ps(acc, _mm512_set1_ps(dvec[r]))),
-                         _mm512_set1_ps(scale));
+    return _mm512_mul_ps(_mm512_loadu_ps(p + r * kTile + 16 * v), acc);
   }
 };
-// With dropout: dS = scale (P~ dP~ - P D_r), P~ (row stride kTile) the dropped probabilities.
+// With dropout: dS = scale (P~ dP~ - P D_r) = P~ acc - P (scale D_r), acc = scale dP~ (the
+// values packed times scale), P~ (row stride kTile) the dropped probabilities.
 struct SoftmaxGradDropoutScores : VectorEpilogue<SoftmaxGradDropoutScores> {
   const float* p;
   const float* pd;
-  const float* dvec;
-  float scale;
+  const float* sdvec;  // scale D
   LRA_AVX512 __m512 operator()(int r, int v, __m512 acc) const {
     const __m512 pv = _mm512_loadu_ps(p + r * kTile + 16 * v);
     const __m512 pdv = _mm512_loadu_ps(pd + r * kTile + 16 * v);
-    return _mm512_mul_ps(_mm512_fmsub_ps(pdv, acc, _mm512_mul_ps(pv, _mm512_set1_ps(dvec[r]))),
-                         _mm512_set1_ps(scale));
+    return _mm512_fmsub_ps(pdv, acc, _mm512_mul_ps(pv, _mm512_set1_ps(sdvec[r])));
   }
 };
 
@@ -762,7 +770,7 @@ LRA_AVX512 inline void ScoreRows(const float* a, int64_t lda, const float* bt, i
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < 4; ++v) acc[r][v] = epi.Init(r0 + r);
   for (int e = 0; e < d; ++e) {
     const float* br = bt + e * ldb;
     const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16),
@@ -959,7 +967,7 @@ LRA_BF16 inline void ScoreRowsBf16(const uint32_t* a, int lda, const uint32_t* b
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < 4; ++v) acc[r][v] = epi.Init(r0 + r);
   for (int e = 0; e < d2; ++e) {
     const uint32_t* br = bt + e * ldb;
     const __m512i b0 = _mm512_loadu_si512(br), b1 = _mm512_loadu_si512(br + 16),
@@ -1114,18 +1122,19 @@ struct TileCall {
 };
 
 // The forward's lazy rescaling: a row's running max m is raised only when a tile holds a score
-// above m + kLazyMax, so after the first tiles most rows skip the horizontal max, the scalar exp of the rescale factor and the rescaling of their
-// output accumulator. Any m gives the same softmax (out = sum e^(s - m) v / sum e^(s - m), lse =
-// m + log sum e^(s - m)); m only has to keep the terms finite: every term is at most e^8 = 2981
-// and a row's sum at most L e^8, far inside float range for any L an int holds, and a term's
+// above m + kLazyMax, so after the first tiles most rows skip the horizontal max, the scalar
+// exp of the rescale factor and the rescaling of their output accumulator. Any m gives the same
+// softmax (scores s in log2 units: out = sum 2^(s - m) v / sum 2^(s - m), lse = ln 2 (m + log2
+// sum 2^(s - m))); m only has to keep the terms finite: every term is at most 2^12 (about e^8.3)
+// and a row's sum at most L 2^12, far inside float range for any L an int holds, and a term's
 // relative rounding does not depend on its magnitude.
-constexpr float kLazyMax = 8.0f;
+constexpr float kLazyMax = 12.0f;
 
 // One valid row's online-softmax step over a tile: x, its 64 scores (-inf at keys the row does
 // not see); m, lv, o: the row's running max, 16 partial sums and output accumulator (d floats).
-// Writes the terms e^(x - m) to row and returns true, or returns false (writing nothing) when
-// every key so far is masked (m stays -inf).
-// kFinite: every score finite (no masked key), so the exp may skip its clamps (ExpFinite).
+// All in log2 units. Writes the terms 2^(x - m) to row and returns true, or returns false
+// (writing nothing) when every key so far is masked (m stays -inf).
+// kFinite: every score finite (no masked key), so the exp may skip its clamp (Exp2Finite).
 template <bool kFinite>
 LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float* lv, float* o,
                                         float* row) {
@@ -1136,7 +1145,7 @@ LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float*
   if (_mm512_cmp_ps_mask(xmax, _mm512_set1_ps(mx + kLazyMax), _CMP_GT_OQ) != 0) {
     mx = _mm512_reduce_max_ps(xmax);
     if (*m != kNegInf) {
-      const __m512 alpha = _mm512_set1_ps(ExpF(*m - mx));
+      const __m512 alpha = _mm512_set1_ps(std::exp2(*m - mx));
       for (int c = 0; c < d; c += 16)
         _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), alpha));
       _mm512_storeu_ps(lv, _mm512_mul_ps(_mm512_loadu_ps(lv), alpha));
@@ -1147,9 +1156,10 @@ LRA_AVX512 inline bool OnlineSoftmaxRow(const __m512* x, int d, float* m, float*
   }
   const __m512 mxv = _mm512_set1_ps(mx);
   __m512 sum = _mm512_loadu_ps(lv);
+#pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) {
     const __m512 xm = _mm512_sub_ps(x[v], mxv);
-    const __m512 e = kFinite ? ExpFinite(xm) : ExpV(xm);  // ExpV: exp(-inf) = 0 when masked
+    const __m512 e = kFinite ? Exp2Finite(xm) : Exp2V(xm);  // Exp2V: 2^-inf = 0 when masked
     _mm512_storeu_ps(row + 16 * v, e);
     sum = _mm512_add_ps(sum, e);
   }
@@ -1164,16 +1174,18 @@ struct OnlineSoftmaxScores {
   float* lv;
   float* o;
   int d;
+  LRA_AVX512 __m512 Init(int /*r*/) const { return _mm512_setzero_ps(); }
   LRA_AVX512 void Row(int r, const __m512* acc, float* c) const {
     OnlineSoftmaxRow<true>(acc, d, m + r, lv + 16 * r, o + static_cast<int64_t>(r) * d, c);
   }
 };
 
 // Forward of query rows [i0, i0 + rows) of pair bh: out and lse. kt: the pair's keys, d-major
-// with row stride ldk. ws: br * kTile + br * d + br + 16 br floats. Each row keeps its running
-// sum as 16 lane-wise partial sums, added up once at the end instead of once per tile.
+// with row stride ldk; vr: its values, contiguous rows of d (fp32 only). ws: br * kTile + br * d
+// + br + 16 br floats. Each row keeps its running sum as 16 lane-wise partial sums, added up
+// once at the end instead of once per tile.
 LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float* kt, int64_t ldk,
-                                  float* out, float* saved, float* ws) {
+                                  const float* vr, float* out, float* saved, float* ws) {
   const AttentionShape& s = *t.s;
   const int L = s.length, d = s.head_dim, H = s.heads, br = t.br;
   const int64_t stride = static_cast<int64_t>(H) * d;
@@ -1228,8 +1240,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
         ProbPairs(st, rows, cols, ppw);
         ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
       } else {
-        MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride,
-                         stride, oacc, d);
+        MulAcc<kTile, 1>(d, rows, st, cols, vr + static_cast<int64_t>(j0) * d, d, oacc, d);
       }
       continue;
     }
@@ -1267,8 +1278,7 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
       ProbPairs(st, rows, cols, ppw);
       ProbTimesValuesBf16(d, rows, ppw, cols, vp + static_cast<int64_t>(j0 / 2) * d, oacc, d);
     } else {
-      MulAcc<kTile, 1>(d, rows, st, cols, t.v + off + static_cast<int64_t>(j0) * stride, stride,
-                       oacc, d);
+      MulAcc<kTile, 1>(d, rows, st, cols, vr + static_cast<int64_t>(j0) * d, d, oacc, d);
     }
   }
   float* lse = saved + static_cast<int64_t>(bh) * L + i0;
@@ -1280,12 +1290,12 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
     for (int c = 0; c < d; c += 16)
       _mm512_storeu_ps(outi + r * stride + c,
                        _mm512_mul_ps(_mm512_loadu_ps(oacc + static_cast<int64_t>(r) * d + c), inv));
-    lse[r] = m[r] + std::log(l);
+    lse[r] = (m[r] + std::log2(l)) * kLn2;  // saved in natural-log units
   }
 }
 
-// Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile floats (Lp = L
+// Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + 2 Lp + 3 br kTile + 2 kGroupTiles
+// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L
 // rounded up to kTile). bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys
 // and values packed d-major, the block's Q and dO rows converted), dQ += dS K (dS rounded to
 // pairs along the keys, the keys packed as pairs of rows in kt's second half), and the
@@ -1314,7 +1324,8 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* kt = ws;
   float* vt = kt + static_cast<int64_t>(d) * Lp;
   float* dvec = vt + static_cast<int64_t>(d) * Lp;
-  float* pt = dvec + Lp;
+  float* lse2 = dvec + Lp;  // the rows' logsumexp in log2 units, as the scores
+  float* pt = lse2 + Lp;
   float* dst = pt + tile;
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
@@ -1326,20 +1337,39 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   uint32_t* qrp = dspw + br * kTile / 2;
   uint32_t* dorp = qrp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
   uint32_t* tpw = dorp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
+  // fp32: the pair's Q, dO and K as contiguous rows of d, and its dQ accumulated there too (as
+  // the forward's values: read in place, with the row stride heads d, a 64-row tile sat in a
+  // sixteenth of L1's sets).
+  float* qr = reinterpret_cast<float*>(tpw + (br + 1) / 2 * kTile);
+  float* dor = qr + static_cast<int64_t>(Lp) * d;
+  float* kr = dor + static_cast<int64_t>(Lp) * d;
+  float* dqr = kr + static_cast<int64_t>(Lp) * d;
   const bool bf16 = t.bf16;
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
   uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
   uint32_t* vp = reinterpret_cast<uint32_t*>(vt);
   if (bf16) {
-    PackTransposedBf16(t.k + off, stride, L, d, Lp, scale, kp);  // as the forward packed them
+    PackTransposedBf16(t.k + off, stride, L, d, Lp, scale * kLog2e, kp);  // as the forward
     PackRowPairsBf16(t.k + off, stride, L, d, krp);
-    PackTransposedBf16(t.v + off, stride, L, d, Lp, 1.0f, vp);
+    PackTransposedBf16(t.v + off, stride, L, d, Lp, scale, vp);  // dP's epilogue wants scale dP
   } else {
-    PackTransposed(t.k + off, stride, L, d, Lp, scale, kt);  // the forward's scaled keys
-    PackTransposed(t.v + off, stride, L, d, Lp, 1.0f, vt);
+    PackTransposed(t.k + off, stride, L, d, Lp, scale * kLog2e, kt);  // the forward's keys
+    PackTransposed(t.v + off, stride, L, d, Lp, scale, vt);  // dP's epilogue wants scale dP
+    CopyRows(t.q + off, stride, L, d, qr, d);
+    CopyRows(t.dout + off, stride, L, d, dor, d);
+    CopyRows(t.k + off, stride, L, d, kr, d);
+    std::memset(dqr, 0, sizeof(float) * L * d);
   }
+  // Where the products read Q, dO and K and accumulate dQ: in place (bf16, whose products read
+  // their own packed pairs) or the contiguous copies.
+  const float* qsrc = bf16 ? t.q + off : qr;
+  const float* dosrc = bf16 ? t.dout + off : dor;
+  float* dqdst = bf16 ? dq + off : dqr;
+  const int64_t ld = bf16 ? stride : d;
   const float* lse = saved + static_cast<int64_t>(bh) * L;
+  for (int i = 0; i < L; ++i) lse2[i] = lse[i] * kLog2e;
   RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
+  for (int i = 0; i < L; ++i) dvec[i] *= scale;  // scale D, as the dP epilogues take it
   // Key tiles in groups of kGroupTiles: each pass over the query blocks serves a group, so Q,
   // dO and dQ stream through the caches once per group instead of once per tile (at L = 4K
   // they outgrow L2). The sums keep their order: dq over ascending tiles, dk and dv over
@@ -1349,8 +1379,8 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
     for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
       const int rows = std::min(br, L - i0);
-      const float* qi = t.q + off + static_cast<int64_t>(i0) * stride;
-      const float* doi = t.dout + off + static_cast<int64_t>(i0) * stride;
+      const float* qi = qsrc + static_cast<int64_t>(i0) * ld;
+      const float* doi = dosrc + static_cast<int64_t>(i0) * ld;
       if (bf16) {
         RowsToPairs(qi, rows, d, stride, qpw);
         RowsToPairs(doi, rows, d, stride, dopw);
@@ -1370,15 +1400,15 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
                            (!s.causal || i0 >= j0 + kTile - 1);
         if (plain) {
           if (bf16) {
-            ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+            ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           } else {
-            Scores(qi, stride, rows, kt + j0, Lp, d, ProbScores{{}, lse + i0}, pt);
+            Scores(qi, ld, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           }
         } else {
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, PlainScores{}, pt);
           } else {
-            Scores(qi, stride, rows, kt + j0, Lp, d, PlainScores{}, pt);
+            Scores(qi, ld, rows, kt + j0, Lp, d, PlainScores{}, pt);
           }
           for (int r = 0; r < rows; ++r) {
             float* row = pt + static_cast<int64_t>(r) * kTile;
@@ -1389,11 +1419,11 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
             const int vis = std::max(0, std::min(cols, VisibleKeys(i0 + r, len, s.causal) - j0));
             __mmask16 cm[4];
             RowMasks(vis, km ? km + j0 : nullptr, cm);
-            const __m512 lr = _mm512_set1_ps(lse[i0 + r]);
+            const __m512 lr = _mm512_set1_ps(lse2[i0 + r]);
             for (int v = 0; v < 4; ++v) {
               const __m512 x = _mm512_loadu_ps(row + 16 * v);
               _mm512_storeu_ps(row + 16 * v,
-                               _mm512_maskz_mov_ps(cm[v], ExpV(_mm512_sub_ps(x, lr))));
+                               _mm512_maskz_mov_ps(cm[v], Exp2V(_mm512_sub_ps(x, lr))));
             }
           }
         }
@@ -1412,48 +1442,45 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           TransposedPairs(pp, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, dorp, dvt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, pp, rows, doi, stride, dvt, d);
+          MulAcc<1, kTile>(d, cols, pp, rows, doi, ld, dvt, d);
         }
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
-          const SoftmaxGradDropoutScores epi{{}, pt, ptd, dvec + i0, scale};
+          const SoftmaxGradDropoutScores epi{{}, pt, ptd, dvec + i0};
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
           }
         } else {
-          const SoftmaxGradScores epi{{}, pt, dvec + i0, scale};
+          const SoftmaxGradScores epi{{}, pt, dvec + i0};
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, stride, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         if (bf16) {
           ProbPairs(dst, rows, cols, dspw);
           ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
-                              dq + off + static_cast<int64_t>(i0) * stride, stride);
+                              dqdst + static_cast<int64_t>(i0) * ld, ld);
         } else {
-          MulAcc<kTile, 1>(d, rows, dst, cols, t.k + off + static_cast<int64_t>(j0) * stride,
-                           stride, dq + off + static_cast<int64_t>(i0) * stride, stride);
+          MulAcc<kTile, 1>(d, rows, dst, cols, kr + static_cast<int64_t>(j0) * d, d,
+                           dqdst + static_cast<int64_t>(i0) * ld, ld);
         }
         if (bf16) {
           TransposedPairs(dst, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, qrp, dkt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, dst, rows, qi, stride, dkt, d);
+          MulAcc<1, kTile>(d, cols, dst, rows, qi, ld, dkt, d);
         }
       }
     }
-    for (int c = 0; c < gcols; ++c) {
-      std::memcpy(dk + off + static_cast<int64_t>(jg + c) * stride, dkacc + c * d,
-                  sizeof(float) * d);
-      std::memcpy(dv + off + static_cast<int64_t>(jg + c) * stride, dvacc + c * d,
-                  sizeof(float) * d);
-    }
+    CopyRows(dkacc, d, gcols, d, dk + off + static_cast<int64_t>(jg) * stride, stride);
+    CopyRows(dvacc, d, gcols, d, dv + off + static_cast<int64_t>(jg) * stride, stride);
   }
+  if (!bf16) CopyRows(dqr, d, L, d, dq + off, stride);
 }
 
 }  // namespace
@@ -1478,11 +1505,15 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   const Dropper dropper(drop);
   const bool bf16 = Bf16(s);
   const TileCall t{&s, br, q, k, v, nullptr, nullptr, lengths, mask, &dropper, bf16};
-  // Shared: every pair's keys, d-major (B heads d Lp floats, the size of k); bf16: the keys'
-  // and the values' pairs in the same space. Per thread: the score tile, the output
-  // accumulator, the running max and the 16 partial running sums; bf16: the query block's and
-  // the probability tile's pairs.
-  const int64_t packed = static_cast<int64_t>(pairs) * d * Lp;
+  // Shared: every pair's keys, d-major, then its values as contiguous rows (2 B heads d Lp
+  // floats, twice the size of k); bf16: the keys' and the values' pairs in the first half.
+  // Per thread: the score tile, the output accumulator, the running max and the 16 partial
+  // running sums; bf16: the query block's and the probability tile's pairs.
+  // The values are copied because the P V product read in place, with the row stride heads d
+  // (512 bytes at 4 heads of 32), puts a tile's 64 rows in a sixteenth of L1's sets, where they
+  // evicted each other between the product's row groups.
+  const int64_t per_pair = 2LL * d * Lp;
+  const int64_t packed = static_cast<int64_t>(pairs) * per_pair;
   const int64_t per_thread =
       (static_cast<int64_t>(br) * kTile + br * d + 17 * br + br * (d / 2 + kTile / 2) + 15) /
       16 * 16;
@@ -1493,21 +1524,23 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
   for (int bh = 0; bh < pairs; ++bh) {
     const int64_t off =
         static_cast<int64_t>(bh / H) * L * stride + static_cast<int64_t>(bh % H) * d;
-    float* dst = kt + static_cast<int64_t>(bh) * d * Lp;
+    float* dst = kt + static_cast<int64_t>(bh) * per_pair;
     if (bf16) {
       uint32_t* kp = reinterpret_cast<uint32_t*>(dst);
-      PackTransposedBf16(k + off, stride, L, d, Lp, scale, kp);
+      PackTransposedBf16(k + off, stride, L, d, Lp, scale * kLog2e, kp);
       PackRowPairsBf16(v + off, stride, L, d, kp + static_cast<int64_t>(d / 2) * Lp);
     } else {
-      PackTransposed(k + off, stride, L, d, Lp, scale, dst);
+      PackTransposed(k + off, stride, L, d, Lp, scale * kLog2e, dst);
+      CopyRows(v + off, stride, L, d, dst + static_cast<int64_t>(d) * Lp, d);
     }
   }
   const int64_t items = static_cast<int64_t>(pairs) * qblocks;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t item = 0; item < items; ++item) {
     const int bh = static_cast<int>(item / qblocks);
-    TiledForwardBlock(t, bh, static_cast<int>(item % qblocks) * br,
-                      kt + static_cast<int64_t>(bh) * d * Lp, Lp, out, saved,
+    const float* kb = kt + static_cast<int64_t>(bh) * per_pair;
+    TiledForwardBlock(t, bh, static_cast<int>(item % qblocks) * br, kb, Lp,
+                      kb + static_cast<int64_t>(d) * Lp, out, saved,
                       ws + per_thread * omp_get_thread_num());
   }
 }
@@ -1521,8 +1554,9 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
-      (2LL * d * Lp + Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
-       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile + 15) /
+      (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
+       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile +
+       4LL * Lp * d + 15) /
       16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.

@@ -66,12 +66,27 @@
 // causal diagonal), the row work is done in the score product's epilogue while the scores are
 // still in registers: the forward's online softmax, the backward's P = exp(s - lse) and
 // dS = P (dP - D). The forward raises a row's running max only when a tile passes it by more
-// than 8 (every term stays <= e^8, so nothing overflows and the softmax is the same) and keeps
-// the row sum as 16 lane-wise partial sums, so most rows skip the horizontal reductions and
-// the rescaling. Same algorithm, same masking and dropout; results differ from the sgemm tiles
-// by rounding only. Extra workspace: a d-major copy of K (forward, all pairs) and of K and V
-// (backward, one pair per thread), O(L). Measured fwd+bwd at B = 8, 4 heads, d = 32, 1 thread
-// (seq_benchmark CPU time, 4 interleaved runs each, load average 3-5 on 2 vCPUs), against the
+// than 12 in log2 units (every term stays <= 2^12, so nothing overflows and the softmax is the
+// same) and keeps the row sum as 16 lane-wise partial sums, so most rows skip the horizontal
+// reductions and the rescaling. Same algorithm, same masking and dropout; results differ from the sgemm tiles
+// by rounding only. The scores are formed in log2 units (the packed keys carry 1/sqrt(d) log2 e)
+// so every exponential is a 2^x of 8 vector operations (round, subtract, vmath::Exp2Poly's
+// degree-5 polynomial, vscalefps) instead of 13; the backward's P and dS epilogues start their
+// accumulators at -lse and -D/sqrt(d) (the values packed times 1/sqrt(d)), so P = 2^acc and
+// dS = P acc; `saved` stays the natural-log logsumexp. The operands the products read row by
+// row (V in forward; Q, dO, K and the dQ accumulators in backward) are contiguous per-pair
+// copies: read in place with the row stride heads d (512 bytes at 4 heads of 32), a 64-row tile
+// fell into a sixteenth of L1's sets. Extra workspace, O(L): a d-major copy of K and a row copy
+// of V (forward, all pairs: twice the size of k), and per thread one pair's d-major K and V and
+// row copies of Q, dO, K and dQ (backward). Measured fwd+bwd (seq_benchmark CPU time, 1 thread,
+// B = 8, 4 heads, d = 32, interleaved with the kernel before the log2 exponentials and the
+// copies, load average 2.2-2.8 on 2 vCPUs): 159-166 ms against 170-184 at L = 1K (1.02-1.12x),
+// 615-616 against 684-703 at 2K (1.11-1.14x, 3 runs each), 2527-2544 against 2876-3063 at 4K
+// (1.13-1.21x, 2 runs each); bf16 1.11-1.15x, dropout 0.1 1.06x, key mask 1.06-1.08x at 1K;
+// model_benchmark BM_TransformerTrain (2 threads, CPU time a step, interleaved): 1.10 s against
+// 1.16-1.18 at 1K (1.05-1.07x, 2 runs each), 3.41-3.68 s against 3.58-3.89 at 2K (1.05x on
+// the means of 4 runs each; single pairs ranged 0.97-1.14x on the loaded VM). Earlier, fwd+bwd at B = 8, 4 heads,
+// d = 32, 1 thread (seq_benchmark CPU time, 4 interleaved runs each, load average 3-5), against the
 // kernel before the epilogues, lazy rescaling and 13-row products: 179-190 ms against 203-216
 // at L = 1K (1.12x), 765-786 against 809-882 at 2K (1.06-1.12x), 1.08x with dropout 0.1 and
 // 1.07x with the key mask at 1K. The products then take about 77% of the time (perf), which

@@ -23,14 +23,23 @@ constexpr double kEpsF32 = 1.1920928955078125e-07;  // 2^-23
 // through the same formula the kernels evaluate):
 //   scores:  |ds_ij| <= e_ij = d eps scale sum_c |q_ic||k_jc|          (length-d dot, gamma_d)
 //   probs:   relative error of P_ij <= rho_i = 2 max_j e_ij + (2L + 2d + 18) eps
+//                                              + (eps / 2) (max_j |s_ij| + (d + 4) |lse_i|)
 //            (score error, the row max's error, the exp approximation ~2 ulp, the length-L
 //             normaliser sum, the blocked kernel's <= L rescalings by alpha, and 2 eps for the
-//             dropout scale 1/(1-p) and its product)
+//             dropout scale 1/(1-p) and its product; the last term is the register-tiled
+//             kernel's log2-unit exponent (attention.cc, Exp2Finite), an absolute error in the
+//             exponent, so a relative one in P: the rounded factor 1/sqrt(d) log2 e in the packed
+//             keys moves s_ij - lse_i by up to (eps / 2)(|s_ij| + |lse_i|); the backward's score
+//             accumulators start at -lse_i (log2 units), so their d roundings act at magnitude
+//             up to |lse_i| (d (eps / 2) |lse_i|); and lse_i is rounded three times between the
+//             forward's log2 sum and the backward (3 (eps / 2) |lse_i|))
 //   With dropout, P~_ij = M_ij P_ij / (1 - p) (M regenerated here from the documented Philox
 //   counter) has the same relative error rho_i; below, P~ = P when dropout is off.
 //   out_ic:  rho_i sum_j P~_ij |v_jc|
 //   dv_jc:   sum_i rho_i P~_ij |dO_ic|
-//   dP~_ij:  d eps a_ij, a_ij = sum_c |dO_ic||v_jc|  (covered by rho_i a_ij)
+//   dP~_ij:  d eps a_ij, a_ij = sum_c |dO_ic||v_jc|  (covered by rho_i a_ij; the tiled kernel
+//            packs scale v (one more rounding) and starts the sums at -scale D_i, whose d
+//            roundings at magnitude scale |D_i| the P_ij rho_i |D|_i term of t_ij covers)
 //   D_i:     dD_i = d eps sum_c |dO_ic||O_ic| + sum_c |dO_ic| tol(out_ic)
 //   dS_ij = P~_ij dP~_ij - P_ij D_i:
 //            t_ij = P~_ij rho_i a_ij + P_ij (rho_i |D|_i + dD_i) + (L + 2) eps (P~ a + P |D|)_ij
@@ -119,7 +128,7 @@ Grads Reference(const Inputs& in, double operand_u = 0.0) {
           continue;
         }
         const int vis = s.causal ? std::min(i + 1, len) : len;
-        double mx = -INFINITY, emax = 0;
+        double mx = -INFINITY, emax = 0, smax = 0;
         for (int j = 0; j < vis; ++j) {
           if (!valid(j)) continue;
           double dot = 0, adot = 0;
@@ -129,6 +138,7 @@ Grads Reference(const Inputs& in, double operand_u = 0.0) {
           }
           p[static_cast<size_t>(i) * L + j] = scale * dot;
           mx = std::max(mx, scale * dot);
+          smax = std::max(smax, std::fabs(scale * dot));
           emax = std::max(emax, (d * eps + pu) * scale * adot);
         }
         // A valid query sees its own key.
@@ -145,7 +155,9 @@ Grads Reference(const Inputs& in, double operand_u = 0.0) {
           p[ij] /= sum;
           pt[ij] = Keep(in.drop, b, h, i, j) ? p[ij] * drop_scale : 0.0;
         }
-        rho[i] = 2 * emax + (2.0 * L + 2.0 * d + 18) * eps;
+        const double lse = mx + std::log(sum);
+        rho[i] = 2 * emax + (2.0 * L + 2.0 * d + 18) * eps +
+                 eps / 2 * (smax + (d + 4.0) * std::fabs(lse));
       }
       for (int i = 0; i < L; ++i)
         for (int c = 0; c < d; ++c) {

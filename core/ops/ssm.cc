@@ -289,17 +289,8 @@ LRA_SSM_CLONES void PrepareChunk(const ScanArgs& a, int64_t b, int64_t t0, int T
 // subtractions, shift, multiply). Below the clamp, where the trick returns 2^-126 p(0), VSCALEFPS
 // gives the subnormal or zero exp(dt A) rounds to; elsewhere round(x), r and 2^k are the same,
 // so the result is the same float.
-// 2^r for r in [-1/2, 1/2]: the minimax polynomial of degree 5 for relative error (Remez
-// exchange on 20001 points, coefficients rounded to float; max relative error 7.5e-8 before
-// the rounding of the coefficients and of the evaluation, 2.1e-7 after, FMA Horner).
-LRA_SSM_INLINE V Exp2Poly(V r) {
-  V p = Bc(1.327647245e-03f);
-  p = p * r + 9.675540961e-03f;
-  p = p * r + 5.550713092e-02f;
-  p = p * r + 2.402212024e-01f;
-  p = p * r + 6.931469440e-01f;
-  return p * r + 1.000000119e+00f;
-}
+// 2^r for r in [-1/2, 1/2]: vmath's degree-5 minimax polynomial (exp_poly.h).
+LRA_SSM_INLINE V Exp2Poly(V r) { return vmath::Exp2Poly(r); }
 
 template <bool kNonPositive = false, bool kScalef = false>
 LRA_SSM_INLINE V Exp2V(V x) {
