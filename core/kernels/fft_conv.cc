@@ -172,6 +172,35 @@ void Scatter(const float* rows, int length, int channels, int hb, int rs, float*
   }
 }
 
+// SkipGelu's optional input stages (fft_conv.h) on a gathered block: rows i < hb of `rows`
+// (stride rs) hold x[b, 0:L, h0 + i]; each becomes the pre-norm's output, then the length mask's
+// product, in place. Each stage is its own loop with LayerNorm's / Mul's expression, so the
+// roundings are theirs. Nothing to do when e has neither stage.
+void PrepareInput(const FftConv::SkipGelu& e, const ConvShape& shape, int b, int h0, int hb,
+                  int rs, float* rows) {
+  const int L = shape.length;
+  const int64_t total = static_cast<int64_t>(shape.batch) * L;
+  const int len = e.lengths != nullptr ? std::clamp(e.lengths[b], 0, L) : L;
+  for (int i = 0; i < hb; ++i) {
+    float* r = rows + static_cast<int64_t>(i) * rs;
+    if (e.norm_stats != nullptr) {
+      const float* mean = e.norm_stats + static_cast<int64_t>(b) * L;
+      const float* rstd = mean + total;
+      const float g = e.norm_gain[h0 + i], bias = e.norm_bias[h0 + i];
+#pragma omp simd
+      for (int l = 0; l < L; ++l) r[l] = (r[l] - mean[l]) * rstd[l] * g + bias;
+    }
+    for (int l = len; l < L; ++l) r[l] = r[l] * 0.0f;
+  }
+}
+
+bool HasInputStages(const FftConv::SkipGelu& e) {
+  const bool norm = e.norm_stats != nullptr;
+  ABSL_RAW_CHECK(norm == (e.norm_gain != nullptr) && norm == (e.norm_bias != nullptr),
+                 "FftConv::SkipGelu: norm_stats, norm_gain and norm_bias go together");
+  return norm || e.lengths != nullptr;
+}
+
 // SumToShape's order for the columns of a [rows, channels] matrix held transposed: for each
 // channel i < hb (row i of `rows`, stride rs) and l = 0..length-1 in order, part[i] +=
 // rows[i][l], where l is row r0 + l of the matrix; after each row r with (r + 1) % block == 0
@@ -352,7 +381,8 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
 // receives rfft(u row) of every (b, h), rows of lay.cs floats (SpectrumFloats in all).
 template <typename Row, typename Block>
 void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float* k,
-                            float* u_spectra, Row row, Block block) {
+                            float* u_spectra, const SkipGelu* input, Row row, Block block) {
+  const bool prepare = input != nullptr && HasInputStages(*input);
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
@@ -372,6 +402,7 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
     float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
     float* spare = urows + lay.ThirdBlock();
     Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, lay.n, lay.rs, urows);
+    if (prepare) PrepareInput(*input, shape, b, h0, hb, lay.rs, urows);
     for (int i = 0; i < hb; ++i) {
       float* ur = urows + i * lay.rs;
       float* vr = vrows + i * lay.rs;
@@ -392,7 +423,8 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
 void FftConv::Forward(const ConvShape& shape, const float* u, const float* k, float* y) {
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k, /*u_spectra=*/nullptr, [](int, int, float*, float*, float*) {},
+      shape, u, k, /*u_spectra=*/nullptr, /*input=*/nullptr,
+      [](int, int, float*, float*, float*) {},
       [&](int b, int h0, int hb, float*, float* vrows) {
         Scatter(vrows, L, H, hb, rs, y + static_cast<int64_t>(b) * L * H + h0);
       });
@@ -472,7 +504,7 @@ void FftConv::ForwardSkipGelu(const ConvShape& shape, const float* u, const floa
   ABSL_RAW_CHECK(e.d != nullptr, "FftConv::ForwardSkipGelu: d is required");
   const int L = shape.length, H = shape.channels, rs = MakeLayout(shape, 1).rs;
   ForwardBlocks(
-      shape, u, k, u_spectra,
+      shape, u, k, u_spectra, &e,
       // ur: u, then gelu(v) * mask; vr: conv, then v; tmp: u * d.
       [&](int b, int h, float* ur, float* vr, float* tmp) {
         // Add(conv, Mul(u, d)): the product is rounded on its own first.
@@ -505,6 +537,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   const bool dd_spectral = dd != nullptr && u_spectra != nullptr;
   const bool use_acc = dk != nullptr || dd_spectral;
   const bool need_u = u_spectra == nullptr && (dk != nullptr || dd != nullptr);
+  const bool prepare = HasInputStages(e);
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
@@ -529,7 +562,10 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
     std::fill(total, total + hb, 0.0f);
     for (int b = 0; b < B; ++b) {
       const int64_t base = static_cast<int64_t>(b) * L * H + h0;
-      if (need_u) Gather(u + base, L, H, hb, n, lay.rs, urows);
+      if (need_u) {
+        Gather(u + base, L, H, hb, n, lay.rs, urows);
+        if (prepare) PrepareInput(e, shape, b, h0, hb, lay.rs, urows);
+      }
       Gather(dy + base, L, H, hb, n, lay.rs, drows);
       for (int i = 0; i < hb; ++i) {
         float* ur = urows + i * lay.rs;
@@ -556,6 +592,9 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
           // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
           Scale(dr, e.d[h0 + i], cd, L);
           AddRows(cd, vr, vr, L);
+          // The length mask's Mul backward: du times the 0/1 mask (0 past the length).
+          if (e.lengths != nullptr)
+            for (int l = std::clamp(e.lengths[b], 0, L); l < L; ++l) vr[l] = vr[l] * 0.0f;
         }
       }
       if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
