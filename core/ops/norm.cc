@@ -194,6 +194,10 @@ Tensor LayerNormStats(const Tensor& x, float eps) {
   return stats;
 }
 
+void LayerNormRowStats(const float* x, int64_t h, float eps, float* mean, float* rstd) {
+  RowStats(x, h, eps, /*center=*/true, mean, rstd);
+}
+
 void LayerNormBackward(const Var& x, const Var& gain, const Var& bias, const Tensor& stats,
                        const float* dy) {
   const int64_t h = x.dim(-1), rows = h ? x.numel() / h : 0;

@@ -45,7 +45,8 @@ struct Target {
 
 Var PreNormConvSkipGelu(const Var& x, const Var& gain, const Var& bias, float eps,
                         const int32_t* lengths, const Var& k, const Var& d,
-                        ConvDirection direction, float dropout, bool training, Rng& rng) {
+                        ConvDirection direction, float dropout, bool training, Rng& rng,
+                        const Tensor& given_stats) {
   LRA_CHECK(x.rank() == 3) << "PreNormConvSkipGelu: x " << x.shape().ToString()
                            << " must be [B, L, H]";
   const int64_t b = x.dim(0), l = x.dim(1), h = x.dim(2);
@@ -77,7 +78,10 @@ Var PreNormConvSkipGelu(const Var& x, const Var& gain, const Var& bias, float ep
     const float scale = 1.0f / (1.0f - dropout);
     for (int64_t i = 0; i < count; ++i) mask.data<float>()[i] = keep[i] ? scale : 0.0f;
   }
-  const Tensor stats = LayerNormStats(x.value(), eps);
+  LRA_CHECK(!given_stats.defined() || given_stats.shape() == Shape({2, b * l}))
+      << "PreNormConvSkipGelu: stats " << given_stats.shape().ToString() << ", want [2, "
+      << b * l << "]";
+  const Tensor stats = given_stats.defined() ? given_stats : LayerNormStats(x.value(), eps);
   kernels::FftConv* eng = &Engine();
   auto input = [=](kernels::FftConv::SkipGelu* e) {
     e->d = d.value().data<float>();

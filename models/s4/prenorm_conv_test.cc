@@ -85,6 +85,42 @@ TEST(PreNormConvSkipGeluTest, BitwiseEqualToLayerNormMaskAndFusedConv) {
   }
 }
 
+// Statistics handed in (as the previous block's LinearGluResidual forms them) give the same
+// bits as statistics computed inside.
+TEST(PreNormConvSkipGeluTest, GivenStatsAreUsedBitwise) {
+  Rng init(9);
+  const Tensor x0 = RandomUniform({2, 48, 16}, -1, 2, init);
+  const Tensor k0 = RandomUniform({16, 48}, -0.3, 0.3, init);
+  const Tensor w = RandomUniform({2, 48, 16}, -1, 1, init);
+  Tensor got[2][2];  // [given][y, dx]
+  for (int given = 0; given < 2; ++given) {
+    Var x = Parameter(x0.Clone(), "x"), gain = Parameter(Tensor::Full({16}, 1.25f), "gain"),
+        bias = Parameter(Tensor::Full({16}, 0.1f), "bias"),
+        d = Parameter(Tensor::Full({16}, 0.5f), "d"), k = Parameter(k0.Clone(), "k");
+    Rng rng(1);
+    Var y = PreNormConvSkipGelu(x, gain, bias, 1e-5f, nullptr, k, d, ConvDirection::kCausal,
+                                0.0f, /*training=*/true, rng,
+                                given ? LayerNormStats(x0, 1e-5f) : Tensor());
+    Backward(Sum(Mul(y, Constant(w))));
+    got[given][0] = y.value().Clone();
+    got[given][1] = x.grad().Clone();
+  }
+  ExpectBitwise(got[0][0], got[1][0], "y");
+  ExpectBitwise(got[0][1], got[1][1], "dx");
+  // A perturbed statistic must change the output: the given tensor is the one used.
+  Var x = Constant(x0), one = Constant(Tensor::Full({16}, 1.0f)),
+      zero = Constant(Tensor::Zeros({16})), k = Constant(k0);
+  Tensor stats = LayerNormStats(x0, 1e-5f);
+  stats.data<float>()[0] += 0.5f;
+  Rng rng(1);
+  Var y = PreNormConvSkipGelu(x, one, zero, 1e-5f, nullptr, k, one, ConvDirection::kCausal, 0.0f,
+                              /*training=*/false, rng, stats);
+  Rng rng2(1);
+  Var ref = PreNormConvSkipGelu(x, one, zero, 1e-5f, nullptr, k, one, ConvDirection::kCausal,
+                                0.0f, /*training=*/false, rng2);
+  EXPECT_NE(y.value().data<float>()[0], ref.value().data<float>()[0]);
+}
+
 TEST(PreNormConvSkipGeluTest, NoGradientGivesAConstant) {
   Rng init(3);
   const Tensor x0 = RandomUniform({2, 16, 8}, -1, 1, init);
