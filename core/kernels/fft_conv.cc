@@ -146,10 +146,17 @@ bool HasAvx() {
   return has;
 }
 
-// Copies x[b, 0:L, h0:h0+hb] (row stride H) into rows of `rows` (stride rs) and zero-pads
-// columns [L, n). Whole 8x8 tiles go through Transpose8x8Avx, the rest element by element.
-void Gather(const float* x, int length, int channels, int hb, int n, int rs, float* rows) {
+// Zeroes columns [L, n) of rows [0, hb) of `rows` (stride rs).
+void ZeroPads(int length, int hb, int n, int rs, float* rows) {
   for (int i = 0; i < hb; ++i) std::memset(rows + i * rs + length, 0, (n - length) * sizeof(float));
+}
+
+// Copies x[b, 0:L, h0:h0+hb] (row stride H) into rows of `rows` (stride rs) and, if pad,
+// zero-pads columns [L, n) (callers whose pads are still zero from an earlier gather skip it).
+// Whole 8x8 tiles go through Transpose8x8Avx, the rest element by element.
+void Gather(const float* x, int length, int channels, int hb, int n, int rs, float* rows,
+            bool pad = true) {
+  if (pad) ZeroPads(length, hb, n, rs, rows);
   const int tiled = HasAvx() ? hb / 8 * 8 : 0;
   const int tiled_len = length / 8 * 8;
   if (tiled > 0)
@@ -392,31 +399,40 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
   const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int b = static_cast<int>(item / lay.blocks);
-    const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
-    const int hb = std::min(lay.hb, H - h0);
-    float* urows = scratch + per_thread * omp_get_thread_num();
-    float* vrows = urows + 1LL * lay.hb * lay.rs;
-    float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
-    float* spare = urows + lay.ThirdBlock();
-    Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, lay.n, lay.rs, urows);
-    if (prepare) PrepareInput(*input, shape, b, h0, hb, lay.rs, urows);
-    for (int i = 0; i < hb; ++i) {
-      float* ur = urows + i * lay.rs;
-      float* vr = vrows + i * lay.rs;
-      // The transform goes straight to its kept row (64-byte aligned like crow: same plan,
-      // same rounding) when u_spectra is given.
-      float* urow_spec =
-          u_spectra != nullptr ? u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs
-                               : crow;
-      fft.Forward(ur, AsComplex(urow_spec));
-      ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, urow_spec, crow, lay.bins, false);
-      fft.Inverse(AsComplex(crow), vr);
-      row(b, h0 + i, ur, vr, spare);
+#pragma omp parallel
+  {
+    // urows' pads [L, n) are zeroed once per thread and call: the r2c transform leaves its input
+    // alone (core/kernels/fft.cc) and row() writes columns [0, L) only, so they stay zero.
+    bool pads_zero = false;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int b = static_cast<int>(item / lay.blocks);
+      const int h0 = static_cast<int>(item % lay.blocks) * lay.hb;
+      const int hb = std::min(lay.hb, H - h0);
+      float* urows = scratch + per_thread * omp_get_thread_num();
+      float* vrows = urows + 1LL * lay.hb * lay.rs;
+      float* crow = urows + 2LL * lay.hb * lay.rs + 1LL * lay.hb * lay.cs;
+      float* spare = urows + lay.ThirdBlock();
+      if (!pads_zero) ZeroPads(L, lay.hb, lay.n, lay.rs, urows);
+      pads_zero = true;
+      Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, lay.n, lay.rs, urows,
+             /*pad=*/false);
+      if (prepare) PrepareInput(*input, shape, b, h0, hb, lay.rs, urows);
+      for (int i = 0; i < hb; ++i) {
+        float* ur = urows + i * lay.rs;
+        float* vr = vrows + i * lay.rs;
+        // The transform goes straight to its kept row (64-byte aligned like crow: same plan,
+        // same rounding) when u_spectra is given.
+        float* urow_spec =
+            u_spectra != nullptr ? u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs
+                                 : crow;
+        fft.Forward(ur, AsComplex(urow_spec));
+        ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, urow_spec, crow, lay.bins, false);
+        fft.Inverse(AsComplex(crow), vr);
+        row(b, h0 + i, ur, vr, spare);
+      }
+      block(b, h0, hb, urows, vrows);
     }
-    block(b, h0, hb, urows, vrows);
   }
 }
 
@@ -545,83 +561,95 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   constexpr int64_t kSumBlock = 256;
   // As Backward, with dv = gelu'(v) * (dy * mask) in place of dy, plus du += dv * d and
   // dd = sum over rows of dv * u.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int blk = 0; blk < lay.blocks; ++blk) {
-    const int h0 = blk * lay.hb;
-    const int hb = std::min(lay.hb, H - h0);
-    float* urows = scratch + per_thread * omp_get_thread_num();
-    float* drows = urows + 1LL * lay.hb * lay.rs;  // dy, then dv
-    float* acc = drows + 1LL * lay.hb * lay.rs;
-    float* cu = acc + 1LL * lay.hb * lay.cs;
-    float* cd = cu + lay.cs;
-    float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
-    float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
-    float* total = part + lay.hb;                 // dd: the closed blocks' sum
-    if (use_acc) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
-    std::fill(part, part + hb, 0.0f);
-    std::fill(total, total + hb, 0.0f);
-    for (int b = 0; b < B; ++b) {
-      const int64_t base = static_cast<int64_t>(b) * L * H + h0;
-      if (need_u) {
-        Gather(u + base, L, H, hb, n, lay.rs, urows);
-        if (prepare) PrepareInput(e, shape, b, h0, hb, lay.rs, urows);
+#pragma omp parallel
+  {
+    // The pads [L, n) of urows and drows are zeroed once per thread and call: nothing below
+    // writes past column L of them (the r2c transform leaves its input alone, and KernelGrad's
+    // scratch is vrows).
+    bool pads_zero = false;
+#pragma omp for schedule(dynamic, 1)
+    for (int blk = 0; blk < lay.blocks; ++blk) {
+      const int h0 = blk * lay.hb;
+      const int hb = std::min(lay.hb, H - h0);
+      float* urows = scratch + per_thread * omp_get_thread_num();
+      float* drows = urows + 1LL * lay.hb * lay.rs;  // dy, then dv
+      float* acc = drows + 1LL * lay.hb * lay.rs;
+      float* cu = acc + 1LL * lay.hb * lay.cs;
+      float* cd = cu + lay.cs;
+      float* vrows = urows + lay.ThirdBlock();  // the rows of du, then of dv * u
+      float* part = vrows + 1LL * lay.hb * lay.rs;  // dd: the open 256-row block's sum
+      float* total = part + lay.hb;                 // dd: the closed blocks' sum
+      if (use_acc) std::memset(acc, 0, sizeof(float) * hb * lay.cs);
+      std::fill(part, part + hb, 0.0f);
+      std::fill(total, total + hb, 0.0f);
+      if (!pads_zero) {
+        ZeroPads(L, lay.hb, n, lay.rs, urows);
+        ZeroPads(L, lay.hb, n, lay.rs, drows);
+        pads_zero = true;
       }
-      Gather(dy + base, L, H, hb, n, lay.rs, drows);
-      for (int i = 0; i < hb; ++i) {
-        float* ur = urows + i * lay.rs;
-        float* dr = drows + i * lay.rs;
-        float* vr = vrows + i * lay.rs;
-        const float* g_row = g + (static_cast<int64_t>(b) * H + h0 + i) * L;
-        if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
-        // dv = (dy * mask) * gelu'(v) in place: GeluErfBackward's product, with the derivative
-        // the forward kept; columns [L, n) stay zero.
-        MulRows(dr, g_row, dr, L);
-        fft.Forward(dr, AsComplex(cd));
-        if (use_acc) {
-          const float* us = cu;
-          if (u_spectra != nullptr) {
-            us = u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs;
-          } else {
-            fft.Forward(ur, AsComplex(cu));
+      for (int b = 0; b < B; ++b) {
+        const int64_t base = static_cast<int64_t>(b) * L * H + h0;
+        if (need_u) {
+          Gather(u + base, L, H, hb, n, lay.rs, urows, /*pad=*/false);
+          if (prepare) PrepareInput(e, shape, b, h0, hb, lay.rs, urows);
+        }
+        Gather(dy + base, L, H, hb, n, lay.rs, drows, /*pad=*/false);
+        for (int i = 0; i < hb; ++i) {
+          float* ur = urows + i * lay.rs;
+          float* dr = drows + i * lay.rs;
+          float* vr = vrows + i * lay.rs;
+          const float* g_row = g + (static_cast<int64_t>(b) * H + h0 + i) * L;
+          if (e.mask != nullptr) Scale(dr, e.mask[static_cast<int64_t>(b) * H + h0 + i], dr, L);
+          // dv = (dy * mask) * gelu'(v) in place: GeluErfBackward's product, with the derivative
+          // the forward kept; columns [L, n) stay zero.
+          MulRows(dr, g_row, dr, L);
+          fft.Forward(dr, AsComplex(cd));
+          if (use_acc) {
+            const float* us = cu;
+            if (u_spectra != nullptr) {
+              us = u_spectra + (static_cast<int64_t>(b) * H + h0 + i) * lay.cs;
+            } else {
+              fft.Forward(ur, AsComplex(cu));
+            }
+            ComplexConjMulAdd(us, cd, acc + i * lay.cs, lay.bins);
           }
-          ComplexConjMulAdd(us, cd, acc + i * lay.cs, lay.bins);
+          if (du != nullptr) {
+            ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
+            fft.Inverse(AsComplex(cu), vr);
+            // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
+            Scale(dr, e.d[h0 + i], cd, L);
+            AddRows(cd, vr, vr, L);
+            // The length mask's Mul backward: du times the 0/1 mask (0 past the length).
+            if (e.lengths != nullptr)
+              for (int l = std::clamp(e.lengths[b], 0, L); l < L; ++l) vr[l] = vr[l] * 0.0f;
+          }
         }
-        if (du != nullptr) {
-          ComplexMul(spec + static_cast<int64_t>(h0 + i) * lay.cs, cd, cu, lay.bins, true);
-          fft.Inverse(AsComplex(cu), vr);
-          // The unfused gradient of u is (dv * d) + conv: Mul's product first, then AddInto.
-          Scale(dr, e.d[h0 + i], cd, L);
-          AddRows(cd, vr, vr, L);
-          // The length mask's Mul backward: du times the 0/1 mask (0 past the length).
-          if (e.lengths != nullptr)
-            for (int l = std::clamp(e.lengths[b], 0, L); l < L; ++l) vr[l] = vr[l] * 0.0f;
+        if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
+        if (dd != nullptr && !dd_spectral) {
+          // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
+          // rows of [B*L, H] in order: one chain per channel, run side by side.
+          for (int i = 0; i < hb; ++i)
+            MulRows(drows + i * lay.rs, urows + i * lay.rs, vrows + i * lay.rs, L);
+          SumColumnsInOrder(vrows, lay.rs, hb, L, static_cast<int64_t>(b) * L, kSumBlock, part,
+                            total);
         }
       }
-      if (du != nullptr) Scatter(vrows, L, H, hb, lay.rs, du + base);
-      if (dd != nullptr && !dd_spectral) {
-        // Mul's backward stores dv * u (in vrows now that du is out), then SumToShape adds the
-        // rows of [B*L, H] in order: one chain per channel, run side by side.
-        for (int i = 0; i < hb; ++i)
-          MulRows(drows + i * lay.rs, urows + i * lay.rs, vrows + i * lay.rs, L);
-        SumColumnsInOrder(vrows, lay.rs, hb, L, static_cast<int64_t>(b) * L, kSumBlock, part,
-                          total);
+      if (dd_spectral) {
+        // sum_l dv[l] u[l] over the zero-padded length n = (1/n) sum_k conj(U[k]) DV[k]; both
+        // are real, so the bins k and n - k pair up: (1/n) (A[0] + A[n/2] + 2 sum_{0<k<n/2}
+        // Re A[k]) with A the batch sum (n is even). Before KernelGrad, whose c2r destroys acc.
+        for (int i = 0; i < hb; ++i) {
+          const float* a = acc + i * lay.cs;
+          double sum = static_cast<double>(a[0]) + a[n];
+          for (int q = 1; q < n / 2; ++q) sum += 2.0 * a[2 * q];
+          dd[h0 + i] = static_cast<float>(sum / n);
+        }
+      } else if (dd != nullptr) {
+        const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
+        for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
       }
+      if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, vrows, dk);
     }
-    if (dd_spectral) {
-      // sum_l dv[l] u[l] over the zero-padded length n = (1/n) sum_k conj(U[k]) DV[k]; both
-      // are real, so the bins k and n - k pair up: (1/n) (A[0] + A[n/2] + 2 sum_{0<k<n/2}
-      // Re A[k]) with A the batch sum (n is even). Before KernelGrad, whose c2r destroys acc.
-      for (int i = 0; i < hb; ++i) {
-        const float* a = acc + i * lay.cs;
-        double sum = static_cast<double>(a[0]) + a[n];
-        for (int q = 1; q < n / 2; ++q) sum += 2.0 * a[2 * q];
-        dd[h0 + i] = static_cast<float>(sum / n);
-      }
-    } else if (dd != nullptr) {
-      const bool open = (static_cast<int64_t>(B) * L) % kSumBlock != 0;
-      for (int i = 0; i < hb; ++i) dd[h0 + i] = open ? total[i] + part[i] : total[i];
-    }
-    if (dk != nullptr) KernelGrad(fft, shape, lay, h0, hb, acc, urows, dk);
   }
 }
 

@@ -29,7 +29,10 @@ struct Target {
       temp_ = Tensor::Empty(v.shape());
     }
   }
-  float* data() { return !needed_ ? nullptr : direct_ ? direct_->data<float>() : temp_.data<float>(); }
+  float* data() {
+    if (!needed_) return nullptr;
+    return direct_ != nullptr ? direct_->data<float>() : temp_.data<float>();
+  }
   void Finish() {
     if (needed_ && direct_ == nullptr) AddInto(v_.GradForAccumulate(), temp_);
   }
