@@ -35,17 +35,30 @@ std::vector<double> ColumnReduce(int64_t rows, int64_t h, F f) {
 // sum_j f(j) over [0, h) in 16 lanes (lane t adds f(t), f(t + 16), ...), then the lanes
 // pairwise in a fixed tree: the loop vectorizes (one running sum is a chain of 4-cycle adds), and
 // the order depends on h only, so results are deterministic for any thread count.
-template <typename F>
-inline float LaneSum(int64_t h, F f) {
+// LaneSums<R> takes R such sums side by side (out[r] = sum_j f(r, j), each in LaneSum's order, so
+// bitwise LaneSum's): R independent chains hide the add latency that one row's chain waits on.
+template <int R, typename F>
+inline void LaneSums(int64_t h, F f, float* out) {
   constexpr int kLanes = 16;
-  float acc[kLanes] = {};
+  float acc[R][kLanes] = {};
   int64_t j0 = 0;
   for (; j0 + kLanes <= h; j0 += kLanes)
-    for (int t = 0; t < kLanes; ++t) acc[t] += f(j0 + t);
-  for (int t = 0; j0 + t < h; ++t) acc[t] += f(j0 + t);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int t = 0; t < w; ++t) acc[t] += acc[t + w];
-  return acc[0];
+    for (int r = 0; r < R; ++r)
+#pragma omp simd
+      for (int t = 0; t < kLanes; ++t) acc[r][t] += f(r, j0 + t);
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; j0 + t < h; ++t) acc[r][t] += f(r, j0 + t);
+    for (int w = kLanes / 2; w >= 1; w /= 2)
+      for (int t = 0; t < w; ++t) acc[r][t] += acc[r][t + w];
+    out[r] = acc[r][0];
+  }
+}
+
+template <typename F>
+inline float LaneSum(int64_t h, F f) {
+  float out;
+  LaneSums<1>(h, [&](int, int64_t j) { return f(j); }, &out);
+  return out;
 }
 
 void AccumulateVector(const Var& v, const std::vector<double>& g) {
@@ -55,14 +68,36 @@ void AccumulateVector(const Var& v, const std::vector<double>& g) {
   for (size_t j = 0; j < g.size(); ++j) p[j] = ow ? static_cast<float>(g[j]) : p[j] + g[j];
 }
 
-// One row's statistics: mean (0 without centering) and 1 / sqrt(var + eps), two-pass (no
-// cancellation). NormRows and LayerNormStats share it, so their statistics are bitwise equal.
-inline void RowStats(const float* xr, int64_t h, float eps, bool center, float* mean_out,
+// Statistics of R consecutive rows of x (stride h): mean (0 without centering) and
+// 1 / sqrt(var + eps), two-pass (no cancellation), the rows' sums side by side (LaneSums).
+// NormRows, LayerNormStats and LayerNormRowStats share it, so their statistics are bitwise equal.
+template <int R>
+inline void RowStats(const float* x, int64_t h, float eps, bool center, float* mean_out,
                      float* rstd_out) {
-  const float mean = center ? LaneSum(h, [&](int64_t j) { return xr[j]; }) / h : 0.0f;
-  const float var = LaneSum(h, [&](int64_t j) { return (xr[j] - mean) * (xr[j] - mean); }) / h;
-  *mean_out = mean;
-  *rstd_out = 1.0f / std::sqrt(var + eps);
+  float mean[R] = {}, var[R];
+  if (center) {
+    LaneSums<R>(h, [&](int r, int64_t j) { return x[r * h + j]; }, mean);
+    for (int r = 0; r < R; ++r) mean[r] = mean[r] / h;
+  }
+  LaneSums<R>(
+      h,
+      [&](int r, int64_t j) {
+        const float d = x[r * h + j] - mean[r];
+        return d * d;
+      },
+      var);
+  for (int r = 0; r < R; ++r) {
+    mean_out[r] = mean[r];
+    rstd_out[r] = 1.0f / std::sqrt(var[r] / h + eps);
+  }
+}
+
+// Statistics of `rows` consecutive rows, 4 at a time.
+inline void RowStatsMany(const float* x, int64_t rows, int64_t h, float eps, bool center,
+                         float* mean, float* rstd) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) RowStats<4>(x + r * h, h, eps, center, mean + r, rstd + r);
+  for (; r < rows; ++r) RowStats<1>(x + r * h, h, eps, center, mean + r, rstd + r);
 }
 
 // The backward of NormRows given dy [rows, h]: dx (= or += into x's gradient), and the gain and
@@ -92,7 +127,7 @@ Var NormRows(const char* name, const Var& x, const Var& gain, const Var& bias, f
         for (int64_t r = r0; r < r1; ++r) {
           const float* xr = xp + r * h;
           float mean, rstd;
-          RowStats(xr, h, eps, center, &mean, &rstd);
+          RowStats<1>(xr, h, eps, center, &mean, &rstd);
           sp[2 * r] = mean;
           sp[2 * r + 1] = rstd;
           if (bp) {
@@ -187,15 +222,15 @@ Tensor LayerNormStats(const Tensor& x, float eps) {
   float* rp = mp + rows;
   ParallelFor(
       rows, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          RowStats(xp + r * h, h, eps, /*center=*/true, &mp[r], &rp[r]);
+        RowStatsMany(xp + r0 * h, r1 - r0, h, eps, /*center=*/true, mp + r0, rp + r0);
       },
       4 * h);
   return stats;
 }
 
-void LayerNormRowStats(const float* x, int64_t h, float eps, float* mean, float* rstd) {
-  RowStats(x, h, eps, /*center=*/true, mean, rstd);
+void LayerNormRowStats(const float* x, int64_t rows, int64_t h, float eps, float* mean,
+                       float* rstd) {
+  RowStatsMany(x, rows, h, eps, /*center=*/true, mean, rstd);
 }
 
 void LayerNormBackward(const Var& x, const Var& gain, const Var& bias, const Tensor& stats,

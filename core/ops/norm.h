@@ -18,9 +18,10 @@ Var LayerNorm(const Var& x, const Var& gain, const Var& bias, float eps = 1e-5f)
 // LayerNormBackward, given dy = dLoss/dy [rows, H], accumulates LayerNorm's gradients into x,
 // gain and bias (those that require one), bitwise LayerNorm's backward.
 Tensor LayerNormStats(const Tensor& x, float eps = 1e-5f);
-// One row's entries of LayerNormStats (x: h floats), for an op that forms the row itself
-// (core/ops/activation.h LinearGluResidual's next_stats).
-void LayerNormRowStats(const float* x, int64_t h, float eps, float* mean, float* rstd);
+// The entries of LayerNormStats for `rows` consecutive rows of x ([rows, h]; mean[r], rstd[r]),
+// for an op that forms the rows itself (core/ops/activation.h LinearGluResidual's next_stats).
+void LayerNormRowStats(const float* x, int64_t rows, int64_t h, float eps, float* mean,
+                       float* rstd);
 void LayerNormBackward(const Var& x, const Var& gain, const Var& bias, const Tensor& stats,
                        const float* dy);
 
