@@ -42,10 +42,14 @@ inline void LaneSums(int64_t h, F f, float* out) {
   constexpr int kLanes = 16;
   float acc[R][kLanes] = {};
   int64_t j0 = 0;
-  for (; j0 + kLanes <= h; j0 += kLanes)
+  // Unrolled over r so that each row's lanes stay in a register (a loop over r keeps them in
+  // memory, and every add then waits on a store-to-load forward).
+  for (; j0 + kLanes <= h; j0 += kLanes) {
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma omp simd
       for (int t = 0; t < kLanes; ++t) acc[r][t] += f(r, j0 + t);
+  }
   for (int r = 0; r < R; ++r) {
     for (int t = 0; j0 + t < h; ++t) acc[r][t] += f(r, j0 + t);
     for (int w = kLanes / 2; w >= 1; w /= 2)
