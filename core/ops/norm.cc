@@ -104,28 +104,6 @@ inline void RowStatsMany(const float* x, int64_t rows, int64_t h, float eps, boo
   for (; r < rows; ++r) RowStats<1>(x + r * h, h, eps, center, mean + r, rstd + r);
 }
 
-// mean(dy g) (0 without centering) and mean(dy g xhat), xhat = (x - mean) rstd, of R
-// consecutive rows (dy, x: stride h; mean, rstd: stride `stride`), each sum in LaneSum's order
-// with the expression NormRowsBackward used per row, the 2 R chains side by side.
-template <int R>
-inline void GradMeans(const float* dp, const float* xp, const float* gp, const float* mean_p,
-                      const float* rstd_p, int64_t stride, int64_t h, bool center, float* m1,
-                      float* m2) {
-  float mean[R], rstd[R], s1[R] = {}, s2[R];
-  for (int i = 0; i < R; ++i) mean[i] = mean_p[i * stride], rstd[i] = rstd_p[i * stride];
-  if (center) LaneSums<R>(h, [&](int i, int64_t j) { return dp[i * h + j] * gp[j]; }, s1);
-  LaneSums<R>(
-      h,
-      [&](int i, int64_t j) {
-        return dp[i * h + j] * gp[j] * ((xp[i * h + j] - mean[i]) * rstd[i]);
-      },
-      s2);
-  for (int i = 0; i < R; ++i) {
-    m1[i] = center ? s1[i] / h : 0.0f;
-    m2[i] = s2[i] / h;
-  }
-}
-
 // The backward of NormRows given dy [rows, h]: dx (= or += into x's gradient), and the gain and
 // bias gradients (bias may be undefined), from the saved per-row mean[r * stride] and
 // rstd[r * stride].
@@ -191,28 +169,19 @@ void NormRowsBackward(const Var& x, const Var& gain, const Var& bias, const floa
   std::vector<double> pg(dg ? nb * h : 0, 0.0), pb(db ? nb * h : 0, 0.0);
   ParallelFor(
       nb, [&](int64_t b0, int64_t b1) {
-        float m1s[2], m2s[2];
         for (int64_t blk = b0; blk < b1; ++blk)
           for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
             const float mean = mean_p[r * stride], rstd = rstd_p[r * stride];
             const float* xr = xp + r * h;
             const float* dr = dp + r * h;
-            // mean(dxhat) (centering only), mean(dxhat * xhat) of this row and, on even rows
-            // within the block, of the next too (GradMeans: side by side, each in LaneSum's
-            // order); an odd row uses what its predecessor computed.
-            const int64_t first = blk * kBlock, end = std::min(rows, (blk + 1) * kBlock);
-            if (dx && (r - first) % 2 == 0) {
-              if (r + 1 < end) {
-                GradMeans<2>(dr, xr, gp, mean_p + r * stride, rstd_p + r * stride, stride, h,
-                             center, m1s, m2s);
-              } else {
-                GradMeans<1>(dr, xr, gp, mean_p + r * stride, rstd_p + r * stride, stride, h,
-                             center, m1s, m2s);
-              }
-            }
             if (dx) {
               float* gr = gxp + r * h;
-              const float m1 = m1s[(r - first) % 2], m2 = m2s[(r - first) % 2];
+              // mean(dxhat) (centering only), mean(dxhat * xhat)
+              const float m1 =
+                  center ? LaneSum(h, [&](int64_t j) { return dr[j] * gp[j]; }) / h : 0.0f;
+              const float m2 = LaneSum(h, [&](int64_t j) {
+                                 return dr[j] * gp[j] * ((xr[j] - mean) * rstd);
+                               }) / h;
               // omp simd: -O2's cost model leaves these loops scalar.
               if (ow) {
 #pragma omp simd
