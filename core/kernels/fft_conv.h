@@ -92,9 +92,28 @@ class FftConv {
   // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, and g is the
   // derivative vmath::GeluErfBackward computes (vmath::GeluErfWithGrad), so the results are
   // bitwise theirs (core/ops/sequence_test.cc checks it).
+  //
+  // Optional input stages, applied as each block's rows are gathered (in place in the rows, so
+  // the input after them is never stored as [B, L, H]):
+  //  - pre-norm (norm_stats, norm_gain, norm_bias: all or none): u is then the raw x of an S4
+  //    block, and the convolution's input is its pre-LayerNorm's output
+  //      z[b,l,h] = (x[b,l,h] - mean[b L + l]) * rstd[b L + l] * gain[h] + bias[h]
+  //    in LayerNorm's order of operations (core/ops/norm.cc), so bitwise the stored output of
+  //    core/ops' LayerNorm; mean and rstd are rows 0 and 1 of norm_stats [2, B L], as
+  //    core/ops/norm.h's LayerNormStats returns them;
+  //  - lengths ([B]): then z is multiplied by 0 at positions l >= lengths[b] (S4 zeroes the
+  //    layer input past each sequence's length, models/s4/s4_model.cc MaskPastLengths, which
+  //    multiplies by a 0/1 mask; the same product here).
+  // Backward's du is then the gradient with respect to z before the length mask (the mask's
+  // product applied: 0 past the lengths), i.e. what the unfused mask's Mul hands to the
+  // LayerNorm's backward; the caller runs that backward (core/ops/norm.h LayerNormBackward).
   struct SkipGelu {
     const float* d = nullptr;     // [H], required
     const float* mask = nullptr;  // [B, H] or null
+    const float* norm_stats = nullptr;  // [2, B L] or null
+    const float* norm_gain = nullptr;   // [H] or null
+    const float* norm_bias = nullptr;   // [H] or null
+    const int32_t* lengths = nullptr;   // [B] or null
   };
   //
   // u_spectra (optional, SpectrumFloats(shape) floats, 64-byte aligned) keeps the forward's
@@ -134,7 +153,7 @@ class FftConv {
   void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
   template <typename Row, typename Block>
   void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, float* u_spectra,
-                     Row row, Block block);
+                     const SkipGelu* input, Row row, Block block);
   static void KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
                          int hb, float* acc, float* g, float* dk);
 

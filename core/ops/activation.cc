@@ -8,6 +8,7 @@
 #include "core/kernels/onednn/gemm.h"
 #include "core/kernels/vmath/vmath.h"
 #include "core/ops/matmul.h"
+#include "core/ops/norm.h"
 #include "core/ops/unary_internal.h"
 #include "core/parallel.h"
 
@@ -97,7 +98,7 @@ Var Glu(const Var& x) {
 //        has no other owner (the tape frees the output's gradient after this backward, so
 //        nothing else reads it).
 Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
-                      const Tensor& mask) {
+                      const Tensor& mask, Tensor* next_stats, float next_eps) {
   LRA_CHECK(w.rank() == 2 && y.rank() >= 1 && y.dim(-1) == w.dim(0) && w.dim(1) % 2 == 0)
       << "LinearGluResidual: y " << y.shape().ToString() << " w " << w.shape().ToString();
   const int64_t k = w.dim(0), n = w.dim(1), h = n / 2;
@@ -122,15 +123,23 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
   onednn::Gemm(1, rows, n, k, false, false, y.value().data<float>(), w.value().data<float>(),
                b.value().data<float>(), z.data<float>(), false);
   Tensor r = Tensor::Empty(x.shape());
+  if (next_stats != nullptr) *next_stats = Tensor::Empty({2, rows});
   {
     const float* zp = z.data<float>();
     const float* xp = x.value().data<float>();
     float* rp = r.data<float>();
     const float* mp = masked ? mask.data<float>() : nullptr;
+    float* mean = next_stats != nullptr ? next_stats->data<float>() : nullptr;
+    // next_stats of rows [from, to), 4 rows at a time while they are in cache.
+    auto stats = [&](int64_t from, int64_t to) {
+      if (mean)
+        LayerNormRowStats(rp + from * h, to - from, h, next_eps, mean + from, mean + rows + from);
+    };
     ParallelFor(
         rows, [&](int64_t r0, int64_t r1) {
           std::vector<float> t(masked ? h : 0);
           for (int64_t i = r0; i < r1; ++i) {
+            if ((i - r0) % 4 == 0 && i > r0) stats(i - 4, i);
             if (!masked) {
               vmath::GluAdd(zp + i * n, zp + i * n + h, xp + i * h, rp + i * h, h);
               continue;
@@ -144,6 +153,7 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
 #pragma omp simd
             for (int64_t j = 0; j < h; ++j) rp[i * h + j] = xp[i * h + j] + t[j];
           }
+          if (r1 > r0) stats(r0 + (r1 - r0 - 1) / 4 * 4, r1);
         },
         8 * h);
   }

@@ -29,8 +29,14 @@ Var Glu(const Var& x);
 // in this op's backward). Every value
 // and gradient is bitwise that of Add(x, Glu(Linear(y, w, b))), with the mask that of
 // Add(x, TiedDropout(Glu(...), p, 1, true, rng)) for the same draws (activation_test checks it).
+//
+// next_stats (optional): receives the LayerNorm statistics of the output r, [2, rows] as
+// core/ops/norm.h's LayerNormStats(r, next_eps) returns them (bitwise), each row's taken while
+// the row is in cache: the next pre-norm S4 block reads them instead of passing over r again
+// (models/s4/prenorm_conv.h).
 Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
-                      const Tensor& mask = Tensor());
+                      const Tensor& mask = Tensor(), Tensor* next_stats = nullptr,
+                      float next_eps = 1e-5f);
 
 }  // namespace lra
 

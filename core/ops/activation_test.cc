@@ -5,6 +5,7 @@
 
 #include "core/ops/elementwise.h"
 #include "core/ops/matmul.h"
+#include "core/ops/norm.h"
 #include "gtest/gtest.h"
 #include "core/kernels/reference/reference.h"
 #include "core/testing/grad_check.h"
@@ -160,6 +161,33 @@ TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
         EXPECT_TRUE(SameBits(got[0][i], got[1][i]))
             << names[i] << " len=" << len << " path=" << path << " masked=" << masked;
     }
+  }
+}
+
+// next_stats: the LayerNorm statistics of the output, bitwise LayerNormStats of r, with and
+// without the mask; r itself unchanged by asking for them.
+TEST(ActivationTest, LinearGluResidualNextStatsAreLayerNormStatsOfOutput) {
+  Rng rng(29);
+  const int64_t k = 20, h = 40, len = 70;
+  for (const bool masked : {false, true}) {
+    const Tensor xv = RandomUniform({2, len, h}, -2, 2, rng);
+    const Tensor yv = RandomUniform({2, len, k}, -2, 2, rng);
+    const Tensor wv = RandomUniform({k, 2 * h}, -0.5, 0.5, rng);
+    const Tensor bv = RandomUniform({2 * h}, -0.5, 0.5, rng);
+    Tensor mask;
+    if (masked) {
+      mask = RandomUniform({2, h}, 0, 1, rng);
+      for (int64_t i = 0; i < mask.numel(); ++i)
+        mask.data<float>()[i] = mask.data<float>()[i] < 0.3f ? 0.0f : 1.0f / 0.7f;
+    }
+    Var x = Parameter(xv.Clone(), "x"), y = Parameter(yv.Clone(), "y");
+    Var w = Parameter(wv.Clone(), "w"), b = Parameter(bv.Clone(), "b");
+    Tensor stats;
+    const Var r = LinearGluResidual(x, y, w, b, mask, &stats, 1e-6f);
+    const Var plain = LinearGluResidual(x, y, w, b, mask);
+    EXPECT_TRUE(SameBits(r.value(), plain.value())) << "masked=" << masked;
+    ASSERT_TRUE(stats.defined());
+    EXPECT_TRUE(SameBits(stats, LayerNormStats(r.value(), 1e-6f))) << "masked=" << masked;
   }
 }
 

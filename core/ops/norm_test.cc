@@ -32,6 +32,53 @@ TEST(LayerNormTest, MatchesReference) {
   }
 }
 
+// LayerNormStats and LayerNormBackward (the halves a fused op uses) against LayerNorm itself:
+// the statistics give LayerNorm's output with its expression, and the backward its gradients,
+// bit for bit. 133 rows: two 128-row blocks of the backward, the second with an odd row count;
+// x's gradient accumulates onto an earlier one.
+TEST(LayerNormTest, StatsAndBackwardAreLayerNormsBitwise) {
+  Rng rng(53);
+  const int64_t rows = 133, h = 40;
+  const Tensor x0 = RandomUniform({rows, h}, -2, 3, rng);
+  const Tensor g0 = RandomUniform({h}, 0.5, 1.5, rng), b0 = RandomUniform({h}, -1, 1, rng);
+  const Tensor dy = RandomUniform({rows, h}, -1, 1, rng);
+  const Tensor prior = RandomUniform({rows, h}, -1, 1, rng);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    int64_t differ = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) differ += a.data<float>()[i] != b.data<float>()[i];
+    return differ;
+  };
+  Var x = Parameter(x0.Clone(), "x"), g = Parameter(g0.Clone(), "g"),
+      b = Parameter(b0.Clone(), "b");
+  Var y = LayerNorm(x, g, b, 1e-5f);
+  AccumulateGrad(x, prior);
+  Backward(y, dy.Clone());
+  const Tensor stats = LayerNormStats(x0, 1e-5f);
+  ASSERT_EQ(stats.shape(), Shape({2, rows}));
+  Tensor want = Tensor::Empty({rows, h});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < h; ++j)
+      want.data<float>()[r * h + j] =
+          (x0.data<float>()[r * h + j] - stats.data<float>()[r]) * stats.data<float>()[rows + r] *
+              g0.data<float>()[j] +
+          b0.data<float>()[j];
+  EXPECT_EQ(same(y.value(), want), 0);
+  Tensor row_mean = Tensor::Empty({rows}), row_rstd = Tensor::Empty({rows});
+  LayerNormRowStats(x0.data<float>(), rows, h, 1e-5f, row_mean.data<float>(),
+                    row_rstd.data<float>());
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(row_mean.data<float>()[r], stats.data<float>()[r]) << r;
+    EXPECT_EQ(row_rstd.data<float>()[r], stats.data<float>()[rows + r]) << r;
+  }
+  Var x2 = Parameter(x0.Clone(), "x"), g2 = Parameter(g0.Clone(), "g"),
+      b2 = Parameter(b0.Clone(), "b");
+  AccumulateGrad(x2, prior);
+  LayerNormBackward(x2, g2, b2, stats, dy.data<float>());
+  EXPECT_EQ(same(x.grad(), x2.grad()), 0);
+  EXPECT_EQ(same(g.grad(), g2.grad()), 0);
+  EXPECT_EQ(same(b.grad(), b2.grad()), 0);
+}
+
 // RMSNorm in double: x / sqrt(mean(x^2) + eps) * gain.
 std::vector<double> RefRmsNorm(const std::vector<double>& x, const std::vector<double>& g,
                                int64_t rows, int64_t h) {

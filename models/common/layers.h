@@ -92,6 +92,9 @@ class Norm {
   float eps() const { return eps_; }
   Var Forward(const Var& x, bool training) const;
   NormKind kind() const { return kind_; }
+  // The LayerNorm / BatchNorm parameters (undefined for kNone), for ops that fuse the norm.
+  const Var& gain() const { return gamma_; }
+  const Var& bias() const { return beta_; }
   // Recurrent-mode helper: LayerNorm of one [dim] row (kind kLayer or kNone only).
   void ApplyRow(const float* in, float* out) const;
 

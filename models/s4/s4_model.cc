@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "models/common/layers.h"
 #include "models/registry.h"
+#include "models/s4/prenorm_conv.h"
 #include "models/s4/ssm_init.h"
 #include "models/s4/ssm_kernel.h"
 #include "models/s4/ssm_recurrent.h"
@@ -27,6 +28,7 @@ namespace {
 using ::lra::s4::DiagInit;
 using ::lra::s4::Discretization;
 using ::lra::s4::DtTransform;
+using ::lra::s4::PreNormConvSkipGelu;
 using ::lra::s4::RealTransform;
 using ::lra::s4::SsmDims;
 using ::lra::s4::SsmGrads;
@@ -295,9 +297,21 @@ class S4Block {
     norm_ = Norm(ps, name + ".norm", h, cfg.norm);
   }
 
-  // x [B, L, H]; lengths [B] (null: every row is full).
-  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng) const {
-    Var z = cfg_.prenorm ? norm_.Forward(x, training) : x;
+  // x [B, L, H]; lengths [B] (null: every row is full). stats: LayerNorm statistics of x
+  // ([2, B L], core/ops/norm.h LayerNormStats) if already formed, else undefined; next_stats
+  // (optional) receives those of the output where this block forms them while writing it
+  // (LinearGluResidual's next_stats; undefined otherwise), for the next block's fused pre-norm.
+  Var Forward(const Var& x, const int32_t* lengths, bool training, Rng& rng,
+              const Tensor& stats = Tensor(), Tensor* next_stats = nullptr) const {
+    if (next_stats != nullptr) *next_stats = Tensor();
+    const bool dropping = training && cfg_.dropout > 0;
+    // conv + D skip + GELU + tied dropout fused (below), and with a pre-LayerNorm the norm and
+    // the length mask fused into the conv's gather too (prenorm_conv.h): LayerNorm's output is
+    // then never stored.
+    const bool fused_conv =
+        !dropping || (cfg_.tie_dropout && cfg_.block_version == BlockVersion::kV3);
+    const bool fused_norm = fused_conv && cfg_.prenorm && cfg_.norm == NormKind::kLayer;
+    Var z = cfg_.prenorm && !fused_norm ? norm_.Forward(x, training) : x;
     // S4 zeroes the layer input past each sequence's length, after the pre-norm and before the
     // convolution and the D skip; the residual stream x and the norms stay unmasked. V4:
     // state-spaces/s4 e757cef src/models/sequence/modules/s4block.py lines 153-161
@@ -308,7 +322,7 @@ class S4Block {
     // each layer (d589d98: src/models/sequence/model.py line 93, block.py line 96). A causal
     // kernel never reads later positions, so there it changes only the outputs at pad positions
     // (which pooling ignores); conv and recurrent mode stay equal on the prefix.
-    z = MaskPastLengths(z, lengths);
+    if (!fused_norm) z = MaskPastLengths(z, lengths);
     SsmDims d = dims_;
     const int l = static_cast<int>(x.dim(1));
     Var k;
@@ -330,9 +344,12 @@ class S4Block {
       return cfg_.tie_dropout ? lra::TiedDropout(v, cfg_.dropout, /*axis=*/1, training, rng)
                               : lra::Dropout(v, cfg_.dropout, training, rng);
     };
-    const bool dropping = training && cfg_.dropout > 0;
     Var y;
-    if (!dropping || (cfg_.tie_dropout && cfg_.block_version == BlockVersion::kV3)) {
+    if (fused_norm) {
+      // LayerNorm + length mask + the fused conv below in one op: bitwise those three ops.
+      y = PreNormConvSkipGelu(x, norm_.gain(), norm_.bias(), norm_.eps(), lengths, k, d_, dir,
+                              dropping ? cfg_.dropout : 0.0f, training, rng, stats);
+    } else if (fused_conv) {
       // conv + D skip + GELU + tied dropout in one pass per channel row (core/ops/sequence.h
       // FftConvSkipGelu): bitwise the unfused ops below but for d's gradient (from the FFT
       // spectra, within rounding), with the same dropout draws.
@@ -354,7 +371,11 @@ class S4Block {
         const float scale = 1.0f / (1.0f - cfg_.dropout);
         for (int64_t i = 0; i < count; ++i) mask.data<float>()[i] = keep[i] ? scale : 0.0f;
       }
-      r = lra::LinearGluResidual(x, y, out_.weight(), out_.bias(), mask);
+      // The output is the next block's input when pre-norm: its norm statistics are taken as
+      // each row is written (the next block uses them only on its fused pre-norm path, which
+      // every block of the model takes or none).
+      r = lra::LinearGluResidual(x, y, out_.weight(), out_.bias(), mask,
+                                 fused_norm ? next_stats : nullptr, norm_.eps());
     } else {
       y = out_.Forward(y);
       if (cfg_.glu) y = lra::Glu(y);
@@ -526,7 +547,13 @@ class S4Model : public Model {
   Var Features(const int32_t* tokens, const int32_t* lengths, int b, int l, bool training,
                Rng& rng) const {
     Var x = encoder_.Forward(tokens, b, l);
-    for (const S4Block& blk : blocks_) x = blk.Forward(x, lengths, training, rng);
+    Tensor stats;  // LayerNorm statistics of x, when the previous block formed them
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      Tensor next;
+      x = blocks_[i].Forward(x, lengths, training, rng, stats,
+                             i + 1 < blocks_.size() ? &next : nullptr);
+      stats = next;
+    }
     if (cfg_.prenorm) x = final_norm_.Forward(x, training);
     return x;
   }

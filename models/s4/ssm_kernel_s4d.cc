@@ -134,15 +134,20 @@ struct S4dScratch {
   std::vector<cd> cq, gcq;       // [Q]
 };
 
+// The tables of channel h. The forward reads only zr, zi ([M, J]) and the backward only zrt, zit
+// ([J, M]): `transposed` picks which layout is written (the same values either way).
 void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& p, int h, int jb,
-                 int nb, S4dScratch* t) {
+                 int nb, bool transposed, S4dScratch* t) {
   const int m = d.m, s = h % d.s;
   const double dt = DtValue(o.dt_transform, p.dt_raw[h]);
   t->modes.resize(m);
-  t->zr.resize(static_cast<size_t>(m) * jb);
-  t->zi.resize(static_cast<size_t>(m) * jb);
-  t->zrt.resize(static_cast<size_t>(m) * jb);
-  t->zit.resize(static_cast<size_t>(m) * jb);
+  if (transposed) {
+    t->zrt.resize(static_cast<size_t>(m) * jb);
+    t->zit.resize(static_cast<size_t>(m) * jb);
+  } else {
+    t->zr.resize(static_cast<size_t>(m) * jb);
+    t->zi.resize(static_cast<size_t>(m) * jb);
+  }
   t->zbr.resize(static_cast<size_t>(nb) * m);
   t->zbi.resize(static_cast<size_t>(nb) * m);
   for (auto* v : {&t->pr, &t->pi, &t->mr, &t->mi}) v->resize(m);
@@ -156,17 +161,26 @@ void BuildTables(const SsmDims& d, const SsmOptions& o, const SsmParams<float>& 
   double* pi = t->pi.data();
   double* mr = t->mr.data();
   double* mi = t->mi.data();
-  float* zr = t->zr.data();
-  float* zi = t->zi.data();
   for (int j = 0; j < jb; ++j) {
-    float* zrt = t->zrt.data() + static_cast<size_t>(j) * m;
-    float* zit = t->zit.data() + static_cast<size_t>(j) * m;
+    if (transposed) {
+      float* zrt = t->zrt.data() + static_cast<size_t>(j) * m;
+      float* zit = t->zit.data() + static_cast<size_t>(j) * m;
+#pragma omp simd
+      for (int n = 0; n < m; ++n) {
+        zrt[n] = Flush(pr[n]);
+        zit[n] = Flush(pi[n]);
+      }
+    } else {
+      float* zr = t->zr.data() + j;
+      float* zi = t->zi.data() + j;
+#pragma omp simd
+      for (int n = 0; n < m; ++n) {
+        zr[static_cast<size_t>(n) * jb] = Flush(pr[n]);
+        zi[static_cast<size_t>(n) * jb] = Flush(pi[n]);
+      }
+    }
 #pragma omp simd
     for (int n = 0; n < m; ++n) {
-      zrt[n] = Flush(pr[n]);
-      zit[n] = Flush(pi[n]);
-      zr[static_cast<size_t>(n) * jb + j] = zrt[n];
-      zi[static_cast<size_t>(n) * jb + j] = zit[n];
       const double r = pr[n] * mr[n] - pi[n] * mi[n];
       pi[n] = pr[n] * mi[n] + pi[n] * mr[n];
       pr[n] = r;
@@ -241,7 +255,7 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
     t.cti.resize(static_cast<size_t>(d.q) * m);
 #pragma omp for schedule(static)
     for (int h = 0; h < d.h; ++h) {
-      BuildTables(d, o, p, h, jb, nb, &t);
+      BuildTables(d, o, p, h, jb, nb, /*transposed=*/false, &t);
       const int s = h % d.s;
       for (int q = 0; q < d.q; ++q) {
         for (int n = 0; n < m; ++n) {
@@ -413,7 +427,7 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
     t.gcq.resize(d.q);
 #pragma omp for schedule(static)
     for (int h = 0; h < d.h; ++h) {
-      BuildTables(d, o, p, h, jb, nb, &t);
+      BuildTables(d, o, p, h, jb, nb, /*transposed=*/true, &t);
       for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) std::fill(v->begin(), v->end(), 0.0);
       for (int q = 0; q < d.q; ++q) S4dPowerSums(d, h, q, jb, nb, dk, &t);
       const double gdt =
