@@ -247,7 +247,9 @@ void S4dKernelForward(const SsmDims& d, const SsmOptions& o, const SsmParams<flo
 #pragma omp parallel
   {
     ScopedFlushDenormals ftz;
-    S4dScratch t;
+    // Per OS thread and reused across calls (every buffer is fully written before it is read):
+    // made per call, the tables came from fresh heap pages each training step.
+    thread_local S4dScratch t;
     t.acc.resize(jb);
     t.wr.resize(m);
     t.wi.resize(m);
@@ -418,7 +420,9 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
 #pragma omp parallel
   {
     ScopedFlushDenormals ftz;
-    S4dScratch t;
+    // Per OS thread and reused across calls (every buffer is fully written before it is read):
+    // made per call, the tables came from fresh heap pages each training step.
+    thread_local S4dScratch t;
     for (auto* v : {&t.s0r, &t.s0i, &t.s1r, &t.s1i}) v->resize(m);
     for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) v->resize(static_cast<size_t>(d.q) * m);
     t.g0.resize(d.q);
