@@ -415,8 +415,17 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
                        const float* dk, const SsmGrads<float>& g) {
   CheckDims(d);
   const int jb = S4dBlockSize(d.l), nb = (d.l + jb - 1) / jb, m = d.m;
-  std::vector<double> ga_re(static_cast<size_t>(d.h) * m), ga_im(ga_re.size());
-  std::vector<cd> gb(ga_re.size());
+  // Reused across calls like the scratch below: S4dChannelGrads writes every element (each
+  // channel's every mode) before ReduceShared reads them.
+  thread_local std::vector<double> ga_re, ga_im;
+  thread_local std::vector<cd> gb;
+  ga_re.resize(static_cast<size_t>(d.h) * m);
+  ga_im.resize(ga_re.size());
+  gb.resize(ga_re.size());
+  // Inside the parallel region the names would denote each thread's own (empty) copies.
+  double* const ga_re_p = ga_re.data();
+  double* const ga_im_p = ga_im.data();
+  cd* const gb_p = gb.data();
 #pragma omp parallel
   {
     ScopedFlushDenormals ftz;
@@ -435,7 +444,7 @@ void S4dKernelBackward(const SsmDims& d, const SsmOptions& o, const SsmParams<fl
       for (auto* v : {&t.g0r, &t.g0i, &t.g1r, &t.g1i}) std::fill(v->begin(), v->end(), 0.0);
       for (int q = 0; q < d.q; ++q) S4dPowerSums(d, h, q, jb, nb, dk, &t);
       const double gdt =
-          S4dChannelGrads(d, o, p, g, h, &t, ga_re.data(), ga_im.data(), gb.data());
+          S4dChannelGrads(d, o, p, g, h, &t, ga_re_p, ga_im_p, gb_p);
       if (g.dt_raw) g.dt_raw[h] += static_cast<float>(gdt * DtDeriv(o.dt_transform, p.dt_raw[h]));
     }
   }
