@@ -1,9 +1,13 @@
 #include "models/s4/prenorm_conv.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "core/kernels/reference/reference.h"
 #include "core/ops/ops.h"
+#include "core/testing/grad_check.h"
 #include "gtest/gtest.h"
 
 namespace lra {
@@ -83,6 +87,47 @@ TEST(PreNormConvSkipGeluTest, BitwiseEqualToLayerNormMaskAndFusedConv) {
     if (c.k_grad) ExpectBitwise(a.dk, f.dk, "dk");
     ExpectBitwise(a.dd, f.dd, "dd");
   }
+}
+
+// Its own oracle too: forward against the same math in double (LayerNorm, the length mask, the
+// causal convolution y_l = sum_{j <= l} k_j u_{l-j} + d u_l, then GELU(erf)) and every gradient
+// against central differences of it (core/testing/grad_check.h), with a length mask.
+TEST(PreNormConvSkipGeluTest, MatchesDoubleReferenceAndFiniteDifferences) {
+  const int b = 2, l = 9, h = 5;
+  const std::vector<int32_t> lengths = {9, 4};
+  Rng init(23);
+  const Tensor x = RandomUniform({b, l, h}, -2, 2, init);
+  const Tensor g = RandomUniform({h}, 0.5, 1.5, init), bias = RandomUniform({h}, -0.5, 0.5, init);
+  const Tensor k = RandomUniform({h, l}, -0.5, 0.5, init), d = RandomUniform({h}, -1, 1, init);
+  testing::OpCheck c;
+  c.op = [&](const std::vector<Var>& in) {
+    Rng rng(1);
+    return PreNormConvSkipGelu(in[0], in[1], in[2], 1e-5f, lengths.data(), in[3], in[4],
+                               ConvDirection::kCausal, 0.0f, /*training=*/true, rng);
+  };
+  c.ref = [&](const std::vector<std::vector<double>>& in) {
+    std::vector<double> z = reference::LayerNorm(in[0], in[1], in[2], b * l, h, 1e-5);
+    for (int i = 0; i < b; ++i)
+      for (int t = lengths[i]; t < l; ++t)
+        for (int j = 0; j < h; ++j) z[(i * l + t) * h + j] = 0.0;
+    std::vector<double> y(z.size());
+    for (int i = 0; i < b; ++i)
+      for (int t = 0; t < l; ++t)
+        for (int j = 0; j < h; ++j) {
+          double v = in[4][j] * z[(i * l + t) * h + j];
+          for (int s = 0; s <= t; ++s) v += in[3][j * l + s] * z[(i * l + t - s) * h + j];
+          y[(i * l + t) * h + j] = reference::GeluErf(v);
+        }
+    return y;
+  };
+  // LayerNorm's rounding amplified by rstd (4 h, as LayerNormTest) feeding the FFT convolution
+  // (L log2(2L) per transform, 4 of them, as FftConvOpTest); the backward adds the batch sums of
+  // dk and the column sums of dgain / dbias over B L rows.
+  const double fft = l * std::log2(2.0 * l + 1) * 4;
+  c.reduction_length = 4 * h + fft;
+  c.grad_reduction_length = 4 * std::max(b * l, h) + b * fft;
+  c.c = 32;
+  testing::CheckOp(c, {x, g, bias, k, d});
 }
 
 // Statistics handed in (as the previous block's LinearGluResidual forms them) give the same
