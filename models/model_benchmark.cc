@@ -9,8 +9,8 @@
 //
 // A training step is forward + cross-entropy + backward + AdamW (core/optim) over the model's
 // parameter groups. Counters: tokens/s (B * L per step), peak pool bytes (BufferPool peak in the
-// timed loop), GFLOP/s from an analytic count of the dominant terms and its fraction of the
-// 2-core fp32 FMA peak (453 GFLOP/s, measured as models/README.md "Benchmark" says), and
+// timed loop), GFLOP/s from an analytic count of the dominant terms (tools/speed_check.sh
+// divides it by the FMA peak it measures in the same run: core_benchmark BM_FmaPeak), and
 // cpu_ms/step (CPU time of all threads per step). tools/train_speed_ratio.sh runs the S4D,
 // Mamba and LSTM training benchmarks interleaved and prints their ratios.
 //
@@ -58,7 +58,6 @@ std::string g_attention = "blocked";
 // --steps=N: the BM_PaperText* benchmarks time exactly N steps (default: Google Benchmark's
 // min_time rule, which reruns the setup and warm-up of a multi-second step several times).
 int g_steps = 0;
-constexpr double kPeakGflops = 453.0;
 
 TaskInfo Task(int l) { return TaskInfo{"bench", kVocab, 0, kClasses, l, false, false, "mean"}; }
 
