@@ -39,34 +39,64 @@ inline float TanhF(float x) {
   return a < 0.05f ? small : (x < 0 ? -t : t);
 }
 
-// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7):
-// erf(a) = 1 - (a1 t + ... + a5 t^5) exp(-a^2), t = 1 / (1 + p a), a = |x|.
-inline float ErfF(float x) {
-  const float a = x < 0 ? -x : x;
-  const float t = 1.0f / (1.0f + 0.3275911f * a);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float r = 1.0f - p * t * ExpF(-a * a);
-  return x < 0 ? -r : r;
+// 2^z for z in [-125, 125] (the caller clamps): k = round(z) (adding 1.5 * 2^23 rounds), r = z - k
+// in [-1/2, 1/2] (exact), 2^r by Exp2Poly (relative error 2.1e-7) and 2^k from its exponent bits.
+inline float Exp2F(float z) {
+  constexpr float kRound = 12582912.0f;
+  const float k = (z + kRound) - kRound;
+  return Exp2Poly(z - k) * AsFloat((static_cast<int32_t>(k) + 127) << 23);
 }
 
 constexpr float kC = 0.79788456080286536f;  // sqrt(2/pi)
 constexpr float kA = 0.044715f;
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr double kLog2eD = 1.4426950408889634;  // log2(e)
+
+// erf(v / sqrt 2) by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7):
+// erf(a) = 1 - (a1 t + ... + a5 t^5) exp(-a^2), t = 1 / (1 + p a), a = |v| / sqrt 2; also sets
+// *gauss = exp(-a^2) = e^(-v^2 / 2), the erf GELU's derivative's own factor, so the two share
+// one exponential: 2^(-log2(e) v^2 / 2), clamped at 2^-125 (beyond |v| = 13.1, where erf is 1
+// in float and the derivative's term below 1e-36).
+inline float ErfGaussF(float v, float* gauss) {
+  const float a = (v < 0 ? -v : v) * kInvSqrt2;
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  float z = static_cast<float>(-0.5 * kLog2eD) * v * v;
+  z = z < -125.0f ? -125.0f : z;
+  *gauss = Exp2F(z);
+  const float r = 1.0f - p * t * *gauss;
+  return v < 0 ? -r : r;
+}
+
+// The tanh GELU as a logistic: with u = kC (v + kA v^3), 0.5 (1 + tanh(u)) = s = 1 / (1 + e^-2u)
+// and 1 - tanh(u)^2 = 4 s (1 - s), so gelu = v s and gelu' = s + 2 kC v s (1 - s) (1 + 3 kA v^2).
+// e^-2u = 2^z with z = -2 log2(e) u = v (kZ1 + kZ3 v^2), clamped to [-125, 125]: beyond it s is 1
+// to within 2^-125 or below 2^-125 (|gelu| < 10^-36), and 1 + 2^z cannot overflow. One exp2 of 8
+// operations and one division, where tanh(u) took a natural-log exp, a division and a separate
+// small-|u| branch; in the far negative tail v s keeps its relative accuracy, which
+// 0.5 v (1 + tanh(u)) lost to cancellation.
+constexpr float kZ1 = static_cast<float>(-2.0 * kLog2eD * 0.79788456080286536);
+constexpr float kZ3 = static_cast<float>(-2.0 * kLog2eD * 0.79788456080286536 * 0.044715);
 
 inline float GeluTanhF(float v, float* d) {
-  const float t = TanhF(kC * (v + kA * v * v * v));
-  *d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kC * (1.0f + 3.0f * kA * v * v);
-  return 0.5f * v * (1.0f + t);
+  const float v2 = v * v;
+  float z = v * (kZ1 + kZ3 * v2);
+  z = z < -125.0f ? -125.0f : z;
+  z = z > 125.0f ? 125.0f : z;
+  const float s = 1.0f / (1.0f + Exp2F(z));
+  *d = s + 2.0f * kC * v * s * (1.0f - s) * (1.0f + 3.0f * kA * v2);
+  return v * s;
 }
 
 inline float GeluErfF(float v, float* d) {
-  const float phi = 0.5f * (1.0f + ErfF(v * kInvSqrt2));
-  *d = phi + v * kInvSqrt2Pi * ExpF(-0.5f * v * v);
+  float gauss;
+  const float phi = 0.5f * (1.0f + ErfGaussF(v, &gauss));
+  *d = phi + v * kInvSqrt2Pi * gauss;
   return v * phi;
 }
 
@@ -146,7 +176,8 @@ LRA_VMATH_CLONES void GeluErf(const float* x, float* y, float* dgelu, int64_t n)
     ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
       for (int j = 0; j < kLanes; ++j) {
         const float v = a[0][j];
-        r[0][j] = 0.5f * v * (1.0f + ErfF(v * kInvSqrt2));
+        float gauss;
+        r[0][j] = 0.5f * v * (1.0f + ErfGaussF(v, &gauss));
       }
     });
   }
@@ -158,7 +189,8 @@ LRA_VMATH_CLONES void GeluErfWithGrad(const float* x, float* y, float* d, int64_
       const float v = a[0][j];
       // GeluErf's expression for y (not GeluErfF's v * phi, which rounds differently) and
       // GeluErfF's derivative, as GeluBackward<GeluErfF> computes it.
-      r[0][j] = 0.5f * v * (1.0f + ErfF(v * kInvSqrt2));
+      float gauss;
+        r[0][j] = 0.5f * v * (1.0f + ErfGaussF(v, &gauss));
       GeluErfF(v, &r[1][j]);
     }
   });

@@ -73,6 +73,29 @@ TEST(VmathTest, TanhErfGeluAbsoluteError) {
   }
 }
 
+// The tanh GELU's negative tail keeps its relative accuracy (vmath.cc GeluTanhF: gelu = v s with
+// s = 1 / (1 + 2^z), z = -2 log2(e) u): the reference is the same logistic form in double, since
+// 0.5 v (1 + tanh(u)) cancels there even in double. Bound: z carries about 4 roundings (v^2, the
+// product with kZ3, the sum, the product with v; each constant one more, 6 eps in all) relative
+// to |z|, which 2^z turns into |z| ln 2 x 6 eps relative, plus Exp2Poly's 2.1e-7 (under 2 eps),
+// the division and the product with v (1 eps each): (4.2 |z| + 4) eps, taken as (5 |z| + 8) eps.
+// Below v = -9.2, z reaches the clamp at 125 and gelu is under 1e-36 (checked in absolute terms
+// by the test above). The former 0.5 v (1 + tanh(u)) returned 0 from about v = -5.
+TEST(VmathTest, GeluTanhNegativeTailRelativeError) {
+  auto x = Grid(-9.0f, -0.5f, 20001);
+  const size_t n = x.size();
+  std::vector<float> y(n);
+  vmath::GeluTanh(x.data(), y.data(), nullptr, n);
+  const double c = std::sqrt(2 / M_PI);
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double u = c * (v + 0.044715 * v * v * v);
+    const double want = v / (1 + std::exp(-2 * u));
+    const double z = -2 * u / std::log(2.0);
+    ASSERT_LE(std::abs(y[i] - want), (5 * std::abs(z) + 8) * kEps * std::abs(want)) << v;
+  }
+}
+
 // An element's result must not depend on where the call's range starts or ends: one call over
 // 1000 elements and ten calls over 100 (so each ends in a partial vector) agree bitwise. Before
 // the fixed-length blocks, GeluErfBackward's remainder loop rounded differently, so the
