@@ -73,22 +73,27 @@ inline float ErfGaussF(float v, float* gauss) {
   return v < 0 ? -r : r;
 }
 
+// 1 + e^-x, the logistic's denominator (sigmoid(x) = 1 / it, a GLU's a sigmoid(b) = a / it):
+// e^-x = 2^z, z = -log2(e) x clamped to [-125, 125] (|x| > 86.6: sigmoid is then 1 in float or
+// below 3e-38).
+inline float LogisticDenominator(float x) {
+  float z = static_cast<float>(-kLog2eD) * x;
+  z = z < -125.0f ? -125.0f : z;
+  z = z > 125.0f ? 125.0f : z;
+  return 1.0f + Exp2F(z);
+}
+
 // The tanh GELU as a logistic: with u = kC (v + kA v^3), 0.5 (1 + tanh(u)) = s = 1 / (1 + e^-2u)
 // and 1 - tanh(u)^2 = 4 s (1 - s), so gelu = v s and gelu' = s + 2 kC v s (1 - s) (1 + 3 kA v^2).
-// e^-2u = 2^z with z = -2 log2(e) u = v (kZ1 + kZ3 v^2), clamped to [-125, 125]: beyond it s is 1
-// to within 2^-125 or below 2^-125 (|gelu| < 10^-36), and 1 + 2^z cannot overflow. One exp2 of 8
-// operations and one division, where tanh(u) took a natural-log exp, a division and a separate
-// small-|u| branch; in the far negative tail v s keeps its relative accuracy, which
-// 0.5 v (1 + tanh(u)) lost to cancellation.
-constexpr float kZ1 = static_cast<float>(-2.0 * kLog2eD * 0.79788456080286536);
-constexpr float kZ3 = static_cast<float>(-2.0 * kLog2eD * 0.79788456080286536 * 0.044715);
+// One exp2 of 8 operations and one division, where tanh(u) took a natural-log exp, a division
+// and a separate small-|u| branch; in the far negative tail v s keeps its relative accuracy,
+// which 0.5 v (1 + tanh(u)) lost to cancellation.
+constexpr float k2C = 2 * kC;
+constexpr float k2CA = static_cast<float>(2.0 * 0.79788456080286536 * 0.044715);
 
 inline float GeluTanhF(float v, float* d) {
   const float v2 = v * v;
-  float z = v * (kZ1 + kZ3 * v2);
-  z = z < -125.0f ? -125.0f : z;
-  z = z > 125.0f ? 125.0f : z;
-  const float s = 1.0f / (1.0f + Exp2F(z));
+  const float s = 1.0f / LogisticDenominator(v * (k2C + k2CA * v2));  // 2u
   *d = s + 2.0f * kC * v * s * (1.0f - s) * (1.0f + 3.0f * kA * v2);
   return v * s;
 }
@@ -148,7 +153,7 @@ LRA_VMATH_CLONES void Tanh(const float* x, float* y, int64_t n) {
 
 LRA_VMATH_CLONES void Sigmoid(const float* x, float* y, int64_t n) {
   ForBlocks<1, 1>(n, {x}, {y}, [](const Block* a, Block* r) __attribute__((always_inline)) {
-    for (int j = 0; j < kLanes; ++j) r[0][j] = 1.0f / (1.0f + ExpF(-a[0][j]));
+    for (int j = 0; j < kLanes; ++j) r[0][j] = 1.0f / LogisticDenominator(a[0][j]);
   });
 }
 
@@ -231,7 +236,7 @@ LRA_VMATH_CLONES void GeluErfBackward(const float* x, const float* dy, float* g,
 
 LRA_VMATH_CLONES void Glu(const float* a, const float* b, float* y, int64_t n) {
   ForBlocks<2, 1>(n, {a, b}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
-    for (int j = 0; j < kLanes; ++j) r[0][j] = in[0][j] / (1.0f + ExpF(-in[1][j]));
+    for (int j = 0; j < kLanes; ++j) r[0][j] = in[0][j] / LogisticDenominator(in[1][j]);
   });
 }
 
@@ -239,7 +244,7 @@ LRA_VMATH_CLONES void GluAdd(const float* a, const float* b, const float* x, flo
                              int64_t n) {
   ForBlocks<3, 1>(n, {a, b, x}, {y}, [](const Block* in, Block* r) __attribute__((always_inline)) {
     for (int j = 0; j < kLanes; ++j) {
-      const float g = in[0][j] / (1.0f + ExpF(-in[1][j]));
+      const float g = in[0][j] / LogisticDenominator(in[1][j]);
       r[0][j] = in[2][j] + g;
     }
   });
@@ -251,7 +256,7 @@ LRA_VMATH_CLONES void GluBackward(const float* a, const float* b, const float* d
     ForBlocks<5, 2>(n, {a, b, dy, ga, gb}, {ga, gb},
                     [](const Block* in, Block* r) __attribute__((always_inline)) {
       for (int j = 0; j < kLanes; ++j) {
-        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        const float s = 1.0f / LogisticDenominator(in[1][j]), d = in[2][j];
         r[0][j] = in[3][j] + d * s;
         r[1][j] = in[4][j] + d * in[0][j] * s * (1.0f - s);
       }
@@ -260,7 +265,7 @@ LRA_VMATH_CLONES void GluBackward(const float* a, const float* b, const float* d
     ForBlocks<3, 2>(n, {a, b, dy}, {ga, gb},
                     [](const Block* in, Block* r) __attribute__((always_inline)) {
       for (int j = 0; j < kLanes; ++j) {
-        const float s = 1.0f / (1.0f + ExpF(-in[1][j])), d = in[2][j];
+        const float s = 1.0f / LogisticDenominator(in[1][j]), d = in[2][j];
         r[0][j] = d * s;
         r[1][j] = d * in[0][j] * s * (1.0f - s);
       }

@@ -75,12 +75,13 @@ TEST(VmathTest, TanhErfGeluAbsoluteError) {
 
 // The tanh GELU's negative tail keeps its relative accuracy (vmath.cc GeluTanhF: gelu = v s with
 // s = 1 / (1 + 2^z), z = -2 log2(e) u): the reference is the same logistic form in double, since
-// 0.5 v (1 + tanh(u)) cancels there even in double. Bound: z carries about 4 roundings (v^2, the
-// product with kZ3, the sum, the product with v; each constant one more, 6 eps in all) relative
-// to |z|, which 2^z turns into |z| ln 2 x 6 eps relative, plus Exp2Poly's 2.1e-7 (under 2 eps),
-// the division and the product with v (1 eps each): (4.2 |z| + 4) eps, taken as (5 |z| + 8) eps.
-// Below v = -9.2, z reaches the clamp at 125 and gelu is under 1e-36 (checked in absolute terms
-// by the test above). The former 0.5 v (1 + tanh(u)) returned 0 from about v = -5.
+// 0.5 v (1 + tanh(u)) cancels there even in double. Bound: z = -log2(e) (v (2kC + 2kC kA v^2))
+// carries 5 roundings (v^2, the product with 2kC kA, the sum, the product with v, the product
+// with -log2(e)) and 2 of the constants, 7 eps relative to |z|, which 2^z turns into |z| ln 2 x 7
+// eps = 4.9 |z| eps relative; plus Exp2Poly's 2.1e-7 (under 2 eps), the sum with 1, the division
+// and the product with v (1 eps each): (4.9 |z| + 5) eps, taken as (5 |z| + 8) eps. Below v =
+// -9.2, z reaches the clamp at 125 and gelu is under 1e-36 (checked in absolute terms by the
+// test above). The former 0.5 v (1 + tanh(u)) was 30% off at v = -5 and 2000x at v = -6.
 TEST(VmathTest, GeluTanhNegativeTailRelativeError) {
   auto x = Grid(-9.0f, -0.5f, 20001);
   const size_t n = x.size();
