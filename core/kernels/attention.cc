@@ -913,10 +913,10 @@ LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d,
   for (int p = 0; p < d / 2; ++p) std::memset(dst + p * ld + n, 0, sizeof(uint32_t) * (np - n));
 }
 
-// Key-row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < n, c < d,
-// zero past n up to RoundUpTile(n) rows: the B operand of P V.
-LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int d, uint32_t* dst) {
-  const int np = RoundUpTile(n);
+// Row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < np, c < d,
+// rows at or past n read as zeros (np even, >= n): the B operand of P V (np = RoundUpTile(n)).
+LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int np, int d,
+                               uint32_t* dst) {
   // Word i of the result = (bf16 lane i of x0, bf16 lane i of x1): interleave the two halves
   // of vcvtne2ps2bf16's output (x0 in lanes 0-15, x1 in 16-31).
   alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
@@ -1295,12 +1295,15 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + 2 Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L
-// rounded up to kTile). bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys
-// and values packed d-major, the block's Q and dO rows converted), dQ += dS K (dS rounded to
-// pairs along the keys, the keys packed as pairs of rows in kt's second half), and the
-// transposed products dV += P~^T dO and dK += dS^T Q (P~ and dS rounded to pairs along the
-// query rows, TransposedPairs; the block's dO and Q packed as pairs of rows).
+// kTile d + br kTile / 2 + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L rounded up to kTile).
+// bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys and values packed
+// d-major, Q's and dO's rows converted), dQ += dS K (dS rounded to pairs along the keys, the
+// keys packed as pairs of rows in kt's second half), and the transposed products dV += P~^T dO
+// and dK += dS^T Q (P~ and dS rounded to pairs along the query rows, TransposedPairs; dO and Q
+// packed as pairs of rows within each query block). Q and dO are converted once per pair, into
+// the space of the fp32 path's row copies (their pairs along d, 2 L d / 2 words, and their
+// blocks' row pairs, at most 2 L d words: a block of `rows` rows takes (rows + 1) / 2 d <= rows
+// d), not once per group of key tiles: that took 4% of a bf16 Transformer step at L = 1K.
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
@@ -1330,13 +1333,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
   float* dvacc = dkacc + kGroupTiles * kTile * d;
-  uint32_t* qpw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
-  uint32_t* dopw = qpw + br * d / 2;
-  uint32_t* dspw = dopw + br * d / 2;
-  // bf16's transposed products: Q and dO as pairs of rows, P~ and dS as pairs along the rows.
-  uint32_t* qrp = dspw + br * kTile / 2;
-  uint32_t* dorp = qrp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
-  uint32_t* tpw = dorp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
+  uint32_t* dspw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
+  // bf16's transposed products: P~ and dS as pairs along the rows.
+  uint32_t* tpw = dspw + br * kTile / 2;
   // fp32: the pair's Q, dO and K as contiguous rows of d, and its dQ accumulated there too (as
   // the forward's values: read in place, with the row stride heads d, a 64-row tile sat in a
   // sixteenth of L1's sets).
@@ -1348,10 +1347,28 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
   uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
   uint32_t* vp = reinterpret_cast<uint32_t*>(vt);
+  // bf16, in qr's space: Q's and dO's rows as pairs along d (row i at i d / 2), then their
+  // blocks' pairs of rows (the block at i0 from (i0 / br) block_words on, its (rows + 1) / 2
+  // pair rows of d words).
+  const int64_t block_words = static_cast<int64_t>((br + 1) / 2) * d;
+  const int64_t pair_words = (static_cast<int64_t>((L - 1) / br) * ((br + 1) / 2) +
+                              ((L - 1) % br + 2) / 2) * d;  // every block's pair rows
+  uint32_t* qpa = reinterpret_cast<uint32_t*>(qr);
+  uint32_t* dopa = qpa + static_cast<int64_t>(L) * d / 2;
+  uint32_t* qrpa = dopa + static_cast<int64_t>(L) * d / 2;
+  uint32_t* dorpa = qrpa + pair_words;
   if (bf16) {
     PackTransposedBf16(t.k + off, stride, L, d, Lp, scale * kLog2e, kp);  // as the forward
-    PackRowPairsBf16(t.k + off, stride, L, d, krp);
+    PackRowPairsBf16(t.k + off, stride, L, Lp, d, krp);
     PackTransposedBf16(t.v + off, stride, L, d, Lp, scale, vp);  // dP's epilogue wants scale dP
+    RowsToPairs(t.q + off, L, d, stride, qpa);
+    RowsToPairs(t.dout + off, L, d, stride, dopa);
+    for (int i0 = 0; i0 < L; i0 += br) {
+      const int rows = std::min(br, L - i0), np = (rows + 1) / 2 * 2;
+      const int64_t at = static_cast<int64_t>(i0) * stride, bo = (i0 / br) * block_words;
+      PackRowPairsBf16(t.q + off + at, stride, rows, np, d, qrpa + bo);
+      PackRowPairsBf16(t.dout + off + at, stride, rows, np, d, dorpa + bo);
+    }
   } else {
     PackTransposed(t.k + off, stride, L, d, Lp, scale * kLog2e, kt);  // the forward's keys
     PackTransposed(t.v + off, stride, L, d, Lp, scale, vt);  // dP's epilogue wants scale dP
@@ -1360,12 +1377,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     CopyRows(t.k + off, stride, L, d, kr, d);
     std::memset(dqr, 0, sizeof(float) * L * d);
   }
-  // Where the products read Q, dO and K and accumulate dQ: in place (bf16, whose products read
-  // their own packed pairs) or the contiguous copies.
-  const float* qsrc = bf16 ? t.q + off : qr;
-  const float* dosrc = bf16 ? t.dout + off : dor;
+  // Where dQ accumulates: in place (bf16) or in the contiguous copy.
   float* dqdst = bf16 ? dq + off : dqr;
-  const int64_t ld = bf16 ? stride : d;
+  const int64_t ldq = bf16 ? stride : d;
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   for (int i = 0; i < L; ++i) lse2[i] = lse[i] * kLog2e;
   RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
@@ -1379,14 +1393,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
     for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
       const int rows = std::min(br, L - i0);
-      const float* qi = qsrc + static_cast<int64_t>(i0) * ld;
-      const float* doi = dosrc + static_cast<int64_t>(i0) * ld;
-      if (bf16) {
-        RowsToPairs(qi, rows, d, stride, qpw);
-        RowsToPairs(doi, rows, d, stride, dopw);
-        PackRowPairsBf16(qi, stride, rows, d, qrp);
-        PackRowPairsBf16(doi, stride, rows, d, dorp);
-      }
+      const float* qi = qr + static_cast<int64_t>(i0) * d;  // fp32's operands
+      const float* doi = dor + static_cast<int64_t>(i0) * d;
+      const uint32_t* qpw = qpa + static_cast<int64_t>(i0) * d / 2;
+      const uint32_t* dopw = dopa + static_cast<int64_t>(i0) * d / 2;
+      const uint32_t* qrp = qrpa + (i0 / br) * block_words;
+      const uint32_t* dorp = dorpa + (i0 / br) * block_words;
       for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
         // Causal, every row valid: rows before j0 see none of the tile.
         if (s.causal && !any_invalid && i0 + rows <= j0) continue;
@@ -1402,13 +1414,13 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           } else {
-            Scores(qi, ld, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
+            Scores(qi, d, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           }
         } else {
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, PlainScores{}, pt);
           } else {
-            Scores(qi, ld, rows, kt + j0, Lp, d, PlainScores{}, pt);
+            Scores(qi, d, rows, kt + j0, Lp, d, PlainScores{}, pt);
           }
           for (int r = 0; r < rows; ++r) {
             float* row = pt + static_cast<int64_t>(r) * kTile;
@@ -1442,7 +1454,7 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           TransposedPairs(pp, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, dorp, dvt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, pp, rows, doi, ld, dvt, d);
+          MulAcc<1, kTile>(d, cols, pp, rows, doi, d, dvt, d);
         }
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
@@ -1450,30 +1462,30 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, d, rows, vt + j0, Lp, d, epi, dst);
           }
         } else {
           const SoftmaxGradScores epi{{}, pt, dvec + i0};
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, d, rows, vt + j0, Lp, d, epi, dst);
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         if (bf16) {
           ProbPairs(dst, rows, cols, dspw);
           ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
-                              dqdst + static_cast<int64_t>(i0) * ld, ld);
+                              dqdst + static_cast<int64_t>(i0) * ldq, ldq);
         } else {
           MulAcc<kTile, 1>(d, rows, dst, cols, kr + static_cast<int64_t>(j0) * d, d,
-                           dqdst + static_cast<int64_t>(i0) * ld, ld);
+                           dqdst + static_cast<int64_t>(i0) * ldq, ldq);
         }
         if (bf16) {
           TransposedPairs(dst, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, qrp, dkt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, dst, rows, qi, ld, dkt, d);
+          MulAcc<1, kTile>(d, cols, dst, rows, qi, d, dkt, d);
         }
       }
     }
@@ -1528,7 +1540,7 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
     if (bf16) {
       uint32_t* kp = reinterpret_cast<uint32_t*>(dst);
       PackTransposedBf16(k + off, stride, L, d, Lp, scale * kLog2e, kp);
-      PackRowPairsBf16(v + off, stride, L, d, kp + static_cast<int64_t>(d / 2) * Lp);
+      PackRowPairsBf16(v + off, stride, L, Lp, d, kp + static_cast<int64_t>(d / 2) * Lp);
     } else {
       PackTransposed(k + off, stride, L, d, Lp, scale * kLog2e, dst);
       CopyRows(v + off, stride, L, d, dst + static_cast<int64_t>(d) * Lp, d);
@@ -1554,9 +1566,8 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
-      (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
-       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile +
-       4LL * Lp * d + 15) /
+      (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d +
+       br * kTile / 2 + (br + 1) / 2 * kTile + 4LL * Lp * d + 15) /
       16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.
