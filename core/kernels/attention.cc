@@ -900,17 +900,74 @@ LRA_BF16 void RowsToPairs(const float* x, int rows, int d, int64_t stride, uint3
   for (int r = 0; r < rows; ++r) RowToPairs(x + r * stride, d, 1.0f, out + r * (d / 2));
 }
 
+// r[i] word j -> r[j] word i: a 16 x 16 transpose of 32-bit words in registers. The unpacks
+// transpose the 4 x 4 word blocks inside each 128-bit lane (r[4 g + c], lane k: word 4 k + c of
+// rows 4 g to 4 g + 3), then two rounds of lane shuffles transpose the 4 x 4 grid of lanes.
+LRA_AVX512 inline void Transpose16x16(__m512i* r) {
+  __m512i t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // 0x88 takes lanes 0 and 2 of each operand, 0xdd lanes 1 and 3.
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xdd);
+    r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+}
+
 // PackTransposed in bf16 pairs: dst[p * ld + j] = pair (factor src[j, 2p], factor src[j, 2p+1])
-// for j < n, p < d / 2; zero words for j in [n, RoundUpTile(n)).
+// for j < n, p < d / 2; zero words for j in [n, RoundUpTile(n)). 16 keys at a time: each key's
+// 16 pairs of 32 columns (one vcvtne2ps2bf16, the same rounding of the same products as
+// RowToPairs) are transposed in registers (Transpose16x16), so every store is one 64-byte line
+// of 16 keys. (Storing each key's words to their d / 2 rows, ld words apart, took 3.5% of a bf16
+// Transformer step at L = 1K: at ld = 1K words every store of a key fell in the same L1 set.)
+// For d % 32 = 16 the last 8 pairs go through the same transpose, upper half zero.
 LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d, int64_t ld,
                                  float factor, uint32_t* dst) {
   const int np = RoundUpTile(n);
-  uint32_t row[32];
-  for (int j = 0; j < n; ++j) {
-    RowToPairs(src + j * stride, d, factor, row);
-    for (int p = 0; p < d / 2; ++p) dst[p * ld + j] = row[p];
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int j0 = 0; j0 < np; j0 += 16) {
+    const int keys = std::max(0, std::min(16, n - j0));
+    for (int c0 = 0; c0 < d; c0 += 32) {
+      const bool half = d - c0 < 32;  // 8 pairs left
+      __m512i r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) {
+        if (j < keys) {
+          const float* x = src + (j0 + j) * stride + c0;
+          const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(x), f);
+          const __m512 hi = half ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(x + 16), f);
+          const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+          r[j] = reinterpret_cast<const __m512i&>(h);
+        } else {
+          r[j] = _mm512_setzero_si512();
+        }
+      }
+      Transpose16x16(r);
+      uint32_t* out = dst + static_cast<int64_t>(c0 / 2) * ld + j0;
+      const int pairs = half ? 8 : 16;
+      for (int p = 0; p < pairs; ++p) _mm512_storeu_si512(out + p * ld, r[p]);
+    }
   }
-  for (int p = 0; p < d / 2; ++p) std::memset(dst + p * ld + n, 0, sizeof(uint32_t) * (np - n));
 }
 
 // Row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < np, c < d,
