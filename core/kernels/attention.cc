@@ -886,6 +886,21 @@ bool HasAvx512Bf16() {
   return has;
 }
 
+// The 16 bf16 pairs of lo's and hi's 16 floats each, in order: words 0-7 from lo, 8-15 from hi.
+LRA_BF16 inline __m512i PairsAlong(__m512 lo, __m512 hi) {
+  const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+  return reinterpret_cast<const __m512i&>(h);
+}
+
+// Word i = pair (x0[i], x1[i]): two rows' lanes interleaved (vcvtne2ps2bf16 puts x0 in bf16
+// lanes 0-15 and x1 in 16-31; `across`, loaded from kAcross, interleaves the halves).
+alignas(64) constexpr uint16_t kAcross[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                             21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                             11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+LRA_BF16 inline __m512i PairsAcross(__m512 x0, __m512 x1, __m512i across) {
+  return _mm512_permutexvar_epi16(across, PairsAlong(x0, x1));
+}
+
 // out[0:d/2] = the bf16 pairs of factor x[0:d], d a multiple of 16.
 LRA_BF16 inline void RowToPairs(const float* x, int d, float factor, uint32_t* out) {
   const __m512 f = _mm512_set1_ps(factor);
@@ -956,8 +971,7 @@ LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d,
           const float* x = src + (j0 + j) * stride + c0;
           const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(x), f);
           const __m512 hi = half ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(x + 16), f);
-          const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
-          r[j] = reinterpret_cast<const __m512i&>(h);
+          r[j] = PairsAlong(lo, hi);
         } else {
           r[j] = _mm512_setzero_si512();
         }
@@ -974,26 +988,22 @@ LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d,
 // rows at or past n read as zeros (np even, >= n): the B operand of P V (np = RoundUpTile(n)).
 LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int np, int d,
                                uint32_t* dst) {
-  // Word i of the result = (bf16 lane i of x0, bf16 lane i of x1): interleave the two halves
-  // of vcvtne2ps2bf16's output (x0 in lanes 0-15, x1 in 16-31).
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
-                                                12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kIdx);
+  const __m512i across = _mm512_load_si512(kAcross);
   for (int j = 0; j < np; j += 2) {
     uint32_t* out = dst + static_cast<int64_t>(j / 2) * d;
     for (int c = 0; c < d; c += 16) {
       const __m512 x0 = j < n ? _mm512_loadu_ps(src + j * stride + c) : _mm512_setzero_ps();
       const __m512 x1 = j + 1 < n ? _mm512_loadu_ps(src + (j + 1) * stride + c) : _mm512_setzero_ps();
-      const __m512bh h = _mm512_cvtne2ps_pbh(x1, x0);
-      _mm512_storeu_si512(out + c,
-                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+      _mm512_storeu_si512(out + c, PairsAcross(x0, x1, across));
     }
   }
 }
 
 // The probability tile (rows x 64, row stride kTile) as bf16 pairs along the keys: 32 words a
-// row; lanes at or past cols become 0 (they may hold stale values).
+// row; lanes at or past cols become 0 (they may hold stale values). (Writing these pairs and
+// TransposedPairs' from the score epilogues, while P and dS are still in registers, with the
+// same bits, measured no faster: the conversions and permutes remain and only the L1 loads of
+// the tile go; fwd+bwd at L = 1K, bf16, 1 thread, 8 interleaved pairs 0.95-1.04x.)
 LRA_BF16 void ProbPairs(const float* p, int rows, int cols, uint32_t* out) {
   __mmask16 cm[4];
   for (int v = 0; v < 4; ++v) {
@@ -1003,11 +1013,9 @@ LRA_BF16 void ProbPairs(const float* p, int rows, int cols, uint32_t* out) {
   for (int r = 0; r < rows; ++r) {
     const float* x = p + static_cast<int64_t>(r) * kTile;
     uint32_t* o = out + r * (kTile / 2);
-    for (int v = 0; v < 4; v += 2) {
-      const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(cm[v + 1], x + 16 * v + 16),
-                                             _mm512_maskz_loadu_ps(cm[v], x + 16 * v));
-      _mm512_storeu_si512(o + 8 * v, reinterpret_cast<const __m512i&>(h));
-    }
+    for (int v = 0; v < 4; v += 2)
+      _mm512_storeu_si512(o + 8 * v, PairsAlong(_mm512_maskz_loadu_ps(cm[v], x + 16 * v),
+                                                _mm512_maskz_loadu_ps(cm[v + 1], x + 16 * v + 16)));
   }
 }
 
@@ -1128,19 +1136,14 @@ LRA_BF16 void MulAccBf16(int d, int M, const uint32_t* a, int K2, const uint32_t
 // operand: out[k * kTile + c] = pair (p[2k, c], p[2k + 1, c]) for k < (rows + 1) / 2, row
 // `rows` read as 0 when rows is odd.
 LRA_BF16 void TransposedPairs(const float* p, int rows, uint32_t* out) {
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
-                                                12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kIdx);
+  const __m512i across = _mm512_load_si512(kAcross);
   for (int r = 0; r < rows; r += 2) {
     const float* x0 = p + static_cast<int64_t>(r) * kTile;
     uint32_t* o = out + static_cast<int64_t>(r / 2) * kTile;
     for (int c = 0; c < kTile; c += 16) {
       const __m512 a0 = _mm512_loadu_ps(x0 + c);
       const __m512 a1 = r + 1 < rows ? _mm512_loadu_ps(x0 + kTile + c) : _mm512_setzero_ps();
-      const __m512bh h = _mm512_cvtne2ps_pbh(a1, a0);
-      _mm512_storeu_si512(o + c,
-                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+      _mm512_storeu_si512(o + c, PairsAcross(a0, a1, across));
     }
   }
 }
