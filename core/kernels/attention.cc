@@ -999,6 +999,29 @@ LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int np, 
   }
 }
 
+// Both layouts of `rows` query (or dO) rows in one pass, the block's rows read once: along = their
+// RowsToPairs (row j at j d / 2), across = their PackRowPairsBf16 with np = rows rounded up to
+// even (pair row k at k d). One vcvtne2ps2bf16 of rows j and j + 1 holds both: its halves are
+// the two rows' pairs along d, and PairsAcross's permute of it their pairs across.
+LRA_BF16 void PackQueryRows(const float* src, int64_t stride, int rows, int d, uint32_t* along,
+                            uint32_t* across) {
+  const __m512i idx = _mm512_load_si512(kAcross);
+  for (int j = 0; j < rows; j += 2) {
+    const bool two = j + 1 < rows;
+    for (int c = 0; c < d; c += 16) {
+      const __m512 x0 = _mm512_loadu_ps(src + j * stride + c);
+      const __m512 x1 = two ? _mm512_loadu_ps(src + (j + 1) * stride + c) : _mm512_setzero_ps();
+      const __m512i h = PairsAlong(x0, x1);
+      uint32_t* a = along + static_cast<int64_t>(j) * (d / 2) + c / 2;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a), _mm512_castsi512_si256(h));
+      if (two)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + d / 2), _mm512_extracti64x4_epi64(h, 1));
+      _mm512_storeu_si512(across + static_cast<int64_t>(j / 2) * d + c,
+                          _mm512_permutexvar_epi16(idx, h));
+    }
+  }
+}
+
 // The probability tile (rows x 64, row stride kTile) as bf16 pairs along the keys: 32 words a
 // row; lanes at or past cols become 0 (they may hold stale values). (Writing these pairs and
 // TransposedPairs' from the score epilogues, while P and dS are still in registers, with the
@@ -1421,13 +1444,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     PackTransposedBf16(t.k + off, stride, L, d, Lp, scale * kLog2e, kp);  // as the forward
     PackRowPairsBf16(t.k + off, stride, L, Lp, d, krp);
     PackTransposedBf16(t.v + off, stride, L, d, Lp, scale, vp);  // dP's epilogue wants scale dP
-    RowsToPairs(t.q + off, L, d, stride, qpa);
-    RowsToPairs(t.dout + off, L, d, stride, dopa);
     for (int i0 = 0; i0 < L; i0 += br) {
-      const int rows = std::min(br, L - i0), np = (rows + 1) / 2 * 2;
+      const int rows = std::min(br, L - i0);
       const int64_t at = static_cast<int64_t>(i0) * stride, bo = (i0 / br) * block_words;
-      PackRowPairsBf16(t.q + off + at, stride, rows, np, d, qrpa + bo);
-      PackRowPairsBf16(t.dout + off + at, stride, rows, np, d, dorpa + bo);
+      const int64_t ao = static_cast<int64_t>(i0) * d / 2;
+      PackQueryRows(t.q + off + at, stride, rows, d, qpa + ao, qrpa + bo);
+      PackQueryRows(t.dout + off + at, stride, rows, d, dopa + ao, dorpa + bo);
     }
   } else {
     PackTransposed(t.k + off, stride, L, d, Lp, scale * kLog2e, kt);  // the forward's keys
