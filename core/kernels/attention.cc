@@ -1383,10 +1383,11 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 // d-major, Q's and dO's rows converted), dQ += dS K (dS rounded to pairs along the keys, the
 // keys packed as pairs of rows in kt's second half), and the transposed products dV += P~^T dO
 // and dK += dS^T Q (P~ and dS rounded to pairs along the query rows, TransposedPairs; dO and Q
-// packed as pairs of rows within each query block). Q and dO are converted once per pair, into
-// the space of the fp32 path's row copies (their pairs along d, 2 L d / 2 words, and their
-// blocks' row pairs, at most 2 L d words: a block of `rows` rows takes (rows + 1) / 2 d <= rows
-// d), not once per group of key tiles: that took 4% of a bf16 Transformer step at L = 1K.
+// packed as pairs of rows within each query block). Q and dO are converted once per pair
+// (PackQueryRows), into the space of the fp32 path's row copies (their pairs along d, 2 L d / 2
+// words, and their blocks' row pairs, at most 2 L d words: a block of `rows` rows takes
+// (rows + 1) / 2 d <= rows d words), not once per group of kGroupTiles key tiles (L / 256 times:
+// 4 at L = 1K, where with the forward's these conversions took 2.3% of a bf16 Transformer step).
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
