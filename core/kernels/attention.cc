@@ -886,6 +886,21 @@ bool HasAvx512Bf16() {
   return has;
 }
 
+// The 16 bf16 pairs of lo's and hi's 16 floats each, in order: words 0-7 from lo, 8-15 from hi.
+LRA_BF16 inline __m512i PairsAlong(__m512 lo, __m512 hi) {
+  const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+  return reinterpret_cast<const __m512i&>(h);
+}
+
+// Word i = pair (x0[i], x1[i]): two rows' lanes interleaved (vcvtne2ps2bf16 puts x0 in bf16
+// lanes 0-15 and x1 in 16-31; `across`, loaded from kAcross, interleaves the halves).
+alignas(64) constexpr uint16_t kAcross[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                             21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                             11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+LRA_BF16 inline __m512i PairsAcross(__m512 x0, __m512 x1, __m512i across) {
+  return _mm512_permutexvar_epi16(across, PairsAlong(x0, x1));
+}
+
 // out[0:d/2] = the bf16 pairs of factor x[0:d], d a multiple of 16.
 LRA_BF16 inline void RowToPairs(const float* x, int d, float factor, uint32_t* out) {
   const __m512 f = _mm512_set1_ps(factor);
@@ -900,43 +915,118 @@ LRA_BF16 void RowsToPairs(const float* x, int rows, int d, int64_t stride, uint3
   for (int r = 0; r < rows; ++r) RowToPairs(x + r * stride, d, 1.0f, out + r * (d / 2));
 }
 
+// r[i] word j -> r[j] word i: a 16 x 16 transpose of 32-bit words in registers. The unpacks
+// transpose the 4 x 4 word blocks inside each 128-bit lane (r[4 g + c], lane k: word 4 k + c of
+// rows 4 g to 4 g + 3), then two rounds of lane shuffles transpose the 4 x 4 grid of lanes.
+LRA_AVX512 inline void Transpose16x16(__m512i* r) {
+  __m512i t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // 0x88 takes lanes 0 and 2 of each operand, 0xdd lanes 1 and 3.
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xdd);
+    r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+}
+
 // PackTransposed in bf16 pairs: dst[p * ld + j] = pair (factor src[j, 2p], factor src[j, 2p+1])
-// for j < n, p < d / 2; zero words for j in [n, RoundUpTile(n)).
+// for j < n, p < d / 2; zero words for j in [n, RoundUpTile(n)). 16 keys at a time: each key's
+// 16 pairs of 32 columns (one vcvtne2ps2bf16, the same rounding of the same products as
+// RowToPairs) are transposed in registers (Transpose16x16), so every store is one 64-byte line
+// of 16 keys. (Storing each key's words to their d / 2 rows, ld words apart, took 3.5% of a bf16
+// Transformer step at L = 1K: at ld = 1K words every store of a key fell in the same L1 set.)
+// For d % 32 = 16 the last 8 pairs go through the same transpose, upper half zero.
 LRA_BF16 void PackTransposedBf16(const float* src, int64_t stride, int n, int d, int64_t ld,
                                  float factor, uint32_t* dst) {
   const int np = RoundUpTile(n);
-  uint32_t row[32];
-  for (int j = 0; j < n; ++j) {
-    RowToPairs(src + j * stride, d, factor, row);
-    for (int p = 0; p < d / 2; ++p) dst[p * ld + j] = row[p];
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int j0 = 0; j0 < np; j0 += 16) {
+    const int keys = std::max(0, std::min(16, n - j0));
+    for (int c0 = 0; c0 < d; c0 += 32) {
+      const bool half = d - c0 < 32;  // 8 pairs left
+      __m512i r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) {
+        if (j < keys) {
+          const float* x = src + (j0 + j) * stride + c0;
+          const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(x), f);
+          const __m512 hi = half ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(x + 16), f);
+          r[j] = PairsAlong(lo, hi);
+        } else {
+          r[j] = _mm512_setzero_si512();
+        }
+      }
+      Transpose16x16(r);
+      uint32_t* out = dst + static_cast<int64_t>(c0 / 2) * ld + j0;
+      const int pairs = half ? 8 : 16;
+      for (int p = 0; p < pairs; ++p) _mm512_storeu_si512(out + p * ld, r[p]);
+    }
   }
-  for (int p = 0; p < d / 2; ++p) std::memset(dst + p * ld + n, 0, sizeof(uint32_t) * (np - n));
 }
 
-// Key-row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < n, c < d,
-// zero past n up to RoundUpTile(n) rows: the B operand of P V.
-LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int d, uint32_t* dst) {
-  const int np = RoundUpTile(n);
-  // Word i of the result = (bf16 lane i of x0, bf16 lane i of x1): interleave the two halves
-  // of vcvtne2ps2bf16's output (x0 in lanes 0-15, x1 in 16-31).
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
-                                                12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kIdx);
+// Row pairs: dst[(j / 2) * d + c] = pair (src[j, c], src[j + 1, c]) for even j < np, c < d,
+// rows at or past n read as zeros (np even, >= n): the B operand of P V (np = RoundUpTile(n)).
+LRA_BF16 void PackRowPairsBf16(const float* src, int64_t stride, int n, int np, int d,
+                               uint32_t* dst) {
+  const __m512i across = _mm512_load_si512(kAcross);
   for (int j = 0; j < np; j += 2) {
     uint32_t* out = dst + static_cast<int64_t>(j / 2) * d;
     for (int c = 0; c < d; c += 16) {
       const __m512 x0 = j < n ? _mm512_loadu_ps(src + j * stride + c) : _mm512_setzero_ps();
       const __m512 x1 = j + 1 < n ? _mm512_loadu_ps(src + (j + 1) * stride + c) : _mm512_setzero_ps();
-      const __m512bh h = _mm512_cvtne2ps_pbh(x1, x0);
-      _mm512_storeu_si512(out + c,
-                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+      _mm512_storeu_si512(out + c, PairsAcross(x0, x1, across));
+    }
+  }
+}
+
+// Both layouts of `rows` query (or dO) rows in one pass, the block's rows read once: along = their
+// RowsToPairs (row j at j d / 2), across = their PackRowPairsBf16 with np = rows rounded up to
+// even (pair row k at k d). One vcvtne2ps2bf16 of rows j and j + 1 holds both: its halves are
+// the two rows' pairs along d, and PairsAcross's permute of it their pairs across.
+LRA_BF16 void PackQueryRows(const float* src, int64_t stride, int rows, int d, uint32_t* along,
+                            uint32_t* across) {
+  const __m512i idx = _mm512_load_si512(kAcross);
+  for (int j = 0; j < rows; j += 2) {
+    const bool two = j + 1 < rows;
+    for (int c = 0; c < d; c += 16) {
+      const __m512 x0 = _mm512_loadu_ps(src + j * stride + c);
+      const __m512 x1 = two ? _mm512_loadu_ps(src + (j + 1) * stride + c) : _mm512_setzero_ps();
+      const __m512i h = PairsAlong(x0, x1);
+      uint32_t* a = along + static_cast<int64_t>(j) * (d / 2) + c / 2;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a), _mm512_castsi512_si256(h));
+      if (two)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + d / 2), _mm512_extracti64x4_epi64(h, 1));
+      _mm512_storeu_si512(across + static_cast<int64_t>(j / 2) * d + c,
+                          _mm512_permutexvar_epi16(idx, h));
     }
   }
 }
 
 // The probability tile (rows x 64, row stride kTile) as bf16 pairs along the keys: 32 words a
-// row; lanes at or past cols become 0 (they may hold stale values).
+// row; lanes at or past cols become 0 (they may hold stale values). (Writing these pairs and
+// TransposedPairs' from the score epilogues, while P and dS are still in registers, with the
+// same bits, measured no faster: the conversions and permutes remain and only the L1 loads of
+// the tile go; fwd+bwd at L = 1K, bf16, 1 thread, 8 interleaved pairs 0.95-1.04x.)
 LRA_BF16 void ProbPairs(const float* p, int rows, int cols, uint32_t* out) {
   __mmask16 cm[4];
   for (int v = 0; v < 4; ++v) {
@@ -946,11 +1036,9 @@ LRA_BF16 void ProbPairs(const float* p, int rows, int cols, uint32_t* out) {
   for (int r = 0; r < rows; ++r) {
     const float* x = p + static_cast<int64_t>(r) * kTile;
     uint32_t* o = out + r * (kTile / 2);
-    for (int v = 0; v < 4; v += 2) {
-      const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(cm[v + 1], x + 16 * v + 16),
-                                             _mm512_maskz_loadu_ps(cm[v], x + 16 * v));
-      _mm512_storeu_si512(o + 8 * v, reinterpret_cast<const __m512i&>(h));
-    }
+    for (int v = 0; v < 4; v += 2)
+      _mm512_storeu_si512(o + 8 * v, PairsAlong(_mm512_maskz_loadu_ps(cm[v], x + 16 * v),
+                                                _mm512_maskz_loadu_ps(cm[v + 1], x + 16 * v + 16)));
   }
 }
 
@@ -1071,19 +1159,14 @@ LRA_BF16 void MulAccBf16(int d, int M, const uint32_t* a, int K2, const uint32_t
 // operand: out[k * kTile + c] = pair (p[2k, c], p[2k + 1, c]) for k < (rows + 1) / 2, row
 // `rows` read as 0 when rows is odd.
 LRA_BF16 void TransposedPairs(const float* p, int rows, uint32_t* out) {
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27,
-                                                12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kIdx);
+  const __m512i across = _mm512_load_si512(kAcross);
   for (int r = 0; r < rows; r += 2) {
     const float* x0 = p + static_cast<int64_t>(r) * kTile;
     uint32_t* o = out + static_cast<int64_t>(r / 2) * kTile;
     for (int c = 0; c < kTile; c += 16) {
       const __m512 a0 = _mm512_loadu_ps(x0 + c);
       const __m512 a1 = r + 1 < rows ? _mm512_loadu_ps(x0 + kTile + c) : _mm512_setzero_ps();
-      const __m512bh h = _mm512_cvtne2ps_pbh(a1, a0);
-      _mm512_storeu_si512(o + c,
-                          _mm512_permutexvar_epi16(idx, reinterpret_cast<const __m512i&>(h)));
+      _mm512_storeu_si512(o + c, PairsAcross(a0, a1, across));
     }
   }
 }
@@ -1295,12 +1378,16 @@ LRA_AVX512 void TiledForwardBlock(const TileCall& t, int bh, int i0, const float
 }
 
 // Backward of pair bh: dq, dk, dv of its rows. ws: 2 d Lp + 2 Lp + 3 br kTile + 2 kGroupTiles
-// kTile d + br d + br kTile / 2 + RoundUpTile(br) d + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L
-// rounded up to kTile). bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys
-// and values packed d-major, the block's Q and dO rows converted), dQ += dS K (dS rounded to
-// pairs along the keys, the keys packed as pairs of rows in kt's second half), and the
-// transposed products dV += P~^T dO and dK += dS^T Q (P~ and dS rounded to pairs along the
-// query rows, TransposedPairs; the block's dO and Q packed as pairs of rows).
+// kTile d + br kTile / 2 + (br + 1) / 2 kTile + 4 Lp d floats (Lp = L rounded up to kTile).
+// bf16: the recomputed scores and dP = dO V^T run on bf16 pairs (keys and values packed
+// d-major, Q's and dO's rows converted), dQ += dS K (dS rounded to pairs along the keys, the
+// keys packed as pairs of rows in kt's second half), and the transposed products dV += P~^T dO
+// and dK += dS^T Q (P~ and dS rounded to pairs along the query rows, TransposedPairs; dO and Q
+// packed as pairs of rows within each query block). Q and dO are converted once per pair
+// (PackQueryRows), into the space of the fp32 path's row copies (their pairs along d, 2 L d / 2
+// words, and their blocks' row pairs, at most 2 L d words: a block of `rows` rows takes
+// (rows + 1) / 2 d <= rows d words), not once per group of kGroupTiles key tiles (L / 256 times:
+// 4 at L = 1K, where with the forward's these conversions took 2.3% of a bf16 Transformer step).
 LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved, float* dq,
                                   float* dk, float* dv, float* ws) {
   const AttentionShape& s = *t.s;
@@ -1330,13 +1417,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   float* ptd = dst + tile;
   float* dkacc = ptd + tile;
   float* dvacc = dkacc + kGroupTiles * kTile * d;
-  uint32_t* qpw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
-  uint32_t* dopw = qpw + br * d / 2;
-  uint32_t* dspw = dopw + br * d / 2;
-  // bf16's transposed products: Q and dO as pairs of rows, P~ and dS as pairs along the rows.
-  uint32_t* qrp = dspw + br * kTile / 2;
-  uint32_t* dorp = qrp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
-  uint32_t* tpw = dorp + static_cast<int64_t>(RoundUpTile(br)) * d / 2;
+  uint32_t* dspw = reinterpret_cast<uint32_t*>(dvacc + kGroupTiles * kTile * d);
+  // bf16's transposed products: P~ and dS as pairs along the rows.
+  uint32_t* tpw = dspw + br * kTile / 2;
   // fp32: the pair's Q, dO and K as contiguous rows of d, and its dQ accumulated there too (as
   // the forward's values: read in place, with the row stride heads d, a 64-row tile sat in a
   // sixteenth of L1's sets).
@@ -1348,10 +1431,27 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
   uint32_t* kp = reinterpret_cast<uint32_t*>(kt);
   uint32_t* krp = kp + static_cast<int64_t>(d / 2) * Lp;  // K as pairs of rows (unscaled)
   uint32_t* vp = reinterpret_cast<uint32_t*>(vt);
+  // bf16, in qr's space: Q's and dO's rows as pairs along d (row i at i d / 2), then their
+  // blocks' pairs of rows (the block at i0 from (i0 / br) block_words on, its (rows + 1) / 2
+  // pair rows of d words).
+  const int64_t block_words = static_cast<int64_t>((br + 1) / 2) * d;
+  const int64_t pair_words = (static_cast<int64_t>((L - 1) / br) * ((br + 1) / 2) +
+                              ((L - 1) % br + 2) / 2) * d;  // every block's pair rows
+  uint32_t* qpa = reinterpret_cast<uint32_t*>(qr);
+  uint32_t* dopa = qpa + static_cast<int64_t>(L) * d / 2;
+  uint32_t* qrpa = dopa + static_cast<int64_t>(L) * d / 2;
+  uint32_t* dorpa = qrpa + pair_words;
   if (bf16) {
     PackTransposedBf16(t.k + off, stride, L, d, Lp, scale * kLog2e, kp);  // as the forward
-    PackRowPairsBf16(t.k + off, stride, L, d, krp);
+    PackRowPairsBf16(t.k + off, stride, L, Lp, d, krp);
     PackTransposedBf16(t.v + off, stride, L, d, Lp, scale, vp);  // dP's epilogue wants scale dP
+    for (int i0 = 0; i0 < L; i0 += br) {
+      const int rows = std::min(br, L - i0);
+      const int64_t at = static_cast<int64_t>(i0) * stride, bo = (i0 / br) * block_words;
+      const int64_t ao = static_cast<int64_t>(i0) * d / 2;
+      PackQueryRows(t.q + off + at, stride, rows, d, qpa + ao, qrpa + bo);
+      PackQueryRows(t.dout + off + at, stride, rows, d, dopa + ao, dorpa + bo);
+    }
   } else {
     PackTransposed(t.k + off, stride, L, d, Lp, scale * kLog2e, kt);  // the forward's keys
     PackTransposed(t.v + off, stride, L, d, Lp, scale, vt);  // dP's epilogue wants scale dP
@@ -1360,12 +1460,9 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     CopyRows(t.k + off, stride, L, d, kr, d);
     std::memset(dqr, 0, sizeof(float) * L * d);
   }
-  // Where the products read Q, dO and K and accumulate dQ: in place (bf16, whose products read
-  // their own packed pairs) or the contiguous copies.
-  const float* qsrc = bf16 ? t.q + off : qr;
-  const float* dosrc = bf16 ? t.dout + off : dor;
+  // Where dQ accumulates: in place (bf16) or in the contiguous copy.
   float* dqdst = bf16 ? dq + off : dqr;
-  const int64_t ld = bf16 ? stride : d;
+  const int64_t ldq = bf16 ? stride : d;
   const float* lse = saved + static_cast<int64_t>(bh) * L;
   for (int i = 0; i < L; ++i) lse2[i] = lse[i] * kLog2e;
   RowDots16(t.dout + off, t.out + off, L, d, stride, dvec);
@@ -1379,14 +1476,12 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
     std::memset(dkacc, 0, sizeof(float) * 2 * kGroupTiles * kTile * d);  // dkacc and dvacc
     for (int i0 = s.causal && !any_invalid ? jg / br * br : 0; i0 < L; i0 += br) {
       const int rows = std::min(br, L - i0);
-      const float* qi = qsrc + static_cast<int64_t>(i0) * ld;
-      const float* doi = dosrc + static_cast<int64_t>(i0) * ld;
-      if (bf16) {
-        RowsToPairs(qi, rows, d, stride, qpw);
-        RowsToPairs(doi, rows, d, stride, dopw);
-        PackRowPairsBf16(qi, stride, rows, d, qrp);
-        PackRowPairsBf16(doi, stride, rows, d, dorp);
-      }
+      const float* qi = qr + static_cast<int64_t>(i0) * d;  // fp32's operands
+      const float* doi = dor + static_cast<int64_t>(i0) * d;
+      const uint32_t* qpw = qpa + static_cast<int64_t>(i0) * d / 2;
+      const uint32_t* dopw = dopa + static_cast<int64_t>(i0) * d / 2;
+      const uint32_t* qrp = qrpa + (i0 / br) * block_words;
+      const uint32_t* dorp = dorpa + (i0 / br) * block_words;
       for (int j0 = jg; j0 < jg + gcols; j0 += kTile) {
         // Causal, every row valid: rows before j0 see none of the tile.
         if (s.causal && !any_invalid && i0 + rows <= j0) continue;
@@ -1402,13 +1497,13 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           } else {
-            Scores(qi, ld, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
+            Scores(qi, d, rows, kt + j0, Lp, d, ProbScores{{}, lse2 + i0}, pt);
           }
         } else {
           if (bf16) {
             ScoresBf16(qpw, rows, kp + j0, Lp, d, PlainScores{}, pt);
           } else {
-            Scores(qi, ld, rows, kt + j0, Lp, d, PlainScores{}, pt);
+            Scores(qi, d, rows, kt + j0, Lp, d, PlainScores{}, pt);
           }
           for (int r = 0; r < rows; ++r) {
             float* row = pt + static_cast<int64_t>(r) * kTile;
@@ -1442,7 +1537,7 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           TransposedPairs(pp, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, dorp, dvt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, pp, rows, doi, ld, dvt, d);
+          MulAcc<1, kTile>(d, cols, pp, rows, doi, d, dvt, d);
         }
         // dS straight from the dP accumulators (no pass over a stored dP tile).
         if (dropper.on) {
@@ -1450,30 +1545,30 @@ LRA_AVX512 void TiledBackwardPair(const TileCall& t, int bh, const float* saved,
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, d, rows, vt + j0, Lp, d, epi, dst);
           }
         } else {
           const SoftmaxGradScores epi{{}, pt, dvec + i0};
           if (bf16) {
             ScoresBf16(dopw, rows, vp + j0, Lp, d, epi, dst);
           } else {
-            Scores(doi, ld, rows, vt + j0, Lp, d, epi, dst);
+            Scores(doi, d, rows, vt + j0, Lp, d, epi, dst);
           }
         }
         // dQ_blk += dS K_tile; dK_tile += dS^T Q_blk.
         if (bf16) {
           ProbPairs(dst, rows, cols, dspw);
           ProbTimesValuesBf16(d, rows, dspw, cols, krp + static_cast<int64_t>(j0 / 2) * d,
-                              dqdst + static_cast<int64_t>(i0) * ld, ld);
+                              dqdst + static_cast<int64_t>(i0) * ldq, ldq);
         } else {
           MulAcc<kTile, 1>(d, rows, dst, cols, kr + static_cast<int64_t>(j0) * d, d,
-                           dqdst + static_cast<int64_t>(i0) * ld, ld);
+                           dqdst + static_cast<int64_t>(i0) * ldq, ldq);
         }
         if (bf16) {
           TransposedPairs(dst, rows, tpw);
           MulAccBf16<1, kTile>(d, cols, tpw, (rows + 1) / 2, qrp, dkt, d);
         } else {
-          MulAcc<1, kTile>(d, cols, dst, rows, qi, ld, dkt, d);
+          MulAcc<1, kTile>(d, cols, dst, rows, qi, d, dkt, d);
         }
       }
     }
@@ -1528,7 +1623,7 @@ void Attention::TiledForward(const AttentionShape& s, const float* q, const floa
     if (bf16) {
       uint32_t* kp = reinterpret_cast<uint32_t*>(dst);
       PackTransposedBf16(k + off, stride, L, d, Lp, scale * kLog2e, kp);
-      PackRowPairsBf16(v + off, stride, L, d, kp + static_cast<int64_t>(d / 2) * Lp);
+      PackRowPairsBf16(v + off, stride, L, Lp, d, kp + static_cast<int64_t>(d / 2) * Lp);
     } else {
       PackTransposed(k + off, stride, L, d, Lp, scale * kLog2e, dst);
       CopyRows(v + off, stride, L, d, dst + static_cast<int64_t>(d) * Lp, d);
@@ -1554,9 +1649,8 @@ void Attention::TiledBackward(const AttentionShape& s, const float* q, const flo
   const Dropper dropper(drop);
   const TileCall t{&s, br, q, k, v, out, dout, lengths, mask, &dropper, Bf16(s)};
   const int64_t per_thread =
-      (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d + br * d +
-       br * kTile / 2 + static_cast<int64_t>(RoundUpTile(br)) * d + (br + 1) / 2 * kTile +
-       4LL * Lp * d + 15) /
+      (2LL * d * Lp + 2LL * Lp + 3LL * br * kTile + 2LL * kGroupTiles * kTile * d +
+       br * kTile / 2 + (br + 1) / 2 * kTile + 4LL * Lp * d + 15) /
       16 * 16;
   float* scratch = Scratch(per_thread, omp_get_max_threads());
   // Parallel over (batch, head) only: every key tile of a pair adds into all of its dQ rows.

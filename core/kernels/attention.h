@@ -114,6 +114,18 @@
 // thread (seq_benchmark CPU time, 3 interleaved runs each, load average 5-7 on 2 vCPUs):
 // 145-155 ms against 182-193 fp32 (1.2-1.3x; 147-160 ms with dQ still fp32); with dV and dK
 // in bf16 too, 109-115 ms against 124-130 with them fp32 (2 interleaved runs each, load 0.5).
+// Packing (attention.cc): the keys and values are packed d-major 16 keys at a time, their pairs
+// transposed in registers so each store is a 64-byte line (one word per key at a stride of L
+// words had put all of a key's stores in one L1 set), and the backward converts each (batch,
+// head)'s Q and dO once, both layouts in one pass, not once per group of 4 key tiles. Same bits
+// (the same vcvtne2ps2bf16 of the same floats). At L = 1K the packing's share of the bf16
+// kernel's samples (perf, 1 thread) fell from 10% to 5%. Against the packing before: fwd+bwd
+// (seq_benchmark CPU time, 1 thread, B = 8, 4 heads, d = 32, 3 interleaved pairs, load average
+// 3-3.4 on 2 vCPUs shared with other jobs) 0.95-1.07x at 1K, 0.97-1.01x at 2K, 0.99-1.06x at
+// 4K; by the samples, with the unchanged products' as the yardstick, 1.02-1.08x, 1.03x and
+// 1.07x. The bf16 Transformer step (model_benchmark cpu_ms/step at 1K, 6 interleaved
+// pairs): 1.04x on the means at 1 thread (0.96-1.14x a pair, load 1.9-2.8); at 2 threads
+// 1.05x (0.99-1.14x) and 0.96x (0.89-1.05x) in two batches at load 2.3-3.5.
 // Off (the default), results are bit for bit those of the fp32 kernel.
 #ifndef LRA_CORE_KERNELS_ATTENTION_H_
 #define LRA_CORE_KERNELS_ATTENTION_H_

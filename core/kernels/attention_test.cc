@@ -385,8 +385,10 @@ class ScopedBf16 {
 // The opt-in bf16 products (--matmul_precision=bf16) against the double reference with the
 // bf16 bound (Reference(in, 2^-8), derived at the top of this file), on the tiled cases:
 // causal, padding, masks (a fully masked batch), dropout, L not a multiple of 64 (odd too: a
-// half-filled last key pair), query blocks not a multiple of 6, head_dim 16 to 64; and the
-// bf16 results differ from the fp32 ones (the path is taken) while fp32 stays the default.
+// half-filled last key pair), query blocks not a multiple of 6 (odd too), head_dim 16 to 64
+// with more than one key tile each (a wrong transpose or a misplaced operand pair is an O(1)
+// error, far outside the bound); and the bf16 results differ from the fp32 ones (the path is
+// taken) while fp32 stays the default.
 TEST(AttentionBf16Test, MatchesReferenceWithinBf16Bound) {
   Attention tiled(AttentionOptions{AttentionAlgorithm::kBlocked, 64, 64});
   EXPECT_FALSE(tiled.Bf16(AttentionShape{1, 8, 1, 32, false}));  // fp32 unless asked
@@ -404,6 +406,14 @@ TEST(AttentionBf16Test, MatchesReferenceWithinBf16Bound) {
       Case{2, 256, 2, 32, false, {}, 64, 64, kNoMask, 0.1f},
       Case{2, 256, 2, 32, true, {}, 64, 64},
       Case{2, 200, 2, 32, false, {200, 131}, 64, 64},
+      // The packing (attention.cc): keys transposed 16 at a time (PackTransposedBf16: d = 16
+      // and 48 through the half-filled transpose, a last group of 16 keys cut by L), and Q and
+      // dO converted once per pair into per-block pairs of rows (odd query blocks start at odd
+      // rows; more than one group of 4 key tiles).
+      Case{2, 77, 2, 16, true, {77, 40}, 13, 64, kRandomMask},
+      Case{1, 333, 2, 16, false, {}, 13, 64, kNoMask, 0.1f},
+      Case{2, 195, 2, 64, true, {}, 48, 64},
+      Case{1, 270, 1, 48, false, {270}, 7, 64, kFirstAllMasked},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << "L=" << c.length << " d=" << c.dim
