@@ -18,7 +18,8 @@
 // even, 8 significant bits) and accumulate in fp32 into an fp32 C, so parameters, gradients and
 // the optimizer stay fp32 ("master weights"). Each product then carries a relative error of up
 // to (2u + u^2) sum |a b|, u = 2^-8, plus fp32's accumulation error (gemm_test.cc derives it).
-// The operands are converted on every call (vectorised, ~0.05 ns per element on 2 threads), so a
+// The operands are converted on every call (vectorised, ~0.05 ns per element on 2 threads)
+// unless the caller hands in its own bf16 copy (Operand below), so a
 // product runs in bf16 when it has at least 64 flops per converted element, counted per row of
 // the dimension that grows with the batch so the choice never depends on it: 2N for op(A) op(B)
 // (M rows), 2MN/(M + N) for a weight gradient A^T B (K rows). At H = 128 that is every forward,
@@ -55,8 +56,27 @@ bool Bf16Supported();
 // Split over omp_get_max_threads() for large n. Needs Bf16Supported().
 void ConvertToBf16(const float* x, int64_t n, uint16_t* y);
 
+// A Gemm operand: its fp32 values and, optionally, the same elements already rounded by
+// ConvertToBf16 in the same layout. A product that runs in bf16 (GemmRunsInBf16) reads `bf16`
+// instead of converting `f32` again, and gives the same bits (gemm_test.cc checks it, the
+// weight gradient's split and chunks included); any other product reads `f32`. For operands
+// used by more than one product: a Linear converts its input x once for the forward and the
+// weight gradient, and its output gradient dz once for the data and the weight gradient
+// (core/ops/matmul.cc). Implicit from a plain pointer, so fp32 callers are unchanged.
+struct Operand {
+  Operand(const float* values) : f32(values) {}  // NOLINT(runtime/explicit)
+  Operand(const float* values, const uint16_t* bf16_values) : f32(values), bf16(bf16_values) {}
+  const float* f32;
+  const uint16_t* bf16 = nullptr;
+};
+
+// Whether Gemm with these arguments runs in bf16: bf16 mode is set and the product has enough
+// flops per converted element (gemm.cc, Bf16Pays). The one place that decides; callers ask it
+// before making a bf16 copy.
+bool GemmRunsInBf16(int64_t batch, int64_t m, int64_t n, bool trans_a, bool has_bias);
+
 void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
-          const float* a, const float* b, const float* bias, float* c, bool accumulate);
+          Operand a, Operand b, const float* bias, float* c, bool accumulate);
 
 // Number of cached primitives (for tests and diagnostics).
 int64_t GemmCacheSize();
