@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/kernels/onednn/gemm.h"
 #include "core/kernels/vmath/vmath.h"
 #include "core/ops/matmul.h"
 #include "core/ops/norm.h"
@@ -119,9 +120,8 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
   std::vector<int64_t> zd = xd;
   zd.back() = n;
   Tensor z = Tensor::Empty(Shape(zd));
-  // y's bf16 copy when the weight gradient reads it (bf16 mode): Linear's, see matmul.h.
-  const Tensor y_bf16 = LinearForward(y, w, b.value().data<float>(), rows,
-                                      NeedsGrad({x, y, w, b}), z.data<float>());
+  onednn::Gemm(1, rows, n, k, false, false, y.value().data<float>(), w.value().data<float>(),
+               b.value().data<float>(), z.data<float>(), false);
   Tensor r = Tensor::Empty(x.shape());
   if (next_stats != nullptr) *next_stats = Tensor::Empty({2, rows});
   {
@@ -158,7 +158,7 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
         8 * h);
   }
   return MakeOp("LinearGluResidual", r, {x, y, w, b},
-                [x, y, w, b, z, y_bf16, mask, masked, len, rows, n, h](const Tensor& dr) {
+                [x, y, w, b, z, mask, masked, len, rows, n, h](const Tensor& dr) {
     const float* drp = dr.data<float>();
     const bool need_dz = y.requires_grad() || w.requires_grad() || b.requires_grad();
     if (need_dz) {
@@ -193,7 +193,7 @@ Var LinearGluResidual(const Var& x, const Var& y, const Var& w, const Var& b,
             }
           },
           kBlock * n);
-      LinearBackwardXW(y, w, dzp, rows, y_bf16);
+      LinearBackwardXW(y, w, dzp, rows);
       if (bias) {
         bool ow;
         Tensor& db = b.GradForWrite(&ow);

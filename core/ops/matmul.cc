@@ -40,31 +40,20 @@ static const uint16_t* Bf16Data(const Tensor& t) {
 }
 
 // ConvertToBf16 of x[0, n) into a pool tensor (float storage, two bf16 values per element):
-// the pool reuses the buffer on later steps, so no fresh pages per step.
+// the pool hands the same buffer back on later steps, so no fresh pages per step.
 static Tensor Bf16Copy(const float* x, int64_t n) {
   Tensor t = Tensor::Empty({(n + 1) / 2});
   onednn::ConvertToBf16(x, n, reinterpret_cast<uint16_t*>(t.data<float>()));
   return t;
 }
 
-Tensor LinearForward(const Var& x, const Var& w, const float* bias, int64_t rows, bool record,
-                     float* y) {
-  const int64_t k = w.dim(0), n = w.dim(1);
-  const float* xp = x.value().data<float>();
-  Tensor x_bf16;
-  // The weight gradient dw[K, N] = x^T dz (a product with trans_a) will read x in bf16, and so
-  // does this one (it pays whenever the weight gradient does: 2KN / (K + N) < 2N).
-  if (record && w.requires_grad() && onednn::GemmRunsInBf16(1, k, n, true, false) &&
-      onednn::GemmRunsInBf16(1, rows, n, false, bias != nullptr))
-    x_bf16 = Bf16Copy(xp, rows * k);
-  onednn::Gemm(1, rows, n, k, false, false, {xp, Bf16Data(x_bf16)}, w.value().data<float>(),
-               bias, y, false);
-  return x_bf16;
-}
-
 // Forward saves x and w (shared storage, no copies): dx = dy w^T needs w, dw = x^T dy needs x.
-void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows,
-                      const Tensor& x_bf16) {
+// In bf16 mode x is converted twice, by the forward and by the weight gradient. Keeping the
+// forward's bf16 copy of x for the backward was measured (BM_TransformerTrain/1024 with
+// --matmul_precision=bf16, perf samples): the conversions' share of the step fell from 3.7% to
+// 2.6% (about 8 of ~800 CPU-ms per step), but the pool peak rose from 367 to 433 MB (S4D at 1K:
+// 153 to 165 MB), two bytes per element of every Linear's input; not kept.
+void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows) {
   const int64_t k = w.dim(0), n = w.dim(1);
   // dz's bf16 copy, when both products read it in bf16 (otherwise each converts what it needs).
   Tensor dz_bf16;
@@ -82,8 +71,8 @@ void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows,
     bool ow;
     Tensor& dw = w.GradForWrite(&ow);
     // dw[K, N] = x^T[K, rows] * dz[rows, N]; x stored [rows, K].
-    onednn::Gemm(1, k, n, rows, true, false, {x.value().data<float>(), Bf16Data(x_bf16)},
-                 {dz, Bf16Data(dz_bf16)}, nullptr, dw.data<float>(), !ow);
+    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), {dz, Bf16Data(dz_bf16)},
+                 nullptr, dw.data<float>(), !ow);
   }
 }
 
@@ -97,13 +86,13 @@ Var Linear(const Var& x, const Var& w, const Var& b) {
   std::vector<int64_t> out_dims = x.shape().ToVector();
   out_dims.back() = n;
   Tensor y = Tensor::Empty(Shape(out_dims));
+  onednn::Gemm(1, rows, n, k, false, false, x.value().data<float>(), w.value().data<float>(),
+               has_bias ? b.value().data<float>() : nullptr, y.data<float>(), false);
   std::vector<Var> inputs = {x, w};
   if (has_bias) inputs.push_back(b);
-  Tensor x_bf16 = LinearForward(x, w, has_bias ? b.value().data<float>() : nullptr, rows,
-                                NeedsGrad(inputs), y.data<float>());
-  return MakeOp("Linear", y, inputs, [x, w, b, rows, n, has_bias, x_bf16](const Tensor& dy) {
+  return MakeOp("Linear", y, inputs, [x, w, b, rows, n, has_bias](const Tensor& dy) {
     const float* dyp = dy.data<float>();
-    LinearBackwardXW(x, w, dyp, rows, x_bf16);
+    LinearBackwardXW(x, w, dyp, rows);
     if (has_bias && b.requires_grad()) {
       bool ow;
       Tensor& db = b.GradForWrite(&ow);

@@ -18,22 +18,12 @@ using onednn::SetMatmulPrecision;
 // single GEMM), w: [K, N], b: [N] or an undefined Var for no bias. Returns [..., N].
 Var Linear(const Var& x, const Var& w, const Var& b = Var());
 
-// Linear's forward product y[rows, N] = x w (+ bias), shared with the fused ops that end in a
-// Linear (LinearGluResidual in core/ops/activation.h); `record`: a backward will be recorded
-// (NeedsGrad of the op's inputs). When that backward's weight gradient x^T dz runs in bf16
-// (onednn::GemmRunsInBf16), x is converted to bf16 once here, read by this product, and
-// returned for LinearBackwardXW (ConvertToBf16's values, rows * K of them, in a pool tensor of
-// ceil(rows * K / 2) floats), so the backward does not convert x again; otherwise an undefined
-// Tensor. Measured at BM_TransformerTrain/1024 (README "Measured performance"): the copies add
-// 2 bytes per element of every Linear's input to the step's pool peak.
-Tensor LinearForward(const Var& x, const Var& w, const float* bias, int64_t rows, bool record,
-                     float* y);
-
 // The gradients of y = x w (+ b) for x and w, given dz = dL/dy ([rows, N]): dx (+)= dz w^T and
-// dw (+)= x^T dz, each only if that input requires a gradient; `x_bf16` is LinearForward's
-// return value. When both products run in bf16, dz is converted once for the two.
-void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows,
-                      const Tensor& x_bf16);
+// dw (+)= x^T dz, each only if that input requires a gradient. Linear's backward, shared with
+// the fused ops that end in a Linear (LinearGluResidual in core/ops/activation.h). When both
+// products run in bf16 (onednn::GemmRunsInBf16) dz is converted to bf16 once, into a pool
+// buffer freed on return, and read by both: the same bits as two plain Gemm calls.
+void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows);
 
 // Batched matrix product over the leading dims: a [..., M, K] (or [..., K, M] if trans_a),
 // b [..., K, N] (or [..., N, K] if trans_b) -> [..., M, N]. Leading dims must match exactly,

@@ -61,12 +61,12 @@ bool SameBits(const Tensor& a, const std::vector<float>& b) {
          std::memcmp(a.data<float>(), b.data(), b.size() * sizeof(float)) == 0;
 }
 
-// In bf16 mode a Linear converts x once (forward and weight gradient) and dz once (data and
-// weight gradient); every product must still give the bits of the plain onednn::Gemm call,
-// which converts its own operands. Two Linears in a row (h = x w1 + b1, y = h w2) and a third
-// reading the same x (z = x w3, as Mamba's in_proj halves), over two steps with x and the
-// weights changed in place in between (as an optimizer does): a bf16 copy kept past its
-// Linear, or taken from another Linear or the previous step, gives other bits. The shapes run
+// In bf16 mode a Linear's backward converts dz once for the data and the weight gradient; every
+// product must still give the bits of the plain onednn::Gemm call, which converts its own
+// operands. Two Linears in a row (h = x w1 + b1, y = h w2) and a third reading the same x
+// (z = x w3, as Mamba's in_proj halves), over two steps with x and the weights changed in
+// place in between (as an optimizer does): a bf16 copy used past its product, or taken from
+// another Linear or the previous step, gives other bits. The shapes run
 // every product in bf16 (at least 64 flops per converted element, gemm.cc), the weight
 // gradients' K = 600 split in two on 2 or more threads.
 TEST(LinearTest, Bf16ModeGivesThePlainGemmBits) {

@@ -60,9 +60,9 @@ void ConvertToBf16(const float* x, int64_t n, uint16_t* y);
 // ConvertToBf16 in the same layout. A product that runs in bf16 (GemmRunsInBf16) reads `bf16`
 // instead of converting `f32` again, and gives the same bits (gemm_test.cc checks it, the
 // weight gradient's split and chunks included); any other product reads `f32`. For operands
-// used by more than one product: a Linear converts its input x once for the forward and the
-// weight gradient, and its output gradient dz once for the data and the weight gradient
-// (core/ops/matmul.cc). Implicit from a plain pointer, so fp32 callers are unchanged.
+// used by more than one product: a Linear's backward converts dz once for the data and the
+// weight gradient (core/ops/matmul.cc, LinearBackwardXW). Implicit from a plain pointer, so
+// fp32 callers are unchanged.
 struct Operand {
   Operand(const float* values) : f32(values) {}  // NOLINT(runtime/explicit)
   Operand(const float* values, const uint16_t* bf16_values) : f32(values), bf16(bf16_values) {}
