@@ -34,19 +34,6 @@ static void ColumnSum(const float* d, int64_t rows, int64_t n, float* out, bool 
   }
 }
 
-// The bf16 values Bf16Copy stored in t; null for an undefined t.
-static const uint16_t* Bf16Data(const Tensor& t) {
-  return t.defined() ? reinterpret_cast<const uint16_t*>(t.data<float>()) : nullptr;
-}
-
-// ConvertToBf16 of x[0, n) into a pool tensor (float storage, two bf16 values per element):
-// the pool hands the same buffer back on later steps, so no fresh pages per step.
-static Tensor Bf16Copy(const float* x, int64_t n) {
-  Tensor t = Tensor::Empty({(n + 1) / 2});
-  onednn::ConvertToBf16(x, n, reinterpret_cast<uint16_t*>(t.data<float>()));
-  return t;
-}
-
 // Forward saves x and w (shared storage, no copies): dx = dy w^T needs w, dw = x^T dy needs x.
 // In bf16 mode x is converted twice, by the forward and by the weight gradient. Keeping the
 // forward's bf16 copy of x for the backward was measured (BM_TransformerTrain/1024 with
@@ -55,23 +42,25 @@ static Tensor Bf16Copy(const float* x, int64_t n) {
 // 153 to 165 MB), two bytes per element of every Linear's input; not kept.
 void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows) {
   const int64_t k = w.dim(0), n = w.dim(1);
-  // dz's bf16 copy, when both products read it in bf16 (otherwise each converts what it needs).
-  Tensor dz_bf16;
+  // dz's bf16 copy, when both products read it in bf16 (otherwise each converts what it needs),
+  // in the thread's scratch: a pool tensor measured the same speed but raised S4D's pool peak
+  // (153 -> 157 MB at 1K) and changed the heap's layout so that some runs page-faulted.
+  const uint16_t* dz_bf16 = nullptr;
   if (x.requires_grad() && w.requires_grad() && onednn::GemmRunsInBf16(1, rows, k, false, false) &&
       onednn::GemmRunsInBf16(1, k, n, true, false))
-    dz_bf16 = Bf16Copy(dz, rows * n);
+    dz_bf16 = onednn::ConvertToBf16Scratch(dz, rows * n);
   if (x.requires_grad()) {
     bool ow;
     Tensor& dx = x.GradForWrite(&ow);
     // dx[rows, K] = dz[rows, N] * w^T; w stored [K, N] is w^T's [N, K] transposed layout.
-    onednn::Gemm(1, rows, k, n, false, true, {dz, Bf16Data(dz_bf16)}, w.value().data<float>(),
+    onednn::Gemm(1, rows, k, n, false, true, {dz, dz_bf16}, w.value().data<float>(),
                  nullptr, dx.data<float>(), !ow);
   }
   if (w.requires_grad()) {
     bool ow;
     Tensor& dw = w.GradForWrite(&ow);
     // dw[K, N] = x^T[K, rows] * dz[rows, N]; x stored [rows, K].
-    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), {dz, Bf16Data(dz_bf16)},
+    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), {dz, dz_bf16},
                  nullptr, dw.data<float>(), !ow);
   }
 }

@@ -140,6 +140,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void ToBf16Avx51
 // after the first one.
 struct Scratch {
   std::vector<uint16_t> a16, b16;
+  std::vector<uint16_t> caller16;  // ConvertToBf16Scratch's
   std::vector<float> partial;
 };
 void Reserve(std::vector<uint16_t>& v, int64_t n) {
@@ -329,6 +330,13 @@ bool Bf16Supported() {
 void ConvertToBf16(const float* x, int64_t n, uint16_t* y) {
   LRA_CHECK(Bf16Supported()) << "ConvertToBf16 needs AVX512-BF16";
   ConvertToBf16(x, n, y, omp_get_max_threads());
+}
+
+const uint16_t* ConvertToBf16Scratch(const float* x, int64_t n) {
+  std::vector<uint16_t>& y = ThreadScratch().caller16;
+  Reserve(y, n);
+  ConvertToBf16(x, n, y.data());
+  return y.data();
 }
 
 absl::Status SetMatmulPrecision(MatmulPrecision precision) {

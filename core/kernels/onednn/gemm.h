@@ -56,6 +56,12 @@ bool Bf16Supported();
 // Split over omp_get_max_threads() for large n. Needs Bf16Supported().
 void ConvertToBf16(const float* x, int64_t n, uint16_t* y);
 
+// ConvertToBf16 of x[0, n) into a buffer of the calling thread (grown to the largest n seen and
+// kept, so a training step allocates nothing after the first), for a copy handed to several
+// Gemm calls as Operand::bf16. Valid until this thread's next call (Gemm's own conversions use
+// other buffers).
+const uint16_t* ConvertToBf16Scratch(const float* x, int64_t n);
+
 // A Gemm operand: its fp32 values and, optionally, the same elements already rounded by
 // ConvertToBf16 in the same layout. A product that runs in bf16 (GemmRunsInBf16) reads `bf16`
 // instead of converting `f32` again, and gives the same bits (gemm_test.cc checks it, the
