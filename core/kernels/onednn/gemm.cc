@@ -390,21 +390,16 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
   const void* a_data = a;
   const void* b_data = b;
   if (bf16) {
+    // The caller's bf16 copy, else `count` elements converted into the thread's `buf`.
+    auto in_bf16 = [threads](const Operand& op, int64_t count, std::vector<uint16_t>& buf) {
+      if (op.bf16 != nullptr) return op.bf16;
+      Reserve(buf, count);
+      ConvertToBf16(op.f32, count, buf.data(), threads);
+      return static_cast<const uint16_t*>(buf.data());
+    };
     Scratch& s = ThreadScratch();
-    if (a_op.bf16 != nullptr) {
-      a_data = a_op.bf16;
-    } else {
-      Reserve(s.a16, batch * m * k);
-      ConvertToBf16(a, batch * m * k, s.a16.data(), threads);
-      a_data = s.a16.data();
-    }
-    if (b_op.bf16 != nullptr) {
-      b_data = b_op.bf16;
-    } else {
-      Reserve(s.b16, batch * k * n);
-      ConvertToBf16(b, batch * k * n, s.b16.data(), threads);
-      b_data = s.b16.data();
-    }
+    a_data = in_bf16(a_op, batch * m * k, s.a16);
+    b_data = in_bf16(b_op, batch * k * n, s.b16);
   }
   const Entry& e =
       Lookup({batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate, bf16, threads}, ctx);
