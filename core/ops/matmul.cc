@@ -45,7 +45,7 @@ void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows)
   // dz's bf16 copy, when both products read it in bf16 (otherwise each converts what it needs),
   // in the thread's scratch: a pool tensor instead raised S4D's pool peak at 1K from 153 to
   // 157 MB, and about half of its BM_S4dTrain/1024 runs then took ~4,000 page faults once in
-  // the timed steps (none of 20 with the scratch).
+  // the timed steps (none of 12 with the scratch).
   const uint16_t* dz_bf16 = nullptr;
   if (x.requires_grad() && w.requires_grad() && onednn::GemmRunsInBf16(1, rows, k, false, false) &&
       onednn::GemmRunsInBf16(1, k, n, true, false))
