@@ -106,7 +106,8 @@ bool SameBits(const Tensor& a, const Tensor& b) {
 
 // LinearGluResidual against Add(x, Glu(Linear(y, w, b))): the same arithmetic in the same order,
 // so the value and every gradient must be bitwise equal. Row counts below, at and across the
-// bias sum's 256-row blocks (10, 600); H = 24 leaves a 16-lane tail. How x's gradient arrives:
+// bias sum's 256-row blocks (10, 600); H = 24 (the fp32 test) leaves a 16-lane tail. How x's
+// gradient arrives:
 //   kRoot       r is the root, so dL/dr is the caller's seed: it must be copied, not shared
 //               (the seed stays unchanged);
 //   kShared     x has no gradient yet and dL/dr is the tape's own: shared, and a later op (x * x,
@@ -114,10 +115,9 @@ bool SameBits(const Tensor& a, const Tensor& b) {
 //   kAccumulate x already has a gradient (x * x made after r): added.
 //   With a tied mask [B, H] (0 or 1/(1-p)), the reference multiplies the GLU by the mask
 //   broadcast over L (TiedDropout's arithmetic: one product per element, dx = dy * mask).
-TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
+void ExpectLinearGluResidualIsBitwiseLinearGluAdd(int64_t k, int64_t h) {
   enum Path { kRoot, kShared, kAccumulate };
   Rng rng(23);
-  const int64_t k = 20, h = 24;
   for (int cs = 0; cs < 4; ++cs) {
     const int64_t len = cs < 2 ? 5 : 300;
     const bool masked = cs % 2 == 1;
@@ -162,6 +162,21 @@ TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
             << names[i] << " len=" << len << " path=" << path << " masked=" << masked;
     }
   }
+}
+
+TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAdd) {
+  ExpectLinearGluResidualIsBitwiseLinearGluAdd(20, 24);
+}
+
+// The same in bf16 mode at sizes where all three products run in bf16 (K = 96, 2H = 128: at
+// least 64 flops per converted element, core/kernels/onednn/gemm.cc), so the fused op's dz is
+// converted once for both gradients, as Linear's (core/ops/matmul.cc; matmul_test checks
+// Linear against plain Gemm calls).
+TEST(ActivationTest, LinearGluResidualIsBitwiseLinearGluAddInBf16Mode) {
+  if (!onednn::Bf16Supported()) GTEST_SKIP() << "no AVX512-BF16/AMX on this CPU";
+  ASSERT_TRUE(SetMatmulPrecision(MatmulPrecision::kBf16).ok());
+  ExpectLinearGluResidualIsBitwiseLinearGluAdd(96, 64);
+  ASSERT_TRUE(SetMatmulPrecision(MatmulPrecision::kF32).ok());
 }
 
 // next_stats: the LayerNorm statistics of the output, bitwise LayerNormStats of r, with and

@@ -35,21 +35,34 @@ static void ColumnSum(const float* d, int64_t rows, int64_t n, float* out, bool 
 }
 
 // Forward saves x and w (shared storage, no copies): dx = dy w^T needs w, dw = x^T dy needs x.
+// In bf16 mode x is converted twice, by the forward and by the weight gradient. Keeping the
+// forward's bf16 copy of x for the backward was measured (BM_TransformerTrain/1024 with
+// --matmul_precision=bf16, perf samples): the conversions' share of the step fell from 3.7% to
+// 2.6% (about 8 of ~800 CPU-ms per step), but the pool peak rose from 367 to 433 MB (S4D at 1K:
+// 153 to 165 MB), two bytes per element of every Linear's input; not kept.
 void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows) {
   const int64_t k = w.dim(0), n = w.dim(1);
+  // dz's bf16 copy, when both products read it in bf16 (otherwise each converts what it needs),
+  // in the thread's scratch: a pool tensor instead raised S4D's pool peak at 1K from 153 to
+  // 157 MB, and about half of its BM_S4dTrain/1024 runs then took ~4,000 page faults once in
+  // the timed steps (none of 12 with the scratch).
+  const uint16_t* dz_bf16 = nullptr;
+  if (x.requires_grad() && w.requires_grad() && onednn::GemmRunsInBf16(1, rows, k, false, false) &&
+      onednn::GemmRunsInBf16(1, k, n, true, false))
+    dz_bf16 = onednn::ConvertToBf16Scratch(dz, rows * n);
   if (x.requires_grad()) {
     bool ow;
     Tensor& dx = x.GradForWrite(&ow);
     // dx[rows, K] = dz[rows, N] * w^T; w stored [K, N] is w^T's [N, K] transposed layout.
-    onednn::Gemm(1, rows, k, n, false, true, dz, w.value().data<float>(), nullptr,
-                 dx.data<float>(), !ow);
+    onednn::Gemm(1, rows, k, n, false, true, {dz, dz_bf16}, w.value().data<float>(),
+                 nullptr, dx.data<float>(), !ow);
   }
   if (w.requires_grad()) {
     bool ow;
     Tensor& dw = w.GradForWrite(&ow);
     // dw[K, N] = x^T[K, rows] * dz[rows, N]; x stored [rows, K].
-    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), dz, nullptr,
-                 dw.data<float>(), !ow);
+    onednn::Gemm(1, k, n, rows, true, false, x.value().data<float>(), {dz, dz_bf16},
+                 nullptr, dw.data<float>(), !ow);
   }
 }
 

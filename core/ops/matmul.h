@@ -20,7 +20,10 @@ Var Linear(const Var& x, const Var& w, const Var& b = Var());
 
 // The gradients of y = x w (+ b) for x and w, given dz = dL/dy ([rows, N]): dx (+)= dz w^T and
 // dw (+)= x^T dz, each only if that input requires a gradient. Linear's backward, shared with
-// the fused ops that end in a Linear (LinearGluResidual in core/ops/activation.h).
+// the fused ops that end in a Linear (LinearGluResidual in core/ops/activation.h). When both
+// products run in bf16 (onednn::GemmRunsInBf16) dz is converted to bf16 once, into the calling
+// thread's scratch (onednn::ConvertToBf16Scratch), and read by both: the same bits as two plain
+// Gemm calls.
 void LinearBackwardXW(const Var& x, const Var& w, const float* dz, int64_t rows);
 
 // Batched matrix product over the leading dims: a [..., M, K] (or [..., K, M] if trans_a),

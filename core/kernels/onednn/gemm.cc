@@ -140,6 +140,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void ToBf16Avx51
 // after the first one.
 struct Scratch {
   std::vector<uint16_t> a16, b16;
+  std::vector<uint16_t> caller16;  // ConvertToBf16Scratch's
   std::vector<float> partial;
 };
 void Reserve(std::vector<uint16_t>& v, int64_t n) {
@@ -223,11 +224,15 @@ void ConvertToBf16(const float* x, int64_t n, uint16_t* y, int threads) {
 // 1.2-1.3x fp32 (core_benchmark BM_Gemm/2/1). A slice longer than kTransAChunkElements / (M + N)
 // rows (and 4,096) is done in equal chunks accumulated in fp32, which bounds the scratch
 // (a recurrent layer's weight gradient reduces over every step of every sequence). The split
-// and the chunks depend only on K, M, N and the thread count.
+// and the chunks depend only on K, M, N and the thread count. Where the caller passes A's or B's
+// bf16 copy (a16, b16: all K rows, made by ConvertToBf16), a chunk reads its rows from there
+// instead of converting them: the same bf16 values through the same calls (only B's leading
+// dimension differs when it is stored transposed), so the same bits.
 constexpr int64_t kTransAChunkElements = int64_t{1} << 22;
 
 void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* a,
-                    const float* b, float* c, bool accumulate, int threads) {
+                    const uint16_t* a16, const float* b, const uint16_t* b16, float* c,
+                    bool accumulate, int threads) {
   const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, k / 256)));
   std::vector<float>& partial = ThreadScratch().partial;
   if (partial.size() < static_cast<size_t>((parts - 1) * m * n)) partial.resize((parts - 1) * m * n);
@@ -247,18 +252,29 @@ void GemmTransABf16(int64_t m, int64_t n, int64_t k, bool trans_b, const float* 
     Scratch& s = ThreadScratch();
     for (int64_t q = 0; q < chunks; ++q) {
       const int64_t c0 = r0 + (r1 - r0) * q / chunks, len = r0 + (r1 - r0) * (q + 1) / chunks - c0;
-      Reserve(s.a16, len * m);
-      Reserve(s.b16, len * n);
-      ToBf16Avx512(a + c0 * m, len * m, s.a16.data());  // rows c0.. of A stored [K, M]
-      if (trans_b) {  // B stored [N, K]: columns c0.. of each row, into [N, len]
-        for (int64_t j = 0; j < n; ++j) ToBf16Avx512(b + j * k + c0, len, s.b16.data() + j * len);
-      } else {
-        ToBf16Avx512(b + c0 * n, len * n, s.b16.data());
+      const uint16_t* ac = a16 != nullptr ? a16 + c0 * m : nullptr;  // rows c0.. of A, [K, M]
+      if (ac == nullptr) {
+        Reserve(s.a16, len * m);
+        ToBf16Avx512(a + c0 * m, len * m, s.a16.data());
+        ac = s.a16.data();
+      }
+      // B stored [N, K] (trans_b): columns c0.. of each row; else rows c0.. of [K, N].
+      const uint16_t* bc = b16 == nullptr ? nullptr : trans_b ? b16 + c0 : b16 + c0 * n;
+      int64_t ldb = trans_b ? k : n;
+      if (bc == nullptr) {
+        Reserve(s.b16, len * n);
+        if (trans_b) {  // into [N, len]
+          for (int64_t j = 0; j < n; ++j)
+            ToBf16Avx512(b + j * k + c0, len, s.b16.data() + j * len);
+          ldb = len;
+        } else {
+          ToBf16Avx512(b + c0 * n, len * n, s.b16.data());
+        }
+        bc = s.b16.data();
       }
       const float beta = (q > 0 || (t == 0 && accumulate)) ? 1.0f : 0.0f;
-      const dnnl_status_t st =
-          dnnl_gemm_bf16bf16f32('T', trans_b ? 'T' : 'N', m, n, len, 1.0f, s.a16.data(), m,
-                                s.b16.data(), trans_b ? len : n, beta, dst, n);
+      const dnnl_status_t st = dnnl_gemm_bf16bf16f32('T', trans_b ? 'T' : 'N', m, n, len, 1.0f,
+                                                     ac, m, bc, ldb, beta, dst, n);
       if (st != dnnl_success) {
 #pragma omp critical
         status = st;
@@ -299,6 +315,11 @@ bool Bf16Pays(int64_t m, int64_t n, bool weight_gradient) {
   return per_element >= kBf16MinFlopsPerElement;
 }
 
+// Products with batch 1, transposed A and no bias are weight gradients (GemmTransA).
+bool IsWeightGradient(int64_t batch, bool trans_a, bool has_bias) {
+  return batch == 1 && trans_a && !has_bias;
+}
+
 }  // namespace
 
 bool Bf16Supported() {
@@ -309,6 +330,13 @@ bool Bf16Supported() {
 void ConvertToBf16(const float* x, int64_t n, uint16_t* y) {
   LRA_CHECK(Bf16Supported()) << "ConvertToBf16 needs AVX512-BF16";
   ConvertToBf16(x, n, y, omp_get_max_threads());
+}
+
+const uint16_t* ConvertToBf16Scratch(const float* x, int64_t n) {
+  std::vector<uint16_t>& y = ThreadScratch().caller16;
+  Reserve(y, n);
+  ConvertToBf16(x, n, y.data());
+  return y.data();
 }
 
 absl::Status SetMatmulPrecision(MatmulPrecision precision) {
@@ -322,8 +350,15 @@ absl::Status SetMatmulPrecision(MatmulPrecision precision) {
 
 MatmulPrecision GetMatmulPrecision() { return Ctx().precision.load(); }
 
+bool GemmRunsInBf16(int64_t batch, int64_t m, int64_t n, bool trans_a, bool has_bias) {
+  return Ctx().precision.load(std::memory_order_relaxed) == MatmulPrecision::kBf16 &&
+         Bf16Pays(m, n, IsWeightGradient(batch, trans_a, has_bias));
+}
+
 void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
-          const float* a, const float* b, const float* bias, float* c, bool accumulate) {
+          Operand a_op, Operand b_op, const float* bias, float* c, bool accumulate) {
+  const float* a = a_op.f32;
+  const float* b = b_op.f32;
   LRA_CHECK(!(bias && accumulate)) << "Gemm: bias with accumulate is not supported";
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {
@@ -342,12 +377,10 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
   const bool small = flops < double(1 << 20);
   const int threads = small ? 1 : max_threads;
   if (threads != max_threads) omp_set_num_threads(threads);
-  const bool bf16_mode = ctx.precision.load(std::memory_order_relaxed) == MatmulPrecision::kBf16;
-  const bool weight_gradient = batch == 1 && trans_a && !bias;
-  const bool bf16 = bf16_mode && Bf16Pays(m, n, weight_gradient);
-  if (weight_gradient) {
+  const bool bf16 = GemmRunsInBf16(batch, m, n, trans_a, bias != nullptr);
+  if (IsWeightGradient(batch, trans_a, bias != nullptr)) {
     if (bf16) {
-      GemmTransABf16(m, n, k, trans_b, a, b, c, accumulate, threads);
+      GemmTransABf16(m, n, k, trans_b, a, a_op.bf16, b, b_op.bf16, c, accumulate, threads);
     } else {
       GemmTransA(m, n, k, trans_b, a, b, c, accumulate, threads);
     }
@@ -357,13 +390,16 @@ void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool tra
   const void* a_data = a;
   const void* b_data = b;
   if (bf16) {
+    // The caller's bf16 copy, else `count` elements converted into the thread's `buf`.
+    auto in_bf16 = [threads](const Operand& op, int64_t count, std::vector<uint16_t>& buf) {
+      if (op.bf16 != nullptr) return op.bf16;
+      Reserve(buf, count);
+      ConvertToBf16(op.f32, count, buf.data(), threads);
+      return static_cast<const uint16_t*>(buf.data());
+    };
     Scratch& s = ThreadScratch();
-    Reserve(s.a16, batch * m * k);
-    Reserve(s.b16, batch * k * n);
-    ConvertToBf16(a, batch * m * k, s.a16.data(), threads);
-    ConvertToBf16(b, batch * k * n, s.b16.data(), threads);
-    a_data = s.a16.data();
-    b_data = s.b16.data();
+    a_data = in_bf16(a_op, batch * m * k, s.a16);
+    b_data = in_bf16(b_op, batch * k * n, s.b16);
   }
   const Entry& e =
       Lookup({batch, m, n, k, trans_a, trans_b, bias != nullptr, accumulate, bf16, threads}, ctx);

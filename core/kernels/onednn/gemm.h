@@ -26,7 +26,10 @@
 // keep GemmTransA's split of K over the threads (see gemm.cc), with fp32 partial sums. Where
 // bf16 runs, those products are 1.2-1.9x faster (README "Measured performance"). The blocked
 // attention kernel reads this setting too: its products switch to bf16 (core/kernels/attention.h).
-// The FFT convolution stays fp32.
+// The FFT convolution stays fp32. A caller may hand in an operand it has already converted
+// (Operand below): a Linear's backward converts dz once for its data and weight gradients, which
+// took the conversions from 5.4% to 3.7% of BM_TransformerTrain/1024's step (about 15 of
+// 730-780 CPU-ms) and from 5.2% to 2.8% of BM_S4dTrain/1024's (README "Measured performance").
 //
 // Primitive creation costs 10-100 us; the cache key includes omp_get_max_threads() because a
 // primitive keeps the thread count it was created with (oneDNN's own primitive cache keys on it:
@@ -55,8 +58,33 @@ bool Bf16Supported();
 // Split over omp_get_max_threads() for large n. Needs Bf16Supported().
 void ConvertToBf16(const float* x, int64_t n, uint16_t* y);
 
+// ConvertToBf16 of x[0, n) into a buffer of the calling thread (grown to the largest n seen and
+// kept, so a training step allocates nothing after the first), for a copy handed to several
+// Gemm calls as Operand::bf16. Valid until this thread's next call (Gemm's own conversions use
+// other buffers).
+const uint16_t* ConvertToBf16Scratch(const float* x, int64_t n);
+
+// A Gemm operand: its fp32 values and, optionally, the same elements already rounded by
+// ConvertToBf16 in the same layout. A product that runs in bf16 (GemmRunsInBf16) reads `bf16`
+// instead of converting `f32` again, and gives the same bits (gemm_test.cc checks it, the
+// weight gradient's split and chunks included); any other product reads `f32`. For operands
+// used by more than one product: a Linear's backward converts dz once for the data and the
+// weight gradient (core/ops/matmul.cc, LinearBackwardXW). Implicit from a plain pointer, so
+// fp32 callers are unchanged.
+struct Operand {
+  Operand(const float* values) : f32(values) {}  // NOLINT(runtime/explicit)
+  Operand(const float* values, const uint16_t* bf16_values) : f32(values), bf16(bf16_values) {}
+  const float* f32;
+  const uint16_t* bf16 = nullptr;
+};
+
+// Whether Gemm with these arguments runs in bf16: bf16 mode is set and the product has enough
+// flops per converted element (gemm.cc, Bf16Pays). The one place that decides; callers ask it
+// before making a bf16 copy.
+bool GemmRunsInBf16(int64_t batch, int64_t m, int64_t n, bool trans_a, bool has_bias);
+
 void Gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
-          const float* a, const float* b, const float* bias, float* c, bool accumulate);
+          Operand a, Operand b, const float* bias, float* c, bool accumulate);
 
 // Number of cached primitives (for tests and diagnostics).
 int64_t GemmCacheSize();

@@ -261,6 +261,62 @@ TEST(Gemm, Bf16ModeIsBatchInvariantAndDeterministic) {
   ASSERT_TRUE(SetMatmulPrecision(MatmulPrecision::kF32).ok());
 }
 
+// Operands handed in already converted (Operand::bf16) give exactly the bits of the call that
+// converts them itself: the forward x w (+ bias), the data gradient dz w^T, and weight
+// gradients x^T dz on 2 threads, K split in two and, at K = 70001 with M = N = 64, each half
+// done in two chunks (over 2^22 / (M + N) = 32768 rows), B stored plain and transposed. The
+// copies start 2 bytes past an aligned address, unlike Gemm's own scratch, so the bits do not
+// depend on where the copy lies. In fp32 mode, and for a product that does not pay in bf16, the
+// copy is ignored: a zero-filled one changes nothing.
+TEST(Gemm, PreconvertedOperandsGiveTheSameBits) {
+  if (!Bf16Supported()) GTEST_SKIP() << "no AVX512-BF16/AMX on this CPU";
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const Problem problems[] = {
+      {1, 300, 96, 128, false, false, true, false},    // forward with bias
+      {1, 300, 128, 96, false, true, false, true},     // data gradient, accumulated
+      {1, 128, 96, 4100, true, false, false, false},   // weight gradient, K split
+      {1, 96, 128, 1030, true, true, false, true},     // B stored [N, K]
+      {1, 64, 64, 70001, true, false, false, true},    // split and chunked
+      {1, 64, 64, 70001, true, true, false, false},
+      {2, 40, 70, 50, false, false, false, true},      // a batch
+      {1, 300, 16, 128, false, false, false, false},   // under the break-even: fp32
+  };
+  for (MatmulPrecision precision : {MatmulPrecision::kBf16, MatmulPrecision::kF32}) {
+    ASSERT_TRUE(SetMatmulPrecision(precision).ok());
+    for (const Problem& p : problems) {
+      SCOPED_TRACE(testing::Message() << "bf16 mode " << (precision == MatmulPrecision::kBf16)
+                                      << " batch " << p.batch << " m " << p.m << " n " << p.n
+                                      << " k " << p.k << " ta " << p.ta << " tb " << p.tb);
+      const bool bf16 = GemmRunsInBf16(p.batch, p.m, p.n, p.ta, p.bias);
+      EXPECT_EQ(bf16, precision == MatmulPrecision::kBf16 && p.n != 16);
+      std::mt19937 gen(11);
+      std::uniform_real_distribution<float> u(-1, 1);
+      const int64_t na = p.batch * p.m * p.k, nb = p.batch * p.k * p.n;
+      std::vector<float> a(na), b(nb), bias(p.n), c0(p.batch * p.m * p.n);
+      for (auto* v : {&a, &b, &bias, &c0})
+        for (float& x : *v) x = u(gen);
+      std::vector<uint16_t> a16(na + 1), b16(nb + 1);
+      if (bf16) {
+        ConvertToBf16(a.data(), na, a16.data() + 1);
+        ConvertToBf16(b.data(), nb, b16.data() + 1);
+      }
+      const float* bp = p.bias ? bias.data() : nullptr;
+      std::vector<float> want = c0;
+      Gemm(p.batch, p.m, p.n, p.k, p.ta, p.tb, a.data(), b.data(), bp, want.data(), p.acc);
+      for (int which = 1; which < 4; ++which) {  // A's copy, B's, both
+        const Operand ao = which & 1 ? Operand(a.data(), a16.data() + 1) : Operand(a.data());
+        const Operand bo = which & 2 ? Operand(b.data(), b16.data() + 1) : Operand(b.data());
+        std::vector<float> got = c0;
+        Gemm(p.batch, p.m, p.n, p.k, p.ta, p.tb, ao, bo, bp, got.data(), p.acc);
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << "copies " << which;
+      }
+    }
+  }
+  ASSERT_TRUE(SetMatmulPrecision(MatmulPrecision::kF32).ok());
+  omp_set_num_threads(threads);
+}
+
 TEST(Gemm, Bf16ModeIsRefusedWithoutHardwareSupport) {
   if (Bf16Supported()) GTEST_SKIP() << "this CPU supports bf16";
   const absl::Status s = SetMatmulPrecision(MatmulPrecision::kBf16);
