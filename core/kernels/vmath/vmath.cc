@@ -89,7 +89,7 @@ inline float LogisticDenominator(float x) {
 // and a separate small-|u| branch; in the far negative tail v s keeps its relative accuracy,
 // which 0.5 v (1 + tanh(u)) lost to cancellation.
 constexpr float k2C = 2 * kC;
-constexpr float k2CA = static_cast<float>(2.0 * 0.79788456080286536 * 0.044715);
+constexpr float k2CA = static_cast<float>(2.0 * 0.79788456080286536 * 0.044715);  // one rounding
 
 inline float GeluTanhF(float v, float* d) {
   const float v2 = v * v;
@@ -195,7 +195,7 @@ LRA_VMATH_CLONES void GeluErfWithGrad(const float* x, float* y, float* d, int64_
       // GeluErf's expression for y (not GeluErfF's v * phi, which rounds differently) and
       // GeluErfF's derivative, as GeluBackward<GeluErfF> computes it.
       float gauss;
-        r[0][j] = 0.5f * v * (1.0f + ErfGaussF(v, &gauss));
+      r[0][j] = 0.5f * v * (1.0f + ErfGaussF(v, &gauss));
       GeluErfF(v, &r[1][j]);
     }
   });

@@ -8,7 +8,10 @@
 //
 // Accuracy (checked in vmath_test against double): exp relative error < 4 ulp for
 // x in [-87, 88] (underflows to 0 below, inf above); tanh absolute error < 3e-7; erf absolute
-// error < 3e-7; the GELU variants inherit these (absolute error < 1e-6 * max(1, |x|)).
+// error < 3e-7; the GELU variants inherit these (absolute error < 1e-6 * max(1, |x|)). The
+// sigmoid, the GLUs and the tanh GELU (as x / (1 + e^-2u)) take their exponential as one 2^z
+// (Exp2Poly, exp_poly.h); the erf GELU's erf and derivative share one; the tanh GELU is also
+// relatively accurate in its negative tail (vmath_test GeluTanhNegativeTailRelativeError).
 #ifndef LRA_CORE_KERNELS_VMATH_VMATH_H_
 #define LRA_CORE_KERNELS_VMATH_VMATH_H_
 
