@@ -6,6 +6,16 @@
 #include "core/parallel.h"
 
 namespace lra {
+namespace {
+
+// dst[j] += src[j]. dy and the table's gradient are distinct tensors; so the add vectorizes (the
+// loop inline in the lambda stayed scalar: 1.4% of S4D's training step at L = 1K).
+void AddRow(const float* __restrict__ src, int64_t n, float* __restrict__ dst) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+}  // namespace
 
 // Saves the ids (a copy of the int vector): dtable[id] += dy[i].
 Var Embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& ids_shape) {
@@ -31,11 +41,8 @@ Var Embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& id
     // Split columns across threads; each column is summed over ids in index order.
     ParallelFor(
         h, [&](int64_t c0, int64_t c1) {
-          for (int64_t i = 0; i < n; ++i) {
-            float* dst = gp + int64_t{ids[i]} * h;
-            const float* src = dp + i * h;
-            for (int64_t j = c0; j < c1; ++j) dst[j] += src[j];
-          }
+          for (int64_t i = 0; i < n; ++i)
+            AddRow(dp + i * h + c0, c1 - c0, gp + int64_t{ids[i]} * h + c0);
         },
         n);
   });
