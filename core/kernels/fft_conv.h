@@ -34,6 +34,7 @@
 #include <memory>
 
 #include "core/kernels/fft.h"
+#include "core/kernels/lane_fft.h"
 
 namespace lra {
 namespace kernels {
@@ -42,10 +43,6 @@ enum class ConvDirection { kCausal, kBidirectional };
 
 struct FftConvOptions {
   FftRigor rigor = FftRigor::kEstimate;
-  // Channels per block. 0 picks 16 (one 64-byte line of [B, L, H]) up to n = 8192, above it the
-  // largest of {16, 8, 4, 2, 1} whose per-thread buffers (about 16 n bytes per channel) fit in
-  // 1 MiB. Results do not depend on it (bitwise).
-  int channel_block = 0;
 };
 
 // Geometry of one convolution call.
@@ -151,11 +148,11 @@ class FftConv {
   Layout MakeLayout(const ConvShape& shape, int threads) const;
   void Reserve(const Layout& layout);
   void KernelSpectrum(const ConvShape& shape, const Layout& layout, const float* k);
-  template <typename Row, typename Block>
+  template <typename Block>
   void ForwardBlocks(const ConvShape& shape, const float* u, const float* k, float* u_spectra,
-                     const SkipGelu* input, Row row, Block block);
-  static void KernelGrad(const RealFft& fft, const ConvShape& shape, const Layout& lay, int h0,
-                         int hb, float* acc, float* g, float* dk);
+                     const SkipGelu* input, Block block);
+  static void KernelGrad(const LaneFft& fft, const ConvShape& shape, const Layout& lay, int h0,
+                         int hb, float* acc, float* rows, float* work, float* dk);
 
   FftConvOptions options_;
   std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n

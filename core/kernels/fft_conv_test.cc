@@ -129,7 +129,7 @@ TEST_P(FftConvTest, MatchesDirectConvolutionAndGradients) {
   std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
   const int n = FftConv::FftSize(s.length);
 
-  FftConv conv(FftConvOptions{FftRigor::kEstimate, 0});
+  FftConv conv(FftConvOptions{FftRigor::kEstimate});
   std::vector<float> y(act, -7.0f), du(act, -7.0f), dk(k.size(), -7.0f);
   conv.Forward(s, u.data(), k.data(), y.data());
   conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
@@ -214,12 +214,12 @@ INSTANTIATE_TEST_SUITE_P(
 // eps_f64 |f| / h remains, far below the float tolerance.
 TEST(FftConvGradTest, BackwardMatchesFiniteDifferences) {
   for (ConvDirection dir : {ConvDirection::kCausal, ConvDirection::kBidirectional}) {
-    ConvShape s{2, 5, 3, dir};
+    ConvShape s{2, 5, 19, dir};  // a whole block of 16 channels and a partial one of 3
     std::mt19937 rng(99);
     const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
     std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
     std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
-    FftConv conv(FftConvOptions{FftRigor::kEstimate, 2});  // 2 blocks of channels, one partial
+    FftConv conv;
     std::vector<float> du(act), dk(k.size());
     conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
 
@@ -283,7 +283,7 @@ TEST(FftConvGradTest, NullGradientsAndWorkspaceReuse) {
   const size_t act = static_cast<size_t>(s.batch) * s.length * s.channels;
   std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
   std::vector<float> k = Random(FftConv::KernelFloats(s), &rng);
-  FftConv conv(FftConvOptions{FftRigor::kMeasure, 0});
+  FftConv conv(FftConvOptions{FftRigor::kMeasure});
   std::vector<float> du(act), dk(k.size()), du2(act, 3.0f), dk2(k.size(), 3.0f), y(act);
   conv.Forward(s, u.data(), k.data(), y.data());
   conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
@@ -377,41 +377,56 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
 }
 
 // The channel block changes only how rows are grouped, never a row's arithmetic: blocks of 1,
-// 8 and 16 channels and the default give bitwise the same outputs and gradients on the fused
-// paths. The default keeps whole 16-channel (64-byte) lines up to n = 8192: at L = 4096 its
-// workspace is that of 16-channel blocks (the 1 MiB budget alone chose 8).
-TEST(FftConvSkipGeluTest, ChannelBlocksGiveTheSameBits) {
-  ConvShape s{2, 100, 40, ConvDirection::kCausal};
+// Channels run side by side, 16 to a block (lane layout): a channel's outputs and gradients
+// must not depend on which other channels share its block, nor on whether the block is whole.
+// Channels [8, 40) of a 40-channel call (blocks 0-15, 16-31 and a partial 32-39) against the same
+// 32 channels alone (two whole blocks: each channel in another lane, with other neighbours), bit
+// for bit; a mix-up of lanes, blocks or the partial block's unused lanes fails.
+TEST(FftConvSkipGeluTest, ChannelsDoNotDependOnTheirBlock) {
+  const int B = 2, L = 100, H = 40, lo = 8, W = H - lo;
   std::mt19937 rng(12);
-  const size_t act = 2 * 100 * 40;
+  const size_t act = static_cast<size_t>(B) * L * H;
   const std::vector<float> u = Random(act, &rng), dy = Random(act, &rng);
-  const std::vector<float> k = Random(FftConv::KernelFloats(s), &rng), d = Random(40, &rng);
-  FftConv::SkipGelu e;
-  e.d = d.data();
-  std::vector<std::vector<float>> want;
-  for (int hb : {0, 1, 8, 16}) {
-    FftConv conv(FftConvOptions{FftRigor::kEstimate, hb});
-    float* spectra = FftAllocFloats(FftConv::SpectrumFloats(s));
-    ASSERT_NE(spectra, nullptr);
-    std::vector<float> g(act), y(act), du(act), dk(k.size()), dd(40);
-    conv.ForwardSkipGelu(s, u.data(), k.data(), e, g.data(), y.data(), spectra);
-    conv.BackwardSkipGelu(s, u.data(), k.data(), e, g.data(), dy.data(), du.data(), dk.data(),
-                          dd.data(), spectra);
+  const ConvShape s{B, L, H, ConvDirection::kBidirectional};
+  const std::vector<float> k = Random(FftConv::KernelFloats(s), &rng), d = Random(H, &rng);
+  // The slice of channels [lo, H) as its own [B, L, W] problem.
+  const ConvShape s2{B, L, W, ConvDirection::kBidirectional};
+  auto act_slice = [&](const std::vector<float>& x) {
+    std::vector<float> out(static_cast<size_t>(B) * L * W);
+    for (int r = 0; r < B * L; ++r)
+      for (int c = 0; c < W; ++c) out[static_cast<size_t>(r) * W + c] = x[static_cast<size_t>(r) * H + lo + c];
+    return out;
+  };
+  auto kernel_slice = [&](const std::vector<float>& x) {  // [2, H, L] -> [2, W, L]
+    std::vector<float> out;
+    for (int dir = 0; dir < 2; ++dir)
+      out.insert(out.end(), x.begin() + (static_cast<size_t>(dir) * H + lo) * L,
+                 x.begin() + (static_cast<size_t>(dir) * H + H) * L);
+    return out;
+  };
+  auto run = [&](const ConvShape& sh, const std::vector<float>& uu, const std::vector<float>& kk,
+                 const std::vector<float>& dd_in, const std::vector<float>& dyy) {
+    FftConv conv;
+    FftConv::SkipGelu e;
+    e.d = dd_in.data();
+    const size_t n_act = uu.size();
+    float* spectra = FftAllocFloats(FftConv::SpectrumFloats(sh));
+    EXPECT_NE(spectra, nullptr);
+    std::vector<float> g(n_act), y(n_act), du(n_act), dk(kk.size()), dd(sh.channels);
+    conv.ForwardSkipGelu(sh, uu.data(), kk.data(), e, g.data(), y.data(), spectra);
+    conv.BackwardSkipGelu(sh, uu.data(), kk.data(), e, g.data(), dyy.data(), du.data(),
+                          dk.data(), dd.data(), spectra);
     FftFree(spectra);
-    std::vector<std::vector<float>> got = {g, y, du, dk, dd};
-    if (want.empty()) {
-      want = got;
-    } else {
-      for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << "hb=" << hb << " #" << i;
-    }
-  }
-  const ConvShape big{1, 4096, 16, ConvDirection::kCausal};
-  const std::vector<float> ub = Random(4096 * 16, &rng), kb = Random(4096 * 16, &rng);
-  std::vector<float> yb(ub.size());
-  FftConv by_default, by_16(FftConvOptions{FftRigor::kEstimate, 16});
-  by_default.Forward(big, ub.data(), kb.data(), yb.data());
-  by_16.Forward(big, ub.data(), kb.data(), yb.data());
-  EXPECT_EQ(by_default.WorkspaceBytes(), by_16.WorkspaceBytes());
+    return std::vector<std::vector<float>>{g, y, du, dk, dd};
+  };
+  const std::vector<float> d2(d.begin() + lo, d.end());
+  const auto whole = run(s, u, k, d, dy);
+  const auto alone = run(s2, act_slice(u), kernel_slice(k), d2, act_slice(dy));
+  EXPECT_EQ(act_slice(whole[0]), alone[0]) << "g";
+  EXPECT_EQ(act_slice(whole[1]), alone[1]) << "y";
+  EXPECT_EQ(act_slice(whole[2]), alone[2]) << "du";
+  EXPECT_EQ(kernel_slice(whole[3]), alone[3]) << "dk";
+  EXPECT_EQ(std::vector<float>(whole[4].begin() + lo, whole[4].end()), alone[4]) << "dd";
 }
 
 // Measured plans follow timings and so differ between processes (and with them the last bits

@@ -69,7 +69,7 @@ void BM_FftConv(benchmark::State& state) {
   const int64_t rss0 = ProcStatusBytes("VmRSS");
   // measure:0 is the default (FFTW_ESTIMATE, reproducible) plan, measure:1 FFTW_MEASURE's
   // timed choice; plans and the workspace are made by the warm-up call below.
-  FftConv conv(FftConvOptions{state.range(2) ? FftRigor::kMeasure : FftRigor::kEstimate, 0});
+  FftConv conv(FftConvOptions{state.range(2) ? FftRigor::kMeasure : FftRigor::kEstimate});
   conv.Forward(s, u.data(), k.data(), y.data());
   conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
   for (auto _ : state) {

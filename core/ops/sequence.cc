@@ -100,7 +100,7 @@ Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection dire
   kernels::FftConv::SkipGelu e;
   e.d = d.value().data<float>();
   e.mask = mask.defined() ? mask.data<float>() : nullptr;
-  Tensor g = Tensor::Empty({u.dim(0), u.dim(2), u.dim(1)});  // gelu'(conv + u d), [B, H, L]
+  Tensor g = Tensor::Empty(u.shape());  // gelu'(conv + u d), [B, L, H]
   Tensor y = Tensor::Empty(u.shape());
   // The rfft of u's rows, kept for dk's backward (one transform per row fewer; bitwise the same).
   Tensor u_spectra;

@@ -96,7 +96,7 @@ Var PreNormConvSkipGelu(const Var& x, const Var& gain, const Var& bias, float ep
   };
   kernels::FftConv::SkipGelu e;
   input(&e);
-  Tensor g = Tensor::Empty({b, h, l});  // gelu'(conv + z d), [B, H, L]
+  Tensor g = Tensor::Empty({b, l, h});  // gelu'(conv + z d), [B, L, H]
   Tensor y = Tensor::Empty(x.shape());
   Tensor u_spectra;
   if (NeedsGrad({k})) u_spectra = Tensor::Empty({kernels::FftConv::SpectrumFloats(s)});
