@@ -49,47 +49,110 @@ LRA_LANE_FFT_INLINE C Mul(C a, V wr, V wi) {
 // forward transform (kInv false) uses cos - i sin, the inverse cos + i sin.
 template <int P, bool kInv>
 LRA_LANE_FFT_INLINE void LoadTwiddles(const float* t, V* wr, V* wi) {
+  #pragma GCC unroll 16
   for (int r = 1; r < P; ++r) {
     wr[r] = Splat(t[2 * (r - 1)]);
     wi[r] = Splat(kInv ? t[2 * (r - 1) + 1] : -t[2 * (r - 1) + 1]);
   }
 }
 
+// The 4-point DFT of (a0, a1, a2, a3) in place, sign -1 (forward) or +1 (kInv).
+template <bool kInv>
+LRA_LANE_FFT_INLINE void Dft4(C& a0, C& a1, C& a2, C& a3) {
+  const C t0 = Add(a0, a2), t1 = Sub(a0, a2);
+  const C t2 = Add(a1, a3), t3 = Sub(a1, a3);
+  a0 = Add(t0, t2);
+  a2 = Sub(t0, t2);
+  // Forward: b1 = t1 - i t3, b3 = t1 + i t3; the inverse swaps them.
+  const C m = {t1.re + t3.im, t1.im - t3.re};
+  const C p = {t1.re - t3.im, t1.im + t3.re};
+  a1 = kInv ? p : m;
+  a3 = kInv ? m : p;
+}
+
+// (cos, sin) of 2 pi e/16, e = 0..9, rounded once to float: the internal twiddles of the
+// radix-8 and radix-16 butterflies.
+constexpr float kW16[10][2] = {
+    {1.0f, 0.0f},
+    {0.92387953251128675613f, 0.38268343236508977173f},
+    {0.70710678118654752440f, 0.70710678118654752440f},
+    {0.38268343236508977173f, 0.92387953251128675613f},
+    {0.0f, 1.0f},
+    {-0.38268343236508977173f, 0.92387953251128675613f},
+    {-0.70710678118654752440f, 0.70710678118654752440f},
+    {-0.92387953251128675613f, 0.38268343236508977173f},
+    {-1.0f, 0.0f},
+    {-0.92387953251128675613f, -0.38268343236508977173f},
+};
+
+// a exp(-+2 pi i e/16) (forward -, inverse +); e = 4 is an exact rotation by -+i.
+template <bool kInv>
+LRA_LANE_FFT_INLINE C MulW16(C a, int e) {
+  if (e == 0) return a;
+  if (e == 4) return kInv ? C{-a.im, a.re} : C{a.im, -a.re};
+  return Mul(a, Splat(kW16[e][0]), Splat(kInv ? kW16[e][1] : -kW16[e][1]));
+}
+
 // One Stockham decimation-in-frequency pass of radix P: for groups j < l and q < s,
 //   out[q + s (P j + r)] = w_j^r sum_t in[q + s (j + t l)] exp(-+ 2 pi i t r / P)
 // (Van Loan 1992, section 1.7, generalised to radix P as in its chapter 2). Group j = 0 has all
 // twiddles 1 and skips the multiplication. `odd` is the plan's cos/sin table of radix P (odd P).
+// Radix P = 4Q (Q = 2, 4) runs as two stages in registers, the factorisation of the DFT into a
+// 4-point and a Q-point stage with internal twiddles (Van Loan, section 2.1; Cooley and Tukey,
+// Math. Comp. 19, 1965): with t = t1 + Q t2 and r = 4 r1 + r2,
+//   y_{4 r1 + r2} = sum_{t1} w_Q^{t1 r1} w_P^{t1 r2} sum_{t2} w_4^{t2 r2} a_{t1 + Q t2},
+// so one pass over memory does the work of two radix-4 (or radix-4 and radix-2) passes.
 template <int P, bool kInv>
 LRA_LANE_FFT_INLINE void Butterfly(const float* in, float* out, int64_t l, int64_t s, V* wr,
                                    V* wi, bool twiddle, const V* cs, const V* sn) {
   C a[P], b[P];
+  #pragma GCC unroll 16
   for (int t = 0; t < P; ++t) a[t] = LoadC(in + t * l * s * kC);
-  if (P == 2) {
+  if constexpr (P == 2) {
     b[0] = Add(a[0], a[1]);
     b[1] = Sub(a[0], a[1]);
-  } else if (P == 4) {
-    const C t0 = Add(a[0], a[2]), t1 = Sub(a[0], a[2]);
-    const C t2 = Add(a[1], a[3]), t3 = Sub(a[1], a[3]);
-    b[0] = Add(t0, t2);
-    b[2] = Sub(t0, t2);
-    // Forward: b1 = t1 - i t3, b3 = t1 + i t3; the inverse swaps them.
-    const C m = {t1.re + t3.im, t1.im - t3.re};
-    const C p = {t1.re - t3.im, t1.im + t3.re};
-    b[kInv ? 3 : 1] = m;
-    b[kInv ? 1 : 3] = p;
+  } else if constexpr (P == 4) {
+    Dft4<kInv>(a[0], a[1], a[2], a[3]);
+    #pragma GCC unroll 16
+    for (int r = 0; r < 4; ++r) b[r] = a[r];
+  } else if constexpr (P == 8 || P == 16) {
+    constexpr int Q = P / 4;
+    #pragma GCC unroll 16
+    for (int t1 = 0; t1 < Q; ++t1) {
+      Dft4<kInv>(a[t1], a[t1 + Q], a[t1 + 2 * Q], a[t1 + 3 * Q]);  // a[t1 + Q r2] = c[t1][r2]
+      #pragma GCC unroll 16
+      for (int r2 = 1; r2 < 4; ++r2) {
+        a[t1 + Q * r2] = MulW16<kInv>(a[t1 + Q * r2], (16 / P) * t1 * r2);
+      }
+    }
+    #pragma GCC unroll 16
+    for (int r2 = 0; r2 < 4; ++r2) {
+      C* c = a + Q * r2;  // c[t1], t1 < Q
+      if constexpr (Q == 2) {
+        b[r2] = Add(c[0], c[1]);
+        b[4 + r2] = Sub(c[0], c[1]);
+      } else {
+        Dft4<kInv>(c[0], c[1], c[2], c[3]);
+        #pragma GCC unroll 16
+        for (int r1 = 0; r1 < 4; ++r1) b[4 * r1 + r2] = c[r1];
+      }
+    }
   } else {
     // Odd P = 2h + 1: with S_t = a_t + a_{P-t} and D_t = a_t - a_{P-t},
     //   y_r = a_0 + sum_t S_t cos(2 pi t r/P) -+ i sum_t D_t sin(2 pi t r/P), y_{P-r} with +-.
     constexpr int h = (P - 1) / 2;
     C S[h + 1], D[h + 1];
     b[0] = a[0];
+    #pragma GCC unroll 16
     for (int t = 1; t <= h; ++t) {
       S[t] = Add(a[t], a[P - t]);
       D[t] = Sub(a[t], a[P - t]);
       b[0] = Add(b[0], S[t]);
     }
+    #pragma GCC unroll 16
     for (int r = 1; r <= h; ++r) {
       C A = a[0], B = {V{}, V{}};
+      #pragma GCC unroll 16
       for (int t = 1; t <= h; ++t) {
         const V c = cs[(t - 1) * h + (r - 1)], sv = sn[(t - 1) * h + (r - 1)];
         A.re += S[t].re * c;
@@ -105,6 +168,7 @@ LRA_LANE_FFT_INLINE void Butterfly(const float* in, float* out, int64_t l, int64
     }
   }
   StoreC(out, b[0]);
+  #pragma GCC unroll 16
   for (int r = 1; r < P; ++r) StoreC(out + r * s * kC, twiddle ? Mul(b[r], wr[r], wi[r]) : b[r]);
 }
 
@@ -114,7 +178,7 @@ LRA_LANE_FFT_INLINE void RunPass(const float* in, float* out, const LaneFft::Pas
   const int64_t l = pass.l, s = pass.s;
   constexpr int h = (P - 1) / 2;
   V cs[h * h + 1], sn[h * h + 1];
-  if (P % 2 == 1) {
+  if (P % 2 == 1 && odd != nullptr) {
     for (int i = 0; i < h * h; ++i) {
       cs[i] = Splat(odd[i]);
       sn[i] = Splat(odd[h * h + i]);
@@ -145,6 +209,8 @@ LRA_LANE_FFT_INLINE void Passes(const std::vector<LaneFft::Pass>& passes, const 
       case 2: RunPass<2, kInv>(in, dst, p, tw, nullptr); break;
       case 3: RunPass<3, kInv>(in, dst, p, tw, odd[3].data()); break;
       case 4: RunPass<4, kInv>(in, dst, p, tw, nullptr); break;
+      case 8: RunPass<8, kInv>(in, dst, p, tw, nullptr); break;
+      case 16: RunPass<16, kInv>(in, dst, p, tw, nullptr); break;
       case 5: RunPass<5, kInv>(in, dst, p, tw, odd[5].data()); break;
       case 7: RunPass<7, kInv>(in, dst, p, tw, odd[7].data()); break;
       default: ABSL_RAW_LOG(FATAL, "LaneFft: radix %d", p.radix);
@@ -232,14 +298,16 @@ bool LaneFft::Supports(int n) {
 }
 
 LaneFft::LaneFft(int n) : n_(n), m_(n / 2) {
-  // Radices: 4 while it divides, then 2, 3, 5, 7.
+  // Radices: 16 while it divides, then at most one of 8, 4 or 2, then 3, 5, 7. Fewer passes
+  // mean fewer trips through memory: the arrays (128 bytes per complex lane vector) outgrow L1
+  // at m = 256.
   std::vector<int> radices;
   int rest = m_;
-  while (rest % 4 == 0) {
-    radices.push_back(4);
-    rest /= 4;
+  while (rest % 16 == 0) {
+    radices.push_back(16);
+    rest /= 16;
   }
-  for (int p : {2, 3, 5, 7}) {
+  for (int p : {8, 4, 2, 3, 5, 7}) {
     while (rest % p == 0) {
       radices.push_back(p);
       rest /= p;

@@ -19,7 +19,7 @@ constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr double kU = 5.9604644775390625e-8;  // unit roundoff of float, 2^-24
 
 // The sizes of the task: every radix and pairing of radices, odd and even m, the S4 sizes.
-const int kSizes[] = {4, 6, 14, 16, 18, 20, 28, 30, 42, 98, 210, 2000, 2048, 4000, 4096, 8000,
+const int kSizes[] = {4, 6, 14, 16, 18, 20, 28, 30, 32, 42, 64, 98, 210, 2000, 2048, 4000, 4096, 8000,
                       8192, 32768};
 
 // 64-byte aligned floats (as the header asks), freed on destruction.
@@ -102,7 +102,10 @@ std::vector<double> RefInverse(std::vector<std::complex<double>> X, int n) {
 //     K_3 = 18, K_5 = 21, K_7 = 24 (rounded up).
 // Over one butterfly's P outputs that is sqrt(P) K_P u sum|a_t| <= P K_P u |a|_2, and
 // butterflies read disjoint inputs, so a pass (exact norm growth sqrt(P)) adds relative error
-// at most sqrt(P) K_P u (the normwise form of Higham, "Accuracy and Stability of Numerical
+// at most sqrt(P) K_P u. A radix-16 (radix-8) pass is two stages in registers, each a radix-4
+// (radix-2) butterfly followed by one twiddle product (internal constants rounded once, then
+// the pass's twiddles), so by the same count it adds 2 K_4 + 2 K_4 = 28 u (2 K_4 + sqrt2 K_2 =
+// 22.5 u) (the normwise form of Higham, "Accuracy and Stability of Numerical
 // Algorithms", 2nd ed., 2002, section 24.1, Theorem 24.2, derived per radix). Errors of
 // earlier passes travel through later exact passes without relative growth, so the size-m
 // complex FFT is within eta_Z |Z|_2 with eta_Z = sum over passes sqrt(P) K_P u, |Z|_2 =
@@ -121,8 +124,14 @@ std::vector<double> RefInverse(std::vector<std::complex<double>> X, int n) {
 double EtaZ(const LaneFft& fft) {
   double eta = 0;
   for (int p : fft.Radices()) {
-    const double k = p == 2 ? 6 : p == 4 ? 7 : p == 3 ? 18 : p == 5 ? 21 : 24;
-    eta += std::sqrt(static_cast<double>(p)) * k * kU;
+    if (p == 16) {
+      eta += 28 * kU;
+    } else if (p == 8) {
+      eta += (2 * 7 + std::sqrt(2.0) * 6) * kU;
+    } else {
+      const double k = p == 2 ? 6 : p == 4 ? 7 : p == 3 ? 18 : p == 5 ? 21 : 24;
+      eta += std::sqrt(static_cast<double>(p)) * k * kU;
+    }
   }
   return eta;
 }
@@ -160,8 +169,9 @@ double SpecNorm(std::vector<std::complex<double>> X) {
 TEST(LaneFftTest, SupportsTheSizesOfFftConv) {
   for (int n : kSizes) EXPECT_TRUE(LaneFft::Supports(n)) << n;
   for (int n : {0, 2, 3, 17, 22, 26, 34}) EXPECT_FALSE(LaneFft::Supports(n)) << n;
-  EXPECT_EQ(LaneFft::Get(2048).Radices(), (std::vector<int>{4, 4, 4, 4, 4}));
-  EXPECT_EQ(LaneFft::Get(2000).Radices(), (std::vector<int>{4, 2, 5, 5, 5}));
+  EXPECT_EQ(LaneFft::Get(2048).Radices(), (std::vector<int>{16, 16, 4}));
+  EXPECT_EQ(LaneFft::Get(2000).Radices(), (std::vector<int>{8, 5, 5, 5}));
+  EXPECT_EQ(LaneFft::Get(64).Radices(), (std::vector<int>{16, 2}));
   EXPECT_EQ(LaneFft::Get(210).Radices(), (std::vector<int>{3, 5, 7}));
   EXPECT_EQ(&LaneFft::Get(2048), &LaneFft::Get(2048));
 }
