@@ -1,0 +1,111 @@
+// Real 1-D FFTs of 16 sequences at once, one per SIMD lane ("lane layout": element j of lane c
+// at x[j * 16 + c]). Activations of the S4/S4D convolution are [B, L, H] with the channels
+// innermost, so 16 channels at one position are one 64-byte vector: this transform reads them as
+// they are, with every butterfly a full-width vector operation, twiddles broadcast and no
+// shuffles, where RealFft (FFTW, core/kernels/fft.h) needs the 16 channels transposed into rows
+// first.
+//
+//   const LaneFft& fft = LaneFft::Get(n);   // cached per n; n even, n/2 7-smooth, n >= 4
+//   fft.Forward(x, spec, work);             // x [n][16] -> spec [n/2+1][2][16]
+//   fft.Inverse(spec, y, work);             // spec -> y [n][16], n times the inverse DFT
+//
+// Conventions are RealFft's (FFTW's), lane by lane, so a caller can swap one for the other:
+// Forward: X[k] = sum_j x[j] exp(-2 pi i jk/n), k = 0..n/2. Inverse: y[j] = sum_{k=0}^{n-1} X[k]
+// exp(+2 pi i jk/n) with X Hermitian-extended from bins 0..n/2; unnormalized, so
+// Inverse(Forward(x)) = n x. Inverse ignores the imaginary parts of bins 0 and n/2, as FFTW's
+// c2r does (it assumes Hermitian input: FFTW 3 manual, fftw.org/fftw3_doc/The-1d-Real_002ddata-DFT.html).
+//
+// Layouts. x and y: n rows of 16 floats. spec: n/2 + 1 bins, each 32 floats: bin k's 16 real
+// parts, then its 16 imaginary parts (spec[k * 32 + c] = Re X_c[k], spec[k * 32 + 16 + c] =
+// Im X_c[k]). work: WorkFloats() = 16 n floats. All four should be 64-byte aligned (each lane
+// vector is then one cache line; unaligned arrays work, slower). x, spec, y and work must not
+// overlap. Forward leaves x unchanged; Inverse leaves spec unchanged. Neither allocates.
+//
+// Algorithm. The n reals of a lane are read as m = n/2 complex numbers z[j] = x[2j] + i x[2j+1]
+// (in the lane layout x already is that array, [m][re 16 | im 16], so no packing pass). A
+// Stockham autosort FFT of size m (Van Loan, "Computational Frameworks for the Fast Fourier
+// Transform", SIAM 1992: section 1.7 for radix 2, chapter 2 for general and mixed radices; the
+// decimation-in-frequency form, twiddles applied after each butterfly) with radix-4 passes
+// (and one radix-2 pass for odd powers of two), then radix 3, 5, 7 passes, alternates between the output array and work, so no pass needs a bit reversal. The real
+// spectrum follows from the standard split (Sorensen, Jones, Heideman and Burrus, "Real-valued
+// fast Fourier transform algorithms", IEEE Trans. ASSP 35(6), 849-863, 1987):
+//   E[k] = (Z[k] + conj Z[m-k]) / 2,  O[k] = -i (Z[k] - conj Z[m-k]) / 2,
+//   X[k] = E[k] + exp(-2 pi i k/n) O[k],  X[m-k] = conj(E[k] - exp(-2 pi i k/n) O[k]);
+// Inverse runs the same steps backwards: Z'[k] = F + T, Z'[m-k] = conj(F - T) with
+// F = X[k] + conj X[m-k], T = i exp(+2 pi i k/n) (X[k] - conj X[m-k]), then the size-m inverse
+// Stockham FFT of Z' = 2 Z gives 2m z = n z. Twiddles are computed in double and rounded once to
+// float when the plan is made.
+//
+// Instruction sets and rounding. The hot code is compiled for AVX-512F, AVX2+FMA and baseline
+// x86-64 (GCC target_clones) and picked at load time, so the portable build uses AVX-512 where
+// the CPU has it. Results are bitwise the same from run to run and for any thread count (lanes
+// never meet, and each lane's operations are in a fixed order). GCC contracts a * b + c into an
+// FMA in the AVX-512 and AVX2+FMA clones (C++ is not an ISO-C mode, so -ffp-contract=fast), and
+// not in the baseline clone, so two machines that pick different clones can differ in the last
+// bits; both stay within the error bound of lane_fft_test.cc.
+//
+// Thread safety: Get may be called from any thread (one mutex guards the cache); Forward and
+// Inverse are const and may run concurrently on distinct arrays. Plans live until the process
+// exits.
+#ifndef LRA_CORE_KERNELS_LANE_FFT_H_
+#define LRA_CORE_KERNELS_LANE_FFT_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace lra {
+namespace kernels {
+
+class LaneFft {
+ public:
+  static constexpr int kLanes = 16;
+
+  // Whether Get accepts n: even, n >= 4, and n/2 has no prime factor above 7 (every size
+  // FftConv::FftSize returns).
+  static bool Supports(int n);
+  // The plan for size n, made on first use and cached for the process.
+  static const LaneFft& Get(int n);
+
+  int size() const { return n_; }
+  // Floats of spec: (n/2 + 1) bins of 2 x 16.
+  int64_t SpecFloats() const { return (static_cast<int64_t>(n_) / 2 + 1) * 2 * kLanes; }
+  // Floats of the work array Forward and Inverse need: 16 n.
+  int64_t WorkFloats() const { return static_cast<int64_t>(n_) * kLanes; }
+  // The radices of the complex passes, in the order they run (for tests and benchmarks).
+  std::vector<int> Radices() const;
+
+  // spec = the DFT of each lane of x, bins 0..n/2 (layouts: header). x is not modified.
+  void Forward(const float* x, float* spec, float* work) const;
+  // y = n times the inverse DFT of each lane's Hermitian spectrum spec (the imaginary parts of
+  // bins 0 and n/2 are ignored). spec is not modified.
+  void Inverse(const float* spec, float* y, float* work) const;
+
+  LaneFft(const LaneFft&) = delete;
+  LaneFft& operator=(const LaneFft&) = delete;
+
+  // One complex pass: `radix`-point butterflies over l groups at stride s (l * radix * s = m).
+  // Its twiddles start at twiddles_[tw]: for each group j, radix - 1 (cos, sin) pairs of
+  // 2 pi j r / (l * radix), r = 1..radix-1. Public so that the kernels in lane_fft.cc see it.
+  struct Pass {
+    int radix;
+    int l;
+    int s;
+    int64_t tw;
+  };
+
+ private:
+  explicit LaneFft(int n);
+  int n_;
+  int m_;
+  std::vector<Pass> passes_;
+  std::vector<float> twiddles_;
+  // (cos, sin) of 2 pi k/n for k = 0..m/2: the real-spectrum split.
+  std::vector<float> split_;
+  // For odd radices p: cos(2 pi t r/p), then sin(2 pi t r/p), t, r = 1..(p-1)/2, at odd_[p].
+  std::vector<float> odd_[8];
+};
+
+}  // namespace kernels
+}  // namespace lra
+
+#endif  // LRA_CORE_KERNELS_LANE_FFT_H_
