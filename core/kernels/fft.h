@@ -1,6 +1,8 @@
 // Real 1-D FFTs of one size, planned once per process: the project's only door to FFTW. Every
-// FFT in the project (core/kernels/fft_conv.cc, models/s4/ssm_kernel_dplr.cc) goes through it, so
-// there is one plan cache, one planner lock and one place that decides the planner flags.
+// FFTW transform in the project (models/s4/ssm_kernel_dplr.cc; the FFTW baseline of
+// core/kernels/lane_fft_benchmark.cc) goes through it, so there is one plan cache, one planner
+// lock and one place that decides the planner flags. The FFT convolution of S4/S4D runs on
+// core/kernels/lane_fft.h instead (16 channels per SIMD lane, no transposes).
 //
 //   const RealFft& fft = RealFft::Get(n);        // cached; FftRigor::kEstimate by default
 //   fft.Forward(x, spectrum);                     // n floats -> n/2 + 1 complex, unnormalized

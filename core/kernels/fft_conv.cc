@@ -86,24 +86,33 @@ inline void ComplexConjMulAdd(const float* a, const float* b, float* acc, int bi
 }
 
 // Copies x[0:L, 0:hb] (row stride H: x points at a batch's position 0, channel h0) into rows
-// [0, L) of the lane block `lanes`, lanes [hb, kLanes) zero. Rows [L, n) are not touched.
+// [0, L) of the lane block `lanes`, lanes [hb, kLanes) zero. Rows [L, n) are not touched. The
+// 16-float rows are copied inline (as library memcpy calls they cost more than the copies).
 void Gather(const float* x, int length, int channels, int hb, float* lanes) {
   for (int l = 0; l < length; ++l) {
     const float* src = x + static_cast<int64_t>(l) * channels;
     float* dst = lanes + l * kLanes;
     if (hb == kLanes) {
-      std::memcpy(dst, src, kLanes * sizeof(float));
+#pragma omp simd
+      for (int c = 0; c < kLanes; ++c) dst[c] = src[c];
     } else {
-      std::memcpy(dst, src, hb * sizeof(float));
-      std::memset(dst + hb, 0, (kLanes - hb) * sizeof(float));
+      for (int c = 0; c < kLanes; ++c) dst[c] = c < hb ? src[c] : 0.0f;
     }
   }
 }
 
 // Inverse of Gather for rows [0, L) and lanes [0, hb).
 void Scatter(const float* lanes, int length, int channels, int hb, float* x) {
-  for (int l = 0; l < length; ++l)
-    std::memcpy(x + static_cast<int64_t>(l) * channels, lanes + l * kLanes, hb * sizeof(float));
+  for (int l = 0; l < length; ++l) {
+    float* dst = x + static_cast<int64_t>(l) * channels;
+    const float* src = lanes + l * kLanes;
+    if (hb == kLanes) {
+#pragma omp simd
+      for (int c = 0; c < kLanes; ++c) dst[c] = src[c];
+    } else {
+      for (int c = 0; c < hb; ++c) dst[c] = src[c];
+    }
+  }
 }
 
 // Zeroes rows [L, n) of a lane block.
@@ -202,14 +211,13 @@ struct FftConv::Layout {
   int64_t PerThreadFloats() const { return 3 * real + 3 * spec + work + 2 * kLanes; }
 };
 
-FftConv::FftConv(FftConvOptions options)
-    : options_(options), spectrum_(new Buffer), scratch_(new Buffer) {}
+FftConv::FftConv() : spectrum_(new Buffer), scratch_(new Buffer) {}
 
 FftConv::~FftConv() = default;
 
 int FftConv::FftSize(int length) {
   ABSL_RAW_CHECK(length >= 1, "FftConv: length must be >= 1");
-  int n = 2 * length;
+  int n = std::max(4, 2 * length);  // LaneFft's smallest size is 4
   while (!IsSevenSmooth(n)) n += 2;
   return n;
 }
@@ -240,7 +248,7 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   lay.threads = threads;
   lay.real = static_cast<int64_t>(lay.n) * kLanes;
   lay.spec = static_cast<int64_t>(lay.bins) * 2 * kLanes;
-  lay.work = (LaneFft::WorkFloats(lay.n) + kLanes - 1) / kLanes * kLanes;
+  lay.work = LaneFft::Get(lay.n).WorkFloats();  // 16 n: a multiple of 16 floats
   return lay;
 }
 
@@ -254,7 +262,7 @@ void FftConv::Reserve(const Layout& lay) {
 void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const float* k) {
   const int L = shape.length, H = shape.channels, n = lay.n;
   spectrum_->Reserve(lay.blocks * lay.spec);
-  const LaneFft& fft = LaneFft::Get(n, options_.rigor);
+  const LaneFft& fft = LaneFft::Get(n);
   float* spec = spectrum_->data;
   float* scratch = scratch_->data;
   const int64_t per_thread = lay.PerThreadFloats();
@@ -294,7 +302,7 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   KernelSpectrum(shape, lay, k);
-  const LaneFft& fft = LaneFft::Get(lay.n, options_.rigor);
+  const LaneFft& fft = LaneFft::Get(lay.n);
   const int L = shape.length, H = shape.channels;
   const int64_t per_thread = lay.PerThreadFloats();
   const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
@@ -362,7 +370,7 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   if (du != nullptr) KernelSpectrum(shape, lay, k);
-  const LaneFft& fft = LaneFft::Get(lay.n, options_.rigor);
+  const LaneFft& fft = LaneFft::Get(lay.n);
   const int B = shape.batch, L = shape.length, H = shape.channels;
   const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
@@ -450,7 +458,7 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   const Layout lay = MakeLayout(shape, omp_get_max_threads());
   Reserve(lay);
   if (du != nullptr) KernelSpectrum(shape, lay, k);
-  const LaneFft& fft = LaneFft::Get(lay.n, options_.rigor);
+  const LaneFft& fft = LaneFft::Get(lay.n);
   const int B = shape.batch, L = shape.length, H = shape.channels, n = lay.n;
   const int64_t rows = static_cast<int64_t>(L) * kLanes;
   // With the forward's spectra of u, dd comes from the batch sum of conj(U) DV that dk

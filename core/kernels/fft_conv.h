@@ -20,12 +20,15 @@
 // The D*u skip term of S4 is not part of this kernel.
 //
 // Method: zero-padded real FFTs of size n >= 2L (so circular = linear convolution; both
-// directions share the one transform), per channel, with the cached FFTW 1-D r2c/c2r plans of
-// core/kernels/fft.h run inside an OpenMP loop over (batch, channel block). The [B, L, H] <->
-// [H, n] transposes are fused into each block's gather/scatter, and a block's rfft -> multiply ->
-// irfft runs while its rows are in L2 (the measured effect is in README "Measured performance").
-// n is 2L when 2L is 7-smooth (every power of two, 1000, 1024, ...), otherwise the next
-// 7-smooth even size, which FFTW handles faster than 2 x a large prime; the result is the same.
+// directions share the one transform), 16 channels at a time in lane layout with LaneFft
+// (core/kernels/lane_fft.h: channel c of a block in SIMD lane c), inside an OpenMP loop over
+// (batch, channel block). 16 consecutive channels of one position are one 64-byte line of
+// [B, L, H], so a block's gather and scatter are line copies (no transposes), every
+// elementwise step runs over whole blocks, and each channel's arithmetic is the same whichever
+// lane or block it lands in (bitwise: fft_conv_test ChannelsDoNotDependOnTheirBlock). H need not
+// be a multiple of 16: the last block runs with its unused lanes at zero. n is 2L when 2L is
+// 7-smooth (every power of two, 1000, 1024, ...), otherwise the next 7-smooth even size (LaneFft
+// has radix 2, 3, 4, 5, 7, 8 and 16 passes), at least 4; the result is the same.
 #ifndef LRA_CORE_KERNELS_FFT_CONV_H_
 #define LRA_CORE_KERNELS_FFT_CONV_H_
 
@@ -33,17 +36,12 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/kernels/fft.h"
 #include "core/kernels/lane_fft.h"
 
 namespace lra {
 namespace kernels {
 
 enum class ConvDirection { kCausal, kBidirectional };
-
-struct FftConvOptions {
-  FftRigor rigor = FftRigor::kEstimate;
-};
 
 // Geometry of one convolution call.
 struct ConvShape {
@@ -55,12 +53,12 @@ struct ConvShape {
 
 class FftConv {
  public:
-  explicit FftConv(FftConvOptions options = {});
+  FftConv();
   ~FftConv();
   FftConv(const FftConv&) = delete;
   FftConv& operator=(const FftConv&) = delete;
 
-  // The FFT size used for length L: the smallest even 7-smooth n >= 2L.
+  // The FFT size used for length L: the smallest even 7-smooth n >= max(2L, 4).
   static int FftSize(int length);
   // Number of floats in k (and dk): H*L causal, 2*H*L bidirectional.
   static int64_t KernelFloats(const ConvShape& shape);
@@ -77,21 +75,21 @@ class FftConv {
 
   // The S4 block's convolution fused with its D skip, GELU and tied dropout (state-spaces/s4
   // d589d98 src/models/sequence/ss/s4.py lines 222-229: y = conv + D u, activation, dropout),
-  // done row by row while each channel's row is in cache instead of as four passes over
-  // [B, L, H]:
+  // done block by block while each block of 16 channels is in cache instead of as four passes
+  // over [B, L, H]:
   //   v = conv(u, k) + u * d[h]
   //   y = gelu_erf(v) * mask[b, h]       (mask null: no dropout)
-  //   g = gelu_erf'(v)                   (written to g, in row layout [B, H, L]: the backward
-  //                                      reads it row by row and needs v for nothing else, so
-  //                                      it multiplies instead of recomputing erf and exp)
+  //   g = gelu_erf'(v)                   (written to g, [B, L, H] like y: the backward needs v
+  //                                      for nothing else, so it multiplies instead of
+  //                                      recomputing erf and exp)
   // d is [H]; mask is [B, H] (0 or 1/(1-p): one tied-dropout value per (batch, channel), as
   // core/ops/dropout.h's TiedDropout over the length axis). The arithmetic is that of the unfused
   // ops (FftConv, Mul, Add, vmath::GeluErf, the dropout's multiply), in the same order, and g is the
   // derivative vmath::GeluErfBackward computes (vmath::GeluErfWithGrad), so the results are
   // bitwise theirs (core/ops/sequence_test.cc checks it).
   //
-  // Optional input stages, applied as each block's rows are gathered (in place in the rows, so
-  // the input after them is never stored as [B, L, H]):
+  // Optional input stages, applied as each block is gathered (in place in the block, so the
+  // input after them is never stored as [B, L, H]):
   //  - pre-norm (norm_stats, norm_gain, norm_bias: all or none): u is then the raw x of an S4
   //    block, and the convolution's input is its pre-LayerNorm's output
   //      z[b,l,h] = (x[b,l,h] - mean[b L + l]) * rstd[b L + l] * gain[h] + bias[h]
@@ -125,14 +123,14 @@ class FftConv {
   // [B*L, H] in blocks of 256 rows, then the blocks in order, as core/ops' SumToShape does for
   // the unfused Mul (bitwise the unfused ops); with it, dd comes from the batch sum of
   // conj(U) DV that dk accumulates anyway (Parseval: sum_l dv u = (1/n) sum_k conj(U) DV), so
-  // u's rows are not gathered; its rounding is the FFT's, |error| <= about
-  // 2 log2(n) eps sum_b ||dv_b|| ||u_b|| (l2 norms of the channel's rows), not the sum's.
+  // u is not gathered; its rounding is the FFTs' (LaneFft's forward bound, lane_fft_test.cc,
+  // on dv and on u, summed over the batch), not the sum's.
   // du and dk are bitwise the same either way.
   void BackwardSkipGelu(const ConvShape& shape, const float* u, const float* k,
                         const SkipGelu& e, const float* g, const float* dy, float* du, float* dk,
                         float* dd, const float* u_spectra = nullptr);
-  // Floats of ForwardSkipGelu's u_spectra: [B, H] rows of n/2 + 1 complex, each padded to a
-  // multiple of 8 complex (64 bytes).
+  // Floats of ForwardSkipGelu's u_spectra: for each (batch, block of 16 channels) the block's
+  // LaneFft spectrum, (n/2 + 1) x 2 x 16 floats (a partial last block takes a whole one).
   static int64_t SpectrumFloats(const ConvShape& shape);
 
   // Bytes of scratch this object holds (kernel spectrum + per-thread block buffers). Grows to
@@ -140,7 +138,7 @@ class FftConv {
   int64_t WorkspaceBytes() const;
 
   // Not thread-safe per object: one call at a time (the call itself is OpenMP-parallel).
-  // Objects may be used concurrently with each other; FFTW plans are shared process-wide.
+  // Objects may be used concurrently with each other; LaneFft plans are shared process-wide.
 
  private:
   struct Buffer;
@@ -154,7 +152,6 @@ class FftConv {
   static void KernelGrad(const LaneFft& fft, const ConvShape& shape, const Layout& lay, int h0,
                          int hb, float* acc, float* rows, float* work, float* dk);
 
-  FftConvOptions options_;
   std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n
   std::unique_ptr<Buffer> scratch_;   // per-thread block buffers
 };

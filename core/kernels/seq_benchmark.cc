@@ -67,9 +67,8 @@ void BM_FftConv(benchmark::State& state) {
   for (float& x : k) x *= 0.05f;
   ResetPeakRss();
   const int64_t rss0 = ProcStatusBytes("VmRSS");
-  // measure:0 is the default (FFTW_ESTIMATE, reproducible) plan, measure:1 FFTW_MEASURE's
-  // timed choice; plans and the workspace are made by the warm-up call below.
-  FftConv conv(FftConvOptions{state.range(2) ? FftRigor::kMeasure : FftRigor::kEstimate});
+  // The plan and the workspace are made by the warm-up call below.
+  FftConv conv;
   conv.Forward(s, u.data(), k.data(), y.data());
   conv.Backward(s, u.data(), k.data(), dy.data(), du.data(), dk.data());
   for (auto _ : state) {
@@ -86,8 +85,8 @@ void BM_FftConv(benchmark::State& state) {
   state.counters["peak_rss_delta_MB"] = (ProcStatusBytes("VmHWM") - rss0) / kMB;
 }
 BENCHMARK(BM_FftConv)
-    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}, {0, 1}})
-    ->ArgNames({"L", "bidir", "measure"})
+    ->ArgsProduct({{1024, 2048, 4096}, {0, 1}})
+    ->ArgNames({"L", "bidir"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -31,8 +31,8 @@ Var FftConv(const Var& u, const Var& k, ConvDirection direction,
 // draws as TiedDropout. The output and the gradients of u and k are bitwise those of the unfused
 // ops; d's gradient comes from the FFT spectra (Parseval) instead of a sum over [B*L, H], equal
 // to the unfused one within both methods' rounding (tested in sequence_test.cc). Saves u, k,
-// the mask, gelu'(v) for v = conv + u * d ([B, H, L]) and, when k needs a gradient, the rfft of
-// u's rows.
+// the mask, gelu'(v) for v = conv + u * d ([B, L, H]) and, when k needs a gradient, the rfft of
+// u's blocks.
 Var FftConvSkipGelu(const Var& u, const Var& k, const Var& d, ConvDirection direction,
                     float dropout, bool training, Rng& rng, kernels::FftConv* engine = nullptr);
 

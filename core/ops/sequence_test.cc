@@ -35,7 +35,7 @@ std::vector<double> RefConv(const std::vector<double>& u, const std::vector<doub
 }
 
 TEST(FftConvOpTest, CausalAndBidirectionalOddLengths) {
-  kernels::FftConv engine(kernels::FftConvOptions{kernels::FftRigor::kEstimate});
+  kernels::FftConv engine;
   Rng rng(71);
   for (int l : {1, 5, 16}) {
     for (bool bidir : {false, true}) {

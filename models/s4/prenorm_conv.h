@@ -18,7 +18,7 @@ namespace s4 {
 // k [H, L] causal or [2, H, L] bidirectional; lengths [B] or null (no mask). The output and every
 // gradient (x, gain, bias, k, d) are bitwise those of the three ops, with the same dropout draws
 // (prenorm_conv_test checks it). Saves x, LayerNorm's row statistics ([2, B L]), gelu'
-// ([B, H, L]), the tied mask and, when k needs a gradient, the rfft of the normalised rows.
+// ([B, L, H]), the tied mask and, when k needs a gradient, the rfft of the normalised rows.
 // stats (optional): LayerNormStats(x.value(), eps) already formed (e.g. by the previous block's
 // LinearGluResidual, core/ops/activation.h next_stats); undefined: computed here.
 Var PreNormConvSkipGelu(const Var& x, const Var& gain, const Var& bias, float eps,
