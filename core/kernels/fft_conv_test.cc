@@ -351,8 +351,8 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
         const double m = mask[b * s.channels + h];
         for (int l = 0; l < s.length; ++l) {
           const size_t ai = (static_cast<size_t>(b) * s.length + l) * s.channels + h;
-          // g holds gelu'(v), as the forward kept it.
-          const double gp = g[(static_cast<size_t>(b) * s.channels + h) * s.length + l];
+          // g holds gelu'(v), as the forward kept it ([B, L, H] like dy).
+          const double gp = g[ai];
           const double dvl = gp * dy[ai] * m;
           dv2 += dvl * dvl;
           u2 += static_cast<double>(u[ai]) * u[ai];
