@@ -17,7 +17,7 @@
 //
 // Layouts. x and y: n rows of 16 floats. spec: n/2 + 1 bins, each 32 floats: bin k's 16 real
 // parts, then its 16 imaginary parts (spec[k * 32 + c] = Re X_c[k], spec[k * 32 + 16 + c] =
-// Im X_c[k]). work: WorkFloats() = 16 n floats. All four should be 64-byte aligned (each lane
+// Im X_c[k]). work: WorkFloats() = 32 n + 64 P floats (P <= 16). All four should be 64-byte aligned (each lane
 // vector is then one cache line; unaligned arrays work, slower). x, spec, y and work must not
 // overlap. Forward leaves x unchanged; Inverse leaves spec unchanged. Neither allocates.
 //
@@ -69,8 +69,9 @@ class LaneFft {
   int size() const { return n_; }
   // Floats of spec: (n/2 + 1) bins of 2 x 16.
   int64_t SpecFloats() const { return (static_cast<int64_t>(n_) / 2 + 1) * 2 * kLanes; }
-  // Floats of the work array Forward and Inverse need: 16 n.
-  int64_t WorkFloats() const { return static_cast<int64_t>(n_) * kLanes; }
+  // Floats of the work array Forward and Inverse need: two copies of the first pass's blocks,
+  // 2 P (l + 1) lane vectors of 32 floats (l = n / (2P), P the first radix), 32 n + 64 P.
+  int64_t WorkFloats() const { return 2 * plan_.first.radix * plan_.bs * 2 * kLanes; }
   // The radices of the complex passes, in the order they run (for tests and benchmarks).
   std::vector<int> Radices() const;
 
@@ -83,21 +84,31 @@ class LaneFft {
   LaneFft(const LaneFft&) = delete;
   LaneFft& operator=(const LaneFft&) = delete;
 
-  // One complex pass: `radix`-point butterflies over l groups at stride s (l * radix * s = m).
-  // Its twiddles start at twiddles_[tw]: for each group j, radix - 1 (cos, sin) pairs of
-  // 2 pi j r / (l * radix), r = 1..radix-1. Public so that the kernels in lane_fft.cc see it.
+  // One complex pass: `radix`-point butterflies over l groups at stride s. Its twiddles start
+  // at twiddles_[tw]: for each group j, radix - 1 (cos, sin) pairs of 2 pi j r / (l * radix),
+  // r = 1..radix-1. Public so that the kernels in lane_fft.cc see it.
   struct Pass {
     int radix;
     int l;
     int s;
     int64_t tw;
   };
+  // The size-m complex FFT: a first pass of radix P over all m (l = m / P groups, s = 1) that
+  // leaves P blocks of l, then the Stockham passes of one block's size-l DFT (s from 1 up).
+  // The blocks are bs = l + 1 lane vectors apart: at l apart (a multiple of 4 KiB for the
+  // power-of-two sizes) the 16 blocks' vectors that one butterfly or split step touches would
+  // all fall in the same L1 set.
+  struct Plan {
+    Pass first;
+    std::vector<Pass> sub;
+    int64_t bs;
+  };
 
  private:
   explicit LaneFft(int n);
   int n_;
   int m_;
-  std::vector<Pass> passes_;
+  Plan plan_;
   std::vector<float> twiddles_;
   // (cos, sin) of 2 pi k/n for k = 0..m/2: the real-spectrum split.
   std::vector<float> split_;
