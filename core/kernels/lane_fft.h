@@ -13,36 +13,47 @@
 // Forward: X[k] = sum_j x[j] exp(-2 pi i jk/n), k = 0..n/2. Inverse: y[j] = sum_{k=0}^{n-1} X[k]
 // exp(+2 pi i jk/n) with X Hermitian-extended from bins 0..n/2; unnormalized, so
 // Inverse(Forward(x)) = n x. Inverse ignores the imaginary parts of bins 0 and n/2, as FFTW's
-// c2r does (it assumes Hermitian input: FFTW 3 manual, fftw.org/fftw3_doc/The-1d-Real_002ddata-DFT.html).
+// c2r does (it assumes Hermitian input: FFTW 3 manual,
+// fftw.org/fftw3_doc/The-1d-Real_002ddata-DFT.html).
 //
 // Layouts. x and y: n rows of 16 floats. spec: n/2 + 1 bins, each 32 floats: bin k's 16 real
 // parts, then its 16 imaginary parts (spec[k * 32 + c] = Re X_c[k], spec[k * 32 + 16 + c] =
-// Im X_c[k]). work: WorkFloats() = 32 n + 64 P floats (P <= 16). All four should be 64-byte aligned (each lane
-// vector is then one cache line; unaligned arrays work, slower). x, spec, y and work must not
-// overlap. Forward leaves x unchanged; Inverse leaves spec unchanged. Neither allocates.
+// Im X_c[k]). work: WorkFloats() = 32 n + 64 P floats (P <= 16, the first radix below). All
+// four should be 64-byte aligned (each lane vector is then one cache line; unaligned arrays
+// work, slower). x, spec, y and work must not overlap. Forward leaves x unchanged; Inverse
+// leaves spec unchanged. Neither allocates.
 //
 // Algorithm. The n reals of a lane are read as m = n/2 complex numbers z[j] = x[2j] + i x[2j+1]
-// (in the lane layout x already is that array, [m][re 16 | im 16], so no packing pass). A
-// Stockham autosort FFT of size m (Van Loan, "Computational Frameworks for the Fast Fourier
-// Transform", SIAM 1992: section 1.7 for radix 2, chapter 2 for general and mixed radices; the
-// decimation-in-frequency form, twiddles applied after each butterfly) with radix-4 passes
-// (and one radix-2 pass for odd powers of two), then radix 3, 5, 7 passes, alternates between the output array and work, so no pass needs a bit reversal. The real
-// spectrum follows from the standard split (Sorensen, Jones, Heideman and Burrus, "Real-valued
-// fast Fourier transform algorithms", IEEE Trans. ASSP 35(6), 849-863, 1987):
+// (in the lane layout x already is that array, [m][re 16 | im 16], so no packing pass). The
+// size-m complex FFT is mixed-radix: radix 16 while it divides m, then one of 8, 4, 2, then 3, 5
+// and 7 (Van Loan, "Computational Frameworks for the Fast Fourier Transform", SIAM 1992,
+// chapter 2). Radix 16 and 8 are each two stages (4 x 4, 4 x 2) in registers, so a pass over
+// memory does the work of two. The first pass, of radix P, is a decimation-in-frequency step
+// that writes P blocks of l = m/P lane vectors (block r holds what Z[P k' + r], k' < l, is the
+// DFT of); the blocks are l + 1 vectors apart, so the 16 vectors of a butterfly do not share an
+// L1 set. Each block's size-l DFT then runs by itself while it is in cache, as Stockham
+// autosort passes (Van Loan section 1.7; decimation in frequency, twiddles after the
+// butterfly) between the block and a scratch block. Z[k] ends in block k mod P, position
+// k div P, where the split below reads it. The real spectrum follows from the standard split
+// (Sorensen, Jones, Heideman and Burrus, "Real-valued fast Fourier transform algorithms", IEEE
+// Trans. ASSP 35(6), 849-863, 1987):
 //   E[k] = (Z[k] + conj Z[m-k]) / 2,  O[k] = -i (Z[k] - conj Z[m-k]) / 2,
-//   X[k] = E[k] + exp(-2 pi i k/n) O[k],  X[m-k] = conj(E[k] - exp(-2 pi i k/n) O[k]);
+//   X[k] = E[k] + exp(-2 pi i k/n) O[k],  X[m-k] = conj(E[k] - exp(-2 pi i k/n) O[k]).
 // Inverse runs the same steps backwards: Z'[k] = F + T, Z'[m-k] = conj(F - T) with
-// F = X[k] + conj X[m-k], T = i exp(+2 pi i k/n) (X[k] - conj X[m-k]), then the size-m inverse
-// Stockham FFT of Z' = 2 Z gives 2m z = n z. Twiddles are computed in double and rounded once to
-// float when the plan is made.
+// F = X[k] + conj X[m-k], T = i exp(+2 pi i k/n) (X[k] - conj X[m-k]), written into the blocks;
+// the blocks' inverse DFTs; then a last radix-P pass, decimation in time (twiddles before the
+// butterfly), from the blocks into y in natural order. Z' = 2 Z, so this gives 2m z = n z.
+// Twiddles are computed in double and rounded once to float when the plan is made.
 //
-// Instruction sets and rounding. The hot code is compiled for AVX-512F, AVX2+FMA and baseline
-// x86-64 (GCC target_clones) and picked at load time, so the portable build uses AVX-512 where
-// the CPU has it. Results are bitwise the same from run to run and for any thread count (lanes
-// never meet, and each lane's operations are in a fixed order). GCC contracts a * b + c into an
-// FMA in the AVX-512 and AVX2+FMA clones (C++ is not an ISO-C mode, so -ffp-contract=fast), and
-// not in the baseline clone, so two machines that pick different clones can differ in the last
-// bits; both stay within the error bound of lane_fft_test.cc.
+// Instruction sets and rounding. The hot code is compiled with GCC target_clones("avx512f",
+// "avx2,fma", "default") and the clone picked at load time, so the portable build uses AVX-512
+// where the CPU has it (zmm registers; checked with objdump). GCC 12 reads "avx2,fma" as two
+// clones, avx2 and fma, and an AVX2 CPU runs the avx2 one. Results are bitwise the same from
+// run to run and for any thread count (lanes never meet, and each lane's operations are in a
+// fixed order). GCC contracts a * b + c into an FMA (C++ is not an ISO-C mode, so
+// -ffp-contract=fast) in the avx512f and fma clones, and not in the avx2 and default ones, so an
+// AVX-512 machine and an AVX2-only machine can differ in the last bits; all stay within the
+// error bounds of lane_fft_test.cc (derived for either rounding).
 //
 // Thread safety: Get may be called from any thread (one mutex guards the cache); Forward and
 // Inverse are const and may run concurrently on distinct arrays. Plans live until the process

@@ -19,8 +19,8 @@ constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr double kU = 5.9604644775390625e-8;  // unit roundoff of float, 2^-24
 
 // The sizes of the task: every radix and pairing of radices, odd and even m, the S4 sizes.
-const int kSizes[] = {4, 6, 14, 16, 18, 20, 28, 30, 32, 42, 64, 98, 210, 2000, 2048, 4000, 4096, 8000,
-                      8192, 32768};
+const int kSizes[] = {4,   6,    14,   16,   18,   20,   28,   30,   32,    42,
+                      64,  98,   210,  2000, 2048, 4000, 4096, 8000, 8192,  32768};
 
 // 64-byte aligned floats (as the header asks), freed on destruction.
 struct Buffer {
@@ -106,7 +106,9 @@ std::vector<double> RefInverse(std::vector<std::complex<double>> X, int n) {
 // (radix-2) butterfly followed by one twiddle product (internal constants rounded once, then
 // the pass's twiddles), so by the same count it adds 2 K_4 + 2 K_4 = 28 u (2 K_4 + sqrt2 K_2 =
 // 22.5 u) (the normwise form of Higham, "Accuracy and Stability of Numerical
-// Algorithms", 2nd ed., 2002, section 24.1, Theorem 24.2, derived per radix). Errors of
+// Algorithms", 2nd ed., 2002, section 24.1, Theorem 24.2, derived per radix). The inverse's
+// last pass multiplies by its twiddles before the butterfly (decimation in time): the same
+// roundings in the other order, within the same K_P u sum|a_t|. Errors of
 // earlier passes travel through later exact passes without relative growth, so the size-m
 // complex FFT is within eta_Z |Z|_2 with eta_Z = sum over passes sqrt(P) K_P u, |Z|_2 =
 // sqrt(m) |x|_2.
@@ -250,7 +252,9 @@ TEST(LaneFftTest, InverseOfForwardIsNTimesInput) {
     for (int c = 0; c < kL; ++c) {
       const std::vector<double> xc = LaneOf(x.p, n, c);
       double err = 0;
-      for (int j = 0; j < n; ++j) err += std::pow(y[j * kL + c] - static_cast<double>(n) * xc[j], 2);
+      for (int j = 0; j < n; ++j) {
+        err += std::pow(y[j * kL + c] - static_cast<double>(n) * xc[j], 2);
+      }
       const double bound = std::sqrt(2.0 * n) * ForwardBound(fft, Norm(xc)) +
                            InverseBound(fft, SpecNorm(SpecLane(spec.p, n / 2 + 1, c)));
       EXPECT_LE(std::sqrt(err), bound) << "n=" << n << " lane " << c;
