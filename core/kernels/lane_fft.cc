@@ -1,15 +1,17 @@
 #include "core/kernels/lane_fft.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
 
 #include "absl/base/internal/raw_logging.h"
 
-// The pass loops are written on GCC vector extensions of 16 floats: the AVX-512 clone keeps a
-// lane vector in one zmm register, the AVX2 clone in two ymm, the baseline in four xmm. The
-// helpers are always inlined into the cloned drivers, so they are compiled for each clone's ISA.
-#define LRA_LANE_FFT_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+// The pass loops are written on GCC vector extensions of 16 floats: the AVX-512 build keeps a
+// lane vector in one zmm register, the AVX2 build in two ymm, the baseline in four xmm. The
+// helpers are always inlined into the three drivers at the end of the anonymous namespace
+// (target attributes, picked at run time), so they are compiled for each ISA.
 #define LRA_LANE_FFT_INLINE inline __attribute__((always_inline))
 
 namespace lra {
@@ -278,9 +280,9 @@ struct BlockIndex {
 // Forward: the first pass of the complex FFT from x into P blocks, the blocks' DFTs (ending in
 // the first half of work), then the real split from there into spec (header, "Algorithm").
 // Z[k] is at block k mod P, position k div P.
-LRA_LANE_FFT_CLONES void ForwardImpl(int m, const LaneFft::Plan& plan, const float* tw,
-                                     const std::vector<float>* odd, const float* split,
-                                     const float* x, float* spec, float* work) {
+LRA_LANE_FFT_INLINE void ForwardT(int m, const LaneFft::Plan& plan, const float* tw,
+                                  const std::vector<float>* odd, const float* split,
+                                  const float* x, float* spec, float* work) {
   float* w1 = work;
   float* w2 = work + plan.first.radix * plan.bs * kC;
   Dispatch<false, true, false>(x, plan.sub.size() % 2 == 0 ? w1 : w2, plan.first, tw, odd);
@@ -315,9 +317,9 @@ LRA_LANE_FFT_CLONES void ForwardImpl(int m, const LaneFft::Plan& plan, const flo
 // Inverse: Z' = 2 Z from the spectrum (header, "Algorithm") into P blocks (Z'[k] at block
 // k mod P, position k div P) of whichever half of work lets the blocks' inverse DFTs end in the
 // first half, then the last pass (decimation in time) from there into y.
-LRA_LANE_FFT_CLONES void InverseImpl(int m, const LaneFft::Plan& plan, const float* tw,
-                                     const std::vector<float>* odd, const float* split,
-                                     const float* spec, float* y, float* work) {
+LRA_LANE_FFT_INLINE void InverseT(int m, const LaneFft::Plan& plan, const float* tw,
+                                  const std::vector<float>* odd, const float* split,
+                                  const float* spec, float* y, float* work) {
   float* w1 = work;
   float* w2 = work + plan.first.radix * plan.bs * kC;
   float* blocks = plan.sub.size() % 2 == 0 ? w1 : w2;
@@ -347,6 +349,39 @@ LRA_LANE_FFT_CLONES void InverseImpl(int m, const LaneFft::Plan& plan, const flo
   }
   BlockDfts<true>(plan, tw, odd, w1, w2);
   Dispatch<true, true, true>(w1, y, plan.first, tw, odd);
+}
+
+// The drivers, one per instruction set; Isa() picks one.
+#define LRA_LANE_FFT_ARGS                                                               \
+  int m, const LaneFft::Plan &plan, const float *tw, const std::vector<float> *odd,     \
+      const float *split, const float *in, float *out, float *work
+#define LRA_LANE_FFT_PASS m, plan, tw, odd, split, in, out, work
+__attribute__((target("avx512f"))) void ForwardAvx512(LRA_LANE_FFT_ARGS) {
+  ForwardT(LRA_LANE_FFT_PASS);
+}
+__attribute__((target("avx512f"))) void InverseAvx512(LRA_LANE_FFT_ARGS) {
+  InverseT(LRA_LANE_FFT_PASS);
+}
+__attribute__((target("avx2,fma"))) void ForwardAvx2(LRA_LANE_FFT_ARGS) {
+  ForwardT(LRA_LANE_FFT_PASS);
+}
+__attribute__((target("avx2,fma"))) void InverseAvx2(LRA_LANE_FFT_ARGS) {
+  InverseT(LRA_LANE_FFT_PASS);
+}
+void ForwardBaseline(LRA_LANE_FFT_ARGS) { ForwardT(LRA_LANE_FFT_PASS); }
+void InverseBaseline(LRA_LANE_FFT_ARGS) { InverseT(LRA_LANE_FFT_PASS); }
+#undef LRA_LANE_FFT_ARGS
+#undef LRA_LANE_FFT_PASS
+
+std::atomic<int> g_isa_cap{static_cast<int>(LaneFftIsa::kAvx512)};  // SetLaneFftIsaForTesting
+
+LaneFftIsa Isa() {
+  static const LaneFftIsa best =
+      __builtin_cpu_supports("avx512f")                                       ? LaneFftIsa::kAvx512
+      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? LaneFftIsa::kAvx2
+                                                                              : LaneFftIsa::kBaseline;
+  return static_cast<LaneFftIsa>(
+      std::min(static_cast<int>(best), g_isa_cap.load(std::memory_order_relaxed)));
 }
 
 int LargestPrimeFactor(int m) {
@@ -447,12 +482,22 @@ std::vector<int> LaneFft::Radices() const {
 }
 
 void LaneFft::Forward(const float* x, float* spec, float* work) const {
-  ForwardImpl(m_, plan_, twiddles_.data(), odd_, split_.data(), x, spec, work);
+  const auto f = Isa() == LaneFftIsa::kAvx512 ? ForwardAvx512
+                 : Isa() == LaneFftIsa::kAvx2 ? ForwardAvx2
+                                              : ForwardBaseline;
+  f(m_, plan_, twiddles_.data(), odd_, split_.data(), x, spec, work);
 }
 
 void LaneFft::Inverse(const float* spec, float* y, float* work) const {
-  InverseImpl(m_, plan_, twiddles_.data(), odd_, split_.data(), spec, y, work);
+  const auto f = Isa() == LaneFftIsa::kAvx512 ? InverseAvx512
+                 : Isa() == LaneFftIsa::kAvx2 ? InverseAvx2
+                                              : InverseBaseline;
+  f(m_, plan_, twiddles_.data(), odd_, split_.data(), spec, y, work);
 }
+
+LaneFftIsa LaneFftIsaInUse() { return Isa(); }
+
+void SetLaneFftIsaForTesting(LaneFftIsa cap) { g_isa_cap.store(static_cast<int>(cap)); }
 
 }  // namespace kernels
 }  // namespace lra

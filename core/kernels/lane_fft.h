@@ -45,15 +45,14 @@
 // butterfly), from the blocks into y in natural order. Z' = 2 Z, so this gives 2m z = n z.
 // Twiddles are computed in double and rounded once to float when the plan is made.
 //
-// Instruction sets and rounding. The hot code is compiled with GCC target_clones("avx512f",
-// "avx2,fma", "default") and the clone picked at load time, so the portable build uses AVX-512
-// where the CPU has it (zmm registers; checked with objdump). GCC 12 reads "avx2,fma" as two
-// clones, avx2 and fma, and an AVX2 CPU runs the avx2 one. Results are bitwise the same from
-// run to run and for any thread count (lanes never meet, and each lane's operations are in a
-// fixed order). GCC contracts a * b + c into an FMA (C++ is not an ISO-C mode, so
-// -ffp-contract=fast) in the avx512f and fma clones, and not in the avx2 and default ones, so an
-// AVX-512 machine and an AVX2-only machine can differ in the last bits; all stay within the
-// error bounds of lane_fft_test.cc (derived for either rounding).
+// Instruction sets and rounding. The hot code is compiled three times, for AVX-512F, AVX2+FMA
+// and baseline x86-64 (GCC target attributes), and the best the CPU has is picked at run time,
+// so the portable build uses AVX-512 where the CPU has it (zmm registers; checked with
+// objdump). Results are bitwise the same from run to run and for any thread count (lanes never
+// meet, and each lane's operations are in a fixed order). GCC contracts a * b + c into an FMA
+// (C++ is not an ISO-C mode, so -ffp-contract=fast) in the AVX-512 and AVX2+FMA builds and not
+// in the baseline one, so machines with and without FMA can differ in the last bits; all three
+// stay within the error bounds of lane_fft_test.cc, which runs each one the CPU has.
 //
 // Thread safety: Get may be called from any thread (one mutex guards the cache); Forward and
 // Inverse are const and may run concurrently on distinct arrays. Plans live until the process
@@ -66,6 +65,9 @@
 
 namespace lra {
 namespace kernels {
+
+// The instruction sets LaneFft has code for, in increasing order.
+enum class LaneFftIsa { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
 
 class LaneFft {
  public:
@@ -126,6 +128,13 @@ class LaneFft {
   // For odd radices p: cos(2 pi t r/p), then sin(2 pi t r/p), t, r = 1..(p-1)/2, at odd_[p].
   std::vector<float> odd_[8];
 };
+
+// The instruction set Forward and Inverse run on now: the best the CPU has, capped by
+// SetLaneFftIsaForTesting.
+LaneFftIsa LaneFftIsaInUse();
+// Caps the instruction set (tests run each build the CPU has); kAvx512 lifts the cap. Not for
+// use while another thread runs a transform.
+void SetLaneFftIsaForTesting(LaneFftIsa cap);
 
 }  // namespace kernels
 }  // namespace lra

@@ -178,7 +178,26 @@ TEST(LaneFftTest, SupportsTheSizesOfFftConv) {
   EXPECT_EQ(&LaneFft::Get(2048), &LaneFft::Get(2048));
 }
 
-TEST(LaneFftTest, ForwardMatchesDoubleDftWithinDerivedBound) {
+// The accuracy tests run on each instruction set the CPU has (LaneFftIsa): the FMA builds and
+// the baseline round differently, and each must meet the bounds.
+class LaneFftIsaTest : public ::testing::TestWithParam<LaneFftIsa> {
+ protected:
+  void SetUp() override {
+    SetLaneFftIsaForTesting(LaneFftIsa::kAvx512);
+    if (static_cast<int>(GetParam()) > static_cast<int>(LaneFftIsaInUse())) {
+      GTEST_SKIP() << "the CPU lacks this instruction set";
+    }
+    SetLaneFftIsaForTesting(GetParam());
+    ASSERT_EQ(LaneFftIsaInUse(), GetParam());
+  }
+  void TearDown() override { SetLaneFftIsaForTesting(LaneFftIsa::kAvx512); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Isas, LaneFftIsaTest,
+                         ::testing::Values(LaneFftIsa::kBaseline, LaneFftIsa::kAvx2,
+                                           LaneFftIsa::kAvx512));
+
+TEST_P(LaneFftIsaTest, ForwardMatchesDoubleDftWithinDerivedBound) {
   for (int n : kSizes) {
     const LaneFft& fft = LaneFft::Get(n);
     Buffer x(int64_t{n} * kL), spec(fft.SpecFloats()), work(fft.WorkFloats());
@@ -201,7 +220,7 @@ TEST(LaneFftTest, ForwardMatchesDoubleDftWithinDerivedBound) {
   }
 }
 
-TEST(LaneFftTest, InverseMatchesDoubleDftWithinDerivedBound) {
+TEST_P(LaneFftIsaTest, InverseMatchesDoubleDftWithinDerivedBound) {
   for (int n : kSizes) {
     const LaneFft& fft = LaneFft::Get(n);
     Buffer spec(fft.SpecFloats()), y(int64_t{n} * kL), work(fft.WorkFloats());
@@ -241,7 +260,7 @@ TEST(LaneFftTest, InverseIgnoresImaginaryPartsOfFirstAndLastBin) {
 // Inverse(Forward(x)) = n x: the forward error travels through the exact inverse, whose norm on
 // a half spectrum is at most sqrt(2n) (Parseval on the Hermitian extension), plus the inverse's
 // own rounding of the computed spectrum.
-TEST(LaneFftTest, InverseOfForwardIsNTimesInput) {
+TEST_P(LaneFftIsaTest, InverseOfForwardIsNTimesInput) {
   for (int n : kSizes) {
     const LaneFft& fft = LaneFft::Get(n);
     Buffer x(int64_t{n} * kL), spec(fft.SpecFloats()), y(int64_t{n} * kL),
@@ -264,7 +283,7 @@ TEST(LaneFftTest, InverseOfForwardIsNTimesInput) {
 
 // Lanes never mix: with one lane nonzero every other lane's output is exactly 0, and the
 // nonzero lane's output does not depend on what the other lanes hold.
-TEST(LaneFftTest, LanesAreIndependent) {
+TEST_P(LaneFftIsaTest, LanesAreIndependent) {
   for (int n : {16, 30, 42, 2000, 4096}) {
     const LaneFft& fft = LaneFft::Get(n);
     Buffer x(int64_t{n} * kL), spec(fft.SpecFloats()), y(int64_t{n} * kL),
