@@ -310,6 +310,30 @@ TEST_P(LaneFftIsaTest, LanesAreIndependent) {
   }
 }
 
+// Unaligned arrays (the header allows them) give the same bits as aligned ones, and
+// WorkFloats() is enough: a work array of exactly that size, followed by a guard, keeps it.
+TEST(LaneFftTest, UnalignedArraysAndExactWorkSize) {
+  for (int n : {30, 2048, 8000}) {
+    const LaneFft& fft = LaneFft::Get(n);
+    EXPECT_EQ(fft.WorkFloats(), 32 * int64_t{n} + 64 * fft.Radices()[0]);
+    Buffer x(int64_t{n} * kL + 1), spec(fft.SpecFloats() + 1), y(int64_t{n} * kL + 1),
+        work(fft.WorkFloats() + 1 + kL);
+    Buffer ref_spec(fft.SpecFloats()), ref_y(int64_t{n} * kL), ref_work(fft.WorkFloats());
+    Fill(x, 11 + n);
+    for (int i = 0; i < kL; ++i) work[1 + fft.WorkFloats() + i] = 12345.0f;
+    fft.Forward(x.p, ref_spec.p, ref_work.p);
+    fft.Inverse(ref_spec.p, ref_y.p, ref_work.p);
+    // x + 1 is 4 bytes past a 64-byte boundary; copy so the data are the same.
+    std::vector<float> x0(x.p, x.p + int64_t{n} * kL);
+    std::copy(x0.begin(), x0.end(), x.p + 1);
+    fft.Forward(x.p + 1, spec.p + 1, work.p + 1);
+    fft.Inverse(spec.p + 1, y.p + 1, work.p + 1);
+    for (int64_t i = 0; i < ref_spec.n; ++i) ASSERT_EQ(spec[i + 1], ref_spec[i]) << n;
+    for (int64_t i = 0; i < ref_y.n; ++i) ASSERT_EQ(y[i + 1], ref_y[i]) << n;
+    for (int i = 0; i < kL; ++i) ASSERT_EQ(work[1 + fft.WorkFloats() + i], 12345.0f) << n;
+  }
+}
+
 // Bitwise the same on every call and thread, whatever the work array held before.
 TEST(LaneFftTest, ResultsAreBitwiseReproducibleAcrossCallsAndThreads) {
   const int n = 8000;
