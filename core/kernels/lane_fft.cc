@@ -96,7 +96,7 @@ LRA_LANE_FFT_INLINE C MulW16(C a, int e) {
 // (Van Loan 1992, section 1.7, generalised to radix P as in its chapter 2). Group j = 0 has all
 // twiddles 1 and skips the multiplication. `odd` is the plan's cos/sin table of radix P (odd P).
 // Radix P = 4Q (Q = 2, 4) runs as two stages in registers, the factorisation of the DFT into a
-// 4-point and a Q-point stage with internal twiddles (Van Loan, section 2.1; Cooley and Tukey,
+// 4-point and a Q-point stage with internal twiddles (Van Loan, chapter 2; Cooley and Tukey,
 // Math. Comp. 19, 1965): with t = t1 + Q t2 and r = 4 r1 + r2,
 //   y_{4 r1 + r2} = sum_{t1} w_Q^{t1 r1} w_P^{t1 r2} sum_{t2} w_4^{t2 r2} a_{t1 + Q t2},
 // so one pass over memory does the work of two radix-4 (or radix-4 and radix-2) passes.
@@ -186,10 +186,11 @@ LRA_LANE_FFT_INLINE void Butterfly(const float* in, int64_t is, float* out, int6
 
 // A pass of radix P over l groups. Stockham (kEdge false): group j's butterflies q < s read
 // in[q + s (j + t l)] and write out[q + s (P j + r)]. Edge passes (kEdge, s = 1) keep the P
-// outputs of a group l apart instead, out[j + r l]: the forward's first pass so leaves P
-// contiguous blocks of l, each an independent DFT of size l (decimation in frequency: block r
-// holds the inputs of Z[P k' + r], Van Loan 1992, section 1.3 and chapter 2), and the inverse's
-// last pass (kPre, decimation in time) reads such blocks and writes y in natural order.
+// outputs of a group a block apart instead, out[j + r bs] (bs = l + 1, LaneFft::Plan): the
+// forward's first pass so leaves P blocks of l, each an independent DFT of size l (decimation
+// in frequency: block r holds the inputs of Z[P k' + r], Van Loan 1992, chapter 2), and the
+// inverse's last pass (kPre, decimation in time) reads such blocks and writes y in natural
+// order.
 template <int P, bool kInv, bool kEdge, bool kPre>
 LRA_LANE_FFT_INLINE void RunPass(const float* in, float* out, const LaneFft::Pass& pass,
                                  const float* twiddles, const float* odd) {
