@@ -248,7 +248,7 @@ FftConv::Layout FftConv::MakeLayout(const ConvShape& shape, int threads) const {
   lay.threads = threads;
   lay.real = static_cast<int64_t>(lay.n) * kLanes;
   lay.spec = static_cast<int64_t>(lay.bins) * 2 * kLanes;
-  lay.work = LaneFft::Get(lay.n).WorkFloats();  // 16 n: a multiple of 16 floats
+  lay.work = LaneFft::Get(lay.n).WorkFloats();  // a multiple of 16 floats
   return lay;
 }
 

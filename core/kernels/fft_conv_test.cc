@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/kernels/fft.h"  // FftAllocFloats
+#include "core/kernels/lane_fft_bounds.h"
 #include "gtest/gtest.h"
 
 namespace lra {
@@ -69,14 +70,32 @@ std::vector<float> Random(size_t n, std::mt19937* rng) {
   return v;
 }
 
-// Error bound for one FFT convolution of a signal a with a kernel c (both zero-padded to n).
-// FFTW's transforms are backward stable: ||fl(F x) - F x||_2 <= c0 log2(n) eps ||F x||_2, and
-// ||F x||_2 = sqrt(n) ||x||_2. The spectrum product multiplies an error vector by |C| <= ||c||_1
-// entrywise, the inverse transform divides 2-norms by sqrt(n). Summing the three transforms and
-// the product, ||fl(y) - y||_inf <= ||fl(y) - y||_2 <= c1 log2(n) eps ||a||_2 ||c||_1.
-// c1 = 4 covers c0 ~ 1 for each of the three transforms plus the product and the 1/n scaling.
-double ConvBound(int n, double a_norm2, double c_norm1) {
-  return 4.0 * std::log2(static_cast<double>(n)) * kEpsF32 * a_norm2 * c_norm1;
+// LaneFft's normwise relative error constants for size n (core/kernels/lane_fft_bounds.h): per
+// lane, ||fl(F x) - F x||_2 <= ef sqrt(n/2) ||x||_2 over the bins 0..n/2, and the inverse
+// within ei sqrt(n/2) ||X||_2.
+double RelForward(int n) {
+  return lane_fft_bounds::ForwardBound(LaneFft::Get(n), 1.0) / std::sqrt(n / 2.0);
+}
+double RelInverse(int n) {
+  return lane_fft_bounds::InverseBound(LaneFft::Get(n), 1.0) / std::sqrt(n / 2.0);
+}
+
+// Error bound for one FFT convolution y = Inverse(fl(F a) fl(F c) / n) of a signal a with a
+// kernel c (both zero-padded to n), derived from LaneFft's bounds. With A = F a (full spectrum,
+// ||A||_2 = sqrt(n) ||a||_2, |A_k| <= ||a||_1) and C likewise, over the half spectrum:
+//   the error of A times |C| / n:        ef sqrt(n/2) ||a||_2 ||c||_1 / n
+//   |A| / n times the error of C (and the rounding of 1/n, 2u): (ef sqrt(n/2) + 2u sqrt(n))
+//                                        ||a||_1 ||c||_2 / n
+//   the product's rounding (2 sqrt2 u |A||C|): 2 sqrt2 u sqrt(n) ||a||_2 ||c||_1 / n;
+// Inverse maps a half-spectrum error e to sqrt(2n) ||e||_2 and adds its own ei sqrt(n/2)
+// ||P||_2 with ||P||_2 <= sqrt(n) ||a||_2 ||c||_1 / n. So
+//   ||fl(y) - y||_inf <= ||fl(y) - y||_2 <= (ef + ei / sqrt2 + 4u) ||a||_2 ||c||_1
+//                                           + (ef + 2 sqrt2 u) ||a||_1 ||c||_2,
+// times 1.01 for the higher-order terms.
+double ConvBound(int n, double a_norm2, double c_norm1, double a_norm1, double c_norm2) {
+  const double ef = RelForward(n), ei = RelInverse(n), u = lane_fft_bounds::kU;
+  return 1.01 * ((ef + ei / std::sqrt(2.0) + 4 * u) * a_norm2 * c_norm1 +
+                 (ef + 2 * std::sqrt(2.0) * u) * a_norm1 * c_norm2);
 }
 
 // Norms of one (b, h) row of a [B, L, H] array and one kernel row (both halves when
@@ -142,12 +161,15 @@ TEST_P(FftConvTest, MatchesDirectConvolutionAndGradients) {
   std::vector<double> dk_tol(s.channels, 0.0);
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.channels; ++h) {
-      double ytol = ConvBound(n, RowNorm2(u, s, b, h), KernelNorm1(k, s, h));
-      double dutol = ConvBound(n, RowNorm2(dy, s, b, h), KernelNorm1(k, s, h));
-      // dk is a correlation of dy with u per batch, summed over b; the bound is symmetric in
-      // which factor carries the 1-norm, so use the smaller.
-      dk_tol[h] += ConvBound(n, 1.0, std::min(RowNorm2(u, s, b, h) * RowNorm1(dy, s, b, h),
-                                              RowNorm2(dy, s, b, h) * RowNorm1(u, s, b, h)));
+      const double k1 = KernelNorm1(k, s, h), k2 = KernelNorm2(k, s, h);
+      const double u1 = RowNorm1(u, s, b, h), u2 = RowNorm2(u, s, b, h);
+      const double dy1 = RowNorm1(dy, s, b, h), dy2 = RowNorm2(dy, s, b, h);
+      double ytol = ConvBound(n, u2, k1, u1, k2);
+      double dutol = ConvBound(n, dy2, k1, dy1, k2);
+      // dk is a correlation of dy with u per batch (both transformed: the same bound with dy
+      // as the kernel), accumulated over b in the frequency domain (B float adds of terms
+      // within sqrt2 u2 dy1 after the inverse's norm map).
+      dk_tol[h] += ConvBound(n, u2, dy1, u1, dy2) + 2 * s.batch * kEpsF32 * u2 * dy1;
       for (int t = 0; t < s.length; ++t) {
         size_t i = (static_cast<size_t>(b) * s.length + t) * s.channels + h;
         ASSERT_NEAR(y[i], y_ref[i], ytol) << "y b=" << b << " t=" << t << " h=" << h;
@@ -178,11 +200,10 @@ TEST_P(FftConvTest, MatchesDirectConvolutionAndGradients) {
   for (size_t i = 0; i < k.size(); ++i) k_dk += static_cast<double>(k[i]) * dk[i];
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.channels; ++h) {
-      double k1 = KernelNorm1(k, s, h);
-      bound_y += ConvBound(n, RowNorm2(u, s, b, h), k1) * std::sqrt(s.length) *
-                 RowNorm2(dy, s, b, h);
-      bound_u += ConvBound(n, RowNorm2(dy, s, b, h), k1) * std::sqrt(s.length) *
-                 RowNorm2(u, s, b, h);
+      const double k1 = KernelNorm1(k, s, h), k2 = KernelNorm2(k, s, h);
+      const double u2 = RowNorm2(u, s, b, h), dy2 = RowNorm2(dy, s, b, h);
+      bound_y += ConvBound(n, u2, k1, RowNorm1(u, s, b, h), k2) * std::sqrt(s.length) * dy2;
+      bound_u += ConvBound(n, dy2, k1, RowNorm1(dy, s, b, h), k2) * std::sqrt(s.length) * u2;
     }
   for (int h = 0; h < s.channels; ++h)
     bound_k += dk_tol[h] * std::sqrt(parts * s.length) * KernelNorm2(k, s, h);
@@ -253,8 +274,10 @@ TEST(FftConvGradTest, BackwardMatchesFiniteDifferences) {
       return two ? std::sqrt(acc) : acc;
     };
     const int n = FftConv::FftSize(s.length);
-    const double du_tol = ConvBound(n, norm(dy, true), norm(k, false));
-    const double dk_tol = ConvBound(n, norm(dy, true), norm(u, false));
+    const double dy1 = norm(dy, false), dy2 = norm(dy, true);
+    const double du_tol = ConvBound(n, dy2, norm(k, false), dy1, norm(k, true));
+    const double dk_tol = ConvBound(n, dy2, norm(u, false), dy1, norm(u, true)) +
+                          2 * s.batch * kEpsF32 * dy2 * norm(u, false);
     for (size_t i = 0; i < act; ++i) {
       double keep = ud[i];
       ud[i] = keep + step;
@@ -340,9 +363,10 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
     EXPECT_EQ(dk, dk2);
     // Tolerance, per channel, with S = sum_b ||dv_b|| ||u_b|| (l2 norms over l; dv = gelu'(v)
     // dy mask in double) bounding sum_b sum_l |dv u| (Cauchy-Schwarz): the direct sum's blocked
-    // float adds err <= (256 + B L / 256 + 1) eps S; the spectral sum's transforms <= c log2(n)
-    // eps ||x|| per spectrum in l2 (c ~ 2 for FFTW's algorithms), two of them, plus the float
-    // accumulation of conj(U) DV over the batch (B + 2) eps, the rest in double.
+    // float adds err <= (256 + B L / 256 + 1) eps S; the spectral sum (1/n) sum_k conj(U_k) DV_k
+    // over the full spectrum has, per transform, (1/n) ||dU||_2 ||DV||_2 <= ef ||u||_2 ||dv||_2
+    // (LaneFft's forward bound, ConvBound's comment), two of them, plus the float accumulation
+    // of conj(U) DV over the batch (B + 2) eps, the rest in double.
     const int n = FftConv::FftSize(s.length);
     for (int h = 0; h < s.channels; ++h) {
       double bound = 0;
@@ -360,7 +384,7 @@ TEST(FftConvSkipGeluTest, KeptSpectraGiveTheSameGradients) {
         bound += std::sqrt(dv2 * u2);
       }
       const double rounds = 256 + s.batch * s.length / 256 + 1 +  // direct sum
-                            4 * std::log2(n) + s.batch + 2;        // spectral sum
+                            2 * RelForward(n) / kEpsF32 + s.batch + 2;  // spectral sum
       EXPECT_NEAR(dd[h], dd2[h], rounds * kEpsF32 * bound) << "channel " << h;
     }
     // dk alone (no u rows gathered at all).

@@ -95,7 +95,8 @@ void BM_Gather(benchmark::State& state) {
   }
 }
 
-#define LRA_LANE_FFT_SIZES ->Arg(2048)->Arg(4096)->Arg(8000)->Arg(8192)->Unit(benchmark::kMicrosecond)
+#define LRA_LANE_FFT_SIZES \
+  ->Arg(2048)->Arg(4096)->Arg(8000)->Arg(8192)->Unit(benchmark::kMicrosecond)
 BENCHMARK(BM_LaneFft) LRA_LANE_FFT_SIZES;
 BENCHMARK(BM_FftwRows) LRA_LANE_FFT_SIZES;
 BENCHMARK(BM_Gather) LRA_LANE_FFT_SIZES;
