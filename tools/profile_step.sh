@@ -70,7 +70,7 @@ END { for (r = 1; r <= NR; ++r) print samples, rows[r] }' | awk '
   if (dso ~ /^\[JIT\]/ || dso ~ /libdnnl/ || head ~ /sgemm/)      g = "kernel: GEMM (oneDNN)";
   else if (dso ~ /libfftw3f/ || head ~ /^lra::kernels::Lane/)      g = "kernel: FFT (LaneFft, FFTW)";
   # core/kernels is the FFT convolution and the attention kernels (with their file-local helpers).
-  else if ((head ~ /^lra::kernels::/ && head !~ /^lra::kernels::(Fft|RealFft|Gather|Scatter|HasAvx|Lane)/) ||
+  else if ((head ~ /^lra::kernels::/ && head !~ /^lra::kernels::(Fft|RealFft|Gather|Scatter|HasAvx|Lane|PrepareInput|SumColumns|ZeroPads|ScaleLanes|Complex)/) ||
            head ~ /^lra::(Local|Linear|Performer|Linformer|Sinkhorn|BlockSparse|Lsh|Synthesizer)Attention/)
                                                                     g = "kernel: attention";
   else if (head ~ /^lra::kernels::/ || head ~ /^lra::s4::/)         g = "kernel: FFT conv glue, SSM kernels";

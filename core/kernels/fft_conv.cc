@@ -209,6 +209,26 @@ struct FftConv::Layout {
   // accumulator and two transforms), the transforms' work buffer and 2 kLanes floats (the
   // per-channel sums of dd).
   int64_t PerThreadFloats() const { return 3 * real + 3 * spec + work + 2 * kLanes; }
+  // The calling thread's share of `scratch`, carved in that order.
+  struct Thread {
+    float *u, *d, *v;      // real blocks
+    float *acc, *cu, *cd;  // spectra
+    float* work;           // LaneFft's work
+    float *part, *total;   // kLanes each
+  };
+  Thread ForThisThread(float* scratch) const {
+    Thread t;
+    t.u = scratch + PerThreadFloats() * omp_get_thread_num();
+    t.d = t.u + real;
+    t.v = t.d + real;
+    t.acc = t.v + real;
+    t.cu = t.acc + spec;
+    t.cd = t.cu + spec;
+    t.work = t.cd + spec;
+    t.part = t.work + work;
+    t.total = t.part + kLanes;
+    return t;
+  }
 };
 
 FftConv::FftConv() : spectrum_(new Buffer), scratch_(new Buffer) {}
@@ -265,13 +285,13 @@ void FftConv::KernelSpectrum(const ConvShape& shape, const Layout& lay, const fl
   const LaneFft& fft = LaneFft::Get(n);
   float* spec = spectrum_->data;
   float* scratch = scratch_->data;
-  const int64_t per_thread = lay.PerThreadFloats();
   const bool bidir = shape.direction == ConvDirection::kBidirectional;
   const float inv_n = 1.0f / n;
 #pragma omp parallel for schedule(static)
   for (int blk = 0; blk < lay.blocks; ++blk) {
-    float* rows = scratch + per_thread * omp_get_thread_num();  // the thread's first real block
-    float* work = rows + 3 * lay.real + 3 * lay.spec;
+    const Layout::Thread t = lay.ForThisThread(scratch);
+    float* rows = t.u;
+    float* work = t.work;
     const int h0 = blk * lay.hb, hb = std::min(lay.hb, H - h0);
     std::memset(rows, 0, lay.real * sizeof(float));
     for (int c = 0; c < hb; ++c) {
@@ -304,7 +324,6 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
   KernelSpectrum(shape, lay, k);
   const LaneFft& fft = LaneFft::Get(lay.n);
   const int L = shape.length, H = shape.channels;
-  const int64_t per_thread = lay.PerThreadFloats();
   const int64_t items = static_cast<int64_t>(shape.batch) * lay.blocks;
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
@@ -319,12 +338,13 @@ void FftConv::ForwardBlocks(const ConvShape& shape, const float* u, const float*
       const int blk = static_cast<int>(item % lay.blocks);
       const int h0 = blk * lay.hb;
       const int hb = std::min(lay.hb, H - h0);
-      float* ulanes = scratch + per_thread * omp_get_thread_num();
-      float* vlanes = ulanes + lay.real;
-      float* tmp = vlanes + lay.real;
-      float* cspec = tmp + lay.real;
-      float* uspec = cspec + lay.spec;
-      float* work = ulanes + 3 * lay.real + 3 * lay.spec;
+      const Layout::Thread t = lay.ForThisThread(scratch);
+      float* ulanes = t.u;
+      float* vlanes = t.v;
+      float* tmp = t.d;
+      float* cspec = t.cd;
+      float* uspec = t.cu;
+      float* work = t.work;
       if (!pads_zero) ZeroPads(L, lay.n, ulanes);
       pads_zero = true;
       Gather(u + static_cast<int64_t>(b) * L * H + h0, L, H, hb, ulanes);
@@ -372,7 +392,6 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
   if (du != nullptr) KernelSpectrum(shape, lay, k);
   const LaneFft& fft = LaneFft::Get(lay.n);
   const int B = shape.batch, L = shape.length, H = shape.channels;
-  const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
   // With y = irfft(U K)/n over the zero-padded length n (K is the two-sided kernel):
@@ -387,13 +406,9 @@ void FftConv::Backward(const ConvShape& shape, const float* u, const float* k, c
     for (int blk = 0; blk < lay.blocks; ++blk) {
       const int h0 = blk * lay.hb;
       const int hb = std::min(lay.hb, H - h0);
-      float* ulanes = scratch + per_thread * omp_get_thread_num();
-      float* dlanes = ulanes + lay.real;
-      float* vlanes = dlanes + lay.real;
-      float* acc = vlanes + lay.real;
-      float* cu = acc + lay.spec;
-      float* cd = cu + lay.spec;
-      float* work = cd + lay.spec;
+      const Layout::Thread t = lay.ForThisThread(scratch);
+      float *ulanes = t.u, *dlanes = t.d, *vlanes = t.v;
+      float *acc = t.acc, *cu = t.cu, *cd = t.cd, *work = t.work;
       if (!pads_zero) {
         ZeroPads(L, lay.n, ulanes);
         ZeroPads(L, lay.n, dlanes);
@@ -468,7 +483,6 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
   const bool use_acc = dk != nullptr || dd_spectral;
   const bool need_u = u_spectra == nullptr && (dk != nullptr || dd != nullptr);
   const bool prepare = HasInputStages(e);
-  const int64_t per_thread = lay.PerThreadFloats();
   float* scratch = scratch_->data;
   const float* spec = spectrum_->data;
   // The unfused SumToShape's row blocks (core/ops/elementwise.cc): rows of [B*L, H].
@@ -485,15 +499,14 @@ void FftConv::BackwardSkipGelu(const ConvShape& shape, const float* u, const flo
     for (int blk = 0; blk < lay.blocks; ++blk) {
       const int h0 = blk * lay.hb;
       const int hb = std::min(lay.hb, H - h0);
-      float* ulanes = scratch + per_thread * omp_get_thread_num();
-      float* dlanes = ulanes + lay.real;  // dy, then dv
-      float* vlanes = dlanes + lay.real;  // du, then dv * u
-      float* acc = vlanes + lay.real;
-      float* cu = acc + lay.spec;  // u's spectrum, then du's, then dv * d
-      float* cd = cu + lay.spec;
-      float* work = cd + lay.spec;
-      float* part = work + lay.work;  // dd: the open 256-row block's sum
-      float* total = part + kLanes;   // dd: the closed blocks' sum
+      const Layout::Thread t = lay.ForThisThread(scratch);
+      float* ulanes = t.u;
+      float* dlanes = t.d;  // dy, then dv
+      float* vlanes = t.v;  // du, then dv * u
+      float *acc = t.acc, *cd = t.cd, *work = t.work;
+      float* cu = t.cu;        // u's spectrum, then du's, then dv * d
+      float* part = t.part;    // dd: the open 256-row block's sum
+      float* total = t.total;  // dd: the closed blocks' sum
       alignas(64) float d[kLanes];
       LaneVector(e.d + h0, hb, d);
       if (use_acc) std::memset(acc, 0, sizeof(float) * lay.spec);

@@ -419,7 +419,8 @@ TEST(FftConvSkipGeluTest, ChannelsDoNotDependOnTheirBlock) {
   auto act_slice = [&](const std::vector<float>& x) {
     std::vector<float> out(static_cast<size_t>(B) * L * W);
     for (int r = 0; r < B * L; ++r)
-      for (int c = 0; c < W; ++c) out[static_cast<size_t>(r) * W + c] = x[static_cast<size_t>(r) * H + lo + c];
+      for (int c = 0; c < W; ++c)
+        out[static_cast<size_t>(r) * W + c] = x[static_cast<size_t>(r) * H + lo + c];
     return out;
   };
   auto kernel_slice = [&](const std::vector<float>& x) {  // [2, H, L] -> [2, W, L]

@@ -357,20 +357,20 @@ LRA_LANE_FFT_INLINE void InverseT(int m, const LaneFft::Plan& plan, const float*
   int m, const LaneFft::Plan &plan, const float *tw, const std::vector<float> *odd,     \
       const float *split, const float *in, float *out, float *work
 #define LRA_LANE_FFT_PASS m, plan, tw, odd, split, in, out, work
-__attribute__((target("avx512f"))) void ForwardAvx512(LRA_LANE_FFT_ARGS) {
+__attribute__((target("avx512f"))) void LaneForwardAvx512(LRA_LANE_FFT_ARGS) {
   ForwardT(LRA_LANE_FFT_PASS);
 }
-__attribute__((target("avx512f"))) void InverseAvx512(LRA_LANE_FFT_ARGS) {
+__attribute__((target("avx512f"))) void LaneInverseAvx512(LRA_LANE_FFT_ARGS) {
   InverseT(LRA_LANE_FFT_PASS);
 }
-__attribute__((target("avx2,fma"))) void ForwardAvx2(LRA_LANE_FFT_ARGS) {
+__attribute__((target("avx2,fma"))) void LaneForwardAvx2(LRA_LANE_FFT_ARGS) {
   ForwardT(LRA_LANE_FFT_PASS);
 }
-__attribute__((target("avx2,fma"))) void InverseAvx2(LRA_LANE_FFT_ARGS) {
+__attribute__((target("avx2,fma"))) void LaneInverseAvx2(LRA_LANE_FFT_ARGS) {
   InverseT(LRA_LANE_FFT_PASS);
 }
-void ForwardBaseline(LRA_LANE_FFT_ARGS) { ForwardT(LRA_LANE_FFT_PASS); }
-void InverseBaseline(LRA_LANE_FFT_ARGS) { InverseT(LRA_LANE_FFT_PASS); }
+void LaneForwardBaseline(LRA_LANE_FFT_ARGS) { ForwardT(LRA_LANE_FFT_PASS); }
+void LaneInverseBaseline(LRA_LANE_FFT_ARGS) { InverseT(LRA_LANE_FFT_PASS); }
 #undef LRA_LANE_FFT_ARGS
 #undef LRA_LANE_FFT_PASS
 
@@ -483,16 +483,16 @@ std::vector<int> LaneFft::Radices() const {
 }
 
 void LaneFft::Forward(const float* x, float* spec, float* work) const {
-  const auto f = Isa() == LaneFftIsa::kAvx512 ? ForwardAvx512
-                 : Isa() == LaneFftIsa::kAvx2 ? ForwardAvx2
-                                              : ForwardBaseline;
+  const auto f = Isa() == LaneFftIsa::kAvx512 ? LaneForwardAvx512
+                 : Isa() == LaneFftIsa::kAvx2 ? LaneForwardAvx2
+                                              : LaneForwardBaseline;
   f(m_, plan_, twiddles_.data(), odd_, split_.data(), x, spec, work);
 }
 
 void LaneFft::Inverse(const float* spec, float* y, float* work) const {
-  const auto f = Isa() == LaneFftIsa::kAvx512 ? InverseAvx512
-                 : Isa() == LaneFftIsa::kAvx2 ? InverseAvx2
-                                              : InverseBaseline;
+  const auto f = Isa() == LaneFftIsa::kAvx512 ? LaneInverseAvx512
+                 : Isa() == LaneFftIsa::kAvx2 ? LaneInverseAvx2
+                                              : LaneInverseBaseline;
   f(m_, plan_, twiddles_.data(), odd_, split_.data(), spec, y, work);
 }
 
