@@ -152,7 +152,7 @@ class FftConv {
   static void KernelGrad(const LaneFft& fft, const ConvShape& shape, const Layout& lay, int h0,
                          int hb, float* acc, float* rows, float* work, float* dk);
 
-  std::unique_ptr<Buffer> spectrum_;  // [H, cstride] complex, scaled by 1/n
+  std::unique_ptr<Buffer> spectrum_;  // the kernel's LaneFft spectrum per channel block, / n
   std::unique_ptr<Buffer> scratch_;   // per-thread block buffers
 };
 
